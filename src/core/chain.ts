@@ -1,0 +1,49 @@
+/** A chain of layers read as one guest disk (QEMU's bdrv_block_status_above and the read path). */
+import type { DiskImage } from './disk.ts';
+import type { Extent, Layer } from './image.ts';
+
+export class Chain implements DiskImage {
+  constructor(readonly layers: readonly Layer[]) {}
+
+  get virtualSize(): number {
+    return this.layers[0].virtualSize;
+  }
+
+  mappings(start = 0, end = this.virtualSize): AsyncGenerator<Extent> {
+    return this.resolve(0, start, Math.min(end, this.virtualSize));
+  }
+
+  /**
+   * Extents of layer `depth`, with its unallocated parts handed down to its backing file. Past the
+   * end of a backing file the guest reads zeros, and that is the overlay's say (depth of the caller).
+   */
+  private async *resolve(depth: number, start: number, end: number): AsyncGenerator<Extent> {
+    const layer = this.layers[depth];
+    const ownEnd = Math.min(end, layer.virtualSize);
+    for await (const extent of layer.mappings(start, ownEnd)) {
+      if (extent.kind !== 'unallocated' || depth + 1 >= this.layers.length) {
+        yield { ...extent, depth };
+      } else {
+        yield* this.resolve(depth + 1, extent.start, extent.start + extent.length);
+      }
+    }
+    if (ownEnd < end) yield { start: Math.max(start, ownEnd), length: end - Math.max(start, ownEnd), kind: 'unallocated', depth: Math.max(0, depth - 1) };
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    for await (const extent of this.mappings(offset, offset + length)) {
+      if (extent.kind === 'data' || extent.kind === 'compressed') {
+        out.set(await this.layers[extent.depth].readExtent(extent, extent.start, extent.length), extent.start - offset);
+      }
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    for (const layer of this.layers) {
+      await layer.close?.();
+      await layer.storage.close?.();
+    }
+  }
+}

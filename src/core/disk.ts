@@ -1,0 +1,36 @@
+/**
+ * The public face of the engine: an opened disk is a chain of format layers (the image, its
+ * backing file, its backing file's backing file, …) read as one guest disk.
+ */
+import type { Extent, Layer } from './image.ts';
+import type { Storage } from './storage/storage.ts';
+
+export interface DiskImage {
+  /** layers[0] is the image that was opened; layers[i + 1] is layers[i]'s backing file. */
+  readonly layers: readonly Layer[];
+  readonly virtualSize: number;
+  /**
+   * The guest disk in order, each extent attributed to the layer that decides it (`depth`).
+   * `unallocated` remains only where no layer holds anything: it reads as zeros.
+   */
+  mappings(start?: number, end?: number): AsyncGenerator<Extent>;
+  /** Reads guest bytes; `length` is kept small by callers (a few MiB). */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** Finds the storage for a backing file name as stored in `overlay` (null when it cannot be found). */
+export type BackingResolver = (name: string, overlay: Storage) => Promise<Storage | null>;
+
+export interface OpenOptions {
+  /** Force a format ('raw', 'qcow2') instead of probing. */
+  format?: string;
+  /** How to find backing files; without it, an image with a backing file fails to open with a clear error. */
+  resolveBacking?: BackingResolver;
+  /** Do not open backing files at all (qemu-img info without --backing-chain). */
+  noBacking?: boolean;
+  /** Read the disk as it was at this internal snapshot (id or name, as qemu-img -l). */
+  snapshot?: string;
+  /** How to find an external data file named in the image (defaults to resolveBacking). */
+  resolveDataFile?: BackingResolver;
+}

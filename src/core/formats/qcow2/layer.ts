@@ -1,0 +1,268 @@
+/**
+ * A qcow2 file as one layer: header, extensions, snapshots, and the guest → host mapping through
+ * the L1 and L2 tables. Read-only: there is no allocator here.
+ */
+import { hex, utf8, view } from '../../bytes.ts';
+import { RawInflater } from '../../codecs/inflate.ts';
+import { zstdDecodeCluster } from '../../codecs/zstd-frames.ts';
+import { DiskImgError } from '../../errors.ts';
+import type { Extent, Layer } from '../../image.ts';
+import type { Storage } from '../../storage/storage.ts';
+import { compressedDescriptor, entryOffset, subclusterType, type SubclusterType } from './entries.ts';
+import { parseExtensions, type Extensions } from './extensions.ts';
+import {
+  CRYPT_AES,
+  CRYPT_LUKS,
+  CRYPT_NONE,
+  INCOMPAT_DATA_FILE,
+  KNOWN_HEADER_LENGTH,
+  MAX_BACKING_NAME,
+  MAX_L1_BYTES,
+  hasIncompat,
+  parseHeader,
+  validateFeatures,
+  validateTable,
+  validateTables,
+  type Qcow2Header,
+} from './header.ts';
+import { L2Cache } from './l2-cache.ts';
+import { findSnapshot, readSnapshots, type Snapshot, type SnapshotWanted } from './snapshots.ts';
+
+export interface Qcow2OpenOptions {
+  /** Storage of the external data file, when the image has one. */
+  dataFile?: Storage;
+  /** Use this snapshot's L1 table instead of the active one (id or name, QEMU's lookup). */
+  snapshot?: SnapshotWanted;
+}
+
+const corrupt = (message: string, context: Record<string, unknown>): never => {
+  throw new DiskImgError('corrupt', message, context);
+};
+
+export class Qcow2Layer implements Layer {
+  readonly format = 'qcow2';
+  readonly backingFilename?: string;
+  readonly backingFormat?: string;
+  /** The external data file's name as stored in the image. */
+  readonly dataFileName?: string;
+  readonly hasDataFile: boolean;
+  readonly encryption: 'aes' | 'luks' | undefined;
+  private readonly l2Cache: L2Cache;
+  private inflater?: RawInflater;
+  private lastCluster?: { hostOffset: number; bytes: Uint8Array };
+
+  private constructor(
+    readonly storage: Storage,
+    readonly header: Qcow2Header,
+    readonly extensions: Extensions,
+    readonly snapshots: Snapshot[],
+    private readonly l1: DataView,
+    /** Where guest data lives: the image itself, or its external data file. */
+    readonly dataStorage: Storage,
+    backingFilename: string | undefined,
+    /** The snapshot whose disk this layer reads, if not the active one. */
+    readonly loadedSnapshot?: Snapshot,
+  ) {
+    this.backingFilename = backingFilename;
+    this.backingFormat = extensions.backingFormat;
+    this.dataFileName = extensions.dataFile;
+    this.hasDataFile = hasIncompat(header, INCOMPAT_DATA_FILE);
+    this.encryption = header.cryptMethod === CRYPT_AES ? 'aes' : header.cryptMethod === CRYPT_LUKS ? 'luks' : undefined;
+    this.l2Cache = new L2Cache(storage, header.clusterSize);
+  }
+
+  get virtualSize(): number {
+    return this.header.virtualSize;
+  }
+
+  get clusterSize(): number {
+    return this.header.clusterSize;
+  }
+
+  /** Reads the metadata (header, extensions, backing name, snapshots, L1) and checks it as QEMU does. */
+  static async readMetadata(storage: Storage): Promise<{ header: Qcow2Header; extensions: Extensions; backingFilename?: string; cluster0: Uint8Array }> {
+    const head = await storage.read(0, KNOWN_HEADER_LENGTH);
+    const header = parseHeader(head);
+    const cluster0 = await storage.read(0, header.clusterSize);
+    // QEMU reads the feature table before it refuses unknown features, so it can name them.
+    const extensions = parseExtensions(header, cluster0);
+    validateFeatures(header, extensions.featureNames);
+    validateTables(header);
+    if (header.cryptMethod !== CRYPT_NONE && header.cryptMethod !== CRYPT_AES && header.cryptMethod !== CRYPT_LUKS) {
+      throw new DiskImgError('unsupported', `Unsupported encryption method: ${header.cryptMethod}`, { field: 'crypt_method', offset: 32, value: header.cryptMethod });
+    }
+    if (header.cryptMethod === CRYPT_LUKS && !extensions.crypto) {
+      throw new DiskImgError('invalid-format', 'Missing CRYPTO header for crypt method 2', { field: 'crypt_method', offset: 32 });
+    }
+    let backingFilename: string | undefined;
+    if (header.backingFileOffset !== 0) {
+      const { backingFileOffset: at, backingFileSize: size } = header;
+      if (size > MAX_BACKING_NAME || at + size > header.clusterSize) {
+        throw new DiskImgError('limit', 'Backing file name too long', { field: 'backing_file_size', offset: 16, value: size });
+      }
+      backingFilename = utf8(cluster0.subarray(at, at + size));
+    }
+    return { header, extensions, backingFilename, cluster0 };
+  }
+
+  static async open(storage: Storage, options: Qcow2OpenOptions = {}): Promise<Qcow2Layer> {
+    const { header, extensions, backingFilename } = await Qcow2Layer.readMetadata(storage);
+    const snapshots = await readSnapshots(storage, header);
+    let l1Offset = header.l1TableOffset;
+    let l1Size = header.l1Size;
+    let loaded: Snapshot | undefined;
+    if (options.snapshot) {
+      loaded = findSnapshot(snapshots, options.snapshot);
+      if (!loaded) throw new DiskImgError('not-found', "Failed to load snapshot: Can't find snapshot", { field: 'snapshot', value: options.snapshot.id ?? options.snapshot.name ?? options.snapshot.idOrName });
+      try {
+        validateTable(loaded.l1TableOffset, loaded.l1Size, 8, MAX_L1_BYTES, header.clusterSize, 'Snapshot L1 table');
+      } catch (error) {
+        throw new DiskImgError('corrupt', `Failed to load snapshot: ${(error as Error).message}`, { field: 'snapshot', value: loaded.id });
+      }
+      l1Offset = loaded.l1TableOffset;
+      l1Size = loaded.l1Size;
+    }
+    const l1 = view(await storage.read(l1Offset, l1Size * 8));
+    const hasDataFile = hasIncompat(header, INCOMPAT_DATA_FILE);
+    if (hasDataFile && !options.dataFile) {
+      throw new DiskImgError('not-found', extensions.dataFile ? `Could not open data file '${extensions.dataFile}'` : 'Missing data file', { field: 'data_file' });
+    }
+    return new Qcow2Layer(storage, header, extensions, snapshots, l1, hasDataFile ? options.dataFile! : storage, backingFilename, loaded);
+  }
+
+  get l1Entries(): number {
+    return this.l1.byteLength / 8;
+  }
+
+  async *mappings(start: number, end: number): AsyncGenerator<Extent> {
+    if (this.encryption) {
+      throw new DiskImgError('unsupported', `Encrypted images are not supported yet (encryption format: ${this.encryption}); decrypt it with qemu-img first`, { file: this.storage.name, field: 'crypt_method', value: this.header.cryptMethod });
+    }
+    const h = this.header;
+    end = Math.min(end, h.virtualSize);
+    let pending: Extent | undefined;
+    const emit = (next: Extent): Extent | undefined => {
+      if (pending && mergeable(pending, next)) {
+        pending.length += next.length;
+        return undefined;
+      }
+      const done = pending;
+      pending = next;
+      return done;
+    };
+    let guest = start;
+    while (guest < end) {
+      const l1Index = Math.floor(guest / h.l2Coverage);
+      const tableStart = l1Index * h.l2Coverage;
+      const tableEnd = Math.min(end, tableStart + h.l2Coverage);
+      const pieces = await this.tablePieces(l1Index, guest, tableEnd);
+      for (const piece of pieces) {
+        const done = emit(piece);
+        if (done) yield done;
+      }
+      guest = tableEnd;
+    }
+    if (pending) yield pending;
+  }
+
+  /** The extents [from, to) that one L2 table (L1 entry `l1Index`) maps. */
+  private async tablePieces(l1Index: number, from: number, to: number): Promise<Extent[]> {
+    const h = this.header;
+    const l1hi = l1Index < this.l1Entries ? this.l1.getUint32(l1Index * 8) : 0;
+    const l1lo = l1Index < this.l1Entries ? this.l1.getUint32(l1Index * 8 + 4) : 0;
+    const l2Offset = entryOffset(l1hi, l1lo);
+    if (l2Offset === 0) return [{ start: from, length: to - from, kind: 'unallocated', depth: 0 }];
+    if (l2Offset % h.clusterSize !== 0) corrupt(`L2 table offset ${hex(l2Offset)} unaligned (L1 index: ${hex(l1Index)})`, { field: 'L1 entry', offset: h.l1TableOffset + l1Index * 8, value: l2Offset });
+    const table = view(await this.l2Cache.get(l2Offset));
+    const pieces: Extent[] = [];
+    const tableStart = l1Index * h.l2Coverage;
+    const step = h.subclusterSize;
+    let guest = from;
+    while (guest < to) {
+      const index = Math.floor((guest - tableStart) / h.clusterSize);
+      const clusterStart = tableStart + index * h.clusterSize;
+      const at = index * h.l2EntryBytes;
+      const hi = table.getUint32(at);
+      const lo = table.getUint32(at + 4);
+      const bitmapHi = h.extendedL2 ? table.getUint32(at + 8) : 0;
+      const bitmapLo = h.extendedL2 ? table.getUint32(at + 12) : 0;
+      const clusterEnd = Math.min(to, clusterStart + h.clusterSize);
+      // Standard L2 is one piece per cluster; extended L2 one per subcluster.
+      while (guest < clusterEnd) {
+        const sc = h.extendedL2 ? Math.floor((guest - clusterStart) / step) : 0;
+        const pieceEnd = h.extendedL2 ? Math.min(clusterEnd, clusterStart + (sc + 1) * step) : clusterEnd;
+        const type = subclusterType(h, this.hasDataFile, hi, lo, bitmapHi, bitmapLo, sc);
+        pieces.push(this.piece(type, guest, pieceEnd - guest, clusterStart, hi, lo, l2Offset, index));
+        guest = pieceEnd;
+      }
+    }
+    return pieces;
+  }
+
+  private piece(type: SubclusterType, start: number, length: number, clusterStart: number, hi: number, lo: number, l2Offset: number, l2Index: number): Extent {
+    const h = this.header;
+    const where = { field: 'L2 entry', offset: l2Offset + l2Index * h.l2EntryBytes };
+    const hostOffset = entryOffset(hi, lo) + (start - clusterStart);
+    switch (type) {
+      case 'compressed': {
+        if (this.hasDataFile) corrupt(`Compressed cluster in an image with an external data file (L2 offset: ${hex(l2Offset)}, L2 index: ${hex(l2Index)})`, where);
+        const d = compressedDescriptor(h, hi, lo);
+        return { start, length, kind: 'compressed', depth: 0, hostOffset: d.hostOffset, compressedLength: d.length, clusterStart };
+      }
+      case 'invalid':
+        return corrupt(`Invalid cluster entry found  (L2 offset: ${hex(l2Offset)}, L2 index: ${hex(l2Index)})`, where);
+      case 'zero-plain':
+      case 'zero-alloc':
+        if (h.version < 3) corrupt(`Zero cluster entry found in pre-v3 image (L2 offset: ${hex(l2Offset)}, L2 index: ${hex(l2Index)})`, where);
+        return type === 'zero-alloc' ? { start, length, kind: 'zero', depth: 0, hostOffset } : { start, length, kind: 'zero', depth: 0 };
+      case 'unallocated-plain':
+        return { start, length, kind: 'unallocated', depth: 0 };
+      case 'unallocated-alloc':
+      case 'normal': {
+        const aligned = entryOffset(hi, lo);
+        if (aligned % h.clusterSize !== 0) {
+          corrupt(`Cluster allocation offset ${hex(aligned)} unaligned (L2 offset: ${hex(l2Offset)}, L2 index: ${hex(l2Index)})`, where);
+        }
+        return type === 'normal' ? { start, length, kind: 'data', depth: 0, hostOffset } : { start, length, kind: 'unallocated', depth: 0, hostOffset };
+      }
+    }
+  }
+
+  async readExtent(extent: Extent, start: number, length: number): Promise<Uint8Array> {
+    if (extent.kind === 'data') return this.dataStorage.read(extent.hostOffset! + (start - extent.start), length);
+    if (extent.kind !== 'compressed') return new Uint8Array(length);
+    const cluster = await this.decompressCluster(extent);
+    const from = start - extent.clusterStart!;
+    return cluster.subarray(from, from + length);
+  }
+
+  private async decompressCluster(extent: Extent): Promise<Uint8Array> {
+    const hostOffset = extent.hostOffset!;
+    if (this.lastCluster?.hostOffset === hostOffset) return this.lastCluster.bytes;
+    const input = await this.storage.read(hostOffset, extent.compressedLength!);
+    const out = new Uint8Array(this.header.clusterSize);
+    let decoded: Uint8Array | null;
+    if (this.header.compressionType === 'zstd') {
+      decoded = zstdDecodeCluster(input, out);
+    } else {
+      this.inflater ??= new RawInflater();
+      decoded = this.inflater.inflate(input, out);
+    }
+    if (!decoded) {
+      throw new DiskImgError('corrupt', `Compressed cluster at host offset ${hex(hostOffset)} (guest offset ${hex(extent.clusterStart!)}) does not decompress (${this.header.compressionType}) to ${this.header.clusterSize} bytes`, {
+        file: this.storage.name,
+        offset: hostOffset,
+        field: 'compressed cluster',
+      });
+    }
+    this.lastCluster = { hostOffset, bytes: decoded };
+    return decoded;
+  }
+}
+
+/** Adjacent pieces merge when they are of one kind and, where they have host bytes, contiguous there. */
+function mergeable(a: Extent, b: Extent): boolean {
+  if (a.kind !== b.kind || a.kind === 'compressed' || a.start + a.length !== b.start) return false;
+  if ((a.hostOffset === undefined) !== (b.hostOffset === undefined)) return false;
+  return a.hostOffset === undefined || a.hostOffset + a.length === b.hostOffset;
+}

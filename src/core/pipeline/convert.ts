@@ -1,0 +1,92 @@
+/**
+ * Any disk image → a raw image, fed from the chain's mappings: holes and zero extents are never
+ * read, only data is. On a seekable sink zeros are left as holes (qemu-img's -S 4k: 4 KiB blocks
+ * that read as zero are not written); a sequential sink gets every byte.
+ */
+import { isAllZero } from '../bytes.ts';
+import type { DiskImage } from '../disk.ts';
+import { DiskImgError } from '../errors.ts';
+import type { Extent } from '../image.ts';
+import type { Sink } from '../sink.ts';
+import { runOrdered } from './ordered.ts';
+
+export interface ConvertOptions {
+  onProgress?(done: number, total: number): void;
+  signal?: AbortSignal;
+}
+
+/** Guest bytes read per task: big enough to amortise a read, small enough to keep memory flat. */
+export const CHUNK_BYTES = 4 * 1024 * 1024;
+const READS_IN_FLIGHT = 4;
+export const SPARSE_BLOCK = 4096;
+
+interface Piece {
+  offset: number;
+  /** null: the piece reads as zeros. */
+  bytes: Uint8Array | null;
+  length: number;
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new DiskImgError('aborted', 'Cancelled');
+}
+
+async function* pieces(image: DiskImage, signal?: AbortSignal): AsyncGenerator<() => Promise<Piece>> {
+  for await (const extent of image.mappings()) {
+    throwIfAborted(signal);
+    if (extent.kind === 'zero' || extent.kind === 'unallocated') {
+      yield async () => ({ offset: extent.start, length: extent.length, bytes: null });
+      continue;
+    }
+    const layer = image.layers[extent.depth];
+    for (let at = extent.start; at < extent.start + extent.length; at += CHUNK_BYTES) {
+      const length = Math.min(CHUNK_BYTES, extent.start + extent.length - at);
+      yield readPiece(layer.readExtent.bind(layer), extent, at, length);
+    }
+  }
+}
+
+const readPiece = (read: (e: Extent, s: number, l: number) => Promise<Uint8Array>, extent: Extent, at: number, length: number) => async (): Promise<Piece> => ({
+  offset: at,
+  length,
+  bytes: await read(extent, at, length),
+});
+
+export async function convertToRaw(image: DiskImage, sink: Sink, options: ConvertOptions = {}): Promise<void> {
+  const total = image.virtualSize;
+  const sparse = sink.truncate !== undefined;
+  if (sparse) await sink.truncate!(total);
+  let done = 0;
+  const zeros = sparse ? undefined : new Uint8Array(Math.min(CHUNK_BYTES, Math.max(total, 1)));
+  await runOrdered(pieces(image, options.signal), READS_IN_FLIGHT, async (piece) => {
+    throwIfAborted(options.signal);
+    if (piece.bytes === null) {
+      if (!sparse) {
+        for (let at = 0; at < piece.length; at += zeros!.length) {
+          await sink.write(piece.offset + at, zeros!.subarray(0, Math.min(zeros!.length, piece.length - at)));
+        }
+      }
+    } else if (sparse) {
+      await writeNonZeroRuns(sink, piece.offset, piece.bytes);
+    } else {
+      await sink.write(piece.offset, piece.bytes);
+    }
+    done += piece.length;
+    options.onProgress?.(done, total);
+  });
+  options.onProgress?.(total, total);
+}
+
+/** Writes the runs of `bytes` whose 4 KiB blocks are not all zero; the zero ones stay holes. */
+async function writeNonZeroRuns(sink: Sink, offset: number, bytes: Uint8Array): Promise<void> {
+  let runStart = -1;
+  for (let at = 0; at < bytes.length; at += SPARSE_BLOCK) {
+    const zero = isAllZero(bytes.subarray(at, at + SPARSE_BLOCK));
+    if (!zero && runStart < 0) runStart = at;
+    if (zero && runStart >= 0) {
+      await sink.write(offset + runStart, bytes.subarray(runStart, at));
+      runStart = -1;
+    }
+  }
+  if (runStart >= 0) await sink.write(offset + runStart, bytes.subarray(runStart));
+}

@@ -1,0 +1,42 @@
+// Node-only sinks: imported by the CLI and tests, never by the browser bundle.
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { DiskImgError } from './errors.ts';
+import type { Sink } from './sink.ts';
+
+export class NodeFileSink implements Sink {
+  private constructor(
+    private readonly handle: FileHandle,
+    readonly path: string,
+  ) {}
+
+  /** Creates (or empties) the file at `path`. */
+  static async create(path: string): Promise<NodeFileSink> {
+    try {
+      return new NodeFileSink(await open(path, 'w'), path);
+    } catch (error) {
+      throw new DiskImgError('io', `Could not create '${path}': ${(error as Error).message}`, { file: path });
+    }
+  }
+
+  async write(offset: number, bytes: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < bytes.length) {
+      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, offset + done);
+      if (bytesWritten <= 0) throw new DiskImgError('io', `Short write to '${this.path}' at offset ${offset + done}`, { file: this.path, offset: offset + done });
+      done += bytesWritten;
+    }
+  }
+
+  async truncate(size: number): Promise<void> {
+    await this.handle.truncate(size);
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+
+  async abort(): Promise<void> {
+    await this.handle.close().catch(() => {});
+    await unlink(this.path).catch(() => {});
+  }
+}

@@ -1,0 +1,51 @@
+// Node-only: imported by the CLI and tests, never by the browser bundle.
+import { open, type FileHandle } from 'node:fs/promises';
+import { DiskImgError } from '../errors.ts';
+import { padToLength, type Storage } from './storage.ts';
+
+export class NodeFileStorage implements Storage {
+  private constructor(
+    private readonly handle: FileHandle,
+    readonly name: string,
+    readonly size: number,
+  ) {}
+
+  /** Opens read-only: the input is never written. */
+  static async open(path: string): Promise<NodeFileStorage> {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const reason = code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' ? 'Permission denied' : String((error as Error).message);
+      throw new DiskImgError(code === 'ENOENT' ? 'not-found' : 'io', `Could not open '${path}': ${reason}`, { file: path });
+    }
+    const stat = await handle.stat();
+    if (stat.isDirectory()) {
+      await handle.close();
+      throw new DiskImgError('usage', `Could not open '${path}': Is a directory`, { file: path });
+    }
+    return new NodeFileStorage(handle, path, stat.size);
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const buffer = new Uint8Array(length);
+    let done = 0;
+    while (done < length && offset + done < this.size) {
+      const { bytesRead } = await this.handle.read(buffer, done, length - done, offset + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return padToLength(buffer, length);
+  }
+
+  /** Bytes the file really occupies on disk (st_blocks × 512), as qemu-img's "disk size". */
+  async allocatedBytes(): Promise<number> {
+    const stat = await this.handle.stat();
+    return stat.blocks * 512;
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}

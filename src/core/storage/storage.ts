@@ -1,0 +1,58 @@
+/**
+ * A random-access, read-only byte device. Reads never come back short: bytes past the end of
+ * the device read as zeros, as QEMU's file protocol does for a short read.
+ */
+export interface Storage {
+  /** A name for messages and for resolving relative backing files (a path in Node, a file name in the browser). */
+  readonly name: string;
+  readonly size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+  close?(): Promise<void>;
+}
+
+/** Copies `bytes` into a zero-filled buffer of `length` when a read ran past the end. */
+export function padToLength(bytes: Uint8Array, length: number): Uint8Array {
+  if (bytes.length === length) return bytes;
+  const out = new Uint8Array(length);
+  out.set(bytes.subarray(0, length));
+  return out;
+}
+
+export class MemoryStorage implements Storage {
+  constructor(
+    private readonly bytes: Uint8Array,
+    readonly name = 'memory',
+  ) {}
+
+  get size(): number {
+    return this.bytes.length;
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const end = Math.min(offset + length, this.bytes.length);
+    const slice = offset < end ? this.bytes.slice(offset, end) : new Uint8Array(0);
+    return padToLength(slice, length);
+  }
+}
+
+/**
+ * A Blob or File (browser, or Node's Blob). Each read is one slice, so nothing but the
+ * requested range is ever in memory; callers keep single reads well under 1 GiB.
+ */
+export class BlobStorage implements Storage {
+  constructor(
+    private readonly blob: Blob,
+    readonly name = (blob as File).name ?? 'blob',
+  ) {}
+
+  get size(): number {
+    return this.blob.size;
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const end = Math.min(offset + length, this.blob.size);
+    if (offset >= end) return new Uint8Array(length);
+    const bytes = new Uint8Array(await this.blob.slice(offset, end).arrayBuffer());
+    return padToLength(bytes, length);
+  }
+}
