@@ -17,23 +17,40 @@ export const MAX_CHAIN_DEPTH = 256;
 
 export async function openImage(storage: Storage, options: OpenOptions = {}): Promise<DiskImage> {
   const layers: Layer[] = [];
+  try {
+    await openChain(storage, options, layers);
+  } catch (error) {
+    // The caller owns `storage`; the backing files opened here are ours to close.
+    for (const layer of layers.slice(1)) await layer.storage.close?.().catch(() => {});
+    throw error;
+  }
+  return new Chain(layers);
+}
+
+async function openChain(storage: Storage, options: OpenOptions, layers: Layer[]): Promise<void> {
   const seen = new Set<string>();
   let current: Storage = storage;
   let format = options.format;
   for (let depth = 0; ; depth++) {
-    const layer = await openLayer(current, format, depth === 0 ? options : { ...options, snapshot: undefined });
+    let layer: Layer;
+    try {
+      layer = await openLayer(current, format, depth === 0 ? options : { ...options, snapshot: undefined });
+    } catch (error) {
+      if (depth > 0) await current.close?.().catch(() => {});
+      throw depth > 0 && isDiskImgError(error) ? new DiskImgError(error.kind, `Could not open backing file: ${error.message}`, { ...error.context, file: current.name }) : error;
+    }
     layers.push(layer);
     seen.add(current.name);
-    if (options.noBacking || layer.backingFilename === undefined) break;
+    if (options.noBacking || layer.backingFilename === undefined) return;
     if (depth + 1 >= MAX_CHAIN_DEPTH) throw new DiskImgError('limit', `Backing chain is deeper than ${MAX_CHAIN_DEPTH} images`, { file: current.name });
     const next = await openBacking(layer, options.resolveBacking);
     if (seen.has(next.name)) {
+      await next.close?.().catch(() => {});
       throw new DiskImgError('corrupt', `Backing chain loops: '${current.name}' names '${next.name}', which is already in the chain`, { file: current.name, field: 'backing file', value: layer.backingFilename });
     }
     current = next;
     format = layer.backingFormat;
   }
-  return new Chain(layers);
 }
 
 async function openBacking(layer: Layer, resolve: BackingResolver | undefined): Promise<Storage> {

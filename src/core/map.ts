@@ -1,0 +1,58 @@
+/**
+ * `qemu-img map` as data: the chain's mappings turned into qemu-img's entries (start, length,
+ * depth, present, zero, data, offset) and merged the way qemu-img merges them (entry_mergeable).
+ */
+import type { DiskImage } from './disk.ts';
+import type { Extent } from './image.ts';
+import { Qcow2Layer } from './formats/qcow2/layer.ts';
+
+export interface MapEntry {
+  start: number;
+  length: number;
+  depth: number;
+  present: boolean;
+  zero: boolean;
+  data: boolean;
+  offset?: number;
+  /** The file that holds the bytes at `offset` (the image, or its external data file). */
+  filename?: string;
+}
+
+function toEntry(image: DiskImage, extent: Extent): MapEntry {
+  const layer = image.layers[extent.depth];
+  const present = extent.kind !== 'unallocated';
+  const entry: MapEntry = {
+    start: extent.start,
+    length: extent.length,
+    depth: extent.depth,
+    present,
+    zero: extent.kind === 'zero' || extent.kind === 'unallocated',
+    data: extent.kind === 'data' || extent.kind === 'compressed',
+  };
+  if (extent.hostOffset !== undefined && extent.kind !== 'compressed' && present) {
+    entry.offset = extent.hostOffset;
+    entry.filename = layer instanceof Qcow2Layer ? layer.dataStorage.name : layer.storage.name;
+  }
+  return entry;
+}
+
+function mergeable(a: MapEntry, b: MapEntry): boolean {
+  if (a.length === 0) return false;
+  if (a.zero !== b.zero || a.data !== b.data || a.depth !== b.depth || a.present !== b.present) return false;
+  if ((a.offset === undefined) !== (b.offset === undefined) || a.filename !== b.filename) return false;
+  return a.offset === undefined || a.offset + a.length === b.offset;
+}
+
+export async function* mapEntries(image: DiskImage, start = 0, end = image.virtualSize): AsyncGenerator<MapEntry> {
+  let pending: MapEntry | undefined;
+  for await (const extent of image.mappings(start, end)) {
+    const entry = toEntry(image, extent);
+    if (pending && mergeable(pending, entry)) {
+      pending.length += entry.length;
+      continue;
+    }
+    if (pending) yield pending;
+    pending = entry;
+  }
+  if (pending) yield pending;
+}
