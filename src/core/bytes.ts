@@ -37,3 +37,6 @@ const utf8Decoder = new TextDecoder('utf-8');
 export const utf8 = (bytes: Uint8Array): string => utf8Decoder.decode(bytes);
 
 export const hex = (value: number | bigint): string => `0x${value.toString(16)}`;
+
+/** C's "%#x": QEMU's messages print zero as "0", everything else with a 0x prefix. */
+export const cHex = (value: number | bigint): string => (value == 0 ? '0' : hex(value));

@@ -2,7 +2,7 @@
  * A qcow2 file as one layer: header, extensions, snapshots, and the guest → host mapping through
  * the L1 and L2 tables. Read-only: there is no allocator here.
  */
-import { hex, utf8, view } from '../../bytes.ts';
+import { cHex, hex, utf8, view } from '../../bytes.ts';
 import { RawInflater } from '../../codecs/inflate.ts';
 import { zstdDecodeCluster } from '../../codecs/zstd-frames.ts';
 import { DiskImgError } from '../../errors.ts';
@@ -172,7 +172,7 @@ export class Qcow2Layer implements Layer {
     const l1lo = l1Index < this.l1Entries ? this.l1.getUint32(l1Index * 8 + 4) : 0;
     const l2Offset = entryOffset(l1hi, l1lo);
     if (l2Offset === 0) return [{ start: from, length: to - from, kind: 'unallocated', depth: 0 }];
-    if (l2Offset % h.clusterSize !== 0) corrupt(`L2 table offset ${hex(l2Offset)} unaligned (L1 index: ${hex(l1Index)})`, { field: 'L1 entry', offset: h.l1TableOffset + l1Index * 8, value: l2Offset });
+    if (l2Offset % h.clusterSize !== 0) corrupt(`Image is corrupt: L2 table offset ${cHex(l2Offset)} unaligned (L1 index: ${cHex(l1Index)})`, { field: 'L1 entry', offset: h.l1TableOffset + l1Index * 8, value: l2Offset });
     const table = view(await this.l2Cache.get(l2Offset));
     const pieces: Extent[] = [];
     const tableStart = l1Index * h.l2Coverage;
@@ -205,15 +205,15 @@ export class Qcow2Layer implements Layer {
     const hostOffset = entryOffset(hi, lo) + (start - clusterStart);
     switch (type) {
       case 'compressed': {
-        if (this.hasDataFile) corrupt(`Compressed cluster in an image with an external data file (L2 offset: ${hex(l2Offset)}, L2 index: ${hex(l2Index)})`, where);
+        if (this.hasDataFile) corrupt(`Image is corrupt: Compressed cluster in an image with an external data file (L2 offset: ${cHex(l2Offset)}, L2 index: ${cHex(l2Index)})`, where);
         const d = compressedDescriptor(h, hi, lo);
         return { start, length, kind: 'compressed', depth: 0, hostOffset: d.hostOffset, compressedLength: d.length, clusterStart };
       }
       case 'invalid':
-        return corrupt(`Invalid cluster entry found  (L2 offset: ${hex(l2Offset)}, L2 index: ${hex(l2Index)})`, where);
+        return corrupt(`Image is corrupt: Invalid cluster entry found  (L2 offset: ${cHex(l2Offset)}, L2 index: ${cHex(l2Index)})`, where);
       case 'zero-plain':
       case 'zero-alloc':
-        if (h.version < 3) corrupt(`Zero cluster entry found in pre-v3 image (L2 offset: ${hex(l2Offset)}, L2 index: ${hex(l2Index)})`, where);
+        if (h.version < 3) corrupt(`Image is corrupt: Zero cluster entry found in pre-v3 image (L2 offset: ${cHex(l2Offset)}, L2 index: ${cHex(l2Index)})`, where);
         return type === 'zero-alloc' ? { start, length, kind: 'zero', depth: 0, hostOffset } : { start, length, kind: 'zero', depth: 0 };
       case 'unallocated-plain':
         return { start, length, kind: 'unallocated', depth: 0 };
@@ -221,7 +221,7 @@ export class Qcow2Layer implements Layer {
       case 'normal': {
         const aligned = entryOffset(hi, lo);
         if (aligned % h.clusterSize !== 0) {
-          corrupt(`Cluster allocation offset ${hex(aligned)} unaligned (L2 offset: ${hex(l2Offset)}, L2 index: ${hex(l2Index)})`, where);
+          corrupt(`Image is corrupt: Cluster allocation offset ${cHex(aligned)} unaligned (L2 offset: ${cHex(l2Offset)}, L2 index: ${cHex(l2Index)})`, where);
         }
         return type === 'normal' ? { start, length, kind: 'data', depth: 0, hostOffset } : { start, length, kind: 'unallocated', depth: 0, hostOffset };
       }
