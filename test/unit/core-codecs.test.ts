@@ -1,0 +1,94 @@
+/**
+ * Cluster decoders: they must fill exactly one cluster and ignore what follows the stream (the
+ * stored length is sector-rounded and runs into the next compressed cluster), as QEMU does.
+ * Compressed data comes from real zlib (node:zlib, QEMU's parameters) and the real zstd CLI.
+ */
+import { execFileSync } from 'node:child_process';
+import { deflateRawSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { RawInflater } from '../../src/core/codecs/inflate.ts';
+import { zstdDecodeCluster, zstdFrameLength } from '../../src/core/codecs/zstd-frames.ts';
+
+const CLUSTER = 65536;
+
+function textCluster(seed: number, length = CLUSTER): Uint8Array {
+  const words = ['qcow2', 'cluster', 'refcount', 'backing', 'snapshot', 'L2', 'zero', 'guest', 'host'];
+  let text = '';
+  let state = seed;
+  while (text.length < length) {
+    state = (state * 1103515245 + 12345) >>> 0;
+    text += `${words[state % words.length]} ${state % 1000} `;
+  }
+  return new Uint8Array(Buffer.from(text.slice(0, length)));
+}
+
+const qemuDeflate = (data: Uint8Array) => new Uint8Array(deflateRawSync(data, { level: 6, windowBits: 12, memLevel: 9 }));
+const zstd = (data: Uint8Array) => new Uint8Array(execFileSync('zstd', ['-3', '--no-check', '-c', '-q'], { input: data }));
+
+const concat = (...parts: Uint8Array[]) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+};
+
+describe('raw deflate', () => {
+  const inflater = new RawInflater();
+
+  it('decodes a cluster followed by the start of the next one', () => {
+    const cluster = textCluster(1);
+    const stored = concat(qemuDeflate(cluster), qemuDeflate(textCluster(2)).subarray(0, 300));
+    expect(inflater.inflate(stored, new Uint8Array(CLUSTER))).toEqual(cluster);
+  });
+
+  it('decodes a stream made with a 32 KiB window too (QEMU 7.2 accepts it)', () => {
+    const cluster = textCluster(3);
+    const wide = new Uint8Array(deflateRawSync(cluster, { level: 9, windowBits: 15 }));
+    expect(inflater.inflate(wide, new Uint8Array(CLUSTER))).toEqual(cluster);
+  });
+
+  it('refuses a stream that ends before the cluster is full', () => {
+    expect(inflater.inflate(qemuDeflate(textCluster(4, CLUSTER - 1)), new Uint8Array(CLUSTER))).toBeNull();
+  });
+
+  it('refuses garbage and keeps working afterwards', () => {
+    expect(inflater.inflate(new Uint8Array(512).fill(0xff), new Uint8Array(CLUSTER))).toBeNull();
+    const cluster = textCluster(5);
+    expect(inflater.inflate(qemuDeflate(cluster), new Uint8Array(CLUSTER))).toEqual(cluster);
+  });
+});
+
+describe('zstd', () => {
+  it('measures a frame exactly, whatever follows it', () => {
+    const frame = zstd(textCluster(6));
+    expect(zstdFrameLength(concat(frame, zstd(textCluster(7))), 0)).toBe(frame.length);
+    expect(zstdFrameLength(frame.subarray(0, frame.length - 1), 0)).toBe(-1);
+    expect(zstdFrameLength(new Uint8Array([1, 2, 3, 4, 5]), 0)).toBe(-1);
+  });
+
+  it('decodes a cluster followed by the next compressed cluster', () => {
+    const cluster = textCluster(8);
+    const stored = concat(zstd(cluster), zstd(textCluster(9)).subarray(0, 200));
+    expect(zstdDecodeCluster(stored, new Uint8Array(CLUSTER))).toEqual(cluster);
+  });
+
+  it('accepts a cluster split over two frames, as QEMU does', () => {
+    const cluster = textCluster(10);
+    const stored = concat(zstd(cluster.subarray(0, 40000)), zstd(cluster.subarray(40000)));
+    expect(zstdDecodeCluster(stored, new Uint8Array(CLUSTER))).toEqual(cluster);
+  });
+
+  it('refuses frames that decode to more or less than a cluster', () => {
+    expect(zstdDecodeCluster(zstd(textCluster(11, CLUSTER + 1)), new Uint8Array(CLUSTER))).toBeNull();
+    expect(zstdDecodeCluster(zstd(textCluster(12, CLUSTER - 1)), new Uint8Array(CLUSTER))).toBeNull();
+  });
+
+  it('refuses a frame with a damaged block', () => {
+    const frame = zstd(textCluster(13));
+    frame.fill(0xff, 12, 40);
+    expect(zstdDecodeCluster(frame, new Uint8Array(CLUSTER))).toBeNull();
+  });
+});
