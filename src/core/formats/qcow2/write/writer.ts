@@ -1,0 +1,291 @@
+/**
+ * Writes a new qcow2 file the way QEMU builds one: qcow2_co_create (header, reftable, first
+ * refblock, L1), then guest writes in guest order, each allocating its L2 table and data clusters
+ * through the same allocator, then the metadata flushed on close. Writes must come in guest order
+ * (as qemu-img convert issues them): an L2 table is written out once writes have moved past it.
+ */
+import { DiskImgError } from '../../../errors.ts';
+import type { Sink } from '../../../sink.ts';
+import type { CompressionType } from '../header.ts';
+import { HostAllocator } from './allocator.ts';
+import { buildHeaderCluster, type HeaderFields } from './header-writer.ts';
+
+export interface Qcow2WriteOptions {
+  clusterSize: number;
+  /** '1.1' (version 3, the default) or '0.10' (version 2). */
+  compat: '0.10' | '1.1';
+  refcountBits: number;
+  compressionType: CompressionType;
+  lazyRefcounts: boolean;
+  backingFile?: string;
+  backingFormat?: string;
+}
+
+export const DEFAULT_WRITE_OPTIONS: Qcow2WriteOptions = {
+  clusterSize: 65536,
+  compat: '1.1',
+  refcountBits: 16,
+  compressionType: 'zlib',
+  lazyRefcounts: false,
+};
+
+const COPIED = 1n << 63n;
+const COMPRESSED = 1n << 62n;
+
+interface L2Table {
+  offset: number;
+  entries: BigUint64Array;
+}
+
+export class Qcow2Writer {
+  readonly clusterSize: number;
+  readonly clusterBits: number;
+  readonly l2Entries: number;
+  readonly l2Coverage: number;
+  readonly l1Size: number;
+  private readonly allocator: HostAllocator;
+  private readonly l1: BigUint64Array;
+  private l1Offset = 0;
+  /** L2 tables not yet written out, by L1 index. */
+  private readonly pendingL2 = new Map<number, L2Table>();
+  /** L1 indexes below this have been written out and must not be touched again. */
+  private flushedBelow = 0;
+  /** One past the highest byte written (the file's length as QEMU leaves it). */
+  private fileEnd = 0;
+  private compressedWrites = false;
+
+  private constructor(
+    private readonly sink: Sink,
+    readonly virtualSize: number,
+    readonly options: Qcow2WriteOptions,
+  ) {
+    this.clusterSize = options.clusterSize;
+    this.clusterBits = Math.log2(options.clusterSize);
+    this.l2Entries = this.clusterSize / 8;
+    this.l2Coverage = this.l2Entries * this.clusterSize;
+    this.l1Size = Math.ceil(virtualSize / this.l2Coverage);
+    this.l1 = new BigUint64Array(this.l1Size);
+    this.allocator = new HostAllocator(this.clusterBits, Math.log2(options.refcountBits), this.clusterSize, 1, {
+      // The old reftable keeps its last content on disk unless something reuses its clusters.
+      onReftableMoved: (offset, entries) => void this.pendingWrites.push(this.write(offset, encodeTable(entries, this.clusterSize))),
+    });
+  }
+
+  private readonly pendingWrites: Promise<void>[] = [];
+
+  /** qcow2_co_create followed by the truncate to the virtual size. */
+  static async create(sink: Sink, virtualSize: number, options: Qcow2WriteOptions = DEFAULT_WRITE_OPTIONS): Promise<Qcow2Writer> {
+    validateOptions(virtualSize, options);
+    const writer = new Qcow2Writer(sink, virtualSize, options);
+    await writer.initialise();
+    return writer;
+  }
+
+  private async initialise(): Promise<void> {
+    const cs = this.clusterSize;
+    // Header, reftable and first refblock, then their refcounts through the normal allocator.
+    this.allocator.installRefblock(0, 2 * cs);
+    this.allocator.allocClusters(3 * cs);
+    await this.write(0, this.headerCluster());
+    await this.write(cs, new Uint8Array(2 * cs));
+    if (this.l1Size > 0) {
+      this.l1Offset = this.allocator.allocClusters(Math.ceil((this.l1Size * 8) / 512) * 512);
+      await this.write(this.l1Offset, new Uint8Array(this.l1Size * 8));
+    }
+  }
+
+  private headerFields(): HeaderFields {
+    return {
+      version: this.options.compat === '0.10' ? 2 : 3,
+      clusterBits: this.clusterBits,
+      virtualSize: this.virtualSize,
+      l1Size: this.l1Size,
+      l1TableOffset: this.l1Offset,
+      refcountTableOffset: this.allocator.reftableOffset,
+      refcountTableClusters: this.allocator.reftableClusters,
+      refcountOrder: Math.log2(this.options.refcountBits),
+      compressionType: this.options.compressionType,
+      lazyRefcounts: this.options.lazyRefcounts,
+      extendedL2: false,
+      backingFile: this.options.backingFile,
+      backingFormat: this.options.backingFormat,
+    };
+  }
+
+  private headerCluster(): Uint8Array {
+    return buildHeaderCluster(this.headerFields());
+  }
+
+  private async write(offset: number, bytes: Uint8Array): Promise<void> {
+    await this.sink.write(offset, bytes);
+    this.fileEnd = Math.max(this.fileEnd, offset + bytes.length);
+  }
+
+  /** The L2 table for L1 index `index`, allocated on first use (l2_allocate). */
+  private async table(index: number): Promise<L2Table> {
+    if (index < this.flushedBelow) {
+      throw new DiskImgError('usage', `qcow2 writes must come in guest order (L2 table ${index} is already written)`, { value: index });
+    }
+    for (const [pending, table] of this.pendingL2) {
+      if (pending < index) {
+        await this.writeTable(table);
+        this.pendingL2.delete(pending);
+      }
+    }
+    this.flushedBelow = index;
+    let table = this.pendingL2.get(index);
+    if (!table) {
+      const offset = this.allocator.allocClusters(this.clusterSize);
+      table = { offset, entries: new BigUint64Array(this.l2Entries) };
+      this.l1[index] = BigInt(offset) | COPIED;
+      this.pendingL2.set(index, table);
+    }
+    return table;
+  }
+
+  private async writeTable(table: L2Table): Promise<void> {
+    await this.write(table.offset, encodeEntries(table.entries));
+  }
+
+  /**
+   * A guest write of uncompressed bytes at any offset and length (qcow2_co_pwritev): clusters not
+   * yet allocated are allocated in runs, per L2 table; the parts of a new cluster the write does
+   * not cover are zeroed, as QEMU's copy-on-write of an unallocated cluster does.
+   */
+  async writeData(guestOffset: number, bytes: Uint8Array): Promise<void> {
+    const cs = this.clusterSize;
+    let at = guestOffset;
+    const end = guestOffset + bytes.length;
+    while (at < end) {
+      const l1Index = Math.floor(at / this.l2Coverage);
+      const pieceEnd = Math.min(end, (l1Index + 1) * this.l2Coverage);
+      const table = await this.table(l1Index);
+      let cluster = Math.floor(at / cs);
+      const lastCluster = Math.floor((pieceEnd - 1) / cs);
+      while (cluster <= lastCluster) {
+        const slot = cluster % this.l2Entries;
+        if (table.entries[slot] !== 0n) {
+          const host = Number(table.entries[slot] & 0x00fffffffffffe00n);
+          const from = Math.max(at, cluster * cs);
+          const to = Math.min(pieceEnd, (cluster + 1) * cs);
+          await this.write(host + (from - cluster * cs), bytes.subarray(from - guestOffset, to - guestOffset));
+          cluster++;
+          continue;
+        }
+        let run = 1;
+        while (cluster + run <= lastCluster && table.entries[(cluster + run) % this.l2Entries] === 0n) run++;
+        const host = this.allocator.allocClusters(run * cs);
+        for (let i = 0; i < run; i++) table.entries[(cluster + i) % this.l2Entries] = BigInt(host + i * cs) | COPIED;
+        const runStart = cluster * cs;
+        const runEnd = (cluster + run) * cs;
+        const from = Math.max(at, runStart);
+        const to = Math.min(pieceEnd, runEnd);
+        if (from > runStart) await this.write(host, new Uint8Array(from - runStart));
+        await this.write(host + (from - runStart), bytes.subarray(from - guestOffset, to - guestOffset));
+        if (to < runEnd) await this.write(host + (to - runStart), new Uint8Array(runEnd - to));
+        cluster += run;
+      }
+      at = pieceEnd;
+    }
+  }
+
+  /**
+   * One whole guest cluster, already compressed (qcow2_co_pwritev_compressed): its bytes are packed
+   * right after the previous compressed cluster. `compressed` null means it did not shrink, and
+   * the cluster is written as ordinary data instead, as QEMU does.
+   */
+  async writeCompressedCluster(clusterIndex: number, compressed: Uint8Array | null, raw: Uint8Array): Promise<void> {
+    this.compressedWrites = true;
+    const cs = this.clusterSize;
+    if (compressed === null) {
+      await this.writeData(clusterIndex * cs, raw);
+      return;
+    }
+    const table = await this.table(Math.floor((clusterIndex * cs) / this.l2Coverage));
+    const slot = clusterIndex % this.l2Entries;
+    if (table.entries[slot] !== 0n) throw new DiskImgError('usage', "Compression can't overwrite anything", { value: clusterIndex });
+    const offset = this.allocator.allocBytes(compressed.length);
+    const extraSectors = Math.floor((offset + compressed.length - 1) / 512) - Math.floor(offset / 512);
+    const shift = BigInt(62 - (this.clusterBits - 8));
+    table.entries[slot] = COMPRESSED | (BigInt(extraSectors) << shift) | BigInt(offset);
+    await this.write(offset, compressed);
+  }
+
+  /** Writes the remaining L2 tables, the refcounts, the L1 table and the final header. */
+  async finish(): Promise<void> {
+    await Promise.all(this.pendingWrites);
+    for (const table of this.pendingL2.values()) await this.writeTable(table);
+    this.pendingL2.clear();
+    const a = this.allocator;
+    for (let i = 0; i < a.reftable.length; i++) {
+      if (a.reftable[i]) await this.write(a.reftable[i], encodeRefcounts(a.refblock(i), a.refcountBits, this.clusterSize));
+    }
+    await this.write(a.reftableOffset, encodeTable(a.reftable, a.reftableClusters * this.clusterSize));
+    if (this.l1Size > 0) await this.write(this.l1Offset, encodeEntries(this.l1));
+    await this.write(0, this.headerCluster());
+    if (this.compressedWrites && this.fileEnd % 512 !== 0) {
+      // qemu-img ends a compressed conversion by aligning the file to a sector.
+      const padded = Math.ceil(this.fileEnd / 512) * 512;
+      await this.write(this.fileEnd, new Uint8Array(padded - this.fileEnd));
+    }
+  }
+
+  /** One past the last byte of the file. */
+  get length(): number {
+    return this.fileEnd;
+  }
+}
+
+function encodeEntries(entries: BigUint64Array): Uint8Array {
+  const out = new Uint8Array(entries.length * 8);
+  const v = new DataView(out.buffer);
+  for (let i = 0; i < entries.length; i++) if (entries[i]) v.setBigUint64(i * 8, entries[i]);
+  return out;
+}
+
+function encodeTable(entries: readonly number[], bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  const v = new DataView(out.buffer);
+  for (let i = 0; i < entries.length && i * 8 < bytes; i++) if (entries[i]) v.setBigUint64(i * 8, BigInt(entries[i]));
+  return out;
+}
+
+/** A refblock: `bits`-wide counts, big-endian when ≥ 8 bits, least significant bits first below. */
+export function encodeRefcounts(counts: Uint32Array, bits: number, clusterSize: number): Uint8Array {
+  const out = new Uint8Array(clusterSize);
+  const v = new DataView(out.buffer);
+  for (let i = 0; i < counts.length; i++) {
+    const value = counts[i];
+    if (value === 0) continue;
+    if (bits >= 8) {
+      const bytes = bits / 8;
+      if (bytes === 1) out[i] = value;
+      else if (bytes === 2) v.setUint16(i * 2, value);
+      else if (bytes === 4) v.setUint32(i * 4, value);
+      else v.setBigUint64(i * 8, BigInt(value));
+    } else {
+      const perByte = 8 / bits;
+      out[Math.floor(i / perByte)] |= value << ((i % perByte) * bits);
+    }
+  }
+  return out;
+}
+
+/** qemu-img's create-time checks, with its messages. */
+export function validateOptions(virtualSize: number, o: Qcow2WriteOptions): void {
+  const usage = (message: string, field: string, value: number | string): never => {
+    throw new DiskImgError('usage', message, { field, value });
+  };
+  if (!Number.isInteger(Math.log2(o.clusterSize)) || o.clusterSize < 512 || o.clusterSize > 2 * 1024 * 1024) {
+    usage('Cluster size must be a power of two between 512 and 2048k', 'cluster_size', o.clusterSize);
+  }
+  if (!Number.isInteger(Math.log2(o.refcountBits)) || o.refcountBits > 64) usage('Refcount width must be a power of two and may not exceed 64 bits', 'refcount_bits', o.refcountBits);
+  if (o.compat === '0.10') {
+    if (o.refcountBits !== 16) usage('Different refcount widths than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)', 'refcount_bits', o.refcountBits);
+    if (o.lazyRefcounts) usage('Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)', 'lazy_refcounts', 'on');
+    if (o.compressionType !== 'zlib') usage('Non-zlib compression type is only supported with compatibility level 1.1 and above (use compat=1.1 or greater)', 'compression_type', o.compressionType);
+  }
+  const l1Entries = Math.ceil(virtualSize / ((o.clusterSize / 8) * o.clusterSize));
+  if (l1Entries * 8 > 32 * 1024 * 1024) usage("The image size is too large for file format 'qcow2' (try using a larger cluster size)", 'size', virtualSize);
+  if (o.backingFile !== undefined && o.backingFormat === undefined) usage('Backing file specified without backing format', 'backing_fmt', '');
+}
