@@ -13,7 +13,7 @@ type Again = typeof AGAIN;
 
 export interface AllocatorEvents {
   /** The reftable moved: the old one (its last on-disk content) stays in the file unless reused. */
-  onReftableMoved?(oldOffset: number, oldEntries: readonly number[]): void;
+  onReftableMoved?(oldOffset: number, oldClusters: number, oldEntries: readonly number[]): void;
 }
 
 export class HostAllocator {
@@ -222,7 +222,7 @@ export class HostAllocator {
     }
     const oldOffset = this.reftableOffset;
     const oldClusters = this.reftableClusters;
-    this.events.onReftableMoved?.(oldOffset, this.reftable.slice());
+    this.events.onReftableMoved?.(oldOffset, oldClusters, this.reftable.slice());
     this.reftable = table;
     this.reftableOffset = tableOffset;
     this.reftableClusters = tableClusters;

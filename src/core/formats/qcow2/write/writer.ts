@@ -67,7 +67,7 @@ export class Qcow2Writer {
     this.l1 = new BigUint64Array(this.l1Size);
     this.allocator = new HostAllocator(this.clusterBits, Math.log2(options.refcountBits), this.clusterSize, 1, {
       // The old reftable keeps its last content on disk unless something reuses its clusters.
-      onReftableMoved: (offset, entries) => void this.pendingWrites.push(this.write(offset, encodeTable(entries, this.clusterSize))),
+      onReftableMoved: (offset, clusters, entries) => void this.pendingWrites.push(this.sink.write(offset, encodeTable(entries, clusters * this.clusterSize))),
     });
   }
 
@@ -117,6 +117,8 @@ export class Qcow2Writer {
   }
 
   private async write(offset: number, bytes: Uint8Array): Promise<void> {
+    // An old reftable's write (queued by the allocator) must land before anything reuses its clusters.
+    while (this.pendingWrites.length > 0) await this.pendingWrites.shift();
     await this.sink.write(offset, bytes);
     this.fileEnd = Math.max(this.fileEnd, offset + bytes.length);
   }
@@ -213,7 +215,6 @@ export class Qcow2Writer {
 
   /** Writes the remaining L2 tables, the refcounts, the L1 table and the final header. */
   async finish(): Promise<void> {
-    await Promise.all(this.pendingWrites);
     for (const table of this.pendingL2.values()) await this.writeTable(table);
     this.pendingL2.clear();
     const a = this.allocator;
