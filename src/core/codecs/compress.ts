@@ -47,6 +47,7 @@ export function zstdCompressor(clusterSize: number, encode: ZstdEncode): Compres
  * the browser provide pools of workers behind it.
  */
 export interface ClusterCompressor {
+  /** Must leave `cluster` as it is (neither changed nor transferred): the caller may still store it. */
   compress(cluster: Uint8Array): Promise<Uint8Array | null>;
   close?(): Promise<void>;
 }
