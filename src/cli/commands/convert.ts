@@ -1,0 +1,80 @@
+import { realpath } from 'node:fs/promises';
+import { deflateCompressor, inlineCompressor, type ClusterCompressor } from '../../core/codecs/compress.ts';
+import { DiskImgError } from '../../core/errors.ts';
+import { DEFAULT_WRITE_OPTIONS, validateOptions } from '../../core/formats/qcow2/write/writer.ts';
+import { convertToRaw } from '../../core/pipeline/convert.ts';
+import { convertToQcow2 } from '../../core/pipeline/convert-qcow2.ts';
+import { NodeFileSink } from '../../core/sink-node.ts';
+import { NodeCompressorPool } from '../../node/compress-pool.ts';
+import { parseArgs, parseOptionList } from '../args.ts';
+import { type CliIO, explain, fail, openForCommand, usage } from '../context.ts';
+import { progressPrinter } from '../progress.ts';
+import { qcow2Options } from '../qcow2-options.ts';
+
+export const convertHelp = 'convert [-f FMT] [-O raw|qcow2] [-c] [-o OPTIONS] [-l SNAPSHOT] [-p] [-m N] [--backing FILE]... [-U] SRC DST';
+
+async function samePath(a: string, b: string): Promise<boolean> {
+  const [ra, rb] = await Promise.all([realpath(a).catch(() => a), realpath(b).catch(() => b)]);
+  return ra === rb;
+}
+
+export async function convert(argv: string[], io: CliIO): Promise<number> {
+  const args = parseArgs(argv, {
+    withValue: 'fOolsSmtTBF',
+    flags: 'cpqUWnh',
+    long: { 'force-share': { key: 'U', value: false }, backing: { key: 'backing', value: true }, 'threads': { key: 'threads', value: true } },
+  });
+  if (args.positional.length < 2) usage('Must specify image file name');
+  if (args.positional.length > 2) usage('Only one source image is supported');
+  const [source, target] = args.positional;
+  const outFormat = args.values.get('O') ?? 'raw';
+  if (outFormat !== 'raw' && outFormat !== 'qcow2') fail(io, `Unknown file format '${outFormat}'`);
+  if (args.values.has('B')) fail(io, 'convert -B (a backing file for the target) is not supported yet');
+  const options = parseOptionList((args.all.get('o') ?? []).join(','));
+  const compress = args.flags.has('c');
+  if (outFormat === 'raw' && (compress || options.size > 0)) fail(io, compress ? "Compression not supported for this file format" : `Invalid parameter '${[...options.keys()][0]}'`);
+  const parsed = qcow2Options(options);
+  if (parsed.error) fail(io, parsed.error);
+  if (await samePath(source, target)) fail(io, `The output '${target}' is the input: diskimg never writes to its input`);
+
+  const image = await openForCommand(io, source, { format: args.values.get('f'), snapshot: args.values.get('l'), backing: args.all.get('backing') });
+  const { error: _unused, ...qcow2 } = parsed;
+  const writeOptions = { ...DEFAULT_WRITE_OPTIONS, ...qcow2 };
+  if (outFormat === 'qcow2') {
+    try {
+      validateOptions(image.virtualSize, writeOptions);
+    } catch (error) {
+      await image.close();
+      fail(io, `${target}: ${(error as Error).message}`);
+    }
+  }
+  let compressor: ClusterCompressor | undefined;
+  if (compress) {
+    const threads = Number(args.values.get('threads') ?? 0) || undefined;
+    compressor = threads === 1 && writeOptions.compressionType === 'zlib' ? inlineCompressor(deflateCompressor(writeOptions.clusterSize)) : new NodeCompressorPool(writeOptions.compressionType, writeOptions.clusterSize, threads);
+  }
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  const progress = progressPrinter(io, args.flags.has('p') && !args.flags.has('q'));
+  const sink = await explain(io, 'Could not create the output', () => NodeFileSink.create(target));
+  try {
+    await explain(io, 'error while converting', async () => {
+      const common = { onProgress: progress.update, signal: controller.signal };
+      if (outFormat === 'raw') await convertToRaw(image, sink, common);
+      else await convertToQcow2(image, sink, { ...common, qcow2, compressor });
+    });
+    await sink.close();
+    progress.end();
+    return 0;
+  } catch (error) {
+    // Never leave a partial output that looks like a whole image.
+    await sink.abort();
+    if (error instanceof DiskImgError && error.kind === 'aborted') fail(io, 'Cancelled; the partial output was removed');
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    await compressor?.close?.();
+    await image.close();
+  }
+}

@@ -1,0 +1,78 @@
+import { open as openFile } from 'node:fs/promises';
+import { openImage } from '../../core/open.ts';
+import { combinePath } from '../../core/paths.ts';
+import { DEFAULT_WRITE_OPTIONS, Qcow2Writer, validateOptions, type Qcow2WriteOptions } from '../../core/formats/qcow2/write/writer.ts';
+import { NodeFileSink } from '../../core/sink-node.ts';
+import { NodeFileStorage } from '../../core/storage/node-file.ts';
+import { parseArgs, parseOptionList, parseSize } from '../args.ts';
+import { type CliIO, explain, fail, usage } from '../context.ts';
+import { qcow2Options } from '../qcow2-options.ts';
+
+export const createHelp = 'create [-f qcow2|raw] [-b BACKING -F BACKING_FMT] [-o OPTIONS] [-u] [-q] FILE [SIZE]';
+
+function formattingLine(file: string, o: Qcow2WriteOptions, size: number): string {
+  const backing = o.backingFile !== undefined ? ` backing_file=${o.backingFile} backing_fmt=${o.backingFormat}` : '';
+  const compat = o.compat === '0.10' ? ' compat=0.10' : '';
+  return `Formatting '${file}', fmt=qcow2 cluster_size=${o.clusterSize} extended_l2=off compression_type=${o.compressionType} size=${size}${backing}${compat} lazy_refcounts=${o.lazyRefcounts ? 'on' : 'off'} refcount_bits=${o.refcountBits}\n`;
+}
+
+export async function create(argv: string[], io: CliIO): Promise<number> {
+  const args = parseArgs(argv, { withValue: 'fbFo', flags: 'quh', long: {} });
+  const format = args.values.get('f') ?? 'raw';
+  const [file, sizeText] = args.positional;
+  if (!file) usage('Expecting image file name');
+  if (args.positional.length > 2) usage('Unexpected argument');
+  const quiet = args.flags.has('q');
+  let size = sizeText === undefined ? undefined : parseSize(sizeText);
+  if (sizeText !== undefined && size === undefined) fail(io, 'Invalid image size specified. You may use k, M, G, T, P or E suffixes for');
+  // qemu-img rounds the size up to whole sectors.
+  if (size !== undefined) size = Math.ceil(size / 512) * 512;
+
+  if (format === 'raw') {
+    if (args.values.has('b')) fail(io, `${file}: Backing file not supported for file format 'raw'`);
+    if (size === undefined) fail(io, 'Image creation needs a size parameter');
+    if (!quiet) io.stdout(`Formatting '${file}', fmt=raw size=${size}\n`);
+    const handle = await openFile(file, 'w');
+    await handle.truncate(size);
+    await handle.close();
+    return 0;
+  }
+  if (format !== 'qcow2') fail(io, `Unknown file format '${format}'`);
+  const parsed = qcow2Options(parseOptionList((args.all.get('o') ?? []).join(',')));
+  if (parsed.error) fail(io, parsed.error);
+  const { error: _unused, ...fromOptions } = parsed;
+  const options: Qcow2WriteOptions = { ...DEFAULT_WRITE_OPTIONS, ...fromOptions };
+  if (args.values.has('b')) options.backingFile = args.values.get('b');
+  if (args.values.has('F')) options.backingFormat = args.values.get('F');
+  if (options.backingFile !== undefined && options.backingFormat === undefined) {
+    fail(io, `${file}: Backing file specified without backing format`);
+  }
+  if (options.backingFile !== undefined && size === undefined) {
+    if (args.flags.has('u')) fail(io, `${file}: Image creation needs a size parameter`);
+    // The overlay takes the backing file's size; the backing name is relative to the overlay.
+    const backingPath = combinePath(file, options.backingFile);
+    const backing = await explain(io, `${file}: Could not open backing image`, async () => {
+      const image = await openImage(await NodeFileStorage.open(backingPath), { format: options.backingFormat, noBacking: true });
+      await image.close();
+      return image;
+    });
+    size = backing.virtualSize;
+  }
+  if (size === undefined) fail(io, 'Image creation needs a size parameter');
+  try {
+    validateOptions(size, options);
+  } catch (error) {
+    fail(io, `${file}: ${(error as Error).message}`);
+  }
+  if (!quiet) io.stdout(formattingLine(file, options, size));
+  const sink = await NodeFileSink.create(file);
+  try {
+    const writer = await Qcow2Writer.create(sink, size, options);
+    await writer.finish();
+    await sink.close();
+  } catch (error) {
+    await sink.abort();
+    throw error;
+  }
+  return 0;
+}

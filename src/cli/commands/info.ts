@@ -1,0 +1,33 @@
+import { imageInfo } from '../../core/info.ts';
+import { formatQemuJson } from '../../core/qemu-json.ts';
+import { NodeFileStorage } from '../../core/storage/node-file.ts';
+import { parseArgs } from '../args.ts';
+import { type CliIO, openForCommand, outputFormat, usage } from '../context.ts';
+import { infoHuman } from '../format.ts';
+
+export const infoHelp = 'info [-f FMT] [--output=human|json] [--backing-chain] [--backing FILE]... [-U] FILE';
+
+export async function info(argv: string[], io: CliIO): Promise<number> {
+  const args = parseArgs(argv, {
+    withValue: 'f',
+    flags: 'Uh',
+    long: { output: { key: 'output', value: true }, 'backing-chain': { key: 'chain', value: false }, 'force-share': { key: 'U', value: false }, format: { key: 'f', value: true }, backing: { key: 'backing', value: true } },
+  });
+  const format = outputFormat(io, args.values.get('output'));
+  if (args.positional.length !== 1) usage('Expecting one image file name');
+  const chain = args.flags.has('chain');
+  const image = await openForCommand(io, args.positional[0], { format: args.values.get('f'), noBacking: !chain, backing: args.all.get('backing') });
+  try {
+    const infos = [];
+    for (let depth = 0; depth < image.layers.length; depth++) {
+      const storage = image.layers[depth].storage;
+      const actualSize = storage instanceof NodeFileStorage ? await storage.allocatedBytes() : undefined;
+      infos.push(await imageInfo(image, { depth, actualSize }));
+    }
+    if (format === 'json') io.stdout(`${formatQemuJson(chain ? infos : infos[0])}\n`);
+    else io.stdout(infos.map(infoHuman).join('\n'));
+    return 0;
+  } finally {
+    await image.close();
+  }
+}

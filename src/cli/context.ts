@@ -1,0 +1,83 @@
+/** What every command gets: output streams, and opening images the way qemu-img opens them. */
+import { dirname, isAbsolute, resolve } from 'node:path';
+import type { DiskImage, OpenOptions } from '../core/disk.ts';
+import { isDiskImgError } from '../core/errors.ts';
+import { openImage } from '../core/open.ts';
+import { combinePath } from '../core/paths.ts';
+import { NodeFileStorage } from '../core/storage/node-file.ts';
+import type { Storage } from '../core/storage/storage.ts';
+import { UsageError } from './args.ts';
+
+export interface CliIO {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+export const PROGRAM = 'diskimg';
+
+/** A failure the command has already explained; carries qemu-img's exit code. */
+export class CommandFailed extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
+}
+
+export function fail(io: CliIO, message: string, exitCode = 1): never {
+  io.stderr(`${PROGRAM}: ${message}\n`);
+  throw new CommandFailed(exitCode);
+}
+
+export function usage(message: string): never {
+  throw new UsageError(message);
+}
+
+/**
+ * Backing files as qemu-img finds them: a relative name is relative to the directory of the image
+ * that names it. `explicit` (--backing FILE, repeatable) overrides the stored names, top down.
+ */
+export function backingResolver(explicit: readonly string[] = []): (name: string, overlay: Storage) => Promise<Storage> {
+  let depth = 0;
+  return async (name, overlay) => {
+    const override = explicit[depth++];
+    const path = override ?? combinePath(overlay.name, name);
+    return NodeFileStorage.open(path);
+  };
+}
+
+export interface OpenRequest extends OpenOptions {
+  backing?: readonly string[];
+}
+
+/** Opens `path` or fails with qemu-img's "Could not open 'path': reason". */
+export async function openForCommand(io: CliIO, path: string, request: OpenRequest = {}): Promise<DiskImage> {
+  let storage: NodeFileStorage | undefined;
+  try {
+    storage = await NodeFileStorage.open(path);
+    return await openImage(storage, { resolveBacking: backingResolver(request.backing), ...request });
+  } catch (error) {
+    await storage?.close();
+    // As qemu-img: a missing file reads "Could not open 'x': Could not open 'x': No such file…".
+    if (isDiskImgError(error)) fail(io, `Could not open '${path}': ${error.message}`);
+    throw error;
+  }
+}
+
+/** Runs `work`, turning engine errors into one clear line with qemu-img's exit code 1. */
+export async function explain<T>(io: CliIO, what: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof CommandFailed || error instanceof UsageError) throw error;
+    if (isDiskImgError(error)) fail(io, `${what}: ${error.message}`);
+    throw error;
+  }
+}
+
+export function outputFormat(io: CliIO, value: string | undefined): 'human' | 'json' {
+  if (value === undefined || value === 'human') return 'human';
+  if (value === 'json') return 'json';
+  return fail(io, '--output must be used with human or json as argument.');
+}
+
+export const absolutePath = (path: string) => (isAbsolute(path) ? path : resolve(path));
+export { dirname };

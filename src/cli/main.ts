@@ -1,0 +1,84 @@
+/**
+ * diskimg: qemu-img's commands, flags, output and exit codes, over the diskimg engine.
+ * `main` takes argv and output callbacks so tests run it in-process.
+ */
+import { isDiskImgError } from '../core/errors.ts';
+import { UsageError } from './args.ts';
+import { check, checkHelp } from './commands/check.ts';
+import { compare, compareHelp } from './commands/compare.ts';
+import { convert, convertHelp } from './commands/convert.ts';
+import { create, createHelp } from './commands/create.ts';
+import { info, infoHelp } from './commands/info.ts';
+import { map, mapHelp } from './commands/map.ts';
+import { snapshot, snapshotHelp } from './commands/snapshot.ts';
+import { type CliIO, CommandFailed, PROGRAM } from './context.ts';
+
+export const VERSION = '0.1.0';
+
+const COMMANDS: Record<string, { run: (argv: string[], io: CliIO) => Promise<number>; help: string }> = {
+  check: { run: check, help: checkHelp },
+  compare: { run: compare, help: compareHelp },
+  convert: { run: convert, help: convertHelp },
+  create: { run: create, help: createHelp },
+  info: { run: info, help: infoHelp },
+  map: { run: map, help: mapHelp },
+  snapshot: { run: snapshot, help: snapshotHelp },
+};
+
+function help(): string {
+  return `${PROGRAM} version ${VERSION}: qemu-img's commands for disk images, run locally; inputs are only ever read.
+usage: ${PROGRAM} [standard options] command [command options]
+
+Command syntax:
+${Object.values(COMMANDS)
+  .map((c) => `  ${c.help}`)
+  .join('\n')}
+
+Formats read: qcow2 (v2, v3; every cluster size, compressed zlib/zstd, extended L2, snapshots,
+backing chains, external data files) and raw. Formats written: qcow2 and raw.
+--backing FILE names a backing file explicitly (repeat it for each level, top down) instead of
+the name stored in the image, which is otherwise resolved relative to the image's folder.
+`;
+}
+
+const TRY_HELP = `Try '${PROGRAM} --help' for more information\n`;
+
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined) {
+    io.stderr(`${PROGRAM}: Not enough arguments\n${TRY_HELP}`);
+    return 1;
+  }
+  if (command === '--help' || command === '-h' || command === 'help') {
+    io.stdout(help());
+    return 0;
+  }
+  if (command === '--version' || command === '-V') {
+    io.stdout(`${PROGRAM} version ${VERSION}\n`);
+    return 0;
+  }
+  const entry = COMMANDS[command];
+  if (!entry) {
+    io.stderr(`${PROGRAM}: Command not found: ${command}\n${TRY_HELP}`);
+    return 1;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout(`usage: ${PROGRAM} ${entry.help}\n`);
+    return 0;
+  }
+  try {
+    return await entry.run(rest, io);
+  } catch (error) {
+    if (error instanceof CommandFailed) return error.exitCode;
+    if (error instanceof UsageError) {
+      io.stderr(`${PROGRAM}: ${error.message}\n${TRY_HELP}`);
+      return 1;
+    }
+    // An engine error that reached here still gets one line, never a stack trace.
+    if (isDiskImgError(error)) {
+      io.stderr(`${PROGRAM}: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
