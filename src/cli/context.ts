@@ -4,7 +4,7 @@ import type { DiskImage, OpenOptions } from '../core/disk.ts';
 import { isDiskImgError } from '../core/errors.ts';
 import { openImage } from '../core/open.ts';
 import { combinePath } from '../core/paths.ts';
-import { NodeFileStorage } from '../core/storage/node-file.ts';
+import { NodeFileStorage } from '../node/file-storage.ts';
 import type { Storage } from '../core/storage/storage.ts';
 import { UsageError } from './args.ts';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { DiskImage, OpenOptions } from '../../src/core/disk.ts';
 import { openImage } from '../../src/core/open.ts';
 import { combinePath } from '../../src/core/paths.ts';
-import { NodeFileStorage } from '../../src/core/storage/node-file.ts';
+import { NodeFileStorage } from '../../src/node/file-storage.ts';
 import { MemorySink } from '../../src/core/sink.ts';
 import { convertToRaw } from '../../src/core/pipeline/convert.ts';
 

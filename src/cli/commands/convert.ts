@@ -4,7 +4,7 @@ import { DiskImgError } from '../../core/errors.ts';
 import { DEFAULT_WRITE_OPTIONS, validateOptions } from '../../core/formats/qcow2/write/writer.ts';
 import { convertToRaw } from '../../core/pipeline/convert.ts';
 import { convertToQcow2 } from '../../core/pipeline/convert-qcow2.ts';
-import { NodeFileSink } from '../../core/sink-node.ts';
+import { NodeFileSink } from '../../node/file-sink.ts';
 import { NodeCompressorPool } from '../../node/compress-pool.ts';
 import { parseArgs, parseOptionList } from '../args.ts';
 import { type CliIO, explain, fail, openForCommand, usage } from '../context.ts';

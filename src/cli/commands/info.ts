@@ -1,6 +1,6 @@
 import { imageInfo } from '../../core/info.ts';
 import { formatQemuJson } from '../../core/qemu-json.ts';
-import { NodeFileStorage } from '../../core/storage/node-file.ts';
+import { NodeFileStorage } from '../../node/file-storage.ts';
 import { parseArgs } from '../args.ts';
 import { type CliIO, openForCommand, outputFormat, usage } from '../context.ts';
 import { infoHuman } from '../format.ts';

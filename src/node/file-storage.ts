@@ -1,7 +1,7 @@
-// Node-only: imported by the CLI and tests, never by the browser bundle.
+// Node-only: a Storage reading a local file (the CLI and tests).
 import { open, type FileHandle } from 'node:fs/promises';
-import { DiskImgError } from '../errors.ts';
-import { padToLength, type Storage } from './storage.ts';
+import { DiskImgError } from '../core/errors.ts';
+import { padToLength, type Storage } from '../core/storage/storage.ts';
 
 export class NodeFileStorage implements Storage {
   private constructor(

@@ -1,7 +1,7 @@
-// Node-only sinks: imported by the CLI and tests, never by the browser bundle.
+// Node-only: a sink writing a local file (the CLI and tests).
 import { open, unlink, type FileHandle } from 'node:fs/promises';
-import { DiskImgError } from './errors.ts';
-import type { Sink } from './sink.ts';
+import { DiskImgError } from '../core/errors.ts';
+import type { Sink } from '../core/sink.ts';
 
 export class NodeFileSink implements Sink {
   private constructor(
