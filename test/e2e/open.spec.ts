@@ -1,0 +1,85 @@
+/**
+ * The page in real Chromium: it opens images made by qemu-img, shows what qemu-img info shows,
+ * works without the File System Access API, and makes no request beyond its own origin.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, test, type Page } from '@playwright/test';
+
+const dir = mkdtempSync(join(tmpdir(), 'diskimg-e2e-'));
+const ORIGIN = 'http://127.0.0.1:4173';
+
+function qcow2(name: string, size: string, ...io: string[]): string {
+  const file = join(dir, name);
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', file, size]);
+  for (const command of io) execFileSync('qemu-io', ['-f', 'qcow2', '-c', command, file], { stdio: 'ignore' });
+  return file;
+}
+
+function recordRequests(page: Page): string[] {
+  const foreign: string[] = [];
+  page.on('request', (request) => {
+    if (!request.url().startsWith(ORIGIN)) foreign.push(request.url());
+  });
+  return foreign;
+}
+
+test('shows what qemu-img info says about a qcow2, with no request elsewhere', async ({ page }) => {
+  const foreign = recordRequests(page);
+  const errors: string[] = [];
+  page.on('console', (message) => message.type() === 'error' && errors.push(message.text()));
+  await page.goto('/');
+  const file = qcow2('web.qcow2', '64M', 'write -P 0xab 0 1M');
+  const expected = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', file], { encoding: 'utf8' }));
+  await page.getByLabel('Open disk image').setInputFiles(file);
+  await expect(page.getByTestId('format')).toHaveText('qcow2');
+  await expect(page.getByTestId('virtual-size')).toHaveAttribute('data-bytes', String(expected['virtual-size']));
+  expect(foreign).toEqual([]);
+  expect(errors).toEqual([]);
+});
+
+test('reads anything unrecognised as raw, as qemu-img does', async ({ page }) => {
+  await page.goto('/');
+  const file = join(dir, 'notes.txt');
+  writeFileSync(file, 'not a disk image\n'.repeat(100));
+  await page.getByLabel('Open disk image').setInputFiles(file);
+  await expect(page.getByTestId('format')).toHaveText('raw');
+  await expect(page.getByTestId('virtual-size')).toHaveAttribute('data-bytes', '2048');
+});
+
+test('explains a damaged image in one line', async ({ page }) => {
+  await page.goto('/');
+  const file = qcow2('damaged.qcow2', '1M');
+  execFileSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1', 'seek=4', 'count=4', 'conv=notrunc'], { stdio: 'ignore' });
+  await page.getByLabel('Open disk image').setInputFiles(file);
+  await expect(page.getByRole('alert')).toHaveText('damaged.qcow2: Unsupported qcow2 version 0');
+});
+
+test('works through the plain file input when showOpenFilePicker is missing', async ({ page }) => {
+  await page.addInitScript(() => {
+    delete (window as { showOpenFilePicker?: unknown }).showOpenFilePicker;
+  });
+  await page.goto('/');
+  expect(await page.evaluate(() => 'showOpenFilePicker' in window)).toBe(false);
+  const chooser = page.waitForEvent('filechooser');
+  await page.getByRole('button', { name: 'Open a disk image…' }).click();
+  await (await chooser).setFiles(qcow2('fallback.qcow2', '2M'));
+  await expect(page.getByTestId('virtual-size')).toHaveAttribute('data-bytes', '2097152');
+});
+
+test('the Content-Security-Policy blocks any connection to another origin', async ({ page }) => {
+  await page.goto('/');
+  const outcome = await page.evaluate(async () => {
+    try {
+      await fetch('https://example.com/');
+      return 'fetched';
+    } catch (error) {
+      return `blocked: ${(error as Error).name}`;
+    }
+  });
+  expect(outcome).toBe('blocked: TypeError');
+  const csp = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content');
+  expect(csp).toContain("connect-src 'self'");
+});
