@@ -192,6 +192,8 @@ class Checker {
 
   private async checkL2(l2Offset: number, active: boolean): Promise<void> {
     const h = this.h;
+    // QEMU measures contiguity within one L2 table: each table starts afresh.
+    this.nextContiguous = 0;
     const table = view(await this.read(l2Offset, this.cs));
     for (let i = 0; i < h.l2Entries; i++) {
       const at = i * h.l2EntryBytes;

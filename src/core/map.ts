@@ -29,7 +29,8 @@ function toEntry(image: DiskImage, extent: Extent): MapEntry {
     zero: extent.kind === 'zero' || extent.kind === 'unallocated',
     data: extent.kind === 'data' || extent.kind === 'compressed',
   };
-  if (extent.hostOffset !== undefined && extent.kind !== 'compressed' && present) {
+  // Allocated clusters report their host offset even where a subcluster is unallocated.
+  if (extent.hostOffset !== undefined && extent.kind !== 'compressed') {
     entry.offset = extent.hostOffset;
     entry.filename = layer instanceof Qcow2Layer ? layer.dataStorage.name : layer.storage.name;
   }

@@ -1,0 +1,51 @@
+/** Running our CLI in-process and qemu-img beside it, and comparing what they leave behind. */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { main } from '../../src/cli/main.ts';
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function diskimg(...args: string[]): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
+  return { code, stdout, stderr };
+}
+
+export function qemuImg(...args: string[]): Run {
+  const result = spawnSync('qemu-img', args, { encoding: 'utf8' });
+  return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+export function qemuImgOk(...args: string[]): string {
+  return execFileSync('qemu-img', args, { encoding: 'utf8' });
+}
+
+/** Compares two files in 4 MiB pieces (never whole in memory); returns the first differing offset. */
+export function firstDifference(a: string, b: string): number | null {
+  const sizeA = statSync(a).size;
+  const sizeB = statSync(b).size;
+  const fa = openSync(a, 'r');
+  const fb = openSync(b, 'r');
+  const chunk = 4 * 1024 * 1024;
+  const ba = Buffer.alloc(chunk);
+  const bb = Buffer.alloc(chunk);
+  try {
+    for (let at = 0; at < Math.min(sizeA, sizeB); at += chunk) {
+      const na = readSync(fa, ba, 0, chunk, at);
+      const nb = readSync(fb, bb, 0, chunk, at);
+      if (na !== nb || !ba.subarray(0, na).equals(bb.subarray(0, nb))) {
+        for (let i = 0; i < Math.min(na, nb); i++) if (ba[i] !== bb[i]) return at + i;
+        return at + Math.min(na, nb);
+      }
+    }
+    return sizeA === sizeB ? null : Math.min(sizeA, sizeB);
+  } finally {
+    closeSync(fa);
+    closeSync(fb);
+  }
+}
