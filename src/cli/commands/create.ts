@@ -23,15 +23,15 @@ export async function create(argv: string[], io: CliIO): Promise<number> {
   if (!file) usage('Expecting image file name');
   if (args.positional.length > 2) usage('Unexpected argument');
   const quiet = args.flags.has('q');
-  let size = sizeText === undefined ? undefined : parseSize(sizeText);
-  if (sizeText !== undefined && size === undefined) fail(io, 'Invalid image size specified. You may use k, M, G, T, P or E suffixes for');
-  // qemu-img rounds the size up to whole sectors.
-  if (size !== undefined) size = Math.ceil(size / 512) * 512;
+  // qemu-img prints the size asked for, and makes the image that size rounded up to sectors.
+  let requested = sizeText === undefined ? undefined : parseSize(sizeText);
+  if (sizeText !== undefined && requested === undefined) fail(io, 'Invalid image size specified. You may use k, M, G, T, P or E suffixes for');
+  let size = requested === undefined ? undefined : Math.ceil(requested / 512) * 512;
 
   if (format === 'raw') {
     if (args.values.has('b')) fail(io, `${file}: Backing file not supported for file format 'raw'`);
     if (size === undefined) fail(io, 'Image creation needs a size parameter');
-    if (!quiet) io.stdout(`Formatting '${file}', fmt=raw size=${size}\n`);
+    if (!quiet) io.stdout(`Formatting '${file}', fmt=raw size=${requested}\n`);
     const handle = await openFile(file, 'w');
     await handle.truncate(size);
     await handle.close();
@@ -56,7 +56,7 @@ export async function create(argv: string[], io: CliIO): Promise<number> {
       await image.close();
       return image;
     });
-    size = backing.virtualSize;
+    size = requested = backing.virtualSize;
   }
   if (size === undefined) fail(io, 'Image creation needs a size parameter');
   try {
@@ -64,7 +64,7 @@ export async function create(argv: string[], io: CliIO): Promise<number> {
   } catch (error) {
     fail(io, `${file}: ${(error as Error).message}`);
   }
-  if (!quiet) io.stdout(formattingLine(file, options, size));
+  if (!quiet) io.stdout(formattingLine(file, options, requested ?? size));
   const sink = await NodeFileSink.create(file);
   try {
     const writer = await Qcow2Writer.create(sink, size, options);
