@@ -4,7 +4,7 @@
  * the refcounts stored in the file. Leaks waste space; corruptions risk data. Read-only: nothing
  * is repaired.
  */
-import { be64, cHex, view } from './bytes.ts';
+import { be64, be64n, cHex, view } from './bytes.ts';
 import type { DiskImage } from './disk.ts';
 import { DiskImgError } from './errors.ts';
 import { compressedDescriptor, entryOffset, OFLAG_COMPRESSED_HI, OFLAG_COPIED_HI } from './formats/qcow2/entries.ts';
@@ -175,7 +175,7 @@ class Checker {
       const lo = l1.getUint32(i * 8 + 4);
       if (hi === 0 && lo === 0) continue;
       if ((hi & L1_RESERVED_HI) !== 0 || (lo & L1_RESERVED_LO) !== 0) {
-        this.messages.push(`ERROR found L1 entry with reserved bits set: ${be64(l1, i * 8).toString(16)}`);
+        this.messages.push(`ERROR found L1 entry with reserved bits set: ${be64n(l1, i * 8).toString(16)}`);
         this.corruptions++;
       }
       const l2Offset = entryOffset(hi, lo);
@@ -206,7 +206,7 @@ class Checker {
           this.corruptions++;
         }
         if (h.extendedL2 && (table.getUint32(at + 8) !== 0 || table.getUint32(at + 12) !== 0)) {
-          this.messages.push(`ERROR compressed cluster ${i} with non-zero subcluster allocation bitmap, entry=0x${be64(table, at).toString(16)}`);
+          this.messages.push(`ERROR compressed cluster ${i} with non-zero subcluster allocation bitmap, entry=0x${be64n(table, at).toString(16)}`);
           this.corruptions++;
         }
         const d = compressedDescriptor(h, hi, lo);
@@ -221,7 +221,7 @@ class Checker {
       const offset = entryOffset(hi, lo);
       if (offset === 0 && !(this.layer.hasDataFile && (hi & OFLAG_COPIED_HI) !== 0)) continue;
       if ((hi & L2_STD_RESERVED_HI) !== 0 || (lo & L2_STD_RESERVED_LO) !== 0) {
-        this.messages.push(`ERROR found l2 entry with reserved bits set: ${be64(table, at).toString(16)}`);
+        this.messages.push(`ERROR found l2 entry with reserved bits set: ${be64n(table, at).toString(16)}`);
         this.corruptions++;
       }
       if (active) {
@@ -318,7 +318,7 @@ class Checker {
       if (l2Offset === 0 || l2Offset % this.cs !== 0) continue;
       const refcount = await this.storedRefcount(refblocks, l2Offset / this.cs);
       if ((refcount === 1) !== ((hi & OFLAG_COPIED_HI) !== 0)) {
-        this.messages.push(`ERROR OFLAG_COPIED L2 cluster: l1_index=${i} l1_entry=${be64(l1, i * 8).toString(16)} refcount=${refcount}`);
+        this.messages.push(`ERROR OFLAG_COPIED L2 cluster: l1_index=${i} l1_entry=${be64n(l1, i * 8).toString(16)} refcount=${refcount}`);
         this.corruptions++;
       }
       const table = view(await this.read(l2Offset, this.cs));
@@ -331,7 +331,7 @@ class Checker {
         if (offset === 0 || offset % this.cs !== 0 || this.layer.hasDataFile) continue;
         const dataRefcount = await this.storedRefcount(refblocks, offset / this.cs);
         if ((dataRefcount === 1) !== ((ehi & OFLAG_COPIED_HI) !== 0)) {
-          this.messages.push(`ERROR OFLAG_COPIED data cluster: l2_entry=${be64(table, at).toString(16)} refcount=${dataRefcount}`);
+          this.messages.push(`ERROR OFLAG_COPIED data cluster: l2_entry=${be64n(table, at).toString(16)} refcount=${dataRefcount}`);
           this.corruptions++;
         }
       }
