@@ -15,7 +15,9 @@ export function progressPrinter(io: CliIO, enabled: boolean): { update(done: num
       }
     },
     end() {
-      if (enabled) io.stdout(`    (100.00/100%)\n`);
+      if (!enabled) return;
+      if (last < 100) print(100);
+      io.stdout('\n');
     },
   };
 }
