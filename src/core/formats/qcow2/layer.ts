@@ -130,6 +130,11 @@ export class Qcow2Layer implements Layer {
     return new Qcow2Layer(storage, header, extensions, snapshots, l1, hasDataFile ? options.dataFile! : storage, backingFilename, loaded);
   }
 
+  /** Closes the external data file; the image's own storage belongs to whoever opened it. */
+  async close(): Promise<void> {
+    if (this.dataStorage !== this.storage) await this.dataStorage.close?.();
+  }
+
   get l1Entries(): number {
     return this.l1.byteLength / 8;
   }
