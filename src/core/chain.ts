@@ -32,12 +32,23 @@ export class Chain implements DiskImage {
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     const out = new Uint8Array(length);
-    for await (const extent of this.mappings(offset, offset + length)) {
-      if (extent.kind === 'data' || extent.kind === 'compressed') {
-        out.set(await this.layers[extent.depth].readExtent(extent, extent.start, extent.length), extent.start - offset);
-      }
-    }
+    await this.readInto(offset, out);
     return out;
+  }
+
+  async readInto(offset: number, target: Uint8Array): Promise<void> {
+    // Past the end of the disk reads as zeros (the target may be a reused buffer).
+    target.fill(0, Math.max(0, Math.min(target.length, this.virtualSize - offset)));
+    for await (const extent of this.mappings(offset, offset + target.length)) {
+      const part = target.subarray(extent.start - offset, extent.start - offset + extent.length);
+      if (extent.kind !== 'data' && extent.kind !== 'compressed') {
+        part.fill(0);
+        continue;
+      }
+      const layer = this.layers[extent.depth];
+      if (layer.readExtentInto) await layer.readExtentInto(extent, extent.start, part);
+      else part.set(await layer.readExtent(extent, extent.start, extent.length));
+    }
   }
 
   async close(): Promise<void> {

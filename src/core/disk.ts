@@ -16,6 +16,8 @@ export interface DiskImage {
   mappings(start?: number, end?: number): AsyncGenerator<Extent>;
   /** Reads guest bytes; `length` is kept small by callers (a few MiB). */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Reads guest bytes into `target`, so a pipeline can reuse its buffers. */
+  readInto(offset: number, target: Uint8Array): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -40,5 +40,7 @@ export interface Layer {
   mappings(start: number, end: number): AsyncGenerator<Extent>;
   /** Reads `length` bytes of a data or compressed extent of this layer, from guest offset `start`. */
   readExtent(extent: Extent, start: number, length: number): Promise<Uint8Array>;
+  /** The same, into `target` (its length is the length to read), avoiding a new buffer. */
+  readExtentInto?(extent: Extent, start: number, target: Uint8Array): Promise<void>;
   close?(): Promise<void>;
 }

@@ -4,6 +4,7 @@
  * download stream) has no truncate and must be fed every byte in order.
  */
 export interface Sink {
+  /** Once the returned promise settles, the caller may reuse `bytes`. */
   write(offset: number, bytes: Uint8Array): Promise<void>;
   /** Sets the final size up front; present only on sinks that can seek and leave holes. */
   truncate?(size: number): Promise<void>;

@@ -1,6 +1,6 @@
 /** A raw disk: guest offset = file offset. The block layer rounds its size up to whole sectors. */
 import type { Extent, Layer } from '../image.ts';
-import type { Storage } from '../storage/storage.ts';
+import { readInto, type Storage } from '../storage/storage.ts';
 
 export class RawLayer implements Layer {
   readonly format = 'raw';
@@ -17,5 +17,9 @@ export class RawLayer implements Layer {
 
   async readExtent(_extent: Extent, start: number, length: number): Promise<Uint8Array> {
     return this.storage.read(start, length);
+  }
+
+  async readExtentInto(_extent: Extent, start: number, target: Uint8Array): Promise<void> {
+    await readInto(this.storage, start, target);
   }
 }

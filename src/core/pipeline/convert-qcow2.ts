@@ -13,6 +13,7 @@ import { Qcow2Layer } from '../formats/qcow2/layer.ts';
 import { DEFAULT_WRITE_OPTIONS, Qcow2Writer, type Qcow2WriteOptions } from '../formats/qcow2/write/writer.ts';
 import type { Extent } from '../image.ts';
 import type { Sink } from '../sink.ts';
+import { BufferPool } from './buffer-pool.ts';
 import { throwIfAborted, type ConvertOptions } from './convert.ts';
 import { runOrdered } from './ordered.ts';
 
@@ -94,14 +95,35 @@ export async function* writeRequests(image: DiskImage, compressed: boolean, clus
   }
 }
 
-const sectorIsZero = (buffer: Uint8Array, sector: number) => isAllZero(buffer.subarray(sector * SECTOR, (sector + 1) * SECTOR));
+/** Which 512-byte sectors of `buffer` are all zero, in one pass (1 = zero). */
+export function zeroSectors(buffer: Uint8Array): Uint8Array {
+  const sectors = Math.ceil(buffer.length / SECTOR);
+  const flags = new Uint8Array(sectors);
+  const whole = Math.floor(buffer.length / SECTOR);
+  const words = buffer.byteOffset % 4 === 0 ? new Uint32Array(buffer.buffer, buffer.byteOffset, whole * (SECTOR / 4)) : undefined;
+  for (let s = 0; s < sectors; s++) {
+    if (!words || s >= whole) {
+      flags[s] = isAllZero(buffer.subarray(s * SECTOR, (s + 1) * SECTOR)) ? 1 : 0;
+      continue;
+    }
+    let zero = 1;
+    for (let w = s * (SECTOR / 4), end = w + SECTOR / 4; w < end; w += 4) {
+      if ((words[w] | words[w + 1] | words[w + 2] | words[w + 3]) !== 0) {
+        zero = 0;
+        break;
+      }
+    }
+    flags[s] = zero;
+  }
+  return flags;
+}
 
 /** is_allocated_sectors: [whether the first run holds data, its length in sectors]. */
-function allocatedRun(buffer: Uint8Array, first: number, n: number, sectorNum: number): [boolean, number] {
+function allocatedRun(zero: Uint8Array, first: number, n: number, sectorNum: number): [boolean, number] {
   if (n <= 0) return [false, 0];
-  let isZero = sectorIsZero(buffer, first);
+  let isZero = zero[first] === 1;
   let i = 1;
-  while (i < n && sectorIsZero(buffer, first + i) === isZero) i++;
+  while (i < n && (zero[first + i] === 1) === isZero) i++;
   if (i === n) return [!isZero, i];
   const tail = (sectorNum + i) & (ALIGNMENT - 1);
   if (tail) {
@@ -113,14 +135,14 @@ function allocatedRun(buffer: Uint8Array, first: number, n: number, sectorNum: n
 }
 
 /** is_allocated_sectors_min: short zero runs inside data are written along with it. */
-function allocatedRunMin(buffer: Uint8Array, first: number, n: number, sectorNum: number): [boolean, number] {
+function allocatedRunMin(zero: Uint8Array, first: number, n: number, sectorNum: number): [boolean, number] {
   const min = Math.min(MIN_SPARSE, n);
-  let [allocated, pnum] = allocatedRun(buffer, first, n, sectorNum);
+  let [allocated, pnum] = allocatedRun(zero, first, n, sectorNum);
   if (!allocated) return [false, pnum];
   let used = pnum;
   let checked = pnum;
   while (n - checked > 0) {
-    [allocated, pnum] = allocatedRun(buffer, first + checked, n - checked, sectorNum + checked);
+    [allocated, pnum] = allocatedRun(zero, first + checked, n - checked, sectorNum + checked);
     checked += pnum;
     if (allocated) used = checked;
     else if (pnum >= min) break;
@@ -131,9 +153,11 @@ function allocatedRunMin(buffer: Uint8Array, first: number, n: number, sectorNum
 /** The parts of one data request that qemu-img writes (convert_co_write with -S 4k). */
 export function dataRuns(offset: number, buffer: Uint8Array): Array<[number, number]> {
   const runs: Array<[number, number]> = [];
-  const sectors = Math.ceil(buffer.length / SECTOR);
+  const zero = zeroSectors(buffer);
+  const sectors = zero.length;
+  if (!zero.includes(1)) return [[0, buffer.length]];
   for (let at = 0; at < sectors; ) {
-    const [allocated, count] = allocatedRunMin(buffer, at, sectors - at, offset / SECTOR + at);
+    const [allocated, count] = allocatedRunMin(zero, at, sectors - at, offset / SECTOR + at);
     if (allocated) runs.push([at * SECTOR, Math.min(buffer.length, (at + count) * SECTOR)]);
     at += count;
   }
@@ -153,6 +177,7 @@ export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow
   const cs = writeOptions.clusterSize;
   const compressor = options.compressor;
   const total = image.virtualSize;
+  const pool = new BufferPool();
   let done = 0;
 
   async function* tasks(): AsyncGenerator<() => Promise<Prepared>> {
@@ -163,9 +188,13 @@ export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow
         continue;
       }
       yield async () => {
-        const bytes = await image.read(request.offset, request.length);
+        const bytes = pool.acquire(request.length);
+        await image.readInto(request.offset, bytes);
         if (!compressor) return { request, bytes };
-        if (isAllZero(bytes)) return { request };
+        if (isAllZero(bytes)) {
+          pool.release(bytes);
+          return { request };
+        }
         let cluster = bytes;
         if (bytes.length < cs) {
           // The last cluster of the disk is zero-padded before compressing.
@@ -184,6 +213,7 @@ export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow
     } else if (bytes) {
       for (const [from, to] of dataRuns(request.offset, bytes)) await writer.writeData(request.offset + from, bytes.subarray(from, to));
     }
+    if (bytes) pool.release(bytes);
     done += request.length;
     options.onProgress?.(Math.min(done, total), total);
   });

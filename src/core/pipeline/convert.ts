@@ -6,8 +6,8 @@
 import { isAllZero } from '../bytes.ts';
 import type { DiskImage } from '../disk.ts';
 import { DiskImgError } from '../errors.ts';
-import type { Extent } from '../image.ts';
 import type { Sink } from '../sink.ts';
+import { BufferPool } from './buffer-pool.ts';
 import { runOrdered } from './ordered.ts';
 
 export interface ConvertOptions {
@@ -31,7 +31,7 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new DiskImgError('aborted', 'Cancelled');
 }
 
-async function* pieces(image: DiskImage, signal?: AbortSignal): AsyncGenerator<() => Promise<Piece>> {
+async function* pieces(image: DiskImage, pool: BufferPool, signal?: AbortSignal): AsyncGenerator<() => Promise<Piece>> {
   for await (const extent of image.mappings()) {
     throwIfAborted(signal);
     if (extent.kind === 'zero' || extent.kind === 'unallocated') {
@@ -41,16 +41,16 @@ async function* pieces(image: DiskImage, signal?: AbortSignal): AsyncGenerator<(
     const layer = image.layers[extent.depth];
     for (let at = extent.start; at < extent.start + extent.length; at += CHUNK_BYTES) {
       const length = Math.min(CHUNK_BYTES, extent.start + extent.length - at);
-      yield readPiece(layer.readExtent.bind(layer), extent, at, length);
+      const start = at;
+      yield async () => {
+        const bytes = pool.acquire(length);
+        if (layer.readExtentInto) await layer.readExtentInto(extent, start, bytes);
+        else bytes.set(await layer.readExtent(extent, start, length));
+        return { offset: start, length, bytes };
+      };
     }
   }
 }
-
-const readPiece = (read: (e: Extent, s: number, l: number) => Promise<Uint8Array>, extent: Extent, at: number, length: number) => async (): Promise<Piece> => ({
-  offset: at,
-  length,
-  bytes: await read(extent, at, length),
-});
 
 export async function convertToRaw(image: DiskImage, sink: Sink, options: ConvertOptions = {}): Promise<void> {
   const total = image.virtualSize;
@@ -58,7 +58,8 @@ export async function convertToRaw(image: DiskImage, sink: Sink, options: Conver
   if (sparse) await sink.truncate!(total);
   let done = 0;
   const zeros = sparse ? undefined : new Uint8Array(Math.min(CHUNK_BYTES, Math.max(total, 1)));
-  await runOrdered(pieces(image, options.signal), READS_IN_FLIGHT, async (piece) => {
+  const pool = new BufferPool();
+  await runOrdered(pieces(image, pool, options.signal), READS_IN_FLIGHT, async (piece) => {
     throwIfAborted(options.signal);
     if (piece.bytes === null) {
       if (!sparse) {
@@ -71,6 +72,7 @@ export async function convertToRaw(image: DiskImage, sink: Sink, options: Conver
     } else {
       await sink.write(piece.offset, piece.bytes);
     }
+    if (piece.bytes) pool.release(piece.bytes);
     done += piece.length;
     options.onProgress?.(done, total);
   });

@@ -7,7 +7,15 @@ export interface Storage {
   readonly name: string;
   readonly size: number;
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Reads into `target` (zero-filled past the end), where the platform can avoid a new buffer. */
+  readInto?(offset: number, target: Uint8Array): Promise<void>;
   close?(): Promise<void>;
+}
+
+/** Fills `target` from `storage`, through readInto when it has one. */
+export async function readInto(storage: Storage, offset: number, target: Uint8Array): Promise<void> {
+  if (storage.readInto) await storage.readInto(offset, target);
+  else target.set(await storage.read(offset, target.length));
 }
 
 /** Copies `bytes` into a zero-filled buffer of `length` when a read ran past the end. */

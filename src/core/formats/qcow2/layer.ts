@@ -7,7 +7,7 @@ import { RawInflater } from '../../codecs/inflate.ts';
 import { zstdDecodeCluster } from '../../codecs/zstd-frames.ts';
 import { DiskImgError } from '../../errors.ts';
 import type { Extent, Layer } from '../../image.ts';
-import type { Storage } from '../../storage/storage.ts';
+import { readInto, type Storage } from '../../storage/storage.ts';
 import { compressedDescriptor, entryOffset, subclusterType, type SubclusterType } from './entries.ts';
 import { parseExtensions, type Extensions } from './extensions.ts';
 import {
@@ -239,6 +239,12 @@ export class Qcow2Layer implements Layer {
     const cluster = await this.decompressCluster(extent);
     const from = start - extent.clusterStart!;
     return cluster.subarray(from, from + length);
+  }
+
+  async readExtentInto(extent: Extent, start: number, target: Uint8Array): Promise<void> {
+    if (extent.kind === 'data') await readInto(this.dataStorage, extent.hostOffset! + (start - extent.start), target);
+    else if (extent.kind === 'compressed') target.set(await this.readExtent(extent, start, target.length));
+    else target.fill(0);
   }
 
   private async decompressCluster(extent: Extent): Promise<Uint8Array> {

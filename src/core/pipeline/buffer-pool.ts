@@ -1,0 +1,17 @@
+/**
+ * Reusable buffers for a pipeline: allocating a fresh multi-MiB buffer per read costs page faults
+ * and garbage collection that dwarf the copy itself. A buffer goes back once its bytes are written.
+ */
+export class BufferPool {
+  private readonly free = new Map<number, Uint8Array[]>();
+
+  acquire(size: number): Uint8Array {
+    return this.free.get(size)?.pop() ?? new Uint8Array(size);
+  }
+
+  release(buffer: Uint8Array): void {
+    const list = this.free.get(buffer.length) ?? [];
+    if (list.length < 16) list.push(buffer);
+    this.free.set(buffer.length, list);
+  }
+}
