@@ -4,6 +4,7 @@ import type { DiskImage, OpenOptions } from '../core/disk.ts';
 import { isDiskImgError } from '../core/errors.ts';
 import { openImage } from '../core/open.ts';
 import { combinePath } from '../core/paths.ts';
+import { nodeDecoders } from '../node/decoders.ts';
 import { NodeFileStorage } from '../node/file-storage.ts';
 import type { Storage } from '../core/storage/storage.ts';
 import { UsageError } from './args.ts';
@@ -53,7 +54,7 @@ export async function openForCommand(io: CliIO, path: string, request: OpenReque
   let storage: NodeFileStorage | undefined;
   try {
     storage = await NodeFileStorage.open(path);
-    return await openImage(storage, { resolveBacking: backingResolver(request.backing), ...request });
+    return await openImage(storage, { resolveBacking: backingResolver(request.backing), decoders: await nodeDecoders(), ...request });
   } catch (error) {
     await storage?.close();
     // As qemu-img: a missing file reads "Could not open 'x': Could not open 'x': No such file…".

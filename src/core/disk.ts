@@ -3,6 +3,7 @@
  * backing file, its backing file's backing file, …) read as one guest disk.
  */
 import type { Extent, Layer } from './image.ts';
+import type { ClusterDecoders } from './codecs/decoders.ts';
 import type { Storage } from './storage/storage.ts';
 
 export interface DiskImage {
@@ -35,4 +36,6 @@ export interface OpenOptions {
   snapshot?: string;
   /** How to find an external data file named in the image (defaults to resolveBacking). */
   resolveDataFile?: BackingResolver;
+  /** Faster compressed-cluster decoders than the portable defaults. */
+  decoders?: ClusterDecoders;
 }

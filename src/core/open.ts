@@ -81,7 +81,7 @@ async function openLayer(storage: Storage, format: string | undefined, options: 
     dataFile = (await resolve?.(extensions.dataFile, storage)) ?? undefined;
     if (!dataFile && !options.noBacking) throw new DiskImgError('not-found', `Could not open '${extensions.dataFile}': No such file or directory`, { file: extensions.dataFile, field: 'data file' });
   }
-  return Qcow2Layer.open(storage, { dataFile, snapshot: parseSnapshotSpec(options.snapshot) });
+  return Qcow2Layer.open(storage, { dataFile, snapshot: parseSnapshotSpec(options.snapshot), decoders: options.decoders });
 }
 
 /** qemu-img's -l syntax: snapshot.id=ID[,snapshot.name=NAME], snapshot.name=NAME, or ID_OR_NAME. */

@@ -31,25 +31,43 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new DiskImgError('aborted', 'Cancelled');
 }
 
+/**
+ * The guest disk as read tasks: runs of data and compressed extents are batched into reads of up
+ * to CHUNK_BYTES (a compressed source has one extent per cluster, and a write per cluster would
+ * cost more than the data); zero and unallocated extents are never read.
+ */
 async function* pieces(image: DiskImage, pool: BufferPool, signal?: AbortSignal): AsyncGenerator<() => Promise<Piece>> {
+  let batchStart = 0;
+  let batchEnd = 0;
+  const flush = (): (() => Promise<Piece>) | undefined => {
+    if (batchEnd === batchStart) return undefined;
+    const offset = batchStart;
+    const length = batchEnd - batchStart;
+    batchStart = batchEnd;
+    return async () => {
+      const bytes = pool.acquire(length);
+      await image.readInto(offset, bytes);
+      return { offset, length, bytes };
+    };
+  };
   for await (const extent of image.mappings()) {
     throwIfAborted(signal);
     if (extent.kind === 'zero' || extent.kind === 'unallocated') {
+      const pending = flush();
+      if (pending) yield pending;
       yield async () => ({ offset: extent.start, length: extent.length, bytes: null });
+      batchStart = batchEnd = extent.start + extent.length;
       continue;
     }
-    const layer = image.layers[extent.depth];
-    for (let at = extent.start; at < extent.start + extent.length; at += CHUNK_BYTES) {
-      const length = Math.min(CHUNK_BYTES, extent.start + extent.length - at);
-      const start = at;
-      yield async () => {
-        const bytes = pool.acquire(length);
-        if (layer.readExtentInto) await layer.readExtentInto(extent, start, bytes);
-        else bytes.set(await layer.readExtent(extent, start, length));
-        return { offset: start, length, bytes };
-      };
+    for (let at = extent.start; at < extent.start + extent.length; ) {
+      const step = Math.min(extent.start + extent.length, batchStart + CHUNK_BYTES) - at;
+      batchEnd = at + step;
+      at += step;
+      if (batchEnd - batchStart >= CHUNK_BYTES) yield flush()!;
     }
   }
+  const last = flush();
+  if (last) yield last;
 }
 
 export async function convertToRaw(image: DiskImage, sink: Sink, options: ConvertOptions = {}): Promise<void> {

@@ -3,8 +3,7 @@
  * the L1 and L2 tables. Read-only: there is no allocator here.
  */
 import { cHex, hex, utf8, view } from '../../bytes.ts';
-import { RawInflater } from '../../codecs/inflate.ts';
-import { zstdDecodeCluster } from '../../codecs/zstd-frames.ts';
+import { portableDecoders, type ClusterDecoders } from '../../codecs/decoders.ts';
 import { DiskImgError } from '../../errors.ts';
 import type { Extent, Layer } from '../../image.ts';
 import { readInto, type Storage } from '../../storage/storage.ts';
@@ -33,6 +32,8 @@ export interface Qcow2OpenOptions {
   dataFile?: Storage;
   /** Use this snapshot's L1 table instead of the active one (id or name, QEMU's lookup). */
   snapshot?: SnapshotWanted;
+  /** Faster cluster decoders than the portable ones, where the platform has them. */
+  decoders?: ClusterDecoders;
 }
 
 const corrupt = (message: string, context: Record<string, unknown>): never => {
@@ -48,7 +49,7 @@ export class Qcow2Layer implements Layer {
   readonly hasDataFile: boolean;
   readonly encryption: 'aes' | 'luks' | undefined;
   private readonly l2Cache: L2Cache;
-  private inflater?: RawInflater;
+  private decoders?: ClusterDecoders;
   private lastCluster?: { hostOffset: number; bytes: Uint8Array };
 
   private constructor(
@@ -127,7 +128,9 @@ export class Qcow2Layer implements Layer {
     if (hasDataFile && !options.dataFile) {
       throw new DiskImgError('not-found', extensions.dataFile ? `Could not open data file '${extensions.dataFile}'` : 'Missing data file', { field: 'data_file' });
     }
-    return new Qcow2Layer(storage, header, extensions, snapshots, l1, hasDataFile ? options.dataFile! : storage, backingFilename, loaded);
+    const layer = new Qcow2Layer(storage, header, extensions, snapshots, l1, hasDataFile ? options.dataFile! : storage, backingFilename, loaded);
+    layer.decoders = options.decoders;
+    return layer;
   }
 
   /** Closes the external data file; the image's own storage belongs to whoever opened it. */
@@ -252,13 +255,8 @@ export class Qcow2Layer implements Layer {
     if (this.lastCluster?.hostOffset === hostOffset) return this.lastCluster.bytes;
     const input = await this.storage.read(hostOffset, extent.compressedLength!);
     const out = new Uint8Array(this.header.clusterSize);
-    let decoded: Uint8Array | null;
-    if (this.header.compressionType === 'zstd') {
-      decoded = zstdDecodeCluster(input, out);
-    } else {
-      this.inflater ??= new RawInflater();
-      decoded = this.inflater.inflate(input, out);
-    }
+    this.decoders ??= portableDecoders();
+    const decoded = this.decoders[this.header.compressionType](input, out);
     if (!decoded) {
       throw new DiskImgError('corrupt', `Compressed cluster at host offset ${hex(hostOffset)} (guest offset ${hex(extent.clusterStart!)}) does not decompress (${this.header.compressionType}) to ${this.header.clusterSize} bytes`, {
         file: this.storage.name,
