@@ -206,7 +206,7 @@ export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow
     }
   }
 
-  await runOrdered(tasks(), compressor ? 16 : 4, async ({ request, bytes, compressed }) => {
+  await runOrdered(tasks(), compressor ? 64 : 4, async ({ request, bytes, compressed }) => {
     throwIfAborted(options.signal);
     if (bytes && compressor) {
       await writer.writeCompressedCluster(request.offset / cs, compressed ?? null, bytes);

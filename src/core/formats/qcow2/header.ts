@@ -197,11 +197,10 @@ export function validateTables(h: Qcow2Header): void {
   if (h.refcountTableClusters === 0) refuse('Image does not contain a reference count table', { field: 'refcount_table_clusters', offset: 56, value: 0 });
   validateTable(h.refcountTableOffset, h.refcountTableClusters, h.clusterSize, MAX_REFTABLE_BYTES, h.clusterSize, 'Reference count table');
   validateTable(h.snapshotsOffset, h.nbSnapshots, SNAPSHOT_HEADER_BYTES, MAX_SNAPSHOTS * SNAPSHOT_HEADER_BYTES, h.clusterSize, 'Snapshot table');
-  if (h.l1Size > MAX_L1_BYTES / 8) refuse('Active L1 table too large', { field: 'l1_size', offset: 36, value: h.l1Size }, 'limit');
+  validateTable(h.l1TableOffset, h.l1Size, 8, MAX_L1_BYTES, h.clusterSize, 'Active L1 table');
   const l1Needed = Math.ceil(h.virtualSize / h.l2Coverage);
   if (l1Needed > 0x7fffffff) refuse('Image is too big', { field: 'size', offset: 24, value: h.sizeField }, 'limit');
   if (h.l1Size < l1Needed) refuse('L1 table is too small', { field: 'l1_size', offset: 36, value: h.l1Size });
-  validateTable(h.l1TableOffset, h.l1Size, 8, MAX_L1_BYTES, h.clusterSize, 'Active L1 table');
 }
 
 export function hasIncompat(h: Qcow2Header, bit: number): boolean {
