@@ -36,7 +36,8 @@ export function qcow2Options(options: Map<string, string>): Partial<Qcow2WriteOp
         if (value === 'on') return { error: 'extended_l2=on is not supported yet when writing' };
         break;
       case 'preallocation':
-        if (value !== 'off') return { error: `preallocation=${value} is not supported yet when writing` };
+        if (value !== 'off' && value !== 'metadata') return { error: `preallocation=${value} is not supported (metadata and off are)` };
+        out.preallocation = value;
         break;
       case 'backing_file':
         out.backingFile = value;

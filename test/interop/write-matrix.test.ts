@@ -38,6 +38,8 @@ const CASES: Case[] = [
   { options: 'refcount_bits=8', expect: { 'refcount-bits': 8 } },
   { options: 'refcount_bits=64,cluster_size=512', expect: { 'refcount-bits': 64, 'cluster-size': 512 } },
   { options: 'lazy_refcounts=on', expect: { 'lazy-refcounts': true } },
+  { options: 'preallocation=metadata', expect: { 'cluster-size': 65536 } },
+  { options: 'preallocation=metadata,cluster_size=4k,compat=0.10', expect: { 'cluster-size': 4096, compat: '0.10' } },
   { options: '', compress: true, expect: { 'compression-type': 'zlib' } },
   { options: 'compression_type=zstd', compress: true, expect: { 'compression-type': 'zstd' } },
   { options: 'cluster_size=4k', compress: true, expect: { 'cluster-size': 4096, 'compression-type': 'zlib' } },
@@ -109,6 +111,7 @@ describe('create', () => {
     ['-f', 'qcow2', '-o', 'compat=0.10,cluster_size=4k', 'SIZE:10G'],
     ['-f', 'qcow2', '-o', 'compression_type=zstd,lazy_refcounts=on,refcount_bits=8', 'SIZE:1000001'],
     ['-f', 'qcow2', '-b', 'BACKING', '-F', 'qcow2'],
+    ['-f', 'qcow2', '-o', 'preallocation=metadata', 'SIZE:1000001'],
     ['-f', 'raw', 'SIZE:1M'],
   ];
   for (const [i, template] of cases.entries()) {
@@ -129,6 +132,14 @@ describe('create', () => {
       expect(firstDifference(ours, theirs)).toBeNull();
     });
   }
+
+  it('refuses compression with preallocation, as qemu-img does', async () => {
+    const input = source('raw');
+    const run = await diskimg('convert', '-c', '-O', 'qcow2', '-o', 'preallocation=metadata', input, join(out, 'no.qcow2'));
+    const expected = qemuImg('convert', '-c', '-O', 'qcow2', '-o', 'preallocation=metadata', input, join(out, 'no-qemu.qcow2'));
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(expected.stderr.replace('qemu-img:', 'diskimg:'));
+  });
 
   it('refuses a backing file without its format, as qemu-img 7.2 does', async () => {
     const run = await diskimg('create', '-f', 'qcow2', '-b', join(out, 'create-base-4.qcow2'), join(out, 'nofmt.qcow2'));

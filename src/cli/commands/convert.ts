@@ -35,6 +35,7 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   if (outFormat === 'raw' && (compress || options.size > 0)) fail(io, compress ? "Compression not supported for this file format" : `Invalid parameter '${[...options.keys()][0]}'`);
   const parsed = qcow2Options(options);
   if (parsed.error) fail(io, parsed.error);
+  if (compress && parsed.preallocation === 'metadata') fail(io, 'Compression and preallocation not supported at the same time');
   if (await samePath(source, target)) fail(io, `The output '${target}' is the input: diskimg never writes to its input`);
 
   const image = await openForCommand(io, source, { format: args.values.get('f'), snapshot: args.values.get('l'), backing: args.all.get('backing') });

@@ -13,7 +13,8 @@ export const createHelp = 'create [-f qcow2|raw] [-b BACKING -F BACKING_FMT] [-o
 function formattingLine(file: string, o: Qcow2WriteOptions, size: number): string {
   const backing = o.backingFile !== undefined ? ` backing_file=${o.backingFile} backing_fmt=${o.backingFormat}` : '';
   const compat = o.compat === '0.10' ? ' compat=0.10' : '';
-  return `Formatting '${file}', fmt=qcow2 cluster_size=${o.clusterSize} extended_l2=off compression_type=${o.compressionType} size=${size}${backing}${compat} lazy_refcounts=${o.lazyRefcounts ? 'on' : 'off'} refcount_bits=${o.refcountBits}\n`;
+  const prealloc = o.preallocation === 'metadata' ? ' preallocation=metadata' : '';
+  return `Formatting '${file}', fmt=qcow2 cluster_size=${o.clusterSize} extended_l2=off${prealloc} compression_type=${o.compressionType} size=${size}${backing}${compat} lazy_refcounts=${o.lazyRefcounts ? 'on' : 'off'} refcount_bits=${o.refcountBits}\n`;
 }
 
 export async function create(argv: string[], io: CliIO): Promise<number> {

@@ -17,6 +17,8 @@ export interface Qcow2WriteOptions {
   refcountBits: number;
   compressionType: CompressionType;
   lazyRefcounts: boolean;
+  /** 'metadata': every L2 table and data cluster is allocated up front, as qemu-img does. */
+  preallocation?: 'off' | 'metadata';
   backingFile?: string;
   backingFormat?: string;
 }
@@ -52,6 +54,8 @@ export class Qcow2Writer {
   private flushedBelow = 0;
   /** One past the highest byte written (the file's length as QEMU leaves it). */
   private fileEnd = 0;
+  /** With preallocation, the file's length reaches past what was written (the rest are holes). */
+  private preallocatedEnd = 0;
   private compressedWrites = false;
 
   private constructor(
@@ -91,6 +95,24 @@ export class Qcow2Writer {
     if (this.l1Size > 0) {
       this.l1Offset = this.allocator.allocClusters(Math.ceil((this.l1Size * 8) / 512) * 512);
       await this.write(this.l1Offset, new Uint8Array(this.l1Size * 8));
+    }
+    if (this.options.preallocation === 'metadata') this.preallocate();
+  }
+
+  /** preallocate_co: per L2 table, the table, then all its data clusters in one run. */
+  private preallocate(): void {
+    const cs = this.clusterSize;
+    const clusters = Math.ceil(this.virtualSize / cs);
+    for (let l1Index = 0; l1Index < this.l1Size; l1Index++) {
+      const offset = this.allocator.allocClusters(cs);
+      const table: L2Table = { offset, entries: new BigUint64Array(this.l2Entries) };
+      this.l1[l1Index] = BigInt(offset) | COPIED;
+      this.pendingL2.set(l1Index, table);
+      const first = l1Index * this.l2Entries;
+      const count = Math.min(this.l2Entries, clusters - first);
+      const host = this.allocator.allocClusters(count * cs);
+      for (let i = 0; i < count; i++) table.entries[i] = BigInt(host + i * cs) | COPIED;
+      this.preallocatedEnd = Math.max(this.preallocatedEnd, host + count * cs);
     }
   }
 
@@ -215,6 +237,7 @@ export class Qcow2Writer {
 
   /** Writes the remaining L2 tables, the refcounts, the L1 table and the final header. */
   async finish(): Promise<void> {
+    const cs = this.clusterSize;
     for (const table of this.pendingL2.values()) await this.writeTable(table);
     this.pendingL2.clear();
     const a = this.allocator;
@@ -224,6 +247,12 @@ export class Qcow2Writer {
     await this.write(a.reftableOffset, encodeTable(a.reftable, a.reftableClusters * this.clusterSize));
     if (this.l1Size > 0) await this.write(this.l1Offset, encodeEntries(this.l1));
     await this.write(0, this.headerCluster());
+    if (this.preallocatedEnd > this.fileEnd) {
+      // The preallocated clusters nobody wrote stay holes, but the file reaches past them.
+      if (this.sink.truncate) await this.sink.truncate(this.preallocatedEnd);
+      else for (let at = this.fileEnd; at < this.preallocatedEnd; at += cs) await this.write(at, new Uint8Array(Math.min(cs, this.preallocatedEnd - at)));
+      this.fileEnd = this.preallocatedEnd;
+    }
     if (this.compressedWrites && this.fileEnd % 512 !== 0) {
       // qemu-img ends a compressed conversion by aligning the file to a sector.
       const padded = Math.ceil(this.fileEnd / 512) * 512;
@@ -289,4 +318,5 @@ export function validateOptions(virtualSize: number, o: Qcow2WriteOptions): void
   const l1Entries = Math.ceil(virtualSize / ((o.clusterSize / 8) * o.clusterSize));
   if (l1Entries * 8 > 32 * 1024 * 1024) usage("The image size is too large for file format 'qcow2' (try using a larger cluster size)", 'size', virtualSize);
   if (o.backingFile !== undefined && o.backingFormat === undefined) usage('Backing file specified without backing format', 'backing_fmt', '');
+  if (o.backingFile !== undefined && o.preallocation === 'metadata') usage('Backing file and preallocation can only be used at the same time if extended_l2 is on', 'preallocation', 'metadata');
 }
