@@ -2,8 +2,7 @@ import { realpath } from 'node:fs/promises';
 import { deflateCompressor, inlineCompressor, type ClusterCompressor } from '../../core/codecs/compress.ts';
 import { DiskImgError } from '../../core/errors.ts';
 import { DEFAULT_WRITE_OPTIONS, validateOptions } from '../../core/formats/qcow2/write/writer.ts';
-import { convertToRaw } from '../../core/pipeline/convert.ts';
-import { convertToQcow2 } from '../../core/pipeline/convert-qcow2.ts';
+import { convertImage } from '../../core/pipeline/convert-image.ts';
 import { NodeFileSink } from '../../node/file-sink.ts';
 import { NodeCompressorPool } from '../../node/compress-pool.ts';
 import { parseArgs, parseOptionList } from '../args.ts';
@@ -61,9 +60,7 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   const sink = await explain(io, 'Could not create the output', () => NodeFileSink.create(target));
   try {
     await explain(io, 'error while converting', async () => {
-      const common = { onProgress: progress.update, signal: controller.signal };
-      if (outFormat === 'raw') await convertToRaw(image, sink, common);
-      else await convertToQcow2(image, sink, { ...common, qcow2, compressor });
+      await convertImage(image, sink, { outputFormat: outFormat, qcow2, compressor, onProgress: progress.update, signal: controller.signal });
     });
     await sink.close();
     progress.end();

@@ -171,7 +171,14 @@ interface Prepared {
   compressed?: Uint8Array | null;
 }
 
-export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow2ConvertOptions = {}): Promise<void> {
+/** What the layout came to: where the L1 table is, and the file's length. */
+export interface Qcow2Layout {
+  l1TableOffset: number;
+  l1Size: number;
+  length: number;
+}
+
+export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow2ConvertOptions = {}): Promise<Qcow2Layout> {
   const writeOptions: Qcow2WriteOptions = { ...DEFAULT_WRITE_OPTIONS, ...options.qcow2 };
   const writer = await Qcow2Writer.create(sink, image.virtualSize, writeOptions);
   const cs = writeOptions.clusterSize;
@@ -218,4 +225,5 @@ export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow
     options.onProgress?.(Math.min(done, total), total);
   });
   await writer.finish();
+  return { l1TableOffset: writer.l1TableOffset, l1Size: writer.l1Size, length: writer.length };
 }

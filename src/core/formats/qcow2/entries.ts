@@ -33,7 +33,7 @@ export interface CompressedDescriptor {
 }
 
 /** qcow2.txt "Compressed Clusters Descriptor": offset in the low bits, extra sectors above it. */
-export function compressedDescriptor(h: Qcow2Header, hi: number, lo: number): CompressedDescriptor {
+export function compressedDescriptor(h: Pick<Qcow2Header, 'clusterBits'>, hi: number, lo: number): CompressedDescriptor {
   const shift = BigInt(62 - (h.clusterBits - 8));
   const entry = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
   const hostOffset = Number(entry & ((1n << shift) - 1n));

@@ -19,6 +19,11 @@ export interface Qcow2WriteOptions {
   lazyRefcounts: boolean;
   /** 'metadata': every L2 table and data cluster is allocated up front, as qemu-img does. */
   preallocation?: 'off' | 'metadata';
+  /**
+   * Planning only: guest data is not written (only accounted for in the file's length), so that
+   * a first pass can work out the whole layout for a sink that can only append.
+   */
+  skipData?: boolean;
   backingFile?: string;
   backingFormat?: string;
 }
@@ -138,6 +143,12 @@ export class Qcow2Writer {
     return buildHeaderCluster(this.headerFields());
   }
 
+  /** A data write: skipped when planning, but it still makes the file as long. */
+  private async writeGuestData(offset: number, bytes: Uint8Array): Promise<void> {
+    if (this.options.skipData) this.fileEnd = Math.max(this.fileEnd, offset + bytes.length);
+    else await this.write(offset, bytes);
+  }
+
   private async write(offset: number, bytes: Uint8Array): Promise<void> {
     // An old reftable's write (queued by the allocator) must land before anything reuses its clusters.
     while (this.pendingWrites.length > 0) await this.pendingWrites.shift();
@@ -192,7 +203,7 @@ export class Qcow2Writer {
           const host = Number(table.entries[slot] & 0x00fffffffffffe00n);
           const from = Math.max(at, cluster * cs);
           const to = Math.min(pieceEnd, (cluster + 1) * cs);
-          await this.write(host + (from - cluster * cs), bytes.subarray(from - guestOffset, to - guestOffset));
+          await this.writeGuestData(host + (from - cluster * cs), bytes.subarray(from - guestOffset, to - guestOffset));
           cluster++;
           continue;
         }
@@ -204,9 +215,9 @@ export class Qcow2Writer {
         const runEnd = (cluster + run) * cs;
         const from = Math.max(at, runStart);
         const to = Math.min(pieceEnd, runEnd);
-        if (from > runStart) await this.write(host, new Uint8Array(from - runStart));
-        await this.write(host + (from - runStart), bytes.subarray(from - guestOffset, to - guestOffset));
-        if (to < runEnd) await this.write(host + (to - runStart), new Uint8Array(runEnd - to));
+        if (from > runStart) await this.writeGuestData(host, new Uint8Array(from - runStart));
+        await this.writeGuestData(host + (from - runStart), bytes.subarray(from - guestOffset, to - guestOffset));
+        if (to < runEnd) await this.writeGuestData(host + (to - runStart), new Uint8Array(runEnd - to));
         cluster += run;
       }
       at = pieceEnd;
@@ -232,12 +243,11 @@ export class Qcow2Writer {
     const extraSectors = Math.floor((offset + compressed.length - 1) / 512) - Math.floor(offset / 512);
     const shift = BigInt(62 - (this.clusterBits - 8));
     table.entries[slot] = COMPRESSED | (BigInt(extraSectors) << shift) | BigInt(offset);
-    await this.write(offset, compressed);
+    await this.writeGuestData(offset, compressed);
   }
 
   /** Writes the remaining L2 tables, the refcounts, the L1 table and the final header. */
   async finish(): Promise<void> {
-    const cs = this.clusterSize;
     for (const table of this.pendingL2.values()) await this.writeTable(table);
     this.pendingL2.clear();
     const a = this.allocator;
@@ -250,7 +260,6 @@ export class Qcow2Writer {
     if (this.preallocatedEnd > this.fileEnd) {
       // The preallocated clusters nobody wrote stay holes, but the file reaches past them.
       if (this.sink.truncate) await this.sink.truncate(this.preallocatedEnd);
-      else for (let at = this.fileEnd; at < this.preallocatedEnd; at += cs) await this.write(at, new Uint8Array(Math.min(cs, this.preallocatedEnd - at)));
       this.fileEnd = this.preallocatedEnd;
     }
     if (this.compressedWrites && this.fileEnd % 512 !== 0) {
@@ -258,6 +267,11 @@ export class Qcow2Writer {
       const padded = Math.ceil(this.fileEnd / 512) * 512;
       await this.write(this.fileEnd, new Uint8Array(padded - this.fileEnd));
     }
+  }
+
+  /** Where the L1 table is, for reading the finished layout back (the sequential pass). */
+  get l1TableOffset(): number {
+    return this.l1Offset;
   }
 
   /** One past the last byte of the file. */
