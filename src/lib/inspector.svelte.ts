@@ -4,12 +4,14 @@ import { startEngine } from './engine-client.ts';
 
 export class Inspector {
   fileName = $state<string | null>(null);
+  file = $state.raw<File | null>(null);
   busy = $state(false);
   inspection = $state.raw<Inspection | null>(null);
   error = $state.raw<SerializedError | null>(null);
 
   async open(file: File): Promise<void> {
     this.fileName = file.name;
+    this.file = file;
     this.busy = true;
     this.inspection = null;
     this.error = null;

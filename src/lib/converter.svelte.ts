@@ -1,0 +1,109 @@
+/** One conversion at a time: settings, progress, cancel, and delivering the result. */
+import * as Comlink from 'comlink';
+import type { OutputTarget, SerializedError } from '../../workers/engine.worker.ts';
+import { startEngine } from './engine-client.ts';
+import { clearStaged, downloadStaged, outputName, STAGING_PREFIX, type ConvertSettings } from './outputs.ts';
+
+type PickerWindow = Window & { showSaveFilePicker?: (options: { suggestedName: string }) => Promise<FileSystemFileHandle> };
+
+export class Converter {
+  settings = $state<ConvertSettings>({ outputFormat: 'qcow2', compression: 'none', clusterSize: 65536, compat: '1.1' });
+  running = $state(false);
+  done = $state(0);
+  total = $state(0);
+  startedAt = $state(0);
+  now = $state(0);
+  error = $state.raw<SerializedError | null>(null);
+  outcome = $state<string | null>(null);
+  private stop?: () => void;
+  private cleanup?: () => Promise<void>;
+  private cancelled?: () => void;
+
+  get bytesPerSecond(): number {
+    const seconds = (this.now - this.startedAt) / 1000;
+    return seconds > 0 ? this.done / seconds : 0;
+  }
+
+  get secondsLeft(): number | null {
+    const rate = this.bytesPerSecond;
+    return rate > 0 ? (this.total - this.done) / rate : null;
+  }
+
+  /** Call straight from the click: the save picker needs the user's gesture. */
+  async start(file: File, backing: File[]): Promise<void> {
+    const name = outputName(file.name, this.settings.outputFormat);
+    const picker = (window as PickerWindow).showSaveFilePicker;
+    let output: OutputTarget;
+    let staged: string | undefined;
+    let handle: FileSystemFileHandle | undefined;
+    try {
+      if (picker) {
+        handle = await picker({ suggestedName: name });
+        output = { kind: 'handle', handle };
+      } else {
+        staged = `${STAGING_PREFIX}${Date.now()}-${name}`;
+        await clearStaged();
+        output = { kind: 'opfs', name: staged };
+      }
+    } catch (error) {
+      if ((error as DOMException).name === 'AbortError') return; // the user closed the picker
+      throw error;
+    }
+    this.error = null;
+    this.outcome = null;
+    this.running = true;
+    this.done = 0;
+    this.total = file.size;
+    this.startedAt = this.now = performance.now();
+    const engine = startEngine();
+    this.stop = engine.stop;
+    // What a cancel must undo: never leave a partial file that looks whole.
+    this.cleanup = async () => {
+      if (staged) await clearStaged();
+      else await (handle as unknown as { remove?(): Promise<void> })?.remove?.().catch(() => {});
+    };
+    const settings = $state.snapshot(this.settings);
+    // A terminated worker never answers: cancel settles the wait instead.
+    const cancelled = new Promise<null>((resolve) => (this.cancelled = () => resolve(null)));
+    try {
+      const converting = engine.api.convert(
+        // Plain copies: Svelte state proxies cannot be cloned into a worker.
+        { file, backing: [...backing], ...settings, output },
+        Comlink.proxy((done: number, total: number) => {
+          this.done = done;
+          this.total = total;
+          this.now = performance.now();
+        }),
+      );
+      const result = await Promise.race([converting, cancelled]);
+      if (result === null) return;
+      if (!result.ok) {
+        this.error = result.error;
+        await this.cleanup();
+        return;
+      }
+      this.now = performance.now();
+      this.done = this.total;
+      if (staged) await downloadStaged(staged, name);
+      this.outcome = staged ? `${name} was downloaded` : `${name} was saved`;
+    } finally {
+      engine.stop();
+      this.running = false;
+      this.stop = undefined;
+    }
+  }
+
+  /** Stops at once: the worker is terminated, and the partial output removed. */
+  async cancel(): Promise<void> {
+    if (!this.running) return;
+    this.stop?.();
+    this.cancelled?.();
+    this.running = false;
+    try {
+      await this.cleanup?.();
+      this.outcome = 'Cancelled: nothing was saved';
+    } catch {
+      this.outcome = 'Cancelled; the unfinished output could not be removed (it is incomplete)';
+    }
+  }
+}

@@ -1,0 +1,69 @@
+/** Output naming and delivery in the page: picker file, or OPFS staging and a download. */
+
+export interface ConvertSettings {
+  outputFormat: 'raw' | 'qcow2';
+  compression: 'none' | 'zlib' | 'zstd';
+  clusterSize: number;
+  compat: '0.10' | '1.1';
+}
+
+/** VM.img → VM.qcow2; a name that would not change gets "-converted". */
+export function outputName(input: string, format: 'raw' | 'qcow2'): string {
+  const dot = input.lastIndexOf('.');
+  const stem = dot > 0 ? input.slice(0, dot) : input;
+  const name = `${stem}.${format}`;
+  return name === input ? `${stem}-converted.${format}` : name;
+}
+
+const quote = (s: string) => (/^[\w./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** The qemu-img command line that does the same job. */
+export function equivalentCommand(input: string, inputFormat: string, output: string, s: ConvertSettings): string {
+  const parts = ['qemu-img', 'convert', '-p', '-f', inputFormat, '-O', s.outputFormat];
+  if (s.outputFormat === 'qcow2') {
+    if (s.compression !== 'none') parts.push('-c');
+    const options: string[] = [];
+    if (s.clusterSize !== 65536) options.push(`cluster_size=${s.clusterSize}`);
+    if (s.compat !== '1.1') options.push(`compat=${s.compat}`);
+    if (s.compression === 'zstd') options.push('compression_type=zstd');
+    if (options.length) parts.push('-o', options.join(','));
+  }
+  parts.push(quote(input), quote(output));
+  return parts.join(' ');
+}
+
+export const STAGING_PREFIX = 'diskimg-staged-';
+
+/**
+ * Removes staged outputs. A worker just terminated may still hold its file's lock for a moment,
+ * so removal is retried for up to two seconds before giving up.
+ */
+export async function clearStaged(): Promise<void> {
+  const root = await navigator.storage.getDirectory();
+  const names: string[] = [];
+  for await (const name of (root as unknown as { keys(): AsyncIterable<string> }).keys()) if (name.startsWith(STAGING_PREFIX)) names.push(name);
+  for (const name of names) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await root.removeEntry(name);
+        break;
+      } catch (error) {
+        if ((error as DOMException).name === 'NotFoundError') break;
+        if (attempt >= 20) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  }
+}
+
+/** Hands a staged OPFS file to the browser's download manager, without reading it into memory. */
+export async function downloadStaged(staged: string, name: string): Promise<void> {
+  const root = await navigator.storage.getDirectory();
+  const file = await (await root.getFileHandle(staged)).getFile();
+  const url = URL.createObjectURL(file);
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = name;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
