@@ -8,6 +8,8 @@ type PickerWindow = Window & { showSaveFilePicker?: (options: { suggestedName: s
 
 export class Converter {
   settings = $state<ConvertSettings>({ outputFormat: 'qcow2', compression: 'none', clusterSize: 65536, compat: '1.1' });
+  /** '' for the current disk, else the id of the internal snapshot to export. */
+  snapshot = $state('');
   running = $state(false);
   done = $state(0);
   total = $state(0);
@@ -68,7 +70,7 @@ export class Converter {
     try {
       const converting = engine.api.convert(
         // Plain copies: Svelte state proxies cannot be cloned into a worker.
-        { file, backing: [...backing], ...settings, output },
+        { file, backing: [...backing], ...settings, output, snapshot: this.snapshot ? `snapshot.id=${this.snapshot}` : undefined },
         Comlink.proxy((done: number, total: number) => {
           this.done = done;
           this.total = total;

@@ -18,8 +18,10 @@ export function outputName(input: string, format: 'raw' | 'qcow2'): string {
 const quote = (s: string) => (/^[\w./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 /** The qemu-img command line that does the same job. */
-export function equivalentCommand(input: string, inputFormat: string, output: string, s: ConvertSettings): string {
-  const parts = ['qemu-img', 'convert', '-p', '-f', inputFormat, '-O', s.outputFormat];
+export function equivalentCommand(input: string, inputFormat: string, output: string, s: ConvertSettings, snapshotId = ''): string {
+  const parts = ['qemu-img', 'convert', '-p', '-f', inputFormat];
+  if (snapshotId) parts.push('-l', `snapshot.id=${snapshotId}`);
+  parts.push('-O', s.outputFormat);
   if (s.outputFormat === 'qcow2') {
     if (s.compression !== 'none') parts.push('-c');
     const options: string[] = [];

@@ -95,6 +95,22 @@ test.describe('without the save picker, the result arrives as a download', () =>
     expect(spawnSync('cmp', [saved, expected]).status).toBe(0);
   });
 
+  test('exports the disk as it was at an internal snapshot', async ({ page }) => {
+    const image = join(dir, 'snapshots.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '4M']);
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x11 0 1M', image], { stdio: 'ignore' });
+    execFileSync('qemu-img', ['snapshot', '-c', 'before upgrade', image]);
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x22 0 2M', image], { stdio: 'ignore' });
+    await openImage(page, image);
+    await page.getByLabel('Output format').selectOption('raw');
+    await page.getByLabel('Disk state').selectOption({ label: 'snapshot before upgrade (id 1)' });
+    await expect(page.getByTestId('command')).toContainText('-l snapshot.id=1');
+    const saved = await convertByDownload(page, 'snapshot.raw');
+    const expected = join(dir, 'snapshot-qemu.raw');
+    execFileSync('qemu-img', ['convert', '-l', 'snapshot.id=1', '-O', 'raw', image, expected]);
+    expect(spawnSync('cmp', [saved, expected]).status).toBe(0);
+  });
+
   test('cancel stops the job and leaves nothing staged', async ({ page }) => {
     const source = rawSource('big.img', 160);
     await openImage(page, source);
