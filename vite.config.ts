@@ -1,5 +1,6 @@
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { defineConfig } from 'vite';
+import { offlineServiceWorker } from './sw-plugin.ts';
 
 // Cross-origin isolation lets workers share memory later; harmless for a static site.
 const isolation = {
@@ -10,7 +11,7 @@ const isolation = {
 export default defineConfig({
   // Relative asset URLs: dist/ works from any sub-path of any static host.
   base: './',
-  plugins: [svelte()],
+  plugins: [svelte(), offlineServiceWorker()],
   worker: { format: 'es' },
   server: { headers: isolation },
   preview: { headers: isolation },
