@@ -1,0 +1,123 @@
+/**
+ * npm run bench:browser: the same conversions as npm run bench, in headless Chromium through the
+ * app's UI (OPFS staging, before the download), side by side with qemu-img on the same input,
+ * interleaved. Also times merely reading the input in the page, the ceiling for plain copies.
+ *
+ *   npm run bench:browser -- [--size-gib 2] [--reps 3] [--dir /tmp/diskimg-bench]
+ */
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type Page } from '@playwright/test';
+import { CHROMIUM_ARGS } from '../playwright.config.ts';
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
+const sizeGiB = Number(option('size-gib', '2'));
+const reps = Number(option('reps', '3'));
+const dir = resolve(option('dir', '/tmp/diskimg-bench'));
+const input = join(dir, `input-${sizeGiB}g.raw`);
+if (!existsSync(input)) throw new Error(`run npm run bench -- --size-gib ${sizeGiB} first: it makes ${input}`);
+const bytes = statSync(input).size;
+const PORT = 4174;
+
+const server = spawn('npx', ['vite', 'preview', '--port', String(PORT), '--strictPort', '--host', '127.0.0.1'], { stdio: 'ignore' });
+await new Promise((r) => setTimeout(r, 2500));
+const profile = mkdtempSync(join(tmpdir(), 'diskimg-bench-profile-'));
+const context = await chromium.launchPersistentContext(profile, { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true, acceptDownloads: true });
+const page = await context.newPage();
+await page.addInitScript(() => {
+  delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker;
+});
+
+const warm = (file: string) => execFileSync('cat', [file], { stdio: ['ignore', 'ignore', 'ignore'], maxBuffer: 1 << 20 });
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+
+async function open(file: string): Promise<void> {
+  await page.goto(`http://127.0.0.1:${PORT}/`);
+  await page.getByLabel('Open disk image').setInputFiles(file);
+  await page.getByTestId('format').waitFor();
+}
+
+async function browserConvert(file: string, format: 'qcow2' | 'raw', compression: string): Promise<number> {
+  await open(file);
+  await page.getByLabel('Output format').selectOption(format);
+  if (format === 'qcow2') await page.getByLabel('Compression').selectOption(compression);
+  const downloading = page.waitForEvent('download', { timeout: 1_800_000 });
+  const start = performance.now();
+  await page.getByRole('button', { name: 'Convert' }).click();
+  await page.getByTestId('outcome').waitFor({ timeout: 1_800_000 });
+  const seconds = (performance.now() - start) / 1000;
+  await (await downloading).cancel();
+  return seconds;
+}
+
+async function browserRead(file: string): Promise<number> {
+  await open(file);
+  return page.evaluate(async () => {
+    const file = (document.querySelector('input[type=file]') as HTMLInputElement).files![0];
+    const start = performance.now();
+    const chunk = 4 << 20;
+    let next = 0;
+    const reader = async () => {
+      while (next < file.size) {
+        const at = next;
+        next += chunk;
+        await file.slice(at, at + chunk).arrayBuffer();
+      }
+    };
+    await Promise.all([reader(), reader(), reader(), reader()]);
+    return (performance.now() - start) / 1000;
+  });
+}
+
+function qemu(argv: string[]): number {
+  const out = join(dir, 'browser-bench.qemu');
+  rmSync(out, { force: true });
+  const start = performance.now();
+  const result = spawnSync('qemu-img', [...argv, out]);
+  if (result.status !== 0) throw new Error(String(result.stderr));
+  return (performance.now() - start) / 1000;
+}
+
+const jobs = [
+  { name: 'raw→qcow2', file: input, format: 'qcow2' as const, compression: 'none', qemu: ['convert', '-f', 'raw', '-O', 'qcow2', input] },
+  { name: 'raw→qcow2 zlib', file: input, format: 'qcow2' as const, compression: 'zlib', qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', input] },
+  { name: 'raw→qcow2 zstd', file: input, format: 'qcow2' as const, compression: 'zstd', qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd', input] },
+  { name: 'qcow2→raw', file: join(dir, 'plain.qcow2.qemu'), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw', join(dir, 'plain.qcow2.qemu')] },
+  { name: 'qcow2 zlib→raw', file: join(dir, 'zlib.qcow2.qemu'), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw', join(dir, 'zlib.qcow2.qemu')] },
+  { name: 'qcow2 zstd→raw', file: join(dir, 'zstd.qcow2.qemu'), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw', join(dir, 'zstd.qcow2.qemu')] },
+];
+
+try {
+  const reads: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    warm(input);
+    reads.push(await browserRead(input));
+  }
+  const read = median(reads);
+  console.log(`reading the input in the page: ${(bytes / 1e6 / read).toFixed(0)} MB/s (${read.toFixed(2)} s)`);
+  for (const job of jobs) {
+    if (!existsSync(job.file)) continue;
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      warm(job.file);
+      theirs.push(qemu(job.qemu));
+      warm(job.file);
+      ours.push(await browserConvert(job.file, job.format, job.compression));
+    }
+    const to = median(ours);
+    const tq = median(theirs);
+    console.log(
+      `${job.name.padEnd(16)} qemu-img ${(bytes / 1e6 / tq).toFixed(0).padStart(5)} MB/s  browser ${(bytes / 1e6 / to).toFixed(0).padStart(5)} MB/s  ratio ${(tq / to).toFixed(2)}` +
+        (job.name === 'raw→qcow2' ? `  (reading alone: ${(read / to).toFixed(2)} of the conversion's time)` : ''),
+    );
+  }
+  console.log(`\n${sizeGiB} GiB, median of ${reps}, ratio = qemu-img time / browser time; the browser's time ends when the output is complete in OPFS, before the download`);
+} finally {
+  await context.close();
+  server.kill();
+  rmSync(profile, { recursive: true, force: true });
+}
