@@ -5,10 +5,12 @@
  */
 import * as Comlink from 'comlink';
 import type { CompressionType } from '../src/core/codecs/compress.ts';
-import type { BackingResolver } from '../src/core/disk.ts';
+import { allocationPicture, layerHoldings, type AllocationPicture, type LayerHoldings } from '../src/core/allocation.ts';
+import { checkImage, type CheckResult } from '../src/core/check.ts';
+import type { BackingResolver, DiskImage } from '../src/core/disk.ts';
 import { DiskImgError, type ErrorKind } from '../src/core/errors.ts';
 import { imageInfo, type QemuImageInfo } from '../src/core/info.ts';
-import { openImage, probeFormat } from '../src/core/open.ts';
+import { MAX_CHAIN_DEPTH, openImage, probeFormat } from '../src/core/open.ts';
 import { convertImage } from '../src/core/pipeline/convert-image.ts';
 import type { Sink } from '../src/core/sink.ts';
 import { BlobStorage } from '../src/core/storage/storage.ts';
@@ -27,6 +29,18 @@ export interface Inspection {
   info: QemuImageInfo;
   /** What the bytes of a raw image are, when we recognise them (an ISO, a UDF disc). */
   content?: string;
+  fileSize: number;
+  /** The image and the backing files found among those given, top down. */
+  chain: ChainLayer[];
+  /** The first backing file name that none of the given files matched. */
+  missingBacking?: string;
+}
+
+export interface ChainLayer {
+  name: string;
+  format: string;
+  virtualSize: number;
+  fileSize: number;
 }
 
 export type OutputTarget = { kind: 'handle'; handle: FileSystemFileHandle } | { kind: 'opfs'; name: string };
@@ -64,15 +78,95 @@ async function openSink(target: OutputTarget): Promise<Sink> {
   return new SyncAccessSink(await createSyncAccessHandle(handle));
 }
 
+/**
+ * Opens the merged disk when every backing file was given; else the image alone, so what is known
+ * is still shown (the missing layer's parts appear unallocated).
+ */
+async function openAvailable(file: File, backing: File[], snapshot?: string): Promise<{ image: DiskImage; missing?: string }> {
+  const storage = new BlobStorage(file, file.name);
+  const resolve = resolverFor(backing);
+  let missing: string | undefined;
+  try {
+    return { image: await openImage(storage, { snapshot, resolveBacking: async (name, overlay) => (await resolve(name, overlay)) ?? ((missing = name), null) }) };
+  } catch (error) {
+    if (missing === undefined) throw error;
+  }
+  return { image: await openImage(storage, { snapshot, noBacking: true }), missing };
+}
+
+/** The chain's layers one by one, as far as the given files reach, and the first name missing. */
+async function listChain(file: File, backing: File[]): Promise<{ chain: ChainLayer[]; missing?: string }> {
+  const chain: ChainLayer[] = [];
+  let current: File | undefined = file;
+  let format: string | undefined;
+  while (current && chain.length < MAX_CHAIN_DEPTH) {
+    const image = await openImage(new BlobStorage(current, current.name), { noBacking: true, format });
+    const layer = image.layers[0];
+    await image.close();
+    chain.push({ name: current.name, format: layer.format, virtualSize: layer.virtualSize, fileSize: current.size });
+    const name = layer.backingFilename;
+    if (name === undefined) return { chain };
+    const base = name.split(/[\\/]/).pop();
+    current = backing.find((f) => f.name === base);
+    if (!current) return { chain, missing: name };
+    if (chain.some((l) => l.name === current!.name)) throw new DiskImgError('corrupt', `Backing chain loops: '${layer.storage.name}' names '${name}', which is already in the chain`, { file: layer.storage.name, field: 'backing file', value: name });
+    format = layer.backingFormat;
+  }
+  return { chain };
+}
+
+async function withImage<T>(file: File, backing: File[], work: (image: DiskImage) => Promise<T>): Promise<Result<T>> {
+  try {
+    const { image } = await openAvailable(file, backing);
+    try {
+      return { ok: true, value: await work(image) };
+    } finally {
+      await image.close();
+    }
+  } catch (error) {
+    return { ok: false, error: serialize(error) };
+  }
+}
+
 const api = {
-  async inspect(file: File): Promise<Result<Inspection>> {
+  async inspect(file: File, backing: File[] = []): Promise<Result<Inspection>> {
     try {
       const storage = new BlobStorage(file, file.name);
       const probed = await probeFormat(storage);
-      const image = await openImage(storage, { noBacking: true });
-      const info = await imageInfo(image);
-      await image.close();
-      return { ok: true, value: { info, content: probed.content } };
+      const single = await openImage(storage, { noBacking: true });
+      const info = await imageInfo(single);
+      await single.close();
+      const { chain, missing } = await listChain(file, backing);
+      return { ok: true, value: { info, content: probed.content, fileSize: file.size, chain, missingBacking: missing } };
+    } catch (error) {
+      return { ok: false, error: serialize(error) };
+    }
+  },
+
+  /** The allocation picture of the chain as far as it is known, for [start, end). */
+  async picture(file: File, backing: File[], buckets: number, start?: number, end?: number): Promise<Result<AllocationPicture>> {
+    const result = await withImage(file, backing, (image) => allocationPicture(image, buckets, start, end));
+    return result.ok ? Comlink.transfer(result, [result.value.bytes.buffer]) : result;
+  },
+
+  /** How much each layer of the chain holds by itself, top down. */
+  async holdings(file: File, backing: File[]): Promise<Result<LayerHoldings[]>> {
+    return withImage(file, backing, async (image) => {
+      const out: LayerHoldings[] = [];
+      for (const layer of image.layers) out.push(await layerHoldings(layer));
+      return out;
+    });
+  },
+
+  /** qemu-img check of the image itself (a raw image has nothing to check: null). */
+  async check(file: File): Promise<Result<CheckResult | null>> {
+    try {
+      const image = await openImage(new BlobStorage(file, file.name), { noBacking: true });
+      try {
+        return { ok: true, value: image.layers[0].format === 'qcow2' ? await checkImage(image) : null };
+      } finally {
+        await image.close();
+      }
     } catch (error) {
       return { ok: false, error: serialize(error) };
     }

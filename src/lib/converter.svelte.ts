@@ -6,17 +6,18 @@ import { clearStaged, downloadStaged, outputName, STAGING_PREFIX, type ConvertSe
 
 type PickerWindow = Window & { showSaveFilePicker?: (options: { suggestedName: string }) => Promise<FileSystemFileHandle> };
 
+/** How the last job ended, for the page to say in its language. */
+export type Outcome = { kind: 'saved' | 'downloaded'; name: string; format: 'raw' | 'qcow2' } | { kind: 'cancelled' | 'cancelledIncomplete' };
+
 export class Converter {
   settings = $state<ConvertSettings>({ outputFormat: 'qcow2', compression: 'none', clusterSize: 65536, compat: '1.1' });
-  /** '' for the current disk, else the id of the internal snapshot to export. */
-  snapshot = $state('');
   running = $state(false);
   done = $state(0);
   total = $state(0);
   startedAt = $state(0);
   now = $state(0);
   error = $state.raw<SerializedError | null>(null);
-  outcome = $state<string | null>(null);
+  outcome = $state.raw<Outcome | null>(null);
   private stop?: () => void;
   private cleanup?: () => Promise<void>;
   private cancelled?: () => void;
@@ -32,7 +33,7 @@ export class Converter {
   }
 
   /** Call straight from the click: the save picker needs the user's gesture. */
-  async start(file: File, backing: File[]): Promise<void> {
+  async start(file: File, backing: File[], snapshot = ''): Promise<void> {
     const name = outputName(file.name, this.settings.outputFormat);
     const picker = (window as PickerWindow).showSaveFilePicker;
     let output: OutputTarget;
@@ -70,7 +71,7 @@ export class Converter {
     try {
       const converting = engine.api.convert(
         // Plain copies: Svelte state proxies cannot be cloned into a worker.
-        { file, backing: [...backing], ...settings, output, snapshot: this.snapshot ? `snapshot.id=${this.snapshot}` : undefined },
+        { file, backing: [...backing], ...settings, output, snapshot: snapshot ? `snapshot.id=${snapshot}` : undefined },
         Comlink.proxy((done: number, total: number) => {
           this.done = done;
           this.total = total;
@@ -87,7 +88,7 @@ export class Converter {
       this.now = performance.now();
       this.done = this.total;
       if (staged) await downloadStaged(staged, name);
-      this.outcome = staged ? `${name} was downloaded` : `${name} was saved`;
+      this.outcome = { kind: staged ? 'downloaded' : 'saved', name, format: settings.outputFormat };
     } finally {
       engine.stop();
       this.running = false;
@@ -103,9 +104,9 @@ export class Converter {
     this.running = false;
     try {
       await this.cleanup?.();
-      this.outcome = 'Cancelled: nothing was saved';
+      this.outcome = { kind: 'cancelled' };
     } catch {
-      this.outcome = 'Cancelled; the unfinished output could not be removed (it is incomplete)';
+      this.outcome = { kind: 'cancelledIncomplete' };
     }
   }
 }

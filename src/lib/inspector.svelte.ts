@@ -1,10 +1,12 @@
-/** What the page knows about the opened file; components only read it. */
+/** What the page knows about the opened file and the backing files given for it; components only read it. */
 import type { Inspection, SerializedError } from '../../workers/engine.worker.ts';
 import { startEngine } from './engine-client.ts';
 
 export class Inspector {
   fileName = $state<string | null>(null);
   file = $state.raw<File | null>(null);
+  /** Backing files the user chose, matched to the chain by name. */
+  backing = $state.raw<File[]>([]);
   busy = $state(false);
   inspection = $state.raw<Inspection | null>(null);
   error = $state.raw<SerializedError | null>(null);
@@ -12,12 +14,25 @@ export class Inspector {
   async open(file: File): Promise<void> {
     this.fileName = file.name;
     this.file = file;
-    this.busy = true;
+    this.backing = [];
     this.inspection = null;
+    await this.inspect();
+  }
+
+  /** Adds backing files (a later pick replaces one of the same name) and looks again. */
+  async addBacking(files: File[]): Promise<void> {
+    const names = new Set(files.map((f) => f.name));
+    this.backing = [...this.backing.filter((f) => !names.has(f.name)), ...files];
+    await this.inspect();
+  }
+
+  private async inspect(): Promise<void> {
+    if (!this.file) return;
+    this.busy = true;
     this.error = null;
     const engine = startEngine();
     try {
-      const result = await engine.api.inspect(file);
+      const result = await engine.api.inspect(this.file, [...this.backing]);
       if (result.ok) this.inspection = result.value;
       else this.error = result.error;
     } finally {

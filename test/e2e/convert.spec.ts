@@ -87,8 +87,11 @@ test.describe('without the save picker, the result arrives as a download', () =>
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', overlay]);
     execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 1M 128k', overlay], { stdio: 'ignore' });
     await openImage(page, overlay);
+    await expect(page.getByRole('button', { name: 'Convert' })).toBeDisabled();
+    await page.getByLabel('Choose backing files').setInputFiles(base);
+    await expect(page.getByTestId('chain')).toContainText('base.qcow2');
+    await expect(page.getByRole('button', { name: 'Convert' })).toBeEnabled();
     await page.getByLabel('Output format').selectOption('raw');
-    await page.getByLabel(/Backing file/).setInputFiles(base);
     const saved = await convertByDownload(page, 'merged.raw');
     const expected = join(dir, 'merged-qemu.raw');
     execFileSync('qemu-img', ['convert', '-O', 'raw', overlay, expected]);
@@ -103,7 +106,8 @@ test.describe('without the save picker, the result arrives as a download', () =>
     execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x22 0 2M', image], { stdio: 'ignore' });
     await openImage(page, image);
     await page.getByLabel('Output format').selectOption('raw');
-    await page.getByLabel('Disk state').selectOption({ label: 'snapshot before upgrade (id 1)' });
+    await page.getByRole('button', { name: 'Export this state: before upgrade' }).click();
+    await expect(page.getByLabel('Disk state')).toHaveValue('1');
     await expect(page.getByTestId('command')).toContainText('-l snapshot.id=1');
     const saved = await convertByDownload(page, 'snapshot.raw');
     const expected = join(dir, 'snapshot-qemu.raw');
