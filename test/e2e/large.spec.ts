@@ -5,7 +5,7 @@
  * of this browser: the page and its workers), as the resident set, every 200 ms.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, writeSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, expect, test } from '@playwright/test';
@@ -72,5 +72,6 @@ test(`converts a ${GIB} GiB disk with the renderer under ${LIMIT_MIB} MiB`, asyn
   } finally {
     clearInterval(sampler);
     await context.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,6 +1,6 @@
 /** After one visit the app works offline, and it is installable with file handlers. */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
@@ -16,11 +16,13 @@ test('works offline after the first visit', async ({ page, context }) => {
   await context.setOffline(true);
   await page.reload();
   await expect(page.getByRole('heading', { name: 'diskimg' })).toBeVisible();
-  const image = join(mkdtempSync(join(tmpdir(), 'diskimg-offline-')), 'offline.qcow2');
+  const dir = mkdtempSync(join(tmpdir(), 'diskimg-offline-'));
+  const image = join(dir, 'offline.qcow2');
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '3M']);
   await page.getByLabel('Open disk image').setInputFiles(image);
   await expect(page.getByTestId('virtual-size')).toHaveAttribute('data-bytes', '3145728');
   await context.setOffline(false);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('declares a web app manifest that opens disk images', async ({ page, request }) => {

@@ -3,12 +3,13 @@
  * works without the File System Access API, and makes no request beyond its own origin.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 
 const dir = mkdtempSync(join(tmpdir(), 'diskimg-e2e-'));
+test.afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const ORIGIN = 'http://127.0.0.1:4173';
 
 function qcow2(name: string, size: string, ...io: string[]): string {

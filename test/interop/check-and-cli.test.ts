@@ -3,10 +3,10 @@
  * and the built command behaves as a process should: exit codes, one-line errors, no traces.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, afterAll } from 'vitest';
 import { diskimg, qemuImg, qemuImgOk } from './support.ts';
 
 let dir: string;
@@ -131,3 +131,5 @@ describe('the built command', () => {
     expect(run.stdout).toBe(expected.stdout);
   });
 });
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,10 +2,10 @@
  * Reading every kind of qcow2 qemu-img writes: our raw conversion must equal qemu-img's byte for
  * byte, and info, map, snapshot and check must print what qemu-img prints.
  */
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, statSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, afterAll } from 'vitest';
 import { fixtures, type Fixture } from './fixtures.ts';
 import { diskimg, firstDifference, qemuImg, qemuImgOk } from './support.ts';
 
@@ -68,3 +68,5 @@ describe.each(fixtures().map((f) => [f.name, f] as [string, Fixture]))('%s', (na
     }
   });
 });
+
+afterAll(() => rmSync(out, { recursive: true, force: true }));

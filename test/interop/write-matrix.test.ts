@@ -3,10 +3,10 @@
  * finds nothing wrong, qemu-img compare finds the disks identical, qemu-img info shows the options
  * asked for, and without compression the file is byte-identical to the one qemu-img writes.
  */
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, statSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, afterAll } from 'vitest';
 import { fixtures } from './fixtures.ts';
 import { diskimg, firstDifference, qemuImg, qemuImgOk } from './support.ts';
 
@@ -147,3 +147,5 @@ describe('create', () => {
     expect(run.stderr).toContain('Backing file specified without backing format');
   });
 });
+
+afterAll(() => rmSync(out, { recursive: true, force: true }));

@@ -2,9 +2,9 @@
  * Every check the reader makes past the fixed header, each with a bad input: real qemu-img images,
  * damaged in a copy. Where qemu-img has a message for the same damage, ours must be the same.
  */
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, afterAll } from 'vitest';
 import { DiskImgError } from '../../src/core/errors.ts';
 import { MemoryStorage } from '../../src/core/storage/storage.ts';
 import { openImage } from '../../src/core/open.ts';
@@ -252,3 +252,5 @@ describe('formats we recognise but do not read yet', () => {
     expect(probed).toEqual({ format: 'raw', score: 1, content: 'iso9660' });
   });
 });
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));

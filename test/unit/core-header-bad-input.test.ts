@@ -2,8 +2,9 @@
  * Every check on the qcow2 header, each with a bad input: a real qemu-img image with one field
  * set to a bad value in a copy. Our refusal must read exactly as qemu-img's for the same file.
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, afterAll } from 'vitest';
 import { DiskImgError } from '../../src/core/errors.ts';
 import { be32, be64, copy, open, patch, qemuImg, qemuImgError, scratchDir } from '../support/qemu.ts';
 
@@ -75,3 +76,5 @@ describe('header fields qemu-img refuses, we refuse with its words', () => {
     });
   }
 });
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -3,7 +3,7 @@
  * qemu-img's, see the write matrix), for layouts that move the reftable, pack compressed
  * clusters across cluster boundaries, or preallocate.
  */
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deflateCompressor, inlineCompressor, type ClusterCompressor } from '../../src/core/codecs/compress.ts';
@@ -33,9 +33,10 @@ class AppendOnlySink implements Sink {
 let raw: string;
 let qcow2: string;
 let zstd: ClusterCompressor;
+let dir: string;
 
 beforeAll(() => {
-  const dir = scratchDir();
+  dir = scratchDir();
   raw = join(dir, 'source.raw');
   const parts = [pattern('text', 3_000_000, 1), pattern('zero', 1_500_000, 0), pattern('random', 700_000, 2), pattern('text', 2_000_512, 3)];
   writeFileSync(raw, Buffer.concat(parts));
@@ -44,7 +45,10 @@ beforeAll(() => {
   zstd = new NodeCompressorPool('zstd', 65536, 2);
 });
 
-afterAll(() => zstd.close?.());
+afterAll(async () => {
+  await zstd.close?.();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const cases: Array<[string, Partial<Qcow2WriteOptions>, () => ClusterCompressor | undefined]> = [
   ['default options', {}, () => undefined],
