@@ -13,6 +13,13 @@ export interface SyncAccessHandle {
   close(): void;
 }
 
+/** A failed write as one clear error: a full disk or quota says so. */
+function writeError(error: unknown, offset: number, length: number): DiskImgError {
+  const name = (error as DOMException)?.name;
+  const reason = name === 'QuotaExceededError' ? 'there is not enough free space (the browser’s storage quota or the disk is full)' : `${name}: ${(error as Error)?.message}`;
+  return new DiskImgError('io', `Could not write ${length} bytes at offset ${offset} of the output: ${reason}`, { offset });
+}
+
 /** Opens an OPFS file for synchronous access (dedicated workers only). */
 export function createSyncAccessHandle(handle: FileSystemFileHandle): Promise<SyncAccessHandle> {
   return (handle as unknown as { createSyncAccessHandle(): Promise<SyncAccessHandle> }).createSyncAccessHandle();
@@ -26,7 +33,12 @@ export class SyncAccessSink implements Sink {
   constructor(private readonly handle: SyncAccessHandle) {}
 
   async write(offset: number, bytes: Uint8Array): Promise<void> {
-    const written = this.handle.write(bytes, { at: offset });
+    let written: number;
+    try {
+      written = this.handle.write(bytes, { at: offset });
+    } catch (error) {
+      throw writeError(error, offset, bytes.length);
+    }
     // Chromium reports a full quota (incognito OPFS lives in memory) as a bogus count, not an error.
     if (written !== bytes.length) {
       throw new DiskImgError('io', `Could not write ${bytes.length} bytes at offset ${offset} of the staged output (wrote ${written}): the browser's storage is probably full`, { offset });
@@ -52,7 +64,11 @@ export class WritableSink implements Sink {
   constructor(private readonly writable: FileSystemWritableFileStream) {}
 
   async write(offset: number, bytes: Uint8Array): Promise<void> {
-    await this.writable.write({ type: 'write', position: offset, data: bytes as Uint8Array<ArrayBuffer> });
+    try {
+      await this.writable.write({ type: 'write', position: offset, data: bytes as Uint8Array<ArrayBuffer> });
+    } catch (error) {
+      throw writeError(error, offset, bytes.length);
+    }
   }
 
   async truncate(size: number): Promise<void> {

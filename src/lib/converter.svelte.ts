@@ -2,7 +2,7 @@
 import * as Comlink from 'comlink';
 import type { OutputTarget, SerializedError } from '../../workers/engine.worker.ts';
 import { startEngine } from './engine-client.ts';
-import { clearStaged, downloadStaged, outputName, STAGING_PREFIX, type ConvertSettings } from './outputs.ts';
+import { downloadStaged, outputName, removePicked, removeStaged, STAGING_PREFIX, sweepStaged, type ConvertSettings } from './outputs.ts';
 
 type PickerWindow = Window & { showSaveFilePicker?: (options: { suggestedName: string }) => Promise<FileSystemFileHandle> };
 
@@ -33,7 +33,7 @@ export class Converter {
   }
 
   /** Call straight from the click: the save picker needs the user's gesture. */
-  async start(file: File, backing: File[], snapshot = ''): Promise<void> {
+  async start(file: File, backing: File[], snapshot = '', inputHandles: FileSystemFileHandle[] = []): Promise<void> {
     const name = outputName(file.name, this.settings.outputFormat);
     const picker = (window as PickerWindow).showSaveFilePicker;
     let output: OutputTarget;
@@ -42,10 +42,18 @@ export class Converter {
     try {
       if (picker) {
         handle = await picker({ suggestedName: name });
+        // Refuse before createWritable: until then the chosen file is untouched.
+        for (const input of inputHandles) {
+          if (await handle.isSameEntry(input)) {
+            this.outcome = null;
+            this.error = { kind: 'usage', message: `The output '${handle.name}' is the input '${input.name}': diskimg never writes to its input. Choose another name.`, context: { file: handle.name } };
+            return;
+          }
+        }
         output = { kind: 'handle', handle };
       } else {
-        staged = `${STAGING_PREFIX}${Date.now()}-${name}`;
-        await clearStaged();
+        staged = `${STAGING_PREFIX}${Date.now()}-${Math.random().toString(36).slice(2, 8)}-${name}`;
+        await sweepStaged();
         output = { kind: 'opfs', name: staged };
       }
     } catch (error) {
@@ -62,8 +70,8 @@ export class Converter {
     this.stop = engine.stop;
     // What a cancel must undo: never leave a partial file that looks whole.
     this.cleanup = async () => {
-      if (staged) await clearStaged();
-      else await (handle as unknown as { remove?(): Promise<void> })?.remove?.().catch(() => {});
+      if (staged) await removeStaged(staged);
+      else if (handle) await removePicked(handle);
     };
     const settings = $state.snapshot(this.settings);
     // A terminated worker never answers: cancel settles the wait instead.

@@ -5,15 +5,18 @@ import { startEngine } from './engine-client.ts';
 export class Inspector {
   fileName = $state<string | null>(null);
   file = $state.raw<File | null>(null);
+  /** The file's handle where the browser gave one (picker, drop, an installed app's launch). */
+  handle = $state.raw<FileSystemFileHandle | undefined>(undefined);
   /** Backing files the user chose, matched to the chain by name. */
   backing = $state.raw<File[]>([]);
   busy = $state(false);
   inspection = $state.raw<Inspection | null>(null);
   error = $state.raw<SerializedError | null>(null);
 
-  async open(file: File): Promise<void> {
+  async open(file: File, handle?: FileSystemFileHandle): Promise<void> {
     this.fileName = file.name;
     this.file = file;
+    this.handle = handle;
     this.backing = [];
     this.inspection = null;
     await this.inspect();

@@ -37,25 +37,42 @@ export function equivalentCommand(input: string, inputFormat: string, output: st
 export const STAGING_PREFIX = 'diskimg-staged-';
 
 /**
- * Removes staged outputs. A worker just terminated may still hold its file's lock for a moment,
- * so removal is retried for up to two seconds before giving up.
+ * Removes one staged output. A worker just terminated may still hold the file's lock for a
+ * moment, so removal is retried for up to two seconds before giving up.
  */
-export async function clearStaged(): Promise<void> {
+export async function removeStaged(name: string): Promise<void> {
+  const root = await navigator.storage.getDirectory();
+  await retryRemoval(() => root.removeEntry(name));
+}
+
+/** Removes a file the user picked for output (where the browser can: Chromium's handle.remove). */
+export async function removePicked(handle: FileSystemFileHandle): Promise<void> {
+  const remove = (handle as unknown as { remove?(): Promise<void> }).remove;
+  if (remove) await retryRemoval(() => remove.call(handle));
+}
+
+async function retryRemoval(remove: () => Promise<void>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await remove();
+      return;
+    } catch (error) {
+      if ((error as DOMException).name === 'NotFoundError') return;
+      if (attempt >= 20) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/**
+ * Removes what earlier visits left staged (a closed tab, a crash). A file another tab is still
+ * writing is locked by its worker and stays: one attempt each, failures ignored.
+ */
+export async function sweepStaged(): Promise<void> {
   const root = await navigator.storage.getDirectory();
   const names: string[] = [];
   for await (const name of (root as unknown as { keys(): AsyncIterable<string> }).keys()) if (name.startsWith(STAGING_PREFIX)) names.push(name);
-  for (const name of names) {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await root.removeEntry(name);
-        break;
-      } catch (error) {
-        if ((error as DOMException).name === 'NotFoundError') break;
-        if (attempt >= 20) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
-  }
+  for (const name of names) await root.removeEntry(name).catch(() => {});
 }
 
 /** Hands a staged OPFS file to the browser's download manager, without reading it into memory. */

@@ -43,8 +43,17 @@ export class NodeFileStorage implements Storage {
     const length = target.length;
     let done = 0;
     while (done < length && offset + done < this.size) {
-      const bytesRead = readSync(this.handle.fd, target, done, length - done, offset + done);
-      if (bytesRead === 0) break;
+      let bytesRead: number;
+      try {
+        bytesRead = readSync(this.handle.fd, target, done, Math.min(length - done, this.size - offset - done), offset + done);
+      } catch (error) {
+        throw new DiskImgError('io', `Could not read '${this.name}' at offset ${offset + done}: ${(error as Error).message}`, { file: this.name, offset: offset + done });
+      }
+      // The end came before the size the file had when it was opened: it shrank under us, and
+      // what follows is not zeros but missing. Go on and the output would be silently wrong.
+      if (bytesRead === 0) {
+        throw new DiskImgError('io', `'${this.name}' shrank while being read: it had ${this.size} bytes when opened, and ends before offset ${offset + done} now`, { file: this.name, offset: offset + done, value: this.size });
+      }
       done += bytesRead;
     }
     target.fill(0, done);

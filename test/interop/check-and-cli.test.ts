@@ -3,10 +3,11 @@
  * and the built command behaves as a process should: exit codes, one-line errors, no traces.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, afterAll } from 'vitest';
+import { NodeFileStorage } from '../../src/node/file-storage.ts';
 import { diskimg, qemuImg, qemuImgOk } from './support.ts';
 
 let dir: string;
@@ -118,6 +119,40 @@ describe('the built command', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('is the input');
     expect(readFileSync(copy).equals(before)).toBe(true);
+  });
+
+  it('refuses an output that is the input under another name, its backing file or its data file', async () => {
+    const linked = join(dir, 'linked.qcow2');
+    linkSync(clean, linked);
+    const before = readFileSync(clean);
+    expect((await diskimg('convert', '-O', 'raw', clean, linked)).stderr).toContain('is the input');
+    const overlay = join(dir, 'overlay-of-clean.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'clean.qcow2', '-F', 'qcow2', overlay]);
+    const onBacking = await diskimg('convert', '-O', 'raw', overlay, join(dir, '.', 'clean.qcow2'));
+    expect(onBacking.code).toBe(1);
+    expect(onBacking.stderr).toContain('which the input reads');
+    const external = join(dir, 'external.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', `data_file=${join(dir, 'external.data')}`, external, '1M']);
+    expect((await diskimg('convert', '-O', 'raw', external, join(dir, 'external.data'))).stderr).toContain('which the input reads');
+    expect(readFileSync(clean).equals(before)).toBe(true);
+  });
+
+  it('says the disk is full, and leaves a device node alone', async () => {
+    const source = join(dir, 'full-source.raw');
+    writeFileSync(source, Buffer.alloc(1 << 20, 7));
+    const run = await diskimg('convert', '-O', 'raw', source, '/dev/full');
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^diskimg: error while converting: Could not write to '\/dev\/full' at offset 0: No space left on device\n$/);
+    expect(statSync('/dev/full').isCharacterDevice()).toBe(true);
+  });
+
+  it('stops with a clear error when the input shrinks while it is read', async () => {
+    const source = join(dir, 'shrinking.raw');
+    writeFileSync(source, Buffer.alloc(4 << 20, 3));
+    const storage = await NodeFileStorage.open(source);
+    truncateSync(source, 1 << 20);
+    await expect(storage.read(2 << 20, 4096)).rejects.toThrow(`'${source}' shrank while being read: it had 4194304 bytes when opened, and ends before offset 2097152 now`);
+    await storage.close();
   });
 
   it('reports a mismatch at the offset qemu-img reports', async () => {

@@ -1,6 +1,7 @@
-import { realpath } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { deflateCompressor, inlineCompressor, type ClusterCompressor } from '../../core/codecs/compress.ts';
 import { DiskImgError } from '../../core/errors.ts';
+import { Qcow2Layer } from '../../core/formats/qcow2/layer.ts';
 import { DEFAULT_WRITE_OPTIONS, validateOptions } from '../../core/formats/qcow2/write/writer.ts';
 import { convertImage } from '../../core/pipeline/convert-image.ts';
 import { NodeFileSink } from '../../node/file-sink.ts';
@@ -12,9 +13,10 @@ import { qcow2Options } from '../qcow2-options.ts';
 
 export const convertHelp = 'convert [-f FMT] [-O raw|qcow2] [-c] [-o OPTIONS] [-l SNAPSHOT] [-p] [-m N] [--backing FILE]... [-U] SRC DST';
 
-async function samePath(a: string, b: string): Promise<boolean> {
-  const [ra, rb] = await Promise.all([realpath(a).catch(() => a), realpath(b).catch(() => b)]);
-  return ra === rb;
+/** One file under two names (a symlink, a hard link, a ./ path): same device and inode. */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const [sa, sb] = await Promise.all([stat(a).catch(() => null), stat(b).catch(() => null)]);
+  return sa !== null && sb !== null && sa.dev === sb.dev && sa.ino === sb.ino;
 }
 
 export async function convert(argv: string[], io: CliIO): Promise<number> {
@@ -35,9 +37,17 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   const parsed = qcow2Options(options);
   if (parsed.error) fail(io, parsed.error);
   if (compress && parsed.preallocation === 'metadata') fail(io, 'Compression and preallocation not supported at the same time');
-  if (await samePath(source, target)) fail(io, `The output '${target}' is the input: diskimg never writes to its input`);
+  if (await sameFile(source, target)) fail(io, `The output '${target}' is the input: diskimg never writes to its input`);
 
   const image = await openForCommand(io, source, { format: args.values.get('f'), snapshot: args.values.get('l'), backing: args.all.get('backing') });
+  // The backing files and external data files are inputs too.
+  const inputs = image.layers.flatMap((layer, depth) => [...(depth > 0 ? [layer.storage.name] : []), ...(layer instanceof Qcow2Layer && layer.dataStorage !== layer.storage ? [layer.dataStorage.name] : [])]);
+  for (const input of inputs) {
+    if (await sameFile(input, target)) {
+      await image.close();
+      fail(io, `The output '${target}' is '${input}', which the input reads: diskimg never writes to its input`);
+    }
+  }
   const { error: _unused, ...qcow2 } = parsed;
   const writeOptions = { ...DEFAULT_WRITE_OPTIONS, ...qcow2 };
   if (outFormat === 'qcow2') {

@@ -1,3 +1,5 @@
+import { DiskImgError } from '../errors.ts';
+
 /**
  * A random-access, read-only byte device. Reads never come back short: bytes past the end of
  * the device read as zeros, as QEMU's file protocol does for a short read.
@@ -60,7 +62,14 @@ export class BlobStorage implements Storage {
   async read(offset: number, length: number): Promise<Uint8Array> {
     const end = Math.min(offset + length, this.blob.size);
     if (offset >= end) return new Uint8Array(length);
-    const bytes = new Uint8Array(await this.blob.slice(offset, end).arrayBuffer());
-    return padToLength(bytes, length);
+    let buffer: ArrayBuffer;
+    try {
+      buffer = await this.blob.slice(offset, end).arrayBuffer();
+    } catch (error) {
+      // Browsers refuse to read a File that changed or was removed after it was chosen
+      // (NotReadableError, with a misleading text about permissions).
+      throw new DiskImgError('io', `Could not read '${this.name}' at offset ${offset}: the file changed, moved or was removed after it was opened (${(error as Error).name})`, { file: this.name, offset });
+    }
+    return padToLength(new Uint8Array(buffer), length);
   }
 }

@@ -1,0 +1,165 @@
+/**
+ * Faults while working, in real Chromium: an output that is the input, a source that changes under
+ * the page, a full storage quota, two conversions at once, cancel at random moments — each ends
+ * with a clear message and no partial file that looks whole. And privacy: from page load to the
+ * end of a job, the only requests are for the app's own static files.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, test, type Page } from '@playwright/test';
+import { pattern } from '../interop/fixtures.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'diskimg-e2e-faults-'));
+test.afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const ORIGIN = 'http://127.0.0.1:4173';
+
+function rawSource(name: string, megabytes: number, seed = 1): string {
+  const file = join(dir, name);
+  const parts: Buffer[] = [];
+  for (let i = 0; i < megabytes; i++) parts.push(pattern((['text', 'random', 'zero', 'text'] as const)[i % 4], 1 << 20, seed + i));
+  writeFileSync(file, Buffer.concat(parts));
+  return file;
+}
+
+const noPicker = (page: Page) => page.addInitScript(() => delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker);
+
+async function stagedNames(page: Page): Promise<string[]> {
+  return page.evaluate(async () => {
+    const names: string[] = [];
+    const root = await navigator.storage.getDirectory();
+    for await (const name of (root as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(name);
+    return names;
+  });
+}
+
+async function open(page: Page, file: string): Promise<void> {
+  await page.goto('/');
+  await page.getByLabel('Open disk image').setInputFiles(file);
+  await expect(page.getByTestId('format')).toBeVisible();
+}
+
+test('the input chosen as the output is refused, and the input is left as it was', async ({ page }) => {
+  // Both pickers hand out the same OPFS file, as a user picking the input in the save dialog would.
+  await page.addInitScript(() => {
+    const same = async () => {
+      const root = await navigator.storage.getDirectory();
+      return root.getFileHandle('disk.img', { create: true });
+    };
+    Object.assign(window, { showOpenFilePicker: async () => [await same()], showSaveFilePicker: same });
+  });
+  await page.goto('/');
+  await page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    const writable = await (await root.getFileHandle('disk.img', { create: true })).createWritable();
+    await writable.write(new Uint8Array(1 << 20).fill(0x42));
+    await writable.close();
+  });
+  await page.getByRole('button', { name: 'Open a disk image…' }).click();
+  await expect(page.getByTestId('format')).toHaveText('raw');
+  await page.getByRole('button', { name: 'Convert' }).click();
+  await expect(page.getByRole('alert')).toContainText("The output 'disk.img' is the input 'disk.img'");
+  const kept = await page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    const bytes = new Uint8Array(await (await (await root.getFileHandle('disk.img')).getFile()).arrayBuffer());
+    return bytes.length === 1 << 20 && bytes.every((b) => b === 0x42);
+  });
+  expect(kept).toBe(true);
+});
+
+test('a source changed on disk after it was opened gives a clear error and no output', async ({ page }) => {
+  await noPicker(page);
+  const source = rawSource('changing.img', 8);
+  await open(page, source);
+  writeFileSync(source, Buffer.alloc(1 << 20, 1)); // replaced under the page's feet
+  await page.getByRole('button', { name: 'Convert' }).click();
+  await expect(page.getByRole('alert')).toContainText('the file changed, moved or was removed after it was opened');
+  await expect.poll(() => stagedNames(page)).toEqual([]);
+});
+
+test('a full storage quota gives a clear error and leaves nothing staged', async ({ page, context }) => {
+  await noPicker(page);
+  const source = rawSource('quota.img', 24);
+  await open(page, source);
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: ORIGIN, quotaSize: 4 << 20 });
+  await page.getByRole('button', { name: 'Convert' }).click();
+  await expect(page.getByRole('alert')).toContainText(/not enough free space|storage is probably full/);
+  await expect.poll(() => stagedNames(page)).toEqual([]);
+});
+
+test('two conversions at once, in two tabs, both finish whole', async ({ context }) => {
+  const pages = [await context.newPage(), await context.newPage()];
+  const sources = [rawSource('first.img', 24, 1), rawSource('second.img', 24, 100)];
+  for (const page of pages) await noPicker(page);
+  for (const [i, page] of pages.entries()) {
+    await open(page, sources[i]);
+    await page.getByLabel('Compression').selectOption(i === 0 ? 'zlib' : 'zstd');
+  }
+  const downloads = pages.map((page) => page.waitForEvent('download', { timeout: 60_000 }));
+  await Promise.all(pages.map((page) => page.getByRole('button', { name: 'Convert' }).click()));
+  for (const [i, downloading] of downloads.entries()) {
+    const saved = join(dir, `both-${i}.qcow2`);
+    await (await downloading).saveAs(saved);
+    expect(spawnSync('qemu-img', ['check', saved], { encoding: 'utf8' }).stdout).toContain('No errors were found on the image.');
+    expect(spawnSync('qemu-img', ['compare', sources[i], saved], { encoding: 'utf8' }).stdout).toBe('Images are identical.\n');
+  }
+});
+
+test('cancel at random moments never leaves a staged or saved file behind', async ({ page }) => {
+  // The picker path: a cancelled job must remove the file the user picked, not leave it half written.
+  await page.addInitScript(() => {
+    (window as unknown as { showSaveFilePicker: unknown }).showSaveFilePicker = async () => (await navigator.storage.getDirectory()).getFileHandle('picked.qcow2', { create: true });
+  });
+  const source = rawSource('cancel.img', 48);
+  await open(page, source);
+  await page.getByLabel('Compression').selectOption('zlib');
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let round = 0; round < 4; round++) {
+    await page.getByRole('button', { name: 'Convert' }).click();
+    await page.waitForTimeout(Math.floor(random() * 1500));
+    const cancel = page.getByRole('button', { name: 'Cancel' });
+    if (await cancel.isVisible()) {
+      await cancel.click();
+      await expect(page.getByTestId('outcome')).toHaveText('Cancelled: nothing was saved');
+      await expect.poll(() => stagedNames(page)).toEqual([]);
+    } else {
+      // Finished before the cancel: then the file must be whole.
+      await expect(page.getByTestId('outcome')).toHaveText('cancel.qcow2 was saved');
+      await page.evaluate(async () => (await navigator.storage.getDirectory()).removeEntry('picked.qcow2'));
+    }
+    await expect(page.getByRole('button', { name: 'Convert' })).toBeEnabled();
+  }
+});
+
+test('from page load to the end of a conversion, only the app’s own files are requested', async ({ page }) => {
+  const requests: Array<{ url: string; method: string }> = [];
+  page.on('request', (request) => requests.push({ url: request.url(), method: request.method() }));
+  page.on('websocket', (socket) => requests.push({ url: socket.url(), method: 'WEBSOCKET' }));
+  await noPicker(page);
+  const iso = join(dir, 'inspect.iso');
+  mkdirForIso(iso);
+  await open(page, iso);
+  await expect(page.getByTestId('format')).toContainText('ISO 9660');
+  const source = rawSource('private.img', 4);
+  await page.getByLabel('Open disk image').setInputFiles(source);
+  await expect(page.getByTestId('format')).toHaveText('raw');
+  const downloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Convert' }).click();
+  await downloading;
+  await expect(page.getByTestId('outcome')).toContainText('was downloaded');
+  const foreign = requests.filter((r) => !(r.url.startsWith(`${ORIGIN}/`) || r.url.startsWith('blob:')) || r.method !== 'GET');
+  expect(foreign).toEqual([]);
+  // Own-origin requests are the app's static files only: nothing carries a user's data.
+  const paths = requests.filter((r) => r.url.startsWith(ORIGIN)).map((r) => new URL(r.url).pathname);
+  for (const path of paths) expect(path).toMatch(/^\/(|index\.html|assets\/[\w.-]+|favicon\.svg|manifest\.webmanifest|icon-192\.png|sw\.js)$/);
+});
+
+function mkdirForIso(iso: string): void {
+  const tree = join(dir, 'iso-tree');
+  execFileSync('mkdir', ['-p', join(tree, 'docs')]);
+  writeFileSync(join(tree, 'docs', 'readme.txt'), 'hello from an ISO\n');
+  execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-V', 'PRIVATE', '-o', iso, tree], { stdio: 'ignore' });
+}
