@@ -97,7 +97,9 @@ describe('allocation picture', () => {
     const image = await open(top);
     await expect(allocationPicture(image, 0)).rejects.toThrow(/1 to 8192 parts, not 0/);
     await expect(allocationPicture(image, 100_000)).rejects.toBeInstanceOf(DiskImgError);
-    await expect(allocationPicture(image, 10, 5 * MiB, 5 * MiB)).rejects.toThrow(/Empty or invalid range/);
+    await expect(allocationPicture(image, 10, 5 * MiB, 4 * MiB)).rejects.toThrow(/Invalid range 5242880–4194304/);
+    // An empty range (a zero-sized disk) is an empty picture, not an error.
+    expect((await allocationPicture(image, 10, 5 * MiB, 5 * MiB)).totals.data).toBe(0);
     await image.close();
   });
 });
