@@ -1,7 +1,7 @@
 /**
  * FAT12/16/32 (blkid's "vfat"): the BPB sanity checks of libblkid vfat.c, the FAT type from the
- * cluster count, the label from the root directory's volume-label entry (else the boot sector's,
- * unless "NO NAME"), the serial as XXXX-XXXX.
+ * cluster count, the serial as XXXX-XXXX, and the label as blkid's LABEL: the root directory's
+ * volume-label entry only (the boot sector's copy is blkid's LABEL_FATBOOT, not LABEL).
  */
 import { ascii, le16, le32 } from '../partitions/bytes.ts';
 import type { ByteSource } from '../partitions/source.ts';
@@ -97,15 +97,13 @@ export async function probeFat(source: ByteSource): Promise<FilesystemInfo | nul
   const version = g.fat32 ? 'FAT32' : g.clusters < FAT12_MAX ? 'FAT12' : 'FAT16';
   const ext = g.fat32 ? 0x40 : 0x24; // the extended BPB: drive number, reserved, signature, serial, label
   const info: FilesystemInfo = { type: 'vfat', version, size: g.sectors * g.sectorSize };
-  const hasExtended = bs[ext + 2] === 0x29 || bs[ext + 2] === 0x28;
-  if (hasExtended) {
+  // FAT12/16 keep a serial only with an extended boot signature; blkid takes FAT32's regardless.
+  if (g.fat32 || bs[ext + 2] === 0x29 || bs[ext + 2] === 0x28) {
     const s = bs.subarray(ext + 3, ext + 7);
     const h = (b: number) => b.toString(16).toUpperCase().padStart(2, '0');
     info.uuid = `${h(s[3])}${h(s[2])}-${h(s[1])}${h(s[0])}`;
   }
-  const fromRoot = await rootLabel(source, g, bs);
-  const fromBoot = hasExtended ? ascii(bs, ext + 7, 11) : null;
-  const label = fromRoot ?? (fromBoot !== null && fromBoot !== 'NO NAME    ' ? fromBoot : null);
+  const label = await rootLabel(source, g, bs);
   if (label !== null && trimEnd(label)) info.label = trimEnd(label);
   return info;
 }

@@ -34,7 +34,7 @@ export function ntfsGeometry(bs: Uint8Array): NtfsGeometry | null {
   if (!pow2(mftRecordSize) || mftRecordSize < 256 || mftRecordSize > 65536) return null;
   const mftOffset = le64(bs, 48) * clusterSize;
   const sectors = le64(bs, 40);
-  if (!Number.isSafeInteger(mftOffset) || !Number.isSafeInteger(sectors * sectorSize)) return null;
+  if (!Number.isSafeInteger(sectors * sectorSize)) return null;
   return { sectorSize, clusterSize, mftRecordSize, mftOffset, sectors };
 }
 
