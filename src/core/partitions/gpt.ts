@@ -79,12 +79,13 @@ function parseEntries(bytes: Uint8Array, h: GptHeader, sectorSize: number, diskS
       continue;
     }
     const guid = guidLE(e, 0);
-    const p: Partition = { index, start: first * sectorSize, size: (last - first + 1) * sectorSize, type: { name: gptTypeName(guid), guid }, filesystem: null };
+    const p = { index, start: first * sectorSize, size: (last - first + 1) * sectorSize, type: { name: gptTypeName(guid), guid } } as Partition;
     const name = utf16le(e, 56, 72);
     if (name) p.name = name;
     p.uuid = guidLE(e, 16);
     const attributes = new DataView(e.buffer, e.byteOffset + 48, 8).getBigUint64(0, true);
     if (attributes !== 0n) p.attributes = `0x${attributes.toString(16).padStart(16, '0')}`;
+    p.filesystem = null; // last, so JSON lists it after the table's own fields
     if (first < h.firstUsable || last > h.lastUsable) warnings.push(`partition ${index} lies outside the usable LBAs ${h.firstUsable}–${h.lastUsable}`);
     if (p.start + p.size > diskSize) warnings.push(`partition ${index} ends past the end of the disk (${p.start + p.size} > ${diskSize} bytes)`);
     out.push(p);

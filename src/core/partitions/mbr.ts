@@ -45,9 +45,10 @@ export interface MbrTable {
 }
 
 function partition(index: number, e: MbrEntry, startSector: number): Partition {
-  const p: Partition = { index, start: startSector * SECTOR, size: e.sectors * SECTOR, type: { name: mbrTypeName(e.type), code: e.type.toString(16) }, filesystem: null };
+  const p = { index, start: startSector * SECTOR, size: e.sectors * SECTOR, type: { name: mbrTypeName(e.type), code: e.type.toString(16) } } as Partition;
   if (e.bootIndicator === 0x80) p.bootable = true;
   if (isExtendedType(e.type)) p.extended = true;
+  p.filesystem = null; // last, so JSON lists it after the table's own fields
   return p;
 }
 
