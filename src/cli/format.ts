@@ -1,6 +1,7 @@
 /** qemu-img's human output formats, rebuilt from its C format strings. */
 import { qdictKeyOrder } from '../core/qemu-json.ts';
 import type { SnapshotInfo } from '../core/info.ts';
+import type { PartitionReport } from '../core/partitions/index.ts';
 
 const SUFFIXES = ['', 'Ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei'];
 
@@ -123,3 +124,34 @@ export function checkHuman(c: Record<string, number>): string {
 
 /** C's "%#-16lx": 0 prints as "0", others with 0x; left-aligned in 16 columns. */
 export const hex16 = (n: number) => (n === 0 ? '0' : `0x${n.toString(16)}`).padEnd(16);
+
+/** Our own section after qemu-img's info: the partition table and file systems of the guest disk. */
+export function partitionsHuman(report: PartitionReport): string {
+  const bytes = (n: number) => `${n} (${sizeToStr(n)})`;
+  let out = 'Partitions:\n';
+  out += `    scheme: ${report.scheme === 'none' ? 'none (no partition table)' : report.scheme}\n`;
+  if (report['disk-guid'] !== undefined) out += `    disk guid: ${report['disk-guid']}\n`;
+  if (report['disk-id'] !== undefined) out += `    disk id: ${report['disk-id']}\n`;
+  if (report['sector-size'] !== undefined) out += `    sector size: ${report['sector-size']}\n`;
+  for (const p of report.partitions) {
+    out += `    [${p.index}]:\n`;
+    out += `        start: ${bytes(p.start)}\n`;
+    out += `        size: ${bytes(p.size)}\n`;
+    const code = p.type.guid ?? (p.type.code !== undefined ? `0x${p.type.code}` : undefined);
+    out += `        type: ${p.type.name}${code !== undefined ? ` (${code})` : ''}\n`;
+    if (p.name !== undefined) out += `        name: ${p.name}\n`;
+    if (p.uuid !== undefined) out += `        uuid: ${p.uuid}\n`;
+    if (p.attributes !== undefined) out += `        attributes: ${p.attributes}\n`;
+    if (p.bootable) out += '        bootable: yes\n';
+    if (p.extended) out += '        extended: yes (holds the logical partitions)\n';
+    const fs = p.filesystem;
+    if (fs) {
+      out += `        filesystem: ${fs.type}${fs.version !== undefined ? ` (${fs.version})` : ''}\n`;
+      if (fs.label !== undefined) out += `        label: ${fs.label}\n`;
+      if (fs.uuid !== undefined) out += `        filesystem uuid: ${fs.uuid}\n`;
+      if (fs.size !== undefined) out += `        filesystem size: ${bytes(fs.size)}\n`;
+    } else if (!p.extended) out += '        filesystem: not recognised\n';
+  }
+  for (const warning of report.warnings ?? []) out += `    warning: ${warning}\n`;
+  return out;
+}

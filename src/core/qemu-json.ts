@@ -40,20 +40,40 @@ function quote(text: string): string {
   return `${out}"`;
 }
 
+/**
+ * qemu-img's object with fields of our own after all of qemu-img's: qemu-img's keep their QDict
+ * order, ours (and everything nested in them) keep the order they were written in.
+ */
+export class WithExtraFields {
+  constructor(
+    readonly qemu: Record<string, unknown>,
+    readonly extra: Record<string, unknown>,
+  ) {}
+}
+
+type KeyOrder = (keys: readonly string[]) => string[];
+const insertionOrder: KeyOrder = (keys) => [...keys];
+
 /** Pretty JSON in qemu-img's layout (objects in QDict order). */
-export function formatQemuJson(value: unknown, level = 0): string {
+export function formatQemuJson(value: unknown, level = 0, order: KeyOrder = qdictKeyOrder): string {
   const pad = '    '.repeat(level + 1);
   const close = '    '.repeat(level);
   if (value === null || value === undefined) return 'null';
   if (typeof value === 'string') return quote(value);
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
   if (Array.isArray(value)) {
-    const items = value.map((item) => pad + formatQemuJson(item, level + 1));
+    const items = value.map((item) => pad + formatQemuJson(item, level + 1, order));
     return `[\n${items.join(',\n')}${items.length ? '\n' : ''}${close}]`;
   }
-  const object = value as Record<string, unknown>;
-  const keys = qdictKeyOrder(Object.keys(object).filter((key) => object[key] !== undefined));
-  const items = keys.map((key) => `${pad}${quote(key)}: ${formatQemuJson(object[key], level + 1)}`);
+  const defined = (object: Record<string, unknown>) => Object.keys(object).filter((key) => object[key] !== undefined);
+  const field = (object: Record<string, unknown>, key: string, keyOrder: KeyOrder) => `${pad}${quote(key)}: ${formatQemuJson(object[key], level + 1, keyOrder)}`;
+  let items: string[];
+  if (value instanceof WithExtraFields) {
+    items = [...order(defined(value.qemu)).map((key) => field(value.qemu, key, order)), ...defined(value.extra).map((key) => field(value.extra, key, insertionOrder))];
+  } else {
+    const object = value as Record<string, unknown>;
+    items = order(defined(object)).map((key) => field(object, key, order));
+  }
   return `{\n${items.join(',\n')}${items.length ? '\n' : ''}${close}}`;
 }
 

@@ -1,9 +1,14 @@
+import type { DiskImage } from '../../core/disk.ts';
+import { isDiskImgError } from '../../core/errors.ts';
 import { imageInfo } from '../../core/info.ts';
-import { formatQemuJson } from '../../core/qemu-json.ts';
+import { openImage } from '../../core/open.ts';
+import { detectPartitions, hasPartitionInfo, type PartitionReport } from '../../core/partitions/index.ts';
+import { WithExtraFields, formatQemuJson } from '../../core/qemu-json.ts';
 import { NodeFileStorage } from '../../node/file-storage.ts';
 import { parseArgs } from '../args.ts';
-import { type CliIO, openForCommand, outputFormat, usage } from '../context.ts';
-import { infoHuman } from '../format.ts';
+import { nodeDecoders } from '../../node/decoders.ts';
+import { type CliIO, PROGRAM, backingResolver, openForCommand, outputFormat, usage } from '../context.ts';
+import { infoHuman, partitionsHuman } from '../format.ts';
 
 export const infoHelp = 'info [-f FMT] [--output=human|json] [--backing-chain] [--backing FILE]... [-U] FILE';
 
@@ -16,7 +21,8 @@ export async function info(argv: string[], io: CliIO): Promise<number> {
   const format = outputFormat(io, args.values.get('output'));
   if (args.positional.length !== 1) usage('Expecting one image file name');
   const chain = args.flags.has('chain');
-  const image = await openForCommand(io, args.positional[0], { format: args.values.get('f'), noBacking: !chain, backing: args.all.get('backing') });
+  const path = args.positional[0];
+  const image = await openForCommand(io, path, { format: args.values.get('f'), noBacking: !chain, backing: args.all.get('backing') });
   try {
     const infos = [];
     for (let depth = 0; depth < image.layers.length; depth++) {
@@ -24,10 +30,45 @@ export async function info(argv: string[], io: CliIO): Promise<number> {
       const actualSize = storage instanceof NodeFileStorage ? await storage.allocatedBytes() : undefined;
       infos.push(await imageInfo(image, { depth, actualSize }));
     }
-    if (format === 'json') io.stdout(`${formatQemuJson(chain ? infos : infos[0])}\n`);
-    else io.stdout(infos.map(infoHuman).join('\n'));
+    const partitions = await guestPartitions(io, image, path, { format: args.values.get('f'), backing: args.all.get('backing') });
+    if (format === 'json') {
+      const top = partitions ? new WithExtraFields(infos[0], { partitions }) : infos[0];
+      io.stdout(`${formatQemuJson(chain ? [top, ...infos.slice(1)] : top)}\n`);
+    } else {
+      io.stdout(infos.map(infoHuman).join('\n') + (partitions ? partitionsHuman(partitions) : ''));
+    }
     return 0;
   } finally {
     await image.close();
+  }
+}
+
+/**
+ * The partition table of the disk as the guest sees it: through the whole backing chain, which
+ * info without --backing-chain does not open, so it is opened here for the reading. Nothing when
+ * no table or file system is found (the output stays qemu-img's), or when the disk cannot be read
+ * (a missing backing file, an encrypted image): info still succeeds, as qemu-img's does.
+ */
+async function guestPartitions(io: CliIO, image: DiskImage, path: string, request: { format?: string; backing?: readonly string[] }): Promise<PartitionReport | null> {
+  let disk = image;
+  let opened: DiskImage | undefined;
+  try {
+    if (image.layers.at(-1)?.backingFilename !== undefined) {
+      const storage = await NodeFileStorage.open(path);
+      try {
+        opened = disk = await openImage(storage, { format: request.format, resolveBacking: backingResolver(request.backing), decoders: await nodeDecoders() });
+      } catch (error) {
+        await storage.close();
+        throw error;
+      }
+    }
+    const report = await detectPartitions(disk);
+    return hasPartitionInfo(report) ? report : null;
+  } catch (error) {
+    if (!isDiskImgError(error)) throw error;
+    io.stderr(`${PROGRAM}: partitions not read: ${error.message}\n`);
+    return null;
+  } finally {
+    await opened?.close();
   }
 }
