@@ -9,6 +9,7 @@ import { compare, compareHelp } from './commands/compare.ts';
 import { convert, convertHelp } from './commands/convert.ts';
 import { create, createHelp } from './commands/create.ts';
 import { info, infoHelp } from './commands/info.ts';
+import { iso, isoHelp } from './commands/iso.ts';
 import { map, mapHelp } from './commands/map.ts';
 import { snapshot, snapshotHelp } from './commands/snapshot.ts';
 import { type CliIO, CommandFailed, PROGRAM } from './context.ts';
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIO) => Promise<num
   convert: { run: convert, help: convertHelp },
   create: { run: create, help: createHelp },
   info: { run: info, help: infoHelp },
+  iso: { run: iso, help: isoHelp },
   map: { run: map, help: mapHelp },
   snapshot: { run: snapshot, help: snapshotHelp },
 };

@@ -1,0 +1,180 @@
+/**
+ * diskimg iso: what xorriso, isoinfo and 7-Zip tell about a disc image — info, ls, extract and
+ * checksum — from the engine's disc reader. Inputs are only read.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import { DiskImgError } from '../../core/errors.ts';
+import { checksums, verifySums, type HashName } from '../../core/iso/checksums.ts';
+import { Disc } from '../../core/iso/disc.ts';
+import { zipEntries } from '../../core/iso/extract.ts';
+import { discInfo, entryJson, type DiscInfo } from '../../core/iso/info.ts';
+import type { DiscEntry } from '../../core/iso/types.ts';
+import { zipStream } from '../../core/iso/zip.ts';
+import { nodeHashers } from '../../node/hashers.ts';
+import { NodeFileStorage } from '../../node/file-storage.ts';
+import { parseArgs } from '../args.ts';
+import { type CliIO, fail, outputFormat, usage } from '../context.ts';
+
+export const isoHelp = 'iso info [--output=human|json] FILE | iso ls [-R] [-l] [--output=human|json] FILE [PATH] | iso extract FILE PATH OUT | iso checksum [--sha256] [--sha1] [--md5] [--check SUMSFILE] FILE';
+
+async function openDisc(io: CliIO, path: string): Promise<Disc> {
+  const storage = await NodeFileStorage.open(path).catch((error: DiskImgError) => fail(io, error.message));
+  try {
+    return await Disc.open(storage);
+  } catch (error) {
+    await storage.close();
+    if (error instanceof DiskImgError) fail(io, `${path}: ${error.message}`);
+    throw error;
+  }
+}
+
+const NAMES = { 'rock-ridge': 'Rock Ridge', joliet: 'Joliet', iso9660: 'ISO 9660', udf: 'UDF' } as const;
+
+function infoHuman(info: DiscInfo): string {
+  const row = (label: string, value: string | number | null) => `${`${label}:`.padEnd(24)}${value === null || value === '' ? '-' : value}\n`;
+  const systems = ['ISO 9660', info['rock-ridge'] ? `Rock Ridge (${info['rock-ridge']})` : '', info.joliet ? `Joliet level ${info['joliet-level']}` : '', info.udf ? `UDF ${info.udf}` : ''].filter(Boolean);
+  let out =
+    row('Volume id', info['volume-id']) +
+    row('System id', info['system-id']) +
+    row('Volume set id', info['volume-set-id']) +
+    row('Publisher id', info['publisher-id']) +
+    row('Data preparer id', info['preparer-id']) +
+    row('Application id', info['application-id']) +
+    row('Copyright file id', info['copyright-file-id']) +
+    row('Volume size', `${info['volume-size']} bytes (${info['volume-size'] / info['block-size']} blocks of ${info['block-size']})`) +
+    row('Image size', `${info['image-size']} bytes`) +
+    row('Creation date', info['creation-date']) +
+    row('Modification date', info['modification-date']) +
+    row('Expiration date', info['expiration-date']) +
+    row('Effective date', info['effective-date']) +
+    row('File systems', systems.join(', ')) +
+    row('Names from', NAMES[info.names]);
+  const boot = info['el-torito'];
+  if (boot) {
+    out += `El Torito boot catalog at byte ${boot['catalog-offset']}:\n`;
+    boot.entries.forEach((e, i) => {
+      out += `  [${i}] ${e.platform}, emulation ${e.emulation}, ${e.bootable ? 'bootable' : 'not bootable'}, ${e['load-size']} bytes at byte ${e.offset} (${e['sector-count']} sectors, load segment 0x${e['load-segment'].toString(16).padStart(4, '0')})\n`;
+    });
+  } else out += row('El Torito', 'no boot catalog');
+  if (info.partitions.length > 0) {
+    out += 'Partitions in the system area:\n';
+    for (const p of info.partitions) out += `  [${p.index}] ${p.type.name}${p.type.code ? ` (${p.type.code})` : p.type.guid ? ` (${p.type.guid})` : ''}, start ${p.start}, size ${p.size}${p.name ? `, name ${p.name}` : ''}${p.filesystem ? `, ${p.filesystem.type}` : ''}\n`;
+  }
+  return out;
+}
+
+function modeString(entry: DiscEntry): string {
+  const kind = entry.type === 'dir' ? 'd' : entry.type === 'symlink' ? 'l' : '-';
+  const mode = entry.mode ?? (entry.type === 'dir' ? 0o555 : 0o444);
+  let bits = '';
+  for (let shift = 6; shift >= 0; shift -= 3) bits += `${mode & (4 << shift) ? 'r' : '-'}${mode & (2 << shift) ? 'w' : '-'}${mode & (1 << shift) ? 'x' : '-'}`;
+  return kind + bits;
+}
+
+function lsLine(entry: DiscEntry, long: boolean): string {
+  const name = entry.target !== undefined ? `${entry.path} -> ${entry.target}` : entry.path;
+  if (!long) return `${name}\n`;
+  return `${modeString(entry)} ${String(entry.nlink ?? 1).padStart(3)} ${String(entry.uid ?? 0).padStart(5)} ${String(entry.gid ?? 0).padStart(5)} ${String(entry.size).padStart(12)} ${(entry.modified ?? '').slice(0, 19).replace('T', ' ').padEnd(19)} ${name}\n`;
+}
+
+async function extract(io: CliIO, disc: Disc, path: string, out: string): Promise<void> {
+  const entry = await disc.resolve(path);
+  if (entry.type === 'dir') {
+    if (out.endsWith('.zip')) {
+      const stream = createWriteStream(out);
+      for await (const chunk of zipStream(zipEntries(disc, entry))) if (!stream.write(chunk)) await new Promise<void>((r) => stream.once('drain', () => r()));
+      await new Promise<void>((done, failed) => stream.end((error?: Error | null) => (error ? failed(error) : done())));
+      return;
+    }
+    // A folder tree, as osirrox -extract makes one; names that would escape OUT are refused.
+    const root = resolve(out);
+    await mkdir(root, { recursive: true });
+    const prefix = entry.path === '/' ? '/' : `${entry.path}/`;
+    for await (const child of disc.walk(entry)) {
+      const target = resolve(root, ...child.path.slice(prefix.length).split('/'));
+      if (!target.startsWith(root + sep)) fail(io, `Refusing to write ${child.path} outside ${out}`);
+      if (child.type === 'dir') await mkdir(target, { recursive: true });
+      else if (child.type === 'symlink') await symlink(child.target ?? '', target).catch((error: NodeJS.ErrnoException) => (error.code === 'EEXIST' ? undefined : Promise.reject(error)));
+      else await writeChunks(disc, child, target);
+    }
+    return;
+  }
+  const isDir = await stat(out).then((s) => s.isDirectory()).catch(() => false);
+  await writeChunks(disc, entry, isDir ? join(out, entry.name) : out);
+}
+
+async function writeChunks(disc: Disc, entry: DiscEntry, file: string): Promise<void> {
+  if (entry.type === 'symlink') {
+    await symlink(entry.target ?? '', file);
+    return;
+  }
+  await writeFile(file, disc.read(entry));
+}
+
+export async function iso(argv: string[], io: CliIO): Promise<number> {
+  const [sub, ...rest] = argv;
+  const args = parseArgs(rest, {
+    withValue: '',
+    flags: 'Rlh',
+    long: { output: { key: 'output', value: true }, sha256: { key: 'sha256', value: false }, sha1: { key: 'sha1', value: false }, md5: { key: 'md5', value: false }, check: { key: 'check', value: true } },
+  });
+  const format = outputFormat(io, args.values.get('output'));
+  const [file, ...more] = args.positional;
+  if (!file) usage(`Expecting a disc image: diskimg ${isoHelp}`);
+  if (sub === 'checksum') {
+    const storage = await NodeFileStorage.open(file).catch((error: DiskImgError) => fail(io, error.message));
+    try {
+      let names = (['sha256', 'sha1', 'md5'] as HashName[]).filter((n) => args.flags.has(n));
+      if (names.length === 0) names = ['sha256'];
+      const sums = await checksums(storage, names, nodeHashers);
+      const check = args.values.get('check');
+      if (check !== undefined) {
+        const text = await import('node:fs/promises').then((fs) => fs.readFile(check, 'utf8'));
+        const name = file.split(/[\\/]/).pop()!;
+        const verdict = verifySums(text, name, { ...sums, ...(await checksums(storage, (['sha256', 'sha1', 'md5'] as HashName[]).filter((n) => !(n in sums)), nodeHashers)) });
+        if (verdict.status === 'not-listed') fail(io, `${name} is not listed in ${check}`, 2);
+        io.stdout(`${name}: ${verdict.status === 'match' ? 'OK' : 'FAILED'} (${verdict.algorithm})\n`);
+        return verdict.status === 'match' ? 0 : 1;
+      }
+      if (format === 'json') io.stdout(`${JSON.stringify(sums, null, 4)}\n`);
+      else for (const name of names) io.stdout(`${sums[name]}  ${file}\n`);
+      return 0;
+    } finally {
+      await storage.close();
+    }
+  }
+  const disc = await openDisc(io, file);
+  try {
+    switch (sub) {
+      case 'info': {
+        const info = discInfo(disc);
+        io.stdout(format === 'json' ? `${JSON.stringify(info, null, 4)}\n` : infoHuman(info));
+        return 0;
+      }
+      case 'ls': {
+        const entry = await disc.resolve(more[0] ?? '/');
+        const entries: DiscEntry[] = [];
+        if (entry.type !== 'dir') entries.push(entry);
+        else if (args.flags.has('R')) for await (const e of disc.walk(entry)) entries.push(e);
+        else entries.push(...(await disc.tree.list(entry)));
+        if (format === 'json') io.stdout(`${JSON.stringify(entries.map(entryJson), null, 4)}\n`);
+        else io.stdout(entries.map((e) => lsLine(e, args.flags.has('l'))).join(''));
+        return 0;
+      }
+      case 'extract': {
+        if (more.length !== 2) usage('Expecting: diskimg iso extract FILE PATH OUT');
+        await extract(io, disc, more[0], more[1]);
+        return 0;
+      }
+      default:
+        return usage(`Unknown iso command '${sub}': diskimg ${isoHelp}`);
+    }
+  } catch (error) {
+    if (error instanceof DiskImgError) fail(io, `${file}: ${error.message}`);
+    throw error;
+  } finally {
+    await disc.storage.close?.();
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Checksums of a whole image, streamed (SHA-256, SHA-1, MD5 at once, one read), and the check of
+ * a pasted SHA256SUMS-style text against them. The hash functions are injected: native in Node,
+ * WebAssembly in the page.
+ */
+import type { Storage } from '../storage/storage.ts';
+
+export type HashName = 'sha256' | 'sha1' | 'md5';
+export const HASH_LENGTH: Record<HashName, number> = { sha256: 64, sha1: 40, md5: 32 };
+
+export interface Hasher {
+  update(bytes: Uint8Array): void;
+  /** Lower-case hex. */
+  digest(): string;
+}
+export type HasherFactory = (name: HashName) => Hasher | Promise<Hasher>;
+
+const CHUNK = 4 << 20;
+
+export async function checksums(storage: Storage, names: readonly HashName[], create: HasherFactory, onProgress?: (done: number, total: number) => void): Promise<Partial<Record<HashName, string>>> {
+  const hashers = await Promise.all(names.map(async (name) => [name, await create(name)] as const));
+  // One read ahead while the current chunk is hashed.
+  let next = storage.size > 0 ? storage.read(0, Math.min(CHUNK, storage.size)) : undefined;
+  for (let at = 0; at < storage.size; at += CHUNK) {
+    const chunk = await next!;
+    const following = at + CHUNK;
+    next = following < storage.size ? storage.read(following, Math.min(CHUNK, storage.size - following)) : undefined;
+    for (const [, hasher] of hashers) hasher.update(chunk);
+    onProgress?.(Math.min(storage.size, following), storage.size);
+  }
+  return Object.fromEntries(hashers.map(([name, hasher]) => [name, hasher.digest()]));
+}
+
+export interface SumLine {
+  hash: string;
+  name: string;
+  algorithm: HashName;
+}
+
+const BY_LENGTH: Record<number, HashName> = { 64: 'sha256', 40: 'sha1', 32: 'md5' };
+const BSD_TAGS: Record<string, HashName> = { SHA256: 'sha256', SHA1: 'sha1', MD5: 'md5' };
+
+/** GNU lines ("HASH  name", "HASH *name"), BSD lines ("SHA256 (name) = HASH") and a bare hash. */
+export function parseSums(text: string): SumLine[] {
+  const lines: SumLine[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    const bsd = /^(SHA256|SHA1|MD5) ?\((.+)\) ?= ?([0-9a-fA-F]+)$/.exec(line);
+    if (bsd) {
+      const algorithm = BSD_TAGS[bsd[1]];
+      if (bsd[3].length === HASH_LENGTH[algorithm]) lines.push({ hash: bsd[3].toLowerCase(), name: bsd[2], algorithm });
+      continue;
+    }
+    const gnu = /^\\?([0-9a-fA-F]{32,64})(?:\s+\*?(.+))?$/.exec(line);
+    if (gnu && BY_LENGTH[gnu[1].length]) lines.push({ hash: gnu[1].toLowerCase(), name: gnu[2]?.trim() ?? '', algorithm: BY_LENGTH[gnu[1].length] });
+  }
+  return lines;
+}
+
+export type Verdict = { status: 'match' | 'mismatch'; algorithm: HashName; expected: string; actual: string } | { status: 'not-listed' };
+
+/**
+ * The line for `fileName` (by its name or a path ending in it; a lone bare hash counts) decides.
+ * A line whose algorithm was not computed cannot decide: it is skipped.
+ */
+export function verifySums(text: string, fileName: string, computed: Partial<Record<HashName, string>>): Verdict {
+  const lines = parseSums(text);
+  const base = (name: string) => name.replace(/^\.\//, '').split(/[\\/]/).pop();
+  const named = lines.filter((l) => l.name !== '' && (l.name === fileName || base(l.name) === fileName));
+  const candidates = named.length > 0 ? named : lines.length === 1 && lines[0].name === '' ? lines : [];
+  for (const line of candidates) {
+    const actual = computed[line.algorithm];
+    if (actual === undefined) continue;
+    return { status: actual === line.hash ? 'match' : 'mismatch', algorithm: line.algorithm, expected: line.hash, actual };
+  }
+  return { status: 'not-listed' };
+}
