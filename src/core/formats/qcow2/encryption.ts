@@ -6,8 +6,8 @@
  * itself as an AES-128 key and numbers sectors by guest offset (QEMU's crypt_physical_offset).
  */
 import { DiskImgError } from '../../errors.ts';
-import { LUKS_HEADER_BYTES, parseLuksHeader, passphraseBytes, unlockLuks, type LuksHeader } from '../../crypto/luks.ts';
-import type { CryptoProvider } from '../../crypto/provider.ts';
+import { LUKS_HEADER_BYTES, createLuks, parseLuksHeader, passphraseBytes, unlockLuks, type LuksCreateOptions, type LuksHeader } from '../../crypto/luks.ts';
+import { portableCrypto, type CryptoProvider } from '../../crypto/provider.ts';
 import { createSectorCipher, SECTOR, type SectorCipher } from '../../crypto/sector-cipher.ts';
 import type { Storage } from '../../storage/storage.ts';
 import type { Extensions } from './extensions.ts';
@@ -76,4 +76,28 @@ export async function readDecrypted(storage: Storage, cipher: SectorCipher, phys
   const bytes = await storage.read(start, end - start);
   cipher.decrypt(bytes, sector);
   target.set(bytes.subarray(lead, lead + target.length));
+}
+
+/** What a qcow2 writer needs to write a LUKS-encrypted image: the header region and the data cipher. */
+export interface WriterEncryption {
+  format: 'luks';
+  /** The LUKS header region (payload_offset bytes), placed in clusters after the L1 table. */
+  region: Uint8Array;
+  cipher: SectorCipher;
+  header: LuksHeader;
+}
+
+export interface EncryptRequest extends LuksCreateOptions {
+  format: 'luks';
+  passphrase: string | Uint8Array;
+}
+
+/**
+ * A new LUKS volume (random master key and salts, PBKDF2 timed to iterTime as qemu-img does) and
+ * its data cipher. Made once per output: both passes of a sequential conversion use the same.
+ */
+export async function prepareEncryption(request: EncryptRequest, provider: CryptoProvider = portableCrypto()): Promise<WriterEncryption> {
+  if (request.format !== 'luks') throw new DiskImgError('unsupported', `Writing encryption format '${request.format as string}' is not supported (only luks is)`, { field: 'encrypt.format', value: request.format });
+  const volume = await createLuks(request.passphrase, request, provider);
+  return { format: 'luks', region: volume.region, header: volume.header, cipher: createSectorCipher(volume.header.cipher, volume.masterKey, provider) };
 }
