@@ -132,7 +132,7 @@ describe('LUKS headers', () => {
       ['stripes', (v) => v.setUint32(208 + 44, 3999), 'corrupt', 'Keyslot 0 is corrupted (stripes 3999 != 4000)'],
       ['absurd stripes', (v) => v.setUint32(208 + 48 * 3 + 44, 0xffffffff), 'corrupt', 'Keyslot 3 is corrupted (stripes 4294967295 != 4000)'],
       ['slot state', (v) => v.setUint32(208 + 48 * 2, 1), 'corrupt', 'Keyslot 2 state (active/disable) is corrupted'],
-      ['key material past the payload', (v) => v.setUint32(208 + 48 * 7 + 40, 0xfffffff0), 'corrupt', 'Keyslot 7 is overlapping with the encrypted payload'],
+      ['key material past the payload', (v) => v.setUint32(208 + 48 * 7 + 40, 4000), 'corrupt', 'Keyslot 7 is overlapping with the encrypted payload'],
       ['key material in the header', (v) => v.setUint32(208 + 40, 1), 'corrupt', 'Keyslot 0 is overlapping with the LUKS header'],
       ['overlapping slots', (v) => v.setUint32(208 + 48 + 40, v.getUint32(208 + 40)), 'corrupt', 'Keyslots 0 and 1 are overlapping in the header'],
       ['zero iterations', (v) => v.setUint32(164, 0), 'corrupt', 'LUKS key iteration count is zero'],

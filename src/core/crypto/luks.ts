@@ -128,11 +128,12 @@ export function parseLuksHeader(bytes: Uint8Array): LuksHeader {
     const start = slot.keyOffsetSector;
     const length = splitKeySectors(keyBytes, slot.stripes);
     if (start < HEADER_SECTORS) corrupt(`Keyslot ${i} is overlapping with the LUKS header`, { offset: at + 40, value: start });
-    if (start + length > payloadOffsetSector) corrupt(`Keyslot ${i} is overlapping with the encrypted payload`, { offset: at + 40, value: start });
+    // Unsigned 32-bit sums, as QEMU computes them (a wrapped sum passes here; the read fails later).
+    if (((start + length) >>> 0) > payloadOffsetSector) corrupt(`Keyslot ${i} is overlapping with the encrypted payload`, { offset: at + 40, value: start });
     for (let j = i + 1; j < LUKS_SLOTS; j++) {
       const other = slots[j].keyOffsetSector;
       const otherLength = splitKeySectors(keyBytes, slots[j].stripes);
-      if (start < other + otherLength && other < start + length) corrupt(`Keyslots ${i} and ${j} are overlapping in the header`, { offset: at + 40, value: start });
+      if (((start + length) >>> 0) > other && ((other + otherLength) >>> 0) > start) corrupt(`Keyslots ${i} and ${j} are overlapping in the header`, { offset: at + 40, value: start });
     }
   }
 
