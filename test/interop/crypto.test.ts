@@ -103,6 +103,19 @@ describe('reading LUKS images qemu-img made', () => {
     }
   });
 
+  it('reads an encrypted overlay over a plain backing file (copy-on-write from the backing data)', async () => {
+    const base = at('base.qcow2');
+    qemuImgOk('create', '-q', '-f', 'qcow2', base, '2M');
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 1 0 2M', base], { stdio: 'ignore' });
+    const overlay = at('overlay.qcow2');
+    qemuRetry('create', '-q', '-f', 'qcow2', '--object', SECRET, '-b', base, '-F', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10', overlay);
+    execFileSync('qemu-io', ['--object', SECRET, '--image-opts', imageOpts(overlay), '-c', 'write -P 2 4k 4k'], { stdio: 'ignore' });
+    const ours = `${overlay}.ours.raw`;
+    expect((await diskimg('convert', '--passphrase-file', at('pass.txt'), overlay, ours)).code).toBe(0);
+    expect(firstDifference(ours, qemuRaw(overlay))).toBeNull();
+    expect((await diskimg('info', '--backing-chain', '--output=json', overlay)).stdout).toBe(qemuImgOk('info', '--backing-chain', '--output=json', overlay));
+  });
+
   it('reads legacy AES (crypt_method 1) images, keyed by the passphrase', async () => {
     const file = at('aes.qcow2');
     qemuImgOk('create', '-q', '-f', 'qcow2', '--object', SECRET, '-o', 'encrypt.format=aes,encrypt.key-secret=sec0', file, '3M');
