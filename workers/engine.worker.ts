@@ -100,7 +100,7 @@ async function listChain(file: File, backing: File[]): Promise<{ chain: ChainLay
   let current: File | undefined = file;
   let format: string | undefined;
   while (current && chain.length < MAX_CHAIN_DEPTH) {
-    const image = await openImage(new BlobStorage(current, current.name), { noBacking: true, format });
+    const image = await openImage(new BlobStorage(current, current.name), { noBacking: true, format, allowLocked: true });
     const layer = image.layers[0];
     await image.close();
     chain.push({ name: current.name, format: layer.format, virtualSize: layer.virtualSize, fileSize: current.size });
@@ -133,7 +133,7 @@ const api = {
     try {
       const storage = new BlobStorage(file, file.name);
       const probed = await probeFormat(storage);
-      const single = await openImage(storage, { noBacking: true });
+      const single = await openImage(storage, { noBacking: true, allowLocked: true });
       const info = await imageInfo(single);
       await single.close();
       const { chain, missing } = await listChain(file, backing);
@@ -161,7 +161,7 @@ const api = {
   /** qemu-img check of the image itself (a raw image has nothing to check: null). */
   async check(file: File): Promise<Result<CheckResult | null>> {
     try {
-      const image = await openImage(new BlobStorage(file, file.name), { noBacking: true });
+      const image = await openImage(new BlobStorage(file, file.name), { noBacking: true, allowLocked: true });
       try {
         return { ok: true, value: image.layers[0].format === 'qcow2' ? await checkImage(image) : null };
       } finally {

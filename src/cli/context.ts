@@ -5,6 +5,7 @@ import { isDiskImgError } from '../core/errors.ts';
 import { openImage } from '../core/open.ts';
 import { combinePath } from '../core/paths.ts';
 import { nodeDecoders } from '../node/decoders.ts';
+import { nodeCrypto } from '../node/crypto.ts';
 import { NodeFileStorage } from '../node/file-storage.ts';
 import type { Storage } from '../core/storage/storage.ts';
 import { UsageError } from './args.ts';
@@ -47,18 +48,25 @@ export function backingResolver(explicit: readonly string[] = []): (name: string
 
 export interface OpenRequest extends OpenOptions {
   backing?: readonly string[];
+  /** How to name the image in messages (qemu-img uses the whole --image-opts string). */
+  display?: string;
 }
+
+const PASSPHRASE_HINT = 'give the passphrase with --passphrase-file FILE, or with --object secret,id=ID,data=...|file=... and --image-opts driver=qcow2,file.filename=FILE,encrypt.key-secret=ID';
 
 /** Opens `path` or fails with qemu-img's "Could not open 'path': reason". */
 export async function openForCommand(io: CliIO, path: string, request: OpenRequest = {}): Promise<DiskImage> {
   let storage: NodeFileStorage | undefined;
+  const { display = path, ...options } = request;
   try {
     storage = await NodeFileStorage.open(path);
-    return await openImage(storage, { resolveBacking: backingResolver(request.backing), decoders: await nodeDecoders(), ...request });
+    return await openImage(storage, { resolveBacking: backingResolver(request.backing), decoders: await nodeDecoders(), crypto: nodeCrypto(), ...options });
   } catch (error) {
     await storage?.close();
+    // qemu-img's words when no secret was given, and how to give one.
+    if (isDiskImgError(error) && error.kind === 'needs-passphrase') fail(io, `Could not open '${display}': Parameter 'encrypt.key-secret' is required for cipher (the image is encrypted: ${PASSPHRASE_HINT})`);
     // As qemu-img: a missing file reads "Could not open 'x': Could not open 'x': No such file…".
-    if (isDiskImgError(error)) fail(io, `Could not open '${path}': ${error.message}`);
+    if (isDiskImgError(error)) fail(io, `Could not open '${display}': ${error.message}`);
     throw error;
   }
 }

@@ -37,7 +37,11 @@ ${Object.values(COMMANDS)
   .join('\n')}
 
 Formats read: qcow2 (v2, v3; every cluster size, compressed zlib/zstd, extended L2, snapshots,
-backing chains, external data files) and raw. Formats written: qcow2 and raw.
+backing chains, external data files, LUKS and legacy AES encryption) and raw. Formats
+written: qcow2 (optionally LUKS-encrypted) and raw.
+Encrypted images: --passphrase-file FILE, or qemu-img's --object secret,id=ID,data=...|file=...
+with --image-opts driver=qcow2,file.filename=FILE,encrypt.key-secret=ID (inputs) and
+-o encrypt.format=luks,encrypt.key-secret=ID (outputs).
 --backing FILE names a backing file explicitly (repeat it for each level, top down) instead of
 the name stored in the image, which is otherwise resolved relative to the image's folder.
 `;

@@ -4,6 +4,7 @@
  */
 import type { Extent, Layer } from './image.ts';
 import type { ClusterDecoders } from './codecs/decoders.ts';
+import type { CryptoProvider } from './crypto/provider.ts';
 import type { Storage } from './storage/storage.ts';
 
 export interface DiskImage {
@@ -38,4 +39,31 @@ export interface OpenOptions {
   resolveDataFile?: BackingResolver;
   /** Faster compressed-cluster decoders than the portable defaults. */
   decoders?: ClusterDecoders;
+  /**
+   * Passphrases for encrypted qcow2 images (LUKS or legacy AES): one for every encrypted image of
+   * the chain, or a function asked for each one (return undefined to leave that one locked).
+   * Unlocking a LUKS image costs its PBKDF2 time (up to a few seconds) during the open.
+   */
+  passphrase?: PassphraseSource;
+  /**
+   * Open encrypted images that have no passphrase anyway (qemu-img info does): their metadata,
+   * info, check and map work; reading their data fails with 'needs-passphrase'. Without this, such
+   * an open fails at once with 'needs-passphrase'.
+   */
+  allowLocked?: boolean;
+  /** Faster PBKDF2 and AES than the portable defaults (Node's native crypto in the CLI). */
+  crypto?: CryptoProvider;
 }
+
+export type Passphrase = string | Uint8Array;
+
+/** Which encrypted image a passphrase is asked for. */
+export interface EncryptedImageRef {
+  /** The storage's name (the file name). */
+  name: string;
+  /** 0 for the opened image, 1 for its backing file, … */
+  depth: number;
+  format: 'aes' | 'luks';
+}
+
+export type PassphraseSource = Passphrase | ((image: EncryptedImageRef) => Passphrase | undefined | Promise<Passphrase | undefined>);

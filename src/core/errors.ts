@@ -11,6 +11,8 @@ export type ErrorKind =
   | 'not-found' // a named file, snapshot or backing image is missing
   | 'io' // reading or writing failed
   | 'usage' // the caller asked for something that makes no sense
+  | 'needs-passphrase' // the image is encrypted and no passphrase was given for it
+  | 'wrong-passphrase' // the passphrase given opens none of the image's key slots
   | 'aborted'; // cancelled by the user
 
 export interface ErrorContext {

@@ -9,6 +9,7 @@ import { Qcow2Layer } from './formats/qcow2/layer.ts';
 import type { Snapshot } from './formats/qcow2/snapshots.ts';
 import type { Layer } from './image.ts';
 import { combinePath } from './paths.ts';
+import { luksInfo } from './crypto/luks.ts';
 
 export interface SnapshotInfo {
   id: string;
@@ -91,7 +92,7 @@ async function qcow2Info(layer: Qcow2Layer): Promise<Record<string, unknown>> {
     data.corrupt = hasIncompat(h, INCOMPAT_CORRUPT);
     data['extended-l2'] = h.extendedL2;
   }
-  if (layer.encryption) data.encrypt = { format: layer.encryption };
+  if (layer.encryption) data.encrypt = layer.encryptionInfo?.luks ? luksInfo(layer.encryptionInfo.luks) : { format: layer.encryption };
   out['format-specific'] = { type: 'qcow2', data };
   return out;
 }

@@ -29,8 +29,10 @@ function toEntry(image: DiskImage, extent: Extent): MapEntry {
     zero: extent.kind === 'zero' || extent.kind === 'unallocated',
     data: extent.kind === 'data' || extent.kind === 'compressed',
   };
-  // Allocated clusters report their host offset even where a subcluster is unallocated.
-  if (extent.hostOffset !== undefined && extent.kind !== 'compressed') {
+  // Allocated clusters report their host offset even where a subcluster is unallocated; QEMU
+  // reports none for encrypted images (their host bytes are not the guest's).
+  const encrypted = layer instanceof Qcow2Layer && layer.encryption !== undefined;
+  if (extent.hostOffset !== undefined && extent.kind !== 'compressed' && !encrypted) {
     entry.offset = extent.hostOffset;
     entry.filename = layer instanceof Qcow2Layer ? layer.dataStorage.name : layer.storage.name;
   }

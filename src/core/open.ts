@@ -1,6 +1,6 @@
 /** Opening a disk image: probe (or take) its format, open its layers down the backing chain. */
 import { Chain } from './chain.ts';
-import type { BackingResolver, DiskImage, OpenOptions } from './disk.ts';
+import type { BackingResolver, DiskImage, OpenOptions, PassphraseSource } from './disk.ts';
 import { DiskImgError, isDiskImgError } from './errors.ts';
 import { Qcow2Layer } from './formats/qcow2/layer.ts';
 import { INCOMPAT_DATA_FILE, hasIncompat } from './formats/qcow2/header.ts';
@@ -34,7 +34,7 @@ async function openChain(storage: Storage, options: OpenOptions, layers: Layer[]
   for (let depth = 0; ; depth++) {
     let layer: Layer;
     try {
-      layer = await openLayer(current, format, depth === 0 ? options : { ...options, snapshot: undefined });
+      layer = await openLayer(current, format, depth === 0 ? options : { ...options, snapshot: undefined }, depth);
     } catch (error) {
       if (depth > 0) await current.close?.().catch(() => {});
       throw depth > 0 && isDiskImgError(error) ? new DiskImgError(error.kind, `Could not open backing file: ${error.message}`, { ...error.context, file: current.name }) : error;
@@ -65,7 +65,7 @@ async function openBacking(layer: Layer, resolve: BackingResolver | undefined): 
   }
 }
 
-async function openLayer(storage: Storage, format: string | undefined, options: OpenOptions): Promise<Layer> {
+async function openLayer(storage: Storage, format: string | undefined, options: OpenOptions, depth: number): Promise<Layer> {
   if (format === undefined) {
     const probed = await probeFormat(storage);
     if (probed.unsupported) throw new DiskImgError('unsupported', probed.unsupported, { file: storage.name, field: 'format', value: probed.format });
@@ -81,7 +81,37 @@ async function openLayer(storage: Storage, format: string | undefined, options: 
     dataFile = (await resolve?.(extensions.dataFile, storage)) ?? undefined;
     if (!dataFile && !options.noBacking) throw new DiskImgError('not-found', `Could not open '${extensions.dataFile}': No such file or directory`, { file: extensions.dataFile, field: 'data file' });
   }
-  return Qcow2Layer.open(storage, { dataFile, snapshot: parseSnapshotSpec(options.snapshot), decoders: options.decoders });
+  const layer = await Qcow2Layer.open(storage, { dataFile, snapshot: parseSnapshotSpec(options.snapshot), decoders: options.decoders });
+  try {
+    await unlockLayer(layer, depth, options.passphrase, options.crypto);
+    if (layer.locked && !options.allowLocked) throw layer.needsPassphrase();
+  } catch (error) {
+    await layer.close();
+    throw error;
+  }
+  return layer;
+}
+
+async function unlockLayer(layer: Qcow2Layer, depth: number, source: PassphraseSource | undefined, crypto: OpenOptions['crypto']): Promise<void> {
+  if (!layer.locked || source === undefined) return;
+  const passphrase = typeof source === 'function' ? await source({ name: layer.storage.name, depth, format: layer.encryption! }) : source;
+  if (passphrase !== undefined) await layer.unlock(passphrase, crypto);
+}
+
+/**
+ * Unlocks the encrypted images of an image opened with allowLocked (say, after asking the user);
+ * a wrong passphrase is 'wrong-passphrase' and leaves the image as it was.
+ */
+export async function unlockImage(image: DiskImage, passphrase: PassphraseSource, crypto?: OpenOptions['crypto']): Promise<void> {
+  for (let depth = 0; depth < image.layers.length; depth++) {
+    const layer = image.layers[depth];
+    if (layer instanceof Qcow2Layer) await unlockLayer(layer, depth, passphrase, crypto);
+  }
+}
+
+/** The encrypted images of the chain still waiting for a passphrase. */
+export function lockedLayers(image: DiskImage): Array<{ depth: number; name: string; format: 'aes' | 'luks' }> {
+  return image.layers.flatMap((layer, depth) => (layer instanceof Qcow2Layer && layer.locked ? [{ depth, name: layer.storage.name, format: layer.encryption! }] : []));
 }
 
 /** qemu-img's -l syntax: snapshot.id=ID[,snapshot.name=NAME], snapshot.name=NAME, or ID_OR_NAME. */

@@ -236,12 +236,12 @@ describe('formats we recognise but do not read yet', () => {
     expect(error.message).toContain('qcow (version 1)');
   });
 
-  it('refuses an encrypted image with a message that says so', async () => {
+  it('refuses to open an encrypted image without its passphrase, saying so', async () => {
     const file = join(dir, 'aes.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', '--object', 'secret,id=s0,data=abc', '-o', 'encrypt.format=aes,encrypt.key-secret=s0', file, '1M');
     const error = await failure(file);
-    expect(error.kind).toBe('unsupported');
-    expect(error.message).toContain('Encrypted images are not supported yet (encryption format: aes)');
+    expect(error.kind).toBe('needs-passphrase');
+    expect(error.message).toContain('The image is encrypted (aes): its passphrase is needed to read it');
   });
 
   it('reads an ISO 9660 image as raw and says what it holds', async () => {

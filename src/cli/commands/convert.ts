@@ -9,9 +9,13 @@ import { NodeCompressorPool } from '../../node/compress-pool.ts';
 import { parseArgs, parseOptionList } from '../args.ts';
 import { type CliIO, explain, fail, openForCommand, usage } from '../context.ts';
 import { progressPrinter } from '../progress.ts';
-import { qcow2Options } from '../qcow2-options.ts';
+import { encryptOptions, qcow2Options } from '../qcow2-options.ts';
+import { SECRET_OPTIONS, Secrets, imageSpec, passphraseFile } from '../secrets.ts';
+import { nodeCrypto } from '../../node/crypto.ts';
+import type { EncryptRequest } from '../../core/formats/qcow2/encryption.ts';
+import { luksCreateSpec } from '../../core/crypto/luks.ts';
 
-export const convertHelp = 'convert [-f FMT] [-O raw|qcow2] [-c] [-o OPTIONS] [-l SNAPSHOT] [-p] [-m N] [--backing FILE]... [-U] SRC DST';
+export const convertHelp = 'convert [-f FMT] [-O raw|qcow2] [-c] [-o OPTIONS] [-l SNAPSHOT] [-p] [-m N] [--backing FILE]... [--object secret,...] [--image-opts] [--passphrase-file FILE] [-U] SRC DST';
 
 /** One file under two names (a symlink, a hard link, a ./ path): same device and inode. */
 async function sameFile(a: string, b: string): Promise<boolean> {
@@ -23,8 +27,9 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   const args = parseArgs(argv, {
     withValue: 'fOolsSmtTBF',
     flags: 'cpqUWnh',
-    long: { 'force-share': { key: 'U', value: false }, backing: { key: 'backing', value: true }, 'threads': { key: 'threads', value: true } },
+    long: { 'force-share': { key: 'U', value: false }, backing: { key: 'backing', value: true }, 'threads': { key: 'threads', value: true }, ...SECRET_OPTIONS },
   });
+  const secrets = Secrets.fromArgs(io, args);
   if (args.positional.length < 2) usage('Must specify image file name');
   if (args.positional.length > 2) usage('Only one source image is supported');
   const [source, target] = args.positional;
@@ -36,10 +41,27 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   if (outFormat === 'raw' && (compress || options.size > 0)) fail(io, compress ? "Compression not supported for this file format" : `Invalid parameter '${[...options.keys()][0]}'`);
   const parsed = qcow2Options(options);
   if (parsed.error) fail(io, parsed.error);
+  const encryption = encryptOptions(options);
+  if (encryption && 'error' in encryption) fail(io, `${target}: ${encryption.error}`);
   if (compress && parsed.preallocation === 'metadata') fail(io, 'Compression and preallocation not supported at the same time');
-  if (await sameFile(source, target)) fail(io, `The output '${target}' is the input: diskimg never writes to its input`);
+  if (compress && encryption) fail(io, 'Compression and encryption not supported at the same time');
+  let encrypt: EncryptRequest | undefined;
+  if (encryption && !('error' in encryption)) {
+    const { keySecret, given: _given, ...luks } = encryption;
+    const passphrase = keySecret !== undefined ? secrets.get(io, keySecret, target) : args.values.has('passphrase-file') ? passphraseFile(io, args.values.get('passphrase-file')!) : undefined;
+    if (passphrase === undefined) fail(io, `${target}: Parameter 'encrypt.key-secret' is required for cipher`);
+    encrypt = { ...luks, passphrase: passphrase! };
+    if (parsed.preallocation === 'metadata') fail(io, `${target}: Encryption and preallocation=metadata are not supported together by diskimg`);
+    try {
+      luksCreateSpec(encrypt);
+    } catch (error) {
+      fail(io, `${target}: ${(error as Error).message}`);
+    }
+  }
+  const spec = imageSpec(io, args, secrets, source, args.values.get('f'));
+  if (await sameFile(spec.path, target)) fail(io, `The output '${target}' is the input: diskimg never writes to its input`);
 
-  const image = await openForCommand(io, source, { format: args.values.get('f'), snapshot: args.values.get('l'), backing: args.all.get('backing') });
+  const image = await openForCommand(io, spec.path, { format: spec.format, display: spec.display, passphrase: spec.passphrase, snapshot: args.values.get('l'), backing: args.all.get('backing') });
   // The backing files and external data files are inputs too.
   const inputs = image.layers.flatMap((layer, depth) => [...(depth > 0 ? [layer.storage.name] : []), ...(layer instanceof Qcow2Layer && layer.dataStorage !== layer.storage ? [layer.dataStorage.name] : [])]);
   for (const input of inputs) {
@@ -70,7 +92,7 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   const sink = await explain(io, 'Could not create the output', () => NodeFileSink.create(target));
   try {
     await explain(io, 'error while converting', async () => {
-      await convertImage(image, sink, { outputFormat: outFormat, qcow2, compressor, onProgress: progress.update, signal: controller.signal });
+      await convertImage(image, sink, { outputFormat: outFormat, qcow2, compressor, encrypt, crypto: nodeCrypto(), onProgress: progress.update, signal: controller.signal });
     });
     await sink.close();
     progress.end();

@@ -6,19 +6,27 @@ import { NodeFileSink } from '../../node/file-sink.ts';
 import { NodeFileStorage } from '../../node/file-storage.ts';
 import { parseArgs, parseOptionList, parseSize } from '../args.ts';
 import { type CliIO, explain, fail, usage } from '../context.ts';
-import { qcow2Options } from '../qcow2-options.ts';
+import { ENCRYPT_KEYS, encryptOptions, qcow2Options } from '../qcow2-options.ts';
+import { SECRET_OPTIONS, Secrets } from '../secrets.ts';
+import { prepareEncryption } from '../../core/formats/qcow2/encryption.ts';
+import { luksCreateSpec } from '../../core/crypto/luks.ts';
+import { nodeCrypto } from '../../node/crypto.ts';
 
-export const createHelp = 'create [-f qcow2|raw] [-b BACKING -F BACKING_FMT] [-o OPTIONS] [-u] [-q] FILE [SIZE]';
+export const createHelp = 'create [-f qcow2|raw] [-b BACKING -F BACKING_FMT] [-o OPTIONS] [--object secret,...] [-u] [-q] FILE [SIZE]';
 
-function formattingLine(file: string, o: Qcow2WriteOptions, size: number): string {
+function formattingLine(file: string, o: Qcow2WriteOptions, size: number, encrypt?: Map<string, string>): string {
+  const encryptText = ENCRYPT_KEYS.filter((key) => encrypt?.has(key))
+    .map((key) => ` ${key}=${encrypt!.get(key)}`)
+    .join('');
   const backing = o.backingFile !== undefined ? ` backing_file=${o.backingFile} backing_fmt=${o.backingFormat}` : '';
   const compat = o.compat === '0.10' ? ' compat=0.10' : '';
   const prealloc = o.preallocation === 'metadata' ? ' preallocation=metadata' : '';
-  return `Formatting '${file}', fmt=qcow2 cluster_size=${o.clusterSize} extended_l2=off${prealloc} compression_type=${o.compressionType} size=${size}${backing}${compat} lazy_refcounts=${o.lazyRefcounts ? 'on' : 'off'} refcount_bits=${o.refcountBits}\n`;
+  return `Formatting '${file}', fmt=qcow2${encryptText} cluster_size=${o.clusterSize} extended_l2=off${prealloc} compression_type=${o.compressionType} size=${size}${backing}${compat} lazy_refcounts=${o.lazyRefcounts ? 'on' : 'off'} refcount_bits=${o.refcountBits}\n`;
 }
 
 export async function create(argv: string[], io: CliIO): Promise<number> {
-  const args = parseArgs(argv, { withValue: 'fbFo', flags: 'quh', long: {} });
+  const args = parseArgs(argv, { withValue: 'fbFo', flags: 'quh', long: { object: SECRET_OPTIONS.object } });
+  const secrets = Secrets.fromArgs(io, args);
   const format = args.values.get('f') ?? 'raw';
   const [file, sizeText] = args.positional;
   if (!file) usage('Expecting image file name');
@@ -39,8 +47,10 @@ export async function create(argv: string[], io: CliIO): Promise<number> {
     return 0;
   }
   if (format !== 'qcow2') fail(io, `Unknown file format '${format}'`);
-  const parsed = qcow2Options(parseOptionList((args.all.get('o') ?? []).join(',')));
+  const optionList = parseOptionList((args.all.get('o') ?? []).join(','));
+  const parsed = qcow2Options(optionList);
   if (parsed.error) fail(io, parsed.error);
+  const encryption = encryptOptions(optionList);
   const { error: _unused, ...fromOptions } = parsed;
   const options: Qcow2WriteOptions = { ...DEFAULT_WRITE_OPTIONS, ...fromOptions };
   if (args.values.has('b')) options.backingFile = args.values.get('b');
@@ -65,7 +75,20 @@ export async function create(argv: string[], io: CliIO): Promise<number> {
   } catch (error) {
     fail(io, `${file}: ${(error as Error).message}`);
   }
-  if (!quiet) io.stdout(formattingLine(file, options, requested ?? size));
+  if (!quiet) io.stdout(formattingLine(file, options, requested ?? size, encryption && !('error' in encryption) ? encryption.given : undefined));
+  if (encryption) {
+    if ('error' in encryption) fail(io, `${file}: ${encryption.error}`);
+    const { keySecret, given: _given, ...luks } = encryption;
+    if (keySecret === undefined) fail(io, `${file}: Parameter 'encrypt.key-secret' is required for cipher`);
+    if (options.preallocation === 'metadata') fail(io, `${file}: Encryption and preallocation=metadata are not supported together by diskimg`);
+    const request = { ...luks, passphrase: secrets.get(io, keySecret!, file) };
+    try {
+      luksCreateSpec(request);
+    } catch (error) {
+      fail(io, `${file}: ${(error as Error).message}`);
+    }
+    options.encryption = await prepareEncryption(request, nodeCrypto());
+  }
   const sink = await NodeFileSink.create(file);
   try {
     const writer = await Qcow2Writer.create(sink, size, options);

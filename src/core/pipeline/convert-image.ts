@@ -4,19 +4,36 @@
  */
 import type { DiskImage } from '../disk.ts';
 import type { Sink } from '../sink.ts';
+import type { CryptoProvider } from '../crypto/provider.ts';
+import { DiskImgError } from '../errors.ts';
+import { prepareEncryption, type EncryptRequest } from '../formats/qcow2/encryption.ts';
 import { convertToRaw } from './convert.ts';
 import { convertToQcow2, type Qcow2ConvertOptions } from './convert-qcow2.ts';
 import { convertToQcow2Sequential } from './convert-qcow2-sequential.ts';
 
 export interface ConvertImageOptions extends Qcow2ConvertOptions {
   outputFormat: 'raw' | 'qcow2';
+  /**
+   * Encrypt the qcow2 output with LUKS under this passphrase (qemu-img's -o encrypt.format=luks
+   * and friends; defaults aes-256-xts-plain64, sha256, 2000 ms of PBKDF2).
+   */
+  encrypt?: EncryptRequest;
+  /** Faster PBKDF2 and AES than the portable ones (Node's native crypto in the CLI). */
+  crypto?: CryptoProvider;
 }
 
 /** A sink that can set its size can also seek: that is the contract of Sink.truncate. */
 export const isSeekable = (sink: Sink): boolean => sink.truncate !== undefined;
 
 export async function convertImage(image: DiskImage, sink: Sink, options: ConvertImageOptions): Promise<void> {
-  if (options.outputFormat === 'raw') return convertToRaw(image, sink, options);
+  if (options.outputFormat === 'raw') {
+    if (options.encrypt) throw new DiskImgError('usage', "Encryption is only supported for the qcow2 output format", { field: 'encrypt.format' });
+    return convertToRaw(image, sink, options);
+  }
+  if (options.encrypt) {
+    if (options.compressor) throw new DiskImgError('usage', 'Compression and encryption not supported at the same time', { field: 'encrypt.format' });
+    options = { ...options, qcow2: { ...options.qcow2, encryption: await prepareEncryption(options.encrypt, options.crypto) } };
+  }
   if (isSeekable(sink)) await convertToQcow2(image, sink, options);
   else await convertToQcow2Sequential(image, sink, options);
 }

@@ -136,6 +136,8 @@ export async function convertToQcow2Sequential(image: DiskImage, sink: Sink, opt
       const part = window.subarray(p.host - start, p.host - start + Math.min(cs, end - p.host));
       part.fill(0);
       await image.readInto(guest, part.subarray(0, Math.max(0, Math.min(part.length, total - guest))));
+      // Every allocated cluster was written whole (data and zero fill), so it is enciphered whole.
+      writeOptions.encryption?.cipher.encrypt(part, p.host / 512);
     }
     await sink.write(start, window);
     halves(Math.floor((end / fileLength) * total), total);

@@ -7,6 +7,7 @@
  * our files come out laid out like qemu-img's.
  */
 import { isAllZero } from '../bytes.ts';
+import { DiskImgError } from '../errors.ts';
 import type { ClusterCompressor } from '../codecs/compress.ts';
 import type { DiskImage } from '../disk.ts';
 import { Qcow2Layer } from '../formats/qcow2/layer.ts';
@@ -180,6 +181,7 @@ export interface Qcow2Layout {
 
 export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow2ConvertOptions = {}): Promise<Qcow2Layout> {
   const writeOptions: Qcow2WriteOptions = { ...DEFAULT_WRITE_OPTIONS, ...options.qcow2 };
+  if (writeOptions.encryption && options.compressor) throw new DiskImgError('usage', 'Compression and encryption not supported at the same time', { field: 'encrypt.format' });
   const writer = await Qcow2Writer.create(sink, image.virtualSize, writeOptions);
   const cs = writeOptions.clusterSize;
   const compressor = options.compressor;

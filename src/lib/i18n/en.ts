@@ -10,6 +10,8 @@ const kinds: Record<ErrorKind | 'internal', string> = {
   io: 'Reading or writing a file failed',
   usage: 'This request cannot be carried out',
   aborted: 'Cancelled',
+  'needs-passphrase': 'This image is encrypted: its passphrase is needed',
+  'wrong-passphrase': 'The passphrase does not unlock this image',
   internal: 'Something went wrong inside diskimg',
 };
 

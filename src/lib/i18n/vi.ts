@@ -122,6 +122,8 @@ export const vi: Messages = {
       io: 'Đọc hoặc ghi tệp thất bại',
       usage: 'Không thể thực hiện yêu cầu này',
       aborted: 'Đã huỷ',
+      'needs-passphrase': 'Ảnh này được mã hoá: cần có cụm mật khẩu',
+      'wrong-passphrase': 'Cụm mật khẩu không mở được ảnh này',
       internal: 'Đã xảy ra lỗi bên trong diskimg',
     },
     where: 'Vị trí',

@@ -25,6 +25,9 @@ import {
   type Qcow2Header,
 } from './header.ts';
 import { L2Cache } from './l2-cache.ts';
+import { readDecrypted, readEncryption, unlockEncryption, type Qcow2Encryption } from './encryption.ts';
+import { portableCrypto, type CryptoProvider } from '../../crypto/provider.ts';
+import type { SectorCipher } from '../../crypto/sector-cipher.ts';
 import { findSnapshot, readSnapshots, type Snapshot, type SnapshotWanted } from './snapshots.ts';
 
 export interface Qcow2OpenOptions {
@@ -34,6 +37,10 @@ export interface Qcow2OpenOptions {
   snapshot?: SnapshotWanted;
   /** Faster cluster decoders than the portable ones, where the platform has them. */
   decoders?: ClusterDecoders;
+  /** The passphrase of an encrypted image; without it the layer stays locked. */
+  passphrase?: string | Uint8Array;
+  /** Faster PBKDF2 and AES than the portable ones, where the platform has them. */
+  crypto?: CryptoProvider;
 }
 
 const corrupt = (message: string, context: Record<string, unknown>): never => {
@@ -48,6 +55,10 @@ export class Qcow2Layer implements Layer {
   readonly dataFileName?: string;
   readonly hasDataFile: boolean;
   readonly encryption: 'aes' | 'luks' | undefined;
+  /** What the image says about its encryption (LUKS header included), readable while locked. */
+  encryptionInfo?: Qcow2Encryption;
+  /** Deciphers data clusters once the layer is unlocked. */
+  private cipher?: SectorCipher;
   private readonly l2Cache: L2Cache;
   private decoders?: ClusterDecoders;
   private lastCluster?: { hostOffset: number; bytes: Uint8Array };
@@ -130,7 +141,28 @@ export class Qcow2Layer implements Layer {
     }
     const layer = new Qcow2Layer(storage, header, extensions, snapshots, l1, hasDataFile ? options.dataFile! : storage, backingFilename, loaded);
     layer.decoders = options.decoders;
+    layer.encryptionInfo = await readEncryption(storage, header, extensions);
+    if (layer.encryptionInfo && options.passphrase !== undefined) await layer.unlock(options.passphrase, options.crypto);
     return layer;
+  }
+
+  /** True while an encrypted layer has no key: metadata reads work, data reads fail. */
+  get locked(): boolean {
+    return this.encryptionInfo !== undefined && this.cipher === undefined;
+  }
+
+  /**
+   * Unlocks an encrypted layer with its passphrase. A LUKS passphrase that opens no key slot is a
+   * DiskImgError of kind 'wrong-passphrase' (legacy AES cannot tell, and reads garbage).
+   */
+  async unlock(passphrase: string | Uint8Array, crypto: CryptoProvider = portableCrypto()): Promise<void> {
+    if (!this.encryptionInfo) return;
+    try {
+      this.cipher = await unlockEncryption(this.encryptionInfo, this.storage, this.extensions, passphrase, crypto);
+    } catch (error) {
+      if (error instanceof DiskImgError && !error.context.file) throw new DiskImgError(error.kind, error.message, { ...error.context, file: this.storage.name });
+      throw error;
+    }
   }
 
   /** Closes the external data file; the image's own storage belongs to whoever opened it. */
@@ -143,9 +175,6 @@ export class Qcow2Layer implements Layer {
   }
 
   async *mappings(start: number, end: number): AsyncGenerator<Extent> {
-    if (this.encryption) {
-      throw new DiskImgError('unsupported', `Encrypted images are not supported yet (encryption format: ${this.encryption}); decrypt it with qemu-img first`, { file: this.storage.name, field: 'crypt_method', value: this.header.cryptMethod });
-    }
     const h = this.header;
     end = Math.min(end, h.virtualSize);
     let pending: Extent | undefined;
@@ -237,6 +266,11 @@ export class Qcow2Layer implements Layer {
   }
 
   async readExtent(extent: Extent, start: number, length: number): Promise<Uint8Array> {
+    if (extent.kind === 'data' && this.encryptionInfo) {
+      const out = new Uint8Array(length);
+      await this.readExtentInto(extent, start, out);
+      return out;
+    }
     if (extent.kind === 'data') return this.dataStorage.read(extent.hostOffset! + (start - extent.start), length);
     if (extent.kind !== 'compressed') return new Uint8Array(length);
     const cluster = await this.decompressCluster(extent);
@@ -245,9 +279,16 @@ export class Qcow2Layer implements Layer {
   }
 
   async readExtentInto(extent: Extent, start: number, target: Uint8Array): Promise<void> {
-    if (extent.kind === 'data') await readInto(this.dataStorage, extent.hostOffset! + (start - extent.start), target);
+    if (extent.kind === 'data' && this.encryptionInfo) {
+      if (!this.cipher) throw this.needsPassphrase();
+      await readDecrypted(this.dataStorage, this.cipher, this.encryptionInfo.physicalSectors, extent.hostOffset! + (start - extent.start), start, target);
+    } else if (extent.kind === 'data') await readInto(this.dataStorage, extent.hostOffset! + (start - extent.start), target);
     else if (extent.kind === 'compressed') target.set(await this.readExtent(extent, start, target.length));
     else target.fill(0);
+  }
+
+  needsPassphrase(): DiskImgError {
+    return new DiskImgError('needs-passphrase', `The image is encrypted (${this.encryption}): its passphrase is needed to read it`, { file: this.storage.name, field: 'encrypt.key-secret' });
   }
 
   private async decompressCluster(extent: Extent): Promise<Uint8Array> {

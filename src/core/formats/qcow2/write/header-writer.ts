@@ -1,12 +1,13 @@
 /**
  * Cluster 0 as QEMU's qcow2_update_header writes it: the fixed header (72 bytes for v2, 112 for
- * v3), then the extensions in QEMU's order (backing format, data file, feature table), the end
+ * v3), then the extensions in QEMU's order (backing format, data file, crypto, feature table), the end
  * marker, and the backing file name right after it; the rest of the cluster is zero.
  */
 import { DiskImgError } from '../../../errors.ts';
 import {
   AUTOCLEAR_DATA_FILE_RAW,
   COMPAT_LAZY_REFCOUNTS,
+  CRYPT_LUKS,
   INCOMPAT_COMPRESSION,
   INCOMPAT_DATA_FILE,
   INCOMPAT_EXTL2,
@@ -15,7 +16,7 @@ import {
   V2_HEADER_LENGTH,
   type CompressionType,
 } from '../header.ts';
-import { EXT_BACKING_FORMAT, EXT_DATA_FILE, EXT_FEATURE_TABLE } from '../extensions.ts';
+import { EXT_BACKING_FORMAT, EXT_CRYPTO, EXT_DATA_FILE, EXT_FEATURE_TABLE } from '../extensions.ts';
 
 export interface HeaderFields {
   version: 2 | 3;
@@ -33,6 +34,8 @@ export interface HeaderFields {
   backingFormat?: string;
   dataFile?: string;
   dataFileRaw?: boolean;
+  /** LUKS: crypt_method 2 and the crypto header extension naming the header region. */
+  cryptoHeader?: { offset: number; length: number };
 }
 
 /** The feature names QEMU 7.2 writes, in its order: (type, bit, name). */
@@ -61,6 +64,7 @@ export function buildHeaderCluster(f: HeaderFields): Uint8Array {
   v.setUint32(4, f.version);
   v.setUint32(20, f.clusterBits);
   setU64(24, f.virtualSize);
+  if (f.cryptoHeader) v.setUint32(32, CRYPT_LUKS);
   v.setUint32(36, f.l1Size);
   setU64(40, f.l1TableOffset);
   setU64(48, f.refcountTableOffset);
@@ -89,6 +93,13 @@ export function buildHeaderCluster(f: HeaderFields): Uint8Array {
   };
   if (f.backingFormat !== undefined) addExtension(EXT_BACKING_FORMAT, encoder.encode(f.backingFormat));
   if (f.dataFile !== undefined) addExtension(EXT_DATA_FILE, encoder.encode(f.dataFile));
+  if (f.cryptoHeader) {
+    const ext = new Uint8Array(16);
+    const e = new DataView(ext.buffer);
+    e.setBigUint64(0, BigInt(f.cryptoHeader.offset));
+    e.setBigUint64(8, BigInt(f.cryptoHeader.length));
+    addExtension(EXT_CRYPTO, ext);
+  }
   if (f.version === 3 && clusterSize > 4096) {
     const table = new Uint8Array(FEATURE_TABLE.length * 48);
     FEATURE_TABLE.forEach(([type, bit, name], i) => {

@@ -9,6 +9,7 @@ import type { Sink } from '../../../sink.ts';
 import type { CompressionType } from '../header.ts';
 import { HostAllocator } from './allocator.ts';
 import { buildHeaderCluster, type HeaderFields } from './header-writer.ts';
+import type { WriterEncryption } from '../encryption.ts';
 
 export interface Qcow2WriteOptions {
   clusterSize: number;
@@ -26,6 +27,8 @@ export interface Qcow2WriteOptions {
   skipData?: boolean;
   backingFile?: string;
   backingFormat?: string;
+  /** Encrypt the image with LUKS (prepareEncryption makes this; one per output file). */
+  encryption?: WriterEncryption;
 }
 
 export const DEFAULT_WRITE_OPTIONS: Qcow2WriteOptions = {
@@ -62,6 +65,8 @@ export class Qcow2Writer {
   /** With preallocation, the file's length reaches past what was written (the rest are holes). */
   private preallocatedEnd = 0;
   private compressedWrites = false;
+  /** Where the LUKS header region went (right after the L1 table, as qcow2_co_create puts it). */
+  private cryptoRegion?: { offset: number; length: number };
 
   private constructor(
     private readonly sink: Sink,
@@ -101,6 +106,17 @@ export class Qcow2Writer {
       this.l1Offset = this.allocator.allocClusters(Math.ceil((this.l1Size * 8) / 512) * 512);
       await this.write(this.l1Offset, new Uint8Array(this.l1Size * 8));
     }
+    const encryption = this.options.encryption;
+    if (encryption) {
+      // qcow2_crypto_hdr_init_func: whole clusters, zeroed, then the header and key material.
+      const length = encryption.region.length;
+      const clusters = Math.ceil(length / cs) * cs;
+      const offset = this.allocator.allocClusters(clusters);
+      this.cryptoRegion = { offset, length };
+      const bytes = new Uint8Array(clusters);
+      bytes.set(encryption.region);
+      await this.write(offset, bytes);
+    }
     if (this.options.preallocation === 'metadata') this.preallocate();
   }
 
@@ -136,6 +152,7 @@ export class Qcow2Writer {
       extendedL2: false,
       backingFile: this.options.backingFile,
       backingFormat: this.options.backingFormat,
+      cryptoHeader: this.cryptoRegion,
     };
   }
 
@@ -143,9 +160,14 @@ export class Qcow2Writer {
     return buildHeaderCluster(this.headerFields());
   }
 
-  /** A data write: skipped when planning, but it still makes the file as long. */
+  /**
+   * A data write: skipped when planning, but it still makes the file as long. With encryption the
+   * bytes are enciphered (in a copy: the caller's buffer is the guest's) with the host sector as
+   * the IV's sector number, as QEMU does for LUKS.
+   */
   private async writeGuestData(offset: number, bytes: Uint8Array): Promise<void> {
     if (this.options.skipData) this.fileEnd = Math.max(this.fileEnd, offset + bytes.length);
+    else if (this.options.encryption) await this.write(offset, encryptAt(this.options.encryption, offset, bytes));
     else await this.write(offset, bytes);
   }
 
@@ -280,6 +302,16 @@ export class Qcow2Writer {
   }
 }
 
+/** Guest bytes as they are stored at host `offset` of an encrypted image (whole sectors). */
+export function encryptAt(encryption: WriterEncryption, offset: number, bytes: Uint8Array): Uint8Array {
+  if (offset % 512 !== 0 || bytes.length % 512 !== 0) {
+    throw new DiskImgError('usage', `Encrypted writes must cover whole 512-byte sectors (offset ${offset}, length ${bytes.length})`, { offset });
+  }
+  const out = bytes.slice();
+  encryption.cipher.encrypt(out, offset / 512);
+  return out;
+}
+
 function encodeEntries(entries: BigUint64Array): Uint8Array {
   const out = new Uint8Array(entries.length * 8);
   const v = new DataView(out.buffer);
@@ -333,4 +365,5 @@ export function validateOptions(virtualSize: number, o: Qcow2WriteOptions): void
   if (l1Entries * 8 > 32 * 1024 * 1024) usage("The image size is too large for file format 'qcow2' (try using a larger cluster size)", 'size', virtualSize);
   if (o.backingFile !== undefined && o.backingFormat === undefined) usage('Backing file specified without backing format', 'backing_fmt', '');
   if (o.backingFile !== undefined && o.preallocation === 'metadata') usage('Backing file and preallocation can only be used at the same time if extended_l2 is on', 'preallocation', 'metadata');
+  if (o.encryption && o.preallocation === 'metadata') usage('Encryption and preallocation=metadata are not supported together by diskimg', 'preallocation', 'metadata');
 }
