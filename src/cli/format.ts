@@ -103,6 +103,19 @@ export function infoHuman(info: Record<string, unknown>): string {
   return out;
 }
 
+/**
+ * printf("%.Nf"): glibc rounds an exact tie to even (2/64 = 3.125 → "3.12"), where toFixed rounds
+ * it up ("3.13"). Ties are only possible for binary-exact values, so the test below is exact.
+ */
+export function printfFixed(value: number, digits: number): string {
+  const scaled = value * 10 ** digits;
+  if (Number.isInteger(scaled * 2) && !Number.isInteger(scaled)) {
+    const down = Math.floor(scaled);
+    return ((down % 2 === 0 ? down : down + 1) / 10 ** digits).toFixed(digits);
+  }
+  return value.toFixed(digits);
+}
+
 /** qemu-img check's human summary (dump_human_image_check). */
 export function checkHuman(c: Record<string, number>): string {
   let out = '';
@@ -115,7 +128,7 @@ export function checkHuman(c: Record<string, number>): string {
   const total = c['total-clusters'];
   const allocated = c['allocated-clusters'];
   if (total && allocated) {
-    const pct = (n: number, of: number) => ((n * 100) / of).toFixed(2);
+    const pct = (n: number, of: number) => printfFixed((n * 100) / of, 2);
     out += `${allocated}/${total} = ${pct(allocated, total)}% allocated, ${pct(c['fragmented-clusters'], allocated)}% fragmented, ${pct(c['compressed-clusters'], allocated)}% compressed clusters\n`;
   }
   if (c['image-end-offset']) out += `Image end offset: ${c['image-end-offset']}\n`;

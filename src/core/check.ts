@@ -10,7 +10,7 @@ import { DiskImgError } from './errors.ts';
 import { compressedDescriptor, entryOffset, OFLAG_COMPRESSED_HI, OFLAG_COPIED_HI } from './formats/qcow2/entries.ts';
 import { readBitmaps } from './info.ts';
 import { Qcow2Layer } from './formats/qcow2/layer.ts';
-import { SNAPSHOT_HEADER_BYTES } from './formats/qcow2/header.ts';
+import { MAX_L1_BYTES, SNAPSHOT_HEADER_BYTES } from './formats/qcow2/header.ts';
 
 export interface CheckResult {
   filename: string;
@@ -116,7 +116,21 @@ class Checker {
     const h = this.h;
     this.reference(0, this.cs);
     await this.checkL1(h.l1TableOffset, h.l1Size, true);
-    for (const snapshot of this.layer.snapshots) await this.checkL1(snapshot.l1TableOffset, snapshot.l1Size, false);
+    for (const snapshot of this.layer.snapshots) {
+      // calculate_refcounts: a damaged snapshot entry is counted and skipped, never followed.
+      const name = `${snapshot.id} (${snapshot.name})`;
+      if (snapshot.l1TableOffset % this.cs !== 0) {
+        this.messages.push(`ERROR snapshot ${name} l1_offset=0x${snapshot.l1TableOffset.toString(16)}: L1 table is not cluster aligned; snapshot table entry corrupted`);
+        this.corruptions++;
+        continue;
+      }
+      if (snapshot.l1Size > MAX_L1_BYTES / 8) {
+        this.messages.push(`ERROR snapshot ${name} l1_size=0x${snapshot.l1Size.toString(16)}: L1 table is too large; snapshot table entry corrupted`);
+        this.corruptions++;
+        continue;
+      }
+      await this.checkL1(snapshot.l1TableOffset, snapshot.l1Size, false);
+    }
     if (h.nbSnapshots > 0) this.reference(h.snapshotsOffset, await this.snapshotTableSize());
     this.reference(h.refcountTableOffset, h.refcountTableClusters * this.cs);
     if (this.layer.extensions.crypto) this.reference(this.layer.extensions.crypto.offset, this.layer.extensions.crypto.length);
