@@ -97,7 +97,15 @@ function jolietLevel(b: Uint8Array): number | undefined {
   return escapes === '%/@' ? 1 : escapes === '%/C' ? 2 : escapes === '%/E' ? 3 : undefined;
 }
 
-function parseVolume(b: Uint8Array, offset: number, type: 'primary' | 'supplementary', storageSize: number, name: string): VolumeDescriptor {
+const ROOT_RECORD = 156;
+
+function checkRoot(volume: VolumeDescriptor, storage: Storage): void {
+  if (volume.root.extent * SECTOR >= storage.size) {
+    throw new DiskImgError('invalid-format', `The root directory of the ${volume.type} volume descriptor lies at sector ${volume.root.extent}, past the end of the image (${storage.size} bytes)`, { file: storage.name, field: 'root directory extent', offset: volume.offset + ROOT_RECORD + 2, value: volume.root.extent });
+  }
+}
+
+function parseVolume(b: Uint8Array, offset: number, type: 'primary' | 'supplementary', name: string): VolumeDescriptor {
   const joliet = type === 'supplementary' ? jolietLevel(b) : undefined;
   const ucs2 = joliet !== undefined;
   const blockSize = le16(b, 128);
@@ -105,11 +113,7 @@ function parseVolume(b: Uint8Array, offset: number, type: 'primary' | 'supplemen
     // Every real disc uses 2048; other sizes are legal in ECMA-119 but would break our offsets.
     throw new DiskImgError('unsupported', `ISO 9660 logical block size ${blockSize} is not supported (only 2048)`, { file: name, field: 'logical block size', offset: offset + 128, value: blockSize });
   }
-  const rootRecord = 156;
-  const root = { extent: le32(b, rootRecord + 2), size: le32(b, rootRecord + 10) };
-  if (root.extent * SECTOR >= storageSize) {
-    throw new DiskImgError('invalid-format', `The root directory of the ${type} volume descriptor lies at sector ${root.extent}, past the end of the image (${storageSize} bytes)`, { file: name, field: 'root directory extent', offset: offset + rootRecord + 2, value: root.extent });
-  }
+  const root = { extent: le32(b, ROOT_RECORD + 2), size: le32(b, ROOT_RECORD + 10) };
   return {
     type,
     joliet,
@@ -161,10 +165,11 @@ export async function readDescriptors(storage: Storage): Promise<Descriptors> {
     const type = b[0];
     if (type === 255) break;
     if (type === 0 && text(b, 7, 32, false).startsWith('EL TORITO SPECIFICATION')) bootCatalog = le32(b, 71);
-    else if (type === 1 && !primary) primary = parseVolume(b, offset, 'primary', storage.size, storage.name);
-    else if (type === 2) supplementary.push(parseVolume(b, offset, 'supplementary', storage.size, storage.name));
+    else if (type === 1 && !primary) primary = parseVolume(b, offset, 'primary', storage.name);
+    else if (type === 2) supplementary.push(parseVolume(b, offset, 'supplementary', storage.name));
     if (i === MAX_DESCRIPTORS - 1) throw new DiskImgError('limit', `More than ${MAX_DESCRIPTORS} ISO 9660 volume descriptors without a terminator`, { file: storage.name, offset });
   }
   if (!primary) throw new DiskImgError('invalid-format', 'The ISO 9660 image has no primary volume descriptor', { file: storage.name, offset: FIRST_DESCRIPTOR * SECTOR });
+  for (const volume of [primary, ...supplementary]) checkRoot(volume, storage);
   return { primary, supplementary, bootCatalog, offsets };
 }
