@@ -1,10 +1,9 @@
 /** One conversion at a time: settings, progress, cancel, and delivering the result. */
 import * as Comlink from 'comlink';
-import type { OutputTarget, SerializedError } from '../../workers/engine.worker.ts';
+import type { SerializedError } from '../../workers/engine.worker.ts';
 import { startEngine } from './engine-client.ts';
-import { downloadStaged, outputName, removePicked, removeStaged, STAGING_PREFIX, sweepStaged, type ConvertSettings } from './outputs.ts';
-
-type PickerWindow = Window & { showSaveFilePicker?: (options: { suggestedName: string }) => Promise<FileSystemFileHandle> };
+import { outputName, type ConvertSettings } from './outputs.ts';
+import { chooseSaveTarget, deliver, discard, isSaveTarget } from './save-target.ts';
 
 /** How the last job ended, for the page to say in its language. */
 export type Outcome = { kind: 'saved' | 'downloaded'; name: string; format: 'raw' | 'qcow2' } | { kind: 'cancelled' | 'cancelledIncomplete' };
@@ -35,31 +34,14 @@ export class Converter {
   /** Call straight from the click: the save picker needs the user's gesture. */
   async start(file: File, backing: File[], snapshot = '', inputHandles: FileSystemFileHandle[] = []): Promise<void> {
     const name = outputName(file.name, this.settings.outputFormat);
-    const picker = (window as PickerWindow).showSaveFilePicker;
-    let output: OutputTarget;
-    let staged: string | undefined;
-    let handle: FileSystemFileHandle | undefined;
-    try {
-      if (picker) {
-        handle = await picker({ suggestedName: name });
-        // Refuse before createWritable: until then the chosen file is untouched.
-        for (const input of inputHandles) {
-          if (await handle.isSameEntry(input)) {
-            this.outcome = null;
-            this.error = { kind: 'usage', message: `The output '${handle.name}' is the input '${input.name}': diskimg never writes to its input. Choose another name.`, context: { file: handle.name } };
-            return;
-          }
-        }
-        output = { kind: 'handle', handle };
-      } else {
-        staged = `${STAGING_PREFIX}${Date.now()}-${Math.random().toString(36).slice(2, 8)}-${name}`;
-        await sweepStaged();
-        output = { kind: 'opfs', name: staged };
-      }
-    } catch (error) {
-      if ((error as DOMException).name === 'AbortError') return; // the user closed the picker
-      throw error;
+    const target = await chooseSaveTarget(name, inputHandles);
+    if (target === null) return; // the user closed the picker
+    if (!isSaveTarget(target)) {
+      this.outcome = null;
+      this.error = target;
+      return;
     }
+    const output = target.output;
     this.error = null;
     this.outcome = null;
     this.running = true;
@@ -69,10 +51,7 @@ export class Converter {
     const engine = startEngine();
     this.stop = engine.stop;
     // What a cancel must undo: never leave a partial file that looks whole.
-    this.cleanup = async () => {
-      if (staged) await removeStaged(staged);
-      else if (handle) await removePicked(handle);
-    };
+    this.cleanup = () => discard(target);
     const settings = $state.snapshot(this.settings);
     // A terminated worker never answers: cancel settles the wait instead.
     const cancelled = new Promise<null>((resolve) => (this.cancelled = () => resolve(null)));
@@ -95,8 +74,7 @@ export class Converter {
       }
       this.now = performance.now();
       this.done = this.total;
-      if (staged) await downloadStaged(staged, name);
-      this.outcome = { kind: staged ? 'downloaded' : 'saved', name, format: settings.outputFormat };
+      this.outcome = { kind: await deliver(target), name, format: settings.outputFormat };
     } finally {
       engine.stop();
       this.running = false;

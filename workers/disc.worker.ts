@@ -1,0 +1,93 @@
+/**
+ * The disc reader in a worker, exposed with Comlink: summary, one directory at a time, the disc's
+ * layout, checksums with progress, and extraction of a file or a folder (as a zip) to an output.
+ * A thin adapter over src/core/iso; cancel is terminate(), as for the engine worker.
+ */
+import * as Comlink from 'comlink';
+import { createMD5, createSHA1, createSHA256 } from 'hash-wasm';
+import { DiskImgError } from '../src/core/errors.ts';
+import { checksums, type HasherFactory, type HashName } from '../src/core/iso/checksums.ts';
+import { Disc } from '../src/core/iso/disc.ts';
+import { zipEntries } from '../src/core/iso/extract.ts';
+import { discInfo, type DiscInfo } from '../src/core/iso/info.ts';
+import { discLayout, type Region } from '../src/core/iso/layout.ts';
+import type { DiscEntry } from '../src/core/iso/types.ts';
+import { zipStream } from '../src/core/iso/zip.ts';
+import type { Sink } from '../src/core/sink.ts';
+import { BlobStorage } from '../src/core/storage/storage.ts';
+import type { OutputTarget, Result, SerializedError } from './engine.worker.ts';
+import { createSyncAccessHandle, SyncAccessSink, WritableSink } from './sinks.ts';
+
+/** A listing row: what the page shows, without the reader's private parts. */
+export type DiscRow = Omit<DiscEntry, 'ref' | 'extents' | 'inline'>;
+
+function serialize(error: unknown): SerializedError {
+  if (error instanceof DiskImgError) return error.toJSON() as SerializedError;
+  return { kind: 'internal', message: String((error as Error)?.message ?? error), context: {} };
+}
+
+async function attempt<T>(work: () => Promise<T>): Promise<Result<T>> {
+  try {
+    return { ok: true, value: await work() };
+  } catch (error) {
+    return { ok: false, error: serialize(error) };
+  }
+}
+
+const row = ({ ref: _ref, extents: _extents, inline: _inline, ...rest }: DiscEntry): DiscRow => rest;
+
+const open = (file: File) => Disc.open(new BlobStorage(file, file.name));
+
+const browserHashers: HasherFactory = async (name: HashName) => {
+  const hasher = await (name === 'sha256' ? createSHA256() : name === 'sha1' ? createSHA1() : createMD5());
+  hasher.init();
+  return { update: (bytes) => void hasher.update(bytes), digest: () => hasher.digest('hex') };
+};
+
+async function openSink(target: OutputTarget): Promise<Sink> {
+  if (target.kind === 'handle') return new WritableSink(await target.handle.createWritable());
+  const root = await navigator.storage.getDirectory();
+  return new SyncAccessSink(await createSyncAccessHandle(await root.getFileHandle(target.name, { create: true })));
+}
+
+const api = {
+  summary: (file: File): Promise<Result<DiscInfo>> => attempt(async () => discInfo(await open(file))),
+
+  list: (file: File, path: string): Promise<Result<{ entry: DiscRow; children: DiscRow[] }>> =>
+    attempt(async () => {
+      const disc = await open(file);
+      const entry = await disc.resolve(path);
+      return { entry: row(entry), children: entry.type === 'dir' ? (await disc.tree.list(entry)).map(row) : [] };
+    }),
+
+  layout: (file: File): Promise<Result<Region[]>> => attempt(async () => discLayout(await open(file))),
+
+  checksums: (file: File, names: HashName[], onProgress: (done: number, total: number) => void): Promise<Result<Partial<Record<HashName, string>>>> =>
+    attempt(() => checksums(new BlobStorage(file, file.name), names, browserHashers, onProgress)),
+
+  /** A file as itself, a folder as a zip, written in order to the output. */
+  extract: (file: File, path: string, target: OutputTarget, onProgress: (done: number) => void): Promise<Result<number>> =>
+    attempt(async () => {
+      const disc = await open(file);
+      const entry = await disc.resolve(path);
+      const sink = await openSink(target);
+      let at = 0;
+      try {
+        const chunks = entry.type === 'dir' ? zipStream(zipEntries(disc, entry)) : disc.read(entry);
+        for await (const chunk of chunks) {
+          await sink.write(at, chunk);
+          at += chunk.length;
+          onProgress(at);
+        }
+        await sink.close();
+        return at;
+      } catch (error) {
+        await sink.abort?.().catch(() => {});
+        throw error;
+      }
+    }),
+};
+
+export type DiscApi = typeof api;
+
+Comlink.expose(api);
