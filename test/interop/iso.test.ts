@@ -312,7 +312,7 @@ describe('damaged discs', () => {
   it('a directory that points back to the root is a loop, refused at once', async () => {
     const file = damaged('loop.iso');
     const disc = await open(file);
-    const rootExtent = (disc.primary.root.extent);
+    const rootExtent = disc.primary!.root.extent;
     // Aim /a's record at the root's own extent.
     const record = (await disc.tree.list(disc.tree.root())).find((e) => e.name === 'a')!;
     const raw = readFileSync(file);

@@ -1,56 +1,141 @@
 /**
- * An ISO disc image opened for inspection: its descriptors, the tree a user sees (Rock Ridge, else
- * Joliet, else plain ISO 9660), its El Torito boot entries, the partitions in its system area
- * (isohybrid MBR, GPT, an appended EFI partition), files read lazily and a walk that never loops.
+ * A disc image opened for inspection: its ISO 9660 descriptors and/or UDF volume, the tree a user
+ * sees (UDF, else Rock Ridge, else Joliet, else plain ISO 9660), its El Torito boot entries, the
+ * partitions in its system area (isohybrid MBR, GPT, an appended EFI partition), files read
+ * lazily and a walk that never loops.
  */
 import { DiskImgError } from '../errors.ts';
 import { detectPartitions, type Partition } from '../partitions/index.ts';
 import type { Storage } from '../storage/storage.ts';
-import { readDescriptors, SECTOR, type Descriptors, type VolumeDescriptor } from './descriptors.ts';
+import { isIso9660, readDescriptors, SECTOR, type Descriptors, type VolumeDescriptor } from './descriptors.ts';
 import { readBootCatalog, type BootCatalog } from './eltorito.ts';
 import { Iso9660Tree } from './iso9660.ts';
+import { readPathTables, type PathTableReport } from './path-table.ts';
 import type { DiscEntry, DiscTree } from './types.ts';
+import { UdfTree } from './udf.ts';
+import { hasUdfRecognition, readUdfVolume } from './udf-volume.ts';
 
-/** Deeper than any real tree (Rock Ridge relocation included): deeper is a loop in disguise. */
-export const MAX_DEPTH = 256;
+/** Deeper than any real tree (Rock Ridge relocation included; PATH_MAX allows ~2000 one-letter levels): deeper is a loop in disguise. */
+export const MAX_DEPTH = 1024;
 const READ_CHUNK = 4 << 20;
+
+export type TreeKind = DiscTree['kind'];
+
+export interface OpenDiscOptions {
+  /**
+   * The tree names come from. By default UDF when the disc has it (as 7-Zip and Windows read a
+   * bridge disc: Windows installers keep their files in UDF only), else Rock Ridge, else Joliet,
+   * else plain ISO 9660.
+   */
+  names?: TreeKind;
+}
+
+export interface Iso9660Volume {
+  descriptors: Descriptors;
+  primaryTree: Iso9660Tree;
+  jolietVolume?: VolumeDescriptor;
+  jolietTree?: Iso9660Tree;
+  pathTables: PathTableReport;
+}
 
 export class Disc {
   private constructor(
     readonly storage: Storage,
-    readonly descriptors: Descriptors,
+    /** The ISO 9660 side: absent on a UDF-only disc (mkudffs). */
+    readonly iso9660: Iso9660Volume | undefined,
+    /** The UDF side (a bridge disc, or UDF only). */
+    readonly udfTree: UdfTree | undefined,
+    /** Why a UDF volume that was announced could not be read (the ISO 9660 tree is used instead). */
+    readonly udfError: DiskImgError | undefined,
     /** The tree names are shown from. */
     readonly tree: DiscTree,
-    readonly primaryTree: Iso9660Tree,
-    readonly jolietVolume: VolumeDescriptor | undefined,
     readonly bootCatalog: BootCatalog | null,
     readonly partitions: Partition[],
-    /** The UDF volume beside (bridge) or instead of ISO 9660, once the UDF reader knows it. */
-    readonly udf?: { revision: string },
   ) {}
 
-  static async open(storage: Storage): Promise<Disc> {
-    const descriptors = await readDescriptors(storage);
-    const primaryTree = await Iso9660Tree.primary(storage, descriptors.primary);
-    const joliet = descriptors.supplementary.find((v) => v.joliet !== undefined);
-    const tree = primaryTree.kind === 'rock-ridge' || !joliet ? primaryTree : Iso9660Tree.joliet(storage, joliet);
-    const bootCatalog = descriptors.bootCatalog !== undefined ? await readBootCatalog(storage, descriptors.bootCatalog) : null;
+  static async open(storage: Storage, options: OpenDiscOptions = {}): Promise<Disc> {
+    const head = storage.size >= 17 * SECTOR ? await storage.read(16 * SECTOR, SECTOR) : new Uint8Array(0);
+    let iso9660: Iso9660Volume | undefined;
+    if (head.length > 0 && isIso9660(head)) {
+      const descriptors = await readDescriptors(storage);
+      const primaryTree = await Iso9660Tree.primary(storage, descriptors.primary);
+      const jolietVolume = descriptors.supplementary.find((v) => v.joliet !== undefined);
+      const jolietTree = jolietVolume ? Iso9660Tree.joliet(storage, jolietVolume) : undefined;
+      iso9660 = { descriptors, primaryTree, jolietVolume, jolietTree, pathTables: await readPathTables(storage, descriptors.primary) };
+    }
+    let udfTree: UdfTree | undefined;
+    let udfError: DiskImgError | undefined;
+    const announced = await hasUdfRecognition(storage);
+    if (announced || !iso9660) {
+      try {
+        const volume = await readUdfVolume(storage);
+        if (volume) udfTree = await UdfTree.open(storage, volume);
+      } catch (error) {
+        if (!(error instanceof DiskImgError) || !iso9660) throw error;
+        udfError = error;
+      }
+    }
+    if (!iso9660 && !udfTree) {
+      throw new DiskImgError('invalid-format', `Not an ISO 9660 or UDF disc image: no CD001 volume descriptor at byte ${16 * SECTOR} and no UDF anchor at sector 256`, { file: storage.name, field: 'volume descriptor', offset: 16 * SECTOR });
+    }
+    const trees: Partial<Record<TreeKind, DiscTree>> = {
+      udf: udfTree,
+      'rock-ridge': iso9660?.primaryTree.kind === 'rock-ridge' ? iso9660.primaryTree : undefined,
+      joliet: iso9660?.jolietTree,
+      iso9660: iso9660 ? (iso9660.primaryTree.kind === 'iso9660' ? iso9660.primaryTree : Iso9660Tree.plain(storage, iso9660.descriptors.primary)) : undefined,
+    };
+    let tree: DiscTree | undefined;
+    if (options.names) {
+      tree = trees[options.names];
+      if (!tree) throw new DiskImgError('not-found', `The disc has no ${options.names} tree`, { file: storage.name, field: 'names', value: options.names });
+    } else tree = trees.udf ?? trees['rock-ridge'] ?? trees.joliet ?? trees.iso9660!;
+    const bootSector = iso9660?.descriptors.bootCatalog;
+    const bootCatalog = bootSector !== undefined ? await readBootCatalog(storage, bootSector) : null;
     const report = await detectPartitions({ virtualSize: storage.size, read: (offset, length) => storage.read(offset, length) });
+    // A UDF-only or plain disc has no table: what detectPartitions then finds is the disc's own file system.
     const partitions = report.scheme === 'none' ? [] : report.partitions;
-    return new Disc(storage, descriptors, tree, primaryTree, joliet, bootCatalog, partitions);
+    return new Disc(storage, iso9660, udfTree, udfError, tree, bootCatalog, partitions);
   }
 
-  get primary(): VolumeDescriptor {
-    return this.descriptors.primary;
+  /** The trees this disc offers, in the order names are preferred. */
+  get available(): TreeKind[] {
+    const kinds: TreeKind[] = [];
+    if (this.udfTree) kinds.push('udf');
+    if (this.iso9660?.primaryTree.kind === 'rock-ridge') kinds.push('rock-ridge');
+    if (this.iso9660?.jolietTree) kinds.push('joliet');
+    if (this.iso9660) kinds.push('iso9660');
+    return kinds;
   }
 
-  /** The entry at an absolute path ("/" is the root); names compare exactly, then case-blind for plain ISO 9660. */
+  get descriptors(): Descriptors | undefined {
+    return this.iso9660?.descriptors;
+  }
+
+  /** The ISO 9660 primary volume descriptor; undefined on a UDF-only disc. */
+  get primary(): VolumeDescriptor | undefined {
+    return this.iso9660?.descriptors.primary;
+  }
+
+  get primaryTree(): Iso9660Tree | undefined {
+    return this.iso9660?.primaryTree;
+  }
+
+  get jolietVolume(): VolumeDescriptor | undefined {
+    return this.iso9660?.jolietVolume;
+  }
+
+  /** The disc's label as a user knows it: Joliet's (longer, Unicode) or the primary volume's, else UDF's logical volume. */
+  get label(): string {
+    return this.jolietVolume?.volumeId || this.primary?.volumeId || this.udfTree?.volume.logicalVolumeId || this.udfTree?.volume.volumeId || '';
+  }
+
+  /** The entry at an absolute path ("/" is the root); names compare exactly, then case-blind for plain ISO 9660 and UDF (Windows reads UDF case-blind). */
   async resolve(path: string): Promise<DiscEntry> {
     let entry = this.tree.root();
     for (const part of path.split('/').filter(Boolean)) {
       if (entry.type !== 'dir') throw new DiskImgError('not-found', `${entry.path} is not a directory`, { file: this.storage.name, field: 'path', value: path });
       const children = await this.tree.list(entry);
-      const found = children.find((c) => c.name === part) ?? (this.tree.kind === 'iso9660' ? children.find((c) => c.name.toUpperCase() === part.toUpperCase()) : undefined);
+      const found = children.find((c) => c.name === part) ?? (this.tree.kind === 'iso9660' || this.tree.kind === 'udf' ? children.find((c) => c.name.toUpperCase() === part.toUpperCase()) : undefined);
       if (!found) throw new DiskImgError('not-found', `No such file or directory on the disc: ${path}`, { file: this.storage.name, field: 'path', value: path });
       entry = found;
     }

@@ -5,7 +5,7 @@ import type { ZipInput } from './zip.ts';
 
 /** Entries below `dir` (and `dir` itself as the archive's top folder), read lazily. */
 export async function* zipEntries(disc: Disc, dir: DiscEntry): AsyncGenerator<ZipInput> {
-  const top = dir.path === '/' ? (disc.primary.volumeId || 'disc') : dir.name;
+  const top = dir.path === '/' ? (disc.label || 'disc') : dir.name;
   yield { path: top, type: 'dir', size: 0, modified: dir.modified, mode: dir.mode };
   const prefix = dir.path === '/' ? '/' : `${dir.path}/`;
   for await (const entry of disc.walk(dir)) {

@@ -1,6 +1,6 @@
 /** What `diskimg iso info` and the page show about a disc, in qemu-img's kebab-case JSON style. */
 import type { Partition } from '../partitions/index.ts';
-import type { Disc } from './disc.ts';
+import type { Disc, TreeKind } from './disc.ts';
 import type { DiscEntry } from './types.ts';
 
 export interface DiscInfo {
@@ -28,7 +28,25 @@ export interface DiscInfo {
   /** false, or the UDF revision ("2.01"). */
   udf: false | string;
   /** Which file system the listing's names come from. */
-  names: 'rock-ridge' | 'joliet' | 'iso9660' | 'udf';
+  names: TreeKind;
+  /** Every tree the disc offers (`iso ls --names=…`), in the order names are preferred. */
+  'available-names': TreeKind[];
+  /** The UDF volume's own identification, when the disc has one. */
+  'udf-volume': null | {
+    'logical-volume-id': string;
+    'volume-id': string;
+    'volume-set-id': string;
+    'file-set-id': string;
+    'application-id': string;
+    'implementation-id': string;
+    'recording-date': string | null;
+    'block-size': number;
+    partitions: Array<{ number: number; kind: string; start: number; length: number }>;
+  };
+  /** Why an announced UDF volume could not be read (names then come from ISO 9660). */
+  'udf-error'?: string;
+  /** The ISO 9660 path tables, checked against each other and the root. */
+  'path-tables'?: { size: number; directories: number; problems: string[] };
   'el-torito': null | {
     'catalog-offset': number;
     entries: Array<{ platform: string; emulation: string; bootable: boolean; 'load-segment': number; 'sector-count': number; offset: number; 'load-size': number }>;
@@ -38,29 +56,48 @@ export interface DiscInfo {
 
 export function discInfo(disc: Disc): DiscInfo {
   const p = disc.primary;
+  const udf = disc.udfTree;
+  const u = udf?.volume;
   const catalog = disc.bootCatalog;
+  const udfEnd = u ? Math.max(...u.partitions.map((x) => (x.start + x.length) * u.blockSize)) : 0;
   return {
-    'volume-id': p.volumeId,
-    'system-id': p.systemId,
-    'volume-set-id': p.volumeSetId,
-    'publisher-id': p.publisherId,
-    'preparer-id': p.preparerId,
-    'application-id': p.applicationId,
-    'copyright-file-id': p.copyrightFileId,
-    'abstract-file-id': p.abstractFileId,
-    'bibliographic-file-id': p.bibliographicFileId,
-    'volume-size': p.volumeSpaceSize * p.logicalBlockSize,
+    'volume-id': p ? p.volumeId : (u!.logicalVolumeId || u!.volumeId),
+    'system-id': p?.systemId ?? '',
+    'volume-set-id': p ? p.volumeSetId : u!.volumeSetId,
+    'publisher-id': p?.publisherId ?? '',
+    'preparer-id': p?.preparerId ?? '',
+    'application-id': p ? p.applicationId : u!.applicationId,
+    'copyright-file-id': p?.copyrightFileId ?? '',
+    'abstract-file-id': p?.abstractFileId ?? '',
+    'bibliographic-file-id': p?.bibliographicFileId ?? '',
+    'volume-size': p ? p.volumeSpaceSize * p.logicalBlockSize : Math.min(udfEnd, disc.storage.size),
     'image-size': disc.storage.size,
-    'block-size': p.logicalBlockSize,
-    'creation-date': p.creationDate,
-    'modification-date': p.modificationDate,
-    'expiration-date': p.expirationDate,
-    'effective-date': p.effectiveDate,
+    'block-size': p ? p.logicalBlockSize : u!.blockSize,
+    'creation-date': p ? p.creationDate : u!.recorded,
+    'modification-date': p?.modificationDate ?? null,
+    'expiration-date': p?.expirationDate ?? null,
+    'effective-date': p?.effectiveDate ?? null,
     joliet: disc.jolietVolume !== undefined,
     ...(disc.jolietVolume ? { 'joliet-level': disc.jolietVolume.joliet } : {}),
-    'rock-ridge': disc.primaryTree.kind === 'rock-ridge' ? (disc.primaryTree.extension ?? 'RRIP') : false,
-    udf: disc.udf?.revision ?? false,
+    'rock-ridge': disc.primaryTree?.kind === 'rock-ridge' ? (disc.primaryTree.extension ?? 'RRIP') : false,
+    udf: u?.revision ?? false,
     names: disc.tree.kind,
+    'available-names': disc.available,
+    'udf-volume': u
+      ? {
+          'logical-volume-id': u.logicalVolumeId,
+          'volume-id': u.volumeId,
+          'volume-set-id': u.volumeSetId,
+          'file-set-id': udf!.fileSetId,
+          'application-id': u.applicationId,
+          'implementation-id': u.implementationId,
+          'recording-date': u.recorded,
+          'block-size': u.blockSize,
+          partitions: u.partitions.map((x) => ({ number: x.number, kind: x.kind, start: x.start * u.blockSize, length: x.length * u.blockSize })),
+        }
+      : null,
+    ...(disc.udfError ? { 'udf-error': disc.udfError.message } : {}),
+    ...(disc.iso9660 ? { 'path-tables': disc.iso9660.pathTables } : {}),
     'el-torito': catalog
       ? {
           'catalog-offset': catalog.offset,

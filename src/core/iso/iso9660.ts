@@ -32,6 +32,11 @@ export class Iso9660Tree implements DiscTree {
     return new Iso9660Tree(storage, 'rock-ridge', volume, sp, dot.rr?.extension ?? 'RRIP');
   }
 
+  /** The primary volume's plain ISO 9660 names, even where Rock Ridge is recorded. */
+  static plain(storage: Storage, volume: VolumeDescriptor): Iso9660Tree {
+    return new Iso9660Tree(storage, 'iso9660', volume, null);
+  }
+
   static joliet(storage: Storage, volume: VolumeDescriptor): Iso9660Tree {
     return new Iso9660Tree(storage, 'joliet', volume, null);
   }
