@@ -7,7 +7,7 @@ import { mkdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { DiskImgError } from '../../core/errors.ts';
 import { checksums, verifySums, type HashName } from '../../core/iso/checksums.ts';
-import { Disc } from '../../core/iso/disc.ts';
+import { Disc, type TreeKind } from '../../core/iso/disc.ts';
 import { zipEntries } from '../../core/iso/extract.ts';
 import { discInfo, entryJson, type DiscInfo } from '../../core/iso/info.ts';
 import type { DiscEntry } from '../../core/iso/types.ts';
@@ -17,12 +17,14 @@ import { NodeFileStorage } from '../../node/file-storage.ts';
 import { parseArgs } from '../args.ts';
 import { type CliIO, fail, outputFormat, usage } from '../context.ts';
 
-export const isoHelp = 'iso info [--output=human|json] FILE | iso ls [-R] [-l] [--output=human|json] FILE [PATH] | iso extract FILE PATH OUT | iso checksum [--sha256] [--sha1] [--md5] [--check SUMSFILE] FILE';
+export const isoHelp = 'iso info [--output=human|json] FILE | iso ls [-R] [-l] [--names=udf|rock-ridge|joliet|iso9660] [--output=human|json] FILE [PATH] | iso extract [--names=…] FILE PATH OUT (a folder: OUT.zip → a zip, else a folder tree) | iso checksum [--sha256] [--sha1] [--md5] [--check SUMSFILE] FILE';
 
-async function openDisc(io: CliIO, path: string): Promise<Disc> {
+const TREE_KINDS: readonly TreeKind[] = ['udf', 'rock-ridge', 'joliet', 'iso9660'];
+
+async function openDisc(io: CliIO, path: string, names: TreeKind | undefined): Promise<Disc> {
   const storage = await NodeFileStorage.open(path).catch((error: DiskImgError) => fail(io, error.message));
   try {
-    return await Disc.open(storage);
+    return await Disc.open(storage, { names });
   } catch (error) {
     await storage.close();
     if (error instanceof DiskImgError) fail(io, `${path}: ${error.message}`);
@@ -34,7 +36,7 @@ const NAMES = { 'rock-ridge': 'Rock Ridge', joliet: 'Joliet', iso9660: 'ISO 9660
 
 function infoHuman(info: DiscInfo): string {
   const row = (label: string, value: string | number | null) => `${`${label}:`.padEnd(24)}${value === null || value === '' ? '-' : value}\n`;
-  const systems = ['ISO 9660', info['rock-ridge'] ? `Rock Ridge (${info['rock-ridge']})` : '', info.joliet ? `Joliet level ${info['joliet-level']}` : '', info.udf ? `UDF ${info.udf}` : ''].filter(Boolean);
+  const systems = [info['available-names'].includes('iso9660') ? 'ISO 9660' : '', info['rock-ridge'] ? `Rock Ridge (${info['rock-ridge']})` : '', info.joliet ? `Joliet level ${info['joliet-level']}` : '', info.udf ? `UDF ${info.udf}` : ''].filter(Boolean);
   let out =
     row('Volume id', info['volume-id']) +
     row('System id', info['system-id']) +
@@ -51,11 +53,24 @@ function infoHuman(info: DiscInfo): string {
     row('Effective date', info['effective-date']) +
     row('File systems', systems.join(', ')) +
     row('Names from', NAMES[info.names]);
+  const udf = info['udf-volume'];
+  if (udf) {
+    out +=
+      row('UDF logical volume id', udf['logical-volume-id']) +
+      row('UDF volume set id', udf['volume-set-id']) +
+      row('UDF file set id', udf['file-set-id']) +
+      row('UDF recorded', udf['recording-date']) +
+      row('UDF made by', [udf['application-id'], udf['implementation-id']].filter(Boolean).join(', ')) +
+      row('UDF partitions', udf.partitions.map((p) => `${p.kind} ${p.number} at byte ${p.start} (${p.length} bytes)`).join('; '));
+  }
+  if (info['udf-error']) out += row('UDF not readable', info['udf-error']);
+  const tables = info['path-tables'];
+  if (tables) out += row('Path tables', `${tables.size} bytes, ${tables.directories} directories${tables.problems.length ? `; ${tables.problems.join('; ')}` : ', consistent'}`);
   const boot = info['el-torito'];
   if (boot) {
     out += `El Torito boot catalog at byte ${boot['catalog-offset']}:\n`;
     boot.entries.forEach((e, i) => {
-      out += `  [${i}] ${e.platform}, emulation ${e.emulation}, ${e.bootable ? 'bootable' : 'not bootable'}, ${e['load-size']} bytes at byte ${e.offset} (${e['sector-count']} sectors, load segment 0x${e['load-segment'].toString(16).padStart(4, '0')})\n`;
+      out += `  [${i}] ${e.platform}, emulation ${e.emulation}, ${e.bootable ? 'bootable' : 'not bootable'}, ${e['load-size']} bytes at byte ${e.offset}${e.path ? ` (${e.path})` : ''}, ${e['sector-count']} sectors loaded, load segment 0x${e['load-segment'].toString(16).padStart(4, '0')}\n`;
     });
   } else out += row('El Torito', 'no boot catalog');
   if (info.partitions.length > 0) {
@@ -118,9 +133,12 @@ export async function iso(argv: string[], io: CliIO): Promise<number> {
   const args = parseArgs(rest, {
     withValue: '',
     flags: 'Rlh',
-    long: { output: { key: 'output', value: true }, sha256: { key: 'sha256', value: false }, sha1: { key: 'sha1', value: false }, md5: { key: 'md5', value: false }, check: { key: 'check', value: true } },
+    long: { output: { key: 'output', value: true }, names: { key: 'names', value: true }, sha256: { key: 'sha256', value: false }, sha1: { key: 'sha1', value: false }, md5: { key: 'md5', value: false }, check: { key: 'check', value: true } },
   });
   const format = outputFormat(io, args.values.get('output'));
+  if (!['info', 'ls', 'extract', 'checksum'].includes(sub ?? '')) usage(sub === undefined ? `Expecting an iso command: diskimg ${isoHelp}` : `Unknown iso command '${sub}': diskimg ${isoHelp}`);
+  const names = args.values.get('names') as TreeKind | undefined;
+  if (names !== undefined && !TREE_KINDS.includes(names)) usage(`--names must be one of ${TREE_KINDS.join(', ')}`);
   const [file, ...more] = args.positional;
   if (!file) usage(`Expecting a disc image: diskimg ${isoHelp}`);
   if (sub === 'checksum') {
@@ -145,7 +163,7 @@ export async function iso(argv: string[], io: CliIO): Promise<number> {
       await storage.close();
     }
   }
-  const disc = await openDisc(io, file);
+  const disc = await openDisc(io, file, names);
   try {
     switch (sub) {
       case 'info': {

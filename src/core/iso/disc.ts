@@ -15,6 +15,43 @@ import type { DiscEntry, DiscTree } from './types.ts';
 import { UdfTree } from './udf.ts';
 import { hasUdfRecognition, readUdfVolume } from './udf-volume.ts';
 
+/** Entries looked at (breadth first, the top levels) to find the files that hold the boot images. */
+const BOOT_SEARCH_ENTRIES = 4096;
+const BOOT_SEARCH_DEPTH = 4;
+
+/**
+ * The file each boot image is (xorriso's "img path"): the file whose data starts at the image's
+ * sector. Its size is the image's real size — a no-emulation entry records only the 4 sectors
+ * the BIOS loads first. Only the top levels are searched, so opening a huge disc stays quick.
+ */
+async function findBootFiles(tree: DiscTree, catalog: BootCatalog): Promise<void> {
+  const wanted = new Map(catalog.entries.map((e) => [e.offset, e]));
+  let queue: DiscEntry[] = [tree.root()];
+  let seen = 0;
+  try {
+    for (let depth = 0; depth < BOOT_SEARCH_DEPTH && queue.length > 0 && seen < BOOT_SEARCH_ENTRIES; depth++) {
+      const next: DiscEntry[] = [];
+      for (const dir of queue) {
+        for (const entry of await tree.list(dir)) {
+          if (++seen > BOOT_SEARCH_ENTRIES) return;
+          if (entry.type === 'dir') next.push(entry);
+          const first = entry.extents[0];
+          if (entry.type !== 'file' || !first || entry.size === 0) continue;
+          for (const boot of catalog.entries) {
+            if (boot.offset !== first.offset || boot.path !== undefined || !wanted.has(first.offset)) continue;
+            boot.path = entry.path;
+            if (boot.sizeFrom !== 'floppy') Object.assign(boot, { loadSize: entry.size, sizeFrom: 'file' });
+          }
+        }
+      }
+      queue = next;
+    }
+  } catch (error) {
+    // Damage below the top is reported when that part is listed, not at open.
+    if (!(error instanceof DiskImgError)) throw error;
+  }
+}
+
 /** Deeper than any real tree (Rock Ridge relocation included; PATH_MAX allows ~2000 one-letter levels): deeper is a loop in disguise. */
 export const MAX_DEPTH = 1024;
 const READ_CHUNK = 4 << 20;
@@ -91,6 +128,7 @@ export class Disc {
     } else tree = trees.udf ?? trees['rock-ridge'] ?? trees.joliet ?? trees.iso9660!;
     const bootSector = iso9660?.descriptors.bootCatalog;
     const bootCatalog = bootSector !== undefined ? await readBootCatalog(storage, bootSector) : null;
+    if (bootCatalog) await findBootFiles(tree, bootCatalog);
     const report = await detectPartitions({ virtualSize: storage.size, read: (offset, length) => storage.read(offset, length) });
     // A UDF-only or plain disc has no table: what detectPartitions then finds is the disc's own file system.
     const partitions = report.scheme === 'none' ? [] : report.partitions;

@@ -16,9 +16,19 @@ export interface BootEntry {
   sectorCount: number;
   /** Where the boot image starts (bytes). */
   offset: number;
-  /** Bytes of the boot image: the stored count, or for an EFI FAT image its file system's size. */
+  /**
+   * Bytes of the boot image as extracted: the size of the file on the disc that starts at the
+   * image's sector when there is one (isolinux.bin, efi.img), else a floppy's size for floppy
+   * emulation, else for an EFI FAT image its file system's size, else the stored sector count.
+   */
   loadSize: number;
+  /** Where loadSize came from. */
+  sizeFrom: 'file' | 'floppy' | 'fat' | 'sector-count';
+  /** The file on the disc that holds the image, when the tree has one at the same sector. */
+  path?: string;
 }
+
+const FLOPPY_BYTES: Record<number, number> = { 1: 1_228_800, 2: 1_474_560, 3: 2_949_120 };
 
 export interface BootCatalog {
   offset: number;
@@ -67,8 +77,10 @@ export async function readBootCatalog(storage: Storage, sector: number): Promise
     const start = u32(b, at + 8) * SECTOR;
     const p = platformName(platform);
     const stored = sectorCount * 512;
-    const loadSize = p === 'uefi' ? ((await fatSize(storage, start)) ?? stored) : stored;
-    return { platform: p, emulation: emulationName(media), bootable: b[at] === 0x88, loadSegment: u16(b, at + 2), systemType: b[at + 4], sectorCount, offset: start, loadSize };
+    const floppy = FLOPPY_BYTES[media & 0x0f];
+    const fat = floppy === undefined && p === 'uefi' ? await fatSize(storage, start) : undefined;
+    const [loadSize, sizeFrom] = floppy !== undefined ? [floppy, 'floppy' as const] : fat !== undefined ? [fat, 'fat' as const] : [stored, 'sector-count' as const];
+    return { platform: p, emulation: emulationName(media), bootable: b[at] === 0x88, loadSegment: u16(b, at + 2), systemType: b[at + 4], sectorCount, offset: start, loadSize, sizeFrom };
   };
   entries.push(await entry(32));
   // Section headers (0x90, 0x91 for the last) each followed by their section entries.

@@ -49,7 +49,7 @@ export interface DiscInfo {
   'path-tables'?: { size: number; directories: number; problems: string[] };
   'el-torito': null | {
     'catalog-offset': number;
-    entries: Array<{ platform: string; emulation: string; bootable: boolean; 'load-segment': number; 'sector-count': number; offset: number; 'load-size': number }>;
+    entries: Array<{ platform: string; emulation: string; bootable: boolean; 'load-segment': number; 'sector-count': number; offset: number; 'load-size': number; 'size-from': string; path?: string }>;
   };
   partitions: Partition[];
 }
@@ -101,7 +101,7 @@ export function discInfo(disc: Disc): DiscInfo {
     'el-torito': catalog
       ? {
           'catalog-offset': catalog.offset,
-          entries: catalog.entries.map((e) => ({ platform: e.platform, emulation: e.emulation, bootable: e.bootable, 'load-segment': e.loadSegment, 'sector-count': e.sectorCount, offset: e.offset, 'load-size': e.loadSize })),
+          entries: catalog.entries.map((e) => ({ platform: e.platform, emulation: e.emulation, bootable: e.bootable, 'load-segment': e.loadSegment, 'sector-count': e.sectorCount, offset: e.offset, 'load-size': e.loadSize, 'size-from': e.sizeFrom, ...(e.path !== undefined ? { path: e.path } : {}) })),
         }
       : null,
     partitions: disc.partitions,
