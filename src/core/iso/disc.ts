@@ -1,6 +1,6 @@
 /**
  * A disc image opened for inspection: its ISO 9660 descriptors and/or UDF volume, the tree a user
- * sees (UDF, else Rock Ridge, else Joliet, else plain ISO 9660), its El Torito boot entries, the
+ * sees (Rock Ridge, else UDF, else Joliet, else plain ISO 9660), its El Torito boot entries, the
  * partitions in its system area (isohybrid MBR, GPT, an appended EFI partition), files read
  * lazily and a walk that never loops.
  */
@@ -60,9 +60,9 @@ export type TreeKind = DiscTree['kind'];
 
 export interface OpenDiscOptions {
   /**
-   * The tree names come from. By default UDF when the disc has it (as 7-Zip and Windows read a
-   * bridge disc: Windows installers keep their files in UDF only), else Rock Ridge, else Joliet,
-   * else plain ISO 9660.
+   * The tree names come from. By default Rock Ridge when the disc has it (xorriso's choice: the
+   * only one with symlinks, modes and owners), else UDF (7-Zip's and Windows' choice over ISO
+   * 9660: Windows installers keep their files in UDF only), else Joliet, else plain ISO 9660.
    */
   names?: TreeKind;
 }
@@ -125,7 +125,7 @@ export class Disc {
     if (options.names) {
       tree = trees[options.names];
       if (!tree) throw new DiskImgError('not-found', `The disc has no ${options.names} tree`, { file: storage.name, field: 'names', value: options.names });
-    } else tree = trees.udf ?? trees['rock-ridge'] ?? trees.joliet ?? trees.iso9660!;
+    } else tree = trees['rock-ridge'] ?? trees.udf ?? trees.joliet ?? trees.iso9660!;
     const bootSector = iso9660?.descriptors.bootCatalog;
     const bootCatalog = bootSector !== undefined ? await readBootCatalog(storage, bootSector) : null;
     if (bootCatalog) await findBootFiles(tree, bootCatalog);
@@ -138,8 +138,8 @@ export class Disc {
   /** The trees this disc offers, in the order names are preferred. */
   get available(): TreeKind[] {
     const kinds: TreeKind[] = [];
-    if (this.udfTree) kinds.push('udf');
     if (this.iso9660?.primaryTree.kind === 'rock-ridge') kinds.push('rock-ridge');
+    if (this.udfTree) kinds.push('udf');
     if (this.iso9660?.jolietTree) kinds.push('joliet');
     if (this.iso9660) kinds.push('iso9660');
     return kinds;
