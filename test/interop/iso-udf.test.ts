@@ -125,15 +125,17 @@ describe('UDF bridge and UDF-only discs', () => {
       const disc = await open(file);
       const info = discInfo(disc);
       const expected = udfinfo(file);
-      expect(info.udf, file).toBe(expected.udfrev);
-      expect(info.udf).toBe(revision);
+      expect(info.udf, file).toBe(revision);
+      // UDF 1.01 records no revisions in its integrity descriptor: udfinfo then gives the domain's.
+      expect(info['udf-volume']?.['max-write-revision'] ?? info.udf).toBe(expected.udfwriterev);
+      expect(info['udf-volume']?.['min-read-revision'] ?? info.udf).toBe(expected.udfrev);
       expect(info['volume-id']).toBe(expected.label);
       expect(info['udf-volume']?.['volume-id']).toBe(expected.vid);
       expect(info['block-size']).toBe(Number(expected.blocksize));
       expect(info['udf-volume']?.partitions.map((p) => p.kind)).toEqual(revision >= '2.50' ? ['physical', 'virtual'] : ['physical']);
       expect(await walk(disc)).toEqual([]);
       // 7-Zip cannot open a disc with a virtual allocation table (2.50/2.60 on BD-R); udfinfo can, and agrees above.
-      if (revision < '2.50') expect(sevenZip(file).entries.size).toBe(0);
+      if (revision < '2.50') expect(sevenZip(file)).toEqual({ version: revision, entries: new Map() });
     }
     for (const [size, file] of Object.entries(f.blockSizes)) {
       const info = discInfo(await open(file));

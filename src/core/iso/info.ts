@@ -41,6 +41,9 @@ export interface DiscInfo {
     'implementation-id': string;
     'recording-date': string | null;
     'block-size': number;
+    /** The oldest UDF revision that can read the volume, and the newest that wrote it (udfinfo's udfrev, udfwriterev). */
+    'min-read-revision'?: string;
+    'max-write-revision'?: string;
     partitions: Array<{ number: number; kind: string; start: number; length: number }>;
   };
   /** Why an announced UDF volume could not be read (names then come from ISO 9660). */
@@ -93,6 +96,7 @@ export function discInfo(disc: Disc): DiscInfo {
           'implementation-id': u.implementationId,
           'recording-date': u.recorded,
           'block-size': u.blockSize,
+          ...(u.minReadRevision ? { 'min-read-revision': u.minReadRevision, 'max-write-revision': u.maxWriteRevision } : {}),
           partitions: u.partitions.map((x) => ({ number: x.number, kind: x.kind, start: x.start * u.blockSize, length: x.length * u.blockSize })),
         }
       : null,

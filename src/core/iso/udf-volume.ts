@@ -113,6 +113,14 @@ export interface UdfVolume {
   /** Where the file set descriptor is. */
   fileSet: LongAd;
   integrity?: ByteRange;
+  /**
+   * From the VAT header, else the logical volume integrity descriptor: the oldest UDF revision
+   * that can read the volume (udfinfo's "udfrev"), the newest that wrote it, and the counts.
+   */
+  minReadRevision?: string;
+  maxWriteRevision?: string;
+  files?: number;
+  directories?: number;
   /** Byte offset of logical block `block` of partition reference `ref`. */
   offsetOf(ref: number, block: number): number;
   /** Byte ranges of the VAT / metadata files (for the disc picture). */
@@ -267,10 +275,23 @@ export async function readUdfVolume(storage: Storage): Promise<UdfVolume | null>
     const partition = partitions[ref];
     // The physical partition under a virtual or metadata one: the type 1 map of the same number.
     const under = partitions.find((p) => p.number === partition.number && (p.kind === 'physical' || p.kind === 'sparable'))?.ref ?? ref;
-    if (partition.kind === 'virtual') mappers.set(ref, await vatMapper(storage, volume, under, tables));
+    if (partition.kind === 'virtual') mappers.set(ref, await vatMapper(storage, volume, under, tables, (header) => Object.assign(volume, revisions(header, 136))));
     else mappers.set(ref, await metadataMapper(storage, volume, under, le32(map, 40), le32(map, 44), tables));
   }
+  if (volume.minReadRevision === undefined && volume.integrity && volume.integrity.offset + blockSize <= storage.size) {
+    const lvid = await storage.read(volume.integrity.offset, blockSize);
+    const n = le32(lvid, 72);
+    const impUse = 80 + 8 * n;
+    if (tagId(lvid) === TAG.LVID && n < 64 && le32(lvid, 76) >= 46 && impUse + 46 <= blockSize) Object.assign(volume, revisions(lvid, impUse + 32));
+  }
   return volume;
+}
+
+/** Files, directories, min read, min write and max write revisions, from `at` (LVID implementation use or VAT header). */
+function revisions(b: Uint8Array, at: number): Pick<UdfVolume, 'files' | 'directories' | 'minReadRevision' | 'maxWriteRevision'> {
+  // Zero: not recorded (UDF 1.01 writers leave it so).
+  const revision = (word: number) => (word === 0 ? undefined : revisionText(word));
+  return { files: le32(b, at), directories: le32(b, at + 4), minReadRevision: revision(le16(b, at + 8)), maxWriteRevision: revision(le16(b, at + 12)) };
 }
 
 /** Reads a file entry's whole data (for the VAT and the metadata file), bounded. */
@@ -303,7 +324,7 @@ export function checkInside(storage: Storage, offset: number, length: number, fi
  * The UDF 2.00+ virtual allocation table: the last recorded block holds its file entry (type 248);
  * each 4-byte entry gives a virtual block's place in the physical partition.
  */
-async function vatMapper(storage: Storage, volume: UdfVolume, under: number, tables: ByteRange[]): Promise<(block: number) => number> {
+async function vatMapper(storage: Storage, volume: UdfVolume, under: number, tables: ByteRange[], header: (vat: Uint8Array) => void): Promise<(block: number) => number> {
   const bs = volume.blockSize;
   const last = Math.floor(storage.size / bs) - 1;
   for (let block = last; block >= Math.max(0, last - 32); block--) {
@@ -312,11 +333,13 @@ async function vatMapper(storage: Storage, volume: UdfVolume, under: number, tab
     if ((id !== TAG.FE && id !== TAG.EFE) || fe[16 + 11] !== 248) continue;
     const data = await fileData(storage, volume, fe, under, tables);
     tables.push({ offset: block * bs, length: bs });
-    const header = le16(data, 0);
-    const count = Math.floor((data.length - header) / 4);
+    const headerLength = le16(data, 0);
+    if (headerLength < 152 || headerLength > data.length) return invalid(storage, `The UDF VAT at block ${block} has a header of ${headerLength} bytes, outside its ${data.length}`, { field: 'VAT header length', offset: block * bs, value: headerLength });
+    header(data);
+    const count = Math.floor((data.length - headerLength) / 4);
     return (virtual) => {
       if (virtual >= count) return invalid(storage, `UDF virtual block ${virtual} is outside the VAT's ${count} entries`, { field: 'virtual block', value: virtual });
-      return (volume.partitions[under].start + le32(data, header + virtual * 4)) * bs;
+      return (volume.partitions[under].start + le32(data, headerLength + virtual * 4)) * bs;
     };
   }
   return invalid(storage, 'The UDF volume has a virtual partition but no virtual allocation table (VAT) in its last blocks', { field: 'VAT', offset: last * bs });
