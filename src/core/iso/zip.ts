@@ -4,6 +4,8 @@
  * CRC follows its data in a data descriptor. ZIP64 records appear only where a size, an offset or
  * the entry count needs them. Names are UTF-8 (flag bit 11); symlinks as Info-ZIP stores them.
  */
+import { DiskImgError } from '../errors.ts';
+
 export interface ZipInput {
   /** Relative path inside the archive, "/"-separated, no leading slash; directories end without "/". */
   path: string;
@@ -16,19 +18,42 @@ export interface ZipInput {
   data?: () => AsyncIterable<Uint8Array>;
 }
 
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
+/** CRC-32 (IEEE) tables for slicing by 8: eight bytes a step, ~3× the byte-at-a-time loop. */
+const CRC_TABLES = (() => {
+  const tables = new Int32Array(8 * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
+    tables[n] = c;
   }
-  return table;
+  for (let n = 0; n < 256; n++) {
+    let c = tables[n];
+    for (let t = 1; t < 8; t++) {
+      c = tables[c & 0xff] ^ (c >>> 8);
+      tables[t * 256 + n] = c;
+    }
+  }
+  return tables;
 })();
 
 export function crc32Update(crc: number, bytes: Uint8Array): number {
-  let c = ~crc >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  const t = CRC_TABLES;
+  let c = ~crc;
+  let i = 0;
+  const n = bytes.length;
+  for (; i + 8 <= n; i += 8) {
+    const a = c ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
+    c =
+      t[1792 + (a & 0xff)] ^
+      t[1536 + ((a >>> 8) & 0xff)] ^
+      t[1280 + ((a >>> 16) & 0xff)] ^
+      t[1024 + (a >>> 24)] ^
+      t[768 + bytes[i + 4]] ^
+      t[512 + bytes[i + 5]] ^
+      t[256 + bytes[i + 6]] ^
+      t[bytes[i + 7]];
+  }
+  for (; i < n; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return ~c >>> 0;
 }
 
@@ -124,7 +149,7 @@ export async function* zipStream(entries: AsyncIterable<ZipInput>): AsyncGenerat
       written += chunk.length;
       yield chunk;
     }
-    if (written !== size) throw new Error(`zip: ${entry.path} gave ${written} bytes, not the ${size} announced`);
+    if (written !== size) throw new DiskImgError('corrupt', `${entry.path} gave ${written} bytes for the zip, not the ${size} its entry announced`, { field: 'size', value: written });
     offset += written;
     const descriptor = new Writer(24).u32(0x08074b50).u32(crc);
     if (zip64) descriptor.u64(size).u64(size);

@@ -1,0 +1,66 @@
+/**
+ * Checksums over a Storage (against Node's crypto and coreutils' text formats) and the check of
+ * pasted SHA256SUMS-style text: GNU lines, binary-mode stars, BSD tags, CRLF, a bare hash.
+ */
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { checksums, parseSums, verifySums } from '../../src/core/iso/checksums.ts';
+import { MemoryStorage } from '../../src/core/storage/storage.ts';
+import { nodeHashers } from '../../src/node/hashers.ts';
+
+const content = new Uint8Array(9 << 20).map((_, i) => (i * 131) >>> 3);
+const hex = (name: string) => createHash(name).update(content).digest('hex');
+
+describe('checksums', () => {
+  it('SHA-256, SHA-1 and MD5 in one pass, with progress up to the size', async () => {
+    const progress: number[] = [];
+    const sums = await checksums(new MemoryStorage(content, 'disc.iso'), ['sha256', 'sha1', 'md5'], nodeHashers, (done, total) => {
+      expect(total).toBe(content.length);
+      progress.push(done);
+    });
+    expect(sums).toEqual({ sha256: hex('sha256'), sha1: hex('sha1'), md5: hex('md5') });
+    expect(progress).toEqual([4 << 20, 8 << 20, 9 << 20]);
+  });
+
+  it('an empty image has the empty hashes', async () => {
+    expect(await checksums(new MemoryStorage(new Uint8Array(0)), ['sha256'], nodeHashers)).toEqual({ sha256: createHash('sha256').digest('hex') });
+  });
+});
+
+describe('SHA256SUMS text', () => {
+  const sha256 = hex('sha256');
+  const sums = { sha256, sha1: hex('sha1'), md5: hex('md5') };
+
+  it('parses GNU, binary-mode and BSD lines, ignoring comments, blanks and signatures', () => {
+    const text = [
+      '-----BEGIN PGP SIGNED MESSAGE-----',
+      '# comment',
+      '',
+      `${sha256.toUpperCase()}  debian-12.iso\r`,
+      `${sums.sha1} *./sub/debian 12.iso`,
+      `MD5 (debian-12.iso) = ${sums.md5}`,
+      `SHA256 (other.iso) = ${'0'.repeat(64)}`,
+      'not a hash line',
+    ].join('\n');
+    expect(parseSums(text)).toEqual([
+      { hash: sha256, name: 'debian-12.iso', algorithm: 'sha256' },
+      { hash: sums.sha1, name: './sub/debian 12.iso', algorithm: 'sha1' },
+      { hash: sums.md5, name: 'debian-12.iso', algorithm: 'md5' },
+      { hash: '0'.repeat(64), name: 'other.iso', algorithm: 'sha256' },
+    ]);
+  });
+
+  it('says match, mismatch or not listed for a file name', () => {
+    const text = `${'1'.repeat(64)}  other.iso\n${sha256}  debian-12.iso\n`;
+    expect(verifySums(text, 'debian-12.iso', sums)).toEqual({ status: 'match', algorithm: 'sha256', expected: sha256, actual: sha256 });
+    expect(verifySums(text, 'other.iso', sums)).toEqual({ status: 'mismatch', algorithm: 'sha256', expected: '1'.repeat(64), actual: sha256 });
+    expect(verifySums(text, 'missing.iso', sums)).toEqual({ status: 'not-listed' });
+    // A path in the list matches by its last part; the binary-mode star is not part of the name.
+    expect(verifySums(`${sums.sha1} *./sub/debian 12.iso`, 'debian 12.iso', sums)).toMatchObject({ status: 'match', algorithm: 'sha1' });
+    // BSD style, and a lone bare hash (what a download page shows).
+    expect(verifySums(`SHA256 (debian-12.iso) = ${sha256}`, 'debian-12.iso', sums)).toMatchObject({ status: 'match' });
+    expect(verifySums(`  ${sums.md5}  \n`, 'anything.iso', sums)).toMatchObject({ status: 'match', algorithm: 'md5' });
+    // A line whose algorithm was not computed cannot decide.
+    expect(verifySums(`${sums.md5}  debian-12.iso`, 'debian-12.iso', { sha256 })).toEqual({ status: 'not-listed' });
+  });
+});
