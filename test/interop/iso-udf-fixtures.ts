@@ -58,7 +58,7 @@ function wipeIso9660(from: string, to: string): void {
 }
 
 export function udfFixtures(): UdfFixtures {
-  const dir = join(tmpdir(), 'diskimg-udf-fixtures-v1');
+  const dir = join(tmpdir(), 'diskimg-iso-udf-fixtures-v1');
   const paths: UdfFixtures = {
     dir,
     source: join(dir, 'tree'),

@@ -75,7 +75,7 @@ function infoHuman(info: DiscInfo): string {
   } else out += row('El Torito', 'no boot catalog');
   if (info.partitions.length > 0) {
     out += 'Partitions in the system area:\n';
-    for (const p of info.partitions) out += `  [${p.index}] ${p.type.name}${p.type.code ? ` (${p.type.code})` : p.type.guid ? ` (${p.type.guid})` : ''}, start ${p.start}, size ${p.size}${p.name ? `, name ${p.name}` : ''}${p.filesystem ? `, ${p.filesystem.type}` : ''}\n`;
+    for (const p of info.partitions) out += `  ${p.scheme.toUpperCase()} [${p.index}] ${p.type.name}${p.type.code ? ` (${p.type.code})` : p.type.guid ? ` (${p.type.guid})` : ''}, start ${p.start}, size ${p.size}${p.name ? `, name ${p.name}` : ''}${p.filesystem ? `, ${p.filesystem.type}` : ''}${p.appended ? ', appended' : ''}\n`;
   }
   return out;
 }

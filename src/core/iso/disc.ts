@@ -5,14 +5,14 @@
  * lazily and a walk that never loops.
  */
 import { DiskImgError } from '../errors.ts';
-import { detectPartitions, type Partition } from '../partitions/index.ts';
 import type { Storage } from '../storage/storage.ts';
 import { isIso9660, readDescriptors, SECTOR, type Descriptors, type VolumeDescriptor } from './descriptors.ts';
 import { readBootCatalog, type BootCatalog } from './eltorito.ts';
 import { Iso9660Tree } from './iso9660.ts';
 import { readPathTables, type PathTableReport } from './path-table.ts';
+import { readSystemArea, type SystemArea, type SystemAreaPartition } from './system-area.ts';
 import type { DiscEntry, DiscTree } from './types.ts';
-import { UdfTree } from './udf.ts';
+import { UdfTree } from './udf-tree.ts';
 import { hasUdfRecognition, readUdfVolume } from './udf-volume.ts';
 
 /** Entries looked at (breadth first, the top levels) to find the files that hold the boot images. */
@@ -87,8 +87,13 @@ export class Disc {
     /** The tree names are shown from. */
     readonly tree: DiscTree,
     readonly bootCatalog: BootCatalog | null,
-    readonly partitions: Partition[],
+    /** The MBR and/or GPT in the first 32 KiB (isohybrid, -append_partition). */
+    readonly systemArea: SystemArea,
   ) {}
+
+  get partitions(): SystemAreaPartition[] {
+    return this.systemArea.partitions;
+  }
 
   static async open(storage: Storage, options: OpenDiscOptions = {}): Promise<Disc> {
     const head = storage.size >= 17 * SECTOR ? await storage.read(16 * SECTOR, SECTOR) : new Uint8Array(0);
@@ -129,10 +134,10 @@ export class Disc {
     const bootSector = iso9660?.descriptors.bootCatalog;
     const bootCatalog = bootSector !== undefined ? await readBootCatalog(storage, bootSector) : null;
     if (bootCatalog) await findBootFiles(tree, bootCatalog);
-    const report = await detectPartitions({ virtualSize: storage.size, read: (offset, length) => storage.read(offset, length) });
-    // A UDF-only or plain disc has no table: what detectPartitions then finds is the disc's own file system.
-    const partitions = report.scheme === 'none' ? [] : report.partitions;
-    return new Disc(storage, iso9660, udfTree, udfError, tree, bootCatalog, partitions);
+    const primary = iso9660?.descriptors.primary;
+    const volumeEnd = primary ? primary.volumeSpaceSize * SECTOR : udfTree ? Math.max(...udfTree.volume.partitions.map((p) => (p.start + p.length) * udfTree.volume.blockSize)) : undefined;
+    const systemArea = await readSystemArea(storage, volumeEnd);
+    return new Disc(storage, iso9660, udfTree, udfError, tree, bootCatalog, systemArea);
   }
 
   /** The trees this disc offers, in the order names are preferred. */

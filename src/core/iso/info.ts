@@ -1,6 +1,6 @@
 /** What `diskimg iso info` and the page show about a disc, in qemu-img's kebab-case JSON style. */
-import type { Partition } from '../partitions/index.ts';
 import type { Disc, TreeKind } from './disc.ts';
+import type { SystemAreaPartition } from './system-area.ts';
 import type { DiscEntry } from './types.ts';
 
 export interface DiscInfo {
@@ -54,7 +54,9 @@ export interface DiscInfo {
     'catalog-offset': number;
     entries: Array<{ platform: string; emulation: string; bootable: boolean; 'load-segment': number; 'sector-count': number; offset: number; 'load-size': number; 'size-from': string; path?: string }>;
   };
-  partitions: Partition[];
+  /** MBR and GPT partitions from the system area, each with its scheme; appended ones marked. */
+  partitions: SystemAreaPartition[];
+  'system-area': { mbr: boolean; gpt: boolean; 'disk-id'?: string; 'disk-guid'?: string; warnings?: string[] };
 }
 
 export function discInfo(disc: Disc): DiscInfo {
@@ -109,6 +111,7 @@ export function discInfo(disc: Disc): DiscInfo {
         }
       : null,
     partitions: disc.partitions,
+    'system-area': (({ partitions: _, ...rest }) => rest)(disc.systemArea),
   };
 }
 
