@@ -36,7 +36,7 @@ const NAMES = { 'rock-ridge': 'Rock Ridge', joliet: 'Joliet', iso9660: 'ISO 9660
 
 function infoHuman(info: DiscInfo): string {
   const row = (label: string, value: string | number | null) => `${`${label}:`.padEnd(24)}${value === null || value === '' ? '-' : value}\n`;
-  const systems = [info['available-names'].includes('iso9660') ? 'ISO 9660' : '', info['rock-ridge'] ? `Rock Ridge (${info['rock-ridge']})` : '', info.joliet ? `Joliet level ${info['joliet-level']}` : '', info.udf ? `UDF ${info.udf}` : ''].filter(Boolean);
+  const systems = [info['available-names'].includes('iso9660') ? (info['iso9660-1999'] ? 'ISO 9660:1999' : 'ISO 9660') : '', info['rock-ridge'] ? `Rock Ridge (${info['rock-ridge']})` : '', info.joliet ? `Joliet level ${info['joliet-level']}` : '', info.udf ? `UDF ${info.udf}` : ''].filter(Boolean);
   let out =
     row('Volume id', info['volume-id']) +
     row('System id', info['system-id']) +

@@ -19,6 +19,8 @@ export interface VolumeDescriptor {
   type: 'primary' | 'supplementary';
   /** Joliet level (1–3) for a supplementary descriptor with Joliet's escape sequences. */
   joliet?: number;
+  /** An ISO 9660:1999 enhanced volume descriptor (type 2, version 2): longer plain names, no version suffix. */
+  enhanced?: boolean;
   systemId: string;
   volumeId: string;
   volumeSetId: string;
@@ -117,6 +119,7 @@ function parseVolume(b: Uint8Array, offset: number, type: 'primary' | 'supplemen
   return {
     type,
     joliet,
+    ...(type === 'supplementary' && b[6] === 2 ? { enhanced: true } : {}),
     systemId: text(b, 8, 32, ucs2),
     volumeId: text(b, 40, 32, ucs2),
     volumeSetId: text(b, 190, 128, ucs2),

@@ -15,6 +15,12 @@ import type { DiscEntry, DiscTree } from './types.ts';
 import { UdfTree } from './udf-tree.ts';
 import { hasUdfRecognition, readUdfVolume } from './udf-volume.ts';
 
+function plainTree(storage: Storage, iso9660: Iso9660Volume): Iso9660Tree {
+  const enhanced = iso9660.descriptors.supplementary.find((v) => v.enhanced);
+  if (enhanced) return Iso9660Tree.plain(storage, enhanced);
+  return iso9660.primaryTree.kind === 'iso9660' ? iso9660.primaryTree : Iso9660Tree.plain(storage, iso9660.descriptors.primary);
+}
+
 /** Entries looked at (breadth first, the top levels) to find the files that hold the boot images. */
 const BOOT_SEARCH_ENTRIES = 4096;
 const BOOT_SEARCH_DEPTH = 4;
@@ -124,7 +130,8 @@ export class Disc {
       udf: udfTree,
       'rock-ridge': iso9660?.primaryTree.kind === 'rock-ridge' ? iso9660.primaryTree : undefined,
       joliet: iso9660?.jolietTree,
-      iso9660: iso9660 ? (iso9660.primaryTree.kind === 'iso9660' ? iso9660.primaryTree : Iso9660Tree.plain(storage, iso9660.descriptors.primary)) : undefined,
+      // Plain names: from an ISO 9660:1999 enhanced volume when there is one (longer names), else the primary volume.
+      iso9660: iso9660 ? plainTree(storage, iso9660) : undefined,
     };
     let tree: DiscTree | undefined;
     if (options.names) {
@@ -195,7 +202,7 @@ export class Disc {
   }
 
   private async *walkBelow(dir: DiscEntry, ancestors: Set<string>, depth: number): AsyncGenerator<DiscEntry> {
-    if (depth > MAX_DEPTH) throw new DiskImgError('limit', `The directory tree is deeper than ${MAX_DEPTH} levels at ${dir.path}`, { file: this.storage.name, field: 'depth', value: dir.path });
+    if (depth > MAX_DEPTH) throw new DiskImgError('limit', `The directory tree is deeper than ${MAX_DEPTH} levels at ${shorten(dir.path)}`, { file: this.storage.name, field: 'depth', value: depth });
     for (const entry of await this.tree.list(dir)) {
       yield entry;
       if (entry.type !== 'dir') continue;
@@ -237,3 +244,8 @@ export class Disc {
 }
 
 export { SECTOR };
+
+/** A path for a one-line message: its start and end when it is very long. */
+function shorten(path: string): string {
+  return path.length <= 120 ? path : `${path.slice(0, 40)}…${path.slice(-70)}`;
+}

@@ -23,6 +23,8 @@ export interface DiscInfo {
   'effective-date': string | null;
   joliet: boolean;
   'joliet-level'?: number;
+  /** An ISO 9660:1999 enhanced volume descriptor is present (genisoimage -iso-level 4). */
+  'iso9660-1999': boolean;
   /** false, or the extension's identifier (RRIP_1991A, IEEE_P1282, IEEE_1282). */
   'rock-ridge': false | string;
   /** false, or the UDF revision ("2.01"). */
@@ -84,6 +86,7 @@ export function discInfo(disc: Disc): DiscInfo {
     'effective-date': p?.effectiveDate ?? null,
     joliet: disc.jolietVolume !== undefined,
     ...(disc.jolietVolume ? { 'joliet-level': disc.jolietVolume.joliet } : {}),
+    'iso9660-1999': disc.descriptors?.supplementary.some((v) => v.enhanced) ?? false,
     'rock-ridge': disc.primaryTree?.kind === 'rock-ridge' ? (disc.primaryTree.extension ?? 'RRIP') : false,
     udf: u?.revision ?? false,
     names: disc.tree.kind,

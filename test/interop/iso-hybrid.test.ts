@@ -1,0 +1,203 @@
+/**
+ * Hybrid discs (isohybrid MBR from ISOLINUX, xorriso's GPT beside it, El Torito BIOS + UEFI)
+ * against xorriso -report_system_area and -report_el_torito; names against isoinfo -f; an ISO
+ * 9660:1999 disc against 7-Zip; path tables against isoinfo -p; a tree deeper than we accept;
+ * and every error the iso command can give a user.
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DiskImgError } from '../../src/core/errors.ts';
+import { Disc } from '../../src/core/iso/disc.ts';
+import { discInfo } from '../../src/core/iso/info.ts';
+import type { DiscEntry } from '../../src/core/iso/types.ts';
+import { NodeFileStorage } from '../../src/node/file-storage.ts';
+import { isoFixtures, type IsoFixtures } from './iso-fixtures.ts';
+import { diskimg } from './support.ts';
+
+const ISOHDPFX = '/usr/lib/ISOLINUX/isohdpfx.bin';
+const ISOLINUX = '/usr/lib/ISOLINUX/isolinux.bin';
+
+let dir: string;
+let f: IsoFixtures;
+const iso = { hybrid: '', level4: '', deep: '' };
+const opened: Disc[] = [];
+
+beforeAll(() => {
+  f = isoFixtures();
+  dir = mkdtempSync(join(tmpdir(), 'diskimg-iso-hybrid-'));
+  const tree = join(dir, 'tree');
+  mkdirSync(join(tree, 'boot'), { recursive: true });
+  copyFileSync(ISOLINUX, join(tree, 'isolinux.bin'));
+  execFileSync('mkfs.vfat', ['-C', join(tree, 'boot/efi.img'), '2880'], { stdio: 'ignore' });
+  writeFileSync(join(tree, 'readme.txt'), 'hybrid\n');
+  iso.hybrid = join(dir, 'hybrid.iso');
+  execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-V', 'HYBRID', '-b', 'isolinux.bin', '-c', 'boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '-isohybrid-mbr', ISOHDPFX, '-eltorito-alt-boot', '-e', 'boot/efi.img', '-no-emul-boot', '-isohybrid-gpt-basdat', '-o', iso.hybrid, tree], { stdio: 'ignore' });
+  const long = join(dir, 'long');
+  mkdirSync(join(long, 'a folder with a long name'), { recursive: true });
+  writeFileSync(join(long, 'a folder with a long name/a rather long file name, with spaces.text'), 'long\n');
+  iso.level4 = join(dir, 'level4.iso');
+  execFileSync('genisoimage', ['-quiet', '-iso-level', '4', '-V', 'LEVEL4', '-o', iso.level4, long], { stdio: 'ignore' });
+  // 1030 nested folders: deeper than the 1024 levels we follow (xorriso relocates them, Rock Ridge puts them back).
+  mkdirSync(join(dir, 'deep', ...Array(1030).fill('d')), { recursive: true });
+  iso.deep = join(dir, 'deep.iso');
+  execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-o', iso.deep, join(dir, 'deep')], { stdio: 'ignore' });
+}, 120_000);
+
+afterAll(async () => {
+  for (const disc of opened) await disc.storage.close?.();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function open(file: string, names?: 'joliet' | 'iso9660' | 'rock-ridge'): Promise<Disc> {
+  const disc = await Disc.open(await NodeFileStorage.open(file), { names });
+  opened.push(disc);
+  return disc;
+}
+
+async function walk(disc: Disc): Promise<DiscEntry[]> {
+  const out: DiscEntry[] = [];
+  for await (const entry of disc.walk()) out.push(entry);
+  return out;
+}
+
+/** xorriso's GUID bytes as printed ("a2a0d0eb…") → the mixed-endian text form. */
+function guid(hex: string): string {
+  const b = hex.match(/../g)!;
+  return `${b[3]}${b[2]}${b[1]}${b[0]}-${b[5]}${b[4]}-${b[7]}${b[6]}-${b[8]}${b[9]}-${b.slice(10).join('')}`.toUpperCase();
+}
+
+describe('hybrid discs', () => {
+  it('isohybrid MBR and GPT partitions are those xorriso -report_system_area lists', async () => {
+    expect(existsSync(ISOHDPFX), `${ISOHDPFX} (isolinux, installed by .ci/run)`).toBe(true);
+    const disc = await open(iso.hybrid);
+    const report = execFileSync('xorriso', ['-indev', iso.hybrid, '-report_system_area', 'plain'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const mbr = [...report.matchAll(/^MBR partition\s+:\s+(\d+)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\d+)\s+(\d+)$/gm)].map((m) => ({
+      scheme: 'mbr',
+      index: Number(m[1]),
+      bootable: m[2] === '80',
+      code: Number.parseInt(m[3], 16).toString(16),
+      start: Number(m[4]) * 512,
+      size: Number(m[5]) * 512,
+    }));
+    const field = (name: string) => new Map([...report.matchAll(new RegExp(`^GPT ${name}\\s*:\\s+(\\d+)\\s+(.*)$`, 'gm'))].map((m) => [Number(m[1]), m[2].trim()]));
+    const [names, types, ranges] = [field('partname local'), field('type GUID'), field('start and size')];
+    const gpt = [...ranges].map(([index, range]) => {
+      const [start, size] = range.split(/\s+/).map(Number);
+      return { scheme: 'gpt', index, guid: guid(types.get(index)!), name: names.get(index), start: start * 512, size: size * 512 };
+    });
+    expect(mbr.length).toBeGreaterThan(0);
+    expect(gpt.length).toBeGreaterThan(0);
+    const ours = disc.partitions.map((p) =>
+      p.scheme === 'mbr'
+        ? { scheme: p.scheme, index: p.index, bootable: p.bootable === true, code: p.type.code, start: p.start, size: p.size }
+        : { scheme: p.scheme, index: p.index, guid: p.type.guid, name: p.name, start: p.start, size: p.size },
+    );
+    expect(ours).toEqual([...mbr, ...gpt]);
+    const info = discInfo(disc);
+    expect(info['system-area']).toMatchObject({ mbr: true, gpt: true });
+    expect(disc.partitions.find((p) => p.scheme === 'mbr' && p.type.code === 'ef')?.filesystem?.type).toBe('vfat');
+  });
+
+  it('boot images are the files xorriso names, sized as those files', async () => {
+    const disc = await open(iso.hybrid);
+    const report = execFileSync('xorriso', ['-indev', iso.hybrid, '-report_el_torito', 'plain'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const paths = [...report.matchAll(/^El Torito img path :\s+(\d+)\s+(\S+)$/gm)].map((m) => m[2]);
+    const entries = disc.bootCatalog!.entries;
+    expect(entries.map((e) => e.path)).toEqual(paths);
+    expect(entries.map((e) => [e.platform, e.sizeFrom, e.loadSize])).toEqual([
+      ['bios', 'file', readFileSync(ISOLINUX).length],
+      ['uefi', 'file', 2880 * 1024],
+    ]);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of disc.readBootImage(0)) chunks.push(chunk);
+    // The BIOS image is isolinux.bin with xorriso's boot info table patched in at byte 8.
+    expect(Buffer.concat(chunks).length).toBe(readFileSync(ISOLINUX).length);
+  });
+});
+
+describe('names and tables against isoinfo and 7-Zip', () => {
+  it('Rock Ridge, Joliet and plain names are what isoinfo -f lists', async () => {
+    for (const [names, flags] of [['rock-ridge', ['-R']], ['joliet', ['-J']], ['iso9660', []]] as const) {
+      const disc = await open(f.rich, names);
+      const listed = execFileSync('isoinfo', ['-f', ...flags, '-i', f.rich], { encoding: 'utf8' }).split('\n').filter(Boolean);
+      const ours = (await walk(disc)).map((e) => e.path);
+      if (names === 'iso9660') {
+        // isoinfo keeps the ";1" version and the dot of extension-less names; we show what 7-Zip shows.
+        expect(ours.sort()).toEqual(listed.map((p) => p.replace(/;\d+$/, '').replace(/\.$/, '')).sort());
+      } else if (names === 'joliet') {
+        // isoinfo prints Joliet names in an 8-bit charset: what lies beyond Latin-1 becomes "_".
+        expect(ours.map((p) => p.replace(/[^\u0000-\u00ff]/g, '_')).sort()).toEqual(listed.sort());
+      } else expect(ours.sort()).toEqual(listed.sort());
+    }
+  });
+
+  it('an ISO 9660:1999 disc shows its long plain names as 7-Zip does', async () => {
+    const disc = await open(iso.level4);
+    const info = discInfo(disc);
+    expect(info['iso9660-1999']).toBe(true);
+    expect(info.names).toBe('iso9660');
+    const seven = execFileSync('7z', ['l', '-slt', iso.level4], { encoding: 'utf8' });
+    const sevenPaths = [...seven.matchAll(/^Path = (.*)$/gm)].map((m) => `/${m[1]}`).slice(1);
+    expect((await walk(disc)).map((e) => e.path).sort()).toEqual(sevenPaths.sort());
+  });
+
+  it('path tables hold as many directories as isoinfo -p lists, and agree', async () => {
+    for (const file of [f.rich, f.many, iso.hybrid]) {
+      const info = discInfo(await open(file));
+      const listed = execFileSync('isoinfo', ['-p', '-i', file], { encoding: 'utf8' }).split('\n').filter((l) => /^\s*\d+:/.test(l));
+      expect(info['path-tables']).toEqual({ size: expect.any(Number), directories: listed.length, problems: [] });
+    }
+  });
+
+  it('a tree deeper than 1024 levels is refused with a limit error, quickly and without a stack overflow', async () => {
+    const disc = await open(iso.deep);
+    const started = Date.now();
+    const error = await walk(disc).catch((e) => e);
+    expect(error).toBeInstanceOf(DiskImgError);
+    expect(error.kind).toBe('limit');
+    expect(error.message).toMatch(/^The directory tree is deeper than 1024 levels at \/d\/d\/.*…(\/d)+$/);
+    expect(error.message.length).toBeLessThan(200);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
+
+describe('diskimg iso errors: one line, exit 1', () => {
+  const expectError = async (args: string[], pattern: RegExp) => {
+    const run = await diskimg('iso', ...args);
+    expect(run.code, args.join(' ')).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(pattern);
+    expect(run.stderr.trimEnd().split('\n').length).toBeLessThanOrEqual(2); // the message, and "Try --help" for usage
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  };
+
+  it('for files, paths and arguments a user gets wrong', async () => {
+    const notIso = join(dir, 'not-an-iso.bin');
+    writeFileSync(notIso, Buffer.alloc(64 * 1024, 0x41));
+    await expectError(['info', join(dir, 'missing.iso')], /^diskimg: Could not open '.*missing\.iso': No such file or directory\n$/);
+    await expectError(['info', notIso], /^diskimg: .*not-an-iso\.bin: Not an ISO 9660 or UDF disc image: no CD001 volume descriptor at byte 32768 and no UDF anchor at sector 256\n$/);
+    await expectError(['ls', f.rich, '/no/such/thing'], /^diskimg: .*rich\.iso: No such file or directory on the disc: \/no\/such\/thing\n$/);
+    await expectError(['ls', f.rich, '/big.bin/inside'], /^diskimg: .*rich\.iso: \/big\.bin is not a directory\n$/);
+    await expectError(['extract', f.rich, '/missing', join(dir, 'out')], /No such file or directory on the disc: \/missing\n$/);
+    await expectError(['extract', f.rich, '/big.bin'], /^diskimg: Expecting: diskimg iso extract FILE PATH OUT\nTry 'diskimg --help'/);
+    await expectError(['ls', '--names=hfs', f.rich], /^diskimg: --names must be one of udf, rock-ridge, joliet, iso9660\n/);
+    await expectError(['ls', '--names=udf', f.rich], /rich\.iso: The disc has no udf tree\n$/);
+    await expectError(['info', '--output=xml', f.rich], /^diskimg: --output must be used with human or json as argument\.\n$/);
+    await expectError(['mount', f.rich], /^diskimg: Unknown iso command 'mount'/);
+    await expectError([], /^diskimg: Expecting an iso command/);
+    await expectError(['info'], /^diskimg: Expecting a disc image/);
+    await expectError(['checksum', join(dir, 'missing.iso')], /^diskimg: Could not open '.*missing\.iso': No such file or directory\n$/);
+  });
+
+  it('checksum --check says OK, FAILED or not listed', async () => {
+    const sums = join(dir, 'SHA256SUMS');
+    const sha = execFileSync('sha256sum', [iso.level4], { encoding: 'utf8' }).split(' ')[0];
+    writeFileSync(sums, `${sha}  level4.iso\n${'0'.repeat(64)}  hybrid.iso\n`);
+    expect(await diskimg('iso', 'checksum', '--check', sums, iso.level4)).toEqual({ code: 0, stdout: 'level4.iso: OK (sha256)\n', stderr: '' });
+    expect(await diskimg('iso', 'checksum', '--check', sums, iso.hybrid)).toEqual({ code: 1, stdout: 'hybrid.iso: FAILED (sha256)\n', stderr: '' });
+    expect(await diskimg('iso', 'checksum', '--check', sums, iso.deep)).toEqual({ code: 2, stdout: '', stderr: `diskimg: deep.iso is not listed in ${sums}\n` });
+  });
+});
