@@ -1,6 +1,7 @@
 /**
  * ISO 9660 directory records and the Rock Ridge entries in their system use areas (SUSP: SP, CE,
- * ST, ER; RRIP: PX, NM, SL, TF, RE, CL), with continuation areas followed under a budget.
+ * ST, ER; RRIP: PX, PN, NM, SL, TF, RE, CL; PL needs nothing: ".." is never listed), with
+ * continuation areas followed under a budget.
  */
 import { DiskImgError } from '../errors.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -32,10 +33,8 @@ export interface RockRidge {
   uid?: number;
   gid?: number;
   symlink?: string;
+  /** TF's modification time (the other times are not kept). */
   modified?: string | null;
-  accessed?: string | null;
-  changed?: string | null;
-  created?: string | null;
   /** A relocated directory's placeholder (CL): the real directory's sector. */
   childLink?: number;
   /** The relocated directory itself, in its hiding place (RE): not listed there. */
@@ -69,7 +68,7 @@ function decodeName(raw: Uint8Array, joliet: boolean): string {
   if (raw.length === 1 && raw[0] <= 1) return raw[0] === 0 ? '.' : '..';
   let name = '';
   if (joliet) for (let i = 0; i + 1 < raw.length; i += 2) name += String.fromCharCode((raw[i] << 8) | raw[i + 1]);
-  else name = new TextDecoder('latin1').decode(raw);
+  else name = latin1.decode(raw);
   // File version (;1) and the dot of an extension-less name are not part of the name a user sees.
   name = name.replace(/;\d+$/, '');
   if (name.endsWith('.') && name.length > 1) name = name.slice(0, -1);
@@ -77,7 +76,7 @@ function decodeName(raw: Uint8Array, joliet: boolean): string {
 }
 
 /** Every record of a directory's bytes, "." and ".." included, in order. */
-export async function parseRecords(storage: Storage, bytes: Uint8Array, extent: number, joliet: boolean, susp: { skip: number } | null): Promise<RawRecord[]> {
+export async function parseRecords(storage: Storage, bytes: Uint8Array, extent: number, joliet: boolean, susp: { skip: number } | null, systemUse = true): Promise<RawRecord[]> {
   const records: RawRecord[] = [];
   let at = 0;
   while (at < bytes.length) {
@@ -101,14 +100,19 @@ export async function parseRecords(storage: Storage, bytes: Uint8Array, extent: 
       multiExtent: (flags & 0x80) !== 0,
       extent: u32(bytes, at + 2),
       size: u32(bytes, at + 10),
-      recorded: recordDate(bytes, at + 18),
+      recorded: null,
     };
-    if (!joliet) {
+    if (!joliet && systemUse) {
       let suStart = 33 + nameLength + (nameLength % 2 === 0 ? 1 : 0);
       // The skip applies to every record but the root's own "." (where SP itself is found).
       if (susp && !(records.length === 0 && record.name === '.')) suStart += susp.skip;
-      if (suStart + 4 <= length) record.rr = await parseSystemUse(storage, bytes.subarray(at + suStart, at + length), where);
+      if (suStart + 4 <= length) {
+        const rr = parseSystemUse(storage, bytes.subarray(at + suStart, at + length), where);
+        record.rr = rr instanceof Promise ? await rr : rr;
+      }
     }
+    // The record's own date only where Rock Ridge gives none (100 000 dates cost time and memory).
+    if (!record.rr?.modified) record.recorded = recordDate(bytes, at + 18);
     records.push(record);
     at += length;
   }
@@ -123,98 +127,28 @@ function rrText(bytes: Uint8Array): string {
   return text.includes('\uFFFD') ? latin1.decode(bytes) : text;
 }
 
-async function parseSystemUse(storage: Storage, area: Uint8Array, recordAt: number): Promise<RockRidge | undefined> {
-  const rr: RockRidge = {};
-  let found = false;
-  let name = '';
-  let link: string[] = [];
-  let linkPart = '';
+interface SuspState {
+  rr: RockRidge;
+  found: boolean;
+  name: string;
+  link: string[];
+  linkPart: string;
+}
+
+/**
+ * A record's system use area, and the continuation areas (CE) it names. Synchronous unless there
+ * is a continuation to read: 100 000 records must not cost 100 000 promises.
+ */
+function parseSystemUse(storage: Storage, area: Uint8Array, recordAt: number): RockRidge | undefined | Promise<RockRidge | undefined> {
+  const state: SuspState = { rr: {}, found: false, name: '', link: [], linkPart: '' };
+  const next = parseArea(area, state);
+  return next ? followContinuations(storage, state, next, recordAt) : finish(state);
+}
+
+async function followContinuations(storage: Storage, state: SuspState, first: { offset: number; length: number }, recordAt: number): Promise<RockRidge | undefined> {
   const visited = new Set<number>();
-  let current = area;
-  for (let continuations = 0; ; continuations++) {
-    let next: { offset: number; length: number } | undefined;
-    let at = 0;
-    while (at + 4 <= current.length) {
-      const signature = String.fromCharCode(current[at], current[at + 1]);
-      const length = current[at + 2];
-      if (length < 4 || at + length > current.length) break; // padding or damage: the area ends here
-      const e = current.subarray(at, at + length);
-      switch (signature) {
-        case 'SP':
-          if (length >= 7 && e[4] === 0xbe && e[5] === 0xef) rr.sp = { skip: e[6] };
-          break;
-        case 'ER':
-          rr.extension = latin1.decode(e.subarray(8, 8 + e[4]));
-          found = true;
-          break;
-        case 'CE':
-          next = { offset: u32(e, 4) * SECTOR + u32(e, 12), length: u32(e, 20) };
-          break;
-        case 'PX':
-          rr.mode = u32(e, 4);
-          rr.nlink = u32(e, 12);
-          rr.uid = u32(e, 20);
-          rr.gid = u32(e, 28);
-          found = true;
-          break;
-        case 'NM': {
-          const flags = e[4];
-          if (flags & 0x02) name = '.';
-          else if (flags & 0x04) name = '..';
-          else name += rrText(e.subarray(5));
-          rr.name = name;
-          found = true;
-          break;
-        }
-        case 'SL': {
-          let p = 5;
-          while (p + 2 <= e.length) {
-            const flags = e[p];
-            const size = e[p + 1];
-            const content = rrText(e.subarray(p + 2, p + 2 + size));
-            linkPart += flags & 0x02 ? '.' : flags & 0x04 ? '..' : flags & 0x08 ? '' : content;
-            if (!(flags & 0x01)) {
-              link.push(flags & 0x08 ? '' : linkPart);
-              linkPart = '';
-            }
-            p += 2 + size;
-          }
-          rr.symlink = link.length === 1 && link[0] === '' ? '/' : link.join('/');
-          found = true;
-          break;
-        }
-        case 'TF': {
-          const flags = e[4];
-          const long = (flags & 0x80) !== 0;
-          const size = long ? 17 : 7;
-          let p = 5;
-          const take = () => {
-            const date = long ? decDateTime(e, p) : recordDate(e, p);
-            p += size;
-            return date;
-          };
-          if (flags & 0x01) rr.created = take();
-          if (flags & 0x02) rr.modified = take();
-          if (flags & 0x04) rr.accessed = take();
-          if (flags & 0x08) rr.changed = take();
-          found = true;
-          break;
-        }
-        case 'CL':
-          rr.childLink = u32(e, 4);
-          found = true;
-          break;
-        case 'RE':
-          rr.relocated = true;
-          found = true;
-          break;
-        case 'ST':
-          at = current.length;
-          continue;
-      }
-      at += length;
-    }
-    if (!next) break;
+  let next: { offset: number; length: number } | undefined = first;
+  for (let continuations = 0; next; continuations++) {
     if (continuations >= MAX_CONTINUATIONS || visited.has(next.offset)) {
       throw new DiskImgError('corrupt', `The Rock Ridge continuation areas of the record at byte ${recordAt} loop or go on past ${MAX_CONTINUATIONS} areas`, { file: storage.name, field: 'CE', offset: next.offset });
     }
@@ -222,8 +156,98 @@ async function parseSystemUse(storage: Storage, area: Uint8Array, recordAt: numb
     if (next.length > SECTOR || next.offset + next.length > storage.size) {
       throw new DiskImgError('invalid-format', `A Rock Ridge continuation area of the record at byte ${recordAt} lies at bytes ${next.offset}–${next.offset + next.length}, outside the image or longer than a sector`, { file: storage.name, field: 'CE', offset: next.offset, value: next.length });
     }
-    current = await storage.read(next.offset, next.length);
+    next = parseArea(await storage.read(next.offset, next.length), state);
   }
-  if (link.length === 0 && linkPart) link = [linkPart];
-  return found || rr.sp ? rr : undefined;
+  return finish(state);
+}
+
+function finish(state: SuspState): RockRidge | undefined {
+  // A last component still marked CONTINUE: take it as it stands.
+  if (state.linkPart) state.rr.symlink = [...state.link, state.linkPart].join('/');
+  return state.found || state.rr.sp ? state.rr : undefined;
+}
+
+/** The entries of one area; returns the continuation area it names, if any. */
+function parseArea(current: Uint8Array, state: SuspState): { offset: number; length: number } | undefined {
+  const rr = state.rr;
+  let next: { offset: number; length: number } | undefined;
+  let at = 0;
+  while (at + 4 <= current.length) {
+    const signature = (current[at] << 8) | current[at + 1];
+    const length = current[at + 2];
+    if (length < 4 || at + length > current.length) break; // padding or damage: the area ends here
+    const e = current.subarray(at, at + length);
+    switch (signature) {
+      case 0x5350: // SP
+        if (length >= 7 && e[4] === 0xbe && e[5] === 0xef) rr.sp = { skip: e[6] };
+        break;
+      case 0x4552: // ER
+        rr.extension = latin1.decode(e.subarray(8, 8 + e[4]));
+        state.found = true;
+        break;
+      case 0x4345: // CE
+        next = { offset: u32(e, 4) * SECTOR + u32(e, 12), length: u32(e, 20) };
+        break;
+      case 0x5058: // PX
+        rr.mode = u32(e, 4);
+        rr.nlink = u32(e, 12);
+        rr.uid = u32(e, 20);
+        rr.gid = u32(e, 28);
+        state.found = true;
+        break;
+      case 0x504e: // PN: device numbers; a device is listed as a file
+        state.found = true;
+        break;
+      case 0x4e4d: {
+        // NM: the name, in pieces while CONTINUE (bit 0) is set
+        const flags = e[4];
+        if (flags & 0x02) state.name = '.';
+        else if (flags & 0x04) state.name = '..';
+        else state.name += rrText(e.subarray(5));
+        rr.name = state.name;
+        state.found = true;
+        break;
+      }
+      case 0x534c: {
+        // SL: components; CONTINUE (bit 0) joins a component to the next, CURRENT/PARENT/ROOT stand for ., .., /
+        let p = 5;
+        while (p + 2 <= e.length) {
+          const flags = e[p];
+          const size = e[p + 1];
+          state.linkPart += flags & 0x02 ? '.' : flags & 0x04 ? '..' : flags & 0x08 ? '' : rrText(e.subarray(p + 2, p + 2 + size));
+          if (!(flags & 0x01)) {
+            state.link.push(flags & 0x08 ? '' : state.linkPart);
+            state.linkPart = '';
+          }
+          p += 2 + size;
+        }
+        rr.symlink = state.link.length === 1 && state.link[0] === '' ? '/' : state.link.join('/');
+        state.found = true;
+        break;
+      }
+      case 0x5446: {
+        // TF: creation, modification, access, attributes times, in that order where flagged; only modification is kept
+        const flags = e[4];
+        const size = flags & 0x80 ? 17 : 7;
+        if (flags & 0x02) {
+          const p = 5 + (flags & 0x01 ? size : 0);
+          rr.modified = size === 17 ? decDateTime(e, p) : recordDate(e, p);
+        }
+        state.found = true;
+        break;
+      }
+      case 0x434c: // CL
+        rr.childLink = u32(e, 4);
+        state.found = true;
+        break;
+      case 0x5245: // RE
+        rr.relocated = true;
+        state.found = true;
+        break;
+      case 0x5354: // ST
+        return next;
+    }
+    at += length;
+  }
+  return next;
 }

@@ -48,7 +48,7 @@ export class Iso9660Tree implements DiscTree {
   async list(dir: DiscEntry): Promise<DiscEntry[]> {
     const ref = dir.ref as DirRef;
     const bytes = await readDirectoryBytes(this.storage, ref.extent, ref.size, dir.path);
-    const records = await parseRecords(this.storage, bytes, ref.extent, this.kind === 'joliet', this.susp);
+    const records = await parseRecords(this.storage, bytes, ref.extent, this.kind === 'joliet', this.susp, this.kind === 'rock-ridge');
     const entries: DiscEntry[] = [];
     const base = dir.path === '/' ? '' : dir.path;
     for (let i = 0; i < records.length; i++) {
