@@ -5,13 +5,14 @@
  * and every error the iso command can give a user.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskImgError } from '../../src/core/errors.ts';
 import { Disc } from '../../src/core/iso/disc.ts';
 import { discInfo } from '../../src/core/iso/info.ts';
+import { discLayout, withGaps } from '../../src/core/iso/layout.ts';
 import type { DiscEntry } from '../../src/core/iso/types.ts';
 import { NodeFileStorage } from '../../src/node/file-storage.ts';
 import { isoFixtures, type IsoFixtures } from './iso-fixtures.ts';
@@ -33,6 +34,13 @@ beforeAll(() => {
   copyFileSync(ISOLINUX, join(tree, 'isolinux.bin'));
   execFileSync('mkfs.vfat', ['-C', join(tree, 'boot/efi.img'), '2880'], { stdio: 'ignore' });
   writeFileSync(join(tree, 'readme.txt'), 'hybrid\n');
+  // Symlink components: parent, current, root, and a target long enough to need several SL entries.
+  symlinkSync('../boot/./efi.img', join(tree, 'boot/up-and-back'));
+  symlinkSync('/', join(tree, 'to-root'));
+  symlinkSync(`${'segment/'.repeat(40)}end`, join(tree, 'long-target'));
+  writeFileSync(join(tree, 'private.txt'), 'secret\n');
+  chmodSync(join(tree, 'private.txt'), 0o600);
+  chmodSync(join(tree, 'readme.txt'), 0o755);
   iso.hybrid = join(dir, 'hybrid.iso');
   execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-V', 'HYBRID', '-b', 'isolinux.bin', '-c', 'boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '-isohybrid-mbr', ISOHDPFX, '-eltorito-alt-boot', '-e', 'boot/efi.img', '-no-emul-boot', '-isohybrid-gpt-basdat', '-o', iso.hybrid, tree], { stdio: 'ignore' });
   const long = join(dir, 'long');
@@ -117,6 +125,58 @@ describe('hybrid discs', () => {
     expect(Buffer.concat(chunks).length).toBe(readFileSync(ISOLINUX).length);
   });
 });
+
+describe('Rock Ridge attributes and the disc picture', () => {
+  it('modes, links, owners, times and symlink targets equal xorriso -lsdl', async () => {
+    const disc = await open(iso.hybrid);
+    const out = execFileSync('xorriso', ['-indev', iso.hybrid, '-find', '/', '-exec', 'lsdl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const theirs = new Map<string, string>();
+    for (const line of out.split('\n')) {
+      const m = /^(\S{10})\s+(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+(\w+ +\d+ [\d:]+)\s+'(.*?)'(?: -> '(.*)')?$/.exec(line);
+      // xorriso types the boot catalog "e" (its own node kind); on the disc it is a plain file.
+      if (m && m[6] !== '/') theirs.set(m[6], `${m[1].replace(/^e/, '-')} ${m[2]} ${m[3]} ${m[4]} ${m[5].replace(/ +/g, ' ')}${m[7] !== undefined ? ` -> ${m[7]}` : ''}`);
+    }
+    const month = (iso: string) => new Date(iso).toLocaleString('en-US', { month: 'short', timeZone: 'UTC' });
+    const ours = new Map(
+      (await walk(disc)).map((e) => {
+        const d = new Date(e.modified!);
+        const time = `${month(e.modified!)} ${d.getUTCDate()} ${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
+        return [e.path, `${modeString(e.mode!)} ${e.nlink} ${e.uid} ${e.gid} ${time}${e.target !== undefined ? ` -> ${e.target}` : ''}`];
+      }),
+    );
+    expect(ours).toEqual(theirs);
+    expect(ours.get('/boot/up-and-back')).toMatch(/-> \.\.\/boot\/\.\/efi\.img$/);
+    expect(ours.get('/to-root')).toMatch(/-> \/$/);
+    expect(ours.get('/private.txt')).toMatch(/^-rw------- /);
+  });
+
+  it('the layout covers the disc in order, bounded, with every kind of structure', async () => {
+    for (const file of [iso.hybrid, f.many]) {
+      const disc = await open(file);
+      const regions = await discLayout(disc);
+      expect(regions.length).toBeLessThanOrEqual(4096);
+      expect(regions.every((r, i) => i === 0 || r.offset >= regions[i - 1].offset)).toBe(true);
+      expect(regions.every((r) => r.length > 0 && r.offset + r.length <= disc.storage.size)).toBe(true);
+      const kinds = new Set(regions.map((r) => r.kind));
+      for (const kind of ['system-area', 'descriptors', 'path-tables', 'directories', 'files']) expect(kinds.has(kind as never), `${file}: ${kind}`).toBe(true);
+      if (file === iso.hybrid) for (const kind of ['boot-catalog', 'boot-image', 'partition']) expect(kinds.has(kind as never), kind).toBe(true);
+      const spans = withGaps(regions, disc.storage.size);
+      let end = 0;
+      for (const span of spans) {
+        expect(span.offset).toBeLessThanOrEqual(end); // no hole between spans
+        end = Math.max(end, span.offset + span.length);
+      }
+      expect(end).toBe(disc.storage.size);
+    }
+  });
+});
+
+function modeString(mode: number): string {
+  const type = (mode & 0o170000) === 0o040000 ? 'd' : (mode & 0o170000) === 0o120000 ? 'l' : '-';
+  let bits = '';
+  for (let shift = 6; shift >= 0; shift -= 3) bits += `${mode & (4 << shift) ? 'r' : '-'}${mode & (2 << shift) ? 'w' : '-'}${mode & (1 << shift) ? 'x' : '-'}`;
+  return type + bits;
+}
 
 describe('names and tables against isoinfo and 7-Zip', () => {
   it('Rock Ridge, Joliet and plain names are what isoinfo -f lists', async () => {
