@@ -74,21 +74,34 @@ const RECIPES: Record<string, Recipe> = {
     execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-V', 'FUZZ', '-b', 'boot/loader.bin', '-no-emul-boot', '-boot-load-size', '4', '-o', f, tree], { stdio: 'ignore' });
     rmSync(tree, { recursive: true, force: true });
   },
+  'udf-bridge.iso': (f, dir) => {
+    // UDF 1.02 beside ISO 9660: genisoimage -udf.
+    const tree = join(dir, 'udf-tree');
+    mkdirSync(join(tree, 'sub', 'deeper'), { recursive: true });
+    writeFileSync(join(tree, 'sub', 'deeper', 'Tiếng Việt.txt'), 'xin chào\n');
+    for (let i = 0; i < 20; i++) writeFileSync(join(tree, `file-${i}.txt`), `file ${i}\n`.repeat(i * 50 + 1));
+    execFileSync('genisoimage', ['-quiet', '-udf', '-R', '-J', '-o', f, tree], { stdio: 'ignore' });
+    rmSync(tree, { recursive: true, force: true });
+  },
+  'udf-vat.iso': (f) => {
+    // UDF 2.50 on write-once media: a virtual partition and its VAT (mkudffs, empty).
+    execFileSync('mkudffs', ['-m', 'bdr', '-r', '2.50', '--label=FUZZ', f, '1024'], { stdio: 'ignore' });
+  },
 };
 
 /** Every seed, made once per machine (qemu-img's version is part of the cache key). */
 export function seeds(only?: RegExp): Seed[] {
   const version = execFileSync('qemu-img', ['--version'], { encoding: 'utf8' }).split('\n')[0].replace(/\W+/g, '-');
-  const dir = join(tmpdir(), `diskimg-fuzz-seeds-${version}-v1`);
+  const dir = join(tmpdir(), `diskimg-fuzz-seeds-${version}-v2`);
   if (!existsSync(dir)) {
     const building = `${dir}.${process.pid}`;
     mkdirSync(building, { recursive: true });
     for (const [name, recipe] of Object.entries(RECIPES)) {
       if (name.endsWith('.iso')) {
         try {
-          execFileSync('xorriso', ['-version'], { stdio: 'ignore' });
+          for (const tool of ['xorriso', 'genisoimage', 'mkudffs']) execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
         } catch {
-          continue; // xorriso missing: the qcow2 seeds still run; .ci/run installs it
+          continue; // a disc tool missing: the qcow2 seeds still run; .ci/run installs them
         }
       }
       recipe(join(building, name), building);

@@ -1,12 +1,16 @@
 /**
  * What the fuzzer runs on each mutant, in-process and platform-free: open, info, map, check,
- * convert to raw and to qcow2 (the outputs counted, not kept) and, for discs, the ISO listing.
+ * convert to raw and to qcow2 (the outputs counted, not kept) and, for discs, the disc reader
+ * (ISO 9660, Rock Ridge, Joliet, El Torito, UDF): info, the whole walk, every file's bytes, the layout.
  * A DiskImgError is the expected way to refuse a bad input; anything else is a finding.
  */
 import { allocationPicture } from '../../src/core/allocation.ts';
 import { checkImage } from '../../src/core/check.ts';
 import { DiskImgError } from '../../src/core/errors.ts';
 import { imageInfo } from '../../src/core/info.ts';
+import { Disc } from '../../src/core/iso/disc.ts';
+import { discInfo } from '../../src/core/iso/info.ts';
+import { discLayout } from '../../src/core/iso/layout.ts';
 import { mapEntries } from '../../src/core/map.ts';
 import { openImage } from '../../src/core/open.ts';
 import { convertImage } from '../../src/core/pipeline/convert-image.ts';
@@ -16,6 +20,7 @@ import { MemoryStorage } from '../../src/core/storage/storage.ts';
 /** Output bytes a conversion may produce before it is stopped: enough to reach every table. */
 const OUTPUT_BUDGET = 32 << 20;
 const MAP_ENTRIES_BUDGET = 100_000;
+const ISO_ENTRIES_BUDGET = 20_000;
 
 class BudgetReached extends Error {}
 
@@ -51,6 +56,20 @@ const TARGETS: Record<string, (bytes: Uint8Array) => Promise<unknown>> = {
   check: async (bytes) => withImage(bytes, async (image) => (image.layers[0].format === 'qcow2' ? checkImage(image) : null)),
   'convert-raw': async (bytes) => withImage(bytes, (image) => convertImage(image, new CountingSink(true), { outputFormat: 'raw' })),
   'convert-qcow2': async (bytes) => withImage(bytes, (image) => convertImage(image, new CountingSink(true), { outputFormat: 'qcow2', qcow2: { clusterSize: 65536 } })),
+  iso: async (bytes) => {
+    // Only discs: a qcow2 mutant has nothing at 32 KiB and no anchor, and is refused at once.
+    const disc = await Disc.open(new MemoryStorage(bytes, 'mutant'));
+    discInfo(disc);
+    let entries = 0;
+    let read = 0;
+    for await (const entry of disc.walk()) {
+      if (++entries > ISO_ENTRIES_BUDGET) throw new BudgetReached();
+      if (entry.type !== 'file') continue;
+      for await (const chunk of disc.read(entry)) if ((read += chunk.length) > OUTPUT_BUDGET) throw new BudgetReached();
+    }
+    for (let i = 0; i < (disc.bootCatalog?.entries.length ?? 0); i++) for await (const chunk of disc.readBootImage(i)) if ((read += chunk.length) > OUTPUT_BUDGET) throw new BudgetReached();
+    await discLayout(disc);
+  },
   'convert-qcow2-sequential': async (bytes) => withImage(bytes, (image) => convertImage(image, new CountingSink(false), { outputFormat: 'qcow2', qcow2: { clusterSize: 4096 } })),
 };
 

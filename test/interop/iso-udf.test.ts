@@ -220,6 +220,24 @@ describe('damaged UDF discs', () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
+  it('two identifiers naming one directory (a directory with two parents) are refused, not walked twice', async () => {
+    const file = copy(f.udfOnly, 'udf-two-parents.img');
+    const clean = await open(f.udfOnly);
+    const a = await clean.resolve('/a');
+    const many = await clean.resolve('/many');
+    const [aBlock, manyBlock] = [a, many].map((e) => (e.ref as { block: number }).block);
+    const raw = readFileSync(file);
+    // The root's identifier for "many" (CS0 [8, 'm', 'a', 'n', 'y']): aim it at /a's file entry.
+    let fid = -1;
+    for (let at = 0; at + 48 < raw.length && fid < 0; at += 4) {
+      if (raw[at] === 1 && raw[at + 1] === 1 && raw.readUInt32LE(at + 24) === manyBlock && raw.toString('latin1', at + 38 + raw.readUInt16LE(at + 36), at + 43 + raw.readUInt16LE(at + 36)) === '\x08many') fid = at;
+    }
+    expect(fid).toBeGreaterThan(0);
+    patchFile(file, fid + 24, le32(aBlock));
+    const disc = await open(file);
+    await expect(walk(disc)).rejects.toThrow(/^Directory \/many is the same directory as \/a: a directory may have only one parent$/);
+  });
+
   it('a file entry with a broken tag is named with its byte offset', async () => {
     const file = copy(f.udfOnly, 'udf-bad-fe.img');
     const clean = await open(f.udfOnly);

@@ -194,22 +194,28 @@ export class Disc {
 
   /**
    * Every entry below `from`, depth first, each directory listed when reached (memory holds one
-   * directory per level, never the whole tree). A directory that is its own ancestor is refused.
+   * directory per level, never the whole tree). A directory that is its own ancestor is a loop;
+   * one reached twice by different paths (a "hard-linked" directory, which neither ISO 9660 nor
+   * UDF allows) is refused too, or a few crafted records could make the walk exponential.
    */
   async *walk(from: DiscEntry = this.tree.root()): AsyncGenerator<DiscEntry> {
     const ancestors = new Set<string>([JSON.stringify(from.ref)]);
-    yield* this.walkBelow(from, ancestors, 1);
+    const seen = new Map<string, string>([[JSON.stringify(from.ref), from.path]]);
+    yield* this.walkBelow(from, ancestors, seen, 1);
   }
 
-  private async *walkBelow(dir: DiscEntry, ancestors: Set<string>, depth: number): AsyncGenerator<DiscEntry> {
+  private async *walkBelow(dir: DiscEntry, ancestors: Set<string>, seen: Map<string, string>, depth: number): AsyncGenerator<DiscEntry> {
     if (depth > MAX_DEPTH) throw new DiskImgError('limit', `The directory tree is deeper than ${MAX_DEPTH} levels at ${shorten(dir.path)}`, { file: this.storage.name, field: 'depth', value: depth });
     for (const entry of await this.tree.list(dir)) {
       yield entry;
       if (entry.type !== 'dir') continue;
       const key = JSON.stringify(entry.ref);
-      if (ancestors.has(key)) throw new DiskImgError('corrupt', `Directory loop: ${entry.path} is one of its own parent directories`, { file: this.storage.name, field: 'directory extent', value: entry.path });
+      if (ancestors.has(key)) throw new DiskImgError('corrupt', `Directory loop: ${shorten(entry.path)} is one of its own parent directories`, { file: this.storage.name, field: 'directory extent', value: entry.path });
+      const earlier = seen.get(key);
+      if (earlier !== undefined) throw new DiskImgError('corrupt', `Directory ${shorten(entry.path)} is the same directory as ${shorten(earlier)}: a directory may have only one parent`, { file: this.storage.name, field: 'directory extent', value: entry.path });
+      seen.set(key, entry.path);
       ancestors.add(key);
-      yield* this.walkBelow(entry, ancestors, depth + 1);
+      yield* this.walkBelow(entry, ancestors, seen, depth + 1);
       ancestors.delete(key);
     }
   }

@@ -14,6 +14,8 @@ interface IcbRef {
   block: number;
 }
 
+/** Zeros a sparse UDF file may claim (unrecorded extents and length past its extents): 1 TiB. */
+const MAX_SPARSE_BYTES = 2 ** 40;
 /** Indirect entries followed to reach one file entry. */
 const MAX_INDIRECT = 16;
 const FILE_TYPE = { DIRECTORY: 4, FILE: 5, SYMLINK: 12 } as const;
@@ -142,12 +144,22 @@ export class UdfTree implements DiscTree {
     // The extents' sum may exceed the size (the last block's tail): trim to the file's length.
     const trimmed = [];
     let left = size;
+    let zeros = 0;
     for (const e of await extents) {
       if (left <= 0) break;
-      trimmed.push({ offset: e.offset, length: Math.min(e.length, left) });
+      const length = Math.min(e.length, left);
+      trimmed.push({ offset: e.offset, length });
+      if (e.offset < 0) zeros += length;
       left -= e.length;
     }
-    if (left > 0) trimmed.push({ offset: -1, length: left });
+    if (left > 0) {
+      trimmed.push({ offset: -1, length: left });
+      zeros += left;
+    }
+    // Unrecorded (sparse) parts read as zeros; a claim of more than a terabyte of them is a hostile size.
+    if (zeros > MAX_SPARSE_BYTES) {
+      throw new DiskImgError('limit', `${path} claims ${size} bytes, ${zeros} of them unrecorded: more than the ${MAX_SPARSE_BYTES} bytes of zeros accepted`, { file: this.storage.name, field: 'information length', offset: entry.at + 56, value: size });
+    }
     return { ...base, size, extents: trimmed };
   }
 }
