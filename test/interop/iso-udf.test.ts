@@ -109,6 +109,16 @@ describe('UDF bridge and UDF-only discs', () => {
     expect(listing(entries)).toEqual(sevenZip(f.udfOnly).entries);
     const vietnamese = await disc.resolve(`/${UDF_VIETNAMESE}`);
     expect((await bytesOf(disc, vietnamese)).toString()).toBe('xin chào, thế giới\n');
+    // Ranges and small chunks read the same bytes as the source.
+    const big = await disc.resolve('/big.bin');
+    const source = readFileSync(join(f.source, 'big.bin'));
+    for (const [start, length] of [[0, 10], [2047, 2], [1_000_000, 70_000], [source.length - 5, 100]]) {
+      expect(Buffer.from(await disc.readRange(big, start, length)).equals(source.subarray(start, start + length)), `${start}+${length}`).toBe(true);
+    }
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of disc.read(big, { start: 100, chunk: 4096 })) chunks.push(chunk);
+    expect(chunks.every((c) => c.length <= 4096)).toBe(true);
+    expect(Buffer.concat(chunks).equals(source.subarray(100))).toBe(true);
     // UDF names are looked up case-blind, as Windows does.
     expect((await disc.resolve('/A/B/C/DEEP.TXT')).size).toBe(12);
     const regions = await discLayout(disc);

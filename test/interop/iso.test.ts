@@ -178,6 +178,11 @@ describe('listings and bytes', () => {
     let total = 0;
     for await (const chunk of disc.read(huge)) total += chunk.length;
     expect(total).toBe(huge.size);
+    // Ranges: the head, across the first extent boundary, the tail.
+    expect(Buffer.from(await disc.readRange(huge, 0, 4)).toString()).toBe('head');
+    const boundary = huge.extents[0].length;
+    expect(await disc.readRange(huge, boundary - 3, 6)).toEqual(new Uint8Array(6));
+    expect((await disc.readRange(huge, huge.size - 10, 100)).length).toBe(10);
     await disc.storage.close?.();
     rmSync(iso);
   }, 300_000);

@@ -61,6 +61,7 @@ async function findBootFiles(tree: DiscTree, catalog: BootCatalog): Promise<void
 /** Deeper than any real tree (Rock Ridge relocation included; PATH_MAX allows ~2000 one-letter levels): deeper is a loop in disguise. */
 export const MAX_DEPTH = 1024;
 const READ_CHUNK = 4 << 20;
+const MAX_RANGE = 16 << 20;
 
 export type TreeKind = DiscTree['kind'];
 
@@ -220,24 +221,49 @@ export class Disc {
     }
   }
 
-  /** A file's bytes in chunks of at most 4 MiB; data past the end of the image is an error, not zeros. */
-  async *read(entry: DiscEntry): AsyncGenerator<Uint8Array> {
+  /**
+   * A file's bytes in order, in chunks of at most `chunk` bytes (4 MiB by default), from byte
+   * `start` for `length` bytes (the whole file by default). Data past the end of the image is an
+   * error, not zeros; unrecorded (sparse) UDF extents read as zeros.
+   */
+  async *read(entry: DiscEntry, options: { start?: number; length?: number; chunk?: number } = {}): AsyncGenerator<Uint8Array> {
     if (entry.type === 'dir') throw new DiskImgError('usage', `${entry.path} is a directory`, { file: this.storage.name, field: 'path', value: entry.path });
+    const chunk = Math.max(512, Math.min(options.chunk ?? READ_CHUNK, 64 << 20));
+    let skip = Math.max(0, options.start ?? 0);
+    let left = Math.max(0, Math.min(options.length ?? entry.size, entry.size - skip));
     if (entry.inline) {
-      yield entry.inline.subarray(0, entry.size);
+      if (left > 0) yield entry.inline.subarray(skip, skip + left);
       return;
     }
     for (const extent of entry.extents) {
-      if (extent.offset < 0) {
-        // A recorded-as-sparse extent (UDF): zeros.
-        for (let done = 0; done < extent.length; done += READ_CHUNK) yield new Uint8Array(Math.min(READ_CHUNK, extent.length - done));
+      if (left <= 0) return;
+      if (skip >= extent.length) {
+        skip -= extent.length;
         continue;
       }
-      if (extent.offset + extent.length > this.storage.size) {
+      const take = Math.min(extent.length - skip, left);
+      if (extent.offset >= 0 && extent.offset + extent.length > this.storage.size) {
         throw new DiskImgError('invalid-format', `The data of ${entry.path} lies at bytes ${extent.offset}–${extent.offset + extent.length}, past the end of the image (${this.storage.size} bytes): the image is truncated or damaged`, { file: this.storage.name, field: 'extent', offset: extent.offset, value: extent.length });
       }
-      for (let done = 0; done < extent.length; done += READ_CHUNK) yield await this.storage.read(extent.offset + done, Math.min(READ_CHUNK, extent.length - done));
+      for (let done = 0; done < take; done += chunk) {
+        const size = Math.min(chunk, take - done);
+        yield extent.offset < 0 ? new Uint8Array(size) : await this.storage.read(extent.offset + skip + done, size);
+      }
+      left -= take;
+      skip = 0;
     }
+  }
+
+  /** Up to `length` bytes of a file from `start`, in one array (a preview: at most 16 MiB). */
+  async readRange(entry: DiscEntry, start: number, length: number): Promise<Uint8Array> {
+    if (length > MAX_RANGE) throw new DiskImgError('limit', `A range of ${length} bytes is more than the ${MAX_RANGE} one read returns; stream the file with read() instead`, { file: this.storage.name, field: 'length', value: length });
+    const out = new Uint8Array(Math.max(0, Math.min(length, entry.size - start)));
+    let at = 0;
+    for await (const bytes of this.read(entry, { start, length })) {
+      out.set(bytes, at);
+      at += bytes.length;
+    }
+    return out;
   }
 
   /** A boot image's bytes (its load size, from the entry's start). */
