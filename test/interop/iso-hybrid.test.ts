@@ -1,11 +1,12 @@
 /**
  * Hybrid discs (isohybrid MBR from ISOLINUX, xorriso's GPT beside it, El Torito BIOS + UEFI)
  * against xorriso -report_system_area and -report_el_torito; names against isoinfo -f; an ISO
- * 9660:1999 disc against 7-Zip; path tables against isoinfo -p; a tree deeper than we accept;
+ * 9660:1999 disc against 7-Zip; every file of Debian's ISOs against osirrox -extract; path
+ * tables against isoinfo -p; a tree deeper than we accept;
  * and every error the iso command can give a user.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,7 @@ import { discInfo } from '../../src/core/iso/info.ts';
 import { discLayout, withGaps } from '../../src/core/iso/layout.ts';
 import type { DiscEntry } from '../../src/core/iso/types.ts';
 import { NodeFileStorage } from '../../src/node/file-storage.ts';
-import { isoFixtures, type IsoFixtures } from './iso-fixtures.ts';
+import { DEBIAN_ISOS, isoFixtures, type IsoFixtures } from './iso-fixtures.ts';
 import { diskimg } from './support.ts';
 
 const ISOHDPFX = '/usr/lib/ISOLINUX/isohdpfx.bin';
@@ -191,6 +192,26 @@ describe('names and tables against isoinfo and 7-Zip', () => {
         // isoinfo prints Joliet names in an 8-bit charset: what lies beyond Latin-1 becomes "_".
         expect(ours.map((p) => p.replace(/[^\u0000-\u00ff]/g, '_')).sort()).toEqual(listed.sort());
       } else expect(ours.sort()).toEqual(listed.sort());
+    }
+  });
+
+  it('every file of the ISOs Debian ships reads as osirrox -extract writes it', async () => {
+    for (const file of [...DEBIAN_ISOS, iso.hybrid]) {
+      const out = join(dir, `osirrox-${file.split('/').pop()}`);
+      execFileSync('osirrox', ['-indev', file, '-extract', '/', out], { stdio: 'ignore' });
+      execFileSync('chmod', ['-R', 'u+w', out]);
+      const disc = await open(file);
+      let files = 0;
+      for (const entry of await walk(disc)) {
+        const path = join(out, entry.path);
+        if (entry.type === 'symlink') expect(readlinkSync(path), entry.path).toBe(entry.target);
+        if (entry.type !== 'file') continue;
+        const chunks: Uint8Array[] = [];
+        for await (const chunk of disc.read(entry)) chunks.push(chunk);
+        expect(Buffer.concat(chunks).equals(readFileSync(path)), `${file}: ${entry.path}`).toBe(true);
+        files++;
+      }
+      expect(files).toBeGreaterThan(3);
     }
   });
 
