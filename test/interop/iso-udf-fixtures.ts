@@ -4,7 +4,7 @@
  * 9660 descriptors wiped (UDF only, with files: mkudffs cannot add files without mounting, and
  * this machine cannot mount UDF), and empty file systems from mkudffs for every revision it writes
  * (1.01–2.01 on hard-disk media, 2.50 and 2.60 on BD-R with a virtual allocation table) and for
- * block sizes 512, 2048 and 4096.
+ * block sizes 512, 2048 and 4096; and a pycdlib disc with UDF symlinks.
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
@@ -22,7 +22,29 @@ export interface UdfFixtures {
   empty: Record<string, string>;
   /** mkudffs images (UDF 2.01) by block size. */
   blockSizes: Record<number, string>;
+  /** pycdlib (Debian's python3-pycdlib): UDF symlinks with parent, current and root components. */
+  pycdlib: string;
 }
+
+/** What the pycdlib disc holds: UDF path → symlink target, or file bytes. */
+export const PYCDLIB_LINKS: Record<string, string> = { '/rel': 'dir1/sub/hello.txt', '/up': '../dir1/./sub', '/abs': '/usr/share/doc' };
+export const PYCDLIB_FILES: Record<string, string> = { '/dir1/sub/hello.txt': 'hello from pycdlib\n', [`/${UDF_VIETNAMESE}`]: 'xin chào\n' };
+
+const PYCDLIB_SCRIPT = `
+import io, sys, json, pycdlib
+links, files = json.loads(sys.argv[2]), json.loads(sys.argv[3])
+iso = pycdlib.PyCdlib()
+iso.new(udf='2.60', interchange_level=3, vol_ident='PYCDLIB_UDF')
+iso.add_directory('/DIR1', udf_path='/dir1')
+iso.add_directory('/DIR1/SUB', udf_path='/dir1/sub')
+for n, (path, text) in enumerate(files.items()):
+    data = text.encode()
+    iso.add_fp(io.BytesIO(data), len(data), '/F%d.TXT;1' % n, udf_path=path)
+for path, target in links.items():
+    iso.add_symlink(udf_symlink_path=path, udf_target=target)
+iso.write(sys.argv[1])
+iso.close()
+`;
 
 export const MKUDFFS_REVISIONS: Record<string, string[]> = {
   '1.01': ['-m', 'hd'],
@@ -58,7 +80,7 @@ function wipeIso9660(from: string, to: string): void {
 }
 
 export function udfFixtures(): UdfFixtures {
-  const dir = join(tmpdir(), 'diskimg-iso-udf-fixtures-v1');
+  const dir = join(tmpdir(), 'diskimg-iso-udf-fixtures-v2');
   const paths: UdfFixtures = {
     dir,
     source: join(dir, 'tree'),
@@ -66,6 +88,7 @@ export function udfFixtures(): UdfFixtures {
     udfOnly: join(dir, 'udf-only.img'),
     empty: Object.fromEntries(Object.keys(MKUDFFS_REVISIONS).map((r) => [r, join(dir, `mkudffs-${r}.img`)])),
     blockSizes: Object.fromEntries([512, 2048, 4096].map((b) => [b, join(dir, `mkudffs-b${b}.img`)])),
+    pycdlib: join(dir, 'pycdlib.iso'),
   };
   if (existsSync(join(dir, 'done'))) return paths;
   const building = `${dir}.${process.pid}`;
@@ -81,6 +104,8 @@ export function udfFixtures(): UdfFixtures {
   for (const size of [512, 2048, 4096]) {
     execFileSync('mkudffs', ['-m', 'hd', '-b', String(size), `--label=B${size}`, at(`mkudffs-b${size}.img`), String((4 << 20) / size)], { stdio: 'ignore' });
   }
+  // Debian's python3 (pycdlib is a Debian package, not in other Pythons on the PATH).
+  execFileSync('/usr/bin/python3', ['-c', PYCDLIB_SCRIPT, at('pycdlib.iso'), JSON.stringify(PYCDLIB_LINKS), JSON.stringify(PYCDLIB_FILES)], { stdio: 'ignore' });
   writeFileSync(at('done'), '');
   try {
     renameSync(building, dir);

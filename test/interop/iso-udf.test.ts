@@ -13,7 +13,7 @@ import { discInfo } from '../../src/core/iso/info.ts';
 import { discLayout, withGaps } from '../../src/core/iso/layout.ts';
 import type { DiscEntry } from '../../src/core/iso/types.ts';
 import { NodeFileStorage } from '../../src/node/file-storage.ts';
-import { MKUDFFS_REVISIONS, patchFile, UDF_VIETNAMESE, udfFixtures, type UdfFixtures } from './iso-udf-fixtures.ts';
+import { MKUDFFS_REVISIONS, patchFile, PYCDLIB_FILES, PYCDLIB_LINKS, UDF_VIETNAMESE, udfFixtures, type UdfFixtures } from './iso-udf-fixtures.ts';
 import { diskimg } from './support.ts';
 
 let f: UdfFixtures;
@@ -152,6 +152,15 @@ describe('UDF bridge and UDF-only discs', () => {
       expect(info['block-size']).toBe(Number(size));
       expect(info['volume-id']).toBe(`B${size}`);
     }
+  });
+
+  it('pycdlib’s UDF symlinks (parent, current, root components) and 16-bit names read as written; revision as udfinfo says', async () => {
+    const disc = await open(f.pycdlib, { names: 'udf' });
+    const entries = await walk(disc);
+    const links = Object.fromEntries(entries.filter((e) => e.type === 'symlink').map((e) => [e.path, e.target]));
+    expect(links).toEqual(PYCDLIB_LINKS);
+    for (const [path, text] of Object.entries(PYCDLIB_FILES)) expect((await bytesOf(disc, await disc.resolve(path))).toString(), path).toBe(text);
+    expect(discInfo(disc).udf).toBe(udfinfo(f.pycdlib).udfrev);
   });
 
   it('the CLI: info says UDF, ls --names=udf lists it, extract reads from it', async () => {
