@@ -3,7 +3,8 @@
  * (genisoimage -udf, UDF 1.02 beside ISO 9660 + Rock Ridge + Joliet), the same disc with its ISO
  * 9660 descriptors wiped (UDF only, with files: mkudffs cannot add files without mounting, and
  * this machine cannot mount UDF), and empty file systems from mkudffs for every revision it writes
- * (1.01–2.01 on hard-disk media, 2.50 and 2.60 on BD-R with a virtual allocation table) and for
+ * (1.01–2.01 on hard-disk media, 2.50 and 2.60 on BD-R with a virtual allocation table, 2.01
+ * on CD-RW and DVD-RW with a sparable partition) and for
  * block sizes 512, 2048 and 4096; and a pycdlib disc with UDF symlinks.
  */
 import { execFileSync } from 'node:child_process';
@@ -22,6 +23,8 @@ export interface UdfFixtures {
   empty: Record<string, string>;
   /** mkudffs images (UDF 2.01) by block size. */
   blockSizes: Record<number, string>;
+  /** mkudffs on rewritable media (a sparable partition with its sparing tables), by media type. */
+  sparable: Record<string, string>;
   /** pycdlib (Debian's python3-pycdlib): UDF symlinks with parent, current and root components. */
   pycdlib: string;
 }
@@ -80,7 +83,7 @@ function wipeIso9660(from: string, to: string): void {
 }
 
 export function udfFixtures(): UdfFixtures {
-  const dir = join(tmpdir(), 'diskimg-iso-udf-fixtures-v2');
+  const dir = join(tmpdir(), 'diskimg-iso-udf-fixtures-v3');
   const paths: UdfFixtures = {
     dir,
     source: join(dir, 'tree'),
@@ -89,6 +92,7 @@ export function udfFixtures(): UdfFixtures {
     empty: Object.fromEntries(Object.keys(MKUDFFS_REVISIONS).map((r) => [r, join(dir, `mkudffs-${r}.img`)])),
     blockSizes: Object.fromEntries([512, 2048, 4096].map((b) => [b, join(dir, `mkudffs-b${b}.img`)])),
     pycdlib: join(dir, 'pycdlib.iso'),
+    sparable: Object.fromEntries(['cdrw', 'dvdrw'].map((m) => [m, join(dir, `mkudffs-${m}.img`)])),
   };
   if (existsSync(join(dir, 'done'))) return paths;
   const building = `${dir}.${process.pid}`;
@@ -104,6 +108,7 @@ export function udfFixtures(): UdfFixtures {
   for (const size of [512, 2048, 4096]) {
     execFileSync('mkudffs', ['-m', 'hd', '-b', String(size), `--label=B${size}`, at(`mkudffs-b${size}.img`), String((4 << 20) / size)], { stdio: 'ignore' });
   }
+  for (const media of ['cdrw', 'dvdrw']) execFileSync('mkudffs', ['-m', media, `--label=SPARABLE ${media}`, at(`mkudffs-${media}.img`), '8192'], { stdio: 'ignore' });
   // Debian's python3 (pycdlib is a Debian package, not in other Pythons on the PATH).
   execFileSync('/usr/bin/python3', ['-c', PYCDLIB_SCRIPT, at('pycdlib.iso'), JSON.stringify(PYCDLIB_LINKS), JSON.stringify(PYCDLIB_FILES)], { stdio: 'ignore' });
   writeFileSync(at('done'), '');

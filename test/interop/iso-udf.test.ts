@@ -147,6 +147,12 @@ describe('UDF bridge and UDF-only discs', () => {
       // 7-Zip cannot open a disc with a virtual allocation table (2.50/2.60 on BD-R); udfinfo can, and agrees above.
       if (revision < '2.50') expect(sevenZip(file)).toEqual({ version: revision, entries: new Map() });
     }
+    for (const [media, file] of Object.entries(f.sparable)) {
+      const info = discInfo(await open(file));
+      expect(info['udf-volume']?.partitions.map((p) => p.kind)).toEqual(['sparable']);
+      expect(info['volume-id']).toBe(`SPARABLE ${media}`);
+      expect(info.udf).toBe(udfinfo(file).udfrev);
+    }
     for (const [size, file] of Object.entries(f.blockSizes)) {
       const info = discInfo(await open(file));
       expect(info['block-size']).toBe(Number(size));

@@ -242,7 +242,7 @@ export async function readUdfVolume(storage: Storage): Promise<UdfVolume | null>
     const kind = type === 1 ? 'physical' : ident === '*UDF Virtual Partition' ? 'virtual' : ident === '*UDF Sparable Partition' ? 'sparable' : ident === '*UDF Metadata Partition' ? 'metadata' : undefined;
     if (!kind) throw new DiskImgError('unsupported', `UDF partition map ${i} is of a kind we do not read (type ${type}${ident ? `, ${ident}` : ''})`, { file: storage.name, field: 'partition map', value: ident || type });
     partitions.push({ ref: i, kind, number, start, length: len });
-    if (kind === 'virtual' || kind === 'metadata') pending.push({ ref: i, map });
+    if (kind !== 'physical') pending.push({ ref: i, map });
     at += length;
   }
   const tables: ByteRange[] = [];
@@ -271,8 +271,11 @@ export async function readUdfVolume(storage: Storage): Promise<UdfVolume | null>
       return mapper ? mapper(block) : direct(ref, block);
     },
   };
+  // Sparable partitions first: a virtual or metadata partition may lie on one.
+  for (const { ref, map } of pending) if (partitions[ref].kind === 'sparable') mappers.set(ref, await sparingMapper(storage, volume, ref, map, tables));
   for (const { ref, map } of pending) {
     const partition = partitions[ref];
+    if (partition.kind === 'sparable') continue;
     // The physical partition under a virtual or metadata one: the type 1 map of the same number.
     const under = partitions.find((p) => p.number === partition.number && (p.kind === 'physical' || p.kind === 'sparable'))?.ref ?? ref;
     if (partition.kind === 'virtual') mappers.set(ref, await vatMapper(storage, volume, under, tables, (header) => Object.assign(volume, revisions(header, 136))));
@@ -343,6 +346,42 @@ async function vatMapper(storage: Storage, volume: UdfVolume, under: number, tab
     };
   }
   return invalid(storage, 'The UDF volume has a virtual partition but no virtual allocation table (VAT) in its last blocks', { field: 'VAT', offset: last * bs });
+}
+
+/** Remapped packets a sparing table may list: a table fills at most a few blocks. */
+const MAX_SPARING_ENTRIES = 4096;
+
+/**
+ * A sparable partition (CD-RW, DVD-RW): blocks as in a physical partition, except packets the
+ * sparing table moved elsewhere (original: a block number in the partition; mapped: a sector).
+ * An image of a disc without defects has no remapped packet.
+ */
+async function sparingMapper(storage: Storage, volume: UdfVolume, ref: number, map: Uint8Array, tables: ByteRange[]): Promise<(block: number) => number> {
+  const bs = volume.blockSize;
+  const start = volume.partitions[ref].start;
+  const packet = le16(map, 40);
+  const count = Math.min(map[42], 4);
+  const remaps = new Map<number, number>();
+  for (let i = 0; i < count && 48 + 4 * i + 4 <= map.length; i++) {
+    const at = le32(map, 48 + 4 * i) * bs;
+    if (at + bs > storage.size) continue;
+    const table = await storage.read(at, bs);
+    if (regidText(table, 16) !== '*UDF Sparing Table') continue;
+    tables.push({ offset: at, length: bs });
+    const entries = Math.min(le16(table, 48), MAX_SPARING_ENTRIES, Math.floor((bs - 56) / 8));
+    for (let e = 0; e < entries; e++) {
+      const original = le32(table, 56 + 8 * e);
+      if (original < 0xfffffff0) remaps.set(original, le32(table, 60 + 8 * e));
+    }
+    break; // the first readable table is as good as any copy
+  }
+  if (packet === 0 || (packet & (packet - 1)) !== 0) {
+    throw new DiskImgError('invalid-format', `The UDF sparable partition's packet length ${packet} is not a power of two`, { file: storage.name, field: 'packet length', value: packet });
+  }
+  return (block) => {
+    const mapped = remaps.size > 0 ? remaps.get(block - (block % packet)) : undefined;
+    return (mapped !== undefined ? mapped + (block % packet) : start + block) * bs;
+  };
 }
 
 /** UDF 2.50+ metadata partition: its blocks are the metadata file's extents, in order (the mirror if the main one is unreadable). */
