@@ -27,10 +27,18 @@ beforeAll(() => {
   f = isoFixtures();
   scratch = mkdtempSync(join(tmpdir(), 'diskimg-iso-test-'));
 }, 120_000);
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+afterAll(async () => {
+  for (const storage of opened) await storage.close().catch(() => {});
+  rmSync(scratch, { recursive: true, force: true });
+});
 
+const opened: NodeFileStorage[] = [];
+
+/** Opens a disc; every file handle is closed after the tests, those of refused discs too. */
 async function open(file: string): Promise<Disc> {
-  return Disc.open(await NodeFileStorage.open(file));
+  const storage = await NodeFileStorage.open(file);
+  opened.push(storage);
+  return Disc.open(storage);
 }
 
 async function walk(disc: Disc): Promise<DiscEntry[]> {
