@@ -271,6 +271,22 @@ describe('diskimg iso errors: one line, exit 1', () => {
     await expectError([], /^diskimg: Expecting an iso command/);
     await expectError(['info'], /^diskimg: Expecting a disc image/);
     await expectError(['checksum', join(dir, 'missing.iso')], /^diskimg: Could not open '.*missing\.iso': No such file or directory\n$/);
+    const empty = join(dir, 'empty.bin');
+    writeFileSync(empty, '');
+    await expectError(['ls', empty], /empty\.bin: Not an ISO 9660 or UDF disc image/);
+  });
+
+  it('for outputs that cannot be written, and never over the disc itself', async () => {
+    await expectError(['extract', f.rich, '/big.bin', join(dir, 'no/such/folder/big.bin')], /^diskimg: Could not write '.*no\/such\/folder\/big\.bin': No such file or directory\n$/);
+    await expectError(['extract', f.rich, '/', join(dir, 'no/such/folder/disc.zip')], /^diskimg: Could not write '.*disc\.zip': No such file or directory\n$/);
+    const copy = join(dir, 'copy.iso');
+    copyFileSync(iso.level4, copy);
+    await expectError(['extract', copy, '/a folder with a long name/a rather long file name, with spaces.text', copy], /^diskimg: Refusing to write over the input: /);
+    expect(readFileSync(copy).equals(readFileSync(iso.level4))).toBe(true);
+    // A folder as a zip through the CLI: 7-Zip lists what the disc holds.
+    const zip = join(dir, 'level4.zip');
+    expect(await diskimg('iso', 'extract', iso.level4, '/', zip)).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(execFileSync('7z', ['l', '-slt', zip], { encoding: 'utf8' })).toMatch(/^Path = LEVEL4\/a folder with a long name\/a rather long file name, with spaces\.text$/m);
   });
 
   it('checksum --check says OK, FAILED or not listed', async () => {

@@ -2,8 +2,7 @@
  * diskimg iso: what xorriso, isoinfo and 7-Zip tell about a disc image — info, ls, extract and
  * checksum — from the engine's disc reader. Inputs are only read.
  */
-import { createWriteStream } from 'node:fs';
-import { mkdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, rm, stat, symlink } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { DiskImgError } from '../../core/errors.ts';
 import { checksums, verifySums, type HashName } from '../../core/iso/checksums.ts';
@@ -94,38 +93,63 @@ function lsLine(entry: DiscEntry, long: boolean): string {
   return `${modeString(entry)} ${String(entry.nlink ?? 1).padStart(3)} ${String(entry.uid ?? 0).padStart(5)} ${String(entry.gid ?? 0).padStart(5)} ${String(entry.size).padStart(12)} ${(entry.modified ?? '').slice(0, 19).replace('T', ' ').padEnd(19)} ${name}\n`;
 }
 
-async function extract(io: CliIO, disc: Disc, path: string, out: string): Promise<void> {
+/** A Node file-system error as the engine's one-line I/O error, naming the output. */
+function outputError(file: string, error: unknown): DiskImgError {
+  if (error instanceof DiskImgError) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  const reason = code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' || code === 'EPERM' ? 'Permission denied' : code === 'ENOSPC' ? 'No space left on device' : code === 'EISDIR' ? 'Is a directory' : code === 'EEXIST' ? 'File exists' : String((error as Error).message);
+  return new DiskImgError('io', `Could not write '${file}': ${reason}`, { file, field: 'output', value: code ?? 'error' });
+}
+
+/** Writes `chunks` to a new file in order; on any failure the partial file is removed. */
+async function writeOut(file: string, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+  const handle = await open(file, 'w').catch((error) => Promise.reject(outputError(file, error)));
+  try {
+    for await (const chunk of chunks) await handle.write(chunk);
+    await handle.close();
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await rm(file, { force: true });
+    throw outputError(file, error);
+  }
+}
+
+/** The output must not be the disc being read (writing would destroy what is being read). */
+async function refuseInput(io: CliIO, input: string, out: string): Promise<void> {
+  const [a, b] = await Promise.all([stat(input).catch(() => null), stat(out).catch(() => null)]);
+  if (a && b && a.dev === b.dev && a.ino === b.ino) fail(io, `Refusing to write over the input: ${out} is ${input}`);
+}
+
+async function extract(io: CliIO, disc: Disc, input: string, path: string, out: string): Promise<void> {
   const entry = await disc.resolve(path);
   if (entry.type === 'dir') {
     if (out.endsWith('.zip')) {
-      const stream = createWriteStream(out);
-      for await (const chunk of zipStream(zipEntries(disc, entry))) if (!stream.write(chunk)) await new Promise<void>((r) => stream.once('drain', () => r()));
-      await new Promise<void>((done, failed) => stream.end((error?: Error | null) => (error ? failed(error) : done())));
+      await refuseInput(io, input, out);
+      await writeOut(out, zipStream(zipEntries(disc, entry)));
       return;
     }
     // A folder tree, as osirrox -extract makes one; names that would escape OUT are refused.
     const root = resolve(out);
-    await mkdir(root, { recursive: true });
+    await mkdir(root, { recursive: true }).catch((error) => Promise.reject(outputError(out, error)));
     const prefix = entry.path === '/' ? '/' : `${entry.path}/`;
     for await (const child of disc.walk(entry)) {
       const target = resolve(root, ...child.path.slice(prefix.length).split('/'));
       if (!target.startsWith(root + sep)) fail(io, `Refusing to write ${child.path} outside ${out}`);
-      if (child.type === 'dir') await mkdir(target, { recursive: true });
-      else if (child.type === 'symlink') await symlink(child.target ?? '', target).catch((error: NodeJS.ErrnoException) => (error.code === 'EEXIST' ? undefined : Promise.reject(error)));
-      else await writeChunks(disc, child, target);
+      try {
+        if (child.type === 'dir') await mkdir(target, { recursive: true });
+        else if (child.type === 'symlink') await symlink(child.target ?? '', target).catch((error: NodeJS.ErrnoException) => (error.code === 'EEXIST' ? undefined : Promise.reject(error)));
+        else await writeOut(target, disc.read(child));
+      } catch (error) {
+        throw outputError(target, error);
+      }
     }
     return;
   }
   const isDir = await stat(out).then((s) => s.isDirectory()).catch(() => false);
-  await writeChunks(disc, entry, isDir ? join(out, entry.name) : out);
-}
-
-async function writeChunks(disc: Disc, entry: DiscEntry, file: string): Promise<void> {
-  if (entry.type === 'symlink') {
-    await symlink(entry.target ?? '', file);
-    return;
-  }
-  await writeFile(file, disc.read(entry));
+  const file = isDir ? join(out, entry.name) : out;
+  await refuseInput(io, input, file);
+  if (entry.type === 'symlink') await symlink(entry.target ?? '', file).catch((error) => Promise.reject(outputError(file, error)));
+  else await writeOut(file, disc.read(entry));
 }
 
 export async function iso(argv: string[], io: CliIO): Promise<number> {
@@ -183,14 +207,15 @@ export async function iso(argv: string[], io: CliIO): Promise<number> {
       }
       case 'extract': {
         if (more.length !== 2) usage('Expecting: diskimg iso extract FILE PATH OUT');
-        await extract(io, disc, more[0], more[1]);
+        await extract(io, disc, file, more[0], more[1]);
         return 0;
       }
       default:
         return usage(`Unknown iso command '${sub}': diskimg ${isoHelp}`);
     }
   } catch (error) {
-    if (error instanceof DiskImgError) fail(io, `${file}: ${error.message}`);
+    // An output error names its own file; a disc error is prefixed with the disc's.
+    if (error instanceof DiskImgError) fail(io, error.context.field === 'output' ? error.message : `${file}: ${error.message}`);
     throw error;
   } finally {
     await disc.storage.close?.();
