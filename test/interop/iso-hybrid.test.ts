@@ -271,6 +271,7 @@ describe('diskimg iso errors: one line, exit 1', () => {
     await expectError([], /^diskimg: Expecting an iso command/);
     await expectError(['info'], /^diskimg: Expecting a disc image/);
     await expectError(['checksum', join(dir, 'missing.iso')], /^diskimg: Could not open '.*missing\.iso': No such file or directory\n$/);
+    await expectError(['checksum', '--check', join(dir, 'no-SHA256SUMS'), f.rich], /^diskimg: Could not read '.*no-SHA256SUMS': No such file or directory\n$/);
     const empty = join(dir, 'empty.bin');
     writeFileSync(empty, '');
     await expectError(['ls', empty], /empty\.bin: Not an ISO 9660 or UDF disc image/);

@@ -2,7 +2,7 @@
  * diskimg iso: what xorriso, isoinfo and 7-Zip tell about a disc image — info, ls, extract and
  * checksum — from the engine's disc reader. Inputs are only read.
  */
-import { mkdir, open, rm, stat, symlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat, symlink } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { DiskImgError } from '../../core/errors.ts';
 import { checksums, verifySums, type HashName } from '../../core/iso/checksums.ts';
@@ -173,7 +173,7 @@ export async function iso(argv: string[], io: CliIO): Promise<number> {
       const sums = await checksums(storage, names, nodeHashers);
       const check = args.values.get('check');
       if (check !== undefined) {
-        const text = await import('node:fs/promises').then((fs) => fs.readFile(check, 'utf8'));
+        const text = await readFile(check, 'utf8').catch((error: NodeJS.ErrnoException) => fail(io, `Could not read '${check}': ${error.code === 'ENOENT' ? 'No such file or directory' : error.message}`));
         const name = file.split(/[\\/]/).pop()!;
         const verdict = verifySums(text, name, { ...sums, ...(await checksums(storage, (['sha256', 'sha1', 'md5'] as HashName[]).filter((n) => !(n in sums)), nodeHashers)) });
         if (verdict.status === 'not-listed') fail(io, `${name} is not listed in ${check}`, 2);
