@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { checksums, parseSums, verifySums } from '../../src/core/iso/checksums.ts';
+import { wasmHashers } from '../../src/core/iso/wasm-hashers.ts';
 import { MemoryStorage } from '../../src/core/storage/storage.ts';
 import { nodeHashers } from '../../src/node/hashers.ts';
 
@@ -20,6 +21,11 @@ describe('checksums', () => {
     });
     expect(sums).toEqual({ sha256: hex('sha256'), sha1: hex('sha1'), md5: hex('md5') });
     expect(progress).toEqual([4 << 20, 8 << 20, 9 << 20]);
+  });
+
+  it('the WebAssembly hashers (the page’s) agree with Node’s', async () => {
+    const storage = new MemoryStorage(content, 'disc.iso');
+    expect(await checksums(storage, ['sha256', 'sha1', 'md5'], wasmHashers)).toEqual({ sha256: hex('sha256'), sha1: hex('sha1'), md5: hex('md5') });
   });
 
   it('an empty image has the empty hashes', async () => {

@@ -10,7 +10,7 @@
  *   for await (const chunk of disc.read(file)) …       // ≤ 4 MiB chunks; { start, length, chunk } for ranges
  *   const regions = await discLayout(disc);            // ≤ 4096 regions; withGaps(regions, size) adds "free"
  *   for await (const chunk of zipStream(zipEntries(disc, folder))) …
- *   const sums = await checksums(storage, ['sha256'], hashers, onProgress);
+ *   const sums = await checksums(storage, ['sha256'], wasmHashers, onProgress);
  *   const verdict = verifySums(pastedText, file.name, sums);
  */
 export { checksums, parseSums, verifySums, HASH_LENGTH, type Hasher, type HasherFactory, type HashName, type SumLine, type Verdict } from './checksums.ts';
@@ -22,4 +22,5 @@ export { coalesce, discLayout, withGaps, type LayoutSpan, type Region, type Regi
 export type { PathTableReport } from './path-table.ts';
 export type { SystemArea, SystemAreaPartition } from './system-area.ts';
 export type { ByteRange, DiscEntry, DiscTree, EntryType } from './types.ts';
+export { wasmHashers } from './wasm-hashers.ts';
 export { crc32Update, zipStream, type ZipInput } from './zip.ts';

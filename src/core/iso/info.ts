@@ -1,5 +1,6 @@
 /** What `diskimg iso info` and the page show about a disc, in qemu-img's kebab-case JSON style. */
 import type { Disc, TreeKind } from './disc.ts';
+import type { PathTableReport } from './path-table.ts';
 import type { SystemAreaPartition } from './system-area.ts';
 import type { DiscEntry } from './types.ts';
 
@@ -17,6 +18,8 @@ export interface DiscInfo {
   'volume-size': number;
   'image-size': number;
   'block-size': number;
+  'volume-set-size'?: number;
+  'volume-sequence-number'?: number;
   'creation-date': string | null;
   'modification-date': string | null;
   'expiration-date': string | null;
@@ -51,10 +54,12 @@ export interface DiscInfo {
   /** Why an announced UDF volume could not be read (names then come from ISO 9660). */
   'udf-error'?: string;
   /** The ISO 9660 path tables, checked against each other and the root. */
-  'path-tables'?: { size: number; directories: number; problems: string[] };
+  'path-tables'?: PathTableReport;
   'el-torito': null | {
     'catalog-offset': number;
-    entries: Array<{ platform: string; emulation: string; bootable: boolean; 'load-segment': number; 'sector-count': number; offset: number; 'load-size': number; 'size-from': string; path?: string }>;
+    /** The validation entry's ID string (the manufacturer's, often empty). */
+    'validation-id': string;
+    entries: Array<{ platform: string; emulation: string; bootable: boolean; 'load-segment': number; 'system-type': number; 'sector-count': number; 'load-rba': number; offset: number; 'load-size': number; 'size-from': string; path?: string }>;
   };
   /** MBR and GPT partitions from the system area, each with its scheme; appended ones marked. */
   partitions: SystemAreaPartition[];
@@ -80,6 +85,7 @@ export function discInfo(disc: Disc): DiscInfo {
     'volume-size': p ? p.volumeSpaceSize * p.logicalBlockSize : Math.min(udfEnd, disc.storage.size),
     'image-size': disc.storage.size,
     'block-size': p ? p.logicalBlockSize : u!.blockSize,
+    ...(p ? { 'volume-set-size': p.volumeSetSize, 'volume-sequence-number': p.volumeSequenceNumber } : {}),
     'creation-date': p ? p.creationDate : u!.recorded,
     'modification-date': p?.modificationDate ?? null,
     'expiration-date': p?.expirationDate ?? null,
@@ -110,7 +116,8 @@ export function discInfo(disc: Disc): DiscInfo {
     'el-torito': catalog
       ? {
           'catalog-offset': catalog.offset,
-          entries: catalog.entries.map((e) => ({ platform: e.platform, emulation: e.emulation, bootable: e.bootable, 'load-segment': e.loadSegment, 'sector-count': e.sectorCount, offset: e.offset, 'load-size': e.loadSize, 'size-from': e.sizeFrom, ...(e.path !== undefined ? { path: e.path } : {}) })),
+          'validation-id': catalog.validationId,
+          entries: catalog.entries.map((e) => ({ platform: e.platform, emulation: e.emulation, bootable: e.bootable, 'load-segment': e.loadSegment, 'system-type': e.systemType, 'sector-count': e.sectorCount, 'load-rba': e.offset / 2048, offset: e.offset, 'load-size': e.loadSize, 'size-from': e.sizeFrom, ...(e.path !== undefined ? { path: e.path } : {}) })),
         }
       : null,
     partitions: disc.partitions,

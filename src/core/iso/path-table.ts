@@ -17,6 +17,9 @@ export interface PathTableRecord {
 
 export interface PathTableReport {
   size: number;
+  /** Sectors of the L (little-endian) and M (big-endian) tables; 0 when absent. */
+  'l-location': number;
+  'm-location': number;
   /** Records in the L table (its directory count). */
   directories: number;
   /** What is wrong, in words; empty when both tables agree and hold together. */
@@ -44,7 +47,7 @@ export function parsePathTable(b: Uint8Array, bigEndian: boolean): { records: Pa
 
 export async function readPathTables(storage: Storage, volume: VolumeDescriptor): Promise<PathTableReport> {
   const size = volume.pathTableSize;
-  const report: PathTableReport = { size, directories: 0, problems: [] };
+  const report: PathTableReport = { size, 'l-location': volume.pathTableL, 'm-location': volume.pathTableM, directories: 0, problems: [] };
   if (size === 0) {
     report.problems.push('the path table size is zero');
     return report;
