@@ -16,6 +16,8 @@ interface IcbRef {
 
 /** Zeros a sparse UDF file may claim (unrecorded extents and length past its extents): 1 TiB. */
 const MAX_SPARSE_BYTES = 2 ** 40;
+const ICB_WINDOW = 64 << 10;
+const ICB_WINDOWS = 8;
 /** Indirect entries followed to reach one file entry. */
 const MAX_INDIRECT = 16;
 const FILE_TYPE = { DIRECTORY: 4, FILE: 5, SYMLINK: 12 } as const;
@@ -28,6 +30,7 @@ interface FileEntry {
 
 export class UdfTree implements DiscTree {
   readonly kind = 'udf' as const;
+  private readonly windows = new Map<number, Uint8Array>();
   private constructor(
     private readonly storage: Storage,
     readonly volume: UdfVolume,
@@ -65,7 +68,7 @@ export class UdfTree implements DiscTree {
     for (let hops = 0; hops <= MAX_INDIRECT; hops++) {
       const at = this.volume.offsetOf(current.partition, current.block);
       checkInside(this.storage, at, this.volume.blockSize, `file entry of ${path}`);
-      const fe = await this.storage.read(at, this.volume.blockSize);
+      const fe = await this.icbBlock(at);
       const id = tagId(fe);
       if (id === TAG.FE || id === TAG.EFE) return { fe, at, ref: current };
       if (id === TAG.IE) {
@@ -76,6 +79,26 @@ export class UdfTree implements DiscTree {
       throw new DiskImgError('invalid-format', `The UDF file entry of ${path} at byte ${at} has no valid descriptor tag${id === null ? '' : ` (tag ${id})`}`, { file: this.storage.name, field: 'descriptor tag', offset: at, value: id ?? 'none' });
     }
     throw new DiskImgError('corrupt', `The UDF indirect entries for ${path} go on past ${MAX_INDIRECT}`, { file: this.storage.name, field: 'indirect entry' });
+  }
+
+  /**
+   * One file entry's block, through a small cache of 64 KiB windows: writers put a folder's file
+   * entries side by side, so listing 20 000 files costs ~600 reads instead of 20 000 (in a
+   * browser each read is a Blob slice, ~0.1 ms).
+   */
+  private async icbBlock(at: number): Promise<Uint8Array> {
+    const bs = this.volume.blockSize;
+    const start = Math.floor(at / ICB_WINDOW) * ICB_WINDOW;
+    let window = this.windows.get(start);
+    if (window) {
+      this.windows.delete(start); // most recently used last
+    } else {
+      window = await this.storage.read(start, Math.min(ICB_WINDOW, this.storage.size - start));
+      if (this.windows.size >= ICB_WINDOWS) this.windows.delete(this.windows.keys().next().value!);
+    }
+    this.windows.set(start, window);
+    // A copy: callers keep entries around, and must not pin a whole window each.
+    return window.slice(at - start, at - start + bs);
   }
 
   /** A file's whole data, bounded (a directory's identifiers, a symlink's path). */
