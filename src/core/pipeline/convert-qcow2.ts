@@ -15,6 +15,7 @@ import { DEFAULT_WRITE_OPTIONS, Qcow2Writer, type Qcow2WriteOptions } from '../f
 import type { Extent } from '../image.ts';
 import type { Sink } from '../sink.ts';
 import { BufferPool } from './buffer-pool.ts';
+import { ReadAhead } from './read-ahead.ts';
 import { throwIfAborted, type ConvertOptions } from './convert.ts';
 import { runOrdered } from './ordered.ts';
 
@@ -188,6 +189,8 @@ export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow
   const total = image.virtualSize;
   const pool = new BufferPool();
   const inPlace = BufferPool.fillsInPlace(image);
+  // Cluster-sized requests (compression) from fresh-buffer storage: served from large reads.
+  const readAhead = !inPlace && compressor ? new ReadAhead(image) : undefined;
   let done = 0;
 
   async function* tasks(): AsyncGenerator<() => Promise<Prepared>> {
@@ -200,7 +203,7 @@ export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow
       yield async () => {
         let bytes: Uint8Array;
         if (inPlace) await image.readInto(request.offset, (bytes = pool.acquire(request.length)));
-        else bytes = await image.read(request.offset, request.length);
+        else bytes = await (readAhead ?? image).read(request.offset, request.length);
         if (!compressor) return { request, bytes };
         if (isAllZero(bytes)) {
           if (inPlace) pool.release(bytes);
