@@ -13,7 +13,7 @@ import { imageInfo, type QemuImageInfo } from '../src/core/info.ts';
 import { lockedLayers, MAX_CHAIN_DEPTH, openImage, probeFormat } from '../src/core/open.ts';
 import { detectPartitions, hasPartitionInfo, type PartitionReport } from '../src/core/partitions/index.ts';
 import { convertImage } from '../src/core/pipeline/convert-image.ts';
-import type { Sink } from '../src/core/sink.ts';
+import { CoalescingSink, type Sink } from '../src/core/sink.ts';
 import { BlobStorage } from '../src/core/storage/storage.ts';
 import { BrowserCompressorPool } from './compress-pool.ts';
 import { createSyncAccessHandle, SyncAccessSink, WritableSink } from './sinks.ts';
@@ -220,7 +220,7 @@ const api = {
     const compressor = job.compression === 'none' ? undefined : new BrowserCompressorPool(job.compression, job.clusterSize, Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)));
     try {
       const image = await openImage(new BlobStorage(job.file, job.file.name), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase });
-      sink = await openSink(job.output);
+      sink = new CoalescingSink(await openSink(job.output));
       let last = 0;
       await convertImage(image, sink, {
         outputFormat: job.outputFormat,

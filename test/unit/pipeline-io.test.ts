@@ -42,3 +42,28 @@ describe('read-ahead', () => {
     expect(Buffer.from(outputs[0]).equals(Buffer.from(outputs[1]))).toBe(true);
   });
 });
+
+describe('coalescing sink', () => {
+  it('writes the same file as direct writes, whatever the order of small, large and repeated writes', async () => {
+    const { CoalescingSink } = await import('../../src/core/sink.ts');
+    const direct = new MemorySink();
+    const inner = new MemorySink();
+    let calls = 0;
+    const counted = { write: (o: number, b: Uint8Array) => (calls++, inner.write(o, b)), truncate: (n: number) => inner.truncate(n), close: () => inner.close() };
+    const coalesced = new CoalescingSink(counted, 1 << 16);
+    const random = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const next = random(9);
+    let at = 0;
+    for (let i = 0; i < 2000; i++) {
+      const length = next() < 0.05 ? 40_000 : 1 + Math.floor(next() * 3000);
+      const offset = next() < 0.1 ? Math.floor(next() * at) : at; // now and then a rewrite behind
+      const bytes = new Uint8Array(length).fill(i & 0xff);
+      await direct.write(offset, bytes);
+      await coalesced.write(offset, bytes);
+      at = Math.max(at, offset + length);
+    }
+    await coalesced.close();
+    expect(Buffer.from(inner.bytes).equals(Buffer.from(direct.bytes))).toBe(true);
+    expect(calls).toBeLessThan(1000);
+  });
+});
