@@ -4,7 +4,7 @@
  */
 import { init as initZstd } from '@bokuweb/zstd-wasm';
 import { Module } from 'zstd-wasm-module';
-import { deflateCompressor, zstdCompressor, type CompressCluster, type ZstdEncode } from '../src/core/codecs/compress.ts';
+import { deflateCompressor, looksIncompressible, zstdCompressor, type CompressCluster, type ZstdEncode } from '../src/core/codecs/compress.ts';
 
 export interface CompressRequest {
   type: 'zlib' | 'zstd';
@@ -19,6 +19,15 @@ export interface CompressReply {
 }
 
 let compress: Promise<CompressCluster> | undefined;
+
+/**
+ * pako deflates at about half native zlib's speed, and a cluster of noise (compressed or encrypted
+ * files in the guest) costs as much to deflate as text, only to be stored raw. In the page such
+ * clusters are stored raw without trying (see looksIncompressible); the CLI deflates every one.
+ */
+function skippingNoise(deflate: CompressCluster): CompressCluster {
+  return (cluster) => (looksIncompressible(cluster) ? null : deflate(cluster));
+}
 
 /**
  * One zstd context and fixed buffers for the worker's life: the package's compress() makes a
@@ -38,7 +47,7 @@ function reusedZstd(clusterSize: number): ZstdEncode {
 }
 
 function compressor(type: 'zlib' | 'zstd', clusterSize: number): Promise<CompressCluster> {
-  compress ??= type === 'zlib' ? Promise.resolve(deflateCompressor(clusterSize)) : initZstd().then(() => zstdCompressor(clusterSize, reusedZstd(clusterSize)));
+  compress ??= type === 'zlib' ? Promise.resolve(skippingNoise(deflateCompressor(clusterSize))) : initZstd().then(() => zstdCompressor(clusterSize, reusedZstd(clusterSize)));
   return compress;
 }
 
