@@ -14,7 +14,8 @@ import { lockedLayers, MAX_CHAIN_DEPTH, openImage, probeFormat } from '../src/co
 import { detectPartitions, hasPartitionInfo, type PartitionReport } from '../src/core/partitions/index.ts';
 import { convertImage } from '../src/core/pipeline/convert-image.ts';
 import { CoalescingSink, type Sink } from '../src/core/sink.ts';
-import { BlobStorage } from '../src/core/storage/storage.ts';
+import { CachedStorage } from '../src/core/storage/cached.ts';
+import { BlobStorage, type Storage } from '../src/core/storage/storage.ts';
 import { BrowserCompressorPool } from './compress-pool.ts';
 import { createSyncAccessHandle, SyncAccessSink, WritableSink } from './sinks.ts';
 
@@ -76,6 +77,11 @@ export interface ConvertJob {
   encryptPassphrase?: string;
 }
 
+/** A File as the engine reads it: small reads (tables, compressed clusters) served from cached 4 MiB blocks. */
+function readerFor(file: File): Storage {
+  return new CachedStorage(new BlobStorage(file, file.name));
+}
+
 function serialize(error: unknown): SerializedError {
   if (error instanceof DiskImgError) return error.toJSON() as SerializedError;
   return { kind: 'internal', message: String((error as Error)?.message ?? error), context: {} };
@@ -86,7 +92,7 @@ function resolverFor(files: File[]): BackingResolver {
   return async (name) => {
     const base = name.split(/[\\/]/).pop();
     const file = files.find((f) => f.name === base);
-    return file ? new BlobStorage(file, file.name) : null;
+    return file ? readerFor(file) : null;
   };
 }
 
@@ -102,7 +108,7 @@ async function openSink(target: OutputTarget): Promise<Sink> {
  * is still shown (the missing layer's parts appear unallocated).
  */
 async function openAvailable({ file, backing, passphrase }: ImageSource, snapshot?: string): Promise<{ image: DiskImage; missing?: string }> {
-  const storage = new BlobStorage(file, file.name);
+  const storage = readerFor(file);
   const resolve = resolverFor(backing);
   let missing: string | undefined;
   // Locked images still give their mappings (the picture, the holdings); reading data needs the passphrase.
@@ -204,7 +210,7 @@ const api = {
   /** qemu-img check of the image itself (a raw image has nothing to check: null). */
   async check(file: File): Promise<Result<CheckResult | null>> {
     try {
-      const image = await openImage(new BlobStorage(file, file.name), { noBacking: true, allowLocked: true });
+      const image = await openImage(readerFor(file), { noBacking: true, allowLocked: true });
       try {
         return { ok: true, value: image.layers[0].format === 'qcow2' ? await checkImage(image) : null };
       } finally {
@@ -219,7 +225,7 @@ const api = {
     let sink: Sink | undefined;
     const compressor = job.compression === 'none' ? undefined : new BrowserCompressorPool(job.compression, job.clusterSize, Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)));
     try {
-      const image = await openImage(new BlobStorage(job.file, job.file.name), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase });
+      const image = await openImage(readerFor(job.file), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase });
       sink = new CoalescingSink(await openSink(job.output));
       let last = 0;
       await convertImage(image, sink, {

@@ -67,3 +67,27 @@ describe('coalescing sink', () => {
     expect(calls).toBeLessThan(1000);
   });
 });
+
+describe('cached storage', () => {
+  it('returns the bytes of any range, small or large, across blocks and past the end', async () => {
+    const { CachedStorage } = await import('../../src/core/storage/cached.ts');
+    const inner = new MemoryStorage(bytes, 'm');
+    let reads = 0;
+    const counted = { name: 'm', size: inner.size, read: (o: number, l: number) => (reads++, inner.read(o, l)) };
+    const cached = new CachedStorage(counted, 1 << 16, 4);
+    const expected = (o: number, l: number) => Buffer.concat([Buffer.from(bytes.subarray(o, o + l)), Buffer.alloc(Math.max(0, o + l - bytes.length))]);
+    for (let i = 0; i < 500; i++) {
+      const offset = (i * 7919 * 13) % bytes.length;
+      const length = 1 + ((i * 104729) % 3000);
+      expect(Buffer.from(await cached.read(offset, length)).equals(expected(offset, length))).toBe(true);
+    }
+    for (const [offset, length] of [[65530, 20], [bytes.length - 5, 50], [0, 1 << 20]]) {
+      expect(Buffer.from(await cached.read(offset, length)).equals(expected(offset, length))).toBe(true);
+    }
+    // Sequential small reads cost one inner read per block.
+    reads = 0;
+    const fresh = new CachedStorage(counted, 1 << 16, 4);
+    for (let at = 0; at < 1 << 20; at += 4096) await fresh.read(at, 4096);
+    expect(reads).toBe(16);
+  });
+});
