@@ -3,7 +3,7 @@
  * app's UI (OPFS staging, before the download), side by side with qemu-img on the same input,
  * interleaved. Also times merely reading the input in the page, the ceiling for plain copies.
  *
- *   npm run bench:browser -- [--size-gib 2] [--reps 3] [--dir /tmp/diskimg-bench]
+ *   npm run bench:browser -- [--size-gib 2] [--reps 3] [--dir /tmp/diskimg-bench] [--only REGEX]
  */
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -16,6 +16,7 @@ const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
 const sizeGiB = Number(option('size-gib', '2'));
 const reps = Number(option('reps', '3'));
+const only = args.includes('--only') ? new RegExp(option('only', '')) : undefined;
 const dir = resolve(option('dir', '/tmp/diskimg-bench'));
 const input = join(dir, `input-${sizeGiB}g.raw`);
 if (!existsSync(input)) throw new Error(`run npm run bench -- --size-gib ${sizeGiB} first: it makes ${input}`);
@@ -118,7 +119,7 @@ try {
   const read = median(reads);
   console.log(`reading the input in the page: ${(bytes / 1e6 / read).toFixed(0)} MB/s (${read.toFixed(2)} s)`);
   for (const job of jobs) {
-    if (!existsSync(job.file)) continue;
+    if (!existsSync(job.file) || (only && !only.test(job.name))) continue;
     const ours: number[] = [];
     const theirs: number[] = [];
     for (let i = 0; i < reps; i++) {
