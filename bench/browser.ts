@@ -3,7 +3,7 @@
  * app's UI (OPFS staging, before the download), side by side with qemu-img on the same input,
  * interleaved. Also times merely reading the input in the page, the ceiling for plain copies.
  *
- *   npm run bench:browser -- [--size-gib 2] [--reps 3] [--dir /tmp/diskimg-bench]
+ *   npm run bench:browser -- [--size-gib 2] [--reps 3] [--dir /tmp/diskimg-bench] [--only REGEX]
  */
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -16,6 +16,7 @@ const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
 const sizeGiB = Number(option('size-gib', '2'));
 const reps = Number(option('reps', '3'));
+const only = args.includes('--only') ? new RegExp(option('only', '')) : undefined;
 const dir = resolve(option('dir', '/tmp/diskimg-bench'));
 const input = join(dir, `input-${sizeGiB}g.raw`);
 if (!existsSync(input)) throw new Error(`run npm run bench -- --size-gib ${sizeGiB} first: it makes ${input}`);
@@ -50,8 +51,18 @@ async function browserConvert(file: string, format: 'qcow2' | 'raw', compression
   await page.getByTestId('outcome').waitFor({ timeout: 1_800_000 });
   const seconds = (performance.now() - start) / 1000;
   await (await downloading).cancel();
+  // The staged output stays in OPFS until the next job: its size is the file's.
+  lastSize = (await page.evaluate(`(async () => {
+    let size = 0;
+    const root = await navigator.storage.getDirectory();
+    for await (const [name, handle] of root.entries()) if (name.startsWith('diskimg-staged-')) size = Math.max(size, (await handle.getFile()).size);
+    return size;
+  })()`)) as number;
   return seconds;
 }
+
+let lastSize = 0;
+let qemuSize = 0;
 
 async function browserRead(file: string): Promise<number> {
   await open(file);
@@ -79,7 +90,9 @@ function qemu(argv: string[]): number {
   const start = performance.now();
   const result = spawnSync('qemu-img', [...argv, out]);
   if (result.status !== 0) throw new Error(String(result.stderr));
-  return (performance.now() - start) / 1000;
+  const seconds = (performance.now() - start) / 1000;
+  qemuSize = statSync(out).size;
+  return seconds;
 }
 
 const jobs = [
@@ -91,6 +104,12 @@ const jobs = [
   { name: 'qcow2 zstd→raw', file: join(dir, 'zstd.qcow2.qemu'), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw', join(dir, 'zstd.qcow2.qemu')] },
 ];
 
+// The qcow2 inputs of the back-to-raw jobs, made by qemu-img from the raw input when missing.
+for (const [name, extra] of [['plain', []], ['zlib', ['-c']], ['zstd', ['-c', '-o', 'compression_type=zstd']]] as const) {
+  const file = join(dir, `${name}.qcow2.qemu`);
+  if (!existsSync(file)) execFileSync('qemu-img', ['convert', ...extra, '-f', 'raw', '-O', 'qcow2', input, file]);
+}
+
 try {
   const reads: number[] = [];
   for (let i = 0; i < reps; i++) {
@@ -100,7 +119,7 @@ try {
   const read = median(reads);
   console.log(`reading the input in the page: ${(bytes / 1e6 / read).toFixed(0)} MB/s (${read.toFixed(2)} s)`);
   for (const job of jobs) {
-    if (!existsSync(job.file)) continue;
+    if (!existsSync(job.file) || (only && !only.test(job.name))) continue;
     const ours: number[] = [];
     const theirs: number[] = [];
     for (let i = 0; i < reps; i++) {
@@ -113,6 +132,7 @@ try {
     const tq = median(theirs);
     console.log(
       `${job.name.padEnd(16)} qemu-img ${(bytes / 1e6 / tq).toFixed(0).padStart(5)} MB/s  browser ${(bytes / 1e6 / to).toFixed(0).padStart(5)} MB/s  ratio ${(tq / to).toFixed(2)}` +
+        (job.format === 'qcow2' ? `  size ${((lastSize / qemuSize - 1) * 100).toFixed(2)} % vs qemu-img` : '') +
         (job.name === 'raw→qcow2' ? `  (reading alone: ${(read / to).toFixed(2)} of the conversion's time)` : ''),
     );
   }

@@ -2,8 +2,9 @@
  * One compression thread for the browser: pako deflate with QEMU's parameters, or zstd level 3
  * in WASM. Clusters arrive and leave in batches (a message per cluster costs too much).
  */
-import { init as initZstd, compress as zstdCompress } from '@bokuweb/zstd-wasm';
-import { deflateCompressor, zstdCompressor, type CompressCluster } from '../src/core/codecs/compress.ts';
+import { init as initZstd } from '@bokuweb/zstd-wasm';
+import { Module } from 'zstd-wasm-module';
+import { deflateCompressor, looksIncompressible, zstdCompressor, type CompressCluster, type ZstdEncode } from '../src/core/codecs/compress.ts';
 
 export interface CompressRequest {
   type: 'zlib' | 'zstd';
@@ -19,15 +20,45 @@ export interface CompressReply {
 
 let compress: Promise<CompressCluster> | undefined;
 
+/**
+ * pako deflates at about half native zlib's speed, and a cluster of noise (compressed or encrypted
+ * files in the guest) costs as much to deflate as text, only to be stored raw. In the page such
+ * clusters are stored raw without trying (see looksIncompressible); the CLI deflates every one.
+ */
+function skippingNoise(deflate: CompressCluster): CompressCluster {
+  return (cluster) => (looksIncompressible(cluster) ? null : deflate(cluster));
+}
+
+/**
+ * One zstd context and fixed buffers for the worker's life: the package's compress() makes a
+ * context (a megabyte of workspace) and two buffers per call, which costs more than the cluster.
+ */
+function reusedZstd(clusterSize: number): ZstdEncode {
+  const cctx = Module._ZSTD_createCCtx();
+  const bound = Module._ZSTD_compressBound(clusterSize);
+  const src = Module._malloc(clusterSize);
+  const dst = Module._malloc(bound);
+  return (data, level) => {
+    Module.HEAPU8.set(data, src);
+    const size = Module._ZSTD_compress_usingDict(cctx, dst, bound, src, data.length, 0, 0, level);
+    if (Module._ZSTD_isError(size)) throw new Error(`zstd compression failed (${size})`);
+    return Module.HEAPU8.slice(dst, dst + size);
+  };
+}
+
 function compressor(type: 'zlib' | 'zstd', clusterSize: number): Promise<CompressCluster> {
-  compress ??= type === 'zlib' ? Promise.resolve(deflateCompressor(clusterSize)) : initZstd().then(() => zstdCompressor(clusterSize, (data, level) => zstdCompress(data, level)));
+  compress ??= type === 'zlib' ? Promise.resolve(skippingNoise(deflateCompressor(clusterSize))) : initZstd().then(() => zstdCompressor(clusterSize, reusedZstd(clusterSize)));
   return compress;
 }
 
 self.onmessage = async (event: MessageEvent<CompressRequest>) => {
   const { type, clusterSize, ids, buffers } = event.data;
   const run = await compressor(type, clusterSize);
-  const results = buffers.map((buffer) => run(new Uint8Array(buffer))?.slice().buffer ?? null);
+  // The deflate result is a view of a reused buffer, the zstd one a fresh copy: only the former needs copying.
+  const results = buffers.map((buffer) => {
+    const out = run(new Uint8Array(buffer));
+    return out === null ? null : out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? (out.buffer as ArrayBuffer) : out.slice().buffer;
+  });
   const transfer = results.filter((r): r is ArrayBuffer => r !== null);
   (self as unknown as Worker).postMessage({ ids, results } satisfies CompressReply, transfer);
 };

@@ -10,10 +10,12 @@ import { checkImage, type CheckResult } from '../src/core/check.ts';
 import type { BackingResolver, DiskImage } from '../src/core/disk.ts';
 import { DiskImgError, type ErrorKind } from '../src/core/errors.ts';
 import { imageInfo, type QemuImageInfo } from '../src/core/info.ts';
-import { MAX_CHAIN_DEPTH, openImage, probeFormat } from '../src/core/open.ts';
+import { lockedLayers, MAX_CHAIN_DEPTH, openImage, probeFormat } from '../src/core/open.ts';
+import { detectPartitions, hasPartitionInfo, type PartitionReport } from '../src/core/partitions/index.ts';
 import { convertImage } from '../src/core/pipeline/convert-image.ts';
-import type { Sink } from '../src/core/sink.ts';
-import { BlobStorage } from '../src/core/storage/storage.ts';
+import { CoalescingSink, type Sink } from '../src/core/sink.ts';
+import { CachedStorage } from '../src/core/storage/cached.ts';
+import { BlobStorage, type Storage } from '../src/core/storage/storage.ts';
 import { BrowserCompressorPool } from './compress-pool.ts';
 import { createSyncAccessHandle, SyncAccessSink, WritableSink } from './sinks.ts';
 
@@ -25,8 +27,22 @@ export interface SerializedError {
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: SerializedError };
 
+/** The image a job reads: the file, the backing files the user gave, the passphrase they typed. */
+export interface ImageSource {
+  file: File;
+  backing: File[];
+  /** Kept in the page's memory for this file only; never stored. */
+  passphrase?: string;
+}
+
 export interface Inspection {
   info: QemuImageInfo;
+  /** Encrypted and not (yet) unlocked: data cannot be read, metadata can. */
+  locked: boolean;
+  /** Why the passphrase given did not unlock the image. */
+  passphraseError?: SerializedError;
+  /** The partition table and file systems of the guest disk, when it can be read. */
+  partitions: PartitionReport | null;
   /** What the bytes of a raw image are, when we recognise them (an ISO, a UDF disc). */
   content?: string;
   fileSize: number;
@@ -55,6 +71,15 @@ export interface ConvertJob {
   compat: '0.10' | '1.1';
   snapshot?: string;
   output: OutputTarget;
+  /** Unlocks an encrypted input. */
+  passphrase?: string;
+  /** Encrypts the qcow2 output with LUKS (qemu-img's defaults: aes-256-xts-plain64, sha256). */
+  encryptPassphrase?: string;
+}
+
+/** A File as the engine reads it: small reads (tables, compressed clusters) served from cached 4 MiB blocks. */
+function readerFor(file: File): Storage {
+  return new CachedStorage(new BlobStorage(file, file.name));
 }
 
 function serialize(error: unknown): SerializedError {
@@ -67,7 +92,7 @@ function resolverFor(files: File[]): BackingResolver {
   return async (name) => {
     const base = name.split(/[\\/]/).pop();
     const file = files.find((f) => f.name === base);
-    return file ? new BlobStorage(file, file.name) : null;
+    return file ? readerFor(file) : null;
   };
 }
 
@@ -82,16 +107,18 @@ async function openSink(target: OutputTarget): Promise<Sink> {
  * Opens the merged disk when every backing file was given; else the image alone, so what is known
  * is still shown (the missing layer's parts appear unallocated).
  */
-async function openAvailable(file: File, backing: File[], snapshot?: string): Promise<{ image: DiskImage; missing?: string }> {
-  const storage = new BlobStorage(file, file.name);
+async function openAvailable({ file, backing, passphrase }: ImageSource, snapshot?: string): Promise<{ image: DiskImage; missing?: string }> {
+  const storage = readerFor(file);
   const resolve = resolverFor(backing);
   let missing: string | undefined;
+  // Locked images still give their mappings (the picture, the holdings); reading data needs the passphrase.
+  const common = { snapshot, passphrase, allowLocked: true };
   try {
-    return { image: await openImage(storage, { snapshot, resolveBacking: async (name, overlay) => (await resolve(name, overlay)) ?? ((missing = name), null) }) };
+    return { image: await openImage(storage, { ...common, resolveBacking: async (name, overlay) => (await resolve(name, overlay)) ?? ((missing = name), null) }) };
   } catch (error) {
     if (missing === undefined) throw error;
   }
-  return { image: await openImage(storage, { snapshot, noBacking: true }), missing };
+  return { image: await openImage(storage, { ...common, noBacking: true }), missing };
 }
 
 /** The chain's layers one by one, as far as the given files reach, and the first name missing. */
@@ -115,9 +142,9 @@ async function listChain(file: File, backing: File[]): Promise<{ chain: ChainLay
   return { chain };
 }
 
-async function withImage<T>(file: File, backing: File[], work: (image: DiskImage) => Promise<T>): Promise<Result<T>> {
+async function withImage<T>(source: ImageSource, work: (image: DiskImage) => Promise<T>): Promise<Result<T>> {
   try {
-    const { image } = await openAvailable(file, backing);
+    const { image } = await openAvailable(source);
     try {
       return { ok: true, value: await work(image) };
     } finally {
@@ -129,7 +156,8 @@ async function withImage<T>(file: File, backing: File[], work: (image: DiskImage
 }
 
 const api = {
-  async inspect(file: File, backing: File[] = []): Promise<Result<Inspection>> {
+  async inspect(source: ImageSource): Promise<Result<Inspection>> {
+    const { file, backing } = source;
     try {
       const storage = new BlobStorage(file, file.name);
       const probed = await probeFormat(storage);
@@ -137,21 +165,42 @@ const api = {
       const info = await imageInfo(single);
       await single.close();
       const { chain, missing } = await listChain(file, backing);
-      return { ok: true, value: { info, content: probed.content, fileSize: file.size, chain, missingBacking: missing } };
+      let passphraseError: SerializedError | undefined;
+      let partitions: PartitionReport | null = null;
+      let locked = false;
+      try {
+        const { image } = await openAvailable(source);
+        try {
+          locked = lockedLayers(image).length > 0;
+          if (!locked) {
+            const report = await detectPartitions(image);
+            partitions = hasPartitionInfo(report) ? report : null;
+          }
+        } finally {
+          await image.close();
+        }
+      } catch (error) {
+        // A wrong passphrase is said beside the prompt; other failures leave the partitions unknown.
+        if (error instanceof DiskImgError && error.kind === 'wrong-passphrase') {
+          passphraseError = serialize(error);
+          locked = true;
+        } else if (!(error instanceof DiskImgError)) throw error;
+      }
+      return { ok: true, value: { info, locked, passphraseError, partitions, content: probed.content, fileSize: file.size, chain, missingBacking: missing } };
     } catch (error) {
       return { ok: false, error: serialize(error) };
     }
   },
 
   /** The allocation picture of the chain as far as it is known, for [start, end). */
-  async picture(file: File, backing: File[], buckets: number, start?: number, end?: number): Promise<Result<AllocationPicture>> {
-    const result = await withImage(file, backing, (image) => allocationPicture(image, buckets, start, end));
+  async picture(source: ImageSource, buckets: number, start?: number, end?: number): Promise<Result<AllocationPicture>> {
+    const result = await withImage(source, (image) => allocationPicture(image, buckets, start, end));
     return result.ok ? Comlink.transfer(result, [result.value.bytes.buffer]) : result;
   },
 
   /** How much each layer of the chain holds by itself, top down. */
-  async holdings(file: File, backing: File[]): Promise<Result<LayerHoldings[]>> {
-    return withImage(file, backing, async (image) => {
+  async holdings(source: ImageSource): Promise<Result<LayerHoldings[]>> {
+    return withImage(source, async (image) => {
       const out: LayerHoldings[] = [];
       for (const layer of image.layers) out.push(await layerHoldings(layer));
       return out;
@@ -161,7 +210,7 @@ const api = {
   /** qemu-img check of the image itself (a raw image has nothing to check: null). */
   async check(file: File): Promise<Result<CheckResult | null>> {
     try {
-      const image = await openImage(new BlobStorage(file, file.name), { noBacking: true, allowLocked: true });
+      const image = await openImage(readerFor(file), { noBacking: true, allowLocked: true });
       try {
         return { ok: true, value: image.layers[0].format === 'qcow2' ? await checkImage(image) : null };
       } finally {
@@ -176,13 +225,14 @@ const api = {
     let sink: Sink | undefined;
     const compressor = job.compression === 'none' ? undefined : new BrowserCompressorPool(job.compression, job.clusterSize, Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)));
     try {
-      const image = await openImage(new BlobStorage(job.file, job.file.name), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot });
-      sink = await openSink(job.output);
+      const image = await openImage(readerFor(job.file), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase });
+      sink = new CoalescingSink(await openSink(job.output));
       let last = 0;
       await convertImage(image, sink, {
         outputFormat: job.outputFormat,
         compressor,
         qcow2: { clusterSize: job.clusterSize, compat: job.compat, compressionType: job.compression === 'zstd' ? 'zstd' : 'zlib' },
+        encrypt: job.encryptPassphrase !== undefined ? { format: 'luks', passphrase: job.encryptPassphrase } : undefined,
         onProgress: (done, total) => {
           const now = performance.now();
           if (now - last > 100 || done === total) {

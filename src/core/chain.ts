@@ -31,6 +31,15 @@ export class Chain implements DiskImage {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
+    // One data extent covering the whole range: the layer's own fresh buffer, without the copy
+    // (in the page, a Blob read already gives a new buffer).
+    if (offset + length <= this.virtualSize) {
+      const extents = this.mappings(offset, offset + length);
+      const first = await extents.next();
+      await extents.return(undefined);
+      const extent = first.done ? undefined : first.value;
+      if (extent?.kind === 'data' && extent.start === offset && extent.length === length) return this.layers[extent.depth].readExtent(extent, offset, length);
+    }
     const out = new Uint8Array(length);
     await this.readInto(offset, out);
     return out;

@@ -40,3 +40,59 @@ export class MemorySink implements Sink {
     this.bytes = next;
   }
 }
+
+/**
+ * Gathers small writes that follow one another into one large write: compressed clusters are
+ * written a few KiB at a time, and each write to a browser file handle is a costly call. Any
+ * write elsewhere flushes first, so the order of writes to any byte is kept.
+ */
+export class CoalescingSink implements Sink {
+  private buffer: Uint8Array;
+  private start = 0;
+  private used = 0;
+  readonly truncate?: (size: number) => Promise<void>;
+
+  constructor(
+    private readonly inner: Sink,
+    capacity = 4 << 20,
+  ) {
+    this.buffer = new Uint8Array(capacity);
+    if (inner.truncate) {
+      this.truncate = async (size) => {
+        await this.flush();
+        await inner.truncate!(size);
+      };
+    }
+  }
+
+  async write(offset: number, bytes: Uint8Array): Promise<void> {
+    if (this.used > 0 && offset !== this.start + this.used) await this.flush();
+    if (bytes.length >= this.buffer.length / 2) {
+      // Large writes gain nothing from the copy.
+      await this.flush();
+      await this.inner.write(offset, bytes);
+      return;
+    }
+    if (this.used + bytes.length > this.buffer.length) await this.flush();
+    if (this.used === 0) this.start = offset;
+    this.buffer.set(bytes, this.used);
+    this.used += bytes.length;
+  }
+
+  async flush(): Promise<void> {
+    if (this.used === 0) return;
+    const pending = this.buffer.subarray(0, this.used);
+    this.used = 0;
+    await this.inner.write(this.start, pending);
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.inner.close();
+  }
+
+  async abort(): Promise<void> {
+    this.used = 0;
+    await this.inner.abort?.();
+  }
+}

@@ -1,6 +1,6 @@
 /** The allocation picture's state: which range of the disk is shown, and its picture once computed. */
 import type { AllocationPicture } from '../core/allocation.ts';
-import type { SerializedError } from '../../workers/engine.worker.ts';
+import type { ImageSource, SerializedError } from '../../workers/engine.worker.ts';
 import { startEngine } from './engine-client.ts';
 
 export const BUCKETS = 1024;
@@ -17,8 +17,7 @@ export class AllocationView {
   private job = 0;
 
   constructor(
-    private readonly file: File,
-    private readonly backing: File[],
+    private readonly source: ImageSource,
     readonly size: number,
   ) {
     this.end = size;
@@ -42,7 +41,7 @@ export class AllocationView {
     this.busy = true;
     const engine = startEngine();
     try {
-      const result = await engine.api.picture(this.file, [...this.backing], BUCKETS, this.start, this.end);
+      const result = await engine.api.picture(this.source, BUCKETS, this.start, this.end);
       if (job !== this.job) return;
       if (result.ok) {
         this.picture = result.value;

@@ -10,6 +10,9 @@ export type Outcome = { kind: 'saved' | 'downloaded'; name: string; format: 'raw
 
 export class Converter {
   settings = $state<ConvertSettings>({ outputFormat: 'qcow2', compression: 'none', clusterSize: 65536, compat: '1.1' });
+  /** Encrypt a qcow2 output with LUKS under this passphrase (kept in memory for this page only). */
+  encrypt = $state(false);
+  encryptPassphrase = $state('');
   running = $state(false);
   done = $state(0);
   total = $state(0);
@@ -32,7 +35,7 @@ export class Converter {
   }
 
   /** Call straight from the click: the save picker needs the user's gesture. */
-  async start(file: File, backing: File[], snapshot = '', inputHandles: FileSystemFileHandle[] = []): Promise<void> {
+  async start(file: File, backing: File[], snapshot = '', inputHandles: FileSystemFileHandle[] = [], passphrase?: string): Promise<void> {
     const name = outputName(file.name, this.settings.outputFormat);
     const target = await chooseSaveTarget(name, inputHandles);
     if (target === null) return; // the user closed the picker
@@ -58,7 +61,15 @@ export class Converter {
     try {
       const converting = engine.api.convert(
         // Plain copies: Svelte state proxies cannot be cloned into a worker.
-        { file, backing: [...backing], ...settings, output, snapshot: snapshot ? `snapshot.id=${snapshot}` : undefined },
+        {
+          file,
+          backing: [...backing],
+          ...settings,
+          output,
+          snapshot: snapshot ? `snapshot.id=${snapshot}` : undefined,
+          passphrase,
+          encryptPassphrase: this.encrypt && settings.outputFormat === 'qcow2' && settings.compression === 'none' ? this.encryptPassphrase : undefined,
+        },
         Comlink.proxy((done: number, total: number) => {
           this.done = done;
           this.total = total;

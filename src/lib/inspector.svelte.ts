@@ -1,5 +1,5 @@
 /** What the page knows about the opened file and the backing files given for it; components only read it. */
-import type { Inspection, SerializedError } from '../../workers/engine.worker.ts';
+import type { ImageSource, Inspection, SerializedError } from '../../workers/engine.worker.ts';
 import { startEngine } from './engine-client.ts';
 
 export class Inspector {
@@ -9,6 +9,8 @@ export class Inspector {
   handle = $state.raw<FileSystemFileHandle | undefined>(undefined);
   /** Backing files the user chose, matched to the chain by name. */
   backing = $state.raw<File[]>([]);
+  /** Typed by the user for an encrypted image; kept in this page's memory only, never stored. */
+  passphrase = $state<string | undefined>(undefined);
   busy = $state(false);
   inspection = $state.raw<Inspection | null>(null);
   error = $state.raw<SerializedError | null>(null);
@@ -18,6 +20,7 @@ export class Inspector {
     this.file = file;
     this.handle = handle;
     this.backing = [];
+    this.passphrase = undefined;
     this.inspection = null;
     await this.inspect();
   }
@@ -29,13 +32,25 @@ export class Inspector {
     await this.inspect();
   }
 
+  /** Tries a passphrase: the inspection says whether it unlocked the image. */
+  async unlock(passphrase: string): Promise<void> {
+    this.passphrase = passphrase;
+    await this.inspect();
+    if (this.inspection?.passphraseError) this.passphrase = undefined;
+  }
+
+  /** What a job reads: plain copies, as Svelte state cannot be cloned into a worker. */
+  get source(): ImageSource | null {
+    return this.file ? { file: this.file, backing: [...this.backing], passphrase: this.passphrase } : null;
+  }
+
   private async inspect(): Promise<void> {
     if (!this.file) return;
     this.busy = true;
     this.error = null;
     const engine = startEngine();
     try {
-      const result = await engine.api.inspect(this.file, [...this.backing]);
+      const result = await engine.api.inspect(this.source!);
       if (result.ok) this.inspection = result.value;
       else this.error = result.error;
     } finally {

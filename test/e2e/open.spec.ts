@@ -50,12 +50,15 @@ test('reads anything unrecognised as raw, as qemu-img does', async ({ page }) =>
   await expect(page.getByTestId('virtual-size')).toHaveAttribute('data-bytes', '2048');
 });
 
-test('explains a damaged image in one line', async ({ page }) => {
+test('explains a damaged image: what is wrong, the exact message, and where', async ({ page }) => {
   await page.goto('/');
   const file = qcow2('damaged.qcow2', '1M');
   execFileSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1', 'seek=4', 'count=4', 'conv=notrunc'], { stdio: 'ignore' });
   await page.getByLabel('Open disk image').setInputFiles(file);
-  await expect(page.getByRole('alert')).toHaveText('damaged.qcow2: Unsupported qcow2 version 0');
+  const alert = page.getByRole('alert');
+  await expect(alert).toContainText('damaged.qcow2: This image uses a feature diskimg does not handle yet');
+  await expect(alert).toContainText('Unsupported qcow2 version 0');
+  await expect(alert).toContainText('Where: field version · offset 0x4 · value 0');
 });
 
 test('works through the plain file input when showOpenFilePicker is missing', async ({ page }) => {

@@ -10,12 +10,15 @@ import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import { en } from '../../src/lib/i18n/en.ts';
+import { isoFixtures } from '../interop/iso-fixtures.ts';
 import { vi } from '../../src/lib/i18n/vi.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'diskimg-e2e-ui-'));
 const base = join(dir, 'base.qcow2');
 const top = join(dir, 'top.qcow2');
 const MiB = 1 << 20;
+const secret = join(dir, 'secret.qcow2');
+const SECRET = 'bí mật';
 
 test.beforeAll(() => {
   const io = (file: string, ...commands: string[]) => {
@@ -28,6 +31,15 @@ test.beforeAll(() => {
   execFileSync('qemu-img', ['snapshot', '-c', 'clean install', top]);
   io(top, 'write -P 0x44 60M 1M');
   execFileSync('qemu-img', ['snapshot', '-c', 'after update', top]);
+  // An encrypted disk with an MBR and a FAT partition.
+  const raw = join(dir, 'plain.raw');
+  writeFileSync(raw, Buffer.alloc(16 * MiB));
+  execFileSync('sfdisk', ['-q', raw], { input: 'start=2048, type=c\n' });
+  for (let attempt = 1; ; attempt++) {
+    const made = spawnSync('qemu-img', ['convert', '-q', '--object', `secret,id=s,data=${SECRET}`, '-f', 'raw', '-O', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=50', raw, secret], { encoding: 'utf8' });
+    if (made.status === 0) break;
+    if (attempt === 5) throw new Error(made.stderr);
+  }
 });
 test.afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -54,6 +66,39 @@ async function visitEveryScreen(page: Page, m: typeof en): Promise<void> {
   await expect(page.getByTestId('libvirt-disk')).toContainText("type='raw'");
 }
 
+/** The other screens: a disc (summary, layout, browser, checksums) and an encrypted image with partitions. */
+async function visitDiscAndSecret(page: Page, m: typeof en): Promise<void> {
+  await page.goto('/');
+  await page.getByLabel(m.opener.inputLabel).setInputFiles(isoFixtures().rich);
+  await expect(page.getByTestId('disc-summary')).toBeVisible();
+  await page.getByRole('button', { name: m.disc.compute }).click();
+  await expect(page.getByTestId('checksums')).toBeVisible();
+  await page.getByLabel(m.disc.paste).fill(`${'0'.repeat(64)}  rich.iso`);
+  await expect(page.getByTestId('checksum-verdict')).toBeVisible();
+  await page.getByRole('button', { name: `${m.disc.open} a` }).click();
+  await expect(page.getByTestId('disc-path')).toHaveText('/a');
+}
+
+async function visitSecret(page: Page, m: typeof en): Promise<void> {
+  await page.goto('/');
+  await page.getByLabel(m.opener.inputLabel).setInputFiles(secret);
+  await page.getByLabel(m.crypt.label, { exact: true }).fill(SECRET);
+  await page.getByRole('button', { name: m.crypt.unlock }).click();
+  await expect(page.getByTestId('partitions')).toBeVisible();
+  await page.getByLabel(m.crypt.encryptOutput).check();
+}
+
+async function expectCleanPage(page: Page, m: typeof en, other: typeof en, lang: string): Promise<void> {
+  const results = await new AxeBuilder({ page }).analyze();
+  expect(results.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+  await expect(page.locator('html')).toHaveAttribute('lang', lang);
+  const text = await page.locator('body').innerText();
+  const shared = new Set(strings(m));
+  const foreign = strings(other).filter((s) => !shared.has(s) && s.includes(' ') && text.includes(s));
+  expect(foreign).toEqual([]);
+  expect(text).not.toMatch(/undefined|\[object /);
+}
+
 for (const [lang, m, other, locale] of [
   ['en', en, vi, 'en-US'],
   ['vi', vi, en, 'vi-VN'],
@@ -74,6 +119,13 @@ for (const [lang, m, other, locale] of [
         const foreign = strings(other).filter((s) => !shared.has(s) && s.includes(' ') && text.includes(s));
         expect(foreign).toEqual([]);
         expect(text).not.toMatch(/undefined|\[object /);
+      });
+
+      test('a disc and an encrypted image pass axe-core and show only this language', async ({ page }) => {
+        await visitDiscAndSecret(page, m);
+        await expectCleanPage(page, m, other, lang);
+        await visitSecret(page, m);
+        await expectCleanPage(page, m, other, lang);
       });
     });
   }

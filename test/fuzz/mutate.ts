@@ -19,10 +19,19 @@ export interface Mutation {
 
 const int = (random: () => number, n: number) => Math.floor(random() * n);
 
-/** Offsets where damage matters most: the header and the first clusters hold the tables. */
+/**
+ * Where damage matters most: a qcow2's header and first clusters hold its tables; a disc's
+ * descriptors and directories start at 32 KiB. Set per mutant by `mutant`.
+ */
+let hotStart = 0;
+
 function offset(bytes: Uint8Array, random: () => number, align = 1): number {
-  const hot = random() < 0.6 ? Math.min(bytes.length, 4096 * (1 + int(random, 8))) : bytes.length;
-  return Math.max(0, Math.floor(int(random, Math.max(1, hot - align)) / align) * align);
+  if (random() < 0.6) {
+    const end = Math.min(bytes.length, hotStart + 4096 * (1 + int(random, 8)));
+    const start = Math.min(hotStart, Math.max(0, end - align));
+    return Math.floor((start + int(random, Math.max(1, end - start - align))) / align) * align;
+  }
+  return Math.max(0, Math.floor(int(random, Math.max(1, bytes.length - align)) / align) * align);
 }
 
 const BOUNDARY_32 = [0, 1, 2, 9, 12, 21, 22, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
@@ -105,7 +114,8 @@ export const MUTATIONS: Mutation[] = [
 ];
 
 /** One mutant: a copy of the seed with 1 to 4 mutations; the names say what was done. */
-export function mutant(seed: Uint8Array, random: () => number): { bytes: Uint8Array; applied: string[] } {
+export function mutant(seed: Uint8Array, random: () => number, hot = 0): { bytes: Uint8Array; applied: string[] } {
+  hotStart = hot;
   let bytes: Uint8Array = seed.slice();
   const applied: string[] = [];
   for (let n = 1 + int(random, 4); n > 0; n--) {

@@ -16,6 +16,10 @@ import { openImage } from '../../src/core/open.ts';
 import { convertImage } from '../../src/core/pipeline/convert-image.ts';
 import type { Sink } from '../../src/core/sink.ts';
 import { MemoryStorage } from '../../src/core/storage/storage.ts';
+import { isIso9660 } from '../../src/core/iso/descriptors.ts';
+import { Disc } from '../../src/core/iso/disc.ts';
+import { discInfo } from '../../src/core/iso/info.ts';
+import { discLayout } from '../../src/core/iso/layout.ts';
 
 /** Output bytes a conversion may produce before it is stopped: enough to reach every table. */
 const OUTPUT_BUDGET = 32 << 20;
@@ -71,6 +75,21 @@ const TARGETS: Record<string, (bytes: Uint8Array) => Promise<unknown>> = {
     await discLayout(disc);
   },
   'convert-qcow2-sequential': async (bytes) => withImage(bytes, (image) => convertImage(image, new CountingSink(false), { outputFormat: 'qcow2', qcow2: { clusterSize: 4096 } })),
+  /** The ISO reader: descriptors, the whole tree, every file's bytes (within the output budget), the layout. */
+  iso: async (bytes) => {
+    const storage = new MemoryStorage(bytes, 'mutant.iso');
+    if (!isIso9660(await storage.read(16 * 2048, 2048))) return;
+    const disc = await Disc.open(storage);
+    discInfo(disc);
+    let entries = 0;
+    let read = 0;
+    for await (const entry of disc.walk()) {
+      if (++entries > MAP_ENTRIES_BUDGET) throw new BudgetReached();
+      if (entry.type !== 'file') continue;
+      for await (const chunk of disc.read(entry)) if ((read += chunk.length) > OUTPUT_BUDGET) throw new BudgetReached();
+    }
+    await discLayout(disc);
+  },
 };
 
 /** Extra targets (the ISO reader) register here when their module exists. */

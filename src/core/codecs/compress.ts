@@ -56,3 +56,37 @@ export interface ClusterCompressor {
 export function inlineCompressor(compress: CompressCluster): ClusterCompressor {
   return { compress: async (cluster) => compress(cluster) };
 }
+
+const SAMPLE = 1024;
+/** Bits per byte above which a 1 KiB sample is taken for noise (random 1 KiB samples give ~7.8, text ~5). */
+const NOISE_BITS = 7.3;
+const LOG2 = new Float64Array(SAMPLE + 1).map((_, n) => (n > 0 ? Math.log2(n) : 0));
+
+/**
+ * A guess, from four 1 KiB samples, that deflate cannot shrink this cluster (already compressed
+ * or encrypted data): every sample has near-maximal byte entropy and no two samples are alike.
+ * Deflating such a cluster costs as much CPU as a compressible one, only to store it raw. Wrong
+ * guesses store a cluster raw that might have shrunk a little: the image stays valid, a little larger.
+ */
+export function looksIncompressible(cluster: Uint8Array): boolean {
+  if (cluster.length < 4 * SAMPLE) return false;
+  const counts = new Uint16Array(256);
+  const starts = [0, 1, 2, 3].map((i) => Math.floor((i * (cluster.length - SAMPLE)) / 3));
+  for (const start of starts) {
+    counts.fill(0);
+    for (let i = start; i < start + SAMPLE; i++) counts[cluster[i]]++;
+    // H = log2(N) - Σ c·log2(c) / N
+    let sum = 0;
+    for (let b = 0; b < 256; b++) sum += counts[b] * LOG2[counts[b]];
+    if (LOG2[SAMPLE] - sum / SAMPLE < NOISE_BITS) return false;
+  }
+  // Repeated blocks of noise compress (a copied sector, a pattern): compare the samples' heads.
+  for (let a = 0; a < 4; a++) {
+    for (let b = a + 1; b < 4; b++) {
+      let same = true;
+      for (let i = 0; i < 64 && same; i++) same = cluster[starts[a] + i] === cluster[starts[b] + i];
+      if (same) return false;
+    }
+  }
+  return true;
+}

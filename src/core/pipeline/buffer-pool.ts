@@ -3,6 +3,14 @@
  * and garbage collection that dwarf the copy itself. A buffer goes back once its bytes are written.
  */
 export class BufferPool {
+  /**
+   * Whether reads should fill pooled buffers (readInto) or take the fresh buffer the storage makes
+   * anyway: a Blob read (the page) always allocates, so copying it into a pooled one is waste.
+   */
+  static fillsInPlace(image: { layers: readonly { storage: { readInto?: unknown } }[] }): boolean {
+    return image.layers.every((layer) => layer.storage.readInto !== undefined);
+  }
+
   private readonly free = new Map<number, Uint8Array[]>();
 
   acquire(size: number): Uint8Array {

@@ -15,6 +15,7 @@ import { DEFAULT_WRITE_OPTIONS, Qcow2Writer, type Qcow2WriteOptions } from '../f
 import type { Extent } from '../image.ts';
 import type { Sink } from '../sink.ts';
 import { BufferPool } from './buffer-pool.ts';
+import { ReadAhead } from './read-ahead.ts';
 import { throwIfAborted, type ConvertOptions } from './convert.ts';
 import { runOrdered } from './ordered.ts';
 
@@ -187,6 +188,9 @@ export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow
   const compressor = options.compressor;
   const total = image.virtualSize;
   const pool = new BufferPool();
+  const inPlace = BufferPool.fillsInPlace(image);
+  // Cluster-sized requests (compression) from fresh-buffer storage: served from large reads.
+  const readAhead = !inPlace && compressor ? new ReadAhead(image) : undefined;
   let done = 0;
 
   async function* tasks(): AsyncGenerator<() => Promise<Prepared>> {
@@ -197,11 +201,12 @@ export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow
         continue;
       }
       yield async () => {
-        const bytes = pool.acquire(request.length);
-        await image.readInto(request.offset, bytes);
+        let bytes: Uint8Array;
+        if (inPlace) await image.readInto(request.offset, (bytes = pool.acquire(request.length)));
+        else bytes = await (readAhead ?? image).read(request.offset, request.length);
         if (!compressor) return { request, bytes };
         if (isAllZero(bytes)) {
-          pool.release(bytes);
+          if (inPlace) pool.release(bytes);
           return { request };
         }
         let cluster = bytes;
@@ -215,14 +220,15 @@ export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow
     }
   }
 
-  await runOrdered(tasks(), compressor ? 64 : 4, async ({ request, bytes, compressed }) => {
+  // Fresh Blob reads pay a round trip each: more of them in flight hide it.
+  await runOrdered(tasks(), compressor ? 64 : inPlace ? 4 : 8, async ({ request, bytes, compressed }) => {
     throwIfAborted(options.signal);
     if (bytes && compressor) {
       await writer.writeCompressedCluster(request.offset / cs, compressed ?? null, bytes);
     } else if (bytes) {
       for (const [from, to] of dataRuns(request.offset, bytes)) await writer.writeData(request.offset + from, bytes.subarray(from, to));
     }
-    if (bytes) pool.release(bytes);
+    if (bytes && inPlace) pool.release(bytes);
     done += request.length;
     options.onProgress?.(Math.min(done, total), total);
   });

@@ -37,6 +37,7 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
  * cost more than the data); zero and unallocated extents are never read.
  */
 async function* pieces(image: DiskImage, pool: BufferPool, signal?: AbortSignal): AsyncGenerator<() => Promise<Piece>> {
+  const inPlace = BufferPool.fillsInPlace(image);
   let batchStart = 0;
   let batchEnd = 0;
   const flush = (): (() => Promise<Piece>) | undefined => {
@@ -45,6 +46,7 @@ async function* pieces(image: DiskImage, pool: BufferPool, signal?: AbortSignal)
     const length = batchEnd - batchStart;
     batchStart = batchEnd;
     return async () => {
+      if (!inPlace) return { offset, length, bytes: await image.read(offset, length) };
       const bytes = pool.acquire(length);
       await image.readInto(offset, bytes);
       return { offset, length, bytes };
@@ -77,7 +79,8 @@ export async function convertToRaw(image: DiskImage, sink: Sink, options: Conver
   let done = 0;
   const zeros = sparse ? undefined : new Uint8Array(Math.min(CHUNK_BYTES, Math.max(total, 1)));
   const pool = new BufferPool();
-  await runOrdered(pieces(image, pool, options.signal), READS_IN_FLIGHT, async (piece) => {
+  const inPlace = BufferPool.fillsInPlace(image);
+  await runOrdered(pieces(image, pool, options.signal), inPlace ? READS_IN_FLIGHT : 2 * READS_IN_FLIGHT, async (piece) => {
     throwIfAborted(options.signal);
     if (piece.bytes === null) {
       if (!sparse) {
@@ -90,7 +93,7 @@ export async function convertToRaw(image: DiskImage, sink: Sink, options: Conver
     } else {
       await sink.write(piece.offset, piece.bytes);
     }
-    if (piece.bytes) pool.release(piece.bytes);
+    if (piece.bytes && inPlace) pool.release(piece.bytes);
     done += piece.length;
     options.onProgress?.(done, total);
   });

@@ -1,0 +1,68 @@
+/**
+ * A Storage that serves small reads from a few large cached blocks. In the page every Blob read is
+ * a round trip to the browser process, and a compressed qcow2 is read one small cluster at a time:
+ * reading 4 MiB once and cutting clusters out of it is what makes decompression fast there. Large
+ * reads go straight through.
+ */
+import type { Storage } from './storage.ts';
+
+export class CachedStorage implements Storage {
+  private readonly blocks = new Map<number, Promise<Uint8Array>>();
+
+  constructor(
+    private readonly inner: Storage,
+    private readonly blockSize = 4 << 20,
+    private readonly maxBlocks = 8,
+  ) {}
+
+  get name(): string {
+    return this.inner.name;
+  }
+
+  get size(): number {
+    return this.inner.size;
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (length >= this.blockSize / 2) return this.inner.read(offset, length);
+    const first = Math.floor(offset / this.blockSize);
+    const last = Math.floor((offset + Math.max(0, length - 1)) / this.blockSize);
+    if (first === last) {
+      const block = await this.block(first);
+      const at = offset - first * this.blockSize;
+      // A copy: callers own what read() returns, and a block is shared.
+      const out = new Uint8Array(length);
+      out.set(block.subarray(at, Math.min(block.length, at + length)));
+      return out;
+    }
+    const out = new Uint8Array(length);
+    for (let index = first; index <= last; index++) {
+      const block = await this.block(index);
+      const blockStart = index * this.blockSize;
+      const from = Math.max(offset, blockStart);
+      const to = Math.min(offset + length, blockStart + block.length);
+      if (to > from) out.set(block.subarray(from - blockStart, to - blockStart), from - offset);
+    }
+    return out;
+  }
+
+  private block(index: number): Promise<Uint8Array> {
+    let block = this.blocks.get(index);
+    if (block) {
+      // Most recently used last: the Map's order is the eviction order.
+      this.blocks.delete(index);
+    } else {
+      const start = index * this.blockSize;
+      block = start >= this.inner.size ? Promise.resolve(new Uint8Array(0)) : this.inner.read(start, Math.min(this.blockSize, this.inner.size - start));
+      block.catch(() => this.blocks.delete(index)); // a failed read is not cached
+    }
+    this.blocks.set(index, block);
+    while (this.blocks.size > this.maxBlocks) this.blocks.delete(this.blocks.keys().next().value!);
+    return block;
+  }
+
+  close(): Promise<void> {
+    this.blocks.clear();
+    return this.inner.close?.() ?? Promise.resolve();
+  }
+}
