@@ -17,9 +17,7 @@ import { convertImage } from '../../src/core/pipeline/convert-image.ts';
 import type { Sink } from '../../src/core/sink.ts';
 import { MemoryStorage } from '../../src/core/storage/storage.ts';
 import { isIso9660 } from '../../src/core/iso/descriptors.ts';
-import { Disc } from '../../src/core/iso/disc.ts';
-import { discInfo } from '../../src/core/iso/info.ts';
-import { discLayout } from '../../src/core/iso/layout.ts';
+import { hasUdfRecognition } from '../../src/core/iso/udf-volume.ts';
 
 /** Output bytes a conversion may produce before it is stopped: enough to reach every table. */
 const OUTPUT_BUDGET = 32 << 20;
@@ -60,9 +58,12 @@ const TARGETS: Record<string, (bytes: Uint8Array) => Promise<unknown>> = {
   check: async (bytes) => withImage(bytes, async (image) => (image.layers[0].format === 'qcow2' ? checkImage(image) : null)),
   'convert-raw': async (bytes) => withImage(bytes, (image) => convertImage(image, new CountingSink(true), { outputFormat: 'raw' })),
   'convert-qcow2': async (bytes) => withImage(bytes, (image) => convertImage(image, new CountingSink(true), { outputFormat: 'qcow2', qcow2: { clusterSize: 65536 } })),
+  /** The disc reader (ISO 9660, Rock Ridge, Joliet, El Torito, UDF): info, the whole tree, every file and boot image (within the output budget), the layout. */
   iso: async (bytes) => {
-    // Only discs: a qcow2 mutant has nothing at 32 KiB and no anchor, and is refused at once.
-    const disc = await Disc.open(new MemoryStorage(bytes, 'mutant'));
+    const storage = new MemoryStorage(bytes, 'mutant.iso');
+    // Only discs: a qcow2 mutant has no CD001 and no UDF recognition sequence.
+    if (!isIso9660(await storage.read(16 * 2048, 2048)) && !(await hasUdfRecognition(storage))) return;
+    const disc = await Disc.open(storage);
     discInfo(disc);
     let entries = 0;
     let read = 0;
@@ -75,21 +76,6 @@ const TARGETS: Record<string, (bytes: Uint8Array) => Promise<unknown>> = {
     await discLayout(disc);
   },
   'convert-qcow2-sequential': async (bytes) => withImage(bytes, (image) => convertImage(image, new CountingSink(false), { outputFormat: 'qcow2', qcow2: { clusterSize: 4096 } })),
-  /** The ISO reader: descriptors, the whole tree, every file's bytes (within the output budget), the layout. */
-  iso: async (bytes) => {
-    const storage = new MemoryStorage(bytes, 'mutant.iso');
-    if (!isIso9660(await storage.read(16 * 2048, 2048))) return;
-    const disc = await Disc.open(storage);
-    discInfo(disc);
-    let entries = 0;
-    let read = 0;
-    for await (const entry of disc.walk()) {
-      if (++entries > MAP_ENTRIES_BUDGET) throw new BudgetReached();
-      if (entry.type !== 'file') continue;
-      for await (const chunk of disc.read(entry)) if ((read += chunk.length) > OUTPUT_BUDGET) throw new BudgetReached();
-    }
-    await discLayout(disc);
-  },
 };
 
 /** Extra targets (the ISO reader) register here when their module exists. */
