@@ -24,7 +24,7 @@ const ISOLINUX = '/usr/lib/ISOLINUX/isolinux.bin';
 
 let dir: string;
 let f: IsoFixtures;
-const iso = { hybrid: '', level4: '', deep: '' };
+const iso = { hybrid: '', level4: '', deep: '', platforms: '' };
 const opened: Disc[] = [];
 
 beforeAll(() => {
@@ -51,6 +51,15 @@ beforeAll(() => {
   execFileSync('genisoimage', ['-quiet', '-iso-level', '4', '-V', 'LEVEL4', '-o', iso.level4, long], { stdio: 'ignore' });
   // 1030 nested folders: deeper than the 1024 levels we follow (xorriso relocates them, Rock Ridge puts them back).
   mkdirSync(join(dir, 'deep', ...Array(1030).fill('d')), { recursive: true });
+  // Floppy emulation, and PowerPC and Mac entries in their own sections.
+  const boot = join(dir, 'platforms');
+  mkdirSync(boot);
+  const floppy = Buffer.alloc(1_474_560);
+  floppy.writeUInt16LE(0xaa55, 510);
+  writeFileSync(join(boot, 'floppy.img'), floppy);
+  writeFileSync(join(boot, 'ppc.bin'), Buffer.alloc(4096, 0x60));
+  iso.platforms = join(dir, 'platforms.iso');
+  execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-b', 'floppy.img', '-c', 'boot.cat', '-eltorito-alt-boot', '-eltorito-platform', 'PPC', '-b', 'ppc.bin', '-no-emul-boot', '-eltorito-alt-boot', '-eltorito-platform', 'Mac', '-b', 'ppc.bin', '-no-emul-boot', '-o', iso.platforms, boot], { stdio: 'ignore' });
   iso.deep = join(dir, 'deep.iso');
   execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-o', iso.deep, join(dir, 'deep')], { stdio: 'ignore' });
 }, 120_000);
@@ -124,6 +133,32 @@ describe('hybrid discs', () => {
     for await (const chunk of disc.readBootImage(0)) chunks.push(chunk);
     // The BIOS image is isolinux.bin with xorriso's boot info table patched in at byte 8.
     expect(Buffer.concat(chunks).length).toBe(readFileSync(ISOLINUX).length);
+  });
+});
+
+describe('El Torito platforms and emulations', () => {
+  it('floppy emulation, PowerPC and Mac entries as xorriso -report_el_torito reads them', async () => {
+    const disc = await open(iso.platforms);
+    const report = execFileSync('xorriso', ['-indev', iso.platforms, '-report_el_torito', 'plain'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const PLATFORMS: Record<string, string> = { BIOS: 'bios', UEFI: 'uefi', PPC: 'powerpc', Mac: 'mac' };
+    const EMULATIONS: Record<string, string> = { none: 'none', 'fd1.2': '1.2M floppy', 'fd1.4': '1.44M floppy', 'fd2.8': '2.88M floppy', hd: 'hard disk' };
+    const paths = new Map([...report.matchAll(/^El Torito img path :\s+(\d+)\s+(\S+)$/gm)].map((m) => [Number(m[1]), m[2]]));
+    const theirs = [...report.matchAll(/^El Torito boot img :\s+(\d+)\s+(\S+)\s+(\S)\s+(\S+)\s+(0x[0-9a-f]+)\s+\S+\s+(\d+)\s+(\d+)$/gm)].map((m) => ({
+      platform: PLATFORMS[m[2]],
+      bootable: m[3] === 'y',
+      emulation: EMULATIONS[m[4]],
+      loadSegment: Number(m[5]),
+      sectorCount: Number(m[6]),
+      offset: Number(m[7]) * 2048,
+      path: paths.get(Number(m[1])),
+    }));
+    const ours = disc.bootCatalog!.entries.map(({ platform, bootable, emulation, loadSegment, sectorCount, offset, path }) => ({ platform, bootable, emulation, loadSegment, sectorCount, offset, path }));
+    expect(ours).toEqual(theirs);
+    expect(disc.bootCatalog!.entries.map((e) => [e.loadSize, e.sizeFrom])).toEqual([
+      [1_474_560, 'floppy'],
+      [4096, 'file'],
+      [4096, 'file'],
+    ]);
   });
 });
 
