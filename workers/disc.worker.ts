@@ -4,9 +4,9 @@
  * A thin adapter over src/core/iso; cancel is terminate(), as for the engine worker.
  */
 import * as Comlink from 'comlink';
-import { createMD5, createSHA1, createSHA256 } from 'hash-wasm';
 import { DiskImgError } from '../src/core/errors.ts';
-import { checksums, type HasherFactory, type HashName } from '../src/core/iso/checksums.ts';
+import { checksums, type HashName } from '../src/core/iso/checksums.ts';
+import { wasmHashers } from '../src/core/iso/wasm-hashers.ts';
 import { Disc } from '../src/core/iso/disc.ts';
 import { zipEntries } from '../src/core/iso/extract.ts';
 import { discInfo, type DiscInfo } from '../src/core/iso/info.ts';
@@ -14,6 +14,7 @@ import { discLayout, type Region } from '../src/core/iso/layout.ts';
 import type { DiscEntry } from '../src/core/iso/types.ts';
 import { zipStream } from '../src/core/iso/zip.ts';
 import type { Sink } from '../src/core/sink.ts';
+import { CachedStorage } from '../src/core/storage/cached.ts';
 import { BlobStorage } from '../src/core/storage/storage.ts';
 import type { OutputTarget, Result, SerializedError } from './engine.worker.ts';
 import { createSyncAccessHandle, SyncAccessSink, WritableSink } from './sinks.ts';
@@ -36,13 +37,8 @@ async function attempt<T>(work: () => Promise<T>): Promise<Result<T>> {
 
 const row = ({ ref: _ref, extents: _extents, inline: _inline, ...rest }: DiscEntry): DiscRow => rest;
 
-const open = (file: File) => Disc.open(new BlobStorage(file, file.name));
-
-const browserHashers: HasherFactory = async (name: HashName) => {
-  const hasher = await (name === 'sha256' ? createSHA256() : name === 'sha1' ? createSHA1() : createMD5());
-  hasher.init();
-  return { update: (bytes) => void hasher.update(bytes), digest: () => hasher.digest('hex') };
-};
+/** Directories and file entries are small reads: served from cached 4 MiB blocks of the File. */
+const open = (file: File) => Disc.open(new CachedStorage(new BlobStorage(file, file.name)));
 
 async function openSink(target: OutputTarget): Promise<Sink> {
   if (target.kind === 'handle') return new WritableSink(await target.handle.createWritable());
@@ -63,7 +59,7 @@ const api = {
   layout: (file: File): Promise<Result<Region[]>> => attempt(async () => discLayout(await open(file))),
 
   checksums: (file: File, names: HashName[], onProgress: (done: number, total: number) => void): Promise<Result<Partial<Record<HashName, string>>>> =>
-    attempt(() => checksums(new BlobStorage(file, file.name), names, browserHashers, onProgress)),
+    attempt(() => checksums(new BlobStorage(file, file.name), names, wasmHashers, onProgress)),
 
   /** A file as itself, a folder as a zip, written in order to the output. */
   extract: (file: File, path: string, target: OutputTarget, onProgress: (done: number) => void): Promise<Result<number>> =>
