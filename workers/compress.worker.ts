@@ -21,12 +21,13 @@ export interface CompressReply {
 let compress: Promise<CompressCluster> | undefined;
 
 /**
- * pako deflates at about half native zlib's speed, and a cluster of noise (compressed or encrypted
- * files in the guest) costs as much to deflate as text, only to be stored raw. In the page such
- * clusters are stored raw without trying (see looksIncompressible); the CLI deflates every one.
+ * pako deflates at about half native zlib's speed (and zstd in WebAssembly at about half native
+ * zstd's), and a cluster of noise (compressed or encrypted files in the guest) costs a third of
+ * the compression time or more, only to be stored raw. In the page such clusters are stored raw
+ * without trying (see looksIncompressible); the CLI compresses every one, as qemu-img does.
  */
-function skippingNoise(deflate: CompressCluster): CompressCluster {
-  return (cluster) => (looksIncompressible(cluster) ? null : deflate(cluster));
+function skippingNoise(compress: CompressCluster): CompressCluster {
+  return (cluster) => (looksIncompressible(cluster) ? null : compress(cluster));
 }
 
 /**
@@ -47,7 +48,7 @@ function reusedZstd(clusterSize: number): ZstdEncode {
 }
 
 function compressor(type: 'zlib' | 'zstd', clusterSize: number): Promise<CompressCluster> {
-  compress ??= type === 'zlib' ? Promise.resolve(skippingNoise(deflateCompressor(clusterSize))) : initZstd().then(() => zstdCompressor(clusterSize, reusedZstd(clusterSize)));
+  compress ??= type === 'zlib' ? Promise.resolve(skippingNoise(deflateCompressor(clusterSize))) : initZstd().then(() => skippingNoise(zstdCompressor(clusterSize, reusedZstd(clusterSize))));
   return compress;
 }
 
