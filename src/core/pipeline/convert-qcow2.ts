@@ -189,8 +189,10 @@ export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow
   const total = image.virtualSize;
   const pool = new BufferPool();
   const inPlace = BufferPool.fillsInPlace(image);
-  // Cluster-sized requests (compression) from fresh-buffer storage: served from large reads.
-  const readAhead = !inPlace && compressor ? new ReadAhead(image) : undefined;
+  // From fresh-buffer storage (the page's Blob reads), requests are served from 4 MiB blocks read
+  // four ahead: measured in Chromium, 4 MiB × 4 reads run at 900 MB/s where 2 MiB × 8 run at 570,
+  // and a cluster-sized read per compressed cluster far slower still.
+  const readAhead = inPlace ? undefined : new ReadAhead(image);
   let done = 0;
 
   async function* tasks(): AsyncGenerator<() => Promise<Prepared>> {
