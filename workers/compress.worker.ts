@@ -4,18 +4,12 @@
  */
 import { init as initZstd } from '@bokuweb/zstd-wasm';
 import { Module } from 'zstd-wasm-module';
+import type { CompressBatch, CompressReply } from '../src/core/codecs/compressor-pool.ts';
 import { deflateCompressor, looksIncompressible, zstdCompressor, type CompressCluster, type ZstdEncode } from '../src/core/codecs/compress.ts';
 
-export interface CompressRequest {
+export interface CompressRequest extends CompressBatch {
   type: 'zlib' | 'zstd';
   clusterSize: number;
-  ids: number[];
-  buffers: ArrayBuffer[];
-}
-
-export interface CompressReply {
-  ids: number[];
-  results: Array<ArrayBuffer | null>;
 }
 
 let compress: Promise<CompressCluster> | undefined;
