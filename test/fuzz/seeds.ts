@@ -3,9 +3,9 @@
  * feature the readers handle, cached in the temp folder.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cachedFixtures } from '../support/fixture-cache.ts';
 
 export interface Seed {
   name: string;
@@ -92,10 +92,8 @@ const RECIPES: Record<string, Recipe> = {
 /** Every seed, made once per machine (qemu-img's version is part of the cache key). */
 export function seeds(only?: RegExp): Seed[] {
   const version = execFileSync('qemu-img', ['--version'], { encoding: 'utf8' }).split('\n')[0].replace(/\W+/g, '-');
-  const dir = join(tmpdir(), `diskimg-fuzz-seeds-${version}-v2`);
-  if (!existsSync(dir)) {
-    const building = `${dir}.${process.pid}`;
-    mkdirSync(building, { recursive: true });
+  const names = cachedFixtures(`diskimg-fuzz-seeds-${version}`, import.meta.url, (building) => {
+    const made: string[] = [];
     for (const [name, recipe] of Object.entries(RECIPES)) {
       if (name.endsWith('.iso')) {
         try {
@@ -105,16 +103,12 @@ export function seeds(only?: RegExp): Seed[] {
         }
       }
       recipe(join(building, name), building);
+      made.push(join(building, name));
     }
-    rmSync(join(building, 'base.raw'), { force: true });
-    try {
-      renameSync(building, dir);
-    } catch {
-      rmSync(building, { recursive: true, force: true }); // another process made it first
-    }
-  }
-  return readdirSync(dir)
-    .filter((name) => name in RECIPES && (!only || only.test(name)))
+    return made;
+  });
+  return names
+    .filter((file) => !only || only.test(file.split('/').pop()!))
     .sort()
-    .map((name) => ({ name, bytes: new Uint8Array(readFileSync(join(dir, name))) }));
+    .map((file) => ({ name: file.split('/').pop()!, bytes: new Uint8Array(readFileSync(file)) }));
 }

@@ -3,11 +3,9 @@
  * reader must handle. Built once into a cache folder keyed by this file's content.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cachedFixtures } from '../support/fixture-cache.ts';
 
 export interface Fixture {
   name: string;
@@ -172,43 +170,9 @@ function build(dir: string): Fixture[] {
 
 let cached: Fixture[] | undefined;
 
-/**
- * The fixtures, built once per version of this file. They are built in place (images name their
- * data files by absolute path); a lock folder keeps concurrent test files from building twice.
- */
+/** The matrix, built once per version of this file (see cachedFixtures). */
 export function fixtures(): Fixture[] {
-  if (cached) return cached;
-  const hash = createHash('sha256').update(readFileSync(fileURLToPath(import.meta.url))).digest('hex').slice(0, 12);
-  const dir = join(tmpdir(), `diskimg-fixtures-${hash}`);
-  const manifest = join(dir, 'fixtures.json');
-  if (!existsSync(manifest)) {
-    let builder = false;
-    try {
-      mkdirSync(`${dir}.lock`);
-      builder = true;
-    } catch {
-      // Another process is building them: wait for its manifest.
-    }
-    if (builder) {
-      try {
-        rmSync(dir, { recursive: true, force: true });
-        mkdirSync(dir, { recursive: true });
-        writeFileSync(join(dir, 'fixtures.building'), '');
-        const built = build(dir);
-        writeFileSync(manifest, JSON.stringify(built, null, 2));
-      } finally {
-        rmSync(`${dir}.lock`, { recursive: true, force: true });
-      }
-    } else {
-      const deadline = Date.now() + 600_000;
-      while (!existsSync(manifest)) {
-        if (Date.now() > deadline) throw new Error(`fixtures in ${dir} were not built in time`);
-        execFileSync('sleep', ['0.2']);
-      }
-    }
-  }
-  cached = JSON.parse(readFileSync(manifest, 'utf8')) as Fixture[];
-  return cached;
+  return (cached ??= cachedFixtures('diskimg-fixtures', import.meta.url, build));
 }
 
 export { MiB };

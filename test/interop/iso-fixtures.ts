@@ -1,8 +1,8 @@
 /** ISO fixtures made by the real tools (xorriso, genisoimage) at test time, in one cached folder. */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cachedFixtures } from '../support/fixture-cache.ts';
 
 export const DEBIAN_ISOS = ['/usr/lib/grub-rescue/grub-rescue-cdrom.iso', '/usr/lib/ipxe/ipxe.iso'];
 export const VIETNAMESE = 'Tiếng Việt – ổ đĩa ảo.txt';
@@ -41,8 +41,15 @@ export interface IsoFixtures {
   many: string;
 }
 
+let cached: IsoFixtures | undefined;
+
+/** The discs, made once per version of this file (see cachedFixtures). */
 export function isoFixtures(): IsoFixtures {
-  const dir = join(tmpdir(), 'diskimg-iso-fixtures-v1');
+  return (cached ??= cachedFixtures('diskimg-iso-fixtures', import.meta.url, build));
+}
+
+function build(dir: string): IsoFixtures {
+  const at = (name: string) => join(dir, name);
   const paths = {
     dir,
     source: join(dir, 'tree'),
@@ -53,11 +60,6 @@ export function isoFixtures(): IsoFixtures {
     empty: join(dir, 'empty.iso'),
     many: join(dir, 'many.iso'),
   };
-  if (existsSync(join(dir, 'done'))) return paths;
-  const building = `${dir}.${process.pid}`;
-  rmSync(building, { recursive: true, force: true });
-  mkdirSync(building, { recursive: true });
-  const at = (name: string) => join(building, name);
   tree(at('tree'));
   const efi = at('tree/boot/efi.img');
   xorriso('-R', '-J', '-V', 'RICH_DISC', '-publisher', 'diskimg tests', '-A', 'diskimg', '-b', 'boot/bios.bin', '-no-emul-boot', '-boot-load-size', '4', '-eltorito-alt-boot', '-e', 'boot/efi.img', '-no-emul-boot', '-append_partition', '2', '0xef', efi, '-o', at('rich.iso'), at('tree'));
@@ -73,11 +75,5 @@ export function isoFixtures(): IsoFixtures {
   }
   xorriso('-R', '-J', '-V', 'MANY', '-o', at('many.iso'), at('many'));
   rmSync(at('many'), { recursive: true, force: true });
-  writeFileSync(at('done'), '');
-  try {
-    renameSync(building, dir);
-  } catch {
-    rmSync(building, { recursive: true, force: true });
-  }
   return paths;
 }

@@ -8,9 +8,9 @@
  * block sizes 512, 2048 and 4096; and a pycdlib disc with UDF symlinks.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { cachedFixtures } from '../support/fixture-cache.ts';
 
 export const UDF_VIETNAMESE = 'Tiếng Việt – ổ đĩa ảo.txt';
 
@@ -82,8 +82,15 @@ function wipeIso9660(from: string, to: string): void {
   writeFileSync(to, data);
 }
 
+let cached: UdfFixtures | undefined;
+
+/** The UDF discs, made once per version of this file (see cachedFixtures). */
 export function udfFixtures(): UdfFixtures {
-  const dir = join(tmpdir(), 'diskimg-iso-udf-fixtures-v3');
+  return (cached ??= cachedFixtures('diskimg-iso-udf-fixtures', import.meta.url, build));
+}
+
+function build(dir: string): UdfFixtures {
+  const at = (name: string) => join(dir, name);
   const paths: UdfFixtures = {
     dir,
     source: join(dir, 'tree'),
@@ -94,11 +101,6 @@ export function udfFixtures(): UdfFixtures {
     pycdlib: join(dir, 'pycdlib.iso'),
     sparable: Object.fromEntries(['cdrw', 'dvdrw'].map((m) => [m, join(dir, `mkudffs-${m}.img`)])),
   };
-  if (existsSync(join(dir, 'done'))) return paths;
-  const building = `${dir}.${process.pid}`;
-  rmSync(building, { recursive: true, force: true });
-  mkdirSync(building, { recursive: true });
-  const at = (name: string) => join(building, name);
   tree(at('tree'));
   execFileSync('genisoimage', ['-quiet', '-udf', '-R', '-J', '-joliet-long', '-V', 'UDF_BRIDGE', '-o', at('bridge.iso'), at('tree')], { stdio: 'ignore' });
   wipeIso9660(at('bridge.iso'), at('udf-only.img'));
@@ -111,12 +113,6 @@ export function udfFixtures(): UdfFixtures {
   for (const media of ['cdrw', 'dvdrw']) execFileSync('mkudffs', ['-m', media, `--label=SPARABLE ${media}`, at(`mkudffs-${media}.img`), '8192'], { stdio: 'ignore' });
   // Debian's python3 (pycdlib is a Debian package, not in other Pythons on the PATH).
   execFileSync('/usr/bin/python3', ['-c', PYCDLIB_SCRIPT, at('pycdlib.iso'), JSON.stringify(PYCDLIB_LINKS), JSON.stringify(PYCDLIB_FILES)], { stdio: 'ignore' });
-  writeFileSync(at('done'), '');
-  try {
-    renameSync(building, dir);
-  } catch {
-    rmSync(building, { recursive: true, force: true });
-  }
   return paths;
 }
 

@@ -5,11 +5,9 @@
  * is sparse, so the cache takes a few MiB of real space.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cachedFixtures } from '../support/fixture-cache.ts';
 
 export const MiB = 1024 * 1024;
 
@@ -251,43 +249,9 @@ function build(dir: string): PartitionFixtures {
 
 let cached: PartitionFixtures | undefined;
 
-/** The fixtures, built once per version of this file (a lock folder keeps two test files from building twice). */
+/** The fixtures, built once per version of this file (see cachedFixtures). */
 export function partitionFixtures(): PartitionFixtures {
-  if (cached) return cached;
-  const hash = createHash('sha256').update(readFileSync(fileURLToPath(import.meta.url))).digest('hex').slice(0, 12);
-  const dir = join(tmpdir(), `diskimg-partitions-${hash}`);
-  const manifest = join(dir, 'fixtures.json');
-  if (!existsSync(manifest)) {
-    let builder = false;
-    try {
-      mkdirSync(`${dir}.lock`);
-      builder = true;
-    } catch {
-      // Another process is building them: wait for its manifest.
-    }
-    if (builder) {
-      try {
-        // Earlier versions of these fixtures are stale: remove those untouched for an hour (not one another run may be using).
-        for (const name of readdirSync(tmpdir())) {
-          const other = join(tmpdir(), name);
-          if (/^diskimg-partitions-[0-9a-f]{12}$/.test(name) && other !== dir && Date.now() - statSync(other).mtimeMs > 3_600_000) rmSync(other, { recursive: true, force: true });
-        }
-        rmSync(dir, { recursive: true, force: true });
-        mkdirSync(dir, { recursive: true });
-        writeFileSync(manifest, JSON.stringify(build(dir), null, 2));
-      } finally {
-        rmSync(`${dir}.lock`, { recursive: true, force: true });
-      }
-    } else {
-      const deadline = Date.now() + 600_000;
-      while (!existsSync(manifest)) {
-        if (Date.now() > deadline) throw new Error(`partition fixtures in ${dir} were not built in time`);
-        execFileSync('sleep', ['0.2']);
-      }
-    }
-  }
-  cached = JSON.parse(readFileSync(manifest, 'utf8')) as PartitionFixtures;
-  return cached;
+  return (cached ??= cachedFixtures('diskimg-partitions', import.meta.url, build));
 }
 
 /** blkid's view of a stretch of a file (low-level probe, as `blkid -p -O offset -S size`). */
