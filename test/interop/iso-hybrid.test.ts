@@ -14,10 +14,10 @@ import { DiskImgError } from '../../src/core/errors.ts';
 import { Disc } from '../../src/core/iso/disc.ts';
 import { discInfo } from '../../src/core/iso/info.ts';
 import { discLayout, withGaps } from '../../src/core/iso/layout.ts';
-import type { DiscEntry } from '../../src/core/iso/types.ts';
 import { NodeFileStorage } from '../../src/node/file-storage.ts';
 import { DEBIAN_ISOS, isoFixtures, type IsoFixtures } from './iso-fixtures.ts';
 import { diskimg } from './support.ts';
+import { walk } from '../support/disc.ts';
 
 const ISOHDPFX = '/usr/lib/ISOLINUX/isohdpfx.bin';
 const ISOLINUX = '/usr/lib/ISOLINUX/isolinux.bin';
@@ -73,12 +73,6 @@ async function open(file: string, names?: 'joliet' | 'iso9660' | 'rock-ridge'): 
   const disc = await Disc.open(await NodeFileStorage.open(file), { names });
   opened.push(disc);
   return disc;
-}
-
-async function walk(disc: Disc): Promise<DiscEntry[]> {
-  const out: DiscEntry[] = [];
-  for await (const entry of disc.walk()) out.push(entry);
-  return out;
 }
 
 /** xorriso's GUID bytes as printed ("a2a0d0eb…") → the mixed-endian text form. */

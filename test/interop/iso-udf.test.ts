@@ -15,6 +15,7 @@ import type { DiscEntry } from '../../src/core/iso/types.ts';
 import { NodeFileStorage } from '../../src/node/file-storage.ts';
 import { MKUDFFS_REVISIONS, patchFile, PYCDLIB_FILES, PYCDLIB_LINKS, UDF_VIETNAMESE, udfFixtures, type UdfFixtures } from './iso-udf-fixtures.ts';
 import { diskimg } from './support.ts';
+import { walk, bytesOf } from '../support/disc.ts';
 
 let f: UdfFixtures;
 let scratch: string;
@@ -39,18 +40,6 @@ async function open(file: string, options?: OpenDiscOptions): Promise<Disc> {
     await storage.close();
     throw error;
   }
-}
-
-async function walk(disc: Disc): Promise<DiscEntry[]> {
-  const out: DiscEntry[] = [];
-  for await (const entry of disc.walk()) out.push(entry);
-  return out;
-}
-
-async function bytesOf(disc: Disc, entry: DiscEntry): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  for await (const chunk of disc.read(entry)) parts.push(chunk);
-  return Buffer.concat(parts);
 }
 
 /** 7-Zip's listing (it reads UDF first on a bridge disc): path → type and size. */

@@ -19,6 +19,7 @@ import { nodeHashers } from '../../src/node/hashers.ts';
 import { NodeFileStorage } from '../../src/node/file-storage.ts';
 import { DEBIAN_ISOS, isoFixtures, LONG_NAME, VIETNAMESE, type IsoFixtures } from './iso-fixtures.ts';
 import { diskimg } from './support.ts';
+import { bytesOf, walk } from '../support/disc.ts';
 
 let f: IsoFixtures;
 let scratch: string;
@@ -39,18 +40,6 @@ async function open(file: string): Promise<Disc> {
   const storage = await NodeFileStorage.open(file);
   opened.push(storage);
   return Disc.open(storage);
-}
-
-async function walk(disc: Disc): Promise<DiscEntry[]> {
-  const out: DiscEntry[] = [];
-  for await (const entry of disc.walk()) out.push(entry);
-  return out;
-}
-
-async function bytesOf(disc: Disc, entry: DiscEntry): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  for await (const chunk of disc.read(entry)) parts.push(chunk);
-  return Buffer.concat(parts);
 }
 
 /**
