@@ -7,7 +7,7 @@ import { DiskImgError } from '../errors.ts';
 import type { Storage } from '../storage/storage.ts';
 import { MAX_DIRECTORY_BYTES } from './directory.ts';
 import type { DiscEntry, DiscTree } from './types.ts';
-import { allocation, checkInside, cs0, le16, le32, longAd, TAG, tagId, udfTimestamp, type UdfVolume } from './udf-volume.ts';
+import { allocation, checkInside, cs0, le16, le32, longAd, readFileData, TAG, tagId, udfTimestamp, type UdfVolume } from './udf-volume.ts';
 
 interface IcbRef {
   partition: number;
@@ -102,22 +102,8 @@ export class UdfTree implements DiscTree {
   }
 
   /** A file's whole data, bounded (a directory's identifiers, a symlink's path). */
-  private async data(entry: FileEntry, path: string, limit: number): Promise<Uint8Array> {
-    const { size, inline, extents } = allocation(this.storage, this.volume, entry.fe, entry.ref.partition);
-    if (size > limit) throw new DiskImgError('limit', `${path} claims ${size} bytes, more than the ${limit} accepted`, { file: this.storage.name, field: 'information length', offset: entry.at + 56, value: size });
-    if (inline) return inline.subarray(0, size);
-    const out = new Uint8Array(size);
-    let done = 0;
-    for (const e of await extents) {
-      const take = Math.min(e.length, size - done);
-      if (take <= 0) break;
-      if (e.offset >= 0) {
-        checkInside(this.storage, e.offset, take, `extent of ${path}`);
-        out.set(await this.storage.read(e.offset, take), done);
-      }
-      done += take;
-    }
-    return out;
+  private data(entry: FileEntry, path: string, limit: number): Promise<Uint8Array> {
+    return readFileData(this.storage, this.volume, entry.fe, entry.ref.partition, limit, { name: path, offset: entry.at + 56 });
   }
 
   async list(dir: DiscEntry): Promise<DiscEntry[]> {

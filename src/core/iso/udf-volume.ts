@@ -297,10 +297,21 @@ function revisions(b: Uint8Array, at: number): Pick<UdfVolume, 'files' | 'direct
   return { files: le32(b, at), directories: le32(b, at + 4), minReadRevision: revision(le16(b, at + 8)), maxWriteRevision: revision(le16(b, at + 12)) };
 }
 
-/** Reads a file entry's whole data (for the VAT and the metadata file), bounded. */
-async function fileData(storage: Storage, volume: UdfVolume, fe: Uint8Array, ref: number, tables: ByteRange[]): Promise<Uint8Array> {
+/**
+ * A file entry's whole data, bounded: a directory's identifiers, a symlink's path, the VAT.
+ * `what` names it in messages; `onExtent` is told where the recorded parts lie.
+ */
+export async function readFileData(
+  storage: Storage,
+  volume: UdfVolume,
+  fe: Uint8Array,
+  ref: number,
+  limit: number,
+  what: { name: string; offset?: number },
+  onExtent?: (range: ByteRange) => void,
+): Promise<Uint8Array> {
   const { extents, inline, size } = allocation(storage, volume, fe, ref);
-  if (size > MAX_TABLE_BYTES) throw new DiskImgError('limit', `A UDF table file claims ${size} bytes, more than the ${MAX_TABLE_BYTES} accepted`, { file: storage.name, field: 'information length', value: size });
+  if (size > limit) throw new DiskImgError('limit', `${what.name} claims ${size} bytes, more than the ${limit} accepted`, { file: storage.name, field: 'information length', offset: what.offset, value: size });
   if (inline) return inline.subarray(0, size);
   const out = new Uint8Array(size);
   let done = 0;
@@ -308,9 +319,9 @@ async function fileData(storage: Storage, volume: UdfVolume, fe: Uint8Array, ref
     const take = Math.min(e.length, size - done);
     if (take <= 0) break;
     if (e.offset >= 0) {
-      checkInside(storage, e.offset, take, 'table file extent');
+      checkInside(storage, e.offset, take, `extent of ${what.name}`);
       out.set(await storage.read(e.offset, take), done);
-      tables.push({ offset: e.offset, length: take });
+      onExtent?.({ offset: e.offset, length: take });
     }
     done += take;
   }
@@ -334,7 +345,7 @@ async function vatMapper(storage: Storage, volume: UdfVolume, under: number, tab
     const fe = await storage.read(block * bs, bs);
     const id = tagId(fe);
     if ((id !== TAG.FE && id !== TAG.EFE) || fe[16 + 11] !== 248) continue;
-    const data = await fileData(storage, volume, fe, under, tables);
+    const data = await readFileData(storage, volume, fe, under, MAX_TABLE_BYTES, { name: 'A UDF table file' }, (range) => tables.push(range));
     tables.push({ offset: block * bs, length: bs });
     const headerLength = le16(data, 0);
     if (headerLength < 152 || headerLength > data.length) return invalid(storage, `The UDF VAT at block ${block} has a header of ${headerLength} bytes, outside its ${data.length}`, { field: 'VAT header length', offset: block * bs, value: headerLength });
