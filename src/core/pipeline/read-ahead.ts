@@ -11,8 +11,8 @@ export class ReadAhead {
 
   constructor(
     private readonly image: DiskImage,
-    private readonly blockSize = 4 << 20,
-    private readonly ahead = 4,
+    private readonly blockSize = 16 << 20,
+    private readonly ahead = 2,
   ) {}
 
   /** Bytes [offset, offset + length), a view into a block when it lies within one. */
