@@ -68,10 +68,10 @@ async function retryRemoval(remove: () => Promise<void>): Promise<void> {
  * Removes what earlier visits left staged (a closed tab, a crash). A file another tab is still
  * writing is locked by its worker and stays: one attempt each, failures ignored.
  */
-export async function sweepStaged(): Promise<void> {
+export async function sweepStaged(keep?: string): Promise<void> {
   const root = await navigator.storage.getDirectory();
   const names: string[] = [];
-  for await (const name of (root as unknown as { keys(): AsyncIterable<string> }).keys()) if (name.startsWith(STAGING_PREFIX)) names.push(name);
+  for await (const name of (root as unknown as { keys(): AsyncIterable<string> }).keys()) if (name.startsWith(STAGING_PREFIX) && name !== keep) names.push(name);
   for (const name of names) await root.removeEntry(name).catch(() => {});
 }
 
