@@ -5,30 +5,16 @@
  * of this browser: the page and its workers), as the resident set, every 200 ms.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, writeSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, writeSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, expect, test } from '@playwright/test';
 import { CHROMIUM_ARGS } from '../../playwright.config.ts';
 import { pattern } from '../interop/fixtures.ts';
+import { samplePeak } from '../support/renderer-memory.ts';
 
 const GIB = Number(process.env.DISKIMG_E2E_LARGE_GIB ?? 2);
 const LIMIT_MIB = 1024;
-
-function rendererRssMiB(profile: string): number {
-  let total = 0;
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (!cmdline.includes('--type=renderer') || !cmdline.includes(profile)) continue;
-      const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (rss) total += Number(rss[1]) / 1024;
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return total;
-}
 
 test(`converts a ${GIB} GiB disk with the renderer under ${LIMIT_MIB} MiB`, async () => {
   test.setTimeout(600_000);
@@ -48,8 +34,7 @@ test(`converts a ${GIB} GiB disk with the renderer under ${LIMIT_MIB} MiB`, asyn
     acceptDownloads: true,
     baseURL: 'http://127.0.0.1:4173',
   });
-  let peak = 0;
-  const sampler = setInterval(() => (peak = Math.max(peak, rendererRssMiB(profile))), 200);
+  const sampler = samplePeak(profile);
   try {
     const page = await context.newPage();
     await page.addInitScript(() => {
@@ -63,14 +48,14 @@ test(`converts a ${GIB} GiB disk with the renderer under ${LIMIT_MIB} MiB`, asyn
     const download = await downloading;
     const saved = join(dir, 'large.qcow2');
     await download.saveAs(saved);
-    clearInterval(sampler);
+    const peak = sampler.stop();
     console.log(`peak renderer RSS during a ${GIB} GiB conversion: ${peak.toFixed(0)} MiB`);
     expect(peak).toBeGreaterThan(0);
     expect(peak).toBeLessThan(LIMIT_MIB);
     expect(spawnSync('qemu-img', ['check', saved], { encoding: 'utf8' }).stdout).toContain('No errors were found on the image.');
     expect(execFileSync('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', input, saved], { encoding: 'utf8' })).toBe('Images are identical.\n');
   } finally {
-    clearInterval(sampler);
+    sampler.stop();
     await context.close();
     rmSync(dir, { recursive: true, force: true });
   }
