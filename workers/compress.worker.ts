@@ -4,7 +4,7 @@
  */
 import { init as initZstd } from '@bokuweb/zstd-wasm';
 import { Module } from 'zstd-wasm-module';
-import type { CompressBatch, CompressReply } from '../src/core/codecs/compressor-pool.ts';
+import { batchClusters, type CompressBatch, type CompressReply } from '../src/core/codecs/compressor-pool.ts';
 import { deflateCompressor, looksIncompressible, zstdCompressor, type CompressCluster, type ZstdEncode } from '../src/core/codecs/compress.ts';
 
 export interface CompressRequest extends CompressBatch {
@@ -47,13 +47,14 @@ function compressor(type: 'zlib' | 'zstd', clusterSize: number): Promise<Compres
 }
 
 self.onmessage = async (event: MessageEvent<CompressRequest>) => {
-  const { type, clusterSize, ids, buffers } = event.data;
+  const { type, clusterSize, ids } = event.data;
   const run = await compressor(type, clusterSize);
   // The deflate result is a view of a reused buffer, the zstd one a fresh copy: only the former needs copying.
-  const results = buffers.map((buffer) => {
-    const out = run(new Uint8Array(buffer));
+  const results = batchClusters(event.data).map((cluster) => {
+    const out = run(cluster);
     return out === null ? null : out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? (out.buffer as ArrayBuffer) : out.slice().buffer;
   });
   const transfer = results.filter((r): r is ArrayBuffer => r !== null);
-  (self as unknown as Worker).postMessage({ ids, results } satisfies CompressReply, transfer);
+  const buffer = event.data.buffer;
+  (self as unknown as Worker).postMessage({ ids, results, buffer } satisfies CompressReply, [...transfer, buffer]);
 };

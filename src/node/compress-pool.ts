@@ -35,12 +35,14 @@ if (type === 'zstd') {
     };
   });
 }
-parentPort.on('message', async ({ ids, buffers }) => {
+parentPort.on('message', async ({ ids, buffer, lengths }) => {
   await ready;
   const results = [];
   const transfer = [];
-  for (const data of buffers) {
-    const input = new Uint8Array(data);
+  let at = 0;
+  for (const length of lengths) {
+    const input = new Uint8Array(buffer, at, length);
+    at += length;
     const out = type === 'zstd' ? zstdCompress(input) : zlib.deflateRawSync(input, { level: 6, windowBits: 12, memLevel: 9 });
     if (out.length > clusterSize - 1) { results.push(null); continue; }
     const copy = new Uint8Array(out.length);
@@ -48,7 +50,7 @@ parentPort.on('message', async ({ ids, buffers }) => {
     results.push(copy.buffer);
     transfer.push(copy.buffer);
   }
-  parentPort.postMessage({ ids, results }, transfer);
+  parentPort.postMessage({ ids, results, buffer }, [...transfer, buffer]);
 });
 `;
 
@@ -62,7 +64,7 @@ export class NodeCompressorPool extends CompressorPool {
         const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { type, clusterSize, zstdPath } });
         worker.on('message', onReply);
         worker.on('error', onError);
-        return { post: (batch) => worker.postMessage(batch, batch.buffers), terminate: () => worker.terminate() };
+        return { post: (batch) => worker.postMessage(batch, [batch.buffer]), terminate: () => worker.terminate() };
       },
       setImmediate,
     );
