@@ -15,7 +15,7 @@ import type { DiscEntry } from '../src/core/iso/types.ts';
 import { zipStream } from '../src/core/iso/zip.ts';
 import type { Sink } from '../src/core/sink.ts';
 import { CachedStorage } from '../src/core/storage/cached.ts';
-import { BlobStorage } from '../src/core/storage/storage.ts';
+import { BlobStorage } from '../src/core/storage/blob.ts';
 import type { OutputTarget, Result, SerializedError } from './engine.worker.ts';
 import { createSyncAccessHandle, SyncAccessSink, WritableSink } from './sinks.ts';
 

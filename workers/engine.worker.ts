@@ -15,7 +15,8 @@ import { detectPartitions, hasPartitionInfo, type PartitionReport } from '../src
 import { convertImage } from '../src/core/pipeline/convert-image.ts';
 import { CoalescingSink, type Sink } from '../src/core/sink.ts';
 import { CachedStorage } from '../src/core/storage/cached.ts';
-import { BlobStorage, type Storage } from '../src/core/storage/storage.ts';
+import { BlobStorage } from '../src/core/storage/blob.ts';
+import type { Storage } from '../src/core/storage/storage.ts';
 import { BrowserCompressorPool } from './compress-pool.ts';
 import { createSyncAccessHandle, SyncAccessSink, WritableSink } from './sinks.ts';
 

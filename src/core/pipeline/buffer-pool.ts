@@ -4,8 +4,9 @@
  */
 export class BufferPool {
   /**
-   * Whether reads should fill pooled buffers (readInto) or take the fresh buffer the storage makes
-   * anyway: a Blob read (the page) always allocates, so copying it into a pooled one is waste.
+   * Whether reads should fill pooled buffers (readInto): every storage of the CLI and the page can
+   * (files, and Blobs through their stream). One without readInto makes a fresh buffer per read
+   * anyway, and copying that into a pooled one would be waste.
    */
   static fillsInPlace(image: { layers: readonly { storage: { readInto?: unknown } }[] }): boolean {
     return image.layers.every((layer) => layer.storage.readInto !== undefined);

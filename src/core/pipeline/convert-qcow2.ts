@@ -15,7 +15,6 @@ import { DEFAULT_WRITE_OPTIONS, Qcow2Writer, type Qcow2WriteOptions } from '../f
 import type { Extent } from '../image.ts';
 import type { Sink } from '../sink.ts';
 import { BufferPool } from './buffer-pool.ts';
-import { ReadAhead } from './read-ahead.ts';
 import { throwIfAborted, type ConvertOptions } from './convert.ts';
 import { runOrdered } from './ordered.ts';
 
@@ -189,11 +188,6 @@ export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow
   const total = image.virtualSize;
   const pool = new BufferPool();
   const inPlace = BufferPool.fillsInPlace(image);
-  // From fresh-buffer storage (the page's Blob reads), requests are served from 16 MiB blocks read
-  // two ahead: measured in Chromium on 1 GiB, 16 MiB blocks made the plain conversion 1.2 s where
-  // 4 MiB × 4 took 1.6 s and 8 MiB × 4 1.4 s; a cluster-sized read per compressed cluster is far
-  // slower still.
-  const readAhead = inPlace ? undefined : new ReadAhead(image);
   let done = 0;
 
   async function* tasks(): AsyncGenerator<() => Promise<Prepared>> {
@@ -206,7 +200,7 @@ export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow
       yield async () => {
         let bytes: Uint8Array;
         if (inPlace) await image.readInto(request.offset, (bytes = pool.acquire(request.length)));
-        else bytes = await (readAhead ?? image).read(request.offset, request.length);
+        else bytes = await image.read(request.offset, request.length);
         if (!compressor) return { request, bytes };
         if (isAllZero(bytes)) {
           if (inPlace) pool.release(bytes);
@@ -223,10 +217,9 @@ export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow
     }
   }
 
-  // Fresh Blob reads pay a round trip each: more of them in flight hide it. Compressing, 256
-  // clusters (16 MiB) in flight keep every compression thread fed across a block boundary (64 made
-  // a zstd conversion of 1 GiB 3.7 s instead of 3.4).
-  await runOrdered(tasks(), compressor ? 256 : inPlace ? 4 : 8, async ({ request, bytes, compressed }) => {
+  // Compressing, 256 clusters (16 MiB) in flight keep every compression thread fed (64 made a zstd
+  // conversion of 1 GiB in the page 3.7 s instead of 3.4).
+  await runOrdered(tasks(), compressor ? 256 : 4, async ({ request, bytes, compressed }) => {
     throwIfAborted(options.signal);
     if (bytes && compressor) {
       await writer.writeCompressedCluster(request.offset / cs, compressed ?? null, bytes);

@@ -2,18 +2,32 @@
  * A Storage that serves small reads from a few large cached blocks. In the page every Blob read is
  * a round trip to the browser process, and a compressed qcow2 is read one small cluster at a time:
  * reading 4 MiB once and cutting clusters out of it is what makes decompression fast there. Large
- * reads go straight through.
+ * reads go straight through, and so do reads into the caller's buffer that are large or continue
+ * the last one: the inner storage streams those (a Blob's stream is faster than its slices).
  */
 import type { Storage } from './storage.ts';
 
 export class CachedStorage implements Storage {
   private readonly blocks = new Map<number, Promise<Uint8Array>>();
+  readonly readInto?: (offset: number, target: Uint8Array) => Promise<void>;
+  /** Where the last readInto ended. */
+  private nextExpected = Number.NaN;
 
   constructor(
     private readonly inner: Storage,
     private readonly blockSize = 4 << 20,
     private readonly maxBlocks = 8,
-  ) {}
+  ) {
+    const innerReadInto = inner.readInto?.bind(inner);
+    if (innerReadInto) {
+      this.readInto = async (offset, target) => {
+        const through = target.length >= this.blockSize / 2 || offset === this.nextExpected;
+        this.nextExpected = offset + target.length;
+        if (through) await innerReadInto(offset, target);
+        else target.set(await this.read(offset, target.length));
+      };
+    }
+  }
 
   get name(): string {
     return this.inner.name;

@@ -1,5 +1,3 @@
-import { DiskImgError } from '../errors.ts';
-
 /**
  * A random-access, read-only byte device. Reads never come back short: bytes past the end of
  * the device read as zeros, as QEMU's file protocol does for a short read.
@@ -42,34 +40,5 @@ export class MemoryStorage implements Storage {
     const end = Math.min(offset + length, this.bytes.length);
     const slice = offset < end ? this.bytes.slice(offset, end) : new Uint8Array(0);
     return padToLength(slice, length);
-  }
-}
-
-/**
- * A Blob or File (browser, or Node's Blob). Each read is one slice, so nothing but the
- * requested range is ever in memory; callers keep single reads well under 1 GiB.
- */
-export class BlobStorage implements Storage {
-  constructor(
-    private readonly blob: Blob,
-    readonly name = (blob as File).name ?? 'blob',
-  ) {}
-
-  get size(): number {
-    return this.blob.size;
-  }
-
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    const end = Math.min(offset + length, this.blob.size);
-    if (offset >= end) return new Uint8Array(length);
-    let buffer: ArrayBuffer;
-    try {
-      buffer = await this.blob.slice(offset, end).arrayBuffer();
-    } catch (error) {
-      // Browsers refuse to read a File that changed or was removed after it was chosen
-      // (NotReadableError, with a misleading text about permissions).
-      throw new DiskImgError('io', `Could not read '${this.name}' at offset ${offset}: the file changed, moved or was removed after it was opened (${(error as Error).name})`, { file: this.name, offset });
-    }
-    return padToLength(new Uint8Array(buffer), length);
   }
 }
