@@ -72,7 +72,11 @@ function run(command: string, argv: string[]): Measure {
   return { seconds, maxRssMiB: rss };
 }
 
-const warm = (file: string) => execFileSync('cat', [file], { maxBuffer: 1 << 20, stdio: ['ignore', 'ignore', 'ignore'] });
+const warm = (file: string) => {
+  execFileSync('cat', [file], { maxBuffer: 1 << 20, stdio: ['ignore', 'ignore', 'ignore'] });
+  // The previous run's output written back first: else its writeback slows the next run's writes.
+  execFileSync('sync');
+};
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 const input = join(dir, `input-${sizeGiB}g.raw`);
