@@ -99,6 +99,16 @@ test.describe('without the save picker, the result arrives as a download', () =>
     expect(spawnSync('cmp', [saved, expected]).status).toBe(0);
   });
 
+  test('zstd-compressed qcow2 to raw (decoded by libzstd in WASM)', async ({ page }) => {
+    const source = rawSource('zstd-source.img', 8);
+    const image = join(dir, 'zstd.qcow2');
+    execFileSync('qemu-img', ['convert', '-c', '-o', 'compression_type=zstd', '-f', 'raw', '-O', 'qcow2', source, image]);
+    await openImage(page, image);
+    await page.getByLabel('Output format').selectOption('raw');
+    const saved = await convertByDownload(page, 'from-zstd.raw');
+    expect(spawnSync('cmp', [saved, source]).status).toBe(0);
+  });
+
   test('exports the disk as it was at an internal snapshot', async ({ page }) => {
     const image = join(dir, 'snapshots.qcow2');
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '4M']);
