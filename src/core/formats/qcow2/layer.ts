@@ -283,7 +283,11 @@ export class Qcow2Layer implements Layer {
       if (!this.cipher) throw this.needsPassphrase();
       await readDecrypted(this.dataStorage, this.cipher, this.encryptionInfo.physicalSectors, extent.hostOffset! + (start - extent.start), start, target);
     } else if (extent.kind === 'data') await readInto(this.dataStorage, extent.hostOffset! + (start - extent.start), target);
-    else if (extent.kind === 'compressed') target.set(await this.readExtent(extent, start, target.length));
+    else if (extent.kind === 'compressed' && start === extent.clusterStart && target.length === this.header.clusterSize) {
+      // A whole cluster: decoded straight into the caller's buffer, no cluster-sized copy.
+      const decoded = await this.decompressCluster(extent, target);
+      if (decoded !== target) target.set(decoded);
+    } else if (extent.kind === 'compressed') target.set(await this.readExtent(extent, start, target.length));
     else target.fill(0);
   }
 
@@ -291,11 +295,15 @@ export class Qcow2Layer implements Layer {
     return new DiskImgError('needs-passphrase', `The image is encrypted (${this.encryption}): its passphrase is needed to read it`, { file: this.storage.name, field: 'encrypt.key-secret' });
   }
 
-  private async decompressCluster(extent: Extent): Promise<Uint8Array> {
+  /**
+   * The cluster's bytes. Decoded into a new buffer that is kept for the next partial read of the
+   * same cluster, or into `into` (the caller's, not kept).
+   */
+  private async decompressCluster(extent: Extent, into?: Uint8Array): Promise<Uint8Array> {
     const hostOffset = extent.hostOffset!;
     if (this.lastCluster?.hostOffset === hostOffset) return this.lastCluster.bytes;
     const input = await this.storage.read(hostOffset, extent.compressedLength!);
-    const out = new Uint8Array(this.header.clusterSize);
+    const out = into ?? new Uint8Array(this.header.clusterSize);
     this.decoders ??= portableDecoders();
     const decoded = this.decoders[this.header.compressionType](input, out);
     if (!decoded) {
@@ -305,7 +313,7 @@ export class Qcow2Layer implements Layer {
         field: 'compressed cluster',
       });
     }
-    this.lastCluster = { hostOffset, bytes: decoded };
+    if (!into) this.lastCluster = { hostOffset, bytes: decoded };
     return decoded;
   }
 }
