@@ -3,7 +3,7 @@
  * a pasted SHA256SUMS-style text against them. The hash functions are injected: native in Node,
  * WebAssembly in the page.
  */
-import type { Storage } from '../storage/storage.ts';
+import { readInto, type Storage } from '../storage/storage.ts';
 
 export type HashName = 'sha256' | 'sha1' | 'md5';
 export const HASH_LENGTH: Record<HashName, number> = { sha256: 64, sha1: 40, md5: 32 };
@@ -19,12 +19,19 @@ const CHUNK = 4 << 20;
 
 export async function checksums(storage: Storage, names: readonly HashName[], create: HasherFactory, onProgress?: (done: number, total: number) => void): Promise<Partial<Record<HashName, string>>> {
   const hashers = await Promise.all(names.map(async (name) => [name, await create(name)] as const));
-  // One read ahead while the current chunk is hashed.
-  let next = storage.size > 0 ? storage.read(0, Math.min(CHUNK, storage.size)) : undefined;
-  for (let at = 0; at < storage.size; at += CHUNK) {
+  // Two buffers, reused: one is read into (in the page, from the File's stream) while the other is
+  // hashed. A fresh buffer per read costs its page faults on every byte.
+  const buffers = [new Uint8Array(Math.min(CHUNK, storage.size)), new Uint8Array(Math.min(CHUNK, storage.size))];
+  const readChunk = async (at: number, buffer: Uint8Array): Promise<Uint8Array> => {
+    const chunk = buffer.subarray(0, Math.min(CHUNK, storage.size - at));
+    await readInto(storage, at, chunk);
+    return chunk;
+  };
+  let next = storage.size > 0 ? readChunk(0, buffers[0]) : undefined;
+  for (let at = 0, index = 0; at < storage.size; at += CHUNK, index++) {
     const chunk = await next!;
     const following = at + CHUNK;
-    next = following < storage.size ? storage.read(following, Math.min(CHUNK, storage.size - following)) : undefined;
+    next = following < storage.size ? readChunk(following, buffers[(index + 1) % 2]) : undefined;
     for (const [, hasher] of hashers) hasher.update(chunk);
     onProgress?.(Math.min(storage.size, following), storage.size);
   }
