@@ -38,6 +38,10 @@ export class BlobStorage implements Storage {
   /** Where the last readInto ended: the next one that starts there continues the stream. */
   private nextExpected = Number.NaN;
   private streamBroken = false;
+  /** When the pending stream read began (undefined: none pending), and how to give it up. */
+  private pullSince: number | undefined;
+  private giveUp: (() => void) | undefined;
+  private watchdog: ReturnType<typeof setTimeout> | undefined;
   /** Stream reads run one at a time, in the order they were asked for. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly stallMs: number;
@@ -125,9 +129,10 @@ export class BlobStorage implements Storage {
     const reader = this.reader!;
     const buffer = this.spare ?? (this.chunk.buffer.byteLength === STREAM_BUFFER ? this.chunk.buffer : new ArrayBuffer(STREAM_BUFFER));
     this.spare = undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const stalled = new Promise<'stalled'>((resolve) => (timer = setTimeout(() => resolve('stalled'), this.stallMs)));
-    const result = await Promise.race([reader.read(new Uint8Array(buffer as ArrayBuffer)), stalled]).finally(() => clearTimeout(timer));
+    const stalled = new Promise<'stalled'>((resolve) => (this.giveUp = () => resolve('stalled')));
+    this.pullSince = Date.now();
+    this.watch();
+    const result = await Promise.race([reader.read(new Uint8Array(buffer as ArrayBuffer)), stalled]).finally(() => (this.pullSince = undefined));
     if (result === 'stalled') {
       this.streamBroken = true;
       this.stop();
@@ -141,7 +146,25 @@ export class BlobStorage implements Storage {
     return true;
   }
 
+  /**
+   * One timer for the stream, not one per read (a 2 GiB File arrives in some 25 000 chunks): it
+   * looks at the pending read every stallMs and gives it up once it has waited that long.
+   */
+  private watch(): void {
+    if (this.watchdog !== undefined) return;
+    const check = () => {
+      this.watchdog = undefined;
+      if (this.pullSince === undefined) return; // nothing pending: the next read arms it again
+      const waited = Date.now() - this.pullSince;
+      if (waited >= this.stallMs) this.giveUp?.();
+      else this.watchdog = setTimeout(check, this.stallMs - waited);
+    };
+    this.watchdog = setTimeout(check, this.stallMs);
+  }
+
   private stop(): void {
+    clearTimeout(this.watchdog);
+    this.watchdog = undefined;
     // Not awaited: a stalled stream may never settle its cancel either.
     this.reader?.cancel().catch(() => undefined);
     this.reader = undefined;
