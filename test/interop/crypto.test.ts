@@ -23,13 +23,14 @@ const imageOpts = (file: string, secret = 'sec0') => `driver=qcow2,file.filename
 
 /**
  * qemu-img times PBKDF2 by CPU time and gives up ("Unable to get accurate CPU usage") when a fast
- * hash finishes within the clock's tick: it is retried.
+ * hash finishes within the clock's tick: it is retried. Each try fails in a few milliseconds, and
+ * on this VM sha1 failed 8 times in a row once, so up to 40.
  */
 function qemuRetry(...args: string[]): void {
   for (let attempt = 1; ; attempt++) {
     const run = spawnSync('qemu-img', args, { encoding: 'utf8' });
     if (run.status === 0) return;
-    if (attempt >= 8 || !run.stderr.includes('Unable to get accurate CPU usage')) throw new Error(`qemu-img ${args.join(' ')}: ${run.stderr}`);
+    if (attempt >= 40 || !run.stderr.includes('Unable to get accurate CPU usage')) throw new Error(`qemu-img ${args.join(' ')}: ${run.stderr}`);
   }
 }
 
