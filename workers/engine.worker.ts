@@ -16,8 +16,9 @@ import { convertImage } from '../src/core/pipeline/convert-image.ts';
 import { CoalescingSink, type Sink } from '../src/core/sink.ts';
 import { init as initZstd } from '@bokuweb/zstd-wasm';
 import { Module as zstdModule } from 'zstd-wasm-module';
-import { portableDecoders, type ClusterDecoders } from '../src/core/codecs/decoders.ts';
+import { portableDecoders, type ClusterDecoders, type DecodeCluster } from '../src/core/codecs/decoders.ts';
 import { wasmZstdDecoder } from '../src/core/codecs/zstd-wasm-decoder.ts';
+import { Qcow2Layer } from '../src/core/formats/qcow2/layer.ts';
 import { CachedStorage } from '../src/core/storage/cached.ts';
 import { BlobStorage } from '../src/core/storage/blob.ts';
 import type { Storage } from '../src/core/storage/storage.ts';
@@ -87,15 +88,16 @@ function readerFor(file: File): Storage {
   return new CachedStorage(new BlobStorage(file, file.name));
 }
 
-let decoders: Promise<ClusterDecoders> | undefined;
+const portable = portableDecoders();
+let wasmZstd: DecodeCluster | undefined;
+/** For conversions: zstd clusters by libzstd in WASM once it is loaded (fzstd took 3 times as long). */
+const conversionDecoders: ClusterDecoders = { zlib: portable.zlib, zstd: (input, out) => (wasmZstd ?? portable.zstd)(input, out) };
 
-/** For conversions: zstd clusters decoded by libzstd in WASM (fzstd took 3 times as long). */
-function fastDecoders(): Promise<ClusterDecoders> {
-  decoders ??= initZstd().then(() => {
-    const portable = portableDecoders();
-    return { zlib: portable.zlib, zstd: wasmZstdDecoder(zstdModule, portable.zstd) };
-  });
-  return decoders;
+/** Loads libzstd only for a chain that holds zstd clusters (most jobs have none). */
+async function loadZstdDecoderFor(image: DiskImage): Promise<void> {
+  if (wasmZstd || !image.layers.some((layer) => layer instanceof Qcow2Layer && layer.header.compressionType === 'zstd')) return;
+  await initZstd();
+  wasmZstd = wasmZstdDecoder(zstdModule, portable.zstd);
 }
 
 function serialize(error: unknown): SerializedError {
@@ -241,7 +243,8 @@ const api = {
     let sink: Sink | undefined;
     const compressor = job.compression === 'none' ? undefined : new BrowserCompressorPool(job.compression, job.clusterSize, Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)));
     try {
-      const image = await openImage(readerFor(job.file), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase, decoders: await fastDecoders() });
+      const image = await openImage(readerFor(job.file), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase, decoders: conversionDecoders });
+      await loadZstdDecoderFor(image);
       sink = new CoalescingSink(await openSink(job.output));
       let last = 0;
       await convertImage(image, sink, {
