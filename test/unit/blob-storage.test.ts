@@ -38,7 +38,7 @@ async function readAll(storage: BlobStorage, reads: Array<[number, number]>, con
 class FaultyStreamBlob extends Blob {
   constructor(
     parts: BlobPart[],
-    private readonly fault: 'stall' | 'error',
+    private readonly fault: 'stall' | 'error' | 'not-bytes',
   ) {
     super(parts);
   }
@@ -49,6 +49,8 @@ class FaultyStreamBlob extends Blob {
 
   override stream(): ReadableStream<Uint8Array<ArrayBuffer>> {
     const fault = this.fault;
+    // A default (not byte) stream, as some browsers' Blobs give: it has no BYOB reader.
+    if (fault === 'not-bytes') return new ReadableStream({ pull: (controller) => controller.close() }) as ReadableStream<Uint8Array<ArrayBuffer>>;
     return new ReadableStream({
       type: 'bytes',
       pull: () => (fault === 'stall' ? new Promise<void>(() => {}) : Promise.reject(new DOMException('file changed', 'NotReadableError'))),
@@ -90,6 +92,15 @@ describe('blob storage read through its stream', () => {
       [0, 2 << 20],
       [2 << 20, 2 << 20],
       [4 << 20, 65536],
+    ]);
+    expect(storage.fellBackToSlices).toBe(true);
+  });
+
+  it('a Blob whose stream has no BYOB reader is read by slices', async () => {
+    const storage = new BlobStorage(new FaultyStreamBlob([bytes], 'not-bytes'), 'plain.raw');
+    await readAll(storage, [
+      [0, 2 << 20],
+      [2 << 20, 65536],
     ]);
     expect(storage.fellBackToSlices).toBe(true);
   });

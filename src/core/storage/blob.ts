@@ -58,7 +58,7 @@ export class BlobStorage implements Storage {
     return this.blob.size;
   }
 
-  /** Whether the stream was given up after a stall (reads go by slices from then on). */
+  /** Whether the stream was given up, stalled or missing (reads go by slices from then on). */
   get fellBackToSlices(): boolean {
     return this.streamBroken;
   }
@@ -88,7 +88,16 @@ export class BlobStorage implements Storage {
   private async fromStream(offset: number, target: Uint8Array): Promise<void> {
     if (this.streamBroken) return target.set(await this.read(offset, target.length));
     const end = Math.min(offset + target.length, this.blob.size);
-    if (!this.reader || offset < this.streamAt || offset > this.streamAt + STREAM_MAX_SKIP) this.restart(offset);
+    if (!this.reader || offset < this.streamAt || offset > this.streamAt + STREAM_MAX_SKIP) {
+      try {
+        this.restart(offset);
+      } catch {
+        // No byte stream behind this Blob (getReader({ mode: 'byob' }) throws a TypeError where a
+        // browser's Blob streams are not byte streams): slices it is.
+        this.streamBroken = true;
+        return target.set(await this.read(offset, target.length));
+      }
+    }
     let filled = 0;
     try {
       while (this.streamAt < end) {
