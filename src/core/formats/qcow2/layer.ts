@@ -283,12 +283,13 @@ export class Qcow2Layer implements Layer {
       if (!this.cipher) throw this.needsPassphrase();
       await readDecrypted(this.dataStorage, this.cipher, this.encryptionInfo.physicalSectors, extent.hostOffset! + (start - extent.start), start, target);
     } else if (extent.kind === 'data') await readInto(this.dataStorage, extent.hostOffset! + (start - extent.start), target);
-    else if (extent.kind === 'compressed' && start === extent.clusterStart && target.length === this.header.clusterSize) {
-      // A whole cluster: decoded straight into the caller's buffer, no cluster-sized copy.
-      const decoded = await this.decompressCluster(extent, target);
-      if (decoded !== target) target.set(decoded);
-    } else if (extent.kind === 'compressed') target.set(await this.readExtent(extent, start, target.length));
-    else target.fill(0);
+    else if (extent.kind === 'compressed') {
+      const from = start - extent.clusterStart!;
+      // A whole cluster is decoded straight into the caller's buffer: no cluster-sized copy.
+      const whole = from === 0 && target.length === this.header.clusterSize;
+      const cluster = await this.decompressCluster(extent, whole ? target : undefined);
+      if (cluster !== target) target.set(cluster.subarray(from, from + target.length));
+    } else target.fill(0);
   }
 
   needsPassphrase(): DiskImgError {
