@@ -22,16 +22,16 @@ export async function checksums(storage: Storage, names: readonly HashName[], cr
   // Two buffers, reused: one is read into (in the page, from the File's stream) while the other is
   // hashed. A fresh buffer per read costs its page faults on every byte.
   const buffers = [new Uint8Array(Math.min(CHUNK, storage.size)), new Uint8Array(Math.min(CHUNK, storage.size))];
-  const readChunk = async (at: number, buffer: Uint8Array): Promise<Uint8Array> => {
-    const chunk = buffer.subarray(0, Math.min(CHUNK, storage.size - at));
+  const readChunk = async (at: number): Promise<Uint8Array> => {
+    const chunk = buffers[(at / CHUNK) % 2].subarray(0, Math.min(CHUNK, storage.size - at));
     await readInto(storage, at, chunk);
     return chunk;
   };
-  let next = storage.size > 0 ? readChunk(0, buffers[0]) : undefined;
-  for (let at = 0, index = 0; at < storage.size; at += CHUNK, index++) {
+  let next = storage.size > 0 ? readChunk(0) : undefined;
+  for (let at = 0; at < storage.size; at += CHUNK) {
     const chunk = await next!;
     const following = at + CHUNK;
-    next = following < storage.size ? readChunk(following, buffers[(index + 1) % 2]) : undefined;
+    next = following < storage.size ? readChunk(following) : undefined;
     for (const [, hasher] of hashers) hasher.update(chunk);
     onProgress?.(Math.min(storage.size, following), storage.size);
   }
