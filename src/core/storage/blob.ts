@@ -75,18 +75,23 @@ export class BlobStorage implements Storage {
     return padToLength(new Uint8Array(buffer), length);
   }
 
+  /** The slice path of readInto: where the stream is not used, or has been given up. */
+  private async sliceInto(offset: number, target: Uint8Array): Promise<void> {
+    target.set(await this.read(offset, target.length));
+  }
+
   readInto(offset: number, target: Uint8Array): Promise<void> {
     const continues = offset >= this.nextExpected && offset - this.nextExpected <= STREAM_MAX_SKIP;
     const streamed = !this.streamBroken && offset < this.blob.size && (continues || target.length >= STREAM_MIN_READ);
     this.nextExpected = offset + target.length;
-    if (!streamed) return this.read(offset, target.length).then((bytes) => target.set(bytes));
+    if (!streamed) return this.sliceInto(offset, target);
     const run = this.queue.then(() => this.fromStream(offset, target));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
   private async fromStream(offset: number, target: Uint8Array): Promise<void> {
-    if (this.streamBroken) return target.set(await this.read(offset, target.length));
+    if (this.streamBroken) return this.sliceInto(offset, target);
     const end = Math.min(offset + target.length, this.blob.size);
     if (!this.reader || offset < this.streamAt || offset > this.streamAt + STREAM_MAX_SKIP) {
       try {
@@ -95,7 +100,7 @@ export class BlobStorage implements Storage {
         // No byte stream behind this Blob (getReader({ mode: 'byob' }) throws a TypeError where a
         // browser's Blob streams are not byte streams): slices it is.
         this.streamBroken = true;
-        return target.set(await this.read(offset, target.length));
+        return this.sliceInto(offset, target);
       }
     }
     let filled = 0;
@@ -103,8 +108,7 @@ export class BlobStorage implements Storage {
       while (this.streamAt < end) {
         if (this.chunkAt === this.chunk.length && !(await this.pull())) {
           // The stream gave up: the rest of this read, and all after it, by slices.
-          target.set(await this.read(offset + filled, target.length - filled), filled);
-          return;
+          return this.sliceInto(offset + filled, target.subarray(filled));
         }
         const take = Math.min(this.chunk.length - this.chunkAt, end - this.streamAt);
         if (this.streamAt >= offset) {
