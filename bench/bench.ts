@@ -9,12 +9,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, writeSync, statSync, rmSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { option } from './options.ts';
 
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const sizeGiB = Number(option('size-gib', '2'));
 const reps = Number(option('reps', '3'));
 const dir = resolve(option('dir', '/tmp/diskimg-bench'));

@@ -5,33 +5,24 @@
  *
  *   npm run bench:browser -- [--size-gib 2] [--reps 3] [--dir /tmp/diskimg-bench] [--only REGEX]
  */
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync, execFileSync } from 'node:child_process';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { chromium, type Page } from '@playwright/test';
-import { CHROMIUM_ARGS } from '../playwright.config.ts';
 import { samplePeak } from '../test/support/renderer-memory.ts';
+import { startApp } from './browser-app.ts';
+import { option } from './options.ts';
 
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
 const sizeGiB = Number(option('size-gib', '2'));
 const reps = Number(option('reps', '3'));
-const only = args.includes('--only') ? new RegExp(option('only', '')) : undefined;
+const only = option('only', '') ? new RegExp(option('only', '')) : undefined;
 const dir = resolve(option('dir', '/tmp/diskimg-bench'));
 const input = join(dir, `input-${sizeGiB}g.raw`);
 if (!existsSync(input)) throw new Error(`run npm run bench -- --size-gib ${sizeGiB} first: it makes ${input}`);
 const bytes = statSync(input).size;
 const PORT = 4174;
 
-const server = spawn('npx', ['vite', 'preview', '--port', String(PORT), '--strictPort', '--host', '127.0.0.1'], { stdio: 'ignore' });
-await new Promise((r) => setTimeout(r, 2500));
-const profile = mkdtempSync(join(tmpdir(), 'diskimg-bench-profile-'));
-const context = await chromium.launchPersistentContext(profile, { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: [...CHROMIUM_ARGS, '--js-flags=--expose-gc'], headless: true, acceptDownloads: true });
-const page = await context.newPage();
-await page.addInitScript(() => {
-  delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker;
-});
+const app = await startApp(PORT, ['--js-flags=--expose-gc']);
+const { page, open } = app;
 
 /**
  * Before every timed run: the input in the page cache, and the previous run's output written back
@@ -45,18 +36,11 @@ const warm = (file: string) => {
 };
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
-async function open(file: string): Promise<void> {
-  await page.goto(`http://127.0.0.1:${PORT}/`);
-  await page.getByLabel('Open disk image').setInputFiles(file);
-  await page.getByTestId('format').waitFor();
-}
-
 async function browserConvert(file: string, format: 'qcow2' | 'raw', compression: string): Promise<number> {
   await open(file);
-  await page.getByLabel('Output format').selectOption(format);
-  if (format === 'qcow2') await page.getByLabel('Compression').selectOption(compression);
+  await app.chooseOutput(format, compression);
   const downloading = page.waitForEvent('download', { timeout: 1_800_000 });
-  const memory = samplePeak(profile);
+  const memory = samplePeak(app.profileDir);
   // Timed in the page, from the click to the outcome on screen: Playwright's own round trips
   // (actionability checks, polling for the outcome) are no part of what a user waits for.
   await page.evaluate(`(() => {
@@ -205,7 +189,5 @@ try {
   }
   console.log(`\n${sizeGiB} GiB, median of ${reps}, ratio = qemu-img time / browser time; the browser's time runs from the click to the outcome on screen (output complete in OPFS, download started)`);
 } finally {
-  await context.close();
-  server.kill();
-  rmSync(profile, { recursive: true, force: true });
+  await app.close();
 }

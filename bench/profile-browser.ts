@@ -9,17 +9,13 @@
  * Workers are reached through the page's DevTools session (auto-attach, messages relayed through
  * Target.sendMessageToTarget): Playwright's sessions speak to pages only.
  */
-import { chromium, type CDPSession } from '@playwright/test';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { CHROMIUM_ARGS } from '../playwright.config.ts';
+import type { CDPSession } from '@playwright/test';
+import { startApp } from './browser-app.ts';
+import { option } from './options.ts';
 
 const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
 const input = args.find((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
-if (!input) throw new Error('usage: npm run profile:browser -- <input file> [--format qcow2|raw] [--compression none|zlib|zstd] [--top 15]');
+if (!input) throw new Error('usage: npm run profile:browser -- <input file> [--format qcow2|raw] [--compression none|zlib|zstd] [--window 1500] [--top 15]');
 const format = option('format', 'qcow2');
 const compression = option('compression', 'none');
 const top = Number(option('top', '15'));
@@ -79,20 +75,11 @@ function summarize(title: string, profile: Profile): void {
   for (const [name, ms] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${ms.toFixed(0).padStart(7)} ms  ${name}`);
 }
 
-const server = spawn('npx', ['vite', 'preview', '--port', String(PORT), '--strictPort', '--host', '127.0.0.1'], { stdio: 'ignore' });
-await new Promise((r) => setTimeout(r, 2500));
-const profileDir = mkdtempSync(join(tmpdir(), 'diskimg-profile-'));
-const context = await chromium.launchPersistentContext(profileDir, { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true, acceptDownloads: true });
+const app = await startApp(PORT);
 try {
-  const page = await context.newPage();
-  await page.addInitScript(() => {
-    delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker;
-  });
-  await page.goto(`http://127.0.0.1:${PORT}/`);
-  await page.getByLabel('Open disk image').setInputFiles(resolve(input));
-  await page.getByTestId('format').waitFor();
-  await page.getByLabel('Output format').selectOption(format);
-  if (format === 'qcow2') await page.getByLabel('Compression').selectOption(compression);
+  const { page, context } = app;
+  await app.open(input);
+  await app.chooseOutput(format, compression);
 
   const session = await context.newCDPSession(page);
   const workers: WorkerSession[] = [];
@@ -124,7 +111,5 @@ try {
     else console.log(`\n${title}: ended within the window, its profile with it`);
   }
 } finally {
-  await context.close();
-  server.kill();
-  rmSync(profileDir, { recursive: true, force: true });
+  await app.close();
 }
