@@ -14,15 +14,11 @@ import { lockedLayers, MAX_CHAIN_DEPTH, openImage, probeFormat } from '../src/co
 import { detectPartitions, hasPartitionInfo, type PartitionReport } from '../src/core/partitions/index.ts';
 import { convertImage } from '../src/core/pipeline/convert-image.ts';
 import { CoalescingSink, type Sink } from '../src/core/sink.ts';
-import { init as initZstd } from '@bokuweb/zstd-wasm';
-import { Module as zstdModule } from 'zstd-wasm-module';
-import { portableDecoders, type ClusterDecoders, type DecodeCluster } from '../src/core/codecs/decoders.ts';
-import { wasmZstdDecoder } from '../src/core/codecs/zstd-wasm-decoder.ts';
-import { Qcow2Layer } from '../src/core/formats/qcow2/layer.ts';
 import { CachedStorage } from '../src/core/storage/cached.ts';
 import { BlobStorage } from '../src/core/storage/blob.ts';
 import type { Storage } from '../src/core/storage/storage.ts';
 import { BrowserCompressorPool } from './compress-pool.ts';
+import { conversionDecoders, loadZstdDecoderFor } from './decoders.ts';
 import { createSyncAccessHandle, SyncAccessSink, WritableSink } from './sinks.ts';
 
 export interface SerializedError {
@@ -86,18 +82,6 @@ export interface ConvertJob {
 /** A File as the engine reads it: small reads (tables, compressed clusters) served from cached 4 MiB blocks. */
 function readerFor(file: File): Storage {
   return new CachedStorage(new BlobStorage(file, file.name));
-}
-
-const portable = portableDecoders();
-let wasmZstd: DecodeCluster | undefined;
-/** For conversions: zstd clusters by libzstd in WASM once it is loaded (fzstd took 3 times as long). */
-const conversionDecoders: ClusterDecoders = { zlib: portable.zlib, zstd: (input, out) => (wasmZstd ?? portable.zstd)(input, out) };
-
-/** Loads libzstd only for a chain that holds zstd clusters (most jobs have none). */
-async function loadZstdDecoderFor(image: DiskImage): Promise<void> {
-  if (wasmZstd || !image.layers.some((layer) => layer instanceof Qcow2Layer && layer.header.compressionType === 'zstd')) return;
-  await initZstd();
-  wasmZstd = wasmZstdDecoder(zstdModule, portable.zstd);
 }
 
 function serialize(error: unknown): SerializedError {
