@@ -90,6 +90,34 @@ test('a full storage quota gives a clear error and leaves nothing staged', async
   await expect.poll(() => stagedNames(page)).toEqual([]);
 });
 
+test('staged outputs of earlier visits are removed when the page loads, and each job removes the last one’s', async ({ page }) => {
+  await noPicker(page);
+  await page.goto('/');
+  await page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    for (const name of ['diskimg-staged-1-aaaaaa-left.qcow2', 'not-ours.txt']) {
+      const writable = await (await root.getFileHandle(name, { create: true })).createWritable();
+      await writable.write(new Uint8Array(4096));
+      await writable.close();
+    }
+  });
+  await page.reload();
+  await expect.poll(() => stagedNames(page)).toEqual(['not-ours.txt']);
+  await open(page, rawSource('twice.img', 8));
+  const names: string[][] = [];
+  for (let job = 0; job < 2; job++) {
+    const downloading = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Convert' }).click();
+    await downloading;
+    await expect(page.getByTestId('outcome')).toHaveText('twice.qcow2 was downloaded');
+    names.push((await stagedNames(page)).filter((name) => name.startsWith('diskimg-staged-')));
+  }
+  // The first job's output is kept until the next job (its download may still be reading it).
+  expect(names[0]).toHaveLength(1);
+  await expect.poll(async () => (await stagedNames(page)).filter((name) => name !== 'not-ours.txt')).toEqual(names[1]);
+  expect(names[1]).not.toEqual(names[0]);
+});
+
 test('two conversions at once, in two tabs, both finish whole', async ({ context }) => {
   const pages = [await context.newPage(), await context.newPage()];
   const sources = [rawSource('first.img', 24, 1), rawSource('second.img', 24, 100)];
