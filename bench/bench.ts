@@ -89,13 +89,15 @@ interface Job {
 }
 
 const q = (name: string) => join(dir, name);
+// The qcow2 outputs are the back-to-raw jobs' inputs: named by size, so a run of another size never reads them.
+const made = (kind: string) => `${kind}-${sizeGiB}g.qcow2`;
 const jobs: Job[] = [
-  { name: 'raw→qcow2', from: () => input, out: 'plain.qcow2', qemu: ['convert', '-f', 'raw', '-O', 'qcow2'], ours: ['convert', '-f', 'raw', '-O', 'qcow2'] },
-  { name: 'raw→qcow2 zlib', from: () => input, out: 'zlib.qcow2', qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2'], ours: ['convert', '-c', '-f', 'raw', '-O', 'qcow2'] },
-  { name: 'raw→qcow2 zstd', from: () => input, out: 'zstd.qcow2', qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd'], ours: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd'] },
-  { name: 'qcow2→raw', from: () => q('plain.qcow2.qemu'), out: 'back-plain.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
-  { name: 'qcow2 zlib→raw', from: () => q('zlib.qcow2.qemu'), out: 'back-zlib.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
-  { name: 'qcow2 zstd→raw', from: () => q('zstd.qcow2.qemu'), out: 'back-zstd.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
+  { name: 'raw→qcow2', from: () => input, out: made('plain'), qemu: ['convert', '-f', 'raw', '-O', 'qcow2'], ours: ['convert', '-f', 'raw', '-O', 'qcow2'] },
+  { name: 'raw→qcow2 zlib', from: () => input, out: made('zlib'), qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2'], ours: ['convert', '-c', '-f', 'raw', '-O', 'qcow2'] },
+  { name: 'raw→qcow2 zstd', from: () => input, out: made('zstd'), qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd'], ours: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd'] },
+  { name: 'qcow2→raw', from: () => q(`${made('plain')}.qemu`), out: 'back-plain.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
+  { name: 'qcow2 zlib→raw', from: () => q(`${made('zlib')}.qemu`), out: 'back-zlib.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
+  { name: 'qcow2 zstd→raw', from: () => q(`${made('zstd')}.qemu`), out: 'back-zstd.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
 ];
 
 const rows: string[] = [];

@@ -231,18 +231,21 @@ function qemu(argv: string[]): number {
   return seconds;
 }
 
+/** The back-to-raw jobs' qcow2 inputs, named as `npm run bench` names qemu-img's outputs (by size, so another size never reuses them). */
+const qemuMade = (kind: string) => join(dir, `${kind}-${sizeGiB}g.qcow2.qemu`);
+
 const jobs = [
   { name: 'raw→qcow2', file: input, format: 'qcow2' as const, compression: 'none', qemu: ['convert', '-f', 'raw', '-O', 'qcow2', input] },
   { name: 'raw→qcow2 zlib', file: input, format: 'qcow2' as const, compression: 'zlib', qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', input] },
   { name: 'raw→qcow2 zstd', file: input, format: 'qcow2' as const, compression: 'zstd', qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd', input] },
-  { name: 'qcow2→raw', file: join(dir, 'plain.qcow2.qemu'), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw', join(dir, 'plain.qcow2.qemu')] },
-  { name: 'qcow2 zlib→raw', file: join(dir, 'zlib.qcow2.qemu'), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw', join(dir, 'zlib.qcow2.qemu')] },
-  { name: 'qcow2 zstd→raw', file: join(dir, 'zstd.qcow2.qemu'), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw', join(dir, 'zstd.qcow2.qemu')] },
+  { name: 'qcow2→raw', file: qemuMade('plain'), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw', qemuMade('plain')] },
+  { name: 'qcow2 zlib→raw', file: qemuMade('zlib'), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw', qemuMade('zlib')] },
+  { name: 'qcow2 zstd→raw', file: qemuMade('zstd'), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw', qemuMade('zstd')] },
 ];
 
 // The qcow2 inputs of the back-to-raw jobs, made by qemu-img from the raw input when missing.
 for (const [name, extra] of [['plain', []], ['zlib', ['-c']], ['zstd', ['-c', '-o', 'compression_type=zstd']]] as const) {
-  const file = join(dir, `${name}.qcow2.qemu`);
+  const file = qemuMade(name);
   if (!existsSync(file)) execFileSync('qemu-img', ['convert', ...extra, '-f', 'raw', '-O', 'qcow2', input, file]);
 }
 
