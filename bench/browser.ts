@@ -91,19 +91,27 @@ let lastSize = 0;
 let peakMiB = 0;
 let qemuSize = 0;
 
+/**
+ * In the page or a worker's source: a BYOB read, or 'stalled' when it brings nothing for 10 s
+ * (Chromium's stream now and then stops delivering).
+ */
+const readOrStall = `async function readOrStall(reader, view) {
+  let timer;
+  const stalled = new Promise((resolve) => (timer = setTimeout(() => resolve('stalled'), 10000)));
+  try { return await Promise.race([reader.read(view), stalled]); } finally { clearTimeout(timer); }
+}`;
+
 /** One BYOB stream into a reused 4 MiB buffer: seconds, or -1 if a read brought nothing for 10 s. */
 function streamRead(): Promise<number> {
   // A string, not a function: tsx would add helpers to a function that do not exist in the page.
   return page.evaluate(`(async () => {
+    ${readOrStall}
     const file = document.querySelector('input[type=file]').files[0];
     const start = performance.now();
     const reader = file.stream().getReader({ mode: 'byob' });
     let buffer = new ArrayBuffer(4 << 20);
     for (;;) {
-      let timer;
-      const stalled = new Promise((resolve) => (timer = setTimeout(() => resolve('stalled'), 10000)));
-      const result = await Promise.race([reader.read(new Uint8Array(buffer)), stalled]);
-      clearTimeout(timer);
+      const result = await readOrStall(reader, new Uint8Array(buffer));
       if (result === 'stalled') return -1;
       if (result.done) break;
       buffer = result.value.buffer;
@@ -122,6 +130,7 @@ async function bareCopy(file: string): Promise<number> {
   await open(file);
   await leftoversRemoved();
   const source = `
+    ${readOrStall}
     const zero = (w, from, to) => {
       for (let i = from; i < to; i += 8) if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7]) return false;
       return true;
@@ -138,10 +147,7 @@ async function bareCopy(file: string): Promise<number> {
       for (let ended = false; !ended; ) {
         let filled = 0;
         while (filled < buffer.byteLength) {
-          let timer;
-          const stalled = new Promise((resolve) => (timer = setTimeout(() => resolve('stalled'), 10000)));
-          const result = await Promise.race([reader.read(new Uint8Array(buffer, filled)), stalled]);
-          clearTimeout(timer);
+          const result = await readOrStall(reader, new Uint8Array(buffer, filled));
           if (result === 'stalled') return -1;
           if (result.value) buffer = result.value.buffer; // the view handed back, empty when done
           if (result.done) { ended = true; break; }
