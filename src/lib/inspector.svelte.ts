@@ -33,26 +33,33 @@ export class Inspector {
   }
 
   /** Tries a passphrase: the inspection says whether it unlocked the image. */
-  async unlock(passphrase: string): Promise<void> {
-    this.passphrase = passphrase;
-    await this.inspect();
-    if (this.inspection?.passphraseError) this.passphrase = undefined;
+  unlock(passphrase: string): Promise<void> {
+    return this.inspect(passphrase);
   }
 
   /** What a job reads: plain copies, as Svelte state cannot be cloned into a worker. */
   get source(): ImageSource | null {
-    return this.file ? { file: this.file, backing: [...this.backing], passphrase: this.passphrase } : null;
+    return this.file ? this.sourceWith(this.passphrase) : null;
   }
 
-  private async inspect(): Promise<void> {
+  private sourceWith(passphrase: string | undefined): ImageSource {
+    return { file: this.file!, backing: [...this.backing], passphrase };
+  }
+
+  private async inspect(passphrase = this.passphrase): Promise<void> {
     if (!this.file) return;
     this.busy = true;
     this.error = null;
     const engine = startEngine();
     try {
-      const result = await engine.api.inspect(this.source!);
-      if (result.ok) this.inspection = result.value;
-      else this.error = result.error;
+      const result = await engine.api.inspect(this.sourceWith(passphrase));
+      if (result.ok) {
+        // The passphrase becomes the source's only once it has unlocked the image, and in the same
+        // step as the inspection: the jobs a new inspection starts (the allocation map) must never
+        // read with a wrong one, or they too would say so.
+        this.passphrase = result.value.passphraseError ? undefined : passphrase;
+        this.inspection = result.value;
+      } else this.error = result.error;
     } finally {
       engine.stop();
       this.busy = false;

@@ -39,6 +39,10 @@ test('asks for the passphrase, refuses a wrong one, then shows partitions and co
   await page.getByLabel('Passphrase', { exact: true }).fill('not it');
   await page.getByRole('button', { name: 'Unlock' }).click();
   await expect(page.getByRole('alert')).toContainText('Invalid password, cannot unlock any keyslot');
+  // The allocation map drawn for the new inspection reads without the wrong passphrase: it shows
+  // its picture, and the prompt's alert stays the only one.
+  await expect(page.getByRole('img', { name: /of data/ })).toBeVisible();
+  await expect(page.getByRole('alert')).toHaveCount(1);
   await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
   await page.getByRole('button', { name: 'Unlock' }).click();
   await expect(page.getByTestId('unlocked')).toBeVisible();
