@@ -37,12 +37,45 @@ export function equivalentCommand(input: string, inputFormat: string, output: st
 export const STAGING_PREFIX = 'diskimg-staged-';
 
 /**
+ * The staged outputs this tab holds a Web Lock on (named after the file), each with what lets it
+ * go. A finished output stays staged while its download may still read it, until this tab's next
+ * job or its closing; the lock tells other tabs' sweeps to leave it alone meanwhile.
+ */
+const held = new Map<string, () => void>();
+/** The output this tab's newest job writes or has written: no sweep removes it. */
+let newest: string | undefined;
+
+/** Call before the output is staged: this tab holds it until it removes it or closes. */
+export function holdStaged(name: string): void {
+  newest = name;
+  if (!navigator.locks) return;
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  held.set(name, release);
+  // Released before the lock is granted, the lock is let go as soon as it is.
+  void navigator.locks.request(name, () => released);
+}
+
+function letGo(name: string): void {
+  held.get(name)?.();
+  held.delete(name);
+}
+
+/** Staged outputs another tab holds (or is about to): theirs to remove. */
+async function heldElsewhere(): Promise<Set<string>> {
+  const state = await navigator.locks?.query();
+  const names = [...(state?.held ?? []), ...(state?.pending ?? [])].map((lock) => lock.name ?? '');
+  return new Set(names.filter((name) => name.startsWith(STAGING_PREFIX) && !held.has(name)));
+}
+
+/**
  * Removes one staged output. A worker just terminated may still hold the file's lock for a
  * moment, so removal is retried for up to two seconds before giving up.
  */
 export async function removeStaged(name: string): Promise<void> {
   const root = await navigator.storage.getDirectory();
   await retryRemoval(() => root.removeEntry(name));
+  letGo(name);
 }
 
 /** Removes a file the user picked for output (where the browser can: Chromium's handle.remove). */
@@ -65,14 +98,21 @@ async function retryRemoval(remove: () => Promise<void>): Promise<void> {
 }
 
 /**
- * Removes what earlier visits left staged (a closed tab, a crash). A file another tab is still
- * writing is locked by its worker and stays: one attempt each, failures ignored.
+ * Removes what this tab's earlier jobs and earlier visits left staged (a closed tab, a crash).
+ * This tab's newest output stays (checked at each removal: a job may start while a sweep runs),
+ * and what another tab holds (it may still be writing or downloading it). One attempt each,
+ * failures ignored.
  */
-export async function sweepStaged(keep?: string): Promise<void> {
+export async function sweepStaged(): Promise<void> {
   const root = await navigator.storage.getDirectory();
+  const theirs = await heldElsewhere();
   const names: string[] = [];
-  for await (const name of (root as unknown as { keys(): AsyncIterable<string> }).keys()) if (name.startsWith(STAGING_PREFIX) && name !== keep) names.push(name);
-  for (const name of names) await root.removeEntry(name).catch(() => {});
+  for await (const name of (root as unknown as { keys(): AsyncIterable<string> }).keys()) {
+    if (name.startsWith(STAGING_PREFIX) && !theirs.has(name)) names.push(name);
+  }
+  for (const name of names) {
+    if (name !== newest) await root.removeEntry(name).then(() => letGo(name), () => {});
+  }
 }
 
 /** Hands a staged OPFS file to the browser's download manager, without reading it into memory. */

@@ -4,7 +4,7 @@
  * conversions and disc extractions.
  */
 import type { OutputTarget, SerializedError } from '../../workers/engine.worker.ts';
-import { downloadStaged, removePicked, removeStaged, STAGING_PREFIX, sweepStaged } from './outputs.ts';
+import { downloadStaged, holdStaged, removePicked, removeStaged, STAGING_PREFIX, sweepStaged } from './outputs.ts';
 
 type PickerWindow = Window & { showSaveFilePicker?: (options: { suggestedName: string }) => Promise<FileSystemFileHandle> };
 
@@ -32,8 +32,9 @@ export async function chooseSaveTarget(name: string, inputHandles: FileSystemFil
       return { name, output: { kind: 'handle', handle }, handle };
     }
     const staged = `${STAGING_PREFIX}${Date.now()}-${Math.random().toString(36).slice(2, 8)}-${name}`;
+    holdStaged(staged);
     // Removing the last job's output (a GiB or more) took up to 0.2 s: it goes on beside this job.
-    void sweepStaged(staged).catch(() => {});
+    void sweepStaged().catch(() => {});
     return { name, output: { kind: 'opfs', name: staged }, staged };
   } catch (error) {
     if ((error as DOMException).name === 'AbortError') return null;

@@ -118,6 +118,34 @@ test('staged outputs of earlier visits are removed when the page loads, and each
   expect(names[1]).not.toEqual(names[0]);
 });
 
+test('another tab leaves alone the staged output a tab may still be downloading, until that tab is closed', async ({ context }) => {
+  const first = await context.newPage();
+  await noPicker(first);
+  await open(first, rawSource('kept.img', 8));
+  const downloading = first.waitForEvent('download');
+  await first.getByRole('button', { name: 'Convert' }).click();
+  await downloading;
+  const staged = (await stagedNames(first)).filter((name) => name.startsWith('diskimg-staged-'));
+  expect(staged).toHaveLength(1);
+  // A second tab loads (it sweeps what earlier visits left) and converts (each job sweeps too).
+  const second = await context.newPage();
+  await noPicker(second);
+  await open(second, rawSource('other.img', 8, 50));
+  const secondDownloading = second.waitForEvent('download');
+  await second.getByRole('button', { name: 'Convert' }).click();
+  await secondDownloading;
+  await expect(second.getByTestId('outcome')).toHaveText('other.qcow2 was downloaded');
+  expect(await stagedNames(second)).toContain(staged[0]);
+  // Once the first tab is closed its output is an earlier visit's leftover: the next load removes it.
+  await first.close();
+  await expect
+    .poll(async () => {
+      await second.reload();
+      return stagedNames(second);
+    })
+    .not.toContain(staged[0]);
+});
+
 test('two conversions at once, in two tabs, both finish whole', async ({ context }) => {
   const pages = [await context.newPage(), await context.newPage()];
   const sources = [rawSource('first.img', 24, 1), rawSource('second.img', 24, 100)];
