@@ -9,6 +9,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, writeSync, statSync, rmSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { inputFile, qcow2Made, qemuQcow2, type Qcow2Kind } from './files.ts';
 import { option } from './options.ts';
 
 const sizeGiB = Number(option('size-gib', '2'));
@@ -75,7 +76,7 @@ const warm = (file: string) => {
 };
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
-const input = join(dir, `input-${sizeGiB}g.raw`);
+const input = inputFile(dir, sizeGiB);
 console.log(`making ${sizeGiB} GiB input ${input} …`);
 makeInput(input, sizeGiB * 1024 ** 3);
 const virtualBytes = statSync(input).size;
@@ -89,15 +90,14 @@ interface Job {
 }
 
 const q = (name: string) => join(dir, name);
-// The qcow2 outputs are the back-to-raw jobs' inputs: named by size, so a run of another size never reads them.
-const made = (kind: string) => `${kind}-${sizeGiB}g.qcow2`;
+const made = (kind: Qcow2Kind) => qcow2Made(kind, sizeGiB);
 const jobs: Job[] = [
   { name: 'raw→qcow2', from: () => input, out: made('plain'), qemu: ['convert', '-f', 'raw', '-O', 'qcow2'], ours: ['convert', '-f', 'raw', '-O', 'qcow2'] },
   { name: 'raw→qcow2 zlib', from: () => input, out: made('zlib'), qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2'], ours: ['convert', '-c', '-f', 'raw', '-O', 'qcow2'] },
   { name: 'raw→qcow2 zstd', from: () => input, out: made('zstd'), qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd'], ours: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd'] },
-  { name: 'qcow2→raw', from: () => q(`${made('plain')}.qemu`), out: 'back-plain.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
-  { name: 'qcow2 zlib→raw', from: () => q(`${made('zlib')}.qemu`), out: 'back-zlib.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
-  { name: 'qcow2 zstd→raw', from: () => q(`${made('zstd')}.qemu`), out: 'back-zstd.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
+  { name: 'qcow2→raw', from: () => qemuQcow2(dir, 'plain', sizeGiB), out: 'back-plain.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
+  { name: 'qcow2 zlib→raw', from: () => qemuQcow2(dir, 'zlib', sizeGiB), out: 'back-zlib.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
+  { name: 'qcow2 zstd→raw', from: () => qemuQcow2(dir, 'zstd', sizeGiB), out: 'back-zstd.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
 ];
 
 const rows: string[] = [];

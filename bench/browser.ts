@@ -10,13 +10,15 @@ import { existsSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { samplePeak } from '../test/support/renderer-memory.ts';
 import { startApp } from './browser-app.ts';
+import { STAGING_PREFIX } from '../src/lib/outputs.ts';
+import { inputFile, qemuQcow2 } from './files.ts';
 import { option } from './options.ts';
 
 const sizeGiB = Number(option('size-gib', '2'));
 const reps = Number(option('reps', '3'));
 const only = option('only', '') ? new RegExp(option('only', '')) : undefined;
 const dir = resolve(option('dir', '/tmp/diskimg-bench'));
-const input = join(dir, `input-${sizeGiB}g.raw`);
+const input = inputFile(dir, sizeGiB);
 if (!existsSync(input)) throw new Error(`run npm run bench -- --size-gib ${sizeGiB} first: it makes ${input}`);
 const bytes = statSync(input).size;
 const PORT = 4174;
@@ -43,7 +45,7 @@ async function leftoversRemoved(): Promise<void> {
   for (;;) {
     const left = await page.evaluate(`(async () => {
       const root = await navigator.storage.getDirectory();
-      for await (const name of root.keys()) if (name.startsWith('diskimg-staged-')) return true;
+      for await (const name of root.keys()) if (name.startsWith(${JSON.stringify(STAGING_PREFIX)})) return true;
       return false;
     })()`);
     if (!left) return;
@@ -171,10 +173,19 @@ async function bareCopy(file: string): Promise<number> {
       await root.removeEntry('bench-bare-copy');
       return seconds;
     }`;
+  return againWhileStalled(file, 'the bare copy', () => inWorker(source));
+}
+
+/**
+ * Chromium's BYOB stream now and then stops delivering (seen in 2 of some 40 passes): a pass that
+ * returned -1 for it is run again on the input opened afresh, and said (the engine's own stream
+ * falls back to slices after 5 s instead).
+ */
+async function againWhileStalled(file: string, what: string, pass: () => Promise<number>): Promise<number> {
   for (;;) {
-    const seconds = await inWorker(source);
+    const seconds = await pass();
     if (seconds >= 0) return seconds;
-    console.log('  (the bare copy\'s BYOB stream stalled for 10 s: copying again)');
+    console.log(`  (${what}: the BYOB stream stalled for 10 s, running it again)`);
     await open(file);
   }
 }
@@ -198,16 +209,7 @@ function inWorker(source: string): Promise<number> {
 async function browserRead(file: string, chunkMiB: number, inFlight: number): Promise<number> {
   await open(file);
   await leftoversRemoved();
-  // Chromium's BYOB stream now and then stops delivering (seen in 2 of some 40 passes): that pass is
-  // read again, and said (the engine's own stream falls back to slices after 5 s instead).
-  if (chunkMiB === 0) {
-    for (;;) {
-      const seconds = await streamRead();
-      if (seconds >= 0) return seconds;
-      console.log('  (the BYOB stream stalled for 10 s: reading it again)');
-      await open(file);
-    }
-  }
+  if (chunkMiB === 0) return againWhileStalled(file, 'reading', streamRead);
   // A string, not a function: tsx would add helpers to a function that do not exist in the page.
   return page.evaluate(`(async () => {
     const file = document.querySelector('input[type=file]').files[0];
@@ -237,23 +239,15 @@ function qemu(argv: string[]): number {
   return seconds;
 }
 
-/** The back-to-raw jobs' qcow2 inputs, named as `npm run bench` names qemu-img's outputs (by size, so another size never reuses them). */
-const qemuMade = (kind: string) => join(dir, `${kind}-${sizeGiB}g.qcow2.qemu`);
-
+// The back-to-raw inputs are made (by qemu-img) only when a job that reads one runs.
 const jobs = [
-  { name: 'raw→qcow2', file: input, format: 'qcow2' as const, compression: 'none', qemu: ['convert', '-f', 'raw', '-O', 'qcow2', input] },
-  { name: 'raw→qcow2 zlib', file: input, format: 'qcow2' as const, compression: 'zlib', qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', input] },
-  { name: 'raw→qcow2 zstd', file: input, format: 'qcow2' as const, compression: 'zstd', qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd', input] },
-  { name: 'qcow2→raw', file: qemuMade('plain'), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw', qemuMade('plain')] },
-  { name: 'qcow2 zlib→raw', file: qemuMade('zlib'), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw', qemuMade('zlib')] },
-  { name: 'qcow2 zstd→raw', file: qemuMade('zstd'), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw', qemuMade('zstd')] },
+  { name: 'raw→qcow2', from: () => input, format: 'qcow2' as const, compression: 'none', qemu: ['convert', '-f', 'raw', '-O', 'qcow2'] },
+  { name: 'raw→qcow2 zlib', from: () => input, format: 'qcow2' as const, compression: 'zlib', qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2'] },
+  { name: 'raw→qcow2 zstd', from: () => input, format: 'qcow2' as const, compression: 'zstd', qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd'] },
+  { name: 'qcow2→raw', from: () => qemuQcow2(dir, 'plain', sizeGiB), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw'] },
+  { name: 'qcow2 zlib→raw', from: () => qemuQcow2(dir, 'zlib', sizeGiB), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw'] },
+  { name: 'qcow2 zstd→raw', from: () => qemuQcow2(dir, 'zstd', sizeGiB), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw'] },
 ];
-
-// The qcow2 inputs of the back-to-raw jobs, made by qemu-img from the raw input when missing.
-for (const [name, extra] of [['plain', []], ['zlib', ['-c']], ['zstd', ['-c', '-o', 'compression_type=zstd']]] as const) {
-  const file = qemuMade(name);
-  if (!existsSync(file)) execFileSync('qemu-img', ['convert', ...extra, '-f', 'raw', '-O', 'qcow2', input, file]);
-}
 
 try {
   // The ceiling of a plain conversion is the fastest of these ways to merely read the input.
@@ -272,7 +266,8 @@ try {
   // GiBs of read buffers left for the garbage collector would count in the first job's memory peak.
   await page.evaluate('gc()');
   for (const job of jobs) {
-    if (!existsSync(job.file) || (only && !only.test(job.name))) continue;
+    if (only && !only.test(job.name)) continue;
+    const file = job.from();
     peakMiB = 0;
     const ours: number[] = [];
     const theirs: number[] = [];
@@ -281,15 +276,15 @@ try {
     const besideReads: number[] = [];
     const bareCopies: number[] = [];
     for (let i = 0; i < reps; i++) {
-      warm(job.file);
-      theirs.push(qemu(job.qemu));
-      warm(job.file);
-      ours.push(await browserConvert(job.file, job.format, job.compression));
+      warm(file);
+      theirs.push(qemu([...job.qemu, file]));
+      warm(file);
+      ours.push(await browserConvert(file, job.format, job.compression));
       if (job.name === 'raw→qcow2') {
-        warm(job.file);
-        besideReads.push(await browserRead(job.file, 0, 1));
-        warm(job.file);
-        bareCopies.push(await bareCopy(job.file));
+        warm(file);
+        besideReads.push(await browserRead(file, 0, 1));
+        warm(file);
+        bareCopies.push(await bareCopy(file));
       }
     }
     const to = median(ours);
