@@ -7,7 +7,6 @@ import { Module as zstdModule } from 'zstd-wasm-module';
 import { portableDecoders, type ClusterDecoders, type DecodeCluster } from '../src/core/codecs/decoders.ts';
 import { wasmZstdDecoder } from '../src/core/codecs/zstd-wasm-decoder.ts';
 import type { DiskImage } from '../src/core/disk.ts';
-import { Qcow2Layer } from '../src/core/formats/qcow2/layer.ts';
 
 const portable = portableDecoders();
 let wasmZstd: DecodeCluster | undefined;
@@ -17,7 +16,7 @@ export const conversionDecoders: ClusterDecoders = { zlib: portable.zlib, zstd: 
 
 /** Loads libzstd only for a chain that holds zstd clusters (most jobs have none). */
 export async function loadZstdDecoderFor(image: DiskImage): Promise<void> {
-  if (wasmZstd || !image.layers.some((layer) => layer instanceof Qcow2Layer && layer.header.compressionType === 'zstd')) return;
+  if (wasmZstd || !image.layers.some((layer) => layer.codecs?.includes('zstd'))) return;
   await initZstd();
   wasmZstd = wasmZstdDecoder(zstdModule, portable.zstd);
 }

@@ -3,6 +3,7 @@
  * `main` takes argv and output callbacks so tests run it in-process.
  */
 import { isDiskImgError } from '../core/errors.ts';
+import { DRIVERS } from '../core/formats/index.ts';
 import { UsageError } from './args.ts';
 import { check, checkHelp } from './commands/check.ts';
 import { compare, compareHelp } from './commands/compare.ts';
@@ -36,9 +37,9 @@ ${Object.values(COMMANDS)
   .map((c) => `  ${c.help}`)
   .join('\n')}
 
-Formats read: qcow2 (v2, v3; every cluster size, compressed zlib/zstd, extended L2, snapshots,
-backing chains, external data files, LUKS and legacy AES encryption) and raw. Formats
-written: qcow2 (optionally LUKS-encrypted) and raw.
+Formats read (-f; probed by content when not given):
+${DRIVERS.map((d) => `  ${d.name.padEnd(10)}${d.title}`).join('\n')}
+Formats written (-O): qcow2 (optionally LUKS-encrypted) and raw.
 Encrypted images: --passphrase-file FILE, or qemu-img's --object secret,id=ID,data=...|file=...
 with --image-opts driver=qcow2,file.filename=FILE,encrypt.key-secret=ID (inputs) and
 -o encrypt.format=luks,encrypt.key-secret=ID (outputs).

@@ -35,8 +35,11 @@ export interface OpenOptions {
   noBacking?: boolean;
   /** Read the disk as it was at this internal snapshot (id or name, as qemu-img -l). */
   snapshot?: string;
-  /** How to find an external data file named in the image (defaults to resolveBacking). */
-  resolveDataFile?: BackingResolver;
+  /**
+   * How to find a file an image names as part of itself — a qcow2's external data file, a VMDK's
+   * extents (defaults to resolveBacking).
+   */
+  resolveFile?: BackingResolver;
   /** Faster compressed-cluster decoders than the portable defaults. */
   decoders?: ClusterDecoders;
   /**
@@ -63,7 +66,8 @@ export interface EncryptedImageRef {
   name: string;
   /** 0 for the opened image, 1 for its backing file, … */
   depth: number;
-  format: 'aes' | 'luks';
+  /** The encryption's name ('luks', 'aes'). */
+  format: string;
 }
 
 export type PassphraseSource = Passphrase | ((image: EncryptedImageRef) => Passphrase | undefined | Promise<Passphrase | undefined>);

@@ -1,3 +1,4 @@
+import type { CryptoProvider } from './crypto/provider.ts';
 import type { Storage } from './storage/storage.ts';
 
 /**
@@ -24,7 +25,36 @@ export interface Extent {
   clusterStart?: number;
 }
 
-/** One format's view of one file: no knowledge of the chain below it. */
+/**
+ * What qemu-img info says of one layer beyond the common fields, in QAPI ImageInfo's names
+ * ('cluster-size', 'dirty-flag', 'encrypted', 'snapshots', 'format-specific', …).
+ */
+export type FormatFacts = Record<string, unknown>;
+
+/**
+ * qemu-img check's counters and messages for one layer (QAPI ImageCheck); a counter a format does
+ * not keep is 0, and JSON leaves zeros out.
+ */
+export interface CheckResult {
+  filename: string;
+  format: string;
+  'check-errors': number;
+  corruptions: number;
+  leaks: number;
+  'image-end-offset': number;
+  'total-clusters': number;
+  'allocated-clusters': number;
+  'fragmented-clusters': number;
+  'compressed-clusters': number;
+  /** The per-finding lines qemu-img prints to stderr, in order. */
+  messages: string[];
+}
+
+/**
+ * One format's view of one file: no knowledge of the chain below it. Generic code (info, map,
+ * check, conversion, the page) asks a layer these questions and never what class it is; the
+ * optional members are capabilities only some formats have.
+ */
 export interface Layer {
   readonly format: string;
   /** The image's storage (its name is the file name shown to users). */
@@ -42,5 +72,45 @@ export interface Layer {
   readExtent(extent: Extent, start: number, length: number): Promise<Uint8Array>;
   /** The same, into `target` (its length is the length to read), avoiding a new buffer. */
   readExtentInto?(extent: Extent, start: number, target: Uint8Array): Promise<void>;
+  /** Closes the files the layer opened itself (extents, data files); `storage` is the opener's. */
   close?(): Promise<void>;
+
+  /** qemu-img info's format-specific fields for this layer. */
+  describe?(): Promise<FormatFacts>;
+  /** qemu-img check of this layer; formats without it answer "does not support checks". */
+  check?(): Promise<CheckResult>;
+  /** The internal snapshots, as qemu-img snapshot -l lists them. */
+  listSnapshots?(): SnapshotInfo[];
+  /**
+   * The file that holds a data extent's bytes at its hostOffset (an external data file, a VMDK
+   * extent), or undefined where host offsets say nothing of the guest bytes (encrypted data).
+   * Without it: `storage`.
+   */
+  hostFile?(extent: Extent): string | undefined;
+  /** Every other file the layer reads (data files, extent files): conversion never writes over them. */
+  readonly otherFiles?: readonly string[];
+  /** The guest block size this layer allocates in; conversion aligns its requests to it. */
+  readonly clusterSize?: number;
+  /** Block status never crosses a multiple of this (a qcow2 L2 table's reach), as in QEMU. */
+  readonly statusSplit?: number;
+  /** Codecs its compressed extents need decoded (a platform loads the costly ones only then). */
+  readonly codecs?: readonly string[];
+  /** Encryption, where the format has it: data reads fail while `locked`. */
+  readonly encryption?: string;
+  readonly locked?: boolean;
+  unlock?(passphrase: string | Uint8Array, crypto?: CryptoProvider): Promise<void>;
+  /** The error a data read gives while locked. */
+  needsPassphrase?(): Error;
+}
+
+/** One internal snapshot as qemu-img lists it (QAPI SnapshotInfo). */
+export interface SnapshotInfo {
+  id: string;
+  name: string;
+  'vm-state-size': number;
+  'date-sec': number;
+  'date-nsec': number;
+  'vm-clock-sec': number;
+  'vm-clock-nsec': number;
+  icount?: number;
 }

@@ -4,7 +4,6 @@
  */
 import type { DiskImage } from './disk.ts';
 import type { Extent } from './image.ts';
-import { Qcow2Layer } from './formats/qcow2/layer.ts';
 
 export interface MapEntry {
   start: number;
@@ -31,10 +30,10 @@ function toEntry(image: DiskImage, extent: Extent): MapEntry {
   };
   // Allocated clusters report their host offset even where a subcluster is unallocated; QEMU
   // reports none for encrypted images (their host bytes are not the guest's).
-  const encrypted = layer instanceof Qcow2Layer && layer.encryption !== undefined;
-  if (extent.hostOffset !== undefined && extent.kind !== 'compressed' && !encrypted) {
+  const filename = layer.hostFile ? layer.hostFile(extent) : layer.storage.name;
+  if (extent.hostOffset !== undefined && extent.kind !== 'compressed' && filename !== undefined) {
     entry.offset = extent.hostOffset;
-    entry.filename = layer instanceof Qcow2Layer ? layer.dataStorage.name : layer.storage.name;
+    entry.filename = filename;
   }
   return entry;
 }

@@ -2,13 +2,10 @@
 import { Chain } from './chain.ts';
 import type { BackingResolver, DiskImage, OpenOptions, PassphraseSource } from './disk.ts';
 import { DiskImgError, isDiskImgError } from './errors.ts';
-import { Qcow2Layer } from './formats/qcow2/layer.ts';
-import { INCOMPAT_DATA_FILE, hasIncompat } from './formats/qcow2/header.ts';
-import { RawLayer } from './formats/raw.ts';
+import { findDriver } from './formats/index.ts';
 import type { Layer } from './image.ts';
 import { checkFormatName, probeFormat } from './probe.ts';
 import type { Storage } from './storage/storage.ts';
-import type { SnapshotWanted } from './formats/qcow2/snapshots.ts';
 
 export { probeFormat } from './probe.ts';
 
@@ -73,27 +70,20 @@ async function openLayer(storage: Storage, format: string | undefined, options: 
   } else {
     checkFormatName(format);
   }
-  if (format === 'raw') return new RawLayer(storage);
-  const { header, extensions } = await Qcow2Layer.readMetadata(storage);
-  let dataFile: Storage | undefined;
-  if (hasIncompat(header, INCOMPAT_DATA_FILE) && extensions.dataFile !== undefined) {
-    const resolve = options.resolveDataFile ?? options.resolveBacking;
-    dataFile = (await resolve?.(extensions.dataFile, storage)) ?? undefined;
-    if (!dataFile && !options.noBacking) throw new DiskImgError('not-found', `Could not open '${extensions.dataFile}': No such file or directory`, { file: extensions.dataFile, field: 'data file' });
-  }
-  const layer = await Qcow2Layer.open(storage, { dataFile, snapshot: parseSnapshotSpec(options.snapshot), decoders: options.decoders });
+  const resolveFile = options.resolveFile ?? options.resolveBacking;
+  const layer = await findDriver(format)!.open(storage, { options, depth, resolveFile: async (name) => (await resolveFile?.(name, storage)) ?? null });
   try {
     await unlockLayer(layer, depth, options.passphrase, options.crypto);
-    if (layer.locked && !options.allowLocked) throw layer.needsPassphrase();
+    if (layer.locked && !options.allowLocked) throw layer.needsPassphrase?.() ?? new DiskImgError('needs-passphrase', 'The image is encrypted: its passphrase is needed to read it', { file: storage.name });
   } catch (error) {
-    await layer.close();
+    await layer.close?.();
     throw error;
   }
   return layer;
 }
 
-async function unlockLayer(layer: Qcow2Layer, depth: number, source: PassphraseSource | undefined, crypto: OpenOptions['crypto']): Promise<void> {
-  if (!layer.locked || source === undefined) return;
+async function unlockLayer(layer: Layer, depth: number, source: PassphraseSource | undefined, crypto: OpenOptions['crypto']): Promise<void> {
+  if (!layer.locked || !layer.unlock || source === undefined) return;
   const passphrase = typeof source === 'function' ? await source({ name: layer.storage.name, depth, format: layer.encryption! }) : source;
   if (passphrase !== undefined) await layer.unlock(passphrase, crypto);
 }
@@ -103,29 +93,12 @@ async function unlockLayer(layer: Qcow2Layer, depth: number, source: PassphraseS
  * a wrong passphrase is 'wrong-passphrase' and leaves the image as it was.
  */
 export async function unlockImage(image: DiskImage, passphrase: PassphraseSource, crypto?: OpenOptions['crypto']): Promise<void> {
-  for (let depth = 0; depth < image.layers.length; depth++) {
-    const layer = image.layers[depth];
-    if (layer instanceof Qcow2Layer) await unlockLayer(layer, depth, passphrase, crypto);
-  }
+  for (let depth = 0; depth < image.layers.length; depth++) await unlockLayer(image.layers[depth], depth, passphrase, crypto);
 }
 
 /** The encrypted images of the chain still waiting for a passphrase. */
-export function lockedLayers(image: DiskImage): Array<{ depth: number; name: string; format: 'aes' | 'luks' }> {
-  return image.layers.flatMap((layer, depth) => (layer instanceof Qcow2Layer && layer.locked ? [{ depth, name: layer.storage.name, format: layer.encryption! }] : []));
+export function lockedLayers(image: DiskImage): Array<{ depth: number; name: string; format: string }> {
+  return image.layers.flatMap((layer, depth) => (layer.locked ? [{ depth, name: layer.storage.name, format: layer.encryption! }] : []));
 }
 
-/** qemu-img's -l syntax: snapshot.id=ID[,snapshot.name=NAME], snapshot.name=NAME, or ID_OR_NAME. */
-export function parseSnapshotSpec(spec: string | undefined): SnapshotWanted | undefined {
-  if (spec === undefined) return undefined;
-  if (!spec.startsWith('snapshot.')) return { idOrName: spec };
-  const out: SnapshotWanted = {};
-  for (const part of spec.split(',')) {
-    const eq = part.indexOf('=');
-    const key = part.slice(0, eq);
-    const value = part.slice(eq + 1);
-    if (key === 'snapshot.id') out.id = value;
-    else if (key === 'snapshot.name') out.name = value;
-    else throw new DiskImgError('usage', `Invalid snapshot option '${part}'`, { field: 'snapshot', value: part });
-  }
-  return out;
-}
+export { parseSnapshotSpec } from './formats/qcow2/snapshots.ts';

@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { deflateCompressor, inlineCompressor, type ClusterCompressor } from '../../core/codecs/compress.ts';
 import { DiskImgError } from '../../core/errors.ts';
-import { Qcow2Layer } from '../../core/formats/qcow2/layer.ts';
 import { DEFAULT_WRITE_OPTIONS, validateOptions } from '../../core/formats/qcow2/write/writer.ts';
 import { convertImage } from '../../core/pipeline/convert-image.ts';
 import { NodeFileSink } from '../../node/file-sink.ts';
@@ -63,7 +62,7 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
 
   const image = await openForCommand(io, spec.path, { format: spec.format, display: spec.display, passphrase: spec.passphrase, snapshot: args.values.get('l'), backing: args.all.get('backing') });
   // The backing files and external data files are inputs too.
-  const inputs = image.layers.flatMap((layer, depth) => [...(depth > 0 ? [layer.storage.name] : []), ...(layer instanceof Qcow2Layer && layer.dataStorage !== layer.storage ? [layer.dataStorage.name] : [])]);
+  const inputs = image.layers.flatMap((layer, depth) => [...(depth > 0 ? [layer.storage.name] : []), ...(layer.otherFiles ?? [])]);
   for (const input of inputs) {
     if (await sameFile(input, target)) {
       await image.close();

@@ -10,7 +10,6 @@ import { isAllZero } from '../bytes.ts';
 import { DiskImgError } from '../errors.ts';
 import type { ClusterCompressor } from '../codecs/compress.ts';
 import type { DiskImage } from '../disk.ts';
-import { Qcow2Layer } from '../formats/qcow2/layer.ts';
 import { DEFAULT_WRITE_OPTIONS, Qcow2Writer, type Qcow2WriteOptions } from '../formats/qcow2/write/writer.ts';
 import type { Extent } from '../image.ts';
 import type { Sink } from '../sink.ts';
@@ -43,7 +42,7 @@ export interface WriteRequest {
 /** Source extents as one block-status query sees them: never across a source L2 table. */
 async function* statusExtents(image: DiskImage): AsyncGenerator<Extent> {
   const top = image.layers[0];
-  const split = top instanceof Qcow2Layer ? top.header.l2Coverage : Infinity;
+  const split = top.statusSplit ?? Infinity;
   for await (const extent of image.mappings()) {
     let start = extent.start;
     const end = extent.start + extent.length;
@@ -59,7 +58,7 @@ async function* statusExtents(image: DiskImage): AsyncGenerator<Extent> {
 export async function* writeRequests(image: DiskImage, compressed: boolean, clusterSize: number): AsyncGenerator<WriteRequest> {
   const total = Math.ceil(image.virtualSize / SECTOR);
   const top = image.layers[0];
-  const sourceAlignment = top instanceof Qcow2Layer ? top.header.clusterSize / SECTOR : 1;
+  const sourceAlignment = top.clusterSize ? top.clusterSize / SECTOR : 1;
   const clusterSectors = clusterSize / SECTOR;
   const bufferSectors = compressed ? clusterSectors : Math.max(BUFFER_SECTORS, clusterSectors);
   const extents = statusExtents(image);

@@ -5,7 +5,7 @@
 import { cHex, hex, utf8, view } from '../../bytes.ts';
 import { portableDecoders, type ClusterDecoders } from '../../codecs/decoders.ts';
 import { DiskImgError } from '../../errors.ts';
-import type { Extent, Layer } from '../../image.ts';
+import type { CheckResult, Extent, FormatFacts, Layer, SnapshotInfo } from '../../image.ts';
 import { readInto, type Storage } from '../../storage/storage.ts';
 import { compressedDescriptor, entryOffset, subclusterType, type SubclusterType } from './entries.ts';
 import { parseExtensions, type Extensions } from './extensions.ts';
@@ -29,6 +29,8 @@ import { readDecrypted, readEncryption, unlockEncryption, type Qcow2Encryption }
 import { portableCrypto, type CryptoProvider } from '../../crypto/provider.ts';
 import type { SectorCipher } from '../../crypto/sector-cipher.ts';
 import { findSnapshot, readSnapshots, type Snapshot, type SnapshotWanted } from './snapshots.ts';
+import { describeQcow2, snapshotInfo } from './describe.ts';
+import { checkQcow2 } from './check.ts';
 
 export interface Qcow2OpenOptions {
   /** Storage of the external data file, when the image has one. */
@@ -89,6 +91,35 @@ export class Qcow2Layer implements Layer {
 
   get clusterSize(): number {
     return this.header.clusterSize;
+  }
+
+  get statusSplit(): number {
+    return this.header.l2Coverage;
+  }
+
+  get codecs(): readonly string[] {
+    return [this.header.compressionType];
+  }
+
+  get otherFiles(): readonly string[] {
+    return this.dataStorage === this.storage ? [] : [this.dataStorage.name];
+  }
+
+  /** Encrypted clusters' host bytes are not the guest's: QEMU's map shows no offset for them. */
+  hostFile(): string | undefined {
+    return this.encryption ? undefined : this.dataStorage.name;
+  }
+
+  describe(): Promise<FormatFacts> {
+    return describeQcow2(this);
+  }
+
+  check(): Promise<CheckResult> {
+    return checkQcow2(this);
+  }
+
+  listSnapshots(): SnapshotInfo[] {
+    return this.snapshots.map(snapshotInfo);
   }
 
   /** Reads the metadata (header, extensions, backing name, snapshots, L1) and checks it as QEMU does. */

@@ -94,3 +94,19 @@ export function findSnapshot(snapshots: readonly Snapshot[], wanted: SnapshotWan
   }
   return snapshots.find((s) => (wanted.id === undefined || s.id === wanted.id) && (wanted.name === undefined || s.name === wanted.name));
 }
+
+/** qemu-img's -l syntax: snapshot.id=ID[,snapshot.name=NAME], snapshot.name=NAME, or ID_OR_NAME. */
+export function parseSnapshotSpec(spec: string | undefined): SnapshotWanted | undefined {
+  if (spec === undefined) return undefined;
+  if (!spec.startsWith('snapshot.')) return { idOrName: spec };
+  const out: SnapshotWanted = {};
+  for (const part of spec.split(',')) {
+    const eq = part.indexOf('=');
+    const key = part.slice(0, eq);
+    const value = part.slice(eq + 1);
+    if (key === 'snapshot.id') out.id = value;
+    else if (key === 'snapshot.name') out.name = value;
+    else throw new DiskImgError('usage', `Invalid snapshot option '${part}'`, { field: 'snapshot', value: part });
+  }
+  return out;
+}

@@ -1,6 +1,6 @@
 /** A raw disk: guest offset = file offset. The block layer rounds its size up to whole sectors. */
-import type { Extent, Layer } from '../image.ts';
-import { readInto, type Storage } from '../storage/storage.ts';
+import type { Extent, Layer } from '../../image.ts';
+import { readInto, type Storage } from '../../storage/storage.ts';
 
 export class RawLayer implements Layer {
   readonly format = 'raw';
