@@ -55,7 +55,7 @@ const TARGETS: Record<string, (bytes: Uint8Array) => Promise<unknown>> = {
       for await (const _entry of mapEntries(image)) if (++n > MAP_ENTRIES_BUDGET) throw new BudgetReached();
     }),
   picture: async (bytes) => withImage(bytes, (image) => allocationPicture(image, 512)),
-  check: async (bytes) => withImage(bytes, async (image) => (image.layers[0].format === 'qcow2' ? checkImage(image) : null)),
+  check: async (bytes) => withImage(bytes, async (image) => (image.layers[0].check ? checkImage(image) : null)),
   'convert-raw': async (bytes) => withImage(bytes, (image) => convertImage(image, new CountingSink(true), { outputFormat: 'raw' })),
   'convert-qcow2': async (bytes) => withImage(bytes, (image) => convertImage(image, new CountingSink(true), { outputFormat: 'qcow2', qcow2: { clusterSize: 65536 } })),
   /** The disc reader (ISO 9660, Rock Ridge, Joliet, El Torito, UDF): info, the whole tree, every file and boot image (within the output budget), the layout. */
