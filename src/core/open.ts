@@ -71,7 +71,12 @@ async function openLayer(storage: Storage, format: string | undefined, options: 
     checkFormatName(format);
   }
   const resolveFile = options.resolveFile ?? options.resolveBacking;
-  const layer = await findDriver(format)!.open(storage, { options, depth, resolveFile: async (name) => (await resolveFile?.(name, storage)) ?? null });
+  const layer = await findDriver(format)!.open(storage, {
+    options,
+    depth,
+    resolveFile: async (name) => (await resolveFile?.(name, storage)) ?? null,
+    openNested: (inner, innerFormat) => openLayer(inner, innerFormat, options, depth),
+  });
   try {
     await unlockLayer(layer, depth, options.passphrase, options.crypto);
     if (layer.locked && !options.allowLocked) throw layer.needsPassphrase?.() ?? new DiskImgError('needs-passphrase', 'The image is encrypted: its passphrase is needed to read it', { file: storage.name });

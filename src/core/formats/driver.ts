@@ -24,6 +24,11 @@ export interface OpenContext {
    * relative to the image as qemu-img finds it; null when it cannot be found.
    */
   resolveFile(name: string): Promise<Storage | null>;
+  /**
+   * Opens a file held inside this one (a disk inside an OVA) as whatever format it is — probed
+   * when `format` is not given — with the same options.
+   */
+  openNested(storage: Storage, format?: string): Promise<Layer>;
 }
 
 export interface FormatDriver {
