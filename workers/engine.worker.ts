@@ -10,9 +10,9 @@ import { checkImage, type CheckResult } from '../src/core/check.ts';
 import type { BackingResolver, DiskImage } from '../src/core/disk.ts';
 import { DiskImgError, type ErrorKind } from '../src/core/errors.ts';
 import { imageInfo, type QemuImageInfo } from '../src/core/info.ts';
-import { lockedLayers, MAX_CHAIN_DEPTH, openImage, probeFormat } from '../src/core/open.ts';
+import { lockedLayers, openImage, probeFormat, unlockImage } from '../src/core/open.ts';
 import { detectPartitions, hasPartitionInfo, type PartitionReport } from '../src/core/partitions/index.ts';
-import { convertImage } from '../src/core/pipeline/convert-image.ts';
+import { convertImage, type OutputFormat } from '../src/core/pipeline/convert-image.ts';
 import { CoalescingSink, type Sink } from '../src/core/sink.ts';
 import { CachedStorage } from '../src/core/storage/cached.ts';
 import { BlobStorage } from '../src/core/storage/blob.ts';
@@ -52,6 +52,8 @@ export interface Inspection {
   chain: ChainLayer[];
   /** The first backing file name that none of the given files matched. */
   missingBacking?: string;
+  /** Whether the format can be checked (qemu-img check). */
+  checkable: boolean;
 }
 
 export interface ChainLayer {
@@ -67,7 +69,7 @@ export interface ConvertJob {
   file: File;
   /** Files the user gave for the backing chain, matched by name. */
   backing: File[];
-  outputFormat: 'raw' | 'qcow2';
+  outputFormat: OutputFormat;
   compression: 'none' | CompressionType;
   clusterSize: number;
   compat: '0.10' | '1.1';
@@ -106,47 +108,17 @@ async function openSink(target: OutputTarget): Promise<Sink> {
 }
 
 /**
- * Opens the merged disk when every backing file was given; else the image alone, so what is known
- * is still shown (the missing layer's parts appear unallocated).
+ * Opens the disk as far as the given files reach: a backing file not given ends the chain there,
+ * so what is known is still shown (the missing layer's parts appear unallocated).
  */
-async function openAvailable({ file, backing, passphrase }: ImageSource, snapshot?: string): Promise<{ image: DiskImage; missing?: string }> {
-  const storage = readerFor(file);
-  const resolve = resolverFor(backing);
-  let missing: string | undefined;
+function openAvailable({ file, backing, passphrase }: ImageSource, snapshot?: string): Promise<DiskImage> {
   // Locked images still give their mappings (the picture, the holdings); reading data needs the passphrase.
-  const common = { snapshot, passphrase, allowLocked: true };
-  try {
-    return { image: await openImage(storage, { ...common, resolveBacking: async (name, overlay) => (await resolve(name, overlay)) ?? ((missing = name), null) }) };
-  } catch (error) {
-    if (missing === undefined) throw error;
-  }
-  return { image: await openImage(storage, { ...common, noBacking: true }), missing };
-}
-
-/** The chain's layers one by one, as far as the given files reach, and the first name missing. */
-async function listChain(file: File, backing: File[]): Promise<{ chain: ChainLayer[]; missing?: string }> {
-  const chain: ChainLayer[] = [];
-  let current: File | undefined = file;
-  let format: string | undefined;
-  while (current && chain.length < MAX_CHAIN_DEPTH) {
-    const image = await openImage(new BlobStorage(current, current.name), { noBacking: true, format, allowLocked: true });
-    const layer = image.layers[0];
-    await image.close();
-    chain.push({ name: current.name, format: layer.format, virtualSize: layer.virtualSize, fileSize: current.size });
-    const name = layer.backingFilename;
-    if (name === undefined) return { chain };
-    const base = name.split(/[\\/]/).pop();
-    current = backing.find((f) => f.name === base);
-    if (!current) return { chain, missing: name };
-    if (chain.some((l) => l.name === current!.name)) throw new DiskImgError('corrupt', `Backing chain loops: '${layer.storage.name}' names '${name}', which is already in the chain`, { file: layer.storage.name, field: 'backing file', value: name });
-    format = layer.backingFormat;
-  }
-  return { chain };
+  return openImage(readerFor(file), { snapshot, passphrase, allowLocked: true, partialChain: true, resolveBacking: resolverFor(backing) });
 }
 
 async function withImage<T>(source: ImageSource, work: (image: DiskImage) => Promise<T>): Promise<Result<T>> {
   try {
-    const { image } = await openAvailable(source);
+    const image = await openAvailable(source);
     try {
       return { ok: true, value: await work(image) };
     } finally {
@@ -158,37 +130,56 @@ async function withImage<T>(source: ImageSource, work: (image: DiskImage) => Pro
 }
 
 const api = {
-  async inspect(source: ImageSource): Promise<Result<Inspection>> {
-    const { file, backing } = source;
-    try {
-      const storage = new BlobStorage(file, file.name);
-      const probed = await probeFormat(storage);
-      const single = await openImage(storage, { noBacking: true, allowLocked: true });
-      const info = await imageInfo(single);
-      await single.close();
-      const { chain, missing } = await listChain(file, backing);
-      let passphraseError: SerializedError | undefined;
-      let partitions: PartitionReport | null = null;
-      let locked = false;
+  /**
+   * Of files opened together, the image the others belong to: the first that no other names as
+   * its backing file or as a file of its own (an extent). Unreadable files name nothing.
+   */
+  async topOf(files: File[]): Promise<number> {
+    const named = new Set<string>();
+    const record: BackingResolver = async (name) => (named.add(name.split(/[\\/]/).pop()!), null);
+    for (const file of files) {
       try {
-        const { image } = await openAvailable(source);
-        try {
-          locked = lockedLayers(image).length > 0;
-          if (!locked) {
-            const report = await detectPartitions(image);
-            partitions = hasPartitionInfo(report) ? report : null;
-          }
-        } finally {
-          await image.close();
-        }
-      } catch (error) {
-        // A wrong passphrase is said beside the prompt; other failures leave the partitions unknown.
-        if (error instanceof DiskImgError && error.kind === 'wrong-passphrase') {
-          passphraseError = serialize(error);
-          locked = true;
-        } else if (!(error instanceof DiskImgError)) throw error;
+        const image = await openImage(readerFor(file), { allowLocked: true, partialChain: true, resolveBacking: record, resolveFile: async (name, overlay) => (await record(name, overlay)) ?? resolverFor(files)(name, overlay) });
+        await image.close();
+      } catch {
+        // Not an image we read: it names nothing.
       }
-      return { ok: true, value: { info, locked, passphraseError, partitions, content: probed.content, fileSize: file.size, chain, missingBacking: missing } };
+    }
+    const top = files.findIndex((file) => !named.has(file.name));
+    return Math.max(0, top);
+  },
+
+  async inspect({ file, backing, passphrase }: ImageSource): Promise<Result<Inspection>> {
+    try {
+      const storage = readerFor(file);
+      const probed = await probeFormat(storage);
+      const image = await openAvailable({ file, backing });
+      try {
+        const info = await imageInfo(image);
+        const chain = image.layers.map((layer) => ({ name: layer.storage.name, format: layer.format, virtualSize: layer.virtualSize, fileSize: layer.storage.size }));
+        let passphraseError: SerializedError | undefined;
+        if (passphrase !== undefined && lockedLayers(image).length > 0) {
+          // A wrong passphrase is said beside the prompt, and the image stays locked.
+          await unlockImage(image, passphrase).catch((error) => {
+            if (!(error instanceof DiskImgError && error.kind === 'wrong-passphrase')) throw error;
+            passphraseError = serialize(error);
+          });
+        }
+        const locked = lockedLayers(image).length > 0;
+        let partitions: PartitionReport | null = null;
+        if (!locked) {
+          const report = await detectPartitions(image).catch((error) => {
+            // Other failures leave the partitions unknown.
+            if (error instanceof DiskImgError) return null;
+            throw error;
+          });
+          partitions = report && hasPartitionInfo(report) ? report : null;
+        }
+        const checkable = image.layers[0].check !== undefined;
+        return { ok: true, value: { info, locked, passphraseError, partitions, content: probed.content, fileSize: file.size, chain, missingBacking: image.missingBacking, checkable } };
+      } finally {
+        await image.close();
+      }
     } catch (error) {
       return { ok: false, error: serialize(error) };
     }
@@ -214,7 +205,7 @@ const api = {
     try {
       const image = await openImage(readerFor(file), { noBacking: true, allowLocked: true });
       try {
-        return { ok: true, value: image.layers[0].format === 'qcow2' ? await checkImage(image) : null };
+        return { ok: true, value: image.layers[0].check ? await checkImage(image) : null };
       } finally {
         await image.close();
       }

@@ -3,7 +3,10 @@ import type { DiskImage } from './disk.ts';
 import type { Extent, Layer } from './image.ts';
 
 export class Chain implements DiskImage {
-  constructor(readonly layers: readonly Layer[]) {}
+  constructor(
+    readonly layers: readonly Layer[],
+    readonly missingBacking?: string,
+  ) {}
 
   get virtualSize(): number {
     return this.layers[0].virtualSize;

@@ -11,6 +11,8 @@ export interface DiskImage {
   /** layers[0] is the image that was opened; layers[i + 1] is layers[i]'s backing file. */
   readonly layers: readonly Layer[];
   readonly virtualSize: number;
+  /** With partialChain: the backing file the bottom layer names and that could not be found. */
+  readonly missingBacking?: string;
   /**
    * The guest disk in order, each extent attributed to the layer that decides it (`depth`).
    * `unallocated` remains only where no layer holds anything: it reads as zeros.
@@ -33,6 +35,11 @@ export interface OpenOptions {
   resolveBacking?: BackingResolver;
   /** Do not open backing files at all (qemu-img info without --backing-chain). */
   noBacking?: boolean;
+  /**
+   * Stop the chain at the first backing file that cannot be found, instead of failing: the disk
+   * is read as far as it is known (the page, while it asks for the missing file).
+   */
+  partialChain?: boolean;
   /** Read the disk as it was at this internal snapshot (id or name, as qemu-img -l). */
   snapshot?: string;
   /**

@@ -14,17 +14,19 @@ export const MAX_CHAIN_DEPTH = 256;
 
 export async function openImage(storage: Storage, options: OpenOptions = {}): Promise<DiskImage> {
   const layers: Layer[] = [];
+  let missingBacking: string | undefined;
   try {
-    await openChain(storage, options, layers);
+    missingBacking = await openChain(storage, options, layers);
   } catch (error) {
     // The caller owns `storage`; the backing files opened here are ours to close.
     for (const layer of layers.slice(1)) await layer.storage.close?.().catch(() => {});
     throw error;
   }
-  return new Chain(layers);
+  return new Chain(layers, missingBacking);
 }
 
-async function openChain(storage: Storage, options: OpenOptions, layers: Layer[]): Promise<void> {
+/** Opens the chain into `layers`; returns the backing file name that could not be found, with partialChain. */
+async function openChain(storage: Storage, options: OpenOptions, layers: Layer[]): Promise<string | undefined> {
   const seen = new Set<string>();
   let current: Storage = storage;
   let format = options.format;
@@ -38,9 +40,10 @@ async function openChain(storage: Storage, options: OpenOptions, layers: Layer[]
     }
     layers.push(layer);
     seen.add(current.name);
-    if (options.noBacking || layer.backingFilename === undefined) return;
+    if (options.noBacking || layer.backingFilename === undefined) return undefined;
     if (depth + 1 >= MAX_CHAIN_DEPTH) throw new DiskImgError('limit', `Backing chain is deeper than ${MAX_CHAIN_DEPTH} images`, { file: current.name });
-    const next = await openBacking(layer, options.resolveBacking);
+    const next = await openBacking(layer, options.resolveBacking, options.partialChain);
+    if (!next) return layer.backingFilename;
     if (seen.has(next.name)) {
       await next.close?.().catch(() => {});
       throw new DiskImgError('corrupt', `Backing chain loops: '${current.name}' names '${next.name}', which is already in the chain`, { file: current.name, field: 'backing file', value: layer.backingFilename });
@@ -50,10 +53,11 @@ async function openChain(storage: Storage, options: OpenOptions, layers: Layer[]
   }
 }
 
-async function openBacking(layer: Layer, resolve: BackingResolver | undefined): Promise<Storage> {
+async function openBacking(layer: Layer, resolve: BackingResolver | undefined, partial = false): Promise<Storage | null> {
   const name = layer.backingFilename!;
   try {
     const found = resolve ? await resolve(name, layer.storage) : null;
+    if (!found && partial) return null;
     if (!found) throw new DiskImgError('not-found', `Could not open '${name}': No such file or directory`, { file: name });
     return found;
   } catch (error) {

@@ -1,4 +1,5 @@
 /** One conversion at a time: settings, progress, cancel, and delivering the result. */
+import type { OutputFormat } from '../core/pipeline/convert-image.ts';
 import * as Comlink from 'comlink';
 import type { SerializedError } from '../../workers/engine.worker.ts';
 import { startEngine } from './engine-client.ts';
@@ -6,7 +7,7 @@ import { outputName, type ConvertSettings } from './outputs.ts';
 import { chooseSaveTarget, deliver, discard, isSaveTarget } from './save-target.ts';
 
 /** How the last job ended, for the page to say in its language. */
-export type Outcome = { kind: 'saved' | 'downloaded'; name: string; format: 'raw' | 'qcow2' } | { kind: 'cancelled' | 'cancelledIncomplete' };
+export type Outcome = { kind: 'saved' | 'downloaded'; name: string; format: OutputFormat } | { kind: 'cancelled' | 'cancelledIncomplete' };
 
 export class Converter {
   settings = $state<ConvertSettings>({ outputFormat: 'qcow2', compression: 'none', clusterSize: 65536, compat: '1.1' });

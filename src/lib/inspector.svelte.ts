@@ -1,13 +1,14 @@
 /** What the page knows about the opened file and the backing files given for it; components only read it. */
 import type { ImageSource, Inspection, SerializedError } from '../../workers/engine.worker.ts';
 import { startEngine } from './engine-client.ts';
+import type { Picked } from './picked.ts';
 
 export class Inspector {
   fileName = $state<string | null>(null);
   file = $state.raw<File | null>(null);
   /** The file's handle where the browser gave one (picker, drop, an installed app's launch). */
   handle = $state.raw<FileSystemFileHandle | undefined>(undefined);
-  /** Backing files the user chose, matched to the chain by name. */
+  /** The other files the user gave (backing files, extents), matched by the names the image stores. */
   backing = $state.raw<File[]>([]);
   /** Typed by the user for an encrypted image; kept in this page's memory only, never stored. */
   passphrase = $state<string | undefined>(undefined);
@@ -15,11 +16,25 @@ export class Inspector {
   inspection = $state.raw<Inspection | null>(null);
   error = $state.raw<SerializedError | null>(null);
 
-  async open(file: File, handle?: FileSystemFileHandle): Promise<void> {
+  /**
+   * Opens an image; several files at once are an image and the files it names (extents, backing
+   * files): the engine tells which one is the image.
+   */
+  async open(picked: Picked[]): Promise<void> {
+    let top = 0;
+    if (picked.length > 1) {
+      const engine = startEngine();
+      try {
+        top = await engine.api.topOf(picked.map((p) => p.file));
+      } finally {
+        engine.stop();
+      }
+    }
+    const { file, handle } = picked[top];
     this.fileName = file.name;
     this.file = file;
     this.handle = handle;
-    this.backing = [];
+    this.backing = picked.filter((_, i) => i !== top).map((p) => p.file);
     this.passphrase = undefined;
     this.inspection = null;
     await this.inspect();

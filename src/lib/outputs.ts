@@ -1,14 +1,15 @@
 /** Output naming and delivery in the page: picker file, or OPFS staging and a download. */
+import type { OutputFormat } from '../core/pipeline/convert-image.ts';
 
 export interface ConvertSettings {
-  outputFormat: 'raw' | 'qcow2';
+  outputFormat: OutputFormat;
   compression: 'none' | 'zlib' | 'zstd';
   clusterSize: number;
   compat: '0.10' | '1.1';
 }
 
 /** VM.img → VM.qcow2; a name that would not change gets "-converted". */
-export function outputName(input: string, format: 'raw' | 'qcow2'): string {
+export function outputName(input: string, format: OutputFormat): string {
   const dot = input.lastIndexOf('.');
   const stem = dot > 0 ? input.slice(0, dot) : input;
   const name = `${stem}.${format}`;

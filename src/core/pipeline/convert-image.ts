@@ -11,8 +11,12 @@ import { convertToRaw } from './convert.ts';
 import { convertToQcow2, type Qcow2ConvertOptions } from './convert-qcow2.ts';
 import { convertToQcow2Sequential } from './convert-qcow2-sequential.ts';
 
+/** The formats conversion writes (qemu-img convert -O). */
+export const OUTPUT_FORMATS = ['raw', 'qcow2'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
 export interface ConvertImageOptions extends Qcow2ConvertOptions {
-  outputFormat: 'raw' | 'qcow2';
+  outputFormat: OutputFormat;
   /**
    * Encrypt the qcow2 output with LUKS under this passphrase (qemu-img's -o encrypt.format=luks
    * and friends; defaults aes-256-xts-plain64, sha256, 2000 ms of PBKDF2).

@@ -23,7 +23,7 @@ export const en = {
   },
   opener: {
     button: 'Open a disk image…',
-    dropHint: 'or drop it anywhere on the page',
+    dropHint: 'or drop it anywhere on the page — with its extent and backing files, if it has any',
     inputLabel: 'Open disk image',
   },
   facts: {
@@ -56,6 +56,11 @@ export const en = {
     holds: (held: string, size: string) => `holds ${held} of ${size}`,
     top: 'this image',
     layer: (depth: number) => `backing layer ${depth}`,
+  },
+  needs: {
+    intro: (name: string) =>
+      `This image keeps part of itself in another file, ${name} (a VMDK's extent, a data file). The browser only lets diskimg read the files you choose: choose that one too — or open the image again together with all its files.`,
+    choose: 'Choose the missing files',
   },
   map: {
     heading: 'Allocation map',

@@ -9,7 +9,7 @@ export const vi: Messages = {
   },
   opener: {
     button: 'Mở ảnh đĩa…',
-    dropHint: 'hoặc kéo thả tệp vào bất kỳ đâu trên trang',
+    dropHint: 'hoặc kéo thả tệp vào bất kỳ đâu trên trang — cùng các tệp extent và tệp nền của nó, nếu có',
     inputLabel: 'Chọn tệp ảnh đĩa',
   },
   facts: {
@@ -42,6 +42,11 @@ export const vi: Messages = {
     holds: (held, size) => `chứa ${held} trên ${size}`,
     top: 'ảnh này',
     layer: (depth) => `lớp nền ${depth}`,
+  },
+  needs: {
+    intro: (name) =>
+      `Một phần của ảnh này nằm trong tệp khác, ${name} (extent của VMDK, tệp dữ liệu). Trình duyệt chỉ cho diskimg đọc những tệp bạn chọn: hãy chọn cả tệp đó — hoặc mở lại ảnh cùng với tất cả các tệp của nó.`,
+    choose: 'Chọn các tệp còn thiếu',
   },
   map: {
     heading: 'Bản đồ cấp phát',
