@@ -12,6 +12,10 @@ export const CHROMIUM_ARGS = [
   '--no-first-run',
 ];
 
+/** Where the built app is served; E2E_PORT moves it, so two checkouts can run their suites at once. */
+export const PORT = Number(process.env.E2E_PORT ?? 4173);
+export const ORIGIN = `http://127.0.0.1:${PORT}`;
+
 export default defineConfig({
   testDir: 'test/e2e',
   workers: 1,
@@ -19,13 +23,13 @@ export default defineConfig({
   reporter: 'list',
   timeout: 120_000,
   use: {
-    baseURL: 'http://127.0.0.1:4173',
+    baseURL: ORIGIN,
     headless: true,
     launchOptions: { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS },
   },
   webServer: {
-    command: 'npx vite preview --port 4173 --strictPort --host 127.0.0.1',
-    url: 'http://127.0.0.1:4173',
+    command: `npx vite preview --port ${PORT} --strictPort --host 127.0.0.1`,
+    url: ORIGIN,
     reuseExistingServer: !process.env.CI,
     timeout: 60_000,
   },

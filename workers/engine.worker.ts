@@ -54,6 +54,8 @@ export interface Inspection {
   missingBacking?: string;
   /** Whether the format can be checked (qemu-img check). */
   checkable: boolean;
+  /** The format's variant, where it has several (a VMDK's create type, a fixed or dynamic VHD). */
+  subformat?: string;
 }
 
 export interface ChainLayer {
@@ -176,7 +178,8 @@ const api = {
           partitions = report && hasPartitionInfo(report) ? report : null;
         }
         const checkable = image.layers[0].check !== undefined;
-        return { ok: true, value: { info, locked, passphraseError, partitions, content: probed.content, fileSize: file.size, chain, missingBacking: image.missingBacking, checkable } };
+        const subformat = image.layers[0].subformat;
+        return { ok: true, value: { info, locked, passphraseError, partitions, content: probed.content, fileSize: file.size, chain, missingBacking: image.missingBacking, checkable, subformat } };
       } finally {
         await image.close();
       }

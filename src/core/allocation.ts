@@ -8,8 +8,11 @@ import type { DiskImage } from './disk.ts';
 import { DiskImgError } from './errors.ts';
 import type { Extent, Layer } from './image.ts';
 
-/** The classes, in the order their byte counts are stored per bucket. */
-export const ALLOCATION_CLASSES = ['data', 'compressed', 'zero', 'unallocated', 'backing'] as const;
+/**
+ * The classes, in the order their byte counts are stored per bucket. `missing` is what the chain
+ * leaves to a backing file that was not given (a partial chain): not zeros, just unknown.
+ */
+export const ALLOCATION_CLASSES = ['data', 'compressed', 'zero', 'unallocated', 'backing', 'missing'] as const;
 export type AllocationClass = (typeof ALLOCATION_CLASSES)[number];
 const CLASS_COUNT = ALLOCATION_CLASSES.length;
 export const MAX_BUCKETS = 8192;
@@ -18,14 +21,15 @@ export interface AllocationPicture {
   start: number;
   end: number;
   bucketSize: number;
-  /** bytes[bucket * 5 + class]: bytes of that class in the bucket (classes as ALLOCATION_CLASSES). */
+  /** bytes[bucket * classes + class]: bytes of that class in the bucket (classes as ALLOCATION_CLASSES). */
   bytes: Float64Array;
   /** Bytes of each class over the whole range. */
   totals: Record<AllocationClass, number>;
 }
 
-export function classify(extent: Extent): AllocationClass {
+export function classify(extent: Extent, chainIsPartial = false): AllocationClass {
   if (extent.depth > 0 && (extent.kind === 'data' || extent.kind === 'compressed')) return 'backing';
+  if (extent.kind === 'unallocated' && chainIsPartial) return 'missing';
   return extent.kind;
 }
 
@@ -39,7 +43,7 @@ export async function allocationPicture(image: DiskImage, buckets: number, start
   const bytes = new Float64Array(buckets * CLASS_COUNT);
   const totals = Object.fromEntries(ALLOCATION_CLASSES.map((c) => [c, 0])) as Record<AllocationClass, number>;
   for await (const extent of image.mappings(start, end)) {
-    const kind = classify(extent);
+    const kind = classify(extent, image.missingBacking !== undefined);
     const slot = ALLOCATION_CLASSES.indexOf(kind);
     totals[kind] += extent.length;
     let at = extent.start;

@@ -75,6 +75,8 @@ export interface Layer {
   /** Closes the files the layer opened itself (extents, data files); `storage` is the opener's. */
   close?(): Promise<void>;
 
+  /** The format's variant, where it has several: a VMDK's create type, a fixed or dynamic VHD, … */
+  readonly subformat?: string;
   /** qemu-img info's format-specific fields for this layer. */
   describe?(): Promise<FormatFacts>;
   /** qemu-img check of this layer; formats without it answer "does not support checks". */

@@ -47,6 +47,13 @@ export class Inspector {
     await this.inspect();
   }
 
+  /** Whether the open image waits for a file of this name: the backing file it misses, or a file of its own. */
+  asksFor(name: string): boolean {
+    const base = (path: unknown) => (typeof path === 'string' ? path.split(/[\\/]/).pop() : undefined);
+    const missingFile = this.error?.kind === 'not-found' ? this.error.context.file : undefined;
+    return this.file !== null && [base(this.inspection?.missingBacking), base(missingFile)].includes(name);
+  }
+
   /** Tries a passphrase: the inspection says whether it unlocked the image. */
   unlock(passphrase: string): Promise<void> {
     return this.inspect(passphrase);

@@ -7,12 +7,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ORIGIN } from '../../playwright.config.ts';
 import { expect, test, type Page } from '@playwright/test';
 import { pattern } from '../interop/fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'diskimg-e2e-convert-'));
 test.afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const ORIGIN = 'http://127.0.0.1:4173';
 
 const qemu = (...args: string[]) => spawnSync('qemu-img', args, { encoding: 'utf8' });
 

@@ -8,12 +8,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ORIGIN } from '../../playwright.config.ts';
 import { expect, test, type Page } from '@playwright/test';
 import { pattern } from '../interop/fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'diskimg-e2e-faults-'));
 test.afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const ORIGIN = 'http://127.0.0.1:4173';
 
 function rawSource(name: string, megabytes: number, seed = 1): string {
   const file = join(dir, name);
@@ -199,7 +199,7 @@ test('from page load to the end of a conversion, only the app’s own files are 
   const iso = join(dir, 'inspect.iso');
   mkdirForIso(iso);
   await open(page, iso);
-  await expect(page.getByTestId('format')).toContainText('ISO 9660');
+  await expect(page.getByTestId('format-kind')).toContainText('ISO 9660');
   const source = rawSource('private.img', 4);
   await page.getByLabel('Open disk image').setInputFiles(source);
   await expect(page.getByTestId('format')).toHaveText('raw');

@@ -9,7 +9,7 @@ import { closeSync, mkdtempSync, openSync, writeSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, expect, test } from '@playwright/test';
-import { CHROMIUM_ARGS } from '../../playwright.config.ts';
+import { CHROMIUM_ARGS, ORIGIN } from '../../playwright.config.ts';
 import { pattern } from '../interop/fixtures.ts';
 import { samplePeak } from '../support/renderer-memory.ts';
 
@@ -32,7 +32,7 @@ test(`converts a ${GIB} GiB disk with the renderer under ${LIMIT_MIB} MiB`, asyn
     args: CHROMIUM_ARGS,
     headless: true,
     acceptDownloads: true,
-    baseURL: 'http://127.0.0.1:4173',
+    baseURL: ORIGIN,
   });
   const sampler = samplePeak(profile);
   try {

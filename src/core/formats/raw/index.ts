@@ -6,7 +6,7 @@ import { RawLayer } from './layer.ts';
 export const rawDriver: FormatDriver = {
   name: 'raw',
   title: 'raw disk',
-  extensions: ['img', 'raw', 'iso', 'bin'],
+  extensions: ['img', 'raw', 'iso'],
   async probe(_head, storage) {
     // Volume descriptors start at sector 16 (32 KiB); ISO 9660 says CD001, UDF's recognition
     // sequence BEA01/NSR02/NSR03. qemu-img reads both as raw, and so do we.
