@@ -54,6 +54,8 @@ export interface Inspection {
   missingBacking?: string;
   /** Whether the format can be checked (qemu-img check). */
   checkable: boolean;
+  /** The encryption of the chain's first encrypted layer ('luks', 'aes'). */
+  encryption?: string;
   /** The format's variant, where it has several (a VMDK's create type, a fixed or dynamic VHD). */
   subformat?: string;
 }
@@ -179,7 +181,8 @@ const api = {
         }
         const checkable = image.layers[0].check !== undefined;
         const subformat = image.layers[0].subformat;
-        return { ok: true, value: { info, locked, passphraseError, partitions, content: probed.content, fileSize: file.size, chain, missingBacking: image.missingBacking, checkable, subformat } };
+        const encryption = image.layers.find((layer) => layer.encryption)?.encryption;
+        return { ok: true, value: { info, locked, passphraseError, partitions, content: probed.content, fileSize: file.size, chain, missingBacking: image.missingBacking, checkable, subformat, encryption } };
       } finally {
         await image.close();
       }

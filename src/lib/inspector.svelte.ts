@@ -59,6 +59,12 @@ export class Inspector {
     return this.inspect(passphrase);
   }
 
+  /** Forgets the passphrase and looks again: the prompt asks anew. */
+  relock(): Promise<void> {
+    this.passphrase = undefined;
+    return this.inspect(undefined);
+  }
+
   /** What a job reads: plain copies, as Svelte state cannot be cloned into a worker. */
   get source(): ImageSource | null {
     return this.file ? this.sourceWith(this.passphrase) : null;

@@ -76,3 +76,19 @@ test('writes a LUKS-encrypted qcow2 that qemu-img opens with the passphrase', as
   const check = spawnSync('qemu-img', ['check', '--object', `secret,id=sec0,data=${PASSPHRASE}`, '--image-opts', opts], { encoding: 'utf8' });
   expect(check.stdout).toContain('No errors were found on the image.');
 });
+
+test('legacy AES: a wrong passphrase is caught by what the disk looks like, and another can be typed', async ({ page }) => {
+  const aes = join(dir, 'legacy-aes.qcow2');
+  execFileSync('qemu-img', ['convert', '-q', '--object', `secret,id=sec0,data=${PASSPHRASE}`, '-f', 'raw', '-O', 'qcow2', '-o', 'encrypt.format=aes,encrypt.key-secret=sec0', raw, aes]);
+  await page.goto('/');
+  await page.getByLabel('Open disk image').setInputFiles(aes);
+  await expect(page.getByText('Legacy AES encryption stores no check of its passphrase')).toBeVisible();
+  await page.getByLabel('Passphrase', { exact: true }).fill('not it');
+  await page.getByRole('button', { name: 'Unlock' }).click();
+  await expect(page.getByTestId('aes-verdict')).toContainText('does not start like a disk');
+  await page.getByRole('button', { name: 'Enter another passphrase' }).click();
+  await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
+  await page.getByRole('button', { name: 'Unlock' }).click();
+  await expect(page.getByTestId('aes-verdict')).toContainText('starts like a disk');
+  await expect(page.getByTestId('partitions').locator('[data-index="1"] [data-testid=fs-type]')).toHaveText('vfat FAT16');
+});
