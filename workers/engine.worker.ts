@@ -206,10 +206,10 @@ const api = {
     });
   },
 
-  /** qemu-img check of the image itself (a raw image has nothing to check: null). */
-  async check(file: File): Promise<Result<CheckResult | null>> {
+  /** qemu-img check of the image itself, with the files it names as its own (a format without checks: null). */
+  async check({ file, backing }: ImageSource): Promise<Result<CheckResult | null>> {
     try {
-      const image = await openImage(readerFor(file), { noBacking: true, allowLocked: true });
+      const image = await openImage(readerFor(file), { noBacking: true, allowLocked: true, resolveFile: resolverFor(backing) });
       try {
         return { ok: true, value: image.layers[0].check ? await checkImage(image) : null };
       } finally {
