@@ -6,12 +6,13 @@ const escapeXml = (text: string) => text.replace(/[<>&'"]/g, (c) => `&${({ '<': 
 /** libvirt's default image pool; the user replaces it with where the file really is. */
 export const DEFAULT_IMAGE_DIR = '/var/lib/libvirt/images';
 
-export function libvirtDisk(fileName: string, format: OutputFormat): string {
-  return [
-    `<disk type='file' device='disk'>`,
-    `  <driver name='qemu' type='${format}'/>`,
-    `  <source file='${escapeXml(`${DEFAULT_IMAGE_DIR}/${fileName}`)}'/>`,
-    `  <target dev='vda' bus='virtio'/>`,
-    `</disk>`,
-  ].join('\n');
+/**
+ * A disk on virtio; a disc (an ISO) as a read-only CD-ROM on SATA, which every guest and firmware
+ * boots from without drivers.
+ */
+export function libvirtDisk(fileName: string, format: OutputFormat, device: 'disk' | 'cdrom' = 'disk'): string {
+  const source = `  <source file='${escapeXml(`${DEFAULT_IMAGE_DIR}/${fileName}`)}'/>`;
+  const driver = `  <driver name='qemu' type='${format}'/>`;
+  if (device === 'cdrom') return [`<disk type='file' device='cdrom'>`, driver, source, `  <target dev='sda' bus='sata'/>`, `  <readonly/>`, `</disk>`].join('\n');
+  return [`<disk type='file' device='disk'>`, driver, source, `  <target dev='vda' bus='virtio'/>`, `</disk>`].join('\n');
 }

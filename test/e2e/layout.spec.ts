@@ -1,4 +1,4 @@
-/** The page on a phone (390 px: nothing widens it) and from the keyboard (no invisible tab stop). */
+/** The page on a phone (390 px: nothing widens it), from the keyboard (no invisible tab stop), and the snippet a disc gets. */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,4 +35,21 @@ test('the keyboard goes from the open button to the language switch and back, wi
     }));
   }
   expect(stops.filter((s) => s.endsWith('invisible'))).toEqual([]);
+});
+
+test('an ISO converted to raw is attached as a read-only CD-ROM, not as a virtio disk', async ({ page }) => {
+  await page.addInitScript(() => delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker);
+  const tree = join(dir, 'disc-tree');
+  execFileSync('mkdir', ['-p', tree]);
+  execFileSync('sh', ['-c', `echo hello > ${tree}/hello.txt`]);
+  const iso = join(dir, 'small.iso');
+  execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-o', iso, tree], { stdio: 'ignore' });
+  await page.goto('/');
+  await page.getByLabel('Open disk image').setInputFiles(iso);
+  await page.getByLabel('Output format').selectOption('raw');
+  const downloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Convert' }).click();
+  await (await downloading).cancel();
+  await expect(page.getByTestId('libvirt-disk')).toContainText("device='cdrom'");
+  await expect(page.getByTestId('libvirt-disk')).toContainText('<readonly/>');
 });

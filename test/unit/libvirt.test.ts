@@ -8,6 +8,12 @@ describe('libvirt <disk> element', () => {
     );
   });
 
+  it('a disc becomes a read-only CD-ROM on SATA, not a virtio disk', () => {
+    expect(libvirtDisk('debian.raw', 'raw', 'cdrom')).toBe(
+      "<disk type='file' device='cdrom'>\n  <driver name='qemu' type='raw'/>\n  <source file='/var/lib/libvirt/images/debian.raw'/>\n  <target dev='sda' bus='sata'/>\n  <readonly/>\n</disk>",
+    );
+  });
+
   it('escapes what XML cannot hold in an attribute', () => {
     expect(libvirtDisk(`Tom's & <disk>.raw`, 'raw')).toContain(`file='/var/lib/libvirt/images/Tom&apos;s &amp; &lt;disk&gt;.raw'`);
   });
