@@ -57,10 +57,12 @@ export class VpcLayer implements Layer {
     let at = 0;
     let bytes = await storage.read(0, FOOTER_SIZE);
     const sparse = hasCookie(bytes);
+    // qemu's file length is whole sectors: a file's partial last sector counts as a whole one.
+    const fileLength = Math.ceil(storage.size / 512) * 512;
     if (!sparse) {
       // A fixed disk has its footer only at the end of the file.
-      if (storage.size < FOOTER_SIZE) throw new DiskImgError('invalid-format', 'File too small for a VHD header', { field: 'file size', value: storage.size });
-      at = storage.size - FOOTER_SIZE;
+      if (fileLength < FOOTER_SIZE) throw new DiskImgError('invalid-format', 'File too small for a VHD header', { field: 'file size', value: storage.size });
+      at = fileLength - FOOTER_SIZE;
       bytes = await storage.read(at, FOOTER_SIZE);
       if (!hasCookie(bytes) || parseFooter(bytes).type !== TYPE_FIXED) {
         throw new DiskImgError('invalid-format', 'invalid VPC image', { field: 'footer cookie', offset: at, value: hasCookie(bytes) ? `disk type ${parseFooter(bytes).type}` : 'no conectix cookie at the start or the end' });
@@ -72,7 +74,7 @@ export class VpcLayer implements Layer {
 
     const headerBytes = footer.dataOffset < storage.size ? await storage.read(footer.dataOffset, HEADER_SIZE) : new Uint8Array(HEADER_SIZE);
     const header = parseDynamicHeader(headerBytes, footer.dataOffset, sectors);
-    const table = await scanTable(storage, header);
+    const table = await scanTable(storage, header, fileLength);
     const parent = footer.type === TYPE_DIFFERENCING ? { name: await parentFileName(storage, header), uuid: header.parentUuid } : undefined;
     return new VpcLayer(storage, footer, header, sectors, table, parent);
   }
@@ -173,10 +175,10 @@ export class VpcLayer implements Layer {
  * data) must end inside the file, or the image has been truncated. Returns the table when it is
  * small enough to keep.
  */
-async function scanTable(storage: Storage, header: DynamicHeader): Promise<DataView | undefined> {
+async function scanTable(storage: Storage, header: DynamicHeader, fileLength: number): Promise<DataView | undefined> {
   const tableBytes = header.maxTableEntries * 4;
   const tableEnd = Math.ceil((header.tableOffset + tableBytes) / 512) * 512;
-  if (tableEnd > storage.size) {
+  if (tableEnd > fileLength) {
     throw new DiskImgError('corrupt', TRUNCATED, { field: 'table_offset', offset: header.tableOffset, value: tableEnd, entries: header.maxTableEntries });
   }
   const blockBytes = header.bitmapSize + header.blockSize;
@@ -187,7 +189,7 @@ async function scanTable(storage: Storage, header: DynamicHeader): Promise<DataV
     const v = view(chunk);
     for (let i = 0; i < chunk.length; i += 4) {
       const entry = v.getUint32(i);
-      if (entry !== UNALLOCATED && entry * 512 + blockBytes > storage.size) {
+      if (entry !== UNALLOCATED && entry * 512 + blockBytes > fileLength) {
         throw new DiskImgError('corrupt', TRUNCATED, { field: 'BAT entry', offset: header.tableOffset + done + i, value: entry, block: (done + i) / 4 });
       }
     }
