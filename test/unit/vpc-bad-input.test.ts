@@ -2,27 +2,17 @@
  * Every check on a VHD, each with a bad input: a real qemu-img image with one field set to a bad
  * value in a copy. Where qemu-img refuses the same file, our message starts with its words.
  */
-import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskImgError } from '../../src/core/errors.ts';
 import { be32, be64, copy, open, patch, qemuImg, qemuImgError, scratchDir } from '../support/qemu.ts';
 import { execFileSync } from 'node:child_process';
+import { resum } from '../support/vpc.ts';
 
 let dir: string;
 let dynamic: string;
 let fixed: string;
-
-/** Writes the footer's checksum again after a patch, at the start (dynamic) or the end of the file. */
-export function resum(file: string, at: number): void {
-  const bytes = readFileSync(file);
-  const footer = bytes.subarray(at, at + 512);
-  footer.writeUInt32BE(0, 64);
-  let sum = 0;
-  for (const b of footer) sum += b;
-  footer.writeUInt32BE(~sum >>> 0, 64);
-  writeFileSync(file, bytes);
-}
 
 beforeAll(() => {
   dir = scratchDir('diskimg-vpc-bad-');

@@ -13,16 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imageInfo } from '../../src/core/info.ts';
 import { mapEntries } from '../../src/core/map.ts';
 import { open, qemuImg, scratchDir } from '../support/qemu.ts';
+import { vhdChecksum } from '../support/vpc.ts';
 
 const MiB = 1024 * 1024;
 let dir: string;
-
-function checksum(bytes: Buffer, at: number, length: number, field: number): void {
-  bytes.writeUInt32BE(0, at + field);
-  let sum = 0;
-  for (let i = at; i < at + length; i++) sum += bytes[i];
-  bytes.writeUInt32BE(~sum >>> 0, at + field);
-}
 
 /** The child made differencing over parent.vhd, its locator `platform` holding `path` in `encoding`. */
 function makeChild(name: string, platform: string, path: string, encoding: 'utf16le' | 'utf8'): string {
@@ -38,7 +32,7 @@ function makeChild(name: string, platform: string, path: string, encoding: 'utf1
   const locatorAt = old.length - 512;
   // Footer: disk type 4 (differencing), at the start and at the end.
   bytes.writeUInt32BE(4, 60);
-  checksum(bytes, 0, 512, 64);
+  vhdChecksum(bytes, 0, 512, 64);
   bytes.copy(bytes, bytes.length - 512, 0, 512);
   // Dynamic header: parent UUID (the parent's footer UUID), parent name, one locator.
   parent.copy(bytes, 512 + 40, 68, 84);
@@ -47,7 +41,7 @@ function makeChild(name: string, platform: string, path: string, encoding: 'utf1
   bytes.writeUInt32BE(1, 512 + 580);
   bytes.writeUInt32BE(pathBytes.length, 512 + 584);
   bytes.writeBigUInt64BE(BigInt(locatorAt), 512 + 592);
-  checksum(bytes, 512, 1024, 36);
+  vhdChecksum(bytes, 512, 1024, 36);
   // Block 0's bitmap: only its first 8 sectors (4 KiB) are the child's.
   const block0 = bytes.readUInt32BE(1536) * 512;
   bytes.fill(0, block0, block0 + 512);

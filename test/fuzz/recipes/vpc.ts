@@ -6,14 +6,8 @@
  * reach the locator and bitmap code.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { vhdChecksum } from '../../support/vpc.ts';
 import { qemuImg, qemuIo, type RecipeBook } from './tools.ts';
-
-function checksum(bytes: Buffer, at: number, length: number, field: number): void {
-  bytes.writeUInt32BE(0, at + field);
-  let sum = 0;
-  for (let i = at; i < at + length; i++) sum += bytes[i];
-  bytes.writeUInt32BE(~sum >>> 0, at + field);
-}
 
 export const vpcRecipes: RecipeBook = {
   url: import.meta.url,
@@ -41,13 +35,13 @@ export const vpcRecipes: RecipeBook = {
       path.copy(locator);
       const bytes = Buffer.concat([old.subarray(0, old.length - 512), locator, old.subarray(old.length - 512)]);
       bytes.writeUInt32BE(4, 60);
-      checksum(bytes, 0, 512, 64);
+      vhdChecksum(bytes, 0, 512, 64);
       bytes.copy(bytes, bytes.length - 512, 0, 512);
       bytes.write('W2ru', 512 + 576, 'latin1');
       bytes.writeUInt32BE(1, 512 + 580);
       bytes.writeUInt32BE(path.length, 512 + 584);
       bytes.writeBigUInt64BE(BigInt(old.length - 512), 512 + 592);
-      checksum(bytes, 512, 1024, 36);
+      vhdChecksum(bytes, 512, 1024, 36);
       const block0 = bytes.readUInt32BE(1536) * 512;
       bytes.fill(0, block0, block0 + 512);
       bytes[block0] = 0xf0;
