@@ -13,6 +13,8 @@ export interface VpcFixture {
   file: string;
   /** A fixed VHD: qemu-img probes it as raw; compare with `qemu-img -f vpc`. */
   fixed?: boolean;
+  /** The top image's format, when not vpc (a qcow2 over a VHD); its chain is compared too. */
+  top?: string;
   /** Why qemu-img map's output may differ here, if it may. */
   mapDiffers?: string;
 }
@@ -68,6 +70,14 @@ function build(dir: string): VpcFixture[] {
   // A fixed disk with every byte written (-S 0): no holes, so map agrees too.
   run('qemu-img', 'convert', '-S', '0', '-f', 'raw', '-O', 'vpc', '-o', 'subformat=fixed', source, f('convert-fixed-dense.vhd'));
   fixtures.push({ name: 'convert-fixed-dense.vhd', file: f('convert-fixed-dense.vhd'), fixed: true });
+
+  // VHDs as backing files of qcow2 overlays.
+  run('qemu-img', 'create', '-f', 'qcow2', '-b', 'io-dynamic-52428800-forceoff.vhd', '-F', 'vpc', f('over-dynamic.qcow2'));
+  run('qemu-io', '-f', 'qcow2', '-c', 'write -P 0x66 1M 64k', '-c', 'write -z 7M 64k', f('over-dynamic.qcow2'));
+  fixtures.push({ name: 'qcow2-over-dynamic', file: f('over-dynamic.qcow2'), top: 'qcow2' });
+  run('qemu-img', 'create', '-f', 'qcow2', '-b', 'convert-fixed-dense.vhd', '-F', 'vpc', f('over-fixed.qcow2'));
+  run('qemu-io', '-f', 'qcow2', '-c', 'write -P 0x77 2M 64k', f('over-fixed.qcow2'));
+  fixtures.push({ name: 'qcow2-over-fixed', file: f('over-fixed.qcow2'), top: 'qcow2' });
   return fixtures;
 }
 
