@@ -3,13 +3,16 @@
  * VHDs, and reads a differencing one as if it were dynamic, without its parent; Debian has no
  * vhd-util, VirtualBox or Hyper-V), and QEMU's sample images hold none. So these images are
  * SYNTHETIC: a qemu-img-made dynamic VHD turned into a differencing one by hand (disk type 4, the
- * parent's UUID and name, one parent locator, a sector bitmap with clear bits), and what they
- * must read as follows the VHD specification, not an oracle.
+ * parent's UUID and name, one parent locator, a sector bitmap with clear bits). What they must
+ * read as follows the VHD specification, and a second reader checks it: libvhdi (Debian's
+ * python3-libvhdi), which reads the child over its parent to the same bytes as ours.
  */
 import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { VpcLayer } from '../../src/core/formats/vpc/layer.ts';
 import { imageInfo } from '../../src/core/info.ts';
 import { mapEntries } from '../../src/core/map.ts';
 import { open, qemuImg, scratchDir } from '../support/qemu.ts';
@@ -50,6 +53,19 @@ function makeChild(name: string, platform: string, path: string, encoding: 'utf1
   return file;
 }
 
+/** libvhdi's reading of `child` over `parent`, written to `out`; its parent identifier. */
+function libvhdi(child: string, parent: string, out: string): { parentUuid: string } {
+  const script = [
+    'import sys, pyvhdi',
+    'c = pyvhdi.file(); c.open(sys.argv[1]); p = pyvhdi.file(); p.open(sys.argv[2]); c.set_parent(p)',
+    'open(sys.argv[3], "wb").write(c.read_buffer_at_offset(c.get_media_size(), 0))',
+    'print(c.get_parent_identifier())',
+  ].join('\n');
+  // Debian's python3: pyvhdi is a Debian package (python3-libvhdi), not in other Pythons on the PATH.
+  const printed = execFileSync('/usr/bin/python3', ['-c', script, child, parent, out], { encoding: 'utf8' });
+  return { parentUuid: printed.trim() };
+}
+
 beforeAll(() => {
   dir = scratchDir('diskimg-vpc-diff-');
   qemuImg('create', '-q', '-f', 'vpc', '-o', 'force_size=on', join(dir, 'parent.vhd'), '8M');
@@ -79,6 +95,11 @@ describe('a differencing VHD reads through to its parent (synthetic images)', ()
       const info = await imageInfo(image);
       expect(info['backing-filename']).toBe('parent.vhd');
       expect(info['cluster-size']).toBe(2 * MiB);
+      // libvhdi reads the same disk, and finds the same parent UUID.
+      const theirs = libvhdi(join(dir, 'w2ru.vhd'), join(dir, 'parent.vhd'), join(dir, 'w2ru.libvhdi.raw'));
+      expect(theirs.parentUuid).toBe((image.layers[0] as VpcLayer).parentUuid);
+      expect(statSync(join(dir, 'w2ru.libvhdi.raw')).size).toBe(8 * MiB);
+      expect(readFileSync(join(dir, 'w2ru.libvhdi.raw')).equals(Buffer.from(disk))).toBe(true);
     } finally {
       await image.close();
     }
