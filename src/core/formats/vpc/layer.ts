@@ -114,19 +114,27 @@ export class VpcLayer implements Layer {
       const blockStart = index * blockSize;
       const blockEnd = Math.min(end, blockStart + blockSize);
       const entry = index < header.maxTableEntries ? await this.tableEntry(index) : UNALLOCATED;
-      const pieces: Extent[] = [];
+      let pieces: Extent[];
+      let pieceEnd = blockEnd;
       if (entry === UNALLOCATED) {
-        pieces.push({ start: guest, length: blockEnd - guest, kind: differencing ? 'unallocated' : 'zero', depth: 0 });
+        // A run of unallocated blocks is one piece (a 2 TiB empty disk has a million blocks).
+        if (this.table) {
+          let next = index + 1;
+          while (next * blockSize < end && (next >= header.maxTableEntries || this.table.getUint32(next * 4) === UNALLOCATED)) next++;
+          pieceEnd = Math.min(end, next * blockSize);
+        }
+        pieces = [{ start: guest, length: pieceEnd - guest, kind: differencing ? 'unallocated' : 'zero', depth: 0 }];
       } else {
         const dataStart = entry * 512 + header.bitmapSize;
-        if (differencing) pieces.push(...(await this.sectorPieces(entry * 512, dataStart, blockStart, guest, blockEnd)));
-        else pieces.push({ start: guest, length: blockEnd - guest, kind: 'data', depth: 0, hostOffset: dataStart + (guest - blockStart) });
+        pieces = differencing
+          ? await this.sectorPieces(entry * 512, dataStart, blockStart, guest, blockEnd)
+          : [{ start: guest, length: blockEnd - guest, kind: 'data', depth: 0, hostOffset: dataStart + (guest - blockStart) }];
       }
       for (const piece of pieces) {
         const done = emit(piece);
         if (done) yield done;
       }
-      guest = blockEnd;
+      guest = pieceEnd;
     }
     if (pending) yield pending;
   }
