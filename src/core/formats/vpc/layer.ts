@@ -212,5 +212,3 @@ function mergeable(a: Extent, b: Extent): boolean {
   return a.hostOffset === undefined || a.hostOffset + a.length === b.hostOffset;
 }
 
-export type { DynamicHeader, VhdFooter };
-export { TYPE_FIXED };
