@@ -68,6 +68,15 @@ describe('quirks of qemu 7.2 we keep', () => {
     await sameAsQemu(file);
   });
 
+  it('a fixed disk larger than its file reads its footer, then zeros', async () => {
+    const file = copy(fixed, join(dir, 'fixed-larger-than-file.vhd'));
+    const at = statSync(file).size - 512;
+    patch(file, at + 28, [...Buffer.from('vpc ')]);
+    patch(file, at + 56, [0x01, 0x00, 16, 63]);
+    resum(file, at);
+    await sameAsQemu(file);
+  });
+
   it('a footer at the start that says fixed reads the file as it is', async () => {
     const file = copy(dynamic, join(dir, 'fixed-type-at-start.vhd'));
     patch(file, 60, [0, 0, 0, 2]);
