@@ -7,7 +7,7 @@ import type { CheckResult, Extent, FormatFacts, Layer } from '../../image.ts';
 import { readInto, type Storage } from '../../storage/storage.ts';
 import { TablePages, merged } from '../tables.ts';
 import { checkQed } from './check.ts';
-import { F_BACKING_FORMAT_NO_PROBE, F_NEED_CHECK, HEADER_BYTES, ZERO_CLUSTER, backingName, checkBackingNameSize, parseHeader, validClusterOffset, validTableOffset, type QedHeader } from './header.ts';
+import { F_BACKING_FILE, F_BACKING_FORMAT_NO_PROBE, F_NEED_CHECK, HEADER_BYTES, ZERO_CLUSTER, backingName, checkBackingNameSize, parseHeader, validClusterOffset, validTableOffset, type QedHeader } from './header.ts';
 
 export class QedLayer implements Layer {
   readonly format = 'qed';
@@ -24,7 +24,7 @@ export class QedLayer implements Layer {
   static async open(storage: Storage): Promise<QedLayer> {
     const header = parseHeader(await storage.read(0, HEADER_BYTES), storage.size);
     checkBackingNameSize(header);
-    const name = backingName(header, await storage.read(header.backingFilenameOffset, header.backingFilenameSize));
+    const name = header.features & F_BACKING_FILE ? backingName(header, await storage.read(header.backingFilenameOffset, header.backingFilenameSize)) : undefined;
     return new QedLayer(storage, header, name);
   }
 
