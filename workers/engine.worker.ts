@@ -209,12 +209,12 @@ const api = {
     });
   },
 
-  /** qemu-img check of the image itself (a raw image has nothing to check: null). */
+  /** qemu-img check of the image itself (null for a format qemu-img cannot check: raw, qcow). */
   async check(file: File): Promise<Result<CheckResult | null>> {
     try {
       const image = await openImage(readerFor(file), { noBacking: true, allowLocked: true });
       try {
-        return { ok: true, value: image.layers[0].format === 'qcow2' ? await checkImage(image) : null };
+        return { ok: true, value: image.layers[0].check ? await checkImage(image) : null };
       } finally {
         await image.close();
       }
