@@ -67,6 +67,14 @@ function build(dir: string): SmallFixture[] {
   patchLE32(f('discarded.vdi'), 0x200 + 4, 0xfffffffe);
   add('vdi', 'discarded.vdi');
 
+  // preallocation= (the file layer's): full writes the file's zeros, falloc reserves them.
+  for (const [format, mode] of [['vdi', 'full'], ['qed', 'full'], ['qcow', 'falloc'], ['qcow', 'full']] as const) {
+    const name = `prealloc-${mode}.${format}`;
+    qemuImg('create', '-f', format, '-o', `preallocation=${mode}`, f(name), '3M');
+    qemuIo(format, name, 'write -P 12 0 8k', 'write -P 13 2M 4k');
+    add(format, name);
+  }
+
   // QED: default and small tables (several L2 tables), zero clusters, backing files, a dirty image.
   qemuImg('create', '-f', 'qed', f('empty.qed'), '5M');
   add('qed', 'empty.qed');
