@@ -7,7 +7,7 @@ import type { CheckResult, Extent, FormatFacts, Layer } from '../../image.ts';
 import { readInto, type Storage } from '../../storage/storage.ts';
 import { TablePages, merged } from '../tables.ts';
 import { checkQed } from './check.ts';
-import { F_BACKING_FILE, F_BACKING_FORMAT_NO_PROBE, F_NEED_CHECK, HEADER_BYTES, ZERO_CLUSTER, backingName, checkBackingNameSize, parseHeader, validClusterOffset, validTableOffset, type QedHeader } from './header.ts';
+import { F_BACKING_FILE, F_BACKING_FORMAT_NO_PROBE, HEADER_BYTES, ZERO_CLUSTER, backingName, checkBackingNameSize, parseHeader, validClusterOffset, validTableOffset, type QedHeader } from './header.ts';
 
 export class QedLayer implements Layer {
   readonly format = 'qed';
@@ -46,13 +46,9 @@ export class QedLayer implements Layer {
     return this.backingFilename !== undefined && this.header.features & F_BACKING_FORMAT_NO_PROBE ? 'raw' : undefined;
   }
 
-  get dirty(): boolean {
-    return (this.header.features & F_NEED_CHECK) !== 0;
-  }
-
   /**
    * qemu-img 7.2 says "dirty-flag": false even while the need-check feature is set (QED does not
-   * report it as dirty), so neither do we; `dirty` tells the page.
+   * report it as dirty), so neither do we (header.features still holds F_NEED_CHECK).
    */
   describe(): Promise<FormatFacts> {
     return Promise.resolve({ 'cluster-size': this.header.clusterSize });
