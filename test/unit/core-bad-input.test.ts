@@ -219,7 +219,7 @@ describe('snapshots', () => {
 });
 
 describe('formats we recognise but do not read yet', () => {
-  for (const format of ['vmdk', 'vhdx', 'vdi', 'qed']) {
+  for (const format of ['vmdk', 'vhdx']) {
     it(`refuses ${format} by name instead of reading it as raw`, async () => {
       const file = join(dir, `image.${format}`);
       qemuImg('create', '-q', '-f', format, file, '1M');
@@ -228,13 +228,6 @@ describe('formats we recognise but do not read yet', () => {
       expect(error.message).toMatch(/images are not supported yet/);
     });
   }
-
-  it('refuses qcow version 1', async () => {
-    const file = join(dir, 'old.qcow');
-    qemuImg('create', '-q', '-f', 'qcow', file, '1M');
-    const error = await failure(file);
-    expect(error.message).toContain('qcow (version 1)');
-  });
 
   it('refuses to open an encrypted image without its passphrase, saying so', async () => {
     const file = join(dir, 'aes.qcow2');

@@ -3,9 +3,11 @@ import { discRecipes } from './disc.ts';
 import { qcow2Recipes } from './qcow2.ts';
 import type { RecipeBook } from './tools.ts';
 import { vpcRecipes } from './vpc.ts';
+import { vdiQedQcowRecipes } from './vdi-qed-qcow.ts';
 
 export const RECIPE_BOOKS: Record<string, RecipeBook> = {
   qcow2: qcow2Recipes,
   disc: discRecipes,
   vpc: vpcRecipes,
+  'vdi-qed-qcow': vdiQedQcowRecipes,
 };

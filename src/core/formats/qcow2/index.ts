@@ -11,7 +11,7 @@ const QCOW_MAGIC = 0x514649fb;
 export const qcow2Driver: FormatDriver = {
   name: 'qcow2',
   title: 'QEMU copy-on-write, v2 and v3: compressed (zlib, zstd), extended L2, snapshots, backing chains, data files, LUKS and AES encryption',
-  extensions: ['qcow2', 'qcow', 'img'],
+  extensions: ['qcow2', 'img'],
   probe(head) {
     const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
     return view.getUint32(0) === QCOW_MAGIC && view.getUint32(4) >= 2 ? { score: 100 } : null;
