@@ -9,6 +9,7 @@ import { expect, test, type Page } from '@playwright/test';
 import { Disc } from '../../src/core/iso/disc.ts';
 import { NodeFileStorage } from '../../src/node/file-storage.ts';
 import { discFixtures } from '../interop/iso-disc-fixtures.ts';
+import { isoFixtures } from '../interop/iso-fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'diskimg-e2e-disc-damage-'));
 test.afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -54,6 +55,15 @@ test('a boot catalog with duplicate and invalid entries: summary, layout and fil
   await page.getByRole('button', { name: 'Open folder docs' }).click();
   await expect(page.getByTestId('disc-path')).toHaveText('/docs');
   await expect(page.getByRole('button', { name: 'Show details of note-0.txt' })).toBeAttached();
+  expect(errors.filter((e) => /each_key_duplicate|Uncaught|TypeError/.test(e))).toEqual([]);
+});
+
+test('a disc whose MBR and GPT both have a partition 1 (xorriso -appended_part_as_gpt) shows whole', async ({ page }) => {
+  const errors: string[] = [];
+  await openDisc(page, isoFixtures().gpt, errors);
+  await expect(page.getByTestId('disc-label')).toHaveText('GPT_DISC');
+  await expect(page.getByTestId('disc-summary')).toContainText('EFI System');
+  await expect(page.getByTestId('disc-list')).toBeVisible();
   expect(errors.filter((e) => /each_key_duplicate|Uncaught|TypeError/.test(e))).toEqual([]);
 });
 
