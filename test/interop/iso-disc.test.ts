@@ -114,6 +114,21 @@ describe('zisofs', () => {
     expect(check.trim()).toBe(execFileSync('sha256sum', [join(f.zsource, 'varied.txt')], { encoding: 'utf8' }).split(' ')[0]);
   });
 
+  it('iso info counts the zisofs files, their stored and decompressed bytes, and names the first', async () => {
+    const disc = await open(f.zv1);
+    const zisofs = (await walk(disc)).filter((e) => e.zisofs);
+    const json = JSON.parse((await diskimg('iso', 'info', '--output=json', f.zv1)).stdout);
+    expect(json.zisofs).toEqual({
+      files: zisofs.length,
+      'stored-bytes': zisofs.reduce((n, e) => n + e.zisofs!.stored, 0),
+      'decompressed-bytes': zisofs.reduce((n, e) => n + e.size, 0),
+      examples: zisofs.map((e) => e.path),
+      complete: true,
+    });
+    expect((await diskimg('iso', 'info', f.zv1)).stdout).toMatch(new RegExp(`^zisofs files: +${zisofs.length} \\(\\d+ bytes stored, \\d+ decompressed\\)\n  /`, 'm'));
+    expect(JSON.parse((await diskimg('iso', 'info', '--output=json', f.devx)).stdout).zisofs).toBeUndefined();
+  });
+
   it('libarchive’s zisofs disc: /file is 12345684 bytes starting "hello\\n"; its hostile ZF (block size 2^2) is no zisofs', async () => {
     const disc = await open(libarchiveDisc('test_read_format_iso_zisofs.iso.Z'));
     const file = await disc.resolve('/file');

@@ -8,7 +8,7 @@ import { DiskImgError } from '../../core/errors.ts';
 import { checksums, verifySums, type HashName } from '../../core/iso/checksums.ts';
 import { Disc, type TreeKind } from '../../core/iso/disc.ts';
 import { zipEntries } from '../../core/iso/extract.ts';
-import { discInfo, entryJson, type DiscInfo } from '../../core/iso/info.ts';
+import { discInfo, entryJson, zisofsSummary, type DiscInfo } from '../../core/iso/info.ts';
 import type { DiscEntry } from '../../core/iso/types.ts';
 import { zipStream } from '../../core/iso/zip.ts';
 import { nodeHashers } from '../../node/hashers.ts';
@@ -52,7 +52,8 @@ function infoHuman(info: DiscInfo): string {
     row('Expiration date', info['expiration-date']) +
     row('Effective date', info['effective-date']) +
     row('File systems', systems.join(', ')) +
-    row('Names from', NAMES[info.names]);
+    row('Names from', NAMES[info.names]) +
+    zisofsRows(info);
   const udf = info['udf-volume'];
   if (udf) {
     out +=
@@ -82,6 +83,17 @@ function infoHuman(info: DiscInfo): string {
 }
 
 const KIND_LETTERS: Record<DiscEntry['type'], string> = { file: '-', dir: 'd', symlink: 'l', block: 'b', char: 'c', fifo: 'p', socket: 's' };
+
+/** Files stored zisofs-compressed: how many, their bytes on the disc and decompressed, the first paths. */
+function zisofsRows(info: DiscInfo): string {
+  const z = info.zisofs;
+  if (!z) return '';
+  const more = z.complete ? '' : ' or more';
+  let out = `${'zisofs files:'.padEnd(24)}${z.files}${more} (${z['stored-bytes']} bytes stored, ${z['decompressed-bytes']} decompressed)\n`;
+  for (const path of z.examples) out += `  ${path}\n`;
+  if (z.files > z.examples.length) out += `  … and ${z.files - z.examples.length}${more} more\n`;
+  return out;
+}
 
 /** A truncated image: how much is missing and which files lose data (the first names, then a count). */
 function truncatedRows(info: DiscInfo): string {
@@ -218,6 +230,8 @@ export async function iso(argv: string[], io: CliIO): Promise<number> {
     switch (sub) {
       case 'info': {
         const info = discInfo(disc);
+        const zisofs = await zisofsSummary(disc);
+        if (zisofs) info.zisofs = zisofs;
         io.stdout(format === 'json' ? `${JSON.stringify(info, null, 4)}\n` : infoHuman(info));
         return 0;
       }

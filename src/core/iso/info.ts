@@ -1,4 +1,5 @@
 /** What `diskimg iso info` and the page show about a disc, in qemu-img's kebab-case JSON style. */
+import { DiskImgError } from '../errors.ts';
 import type { Disc, TreeKind } from './disc.ts';
 import type { PathTableReport } from './path-table.ts';
 import type { SystemAreaPartition } from './system-area.ts';
@@ -63,6 +64,8 @@ export interface DiscInfo {
     /** Damage in the catalog, each naming its entry (only when there is some). */
     warnings?: string[];
   };
+  /** Files stored zisofs-compressed (only `iso info`, which walks the tree for them; only when there are some). */
+  zisofs?: ZisofsSummary;
   /** The image is shorter than its volume: how much is missing and the first files that lose data (only when truncated). */
   truncated?: { 'volume-size': number; 'image-size': number; 'missing-bytes': number; files: string[]; 'file-count': number; complete: boolean; stopped?: string };
   /** MBR and GPT partitions from the system area, each with its scheme; appended ones marked. */
@@ -157,6 +160,41 @@ export function discInfo(disc: Disc): DiscInfo {
     partitions: disc.partitions,
     'system-area': (({ partitions: _, ...rest }) => rest)(disc.systemArea),
   };
+}
+
+/** zisofs files found, for `iso info`: how many, what they hold on the disc and decompressed, the first few paths. */
+export interface ZisofsSummary {
+  files: number;
+  'stored-bytes': number;
+  'decompressed-bytes': number;
+  /** The first paths (at most 20). */
+  examples: string[];
+  /** False when the walk stopped early (more than `limit` entries, or damage): the counts are lower bounds. */
+  complete: boolean;
+}
+
+/** Walks a Rock Ridge tree (zisofs needs Rock Ridge) up to `limit` entries; null when no file is zisofs. */
+export async function zisofsSummary(disc: Disc, limit = 200_000): Promise<ZisofsSummary | null> {
+  if (disc.tree.kind !== 'rock-ridge') return null;
+  const summary: ZisofsSummary = { files: 0, 'stored-bytes': 0, 'decompressed-bytes': 0, examples: [], complete: true };
+  let seen = 0;
+  try {
+    for await (const entry of disc.walk()) {
+      if (++seen > limit) {
+        summary.complete = false;
+        break;
+      }
+      if (!entry.zisofs) continue;
+      summary.files++;
+      summary['stored-bytes'] += entry.zisofs.stored;
+      summary['decompressed-bytes'] += entry.size;
+      if (summary.examples.length < 20) summary.examples.push(entry.path);
+    }
+  } catch (error) {
+    if (!(error instanceof DiskImgError)) throw error;
+    summary.complete = false;
+  }
+  return summary.files > 0 ? summary : null;
 }
 
 /** One entry of `iso ls --output=json`: a zisofs file's size is its decompressed size, `stored-size` what the disc holds. */
