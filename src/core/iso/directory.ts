@@ -207,8 +207,9 @@ function parseArea(current: Uint8Array, state: SuspState): { offset: number; len
         if (length >= 20) {
           const high = u32(e, 4);
           const low = u32(e, 12);
-          // Linux and libisofs put the whole dev_t in the low word (major << 8 | minor, or the new encoding); a non-zero high word is an old major.
-          rr.device = high !== 0 ? { major: high, minor: low } : { major: ((low >>> 8) & 0xfff) + 0, minor: (low & 0xff) | ((low >>> 12) & 0xfff00) };
+          // genisoimage writes major and minor in the two words (as RRIP means, and as Linux reads a non-zero high word);
+          // libisofs writes the whole glibc dev_t in the low word: major in bits 8–19, minor in bits 0–7 and 20–31.
+          rr.device = high !== 0 ? { major: high, minor: low } : { major: (low >>> 8) & 0xfff, minor: (low & 0xff) | ((low >>> 12) & 0xfff00) };
         }
         state.found = true;
         break;

@@ -72,8 +72,9 @@ export class Iso9660Tree implements DiscTree {
       } else if (first.directory || isDirMode(rr?.mode)) {
         Object.assign(entry, { type: 'dir', size: first.size, ref: { extent: first.extent, size: first.size } satisfies DirRef });
       } else if (specialType(rr?.mode)) {
-        // A device, FIFO or socket: no bytes of its own, whatever its record says.
-        Object.assign(entry, { type: specialType(rr?.mode), ...(rr?.device && /^(block|char)$/.test(specialType(rr?.mode)!) ? { device: rr.device } : {}) });
+        // A device, FIFO or socket: no bytes of its own, whatever its record says; only a device has numbers.
+        entry.type = specialType(rr?.mode)!;
+        if (rr?.device && (entry.type === 'block' || entry.type === 'char')) entry.device = rr.device;
       } else {
         entry.extents = parts.map((p) => ({ offset: p.extent * SECTOR, length: p.size }));
         entry.size = parts.reduce((total, p) => total + p.size, 0);
