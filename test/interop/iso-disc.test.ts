@@ -321,6 +321,15 @@ describe('labels and ids in UTF-8', () => {
     const disc = await open(file);
     expect(disc.primary!.volumeId).toBe('CAFÉ à LA CRÈME');
   });
+
+  it('a UTF-8 label cut by the end of its 32-byte field loses its last character, not its charset', async () => {
+    const file = join(scratch, 'cut-label.iso');
+    copyFileSync(f.boot, file);
+    const raw = readFileSync(file);
+    Buffer.from(`a${'Đ'.repeat(16)}`, 'utf8').copy(raw, 16 * 2048 + 40, 0, 32);
+    writeFileSync(file, raw);
+    expect((await open(file)).primary!.volumeId).toBe(`a${'Đ'.repeat(15)}`);
+  });
 });
 
 describe('a truncated image', () => {
