@@ -4,8 +4,12 @@
  * neither header is usable" (LBA 1 at 4096-byte sectors lies past their end).
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { detectPartitions, type GuestReader } from '../../src/core/partitions/index.ts';
+import { diskimg, qemuImg } from '../interop/support.ts';
 
 function memory(bytes: Uint8Array): GuestReader {
   return {
@@ -40,4 +44,20 @@ describe('small raw files without a partition table', () => {
     expect(report.warnings?.at(-1)).toBe('a GPT signature was found but neither header is usable');
     expect(report.warnings?.[0]).toMatch(/primary GPT header: header CRC32 mismatch at LBA 1/);
   });
+});
+
+it('diskimg info on such files prints exactly what qemu-img info prints (no Partitions section)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'diskimg-small-raw-'));
+  try {
+    for (const [name, bytes] of [['zeros.raw', Buffer.alloc(2560)], ['noise.raw', randomBytes(1024)]] as const) {
+      const file = join(dir, name);
+      writeFileSync(file, bytes);
+      for (const output of ['human', 'json']) {
+        const ours = await diskimg('info', `--output=${output}`, file);
+        expect(ours.stdout).toBe(qemuImg('info', `--output=${output}`, file).stdout);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
