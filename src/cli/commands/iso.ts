@@ -8,7 +8,7 @@ import { DiskImgError } from '../../core/errors.ts';
 import { checksums, verifySums, type HashName } from '../../core/iso/checksums.ts';
 import { Disc, type TreeKind } from '../../core/iso/disc.ts';
 import { zipEntries } from '../../core/iso/extract.ts';
-import { discInfo, entryJson, type DiscInfo } from '../../core/iso/info.ts';
+import { discInfo, entryJson, zisofsSummary, type DiscInfo } from '../../core/iso/info.ts';
 import type { DiscEntry } from '../../core/iso/types.ts';
 import { zipStream } from '../../core/iso/zip.ts';
 import { nodeHashers } from '../../node/hashers.ts';
@@ -46,12 +46,14 @@ function infoHuman(info: DiscInfo): string {
     row('Copyright file id', info['copyright-file-id']) +
     row('Volume size', `${info['volume-size']} bytes (${info['volume-size'] / info['block-size']} blocks of ${info['block-size']})`) +
     row('Image size', `${info['image-size']} bytes`) +
+    truncatedRows(info) +
     row('Creation date', info['creation-date']) +
     row('Modification date', info['modification-date']) +
     row('Expiration date', info['expiration-date']) +
     row('Effective date', info['effective-date']) +
     row('File systems', systems.join(', ')) +
-    row('Names from', NAMES[info.names]);
+    row('Names from', NAMES[info.names]) +
+    zisofsRows(info);
   const udf = info['udf-volume'];
   if (udf) {
     out +=
@@ -71,6 +73,7 @@ function infoHuman(info: DiscInfo): string {
     boot.entries.forEach((e, i) => {
       out += `  [${i}] ${e.platform}, emulation ${e.emulation}, ${e.bootable ? 'bootable' : 'not bootable'}, ${e['load-size']} bytes at byte ${e.offset}${e.path ? ` (${e.path})` : ''}, ${e['sector-count']} sectors loaded, load segment 0x${e['load-segment'].toString(16).padStart(4, '0')}\n`;
     });
+    for (const warning of boot.warnings ?? []) out += `  WARNING: ${warning}\n`;
   } else out += row('El Torito', 'no boot catalog');
   if (info.partitions.length > 0) {
     out += 'Partitions in the system area:\n';
@@ -79,18 +82,46 @@ function infoHuman(info: DiscInfo): string {
   return out;
 }
 
+const KIND_LETTERS: Record<DiscEntry['type'], string> = { file: '-', dir: 'd', symlink: 'l', block: 'b', char: 'c', fifo: 'p', socket: 's' };
+
+/** Files stored zisofs-compressed: how many, their bytes on the disc and decompressed, the first paths. */
+function zisofsRows(info: DiscInfo): string {
+  const z = info.zisofs;
+  if (!z) return '';
+  const more = z.complete ? '' : ' or more';
+  let out = `${'zisofs files:'.padEnd(24)}${z.files}${more} (${z['stored-bytes']} bytes stored, ${z['decompressed-bytes']} decompressed)\n`;
+  for (const path of z.examples) out += `  ${path}\n`;
+  if (z.files > z.examples.length) out += `  … and ${z.files - z.examples.length}${more} more\n`;
+  return out;
+}
+
+/** A truncated image: how much is missing and which files lose data (the first names, then a count). */
+function truncatedRows(info: DiscInfo): string {
+  const t = info.truncated;
+  if (!t) return '';
+  const more = t['file-count'] - t.files.length;
+  const count = `${t['file-count']}${t.complete ? '' : ' or more'} file${t['file-count'] === 1 ? '' : 's'}`;
+  let out = `WARNING: the image is truncated: ${t['missing-bytes']} bytes of its ${t['volume-size']}-byte volume are missing; ${count} lose data${t.stopped ? ` (search stopped: ${t.stopped})` : ''}\n`;
+  for (const file of t.files) out += `  ${file}\n`;
+  if (more > 0) out += `  … and ${more} more\n`;
+  return out;
+}
+
 function modeString(entry: DiscEntry): string {
-  const kind = entry.type === 'dir' ? 'd' : entry.type === 'symlink' ? 'l' : '-';
+  const kind = KIND_LETTERS[entry.type];
   const mode = entry.mode ?? (entry.type === 'dir' ? 0o555 : 0o444);
   let bits = '';
   for (let shift = 6; shift >= 0; shift -= 3) bits += `${mode & (4 << shift) ? 'r' : '-'}${mode & (2 << shift) ? 'w' : '-'}${mode & (1 << shift) ? 'x' : '-'}`;
   return kind + bits;
 }
 
+/** ls -l's columns (a device shows "major,minor" where a file shows its size, as xorriso does); a zisofs file says so and how much the disc holds. */
 function lsLine(entry: DiscEntry, long: boolean): string {
   const name = entry.target !== undefined ? `${entry.path} -> ${entry.target}` : entry.path;
   if (!long) return `${name}\n`;
-  return `${modeString(entry)} ${String(entry.nlink ?? 1).padStart(3)} ${String(entry.uid ?? 0).padStart(5)} ${String(entry.gid ?? 0).padStart(5)} ${String(entry.size).padStart(12)} ${(entry.modified ?? '').slice(0, 19).replace('T', ' ').padEnd(19)} ${name}\n`;
+  const size = entry.device ? `${entry.device.major},${entry.device.minor}` : String(entry.size);
+  const zisofs = entry.zisofs ? `  (${entry.zisofs.version === 2 ? 'zisofs2' : 'zisofs'}, ${entry.zisofs.stored} bytes stored)` : '';
+  return `${modeString(entry)} ${String(entry.nlink ?? 1).padStart(3)} ${String(entry.uid ?? 0).padStart(5)} ${String(entry.gid ?? 0).padStart(5)} ${size.padStart(12)} ${(entry.modified ?? '').slice(0, 19).replace('T', ' ').padEnd(19)} ${name}${zisofs}\n`;
 }
 
 /** A Node file-system error as the engine's one-line I/O error, naming the output. */
@@ -120,6 +151,8 @@ async function refuseInput(io: CliIO, input: string, out: string): Promise<void>
   if (a && b && a.dev === b.dev && a.ino === b.ino) fail(io, `Refusing to write over the input: ${out} is ${input}`);
 }
 
+const SPECIAL_NAMES = { block: 'block device', char: 'character device', fifo: 'FIFO', socket: 'socket' } as const;
+
 async function extract(io: CliIO, disc: Disc, input: string, path: string, out: string): Promise<void> {
   const entry = await disc.resolve(path);
   if (entry.type === 'dir') {
@@ -132,23 +165,28 @@ async function extract(io: CliIO, disc: Disc, input: string, path: string, out: 
     const root = resolve(out);
     await mkdir(root, { recursive: true }).catch((error) => Promise.reject(outputError(out, error)));
     const prefix = entry.path === '/' ? '/' : `${entry.path}/`;
+    // Devices, FIFOs and sockets are not created (that needs root and means nothing off the disc's system): each is named on stderr.
+    const skipped: DiscEntry[] = [];
     for await (const child of disc.walk(entry)) {
       const target = resolve(root, ...child.path.slice(prefix.length).split('/'));
       if (!target.startsWith(root + sep)) fail(io, `Refusing to write ${child.path} outside ${out}`);
       try {
         if (child.type === 'dir') await mkdir(target, { recursive: true });
         else if (child.type === 'symlink') await symlink(child.target ?? '', target).catch((error: NodeJS.ErrnoException) => (error.code === 'EEXIST' ? undefined : Promise.reject(error)));
+        else if (child.type !== 'file') skipped.push(child);
         else await writeOut(target, disc.read(child));
       } catch (error) {
         throw outputError(target, error);
       }
     }
+    for (const special of skipped) io.stderr(`diskimg: skipped ${special.path}: a ${SPECIAL_NAMES[special.type as keyof typeof SPECIAL_NAMES]} is not extracted\n`);
     return;
   }
   const isDir = await stat(out).then((s) => s.isDirectory()).catch(() => false);
   const file = isDir ? join(out, entry.name) : out;
   await refuseInput(io, input, file);
   if (entry.type === 'symlink') await symlink(entry.target ?? '', file).catch((error) => Promise.reject(outputError(file, error)));
+  else if (entry.type !== 'file') fail(io, `${entry.path} is a ${SPECIAL_NAMES[entry.type as keyof typeof SPECIAL_NAMES]}: there are no bytes to extract`);
   else await writeOut(file, disc.read(entry));
 }
 
@@ -192,6 +230,8 @@ export async function iso(argv: string[], io: CliIO): Promise<number> {
     switch (sub) {
       case 'info': {
         const info = discInfo(disc);
+        const zisofs = await zisofsSummary(disc);
+        if (zisofs) info.zisofs = zisofs;
         io.stdout(format === 'json' ? `${JSON.stringify(info, null, 4)}\n` : infoHuman(info));
         return 0;
       }

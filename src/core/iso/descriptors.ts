@@ -62,12 +62,31 @@ const le32 = (b: Uint8Array, at: number) => (b[at] | (b[at + 1] << 8) | (b[at + 
 export const u32 = le32;
 export const u16 = le16;
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const latin1 = new TextDecoder('latin1');
+
+/**
+ * A d-/a-character field as text: UCS-2 BE on Joliet; else UTF-8 when the bytes are valid UTF-8
+ * (genisoimage -input-charset utf-8 and xorriso write UTF-8 labels), Latin-1 otherwise. A UTF-8
+ * sequence cut by the end of the field is dropped, not turned into Latin-1 mojibake.
+ */
 function text(b: Uint8Array, at: number, length: number, ucs2: boolean): string {
   let out = '';
   if (ucs2) {
     for (let i = 0; i + 1 < length; i += 2) out += String.fromCharCode((b[at + i] << 8) | b[at + i + 1]);
   } else {
-    for (let i = 0; i < length; i++) out += String.fromCharCode(b[at + i]);
+    const field = b.subarray(at, at + length);
+    out = latin1.decode(field);
+    if (field.some((x) => x >= 0x80)) {
+      for (let cut = 0; cut < 4; cut++) {
+        try {
+          out = strictUtf8.decode(field.subarray(0, length - cut));
+          break;
+        } catch {
+          // not UTF-8 (yet): try without a cut-off last sequence, else keep Latin-1
+        }
+      }
+    }
   }
   return out.replace(/[\s\0]+$/, '');
 }

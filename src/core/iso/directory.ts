@@ -6,6 +6,7 @@
 import { DiskImgError } from '../errors.ts';
 import type { Storage } from '../storage/storage.ts';
 import { decDateTime, recordDate, SECTOR, u32 } from './descriptors.ts';
+import { parseZf, type Zisofs } from './zisofs.ts';
 
 export interface Extent {
   /** Byte offset in the image. */
@@ -39,6 +40,10 @@ export interface RockRidge {
   childLink?: number;
   /** The relocated directory itself, in its hiding place (RE): not listed there. */
   relocated?: boolean;
+  /** PN: a device's major and minor numbers (the high 32 bits, as Linux writes them, are dropped). */
+  device?: { major: number; minor: number };
+  /** ZF (or zisofs2's Z2): the file is stored zisofs-compressed; `stored` is filled by the tree. */
+  zisofs?: Omit<Zisofs, 'stored'>;
   /** Seen an SP entry (only in the root's "." record). */
   sp?: { skip: number };
   /** Seen an ER entry: the extension's identifier (RRIP_1991A, IEEE_P1282, IEEE_1282). */
@@ -55,6 +60,9 @@ const S_IFLNK = 0o120000;
 
 export const isDirMode = (mode: number | undefined) => mode !== undefined && (mode & S_IFMT) === S_IFDIR;
 export const isLinkMode = (mode: number | undefined) => mode !== undefined && (mode & S_IFMT) === S_IFLNK;
+const SPECIAL: Record<number, 'block' | 'char' | 'fifo' | 'socket'> = { 0o060000: 'block', 0o020000: 'char', 0o010000: 'fifo', 0o140000: 'socket' };
+/** A device node, FIFO or socket, from PX's file type bits. */
+export const specialType = (mode: number | undefined) => (mode === undefined ? undefined : SPECIAL[mode & S_IFMT]);
 
 /** Reads a directory's extent, refusing one that lies outside the image or is absurdly large. */
 export async function readDirectoryBytes(storage: Storage, extent: number, size: number, path: string): Promise<Uint8Array> {
@@ -195,9 +203,24 @@ function parseArea(current: Uint8Array, state: SuspState): { offset: number; len
         rr.gid = u32(e, 28);
         state.found = true;
         break;
-      case 0x504e: // PN: device numbers; a device is listed as a file
+      case 0x504e: // PN: device numbers, high then low, each both-endian 32
+        if (length >= 20) {
+          const high = u32(e, 4);
+          const low = u32(e, 12);
+          // genisoimage writes major and minor in the two words (as RRIP means, and as Linux reads a non-zero high word);
+          // libisofs writes the whole glibc dev_t in the low word: major in bits 8–19, minor in bits 0–7 and 20–31.
+          rr.device = high !== 0 ? { major: high, minor: low } : { major: (low >>> 8) & 0xfff, minor: (low & 0xff) | ((low >>> 12) & 0xfff00) };
+        }
         state.found = true;
         break;
+      case 0x5a46: // ZF: zisofs
+      case 0x5a32: {
+        // Z2: zisofs2 (xorriso --zisofs2-susp-z2)
+        const zf = parseZf(e, signature === 0x5a46 ? 'ZF' : 'Z2');
+        if (zf) rr.zisofs = zf;
+        state.found = true;
+        break;
+      }
       case 0x4e4d: {
         // NM: the name, in pieces while CONTINUE (bit 0) is set
         const flags = e[4];

@@ -14,6 +14,9 @@ import { readSystemArea, type SystemArea, type SystemAreaPartition } from './sys
 import type { DiscEntry, DiscTree } from './types.ts';
 import { UdfTree } from './udf-tree.ts';
 import { hasUdfRecognition, readUdfVolume } from './udf-volume.ts';
+import { readZisofs } from './zisofs.ts';
+
+const DEVICE_NAMES = { dir: 'directory', block: 'block device', char: 'character device', fifo: 'FIFO', socket: 'socket' } as const;
 
 function plainTree(storage: Storage, iso9660: Iso9660Volume): Iso9660Tree {
   const enhanced = iso9660.descriptors.supplementary.find((v) => v.enhanced);
@@ -65,6 +68,48 @@ const MAX_RANGE = 16 << 20;
 
 export type TreeKind = DiscTree['kind'];
 
+/** Names kept of the files a truncated image cuts (the count goes on). */
+const TRUNCATED_NAMES = 20;
+/** Entries looked at to find them: a huge disc's open stays bounded. */
+const TRUNCATED_SEARCH = 200_000;
+
+/** An image shorter than the volume it records: how much is missing, and which files lose data. */
+export interface Truncation {
+  /** Bytes the volume says it spans, and bytes the image has. */
+  volumeSize: number;
+  imageSize: number;
+  missing: number;
+  /** The first files (paths) whose data lies at least partly past the end. */
+  files: string[];
+  /** How many files lose data (of those looked at). */
+  fileCount: number;
+  /** False when the search stopped early (too many entries, or a directory itself lies past the end): the count is a lower bound. */
+  complete: boolean;
+  /** Why the search stopped, when it did. */
+  stopped?: string;
+}
+
+async function findTruncation(storage: Storage, volumeSize: number, walk: () => AsyncGenerator<DiscEntry>): Promise<Truncation | undefined> {
+  if (storage.size >= volumeSize) return undefined;
+  const t: Truncation = { volumeSize, imageSize: storage.size, missing: volumeSize - storage.size, files: [], fileCount: 0, complete: true };
+  let seen = 0;
+  try {
+    for await (const entry of walk()) {
+      if (++seen > TRUNCATED_SEARCH) {
+        Object.assign(t, { complete: false, stopped: `more than ${TRUNCATED_SEARCH} entries` });
+        break;
+      }
+      if (entry.type !== 'file' || !entry.extents.some((e) => e.offset >= 0 && e.length > 0 && e.offset + e.length > storage.size)) continue;
+      if (t.files.length < TRUNCATED_NAMES) t.files.push(entry.path);
+      t.fileCount++;
+    }
+  } catch (error) {
+    if (!(error instanceof DiskImgError)) throw error;
+    Object.assign(t, { complete: false, stopped: error.message });
+  }
+  return t;
+}
+
 export interface OpenDiscOptions {
   /**
    * The tree names come from. By default Rock Ridge when the disc has it (xorriso's choice: the
@@ -97,6 +142,9 @@ export class Disc {
     /** The MBR and/or GPT in the first 32 KiB (isohybrid, -append_partition). */
     readonly systemArea: SystemArea,
   ) {}
+
+  /** Set at open when the image is shorter than its volume (a download cut short). */
+  truncation: Truncation | undefined;
 
   get partitions(): SystemAreaPartition[] {
     return this.systemArea.partitions;
@@ -145,7 +193,9 @@ export class Disc {
     const primary = iso9660?.descriptors.primary;
     const volumeEnd = primary ? primary.volumeSpaceSize * SECTOR : udfTree ? Math.max(...udfTree.volume.partitions.map((p) => (p.start + p.length) * udfTree.volume.blockSize)) : undefined;
     const systemArea = await readSystemArea(storage, volumeEnd);
-    return new Disc(storage, iso9660, udfTree, udfError, tree, bootCatalog, systemArea);
+    const disc = new Disc(storage, iso9660, udfTree, udfError, tree, bootCatalog, systemArea);
+    if (volumeEnd !== undefined) disc.truncation = await findTruncation(storage, volumeEnd, () => disc.walk());
+    return disc;
   }
 
   /** The trees this disc offers, in the order names are preferred. */
@@ -177,7 +227,10 @@ export class Disc {
 
   /** The disc's label as a user knows it: Joliet's (longer, Unicode) or the primary volume's, else UDF's logical volume. */
   get label(): string {
-    return this.jolietVolume?.volumeId || this.primary?.volumeId || this.udfTree?.volume.logicalVolumeId || this.udfTree?.volume.volumeId || '';
+    const primary = this.primary?.volumeId ?? '';
+    const joliet = this.jolietVolume?.volumeId ?? '';
+    const iso = joliet && !(primary.length > joliet.length && primary.startsWith(joliet)) ? joliet : primary;
+    return iso || this.udfTree?.volume.logicalVolumeId || this.udfTree?.volume.volumeId || '';
   }
 
   /** The entry at an absolute path ("/" is the root); names compare exactly, then case-blind for plain ISO 9660 and UDF (Windows reads UDF case-blind). */
@@ -231,6 +284,15 @@ export class Disc {
     const chunk = Math.max(512, Math.min(options.chunk ?? READ_CHUNK, 64 << 20));
     let skip = Math.max(0, options.start ?? 0);
     let left = Math.max(0, Math.min(options.length ?? entry.size, entry.size - skip));
+    if (entry.type !== 'file') {
+      // A device, FIFO or socket has no bytes; a symlink's are its target.
+      if (entry.type !== 'symlink') throw new DiskImgError('usage', `${entry.path} is a ${DEVICE_NAMES[entry.type]}: it has no bytes to read`, { file: this.storage.name, field: 'path', value: entry.path });
+      return;
+    }
+    if (entry.zisofs) {
+      yield* this.readZisofs(entry, entry.zisofs, skip, left, chunk);
+      return;
+    }
     if (entry.inline) {
       if (left > 0) yield entry.inline.subarray(skip, skip + left);
       return;
@@ -251,6 +313,16 @@ export class Disc {
       }
       left -= take;
       skip = 0;
+    }
+  }
+
+  /** A zisofs file decompressed: the stored bytes (its extents) are read through the plain path. */
+  private async *readZisofs(entry: DiscEntry, z: NonNullable<DiscEntry['zisofs']>, start: number, length: number, chunk: number): AsyncGenerator<Uint8Array> {
+    const stored: DiscEntry = { ...entry, size: z.stored, zisofs: undefined };
+    const read = (offset: number, size: number) => this.readRange(stored, offset, size);
+    const codec = { algorithm: z.version === 2 ? ('PZ' as const) : ('pz' as const), entry: z.entry, headerSize: z.headerSize, blockLog2: Math.log2(z.blockSize), size: entry.size, stored: z.stored };
+    for await (const block of readZisofs(codec, entry.path, read, start, length)) {
+      for (let at = 0; at < block.length; at += chunk) yield block.subarray(at, Math.min(block.length, at + chunk));
     }
   }
 

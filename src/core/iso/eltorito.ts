@@ -34,6 +34,8 @@ export interface BootCatalog {
   offset: number;
   validationId: string;
   entries: BootEntry[];
+  /** Damage in the catalog, each naming its entry: duplicates, invalid entries (skipped), images past the end. */
+  warnings: string[];
 }
 
 const MAX_ENTRIES = 256;
@@ -82,7 +84,25 @@ export async function readBootCatalog(storage: Storage, sector: number): Promise
     const [loadSize, sizeFrom] = floppy !== undefined ? [floppy, 'floppy' as const] : fat !== undefined ? [fat, 'fat' as const] : [stored, 'sector-count' as const];
     return { platform: p, emulation: emulationName(media), bootable: b[at] === 0x88, loadSegment: u16(b, at + 2), systemType: b[at + 4], sectorCount, offset: start, loadSize, sizeFrom };
   };
-  entries.push(await entry(32));
+  const warnings: string[] = [];
+  const seen = new Map<string, number>();
+  const add = async (at: number) => {
+    const where = offset + at;
+    if (b[at] !== 0x88 && b[at] !== 0x00) {
+      warnings.push(`the entry at byte ${where} has boot indicator 0x${b[at].toString(16)} (neither 0x88 nor 0): skipped`);
+      return;
+    }
+    const e = await entry(at);
+    const index = entries.length;
+    const key = `${e.platform}:${b[at + 1]}:${e.offset}:${e.sectorCount}:${e.loadSegment}`;
+    const twin = seen.get(key);
+    if (twin !== undefined) warnings.push(`entry [${index}] at byte ${where} is a duplicate of entry [${twin}]`);
+    else seen.set(key, index);
+    if ((b[at + 1] & 0x0f) > 4) warnings.push(`entry [${index}] at byte ${where} has an unknown media type 0x${b[at + 1].toString(16)}`);
+    if (e.offset >= storage.size) warnings.push(`entry [${index}] at byte ${where}: its image at byte ${e.offset} lies past the end of the image (${storage.size} bytes)`);
+    entries.push(e);
+  };
+  await add(32);
   // Section headers (0x90, 0x91 for the last) each followed by their section entries.
   for (let at = 64; at + 32 <= SECTOR && entries.length < MAX_ENTRIES; ) {
     const header = b[at];
@@ -91,11 +111,11 @@ export async function readBootCatalog(storage: Storage, sector: number): Promise
     const count = u16(b, at + 2);
     at += 32;
     for (let i = 0; i < count && at + 32 <= SECTOR && entries.length < MAX_ENTRIES; i++) {
-      if (b[at] === 0x88 || b[at] === 0x00) entries.push(await entry(at));
+      await add(at);
       at += 32;
       while (at + 32 <= SECTOR && b[at] === 0x44) at += 32; // section entry extensions
     }
     if (header === 0x91) break;
   }
-  return { offset, validationId: String.fromCharCode(...b.subarray(4, 28)).replace(/[\s\0]+$/, ''), entries };
+  return { offset, validationId: String.fromCharCode(...b.subarray(4, 28)).replace(/[\s\0]+$/, ''), entries, warnings };
 }

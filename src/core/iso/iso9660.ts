@@ -5,7 +5,7 @@
 import { DiskImgError } from '../errors.ts';
 import type { Storage } from '../storage/storage.ts';
 import { SECTOR, type VolumeDescriptor } from './descriptors.ts';
-import { isDirMode, isLinkMode, parseRecords, readDirectoryBytes, type RawRecord } from './directory.ts';
+import { isDirMode, isLinkMode, parseRecords, readDirectoryBytes, specialType, type RawRecord } from './directory.ts';
 import type { DiscEntry, DiscTree } from './types.ts';
 
 interface DirRef {
@@ -71,9 +71,18 @@ export class Iso9660Tree implements DiscTree {
         Object.assign(entry, { type: 'symlink', target: rr?.symlink ?? '' });
       } else if (first.directory || isDirMode(rr?.mode)) {
         Object.assign(entry, { type: 'dir', size: first.size, ref: { extent: first.extent, size: first.size } satisfies DirRef });
+      } else if (specialType(rr?.mode)) {
+        // A device, FIFO or socket: no bytes of its own, whatever its record says; only a device has numbers.
+        entry.type = specialType(rr?.mode)!;
+        if (rr?.device && (entry.type === 'block' || entry.type === 'char')) entry.device = rr.device;
       } else {
         entry.extents = parts.map((p) => ({ offset: p.extent * SECTOR, length: p.size }));
         entry.size = parts.reduce((total, p) => total + p.size, 0);
+        if (rr?.zisofs) {
+          const z = rr.zisofs;
+          entry.zisofs = { version: z.algorithm === 'PZ' ? 2 : 1, stored: entry.size, blockSize: 2 ** z.blockLog2, headerSize: z.headerSize, entry: z.entry };
+          entry.size = z.size;
+        }
       }
       entries.push(entry);
     }

@@ -6,7 +6,8 @@ export interface ByteRange {
   length: number;
 }
 
-export type EntryType = 'file' | 'dir' | 'symlink';
+/** block, char, fifo and socket are Rock Ridge special files (PX's file type): they have no bytes. */
+export type EntryType = 'file' | 'dir' | 'symlink' | 'block' | 'char' | 'fifo' | 'socket';
 
 export interface DiscEntry {
   /** Absolute, from "/", names as a user sees them. */
@@ -25,6 +26,13 @@ export interface DiscEntry {
   nlink?: number;
   /** ISO 8601. */
   modified?: string | null;
+  /** A block or character device's numbers (Rock Ridge PN). */
+  device?: { major: number; minor: number };
+  /**
+   * The file is stored compressed (Rock Ridge zisofs, v1 "ZF pz" or zisofs2 "PZ"): `size` is the
+   * decompressed size, `stored` the bytes on the disc; reading it decompresses.
+   */
+  zisofs?: { version: 1 | 2; stored: number; blockSize: number; headerSize: number; entry: 'ZF' | 'Z2' };
   /** A symlink's target. */
   target?: string;
   hidden?: boolean;

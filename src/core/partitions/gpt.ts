@@ -29,11 +29,16 @@ export interface GptTable {
   warnings: string[];
 }
 
-/** Why a header at `lba` is unusable, or the header. */
-export async function readGptHeader(disk: ByteSource, sectorSize: number, lba: number): Promise<GptHeader | string> {
+/** A header that is not there at all: no "EFI PART" at its LBA, or its LBA past the end of the disk. */
+const ABSENT = Symbol('no GPT signature');
+type Absent = { [ABSENT]: true; reason: string };
+
+/** Why a header at `lba` is unusable (absent: no signature to speak of), or the header. */
+export async function readGptHeader(disk: ByteSource, sectorSize: number, lba: number): Promise<GptHeader | string | Absent> {
   const sector = await disk.read(lba * sectorSize, sectorSize);
-  if (!sector) return `LBA ${lba} is past the end of the disk`;
-  if (ascii(sector, 0, 8) !== 'EFI PART') return `no "EFI PART" signature at LBA ${lba}`;
+  // Neither is a sign of a GPT: a disk smaller than LBA 1 (2560 bytes at 4096-byte sectors) holds none.
+  if (!sector) return { [ABSENT]: true, reason: `LBA ${lba} is past the end of the disk` };
+  if (ascii(sector, 0, 8) !== 'EFI PART') return { [ABSENT]: true, reason: `no "EFI PART" signature at LBA ${lba}` };
   const headerSize = le32(sector, 12);
   if (headerSize < 92 || headerSize > sectorSize) return `header size ${headerSize} at LBA ${lba} is not between 92 and ${sectorSize}`;
   const copy = sector.slice(0, headerSize);
@@ -57,6 +62,8 @@ export async function readGptHeader(disk: ByteSource, sectorSize: number, lba: n
   if (!Number.isSafeInteger(h.entriesLba * sectorSize)) return `entry array LBA ${h.entriesLba} is out of range`;
   return h;
 }
+
+const isHeader = (h: GptHeader | string | Absent): h is GptHeader => typeof h !== 'string' && !(ABSENT in h);
 
 async function readEntries(disk: ByteSource, sectorSize: number, h: GptHeader): Promise<Uint8Array | string> {
   const bytes = await disk.read(h.entriesLba * sectorSize, h.entryCount * h.entrySize);
@@ -102,15 +109,15 @@ export async function readGpt(disk: ByteSource, sectorSize: number): Promise<Gpt
   const problems: string[] = [];
   let signature = false;
   const primary = await readGptHeader(disk, sectorSize, 1);
-  const candidates: { which: string; header: GptHeader | string }[] = [{ which: 'primary', header: primary }];
+  const candidates: { which: string; header: GptHeader | string | Absent }[] = [{ which: 'primary', header: primary }];
   const backupLbas = new Set<number>();
-  if (typeof primary !== 'string' && primary.alternateLba > 1 && primary.alternateLba <= lastLba) backupLbas.add(primary.alternateLba);
+  if (isHeader(primary) && primary.alternateLba > 1 && primary.alternateLba <= lastLba) backupLbas.add(primary.alternateLba);
   if (lastLba > 1) backupLbas.add(lastLba);
   for (const lba of backupLbas) candidates.push({ which: 'backup', header: await readGptHeader(disk, sectorSize, lba) });
   for (const { which, header } of candidates) {
-    if (typeof header === 'string') {
-      if (!header.startsWith('no "EFI PART"')) signature = true;
-      problems.push(`${which} GPT header: ${header}`);
+    if (!isHeader(header)) {
+      if (typeof header === 'string') signature = true;
+      problems.push(`${which} GPT header: ${typeof header === 'string' ? header : header.reason}`);
       continue;
     }
     signature = true;
