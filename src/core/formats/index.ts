@@ -6,13 +6,14 @@
 import { latin1 } from '../bytes.ts';
 import type { FormatDriver } from './driver.ts';
 import { luksDriver } from './luks/index.ts';
+import { parallelsDriver } from './parallels/index.ts';
 import { qcow2Driver } from './qcow2/index.ts';
 import { rawDriver } from './raw/index.ts';
 
 export type { FormatDriver, OpenContext, ProbeScore } from './driver.ts';
 
 /** The formats read, in the order the help lists them. */
-export const DRIVERS: readonly FormatDriver[] = [qcow2Driver, rawDriver, luksDriver];
+export const DRIVERS: readonly FormatDriver[] = [qcow2Driver, rawDriver, luksDriver, parallelsDriver];
 
 /**
  * Formats QEMU has that are recognised but not read yet: probing names them instead of taking
@@ -25,7 +26,6 @@ export const UNREAD_FORMATS: ReadonlyArray<{ name: string; title: string; probe?
   { name: 'vpc', title: 'VHD (vpc)', probe: (b) => ascii(b, 0, 8) === 'conectix' },
   { name: 'vdi', title: 'VDI (VirtualBox)', probe: (b) => le32(b, 0x40) === 0xbeda107f },
   { name: 'qed', title: 'QED', probe: (b) => ascii(b, 0, 4) === 'QED\0' },
-  { name: 'parallels', title: 'Parallels' },
   { name: 'dmg', title: 'DMG' },
   { name: 'bochs', title: 'Bochs' },
   { name: 'cloop', title: 'cloop' },

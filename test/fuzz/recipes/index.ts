@@ -1,6 +1,7 @@
 /** Every recipe book: one per format (a new reader adds its book here). */
 import { discRecipes } from './disc.ts';
 import { luksRecipes } from './luks.ts';
+import { parallelsRecipes } from './parallels.ts';
 import { qcow2Recipes } from './qcow2.ts';
 import type { RecipeBook } from './tools.ts';
 
@@ -8,4 +9,5 @@ export const RECIPE_BOOKS: Record<string, RecipeBook> = {
   qcow2: qcow2Recipes,
   disc: discRecipes,
   luks: luksRecipes,
+  parallels: parallelsRecipes,
 };
