@@ -4,6 +4,7 @@
  * help and the page's picker list what is here.
  */
 import { latin1 } from '../bytes.ts';
+import { bochsDriver } from './bochs/index.ts';
 import type { FormatDriver } from './driver.ts';
 import { luksDriver } from './luks/index.ts';
 import { parallelsDriver } from './parallels/index.ts';
@@ -13,7 +14,7 @@ import { rawDriver } from './raw/index.ts';
 export type { FormatDriver, OpenContext, ProbeScore } from './driver.ts';
 
 /** The formats read, in the order the help lists them. */
-export const DRIVERS: readonly FormatDriver[] = [qcow2Driver, rawDriver, luksDriver, parallelsDriver];
+export const DRIVERS: readonly FormatDriver[] = [qcow2Driver, rawDriver, luksDriver, parallelsDriver, bochsDriver];
 
 /**
  * Formats QEMU has that are recognised but not read yet: probing names them instead of taking
@@ -27,7 +28,6 @@ export const UNREAD_FORMATS: ReadonlyArray<{ name: string; title: string; probe?
   { name: 'vdi', title: 'VDI (VirtualBox)', probe: (b) => le32(b, 0x40) === 0xbeda107f },
   { name: 'qed', title: 'QED', probe: (b) => ascii(b, 0, 4) === 'QED\0' },
   { name: 'dmg', title: 'DMG' },
-  { name: 'bochs', title: 'Bochs' },
   { name: 'cloop', title: 'cloop' },
 ];
 

@@ -1,4 +1,5 @@
 /** Every recipe book: one per format (a new reader adds its book here). */
+import { bochsRecipes } from './bochs.ts';
 import { discRecipes } from './disc.ts';
 import { luksRecipes } from './luks.ts';
 import { parallelsRecipes } from './parallels.ts';
@@ -10,4 +11,5 @@ export const RECIPE_BOOKS: Record<string, RecipeBook> = {
   disc: discRecipes,
   luks: luksRecipes,
   parallels: parallelsRecipes,
+  bochs: bochsRecipes,
 };

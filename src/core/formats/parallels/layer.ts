@@ -62,7 +62,8 @@ export class ParallelsLayer implements Layer {
     let guest = start;
     while (guest < end) {
       const index = Math.floor(guest / this.clusterBytes);
-      const pieceEnd = Math.min(end, (index + 1) * this.clusterBytes);
+      // Past the BAT entries held, everything is unallocated: one piece, not one per cluster.
+      const pieceEnd = index >= this.bat.length ? end : Math.min(end, (index + 1) * this.clusterBytes);
       const cluster = this.clusterOffset(index);
       const next: Extent = cluster === 0 ? { start: guest, length: pieceEnd - guest, kind: 'unallocated', depth: 0 } : { start: guest, length: pieceEnd - guest, kind: 'data', depth: 0, hostOffset: cluster + (guest - index * this.clusterBytes) };
       if (pending && pending.kind === next.kind && (next.hostOffset === undefined || pending.hostOffset! + pending.length === next.hostOffset)) pending.length += next.length;
