@@ -5,6 +5,7 @@
  */
 import { latin1 } from '../bytes.ts';
 import { bochsDriver } from './bochs/index.ts';
+import { cloopDriver } from './cloop/index.ts';
 import type { FormatDriver } from './driver.ts';
 import { luksDriver } from './luks/index.ts';
 import { parallelsDriver } from './parallels/index.ts';
@@ -14,7 +15,7 @@ import { rawDriver } from './raw/index.ts';
 export type { FormatDriver, OpenContext, ProbeScore } from './driver.ts';
 
 /** The formats read, in the order the help lists them. */
-export const DRIVERS: readonly FormatDriver[] = [qcow2Driver, rawDriver, luksDriver, parallelsDriver, bochsDriver];
+export const DRIVERS: readonly FormatDriver[] = [qcow2Driver, rawDriver, luksDriver, parallelsDriver, bochsDriver, cloopDriver];
 
 /**
  * Formats QEMU has that are recognised but not read yet: probing names them instead of taking
@@ -28,7 +29,6 @@ export const UNREAD_FORMATS: ReadonlyArray<{ name: string; title: string; probe?
   { name: 'vdi', title: 'VDI (VirtualBox)', probe: (b) => le32(b, 0x40) === 0xbeda107f },
   { name: 'qed', title: 'QED', probe: (b) => ascii(b, 0, 4) === 'QED\0' },
   { name: 'dmg', title: 'DMG' },
-  { name: 'cloop', title: 'cloop' },
 ];
 
 export function findDriver(name: string): FormatDriver | undefined {

@@ -1,5 +1,6 @@
 /** Every recipe book: one per format (a new reader adds its book here). */
 import { bochsRecipes } from './bochs.ts';
+import { cloopRecipes } from './cloop.ts';
 import { discRecipes } from './disc.ts';
 import { luksRecipes } from './luks.ts';
 import { parallelsRecipes } from './parallels.ts';
@@ -12,4 +13,5 @@ export const RECIPE_BOOKS: Record<string, RecipeBook> = {
   luks: luksRecipes,
   parallels: parallelsRecipes,
   bochs: bochsRecipes,
+  cloop: cloopRecipes,
 };
