@@ -6,6 +6,7 @@
 import { latin1 } from '../bytes.ts';
 import { bochsDriver } from './bochs/index.ts';
 import { cloopDriver } from './cloop/index.ts';
+import { dmgDriver } from './dmg/index.ts';
 import type { FormatDriver } from './driver.ts';
 import { luksDriver } from './luks/index.ts';
 import { parallelsDriver } from './parallels/index.ts';
@@ -15,7 +16,7 @@ import { rawDriver } from './raw/index.ts';
 export type { FormatDriver, OpenContext, ProbeScore } from './driver.ts';
 
 /** The formats read, in the order the help lists them. */
-export const DRIVERS: readonly FormatDriver[] = [qcow2Driver, rawDriver, luksDriver, parallelsDriver, bochsDriver, cloopDriver];
+export const DRIVERS: readonly FormatDriver[] = [qcow2Driver, rawDriver, luksDriver, parallelsDriver, bochsDriver, cloopDriver, dmgDriver];
 
 /**
  * Formats QEMU has that are recognised but not read yet: probing names them instead of taking
@@ -28,7 +29,6 @@ export const UNREAD_FORMATS: ReadonlyArray<{ name: string; title: string; probe?
   { name: 'vpc', title: 'VHD (vpc)', probe: (b) => ascii(b, 0, 8) === 'conectix' },
   { name: 'vdi', title: 'VDI (VirtualBox)', probe: (b) => le32(b, 0x40) === 0xbeda107f },
   { name: 'qed', title: 'QED', probe: (b) => ascii(b, 0, 4) === 'QED\0' },
-  { name: 'dmg', title: 'DMG' },
 ];
 
 export function findDriver(name: string): FormatDriver | undefined {
