@@ -2,6 +2,7 @@
 import { bochsRecipes } from './bochs.ts';
 import { cloopRecipes } from './cloop.ts';
 import { discRecipes } from './disc.ts';
+import { dmgRecipes } from './dmg.ts';
 import { luksRecipes } from './luks.ts';
 import { parallelsRecipes } from './parallels.ts';
 import { qcow2Recipes } from './qcow2.ts';
@@ -14,4 +15,5 @@ export const RECIPE_BOOKS: Record<string, RecipeBook> = {
   parallels: parallelsRecipes,
   bochs: bochsRecipes,
   cloop: cloopRecipes,
+  dmg: dmgRecipes,
 };
