@@ -7,6 +7,7 @@ export const bochsDriver: FormatDriver = {
   name: 'bochs',
   title: 'Bochs growing disk (bximage)',
   extensions: ['img'],
-  probe: (head) => (isBochs(head) ? { score: 100 } : null),
+  // bochs_probe wants a whole 512-byte header: a shorter file is not probed as bochs.
+  probe: (head, storage) => (storage.size >= 512 && isBochs(head) ? { score: 100 } : null),
   open: (storage) => BochsLayer.open(storage),
 };

@@ -7,6 +7,7 @@ export const parallelsDriver: FormatDriver = {
   name: 'parallels',
   title: 'Parallels / Virtuozzo (ploop) disk',
   extensions: ['hdd', 'hds'],
-  probe: (head) => (isParallels(head) ? { score: 100 } : null),
+  // parallels_probe wants the whole 64-byte header.
+  probe: (head, storage) => (storage.size >= 64 && isParallels(head) ? { score: 100 } : null),
   open: (storage) => ParallelsLayer.open(storage),
 };
