@@ -32,7 +32,7 @@ function qemuRetry(...args: string[]): void {
 
 const fixtures = cachedFixtures('diskimg-luks', import.meta.url, (dir) => {
   writeFileSync(join(dir, 'pass.txt'), `${PASS}\n`);
-  return COMBOS.map(([name, options, size], i) => {
+  const made = COMBOS.map(([name, options, size], i) => {
     const file = join(dir, `v${i}.luks`);
     qemuRetry('create', '-q', '-f', 'luks', '--object', SECRET, '-o', `key-secret=s0,iter-time=10${options ? `,${options}` : ''}`, file, size);
     execFileSync('qemu-io', ['--object', SECRET, '--image-opts', imageOpts(file), '-c', 'write -P 7 512 100k', '-c', 'write -P 9 1M 4k', '-c', 'write -z 1100k 64k'], { stdio: 'ignore' });
@@ -40,6 +40,19 @@ const fixtures = cachedFixtures('diskimg-luks', import.meta.url, (dir) => {
     qemuImgOk('convert', '--object', SECRET, '--image-opts', imageOpts(file), '-O', 'raw', raw);
     return { name, file, raw, pass: join(dir, 'pass.txt') };
   });
+  // A LUKS1 volume cryptsetup made (its defaults: aes-xts-plain64, sha256), written by qemu-io.
+  if (spawnSync('sh', ['-c', 'command -v cryptsetup']).status === 0) {
+    const file = join(dir, 'cryptsetup.luks');
+    const key = join(dir, 'key.bin');
+    writeFileSync(key, PASS);
+    execFileSync('truncate', ['-s', '6M', file]);
+    execFileSync('cryptsetup', ['luksFormat', '-q', '--type', 'luks1', '--pbkdf-force-iterations', '1000', '--key-file', key, file], { stdio: 'ignore' });
+    execFileSync('qemu-io', ['--object', SECRET, '--image-opts', imageOpts(file), '-c', 'write -P 3 0 64k', '-c', 'write -P 4 2M 1536'], { stdio: 'ignore' });
+    const raw = `${file}.qemu.raw`;
+    qemuImgOk('convert', '--object', SECRET, '--image-opts', imageOpts(file), '-O', 'raw', raw);
+    made.push({ name: 'cryptsetup luks1', file, raw, pass: join(dir, 'pass.txt') });
+  }
+  return made;
 });
 
 describe('LUKS volumes qemu-img made', () => {
