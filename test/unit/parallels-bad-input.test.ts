@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskImgError } from '../../src/core/errors.ts';
 import { copy, open, patch, qemuImg, qemuImgError, readAll, scratchDir } from '../support/qemu.ts';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 
 let dir: string;
 let good: string;
@@ -81,4 +83,50 @@ describe('damaged Parallels images', () => {
     expect(image.virtualSize).toBe(0xffffffff * 512);
     await image.close();
   });
+
+  /** A copy with a Format Extension cluster appended (4 KiB clusters): `features` after its 24-byte header. */
+  function withExtension(features: Buffer, spoil?: (cluster: Buffer) => void): string {
+    const file = copy(good, join(dir, `ext${n++}.hdd`));
+    const at = statSync(file).size;
+    const cluster = Buffer.alloc(4096);
+    cluster.writeBigUInt64LE(0xab234cef23dcea87n, 0);
+    features.copy(cluster, 24);
+    createHash('md5').update(cluster.subarray(24)).digest().copy(cluster, 8);
+    spoil?.(cluster);
+    patch(file, at, [...cluster]);
+    patch(file, 56, le32(at / 512));
+    return file;
+  }
+  const feature = (magic: bigint, flags = 0n, size = 0) => {
+    const b = Buffer.alloc(24);
+    b.writeBigUInt64LE(magic, 0);
+    b.writeBigUInt64LE(flags, 8);
+    b.writeUInt32LE(size, 16);
+    return b;
+  };
+
+  it('a sound Format Extension (no features) opens, as in qemu-img', async () => {
+    const file = withExtension(feature(0n));
+    const image = await open(file);
+    await readAll(image);
+    await image.close();
+    expect(() => qemuImg('info', file)).not.toThrow();
+  });
+
+  const extensionCases: Array<[string, () => string]> = [
+    ['wrong Format Extension magic', () => withExtension(feature(0n), (c) => c.writeBigUInt64LE(1n, 0))],
+    ['wrong Format Extension checksum', () => withExtension(feature(0n), (c) => (c[8] ^= 1))],
+    ['an unknown feature', () => withExtension(feature(0x1234n))],
+    ['feature flags', () => withExtension(feature(0n, 1n))],
+    ['a feature larger than the cluster', () => withExtension(feature(0x20385fae252cb34an, 0n, 1 << 20))],
+  ];
+  for (const [what, make] of extensionCases) {
+    it(what, async () => {
+      const file = make();
+      const error = await refusal(file);
+      expect(error.kind).toBe('corrupt');
+      expect(error.context.field).toBe('ext_off');
+      expect(qemuImgError('info', file)).toContain(error.message);
+    });
+  }
 });

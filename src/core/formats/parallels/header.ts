@@ -24,6 +24,8 @@ export interface ParallelsHeader {
   dataOffsetSectors: number;
   /** What a BAT entry is multiplied by to give a sector: 1 (v1) or tracks (ext). */
   offsetMultiplier: number;
+  /** The Format Extension cluster's offset in sectors (0: none). */
+  extensionSector: number;
 }
 
 const fail = (kind: DiskImgError['kind'], message: string, field: string, offset: number, value?: number | string) => {
@@ -62,5 +64,6 @@ export function parseHeader(head: Uint8Array): ParallelsHeader {
     inUse: view.getUint32(44, true) === INUSE_MAGIC,
     dataOffsetSectors: view.getUint32(48, true),
     offsetMultiplier: magic === MAGIC_V1 ? 1 : tracks,
+    extensionSector: view.getUint32(56, true) + view.getUint32(60, true) * 2 ** 32,
   };
 }

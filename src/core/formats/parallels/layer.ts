@@ -5,6 +5,7 @@
 import { DiskImgError } from '../../errors.ts';
 import type { CheckResult, Extent, FormatFacts, Layer } from '../../image.ts';
 import { readInto, type Storage } from '../../storage/storage.ts';
+import { checkExtension } from './extension.ts';
 import { HEADER_BYTES, parseHeader, type ParallelsHeader } from './header.ts';
 
 const SECTOR = 512;
@@ -32,6 +33,8 @@ export class ParallelsLayer implements Layer {
 
   static async open(storage: Storage): Promise<ParallelsLayer> {
     const header = parseHeader(await storage.read(0, HEADER_BYTES));
+    // QEMU checks the Format Extension when it opens an image read-only, as qemu-img does.
+    if (header.extensionSector !== 0) await checkExtension(storage, header.extensionSector * SECTOR, header.tracks * SECTOR);
     // Only entries inside the file can be non-zero: never allocate for the ones past its end.
     const inFile = Math.max(0, Math.ceil((storage.size - HEADER_BYTES) / 4));
     const count = Math.min(header.batEntries, inFile);
