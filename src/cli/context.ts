@@ -64,7 +64,12 @@ export async function openForCommand(io: CliIO, path: string, request: OpenReque
   } catch (error) {
     await storage?.close();
     // qemu-img's words when no secret was given, and how to give one.
-    if (isDiskImgError(error) && error.kind === 'needs-passphrase') fail(io, `Could not open '${display}': Parameter 'encrypt.key-secret' is required for cipher (the image is encrypted: ${PASSPHRASE_HINT})`);
+    if (isDiskImgError(error) && error.kind === 'needs-passphrase') {
+      // The luks driver's option is 'key-secret', qcow2's 'encrypt.key-secret'.
+      const option = error.context.field === 'key-secret' ? 'key-secret' : 'encrypt.key-secret';
+      const hint = option === 'key-secret' ? PASSPHRASE_HINT.replace('driver=qcow2', 'driver=luks').replace('encrypt.key-secret', 'key-secret') : PASSPHRASE_HINT;
+      fail(io, `Could not open '${display}': Parameter '${option}' is required for cipher (the image is encrypted: ${hint})`);
+    }
     // As qemu-img: a missing file reads "Could not open 'x': Could not open 'x': No such file…".
     if (isDiskImgError(error)) fail(io, `Could not open '${display}': ${error.message}`);
     throw error;

@@ -41,8 +41,8 @@ Formats read (-f; probed by content when not given):
 ${DRIVERS.map((d) => `  ${d.name.padEnd(10)}${d.title}`).join('\n')}
 Formats written (-O): qcow2 (optionally LUKS-encrypted) and raw.
 Encrypted images: --passphrase-file FILE, or qemu-img's --object secret,id=ID,data=...|file=...
-with --image-opts driver=qcow2,file.filename=FILE,encrypt.key-secret=ID (inputs) and
--o encrypt.format=luks,encrypt.key-secret=ID (outputs).
+with --image-opts driver=qcow2,file.filename=FILE,encrypt.key-secret=ID (inputs; a LUKS volume:
+driver=luks,file.filename=FILE,key-secret=ID) and -o encrypt.format=luks,encrypt.key-secret=ID (outputs).
 --backing FILE names a backing file explicitly (repeat it for each level, top down) instead of
 the name stored in the image, which is otherwise resolved relative to the image's folder.
 `;

@@ -86,7 +86,7 @@ export interface ImageSpec {
 
 /**
  * One image argument: a file name, or with --image-opts an option string such as
- * `driver=qcow2,file.filename=disk.qcow2,encrypt.key-secret=sec0`.
+ * `driver=qcow2,file.filename=disk.qcow2,encrypt.key-secret=sec0` (`driver=luks,…,key-secret=sec0`).
  */
 export function imageSpec(io: CliIO, args: ParsedArgs, secrets: Secrets, argument: string, format?: string): ImageSpec {
   const fallback = args.values.has('passphrase-file') ? passphraseFile(io, args.values.get('passphrase-file')!) : undefined;
@@ -107,6 +107,11 @@ export function imageSpec(io: CliIO, args: ParsedArgs, secrets: Secrets, argumen
         if (value !== 'file') fail(io, `Could not open '${argument}': only file.driver=file is supported`);
         break;
       case 'encrypt.key-secret':
+        spec.passphrase = secrets.get(io, value, `Could not open '${argument}'`);
+        break;
+      case 'key-secret':
+        // The luks driver names its secret without the "encrypt." prefix.
+        if (spec.format !== 'luks') fail(io, `Could not open '${argument}': Block format '${spec.format ?? 'qcow2'}' does not support the option '${key}'`);
         spec.passphrase = secrets.get(io, value, `Could not open '${argument}'`);
         break;
       case 'encrypt.format':

@@ -84,7 +84,8 @@ export function addTarget(name: string, run: (bytes: Uint8Array) => Promise<unkn
 }
 
 async function withImage<T>(bytes: Uint8Array, work: (image: Awaited<ReturnType<typeof openImage>>) => Promise<T>): Promise<T> {
-  const image = await openImage(new MemoryStorage(bytes, 'mutant'), {
+  // Named *.dmg: DMG is probed by its name (as QEMU does) and its trailer; other formats ignore the name.
+  const image = await openImage(new MemoryStorage(bytes, 'mutant.dmg'), {
     resolveBacking: async (name) => new MemoryStorage(BACKING, `backing:${name}`),
   });
   try {

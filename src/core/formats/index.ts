@@ -4,7 +4,12 @@
  * help and the page's picker list what is here.
  */
 import { latin1 } from '../bytes.ts';
+import { bochsDriver } from './bochs/index.ts';
+import { cloopDriver } from './cloop/index.ts';
+import { dmgDriver } from './dmg/index.ts';
 import type { FormatDriver } from './driver.ts';
+import { luksDriver } from './luks/index.ts';
+import { parallelsDriver } from './parallels/index.ts';
 import { qcow2Driver } from './qcow2/index.ts';
 import { rawDriver } from './raw/index.ts';
 import { vpcDriver } from './vpc/index.ts';
@@ -15,7 +20,7 @@ import { vdiDriver } from './vdi/index.ts';
 export type { FormatDriver, OpenContext, ProbeScore } from './driver.ts';
 
 /** The formats read, in the order the help lists them. */
-export const DRIVERS: readonly FormatDriver[] = [qcow2Driver, rawDriver, vpcDriver, vdiDriver, qedDriver, qcowDriver];
+export const DRIVERS: readonly FormatDriver[] = [qcow2Driver, rawDriver, vpcDriver, vdiDriver, qedDriver, qcowDriver, luksDriver, parallelsDriver, bochsDriver, cloopDriver, dmgDriver];
 
 /**
  * Formats QEMU has that are recognised but not read yet: probing names them instead of taking
@@ -24,11 +29,6 @@ export const DRIVERS: readonly FormatDriver[] = [qcow2Driver, rawDriver, vpcDriv
 export const UNREAD_FORMATS: ReadonlyArray<{ name: string; title: string; probe?: (head: Uint8Array) => boolean }> = [
   { name: 'vmdk', title: 'VMDK', probe: (b) => ['KDMV', 'COWD'].includes(ascii(b, 0, 4)) || ascii(b, 0, 21) === '# Disk DescriptorFile' },
   { name: 'vhdx', title: 'VHDX', probe: (b) => ascii(b, 0, 8) === 'vhdxfile' },
-  { name: 'luks', title: 'LUKS-encrypted', probe: (b) => ascii(b, 0, 6) === 'LUKS\xba\xbe' },
-  { name: 'parallels', title: 'Parallels' },
-  { name: 'dmg', title: 'DMG' },
-  { name: 'bochs', title: 'Bochs' },
-  { name: 'cloop', title: 'cloop' },
 ];
 
 export function findDriver(name: string): FormatDriver | undefined {
