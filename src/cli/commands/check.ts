@@ -17,7 +17,7 @@ export async function check(argv: string[], io: CliIO): Promise<number> {
   // The check reads only metadata, so an encrypted image needs no passphrase here (qemu-img wants one).
   const image = await openForCommand(io, spec.path, { format: spec.format, display: spec.display, noBacking: true, allowLocked: true });
   try {
-    if (image.layers[0].format !== 'qcow2') fail(io, 'This image format does not support checks', 63);
+    if (!image.layers[0].check) fail(io, 'This image format does not support checks', 63);
     const result = await explain(io, 'Check failed', () => checkImage(image));
     for (const message of result.messages) io.stderr(`${message}\n`);
     if (format === 'json') io.stdout(`${formatQemuJson(checkJson({ ...result, filename: args.positional[0] }))}\n`);

@@ -29,8 +29,12 @@ export async function info(argv: string[], io: CliIO): Promise<number> {
   try {
     const infos = [];
     for (let depth = 0; depth < image.layers.length; depth++) {
-      const storage = image.layers[depth].storage;
-      const actualSize = storage instanceof NodeFileStorage ? await storage.allocatedBytes() : undefined;
+      const layer = image.layers[depth];
+      // As QEMU's bdrv_get_allocated_file_size: the image's file and the files it opened (VMDK extents).
+      let actualSize: number | undefined = 0;
+      for (const storage of [layer.storage, ...(layer.extraStorages ?? [])]) {
+        actualSize = storage instanceof NodeFileStorage && actualSize !== undefined ? actualSize + (await storage.allocatedBytes()) : undefined;
+      }
       infos.push(await imageInfo(image, { depth, actualSize }));
     }
     // An encrypted disk's partitions stay unread without its passphrase, silently: info describes it as qemu-img does.
