@@ -91,6 +91,14 @@ export class VmdkLayer implements Layer {
     return Promise.resolve(facts);
   }
 
+  /** vmdk_is_cid_valid: a backing file that is not a VMDK, or whose CID is not our parentCID, cannot be read through us. */
+  backingReadError(backing: Layer): Error | undefined {
+    const parentCid = backing instanceof VmdkLayer ? backing.cid : undefined;
+    if (parentCid === this.parentCid) return undefined;
+    const why = parentCid === undefined ? `its backing file '${backing.storage.name}' is not a VMDK` : `its parentCID ${this.parentCid.toString(16)} is not the CID ${parentCid.toString(16)} of '${backing.storage.name}'`;
+    return new DiskImgError('corrupt', `Invalid argument: '${this.storage.name}' cannot read its backing file: ${why}`, { file: this.storage.name, field: 'parentCID', value: this.parentCid });
+  }
+
   check(): Promise<CheckResult> {
     return checkVmdk(this);
   }
