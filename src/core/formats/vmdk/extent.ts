@@ -69,9 +69,9 @@ export class SparseExtent implements ExtentBase {
 
   static async open(storage: Storage, ownsStorage: boolean, start: number, type: string, header: SparseHeader): Promise<SparseExtent> {
     const file = storage.name;
-    if (!Number.isSafeInteger(header.capacity * 512)) throw new DiskImgError('limit', `Sparse extent capacity of ${header.capacity} sectors is too large`, { file, field: 'capacity', offset: 12, value: header.capacity });
     const entries = gdEntryCount(header);
     if (entries > MAX_GD_ENTRIES) throw new DiskImgError('limit', 'L1 size too big', { file, field: 'capacity', offset: 12, value: entries });
+    if (!Number.isSafeInteger(header.capacity * 512)) throw new DiskImgError('limit', `Sparse extent capacity of ${header.capacity} sectors is too large`, { file, field: 'capacity', offset: 12, value: header.capacity });
     const gd = await readTable(storage, header.gdOffset, entries * 4);
     const rgd = header.rgdOffset ? await readTable(storage, header.rgdOffset, entries * 4) : undefined;
     return new SparseExtent(storage, ownsStorage, start, type, header, gd, rgd);

@@ -2,7 +2,7 @@
  * Opening a VMDK as vmdk_open does: a sparse file (its descriptor embedded at sector 1) or a
  * descriptor file naming its extents, each extent file found beside it.
  */
-import { DiskImgError } from '../../errors.ts';
+import { DiskImgError, isDiskImgError } from '../../errors.ts';
 import { combinePath } from '../../paths.ts';
 import type { Storage } from '../../storage/storage.ts';
 import type { OpenContext } from '../driver.ts';
@@ -87,7 +87,13 @@ async function openDescriptor(storage: Storage, text: string, ctx: OpenContext, 
   const file = storage.name;
   let createType = descriptorFileType(text, file);
   for (const line of parseExtentLines(text, file)) {
-    const found = await ctx.resolveFile(line.fileName);
+    let found: Storage | null;
+    try {
+      found = await ctx.resolveFile(line.fileName);
+    } catch (error) {
+      if (isDiskImgError(error)) throw new DiskImgError(error.kind, error.message, { ...error.context, field: 'extent file' });
+      throw error;
+    }
     if (!found) throw new DiskImgError('not-found', `Could not open '${combinePath(file, line.fileName)}': No such file or directory`, { file: line.fileName, field: 'extent file' });
     const start = opened.reduce((sum, e) => sum + e.length, 0);
     try {
