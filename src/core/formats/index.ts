@@ -5,6 +5,7 @@
  */
 import { latin1 } from '../bytes.ts';
 import type { FormatDriver } from './driver.ts';
+import { ovaDriver } from './ova/index.ts';
 import { qcow2Driver } from './qcow2/index.ts';
 import { rawDriver } from './raw/index.ts';
 import { vmdkDriver } from './vmdk/index.ts';
@@ -12,7 +13,7 @@ import { vmdkDriver } from './vmdk/index.ts';
 export type { FormatDriver, OpenContext, ProbeScore } from './driver.ts';
 
 /** The formats read, in the order the help lists them. */
-export const DRIVERS: readonly FormatDriver[] = [qcow2Driver, vmdkDriver, rawDriver];
+export const DRIVERS: readonly FormatDriver[] = [qcow2Driver, vmdkDriver, ovaDriver, rawDriver];
 
 /**
  * Formats QEMU has that are recognised but not read yet: probing names them instead of taking

@@ -131,7 +131,12 @@ export class VmdkLayer implements Layer {
   /** The grains of one extent over guest [from, to), a grain table's worth at once where it has none. */
   private async *extentPieces(e: VmdkExtent, from: number, to: number): AsyncGenerator<Extent> {
     if (e.flat) {
-      yield { start: from, length: to - from, kind: 'data', depth: 0, hostOffset: e.flatOffset + (from - e.start) };
+      // Past the end of its file a flat extent reads as zeros: QEMU's block status (recursing into
+      // the file) says zero there.
+      const fileEnd = e.start + Math.max(0, e.storage.size - e.flatOffset);
+      if (from < Math.min(to, fileEnd)) yield { start: from, length: Math.min(to, fileEnd) - from, kind: 'data', depth: 0, hostOffset: e.flatOffset + (from - e.start) };
+      const zeroFrom = Math.max(from, fileEnd);
+      if (zeroFrom < to) yield { start: zeroFrom, length: to - zeroFrom, kind: 'zero', depth: 0, hostOffset: e.flatOffset + (zeroFrom - e.start) };
       return;
     }
     let guest = from;
