@@ -39,6 +39,20 @@ export function footerCopy(from: string, to: string): void {
   writeFileSync(to, Buffer.concat([body, marker, footer, Buffer.alloc(512)]));
 }
 
+/** A COWD file: header, a one-entry grain directory at sector 1, one grain table at sector 2, then grains. */
+function cowdExtent(sectors: number, granularity: number, grains: Array<[number, number]>): Buffer {
+  const first = 2 + 32;
+  const head = Buffer.alloc(first * 512);
+  head.write('COWD', 0, 'latin1');
+  [1, 3, sectors, granularity, 1, 1, 0].forEach((value, i) => head.writeUInt32LE(value, 4 + i * 4));
+  head.writeUInt32LE(2, 512);
+  const data = grains.map(([index, fill], i) => {
+    head.writeUInt32LE(first + i * granularity, 1024 + index * 4);
+    return Buffer.alloc(granularity * 512, fill);
+  });
+  return Buffer.concat([head, ...data]);
+}
+
 function build(dir: string): VmdkFixture[] {
   cwd = dir;
   const f = (name: string) => join(dir, name);
@@ -59,6 +73,12 @@ function build(dir: string): VmdkFixture[] {
 
   footerCopy(f('convert-streamOptimized.vmdk'), f('footer-streamOptimized.vmdk'));
   fixtures.push({ name: 'footer-streamOptimized.vmdk', file: f('footer-streamOptimized.vmdk') });
+
+  // A VMDK3 (COWD, ESX 2) sparse extent behind a vmfsSparse descriptor: qemu-img reads these but
+  // cannot write them, so this one is made by hand — 8 KiB grains, four of them written.
+  writeFileSync(f('vmfsSparse-delta.vmdk'), cowdExtent(4096, 16, [[0, 0x11], [5, 0x22], [200, 0x33], [3, 0x44]]));
+  writeFileSync(f('vmfsSparse.vmdk'), '# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\ncreateType="vmfsSparse"\n\n# Extent description\nRW 4096 VMFSSPARSE "vmfsSparse-delta.vmdk"\n\n# The Disk Data Base\n#DDB\n');
+  fixtures.push({ name: 'vmfsSparse.vmdk', file: f('vmfsSparse.vmdk') });
 
   // Create options: they change the descriptor's DDB and header version, never the data.
   const options = ['adapter_type=ide', 'adapter_type=buslogic', 'adapter_type=lsilogic', 'adapter_type=legacyESX', 'compat6=on', 'hwversion=6', 'hwversion=undefined', 'toolsversion=11333'];

@@ -81,7 +81,9 @@ const damages: Damage[] = [
     sameAsQemu: true,
   },
   { what: 'grain directory at the end, without a footer', make: patched(() => sparse, [[56, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]]]), kind: 'invalid-format', field: 'footer', sameAsQemu: true },
-  { what: 'a COWD (VMDK3) file', make: patched(() => sparse, [[0, [0x43, 0x4f, 0x57, 0x44]]]), kind: 'unsupported', field: 'magic' },
+  // QEMU opens it (and would divide by zero reading it): a granularity of 0 is refused here.
+  { what: 'a COWD (VMDK3) file of granularity 0', make: patched(() => sparse, [[0, [0x43, 0x4f, 0x57, 0x44]]]), kind: 'invalid-format', field: 'granularity' },
+  { what: 'a COWD (VMDK3) file of 2 GiB grains', make: patched(() => sparse, [[0, [0x43, 0x4f, 0x57, 0x44]], [16, le32(0x400000)]]), kind: 'limit', field: 'granularity', sameAsQemu: true },
   { what: 'a descriptor without createType', make: descriptor('# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\nRW 2048 FLAT "flat-flat.vmdk" 0\n'), kind: 'invalid-format', field: 'createType', sameAsQemu: true },
   { what: 'a descriptor file of type monolithicSparse', make: (n) => descriptor(flatText().replace('monolithicFlat', 'monolithicSparse'))(n), kind: 'unsupported', field: 'createType', sameAsQemu: true },
   { what: 'a FLAT extent without its offset', make: (n) => descriptor(flatText().replace('"flat-flat.vmdk" 0', '"flat-flat.vmdk"'))(n), kind: 'invalid-format', field: 'extent line', sameAsQemu: true },

@@ -70,7 +70,7 @@ export class SparseExtent implements ExtentBase {
   static async open(storage: Storage, ownsStorage: boolean, start: number, type: string, header: SparseHeader): Promise<SparseExtent> {
     const file = storage.name;
     const entries = gdEntryCount(header);
-    if (entries > MAX_GD_ENTRIES) throw new DiskImgError('limit', 'L1 size too big', { file, field: 'capacity', offset: 12, value: entries });
+    if (entries > MAX_GD_ENTRIES) throw new DiskImgError('limit', 'L1 size too big', { file, field: header.gdEntries === undefined ? 'capacity' : 'l1dir_size', offset: header.gdEntries === undefined ? 12 : 24, value: entries });
     if (!Number.isSafeInteger(header.capacity * 512)) throw new DiskImgError('limit', `Sparse extent capacity of ${header.capacity} sectors is too large`, { file, field: 'capacity', offset: 12, value: header.capacity });
     const gd = await readTable(storage, header.gdOffset, entries * 4);
     const rgd = header.rgdOffset ? await readTable(storage, header.rgdOffset, entries * 4) : undefined;
@@ -104,6 +104,7 @@ export type VmdkExtent = FlatExtent | SparseExtent;
 
 /** (capacity + sectors per table - 1) / sectors per table, kept to 32 bits as QEMU keeps it. */
 function gdEntryCount(header: SparseHeader): number {
+  if (header.gdEntries !== undefined) return header.gdEntries;
   const perTable = (header.gtesPerGt * header.grainSectors) % 0x1_0000_0000;
   return Math.ceil(header.capacity / perTable) % 0x1_0000_0000;
 }

@@ -18,7 +18,7 @@ import {
 } from './descriptor.ts';
 import { SparseExtent, type VmdkExtent } from './extent.ts';
 import { VmdkLayer } from './layer.ts';
-import { COWD, KDMV, readSparseHeader } from './sparse-header.ts';
+import { COWD, KDMV, readCowdHeader, readSparseHeader } from './sparse-header.ts';
 
 /** A descriptor naming a sparse file that holds only a descriptor naming …: QEMU recurses; we stop here. */
 const MAX_NESTING = 4;
@@ -69,7 +69,12 @@ async function readDescriptorFile(storage: Storage, offset: number): Promise<str
 /** A sparse file as the image itself or as a SPARSE extent of a descriptor (vmdk_open_sparse). */
 async function openSparseFile(storage: Storage, owns: boolean, ctx: OpenContext, depth: number, opened: VmdkExtent[], type = ''): Promise<Opened> {
   const magic = await readMagic(storage);
-  if (magic === COWD) throw new DiskImgError('unsupported', 'VMDK3 (COWD, ESX 2 "vmfsSparse") extents are not supported yet', { file: storage.name, field: 'magic', offset: 0 });
+  if (magic === COWD) {
+    const start = opened.reduce((sum, e) => sum + e.length, 0);
+    opened.push(await SparseExtent.open(storage, owns, start, type, await readCowdHeader(storage)));
+    // vmdk_open_vmfs_sparse names no create type: a COWD file opened by itself has none.
+    return { extents: opened, createType: '' };
+  }
   if (magic !== KDMV) throw new DiskImgError('invalid-format', 'Image not in VMDK format', { file: storage.name, field: 'magic', offset: 0 });
   const { header, descriptorOnly } = await readSparseHeader(storage);
   if (descriptorOnly) {

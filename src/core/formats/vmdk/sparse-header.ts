@@ -37,6 +37,8 @@ export interface SparseHeader {
   compressAlgorithm: number;
   /** The header came from the footer (gdOffset was GD_AT_END). */
   fromFooter: boolean;
+  /** VMDK3 (COWD) states its grain directory's length; KDMV's follows from the capacity. */
+  gdEntries?: number;
 }
 
 const u64 = (v: DataView, at: number) => v.getUint32(at, true) + v.getUint32(at + 4, true) * 0x1_0000_0000;
@@ -106,4 +108,34 @@ export async function readSparseHeader(storage: Storage): Promise<{ header: Spar
 function finish(fields: ReturnType<typeof parseFields>): SparseHeader {
   const { gdRaw, gdAtEnd: _, ...rest } = fields;
   return { ...rest, gdOffset: gdRaw * 512, rgdOffset: rest.flags & FLAG_RGD ? rest.rgdOffset * 512 : 0 };
+}
+
+/**
+ * The VMDK3 header ("COWD", ESX 2 vmfsSparse, little-endian), as vmdk_open_vmfs_sparse reads it:
+ *   4 version   8 flags   12 disk sectors   16 granularity (sectors)   20 grain directory (sector)
+ *  24 grain directory entries; grain tables hold 4096 entries; no zeroed grains, no compression.
+ */
+export async function readCowdHeader(storage: Storage): Promise<SparseHeader> {
+  const file = storage.name;
+  const head = await storage.read(0, 32);
+  const v = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const header: SparseHeader = {
+    version: v.getUint32(4, true),
+    flags: 0,
+    capacity: v.getUint32(12, true),
+    grainSectors: v.getUint32(16, true),
+    descriptorOffset: 0,
+    descriptorSize: 0,
+    gtesPerGt: 4096,
+    gdOffset: v.getUint32(20, true) * 512,
+    rgdOffset: 0,
+    grainOffset: 0,
+    compressAlgorithm: 0,
+    fromFooter: false,
+    gdEntries: v.getUint32(24, true),
+  };
+  // QEMU divides by 4096 × granularity unchecked; a granularity of 0 is refused here.
+  if (header.grainSectors === 0) throw new DiskImgError('invalid-format', 'L1 entry size is invalid', { file, field: 'granularity', offset: 16, value: 0 });
+  if (header.grainSectors > 0x200000) throw new DiskImgError('limit', 'Invalid granularity, image may be corrupt', { file, field: 'granularity', offset: 16, value: header.grainSectors });
+  return header;
 }
