@@ -53,6 +53,24 @@ function cowdExtent(sectors: number, granularity: number, grains: Array<[number,
   return Buffer.concat([head, ...data]);
 }
 
+/**
+ * An seSparse extent (ESXi 6.5+; qemu-img reads, never writes it) of 2 MiB: const header, volatile
+ * header at sector 1, a one-entry grain directory at sector 3, one grain table at 4, grains at 68.
+ * Grains 0, 9 and 300 hold data, 5 is zero, 7 unmapped.
+ */
+export function seSparseExtent(): Buffer {
+  const head = Buffer.alloc(68 * 512);
+  const u64 = (at: number, value: bigint) => head.writeBigUInt64LE(value, at);
+  [0xcafebaben, 0x200000001n, 4096n, 8n, 64n, 0n].forEach((value, i) => u64(i * 8, value));
+  [1n, 1n, 0n, 0n, 0n, 0n, 3n, 1n, 4n, 64n, 0n, 0n, 0n, 0n, 68n, 16n].forEach((value, i) => u64(80 + i * 8, value));
+  [0xcafecafen, 1n, 1n, 0n].forEach((value, i) => u64(512 + i * 8, value));
+  u64(3 * 512, 0x1000000000000000n);
+  const allocated = (c: bigint) => (3n << 60n) | ((c & 0xfffn) << 48n) | (c >> 12n);
+  const entries: Array<[number, bigint]> = [[0, allocated(0n)], [9, allocated(1n)], [300, allocated(2n)], [5, 0x2000000000000000n], [7, 0x1000000000000000n]];
+  for (const [grain, entry] of entries) u64(4 * 512 + grain * 8, entry);
+  return Buffer.concat([head, Buffer.alloc(4096, 0x11), Buffer.alloc(4096, 0x22), Buffer.alloc(4096, 0x33)]);
+}
+
 function build(dir: string): VmdkFixture[] {
   cwd = dir;
   const f = (name: string) => join(dir, name);
@@ -79,6 +97,10 @@ function build(dir: string): VmdkFixture[] {
   writeFileSync(f('vmfsSparse-delta.vmdk'), cowdExtent(4096, 16, [[0, 0x11], [5, 0x22], [200, 0x33], [3, 0x44]]));
   writeFileSync(f('vmfsSparse.vmdk'), '# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\ncreateType="vmfsSparse"\n\n# Extent description\nRW 4096 VMFSSPARSE "vmfsSparse-delta.vmdk"\n\n# The Disk Data Base\n#DDB\n');
   fixtures.push({ name: 'vmfsSparse.vmdk', file: f('vmfsSparse.vmdk') });
+
+  writeFileSync(f('seSparse-sesparse.vmdk'), seSparseExtent());
+  writeFileSync(f('seSparse.vmdk'), '# Disk DescriptorFile\nversion=1\nCID=abcdef01\nparentCID=ffffffff\ncreateType="seSparse"\n\n# Extent description\nRW 4096 SESPARSE "seSparse-sesparse.vmdk"\n\n# The Disk Data Base\n#DDB\n');
+  fixtures.push({ name: 'seSparse.vmdk', file: f('seSparse.vmdk') });
 
   // Create options: they change the descriptor's DDB and header version, never the data.
   const options = ['adapter_type=ide', 'adapter_type=buslogic', 'adapter_type=lsilogic', 'adapter_type=legacyESX', 'compat6=on', 'hwversion=6', 'hwversion=undefined', 'toolsversion=11333'];

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskImgError } from '../../src/core/errors.ts';
 import { checkImage } from '../../src/core/check.ts';
 import { copy, open, patch, qemuImg, qemuImgError, readAll, scratchDir } from '../support/qemu.ts';
-import { footerCopy } from '../interop/vmdk-fixtures.ts';
+import { footerCopy, seSparseExtent } from '../interop/vmdk-fixtures.ts';
 import { execFileSync } from 'node:child_process';
 
 let dir: string;
@@ -94,7 +94,29 @@ const damages: Damage[] = [
   { what: 'an unterminated parentFileNameHint', make: (n) => descriptor(`${flatText()}\nparentFileNameHint="base.vmdk`)(n), kind: 'invalid-format', field: 'parentFileNameHint' },
   { what: 'a compressed grain with a marker size of 0', make: patched(() => stream, [[(f) => firstGte(f) + 8, le32(0)]]), kind: 'corrupt', field: 'grain marker size', onRead: true },
   { what: 'a compressed grain that does not inflate', make: patched(() => stream, [[(f) => firstGte(f) + 12, [0, 0, 0, 0]]]), kind: 'corrupt', field: 'compressed grain', onRead: true },
+  ...seSparseDamages(),
 ];
+
+/** seSparse headers are checked strictly (QEMU's words): each field made bad in a copy. */
+function seSparseDamages(): Damage[] {
+  const make = (at: number, bytes: number[]) => (name: string) => {
+    const extent = seSparseExtent();
+    Buffer.from(bytes).copy(extent, at);
+    writeFileSync(join(dir, `${name}-sesparse.vmdk`), extent);
+    return descriptor(`# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType="seSparse"\nRW 4096 SESPARSE "${name}-sesparse.vmdk"\n`)(name);
+  };
+  return [
+    { what: 'seSparse: bad const magic', make: make(0, [0xbf]), kind: 'invalid-format', field: 'magic', sameAsQemu: true },
+    { what: 'seSparse: version 3', make: make(8, [3]), kind: 'unsupported', field: 'version', sameAsQemu: true },
+    { what: 'seSparse: 8 KiB grains', make: make(24, [16]), kind: 'unsupported', field: 'grain_size', sameAsQemu: true },
+    { what: 'seSparse: flags', make: make(40, [1]), kind: 'unsupported', field: 'flags', sameAsQemu: true },
+    { what: 'seSparse: reserved bits', make: make(56, [1]), kind: 'unsupported', field: 'reserved', sameAsQemu: true },
+    { what: 'seSparse: padding', make: make(300, [1]), kind: 'unsupported', field: 'pad', sameAsQemu: true },
+    { what: 'seSparse: bad volatile magic', make: make(512, [0]), kind: 'invalid-format', field: 'volatile header magic', sameAsQemu: true },
+    { what: 'seSparse: journal to replay', make: make(512 + 24, [1]), kind: 'unsupported', field: 'replay_journal', sameAsQemu: true },
+    { what: 'seSparse: a grain table entry of type 4', make: make(4 * 512 + 7, [0x40]), kind: 'corrupt', field: 'grain entry', onRead: true },
+  ];
+}
 
 describe('damaged VMDKs are refused with a clear error', () => {
   it.each(damages.map((d) => [d.what, d] as [string, Damage]))('%s', async (what, damage) => {

@@ -5,6 +5,7 @@
 import { DiskImgError } from '../../errors.ts';
 import type { Storage } from '../../storage/storage.ts';
 import { L2Cache } from '../qcow2/l2-cache.ts';
+import type { SeSparseExtent } from './sesparse.ts';
 import { COMPRESSION_DEFLATE, FLAG_MARKER, FLAG_ZERO_GRAIN, type SparseHeader } from './sparse-header.ts';
 
 /** QEMU refuses grain directories of more entries than this (vmdk_add_extent: "L1 size too big"). */
@@ -100,7 +101,7 @@ export class SparseExtent implements ExtentBase {
   }
 }
 
-export type VmdkExtent = FlatExtent | SparseExtent;
+export type VmdkExtent = FlatExtent | SparseExtent | SeSparseExtent;
 
 /** (capacity + sectors per table - 1) / sectors per table, kept to 32 bits as QEMU keeps it. */
 function gdEntryCount(header: SparseHeader): number {

@@ -1,8 +1,8 @@
 /**
  * VMDK, VMware's disk format: the driver record (block/vmdk.c's vmdk_probe and vmdk_open).
  * Read: monolithicSparse, streamOptimized (grain directory in the header or in the footer),
- * monolithicFlat, twoGbMaxExtentSparse/Flat, vmfs, vmfsSparse (VMDK3 "COWD" extents), zeroed
- * grains, snapshot children (parentFileNameHint, CID checked on reads). Not read: seSparse.
+ * monolithicFlat, twoGbMaxExtentSparse/Flat, vmfs, vmfsSparse (VMDK3 "COWD" extents), seSparse,
+ * zeroed grains, snapshot children (parentFileNameHint, CID checked on reads).
  */
 import type { FormatDriver } from '../driver.ts';
 import { openVmdk } from './open.ts';
@@ -10,7 +10,7 @@ import { COWD, KDMV } from './sparse-header.ts';
 
 export const vmdkDriver: FormatDriver = {
   name: 'vmdk',
-  title: 'VMware VMDK: monolithicSparse, streamOptimized, monolithicFlat, twoGbMaxExtentSparse/Flat, vmfs, vmfsSparse; snapshot children',
+  title: 'VMware VMDK: monolithicSparse, streamOptimized, monolithicFlat, twoGbMaxExtentSparse/Flat, vmfs, vmfsSparse, seSparse; snapshot children',
   extensions: ['vmdk'],
   probe(head) {
     if (head.length < 4) return null;

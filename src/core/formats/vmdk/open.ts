@@ -18,6 +18,7 @@ import {
 } from './descriptor.ts';
 import { SparseExtent, type VmdkExtent } from './extent.ts';
 import { VmdkLayer } from './layer.ts';
+import { SeSparseExtent } from './sesparse.ts';
 import { COWD, KDMV, readCowdHeader, readSparseHeader } from './sparse-header.ts';
 
 /** A descriptor naming a sparse file that holds only a descriptor naming …: QEMU recurses; we stop here. */
@@ -110,7 +111,7 @@ async function openDescriptor(storage: Storage, text: string, ctx: OpenContext, 
         if (inner.createType === 'streamOptimized') createType = inner.createType;
         if (!opened.some((e) => e.storage === found)) await found.close?.();
       } else {
-        throw new DiskImgError('unsupported', 'VMDK seSparse extents are not supported yet', { file: found.name, field: 'extent type', value: line.type });
+        opened.push(await SeSparseExtent.open(found, true, start, line.type));
       }
     } catch (error) {
       if (!opened.some((e) => e.storage === found)) await found.close?.().catch(() => {});
