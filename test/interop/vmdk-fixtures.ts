@@ -137,6 +137,9 @@ function build(dir: string): VmdkFixture[] {
   qemuImg('create', '-q', '-f', 'vmdk', '-o', 'zeroed_grain=on', '-b', 'child.vmdk', '-F', 'vmdk', f('grandchild.vmdk'));
   qemuIo('vmdk', f('grandchild.vmdk'), 'write -P 4 0 4k', 'write -z 2M 128k');
   fixtures.push({ name: 'grandchild.vmdk', file: f('grandchild.vmdk'), chain: true });
+  qemuImg('create', '-q', '-f', 'vmdk', '-o', 'subformat=twoGbMaxExtentSparse', '-b', 'base.vmdk', '-F', 'vmdk', f('split-child.vmdk'));
+  qemuIo('vmdk', f('split-child.vmdk'), 'write -P 3 0 8k', 'write -z 4M 64k');
+  fixtures.push({ name: 'split-child.vmdk', file: f('split-child.vmdk'), chain: true });
   qemuImg('create', '-q', '-f', 'qcow2', '-b', 'child.vmdk', '-F', 'vmdk', f('over-vmdk.qcow2'));
   qemuIo('qcow2', f('over-vmdk.qcow2'), 'write -P 3 0 4k', 'write -z 3M 64k');
   fixtures.push({ name: 'over-vmdk.qcow2', file: f('over-vmdk.qcow2'), chain: true });
