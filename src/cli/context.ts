@@ -87,6 +87,16 @@ export async function explain<T>(io: CliIO, what: string, work: () => Promise<T>
   }
 }
 
+/** --ova-disk N: which disk of an OVA to open (0-based); not given, the first. */
+export const OVA_DISK_OPTION = { 'ova-disk': { key: 'ova-disk', value: true } } as const;
+
+export function ovaDiskOption(values: ReadonlyMap<string, string>): number | undefined {
+  const value = values.get('ova-disk');
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) usage(`--ova-disk must be a disk number (0 for the first disk), not '${value}'`);
+  return Number(value);
+}
+
 export function outputFormat(io: CliIO, value: string | undefined): 'human' | 'json' {
   if (value === undefined || value === 'human') return 'human';
   if (value === 'json') return 'json';

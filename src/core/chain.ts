@@ -41,7 +41,10 @@ export class Chain implements DiskImage {
       const first = await extents.next();
       await extents.return(undefined);
       const extent = first.done ? undefined : first.value;
-      if (extent?.kind === 'data' && extent.start === offset && extent.length === length) return this.layers[extent.depth].readExtent(extent, offset, length);
+      if (extent?.kind === 'data' && extent.start === offset && extent.length === length) {
+        this.checkReadable(extent);
+        return this.layers[extent.depth].readExtent(extent, offset, length);
+      }
     }
     const out = new Uint8Array(length);
     await this.readInto(offset, out);
@@ -57,9 +60,18 @@ export class Chain implements DiskImage {
         part.fill(0);
         continue;
       }
+      this.checkReadable(extent);
       const layer = this.layers[extent.depth];
       if (layer.readExtentInto) await layer.readExtentInto(extent, extent.start, part);
       else part.set(await layer.readExtent(extent, extent.start, extent.length));
+    }
+  }
+
+  /** Each overlay above the layer that holds an extent's bytes reads them through itself, and may refuse. */
+  private checkReadable(extent: Extent): void {
+    for (let above = 0; above < extent.depth; above++) {
+      const refusal = this.layers[above].backingReadError?.(this.layers[above + 1]);
+      if (refusal) throw refusal;
     }
   }
 

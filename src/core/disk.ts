@@ -61,6 +61,11 @@ export interface OpenOptions {
    * an open fails at once with 'needs-passphrase'.
    */
   allowLocked?: boolean;
+  /**
+   * Which disk of an OVA to read: 0-based, in the order its OVF's DiskSection lists them
+   * (the first by default).
+   */
+  ovaDisk?: number;
   /** Faster PBKDF2 and AES than the portable defaults (Node's native crypto in the CLI). */
   crypto?: CryptoProvider;
 }

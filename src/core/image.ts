@@ -91,6 +91,13 @@ export interface Layer {
   hostFile?(extent: Extent): string | undefined;
   /** Every other file the layer reads (data files, extent files): conversion never writes over them. */
   readonly otherFiles?: readonly string[];
+  /**
+   * Why guest data of `backing` (the layer just below) cannot be read through this layer, if it
+   * cannot: a VMDK whose parentCID is not its parent's CID (QEMU's vmdk_is_cid_valid).
+   */
+  backingReadError?(backing: Layer): Error | undefined;
+  /** The storages of those other files where the layer opened them itself: qemu-img info's disk size counts them too. */
+  readonly extraStorages?: readonly Storage[];
   /** The guest block size this layer allocates in; conversion aligns its requests to it. */
   readonly clusterSize?: number;
   /** Block status never crosses a multiple of this (a qcow2 L2 table's reach), as in QEMU. */

@@ -1,14 +1,14 @@
 import { compareImages } from '../../core/pipeline/compare.ts';
 import { parseArgs } from '../args.ts';
-import { type CliIO, CommandFailed, explain, openForCommand, usage } from '../context.ts';
+import { type CliIO, CommandFailed, OVA_DISK_OPTION, explain, openForCommand, ovaDiskOption, usage } from '../context.ts';
 import { progressPrinter } from '../progress.ts';
 import { SECRET_OPTIONS, Secrets, imageSpec } from '../secrets.ts';
 
-export const compareHelp = 'compare [-f FMT] [-F FMT] [-s] [-p] [-q] [--object secret,...] [--image-opts] [--passphrase-file FILE] [-U] FILE1 FILE2';
+export const compareHelp = 'compare [-f FMT] [-F FMT] [--ova-disk N] [-s] [-p] [-q] [--object secret,...] [--image-opts] [--passphrase-file FILE] [-U] FILE1 FILE2';
 
 /** Exit codes as qemu-img compare: 0 identical, 1 different, 2 open error, 4 read error. */
 export async function compare(argv: string[], io: CliIO): Promise<number> {
-  const args = parseArgs(argv, { withValue: 'fFT', flags: 'spqUh', long: { strict: { key: 's', value: false }, 'force-share': { key: 'U', value: false }, 'a-format': { key: 'f', value: true }, 'b-format': { key: 'F', value: true }, ...SECRET_OPTIONS } });
+  const args = parseArgs(argv, { withValue: 'fFT', flags: 'spqUh', long: { strict: { key: 's', value: false }, 'force-share': { key: 'U', value: false }, 'a-format': { key: 'f', value: true }, 'b-format': { key: 'F', value: true }, ...OVA_DISK_OPTION, ...SECRET_OPTIONS } });
   if (args.positional.length !== 2) usage('Expecting two image file names');
   const secrets = Secrets.fromArgs(io, args);
   const quiet = args.flags.has('q');
@@ -16,7 +16,7 @@ export async function compare(argv: string[], io: CliIO): Promise<number> {
   const open = async (argument: string, format?: string) => {
     try {
       const spec = imageSpec(io, args, secrets, argument, format);
-      return await openForCommand(io, spec.path, { format: spec.format, display: spec.display, passphrase: spec.passphrase });
+      return await openForCommand(io, spec.path, { format: spec.format, display: spec.display, passphrase: spec.passphrase, ovaDisk: ovaDiskOption(args.values) });
     } catch (error) {
       if (error instanceof CommandFailed) throw new CommandFailed(2);
       throw error;

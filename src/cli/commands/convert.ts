@@ -6,7 +6,7 @@ import { convertImage } from '../../core/pipeline/convert-image.ts';
 import { NodeFileSink } from '../../node/file-sink.ts';
 import { NodeCompressorPool } from '../../node/compress-pool.ts';
 import { parseArgs, parseOptionList } from '../args.ts';
-import { type CliIO, explain, fail, openForCommand, usage } from '../context.ts';
+import { type CliIO, OVA_DISK_OPTION, explain, fail, openForCommand, ovaDiskOption, usage } from '../context.ts';
 import { progressPrinter } from '../progress.ts';
 import { encryptOptions, qcow2Options } from '../qcow2-options.ts';
 import { SECRET_OPTIONS, Secrets, imageSpec, passphraseFile } from '../secrets.ts';
@@ -14,7 +14,7 @@ import { nodeCrypto } from '../../node/crypto.ts';
 import type { EncryptRequest } from '../../core/formats/qcow2/encryption.ts';
 import { luksCreateSpec } from '../../core/crypto/luks.ts';
 
-export const convertHelp = 'convert [-f FMT] [-O raw|qcow2] [-c] [-o OPTIONS] [-l SNAPSHOT] [-p] [-m N] [--backing FILE]... [--object secret,...] [--image-opts] [--passphrase-file FILE] [-U] SRC DST';
+export const convertHelp = 'convert [-f FMT] [--ova-disk N] [-O raw|qcow2] [-c] [-o OPTIONS] [-l SNAPSHOT] [-p] [-m N] [--backing FILE]... [--object secret,...] [--image-opts] [--passphrase-file FILE] [-U] SRC DST';
 
 /** One file under two names (a symlink, a hard link, a ./ path): same device and inode. */
 async function sameFile(a: string, b: string): Promise<boolean> {
@@ -26,7 +26,7 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   const args = parseArgs(argv, {
     withValue: 'fOolsSmtTBF',
     flags: 'cpqUWnh',
-    long: { 'force-share': { key: 'U', value: false }, backing: { key: 'backing', value: true }, 'threads': { key: 'threads', value: true }, ...SECRET_OPTIONS },
+    long: { 'force-share': { key: 'U', value: false }, backing: { key: 'backing', value: true }, 'threads': { key: 'threads', value: true }, ...OVA_DISK_OPTION, ...SECRET_OPTIONS },
   });
   const secrets = Secrets.fromArgs(io, args);
   if (args.positional.length < 2) usage('Must specify image file name');
@@ -60,7 +60,7 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   const spec = imageSpec(io, args, secrets, source, args.values.get('f'));
   if (await sameFile(spec.path, target)) fail(io, `The output '${target}' is the input: diskimg never writes to its input`);
 
-  const image = await openForCommand(io, spec.path, { format: spec.format, display: spec.display, passphrase: spec.passphrase, snapshot: args.values.get('l'), backing: args.all.get('backing') });
+  const image = await openForCommand(io, spec.path, { format: spec.format, display: spec.display, passphrase: spec.passphrase, snapshot: args.values.get('l'), backing: args.all.get('backing'), ovaDisk: ovaDiskOption(args.values) });
   // The backing files and external data files are inputs too.
   const inputs = image.layers.flatMap((layer, depth) => [...(depth > 0 ? [layer.storage.name] : []), ...(layer.otherFiles ?? [])]);
   for (const input of inputs) {

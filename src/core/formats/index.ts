@@ -9,25 +9,40 @@ import { cloopDriver } from './cloop/index.ts';
 import { dmgDriver } from './dmg/index.ts';
 import type { FormatDriver } from './driver.ts';
 import { luksDriver } from './luks/index.ts';
+import { ovaDriver } from './ova/index.ts';
 import { parallelsDriver } from './parallels/index.ts';
-import { qcow2Driver } from './qcow2/index.ts';
-import { rawDriver } from './raw/index.ts';
-import { vpcDriver } from './vpc/index.ts';
 import { qcowDriver } from './qcow/index.ts';
+import { qcow2Driver } from './qcow2/index.ts';
 import { qedDriver } from './qed/index.ts';
+import { rawDriver } from './raw/index.ts';
 import { vdiDriver } from './vdi/index.ts';
+import { vmdkDriver } from './vmdk/index.ts';
+import { vpcDriver } from './vpc/index.ts';
 
 export type { FormatDriver, OpenContext, ProbeScore } from './driver.ts';
 
 /** The formats read, in the order the help lists them. */
-export const DRIVERS: readonly FormatDriver[] = [qcow2Driver, rawDriver, vpcDriver, vdiDriver, qedDriver, qcowDriver, luksDriver, parallelsDriver, bochsDriver, cloopDriver, dmgDriver];
+export const DRIVERS: readonly FormatDriver[] = [
+  qcow2Driver,
+  rawDriver,
+  vmdkDriver,
+  ovaDriver,
+  vpcDriver,
+  vdiDriver,
+  qedDriver,
+  qcowDriver,
+  luksDriver,
+  parallelsDriver,
+  bochsDriver,
+  cloopDriver,
+  dmgDriver,
+];
 
 /**
  * Formats QEMU has that are recognised but not read yet: probing names them instead of taking
  * their container bytes for a raw disk.
  */
 export const UNREAD_FORMATS: ReadonlyArray<{ name: string; title: string; probe?: (head: Uint8Array) => boolean }> = [
-  { name: 'vmdk', title: 'VMDK', probe: (b) => ['KDMV', 'COWD'].includes(ascii(b, 0, 4)) || ascii(b, 0, 21) === '# Disk DescriptorFile' },
   { name: 'vhdx', title: 'VHDX', probe: (b) => ascii(b, 0, 8) === 'vhdxfile' },
 ];
 

@@ -4,15 +4,19 @@ import { cloopRecipes } from './cloop.ts';
 import { discRecipes } from './disc.ts';
 import { dmgRecipes } from './dmg.ts';
 import { luksRecipes } from './luks.ts';
+import { ovaRecipes } from './ova.ts';
 import { parallelsRecipes } from './parallels.ts';
 import { qcow2Recipes } from './qcow2.ts';
 import type { RecipeBook } from './tools.ts';
-import { vpcRecipes } from './vpc.ts';
 import { vdiQedQcowRecipes } from './vdi-qed-qcow.ts';
+import { vmdkRecipes } from './vmdk.ts';
+import { vpcRecipes } from './vpc.ts';
 
 export const RECIPE_BOOKS: Record<string, RecipeBook> = {
   qcow2: qcow2Recipes,
   disc: discRecipes,
+  vmdk: vmdkRecipes,
+  ova: ovaRecipes,
   vpc: vpcRecipes,
   'vdi-qed-qcow': vdiQedQcowRecipes,
   luks: luksRecipes,
