@@ -18,6 +18,9 @@ export interface MapEntry {
 }
 
 function toEntry(image: DiskImage, extent: Extent): MapEntry {
+  // A layer without block status (as QEMU has it) claims all it covers, whatever lies beneath.
+  const opaque = image.layers.findIndex((l, depth) => depth <= extent.depth && l.noBlockStatus);
+  if (opaque >= 0) return { start: extent.start, length: extent.length, depth: opaque, present: true, zero: false, data: true };
   const layer = image.layers[extent.depth];
   const present = extent.kind !== 'unallocated';
   const entry: MapEntry = {

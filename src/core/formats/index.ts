@@ -7,11 +7,12 @@ import { latin1 } from '../bytes.ts';
 import type { FormatDriver } from './driver.ts';
 import { qcow2Driver } from './qcow2/index.ts';
 import { rawDriver } from './raw/index.ts';
+import { vhdxDriver } from './vhdx/index.ts';
 
 export type { FormatDriver, OpenContext, ProbeScore } from './driver.ts';
 
 /** The formats read, in the order the help lists them. */
-export const DRIVERS: readonly FormatDriver[] = [qcow2Driver, rawDriver];
+export const DRIVERS: readonly FormatDriver[] = [qcow2Driver, vhdxDriver, rawDriver];
 
 /**
  * Formats QEMU has that are recognised but not read yet: probing names them instead of taking
@@ -20,7 +21,6 @@ export const DRIVERS: readonly FormatDriver[] = [qcow2Driver, rawDriver];
 export const UNREAD_FORMATS: ReadonlyArray<{ name: string; title: string; probe?: (head: Uint8Array) => boolean }> = [
   { name: 'qcow', title: 'qcow (version 1)', probe: (b) => be32(b, 0) === 0x514649fb && be32(b, 4) === 1 },
   { name: 'vmdk', title: 'VMDK', probe: (b) => ['KDMV', 'COWD'].includes(ascii(b, 0, 4)) || ascii(b, 0, 21) === '# Disk DescriptorFile' },
-  { name: 'vhdx', title: 'VHDX', probe: (b) => ascii(b, 0, 8) === 'vhdxfile' },
   { name: 'vpc', title: 'VHD (vpc)', probe: (b) => ascii(b, 0, 8) === 'conectix' },
   { name: 'vdi', title: 'VDI (VirtualBox)', probe: (b) => le32(b, 0x40) === 0xbeda107f },
   { name: 'qed', title: 'QED', probe: (b) => ascii(b, 0, 4) === 'QED\0' },
