@@ -50,6 +50,8 @@ function mergeable(a: MapEntry, b: MapEntry): boolean {
 
 export async function* mapEntries(image: DiskImage, start = 0, end = image.virtualSize): AsyncGenerator<MapEntry> {
   let pending: MapEntry | undefined;
+  // qemu-img map of an empty disk still prints one entry, of length 0.
+  if (image.virtualSize === 0) yield { start: 0, length: 0, depth: 0, present: false, zero: false, data: false };
   for await (const extent of image.mappings(start, end)) {
     const entry = toEntry(image, extent);
     if (pending && mergeable(pending, entry)) {
