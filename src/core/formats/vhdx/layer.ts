@@ -89,7 +89,7 @@ export class VhdxLayer implements Layer {
     for (const [i, region] of regions.entries()) {
       const span = { start: region.fileOffset, end: region.fileOffset + region.length };
       const hit = spans.find((s) => overlaps(s, span));
-      if (hit) throw new DiskImgError('corrupt', `VHDX: region table entry ${i} (${region.fileOffset}, ${region.length} bytes) overlaps ${hit === spans[0] ? 'the log' : 'another region'}`, { file: storage.name, field: `region table entry ${i}`, value: region.fileOffset });
+      if (hit) throw new DiskImgError('corrupt', overlapMessage(span, hit), { file: storage.name, field: `region table entry ${i}`, value: region.fileOffset });
       spans.push(span);
     }
     const metadata = await readMetadata(data, metadataRegion);
@@ -113,7 +113,8 @@ export class VhdxLayer implements Layer {
    */
   private async checkBat(firstOnly: boolean): Promise<Array<{ index: number; offset: number; message: string }>> {
     const problems: Array<{ index: number; offset: number; message: string }> = [];
-    const fileSize = BigInt(this.data.size);
+    // As bdrv_getlength: the file's length in whole 512-byte sectors.
+    const fileSize = BigInt(Math.ceil(this.data.size / 512) * 512);
     const blockSize = BigInt(this.blockSize);
     const virtual = BigInt(Math.floor(this.metadata.virtualDiskSize / this.metadata.logicalSectorSize) * 512);
     // Entries past the end of the file read as zeros (not present): no need to look at them.
@@ -144,7 +145,7 @@ export class VhdxLayer implements Layer {
           const span = { start: Number(offset), end: Number(offset) + this.blockSize };
           const hit = this.regions.find((s) => overlaps(s, span));
           if (hit) {
-            report(`VHDX BAT entry ${i} (a block at file offset ${offset}) overlaps ${hit === this.regions[0] ? 'the log' : 'a region of the region table'}`);
+            report(overlapMessage(span, hit));
             if (firstOnly) return problems;
           }
         } else payblocks = this.chunkRatio;
@@ -286,6 +287,8 @@ export class VhdxLayer implements Layer {
 }
 
 const overlaps = (a: Span, b: Span) => !(b.start >= a.end || b.end <= a.start);
+/** qemu's words (vhdx_region_check): the new span first, then the one it overlaps. */
+const overlapMessage = (span: Span, hit: Span) => `VHDX region ${span.start}-${span.end} overlaps with region ${hit.start}-${hit.end}`;
 
 function mergeable(a: Extent, b: Extent): boolean {
   if (a.kind !== b.kind || a.start + a.length !== b.start) return false;

@@ -220,7 +220,7 @@ async function replay(log: Log, overlay: OverlayStorage, sequence: Sequence): Pr
   for (let n = 0; n < sequence.count; n++) {
     const entryAt = log.offset + cursor.read;
     const { header: peeked } = await log.peek(cursor);
-    if (peeked.flushedFileOffset > BigInt(overlay.size)) {
+    if (peeked.flushedFileOffset > BigInt(Math.ceil(overlay.size / 512) * 512)) {
       corrupt(log.storage, `the entry at log offset ${cursor.read} was written when the file was ${peeked.flushedFileOffset} bytes long; it is ${overlay.size}: the image has been truncated`, entryAt, 'log flushed file offset');
     }
     const { header, descriptors } = await log.descriptors(cursor);
