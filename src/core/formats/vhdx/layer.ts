@@ -116,7 +116,7 @@ export class VhdxLayer implements Layer {
     // As bdrv_getlength: the file's length in whole 512-byte sectors.
     const fileSize = BigInt(Math.ceil(this.data.size / 512) * 512);
     const blockSize = BigInt(this.blockSize);
-    const virtual = BigInt(Math.floor(this.metadata.virtualDiskSize / this.metadata.logicalSectorSize) * 512);
+    const virtual = BigInt(this.virtualSize);
     // Entries past the end of the file read as zeros (not present): no need to look at them.
     const inFile = Math.max(0, Math.min(this.batEntries, Math.ceil((this.data.size - this.batRegion.fileOffset) / 8)));
     let payblocks = this.chunkRatio;
