@@ -35,7 +35,16 @@ export class Bat {
   ) {}
 
   async entry(index: number): Promise<BatEntry> {
-    const page = await this.page(Math.floor(index / PAGE_ENTRIES));
+    return this.cachedEntry(index) ?? this.decode(await this.page(Math.floor(index / PAGE_ENTRIES)), index);
+  }
+
+  /** The entry when its page is at hand (no await: long runs of empty blocks go fast), else null. */
+  cachedEntry(index: number): BatEntry | null {
+    const page = this.pages.get(Math.floor(index / PAGE_ENTRIES));
+    return page ? this.decode(page, index) : null;
+  }
+
+  private decode(page: Uint8Array, index: number): BatEntry {
     const at = (index % PAGE_ENTRIES) * 8;
     const lo = le32(page, at);
     const hi = le32(page, at + 4);
