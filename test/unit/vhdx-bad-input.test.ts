@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskImgError } from '../../src/core/errors.ts';
 import { copy, open, qemuImg, qemuImgError, readAll, scratchDir } from '../support/qemu.ts';
 import { stampCrc, unflushLastLogEntry } from '../interop/vhdx-fixtures.ts';
+import { diskimg, qemuImg as qemuRun } from '../interop/support.ts';
 
 const MiB = 1024 * 1024;
 let dir: string;
@@ -223,6 +224,22 @@ describe('the BAT', () => {
     const partial = damaged();
     truncateSync(partial, 8 * MiB + 100);
     expect(`qemu-img: ${(await failure(partial)).message}`).toBe(qemuSays(partial));
+  });
+
+  it('checks a damaged BAT as qemu-img check does: the same lines, counts and exit code', async () => {
+    const truncated = damaged();
+    truncateSync(truncated, 5 * MiB);
+    const overlapping = damaged();
+    write(overlapping, BAT + 8, u64(BigInt(METADATA) | 6n));
+    for (const file of [truncated, overlapping]) {
+      for (const flags of [[], ['--output=json']]) {
+        const expected = qemuRun('check', ...flags, file);
+        const run = await diskimg('check', ...flags, file);
+        expect(run.stdout).toBe(expected.stdout);
+        expect(run.stderr).toBe(expected.stderr);
+        expect(run.code).toBe(expected.code);
+      }
+    }
   });
 
   it('refuses a block over the metadata region, and a present block at offset 0', async () => {
