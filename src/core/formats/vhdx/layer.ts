@@ -225,8 +225,8 @@ export class VhdxLayer implements Layer {
       case PARTIALLY_PRESENT:
         if (this.differencing) return this.partialPieces(block, entry.offset, from, to, where);
     }
-    // qemu fails the read (EIO); so does the read of this extent.
-    return [{ start: from, length: to - from, kind: 'data', depth: 0, bad: { state: entry.state, index } } as Extent];
+    // qemu fails the read (EIO); so does the read of this extent (data with no host offset).
+    return [{ start: from, length: to - from, kind: 'data', depth: 0 }];
   }
 
   private blockOffset(offset: bigint, where: Record<string, unknown>): number {
@@ -275,23 +275,23 @@ export class VhdxLayer implements Layer {
 
   async readExtent(extent: Extent, start: number, length: number): Promise<Uint8Array> {
     if (extent.kind !== 'data') return new Uint8Array(length);
-    this.refuseBad(extent);
-    return this.data.read(extent.hostOffset! + (start - extent.start), length);
+    if (extent.hostOffset === undefined) return this.refuse(start);
+    return this.data.read(extent.hostOffset + (start - extent.start), length);
   }
 
   async readExtentInto(extent: Extent, start: number, target: Uint8Array): Promise<void> {
     if (extent.kind !== 'data') target.fill(0);
-    else {
-      this.refuseBad(extent);
-      await readInto(this.data, extent.hostOffset! + (start - extent.start), target);
-    }
+    else if (extent.hostOffset === undefined) await this.refuse(start);
+    else await readInto(this.data, extent.hostOffset + (start - extent.start), target);
   }
 
-  private refuseBad(extent: Extent): void {
-    const bad = (extent as Extent & { bad?: { state: number; index: number } }).bad;
-    if (!bad) return;
-    const what = bad.state === PARTIALLY_PRESENT ? 'is partially present in a disk with no parent' : `has unknown state ${bad.state}`;
-    throw new DiskImgError('corrupt', `VHDX: the block of BAT entry ${bad.index} ${what}`, { file: this.storage.name, field: 'BAT entry', offset: this.batRegion.fileOffset + bad.index * 8, value: bad.state });
+  /** A data extent without a host offset is a block qemu cannot read either: say which and why. */
+  private async refuse(start: number): Promise<never> {
+    const block = Math.floor(start / this.blockSize);
+    const index = block + Math.floor(block / this.chunkRatio);
+    const { state } = await this.bat.entry(index);
+    const what = state === PARTIALLY_PRESENT ? 'is partially present in a disk with no parent' : `has unknown state ${state}`;
+    throw new DiskImgError('corrupt', `VHDX: the block of BAT entry ${index} ${what}`, { file: this.storage.name, field: 'BAT entry', offset: this.batRegion.fileOffset + index * 8, value: state });
   }
 }
 
@@ -304,7 +304,6 @@ const overlapMessage = (span: Span, hit: Span) => `VHDX region ${span.start}-${s
 
 function mergeable(a: Extent, b: Extent): boolean {
   if (a.kind !== b.kind || a.start + a.length !== b.start) return false;
-  if ('bad' in a || 'bad' in b) return false;
   if ((a.hostOffset === undefined) !== (b.hostOffset === undefined)) return false;
   return a.hostOffset === undefined || a.hostOffset + a.length === b.hostOffset;
 }
