@@ -66,6 +66,11 @@ export interface OpenOptions {
    * (the first by default).
    */
   ovaDisk?: number;
+  /**
+   * Open for qemu-img check (QEMU's BDRV_O_CHECK): a format whose open refuses damaged tables
+   * (VHDX's BAT) opens the image anyway, so check can report what is wrong.
+   */
+  forCheck?: boolean;
   /** Faster PBKDF2 and AES than the portable defaults (Node's native crypto in the CLI). */
   crypto?: CryptoProvider;
 }

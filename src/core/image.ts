@@ -102,6 +102,11 @@ export interface Layer {
   readonly clusterSize?: number;
   /** Block status never crosses a multiple of this (a qcow2 L2 table's reach), as in QEMU. */
   readonly statusSplit?: number;
+  /**
+   * QEMU's driver for the format has no block status (vhdx): qemu-img map shows everything this
+   * layer covers as data — present, not zero, no offset — and never asks the layers below.
+   */
+  readonly noBlockStatus?: boolean;
   /** Codecs its compressed extents need decoded (a platform loads the costly ones only then). */
   readonly codecs?: readonly string[];
   /** Encryption, where the format has it: data reads fail while `locked`. */

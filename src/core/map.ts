@@ -18,6 +18,9 @@ export interface MapEntry {
 }
 
 function toEntry(image: DiskImage, extent: Extent): MapEntry {
+  // A layer without block status (as QEMU has it) claims all it covers, whatever lies beneath.
+  const opaque = image.layers.findIndex((l, depth) => depth <= extent.depth && l.noBlockStatus);
+  if (opaque >= 0) return { start: extent.start, length: extent.length, depth: opaque, present: true, zero: false, data: true };
   const layer = image.layers[extent.depth];
   const present = extent.kind !== 'unallocated';
   const entry: MapEntry = {
@@ -47,6 +50,8 @@ function mergeable(a: MapEntry, b: MapEntry): boolean {
 
 export async function* mapEntries(image: DiskImage, start = 0, end = image.virtualSize): AsyncGenerator<MapEntry> {
   let pending: MapEntry | undefined;
+  // qemu-img map of an empty disk still prints one entry, of length 0.
+  if (image.virtualSize === 0) yield { start: 0, length: 0, depth: 0, present: false, zero: false, data: false };
   for await (const extent of image.mappings(start, end)) {
     const entry = toEntry(image, extent);
     if (pending && mergeable(pending, entry)) {

@@ -68,9 +68,7 @@ async function openBacking(layer: Layer, resolve: BackingResolver | undefined, p
 
 async function openLayer(storage: Storage, format: string | undefined, options: OpenOptions, depth: number): Promise<Layer> {
   if (format === undefined) {
-    const probed = await probeFormat(storage);
-    if (probed.unsupported) throw new DiskImgError('unsupported', probed.unsupported, { file: storage.name, field: 'format', value: probed.format });
-    format = probed.format;
+    format = (await probeFormat(storage)).format;
   } else {
     checkFormatName(format);
   }

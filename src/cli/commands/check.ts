@@ -15,7 +15,7 @@ export async function check(argv: string[], io: CliIO): Promise<number> {
   if (args.positional.length !== 1) usage('Expecting one image file name');
   const spec = imageSpec(io, args, Secrets.fromArgs(io, args), args.positional[0], args.values.get('f'));
   // The check reads only metadata, so an encrypted image needs no passphrase here (qemu-img wants one).
-  const image = await openForCommand(io, spec.path, { format: spec.format, display: spec.display, noBacking: true, allowLocked: true });
+  const image = await openForCommand(io, spec.path, { format: spec.format, display: spec.display, noBacking: true, allowLocked: true, forCheck: true });
   try {
     if (!image.layers[0].check) fail(io, 'This image format does not support checks', 63);
     const result = await explain(io, 'Check failed', () => checkImage(image));

@@ -3,7 +3,6 @@
  * driver's probe and takes the best score; opening by name looks the driver up here; the CLI's
  * help and the page's picker list what is here.
  */
-import { latin1 } from '../bytes.ts';
 import { bochsDriver } from './bochs/index.ts';
 import { cloopDriver } from './cloop/index.ts';
 import { dmgDriver } from './dmg/index.ts';
@@ -18,6 +17,7 @@ import { rawDriver } from './raw/index.ts';
 import { vdiDriver } from './vdi/index.ts';
 import { vmdkDriver } from './vmdk/index.ts';
 import { vpcDriver } from './vpc/index.ts';
+import { vhdxDriver } from './vhdx/index.ts';
 
 export type { FormatDriver, OpenContext, ProbeScore } from './driver.ts';
 
@@ -28,6 +28,7 @@ export const DRIVERS: readonly FormatDriver[] = [
   vmdkDriver,
   ovaDriver,
   vpcDriver,
+  vhdxDriver,
   vdiDriver,
   qedDriver,
   qcowDriver,
@@ -38,16 +39,6 @@ export const DRIVERS: readonly FormatDriver[] = [
   dmgDriver,
 ];
 
-/**
- * Formats QEMU has that are recognised but not read yet: probing names them instead of taking
- * their container bytes for a raw disk.
- */
-export const UNREAD_FORMATS: ReadonlyArray<{ name: string; title: string; probe?: (head: Uint8Array) => boolean }> = [
-  { name: 'vhdx', title: 'VHDX', probe: (b) => ascii(b, 0, 8) === 'vhdxfile' },
-];
-
 export function findDriver(name: string): FormatDriver | undefined {
   return DRIVERS.find((driver) => driver.name === name);
 }
-
-const ascii = (bytes: Uint8Array, at: number, length: number) => latin1(bytes.subarray(at, at + length));

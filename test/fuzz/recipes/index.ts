@@ -11,6 +11,7 @@ import type { RecipeBook } from './tools.ts';
 import { vdiQedQcowRecipes } from './vdi-qed-qcow.ts';
 import { vmdkRecipes } from './vmdk.ts';
 import { vpcRecipes } from './vpc.ts';
+import { vhdxRecipes } from './vhdx.ts';
 
 export const RECIPE_BOOKS: Record<string, RecipeBook> = {
   qcow2: qcow2Recipes,
@@ -24,4 +25,5 @@ export const RECIPE_BOOKS: Record<string, RecipeBook> = {
   bochs: bochsRecipes,
   cloop: cloopRecipes,
   dmg: dmgRecipes,
+  vhdx: vhdxRecipes,
 };
