@@ -54,6 +54,12 @@ export class OvaLayer implements Layer {
     return this.inner.statusSplit;
   }
 
+  /** The disk inside, and which of the appliance's disks it is. */
+  get subformat(): string {
+    const inner = this.inner.subformat ? `${this.inner.format} ${this.inner.subformat}` : this.inner.format;
+    return `${inner} in an OVA (disk ${this.facts.disk + 1} of ${this.facts.disks.length})`;
+  }
+
   get codecs(): readonly string[] | undefined {
     return this.inner.codecs;
   }

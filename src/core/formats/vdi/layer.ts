@@ -7,7 +7,7 @@ import { DiskImgError } from '../../errors.ts';
 import type { CheckResult, Extent, FormatFacts, Layer } from '../../image.ts';
 import { readInto, type Storage } from '../../storage/storage.ts';
 import { TablePages, merged } from '../tables.ts';
-import { BLOCK_SIZE, DISCARDED, parseHeader, type VdiHeader } from './header.ts';
+import { BLOCK_SIZE, DISCARDED, TYPE_NAMES, parseHeader, type VdiHeader } from './header.ts';
 
 export class VdiLayer implements Layer {
   readonly format = 'vdi';
@@ -38,6 +38,11 @@ export class VdiLayer implements Layer {
 
   get virtualSize(): number {
     return this.header.diskSize;
+  }
+
+  /** 'dynamic' or 'static' (qemu-img's -o static=on), as VirtualBox names the image type. */
+  get subformat(): string {
+    return TYPE_NAMES[this.header.imageType] ?? `type ${this.header.imageType}`;
   }
 
   describe(): Promise<FormatFacts> {

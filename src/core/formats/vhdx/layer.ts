@@ -81,6 +81,11 @@ export class VhdxLayer implements Layer {
     return this.metadata.hasParent;
   }
 
+  /** As qemu-img -o subformat names it; a disk with a parent is differencing. */
+  get subformat(): string {
+    return this.metadata.hasParent ? 'differencing' : this.metadata.leaveBlocksAllocated ? 'fixed' : 'dynamic';
+  }
+
   static async open(storage: Storage, options: VhdxOpenOptions = {}): Promise<VhdxLayer> {
     const header = await readHeader(storage);
     const { storage: data, replayed } = await openLog(storage, header);

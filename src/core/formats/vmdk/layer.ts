@@ -28,6 +28,10 @@ export class VmdkLayer implements Layer {
   readonly cid: number;
   readonly parentCid: number;
   readonly createType: string;
+
+  get subformat(): string {
+    return this.createType;
+  }
   private inflater?: GrainInflater;
   private lastGrain?: { storage: Storage; hostOffset: number; bytes: Uint8Array };
 

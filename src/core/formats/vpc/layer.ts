@@ -31,6 +31,10 @@ export class VpcLayer implements Layer {
   readonly backingFilename?: string;
   /** The parent's UUID a differencing disk names (its footer's UUID must be this). */
   readonly parentUuid?: string;
+
+  get subformat(): string {
+    return this.footer.type === TYPE_FIXED ? 'fixed' : this.footer.type === TYPE_DIFFERENCING ? 'differencing' : 'dynamic';
+  }
   private readonly bitmaps?: L2Cache;
   private readonly tablePages?: L2Cache;
 
