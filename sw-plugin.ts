@@ -1,4 +1,69 @@
 /**
+ * Downloads streamed as they convert: the page hands over a MessagePort under a one-off id, then
+ * opens ./__download/<id>; the answer is a ReadableStream that asks the engine (at the port's
+ * other end) for one chunk at a time, so only the stream's small queue is ever in memory. Each id
+ * is answered once. The page pings every few seconds while a stream runs, which keeps the worker
+ * alive in browsers that stop idle ones.
+ */
+const DOWNLOADS = `const DOWNLOAD_PREFIX = new URL('./__download/', self.registration.scope).pathname;
+const downloads = new Map();
+self.addEventListener('message', (event) => {
+  const message = event.data;
+  if (message?.type === 'diskimg-download') {
+    const entry = { port: message.port, name: message.name, size: message.size, aborted: false };
+    entry.port.onmessage = (e) => { if (e.data?.abort) entry.aborted = true; };
+    downloads.set(message.id, entry);
+    entry.port.postMessage('ready');
+  } else if (message?.type === 'diskimg-download-abort') {
+    const entry = downloads.get(message.id);
+    if (entry) (entry.fail ?? (() => (entry.aborted = true)))();
+  }
+});
+function streamDownload(event, id) {
+  const entry = downloads.get(id);
+  if (!entry || entry.used) return event.respondWith(new Response('This download is over; convert again.', { status: 404 }));
+  entry.used = true;
+  let finish;
+  const finished = new Promise((resolve) => (finish = resolve));
+  const stream = new ReadableStream({
+    start(controller) {
+      entry.fail = () => { try { controller.error(new Error('cancelled')); } catch {} entry.port.close(); downloads.delete(id); finish(); };
+      if (entry.aborted) return entry.fail();
+      entry.port.onmessage = (e) => {
+        const m = e.data;
+        if (m?.chunk) {
+          controller.enqueue(m.chunk);
+          if (controller.desiredSize > 0) entry.port.postMessage('more');
+          else entry.waiting = true;
+        } else if (m?.done) {
+          controller.close();
+          entry.port.close();
+          downloads.delete(id);
+          finish();
+        } else if (m?.abort) entry.fail();
+      };
+      entry.port.postMessage('more');
+    },
+    pull() {
+      if (entry.waiting) {
+        entry.waiting = false;
+        entry.port.postMessage('more');
+      }
+    },
+    cancel() {
+      entry.port.postMessage('cancel');
+      entry.port.close();
+      downloads.delete(id);
+      finish();
+    },
+  }, { highWaterMark: 8 << 20, size: (chunk) => chunk.byteLength });
+  const headers = { 'Content-Type': 'application/octet-stream', 'Content-Disposition': "attachment; filename*=UTF-8''" + encodeURIComponent(entry.name) };
+  if (entry.size !== undefined) headers['Content-Length'] = String(entry.size);
+  event.respondWith(new Response(stream, { headers }));
+  event.waitUntil(finished);
+}`;
+
+/**
  * Emits sw.js, a service worker that precaches every file of the build, so the app works offline
  * after the first visit. Hand-written: it only serves this site's own files, cache first.
  */
@@ -17,9 +82,11 @@ self.addEventListener('activate', (event) => {
       .then(() => self.clients.claim()),
   );
 });
+${DOWNLOADS}
 self.addEventListener('fetch', (event) => {
   const url = new URL(event.request.url);
   if (event.request.method !== 'GET' || url.origin !== self.location.origin) return;
+  if (url.pathname.startsWith(DOWNLOAD_PREFIX)) return streamDownload(event, url.pathname.slice(DOWNLOAD_PREFIX.length));
   // ignoreVary: module scripts are requested with an Origin header the precache requests lacked.
   event.respondWith(caches.match(event.request, { ignoreSearch: true, ignoreVary: true }).then((hit) => hit ?? fetch(event.request)));
 });
