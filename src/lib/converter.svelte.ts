@@ -39,6 +39,7 @@ export class Converter {
   get secondsLeft(): number | null {
     const seconds = (this.now - this.startedAt) / 1000;
     const rate = seconds > 0.5 ? this.done / seconds : 0;
+    if (this.done >= this.total) return 0;
     return rate > 0 ? (this.total - this.done) / rate : null;
   }
 

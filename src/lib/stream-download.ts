@@ -46,23 +46,16 @@ export async function openStreamDownload(name: string, size?: number): Promise<S
   channel.port2.onmessage = null;
   const scope = new URL('./', location.href);
   const url = new URL(`./__download/${id}`, scope).href;
-  let frame: HTMLIFrameElement | undefined;
   const ping = setInterval(() => worker.postMessage({ type: 'diskimg-ping' }), 10_000);
-  const stop = () => {
-    clearInterval(ping);
-    // The frame is kept a while: removing it at once may end the download in some browsers.
-    const old = frame;
-    if (old) setTimeout(() => old.remove(), 60_000);
-    frame = undefined;
-  };
+  const stop = () => clearInterval(ping);
   return {
     port: channel.port2,
     start() {
-      frame = document.createElement('iframe');
-      frame.hidden = true;
-      frame.title = 'download';
-      frame.src = url;
-      document.body.append(frame);
+      // A link, not a frame: Firefox cancels a frame's attachment stream, and follows a link's.
+      const link = document.createElement('a');
+      link.href = url;
+      link.download = name;
+      link.click();
     },
     abort() {
       worker.postMessage({ type: 'diskimg-download-abort', id });
