@@ -11,50 +11,88 @@ self.addEventListener('message', (event) => {
   const message = event.data;
   if (message?.type === 'diskimg-download') {
     const entry = { port: message.port, name: message.name, size: message.size, aborted: false };
-    entry.port.onmessage = (e) => { if (e.data?.abort) entry.aborted = true; };
+    attach(entry, message.id);
     downloads.set(message.id, entry);
     entry.port.postMessage('ready');
   } else if (message?.type === 'diskimg-download-abort') {
     const entry = downloads.get(message.id);
-    if (entry) (entry.fail ?? (() => (entry.aborted = true)))();
+    if (entry) entry.fail();
   }
 });
+const tell = (message) => self.clients.matchAll({ includeUncontrolled: true, type: 'window' }).then((all) => all.forEach((c) => c.postMessage(message)));
+// The first bytes of each download are kept until REPLAY is passed: a browser that drops a
+// frame's download early (Firefox) is asked again by a link, and gets them from the start.
+const REPLAY = 32 << 20;
+function attach(entry, id) {
+  entry.replay = [];
+  entry.replayed = 0;
+  const more = () => {
+    const controller = entry.controller;
+    if (controller && controller.desiredSize > 0) entry.port.postMessage('more');
+    else entry.waiting = true;
+  };
+  entry.more = more;
+  entry.port.onmessage = (e) => {
+    const m = e.data;
+    if (m?.chunk) {
+      if (entry.replay) {
+        entry.replay.push(m.chunk);
+        entry.replayed += m.chunk.byteLength;
+        if (entry.replayed > REPLAY) entry.replay = null;
+      }
+      entry.controller?.enqueue(m.chunk);
+      more();
+    } else if (m?.done) {
+      entry.done = true;
+      entry.controller?.close();
+      entry.finish?.();
+      // Kept a while for a retry, then forgotten.
+      setTimeout(() => downloads.delete(id), 60_000);
+    } else if (m?.abort) entry.fail();
+  };
+  entry.fail = () => {
+    entry.aborted = true;
+    try { entry.controller?.error(new Error('cancelled')); } catch {}
+    entry.port.close();
+    downloads.delete(id);
+    entry.finish?.();
+  };
+}
 function streamDownload(event, id) {
   const entry = downloads.get(id);
   if (!entry || entry.used) return event.respondWith(new Response('This download is over; convert again.', { status: 404 }));
   entry.used = true;
-  let finish;
-  const finished = new Promise((resolve) => (finish = resolve));
+  tell({ type: 'diskimg-download-fetch', id });
+  const finished = new Promise((resolve) => (entry.finish = resolve));
   const stream = new ReadableStream({
     start(controller) {
-      entry.fail = () => { try { controller.error(new Error('cancelled')); } catch {} entry.port.close(); downloads.delete(id); finish(); };
-      if (entry.aborted) return entry.fail();
-      entry.port.onmessage = (e) => {
-        const m = e.data;
-        if (m?.chunk) {
-          controller.enqueue(m.chunk);
-          if (controller.desiredSize > 0) entry.port.postMessage('more');
-          else entry.waiting = true;
-        } else if (m?.done) {
-          controller.close();
-          entry.port.close();
-          downloads.delete(id);
-          finish();
-        } else if (m?.abort) entry.fail();
-      };
-      entry.port.postMessage('more');
+      if (entry.aborted) return controller.error(new Error('cancelled'));
+      entry.controller = controller;
+      for (const chunk of entry.replay ?? []) controller.enqueue(chunk);
+      if (entry.done) return controller.close();
+      if (!entry.started) {
+        entry.started = true;
+        entry.port.postMessage('more');
+      }
     },
     pull() {
       if (entry.waiting) {
         entry.waiting = false;
-        entry.port.postMessage('more');
+        entry.more();
       }
     },
     cancel() {
+      entry.controller = undefined;
+      if (entry.replay) {
+        // Every byte is still here: the page asks again with a link.
+        entry.used = false;
+        entry.finish?.();
+        return tell({ type: 'diskimg-download-retry', id });
+      }
       entry.port.postMessage('cancel');
       entry.port.close();
       downloads.delete(id);
-      finish();
+      entry.finish?.();
     },
   }, { highWaterMark: 8 << 20, size: (chunk) => chunk.byteLength });
   const headers = { 'Content-Type': 'application/octet-stream', 'Content-Disposition': "attachment; filename*=UTF-8''" + encodeURIComponent(entry.name) };

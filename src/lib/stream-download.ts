@@ -47,15 +47,46 @@ export async function openStreamDownload(name: string, size?: number): Promise<S
   const scope = new URL('./', location.href);
   const url = new URL(`./__download/${id}`, scope).href;
   const ping = setInterval(() => worker.postMessage({ type: 'diskimg-ping' }), 10_000);
-  const stop = () => clearInterval(ping);
+  let listen: ((event: MessageEvent) => void) | undefined;
+  const stop = () => {
+    clearInterval(ping);
+    if (listen) navigator.serviceWorker.removeEventListener('message', listen);
+  };
   return {
     port: channel.port2,
     start() {
-      // A link, not a frame: Firefox cancels a frame's attachment stream, and follows a link's.
-      const link = document.createElement('a');
-      link.href = url;
-      link.download = name;
-      link.click();
+      // Two ways to start a download, tried in turn: a link (WebKit sends <a download> straight
+      // to the network, so the worker never hears of it), then a frame (Firefox drops a frame's
+      // download, sometimes after taking its first bytes: the worker keeps them for a retry).
+      const ways = [
+        () => {
+          const link = document.createElement('a');
+          link.href = url;
+          link.download = '';
+          link.click();
+        },
+        () => {
+          const frame = document.createElement('iframe');
+          frame.title = 'download';
+          frame.style.cssText = 'position:absolute;width:1px;height:1px;border:0;opacity:0;pointer-events:none';
+          frame.src = url;
+          document.body.append(frame);
+        },
+      ];
+      let unheard: ReturnType<typeof setTimeout> | undefined;
+      const next = () => {
+        const way = ways.shift();
+        if (!way) return;
+        way();
+        unheard = setTimeout(next, 2000);
+      };
+      listen = (event: MessageEvent) => {
+        if (event.data?.id !== id) return;
+        if (event.data.type === 'diskimg-download-fetch') clearTimeout(unheard);
+        if (event.data.type === 'diskimg-download-retry') next();
+      };
+      navigator.serviceWorker.addEventListener('message', listen);
+      next();
     },
     abort() {
       worker.postMessage({ type: 'diskimg-download-abort', id });
