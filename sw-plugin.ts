@@ -131,8 +131,25 @@ self.addEventListener('fetch', (event) => {
 `;
 }
 
-export function offlineServiceWorker(): Plugin {
-  return {
+/**
+ * Without the service worker (WebKit sends <a download> straight to the network) a download URL
+ * must not become a file: the dev and preview servers answer it 404, as a static host does.
+ */
+const noDownloadFallback: Plugin = {
+  name: 'diskimg-download-urls-404',
+  configureServer: (server) => void server.middlewares.use(refuseDownloads),
+  configurePreviewServer: (server) => void server.middlewares.use(refuseDownloads),
+};
+
+function refuseDownloads(req: { url?: string }, res: { statusCode: number; end(body: string): void }, next: () => void): void {
+  if (req.url?.includes('/__download/')) {
+    res.statusCode = 404;
+    res.end('Not found');
+  } else next();
+}
+
+export function offlineServiceWorker(): Plugin[] {
+  return [noDownloadFallback, {
     name: 'diskimg-offline-service-worker',
     apply: 'build',
     generateBundle(_options, bundle) {
@@ -141,5 +158,5 @@ export function offlineServiceWorker(): Plugin {
       const version = Date.now().toString(36);
       this.emitFile({ type: 'asset', fileName: 'sw.js', source: serviceWorker(version, [...files, ...publicFiles]) });
     },
-  };
+  }];
 }

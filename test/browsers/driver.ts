@@ -3,6 +3,8 @@
  * Firefox, classic W3C WebDriver for WebKitGTK): open a page, give the file input files, run a
  * script in the page, and say where downloads land.
  */
+import { execFileSync } from 'node:child_process';
+
 export interface Driver {
   /** Shown in the report: "firefox", "firefox-private", "webkit". */
   name: string;
@@ -16,6 +18,19 @@ export interface Driver {
   /** Process ids of the browser's processes, for memory figures. */
   pids(): number[];
   close(): Promise<void>;
+}
+
+/** A process and all its descendants (for memory figures: only this run's browser). */
+export function processTree(root: number): number[] {
+  let table: Array<[number, number]> = [];
+  try {
+    table = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n').map((line) => line.trim().split(/\s+/).map(Number) as [number, number]);
+  } catch {
+    return [root];
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) for (const [pid, ppid] of table) if (ppid === out[i]) out.push(pid);
+  return out;
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -3,12 +3,11 @@
  * private one (browser.privatebrowsing.autostart: the whole session is private, as a private
  * window is: no OPFS there).
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type ElementHandle } from 'puppeteer-core';
-import type { Driver } from './driver.ts';
+import { processTree, type Driver } from './driver.ts';
 
 export async function launchFirefox(options: { private: boolean }): Promise<Driver> {
   const downloads = mkdtempSync(join(tmpdir(), 'diskimg-ff-downloads-'));
@@ -45,16 +44,7 @@ export async function launchFirefox(options: { private: boolean }): Promise<Driv
       await input.uploadFile(...files);
     },
     script: (body) => page.evaluate(`(() => {${body}})()`) as never,
-    pids() {
-      if (!pid) return [];
-      try {
-        // Firefox's content processes are children of the main one.
-        const children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
-        return [pid, ...children];
-      } catch {
-        return [pid];
-      }
-    },
+    pids: () => (pid ? processTree(pid) : []),
     close: () => browser.close(),
   };
 }

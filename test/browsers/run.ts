@@ -4,14 +4,15 @@
  * (dist/, from `vite build`) on its own port and runs the same focused suite in each.
  *
  *   tsx test/browsers/run.ts [firefox] [firefox-private] [webkit]     (all three by default)
+ *   BROWSERS_LARGE_MIB=2048 … also times one raw→qcow2 job of that size, with the browser's peak RSS
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Driver } from './driver.ts';
 import { launchFirefox } from './firefox.ts';
-import { makeFixtures, runScenarios } from './scenarios.ts';
+import { largeJob, makeFixtures, runScenarios } from './scenarios.ts';
 import { launchWebKit } from './webkit.ts';
 
 const PORT = 4175;
@@ -50,7 +51,16 @@ try {
     try {
       driver = await ENGINES[engine]();
       const results = await runScenarios(driver, ORIGIN, fixtures, console.log);
-      for (const r of results) console.log(`      ${r.name}: rung ${r.rung} — ${r.sentence}`);
+      for (const r of results) console.log(`      ${r.name}: rung ${r.rung}, ${r.seconds.toFixed(1)} s, browser RSS peak ${r.peakRssMiB} MiB — ${r.sentence}`);
+      const large = Number(process.env.BROWSERS_LARGE_MIB ?? 0);
+      if (large > 0) {
+        const job = await largeJob(driver, ORIGIN, dir, large);
+        results.push(job);
+        console.log(`  ok  ${large} MiB raw→qcow2: ${job.seconds.toFixed(1)} s, ${((large * 1.048576) / job.seconds).toFixed(0)} MB/s, rung ${job.rung}, browser RSS peak ${job.peakRssMiB} MiB`);
+      }
+      // Only the outputs: a download the page did not mean (a link the service worker missed) fails.
+      const extra = readdirSync(driver.downloads).filter((f) => !f.startsWith('.') && !results.some((r) => r.name === f));
+      if (extra.length) throw new Error(`unexpected files among the downloads: ${extra.join(', ')}`);
       console.log(`  passed in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     } catch (error) {
       failed++;

@@ -187,3 +187,18 @@ export async function runScenarios(driver: Driver, origin: string, fx: Fixtures,
   log('  ok  no request to another origin');
   return results;
 }
+
+/** One bigger raw→qcow2 job for speed and memory figures (BROWSERS_LARGE_MIB, off by default). */
+export async function largeJob(driver: Driver, origin: string, dir: string, mebibytes: number): Promise<JobResult> {
+  const input = join(dir, `large-${mebibytes}.img`);
+  if (!existsSync(input)) {
+    const chunk = Buffer.concat([pattern('text', 1 << 20, 7), pattern('random', 1 << 20, 8), pattern('zero', 1 << 20, 9), pattern('text', 1 << 20, 10)]);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < mebibytes / 4; i++) parts.push(chunk);
+    writeFileSync(input, Buffer.concat(parts));
+  }
+  await openApp(driver, origin, [input], 'format');
+  const job = await convert(driver, { format: 'qcow2', compression: 'none' }, `large-${mebibytes}.qcow2`, 1_200_000);
+  expectSame(input, job.file);
+  return job;
+}

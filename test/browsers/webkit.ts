@@ -4,11 +4,11 @@
  * none is set. MiniBrowser saves downloads into $HOME when no XDG download folder is set, so it
  * runs with a fresh HOME that is the download folder.
  */
-import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sleep, type Driver } from './driver.ts';
+import { processTree, sleep, type Driver } from './driver.ts';
 
 const MINIBROWSER = process.env.WEBKIT_MINIBROWSER ?? '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
 const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
@@ -58,14 +58,8 @@ export async function launchWebKit(): Promise<Driver> {
       await call('POST', `${s}/element/${element[ELEMENT]}/value`, { text: files.join('\n') });
     },
     script: async (body) => (await call('POST', `${s}/execute/sync`, { script: body, args: [] })) as never,
-    pids() {
-      try {
-        // The web content lives in WebKitWebProcess children of MiniBrowser.
-        return execFileSync('pgrep', ['-f', 'WebKitWebProcess|MiniBrowser'], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
-      } catch {
-        return [];
-      }
-    },
+    // MiniBrowser and its web processes are children of this run's WebKitWebDriver.
+    pids: () => (driverProcess.pid ? processTree(driverProcess.pid) : []),
     async close() {
       await call('DELETE', s).catch(() => {});
       driverProcess.kill();
