@@ -280,7 +280,10 @@ const api = {
     try {
       const image = await openImage(readerFor(job.file), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase, decoders: conversionDecoders });
       await loadZstdDecoderFor(image);
-      inner = await openSink(job.output);
+      inner = await openSink(job.output).catch((error: unknown) => {
+        // A browser that refuses the output's place (storage switched off, a revoked handle) says why.
+        throw new DiskImgError('io', `Could not open the output (${job.output.kind === 'handle' ? 'the file you chose' : job.output.kind === 'opfs' ? 'the browser’s private storage' : job.output.kind === 'stream' ? 'the download stream' : 'memory'}): ${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`);
+      });
       counted = new CountingSink(inner);
       sink = new CoalescingSink(counted);
       let last = 0;

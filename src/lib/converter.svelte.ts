@@ -59,8 +59,11 @@ export class Converter {
         return { capabilities, size: measured.ok ? measured.value : 0, exact: measured.ok && settings.outputFormat === 'raw' };
       });
     } catch (error) {
+      // A browser API that failed in a way no feature test foresaw: said as it is, not as a bug.
       engine.stop();
-      throw error;
+      this.outcome = null;
+      this.error = { kind: 'io', message: `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`, context: {} };
+      return;
     }
     if (target === null || !isSaveTarget(target)) engine.stop();
     if (target === null) return; // the user closed the picker
@@ -109,7 +112,11 @@ export class Converter {
       }
       this.now = performance.now();
       this.done = this.total;
-      this.outcome = { kind: await deliver(target, result.value.blob), name, format: settings.outputFormat };
+      try {
+        this.outcome = { kind: await deliver(target, result.value.blob), name, format: settings.outputFormat };
+      } catch (error) {
+        this.error = { kind: 'io', message: `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`, context: {} };
+      }
     } finally {
       engine.stop();
       this.running = false;

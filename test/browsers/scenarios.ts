@@ -67,6 +67,8 @@ export interface JobResult {
   sentence: string;
   seconds: number;
   peakRssMiB?: number;
+  /** The largest single process's peak (the content process doing the work). */
+  peakProcessMiB?: number;
 }
 
 /** Opens the app fresh (English), with files in the opener. */
@@ -97,17 +99,22 @@ export async function waitForDownload(driver: Driver, name: string, timeout = 12
   }
 }
 
-function rssMiB(pids: number[]): number {
-  let kib = 0;
+/** Resident memory of the browser's processes: their sum (shared pages counted in each) and the largest. */
+function rssMiB(pids: number[]): { sum: number; largest: number } {
+  let sum = 0;
+  let largest = 0;
   for (const pid of pids) {
     try {
       const match = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (match) kib += Number(match[1]);
+      if (match) {
+        sum += Number(match[1]) / 1024;
+        largest = Math.max(largest, Number(match[1]) / 1024);
+      }
     } catch {
       // The process ended.
     }
   }
-  return kib / 1024;
+  return { sum, largest };
 }
 
 /** Clicks Convert with these settings and waits for the outcome; returns the rung and the time. */
@@ -117,10 +124,13 @@ export async function convert(driver: Driver, settings: { format: string; compre
   const started = Date.now();
   await waitFor(driver, page.click('Convert'), 'the Convert button');
   let peak = 0;
+  let peakProcess = 0;
   const end = Date.now() + timeout;
   let outcome = '';
   for (;;) {
-    peak = Math.max(peak, rssMiB(driver.pids()));
+    const rss = rssMiB(driver.pids());
+    peak = Math.max(peak, rss.sum);
+    peakProcess = Math.max(peakProcess, rss.largest);
     outcome = await driver.script<string>(page.text('outcome'));
     if (outcome) break;
     const failure = await driver.script<string>(`const a = document.querySelector('[role=alert]'); return a ? a.textContent : '';`);
@@ -132,7 +142,7 @@ export async function convert(driver: Driver, settings: { format: string; compre
   const [rung, sentence] = (await driver.script<[string, string] | null>(page.rung)) ?? ['?', ''];
   const file = await waitForDownload(driver, output, timeout);
   const seconds = (Date.now() - started) / 1000;
-  return { name: output, rung, sentence, seconds, peakRssMiB: Math.round(peak), file };
+  return { name: output, rung, sentence, seconds, peakRssMiB: Math.round(peak), peakProcessMiB: Math.round(peakProcess), file };
 }
 
 export function expectSame(a: string, b: string): void {
