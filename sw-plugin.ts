@@ -95,7 +95,7 @@ function streamDownload(event, id) {
       entry.finish?.();
     },
   }, { highWaterMark: 8 << 20, size: (chunk) => chunk.byteLength });
-  const headers = { 'Content-Type': 'application/octet-stream', 'Content-Disposition': "attachment; filename*=UTF-8''" + encodeURIComponent(entry.name) };
+  const headers = { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-store', 'Content-Disposition': "attachment; filename*=UTF-8''" + encodeURIComponent(entry.name) };
   if (entry.size !== undefined) headers['Content-Length'] = String(entry.size);
   event.respondWith(new Response(stream, { headers }));
   event.waitUntil(finished);
