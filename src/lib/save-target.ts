@@ -51,7 +51,17 @@ type Picked = SaveTarget | SerializedError | null | undefined;
  * picker; an error when the chosen file is one of the inputs (checked before anything is written).
  */
 export async function chooseSaveTarget(name: string, inputHandles: FileSystemFileHandle[] = []): Promise<SaveTarget | SerializedError | null> {
-  return (await pickFile(name, inputHandles)) ?? stage(name, { rung: 'opfs' });
+  const picked = await pickFile(name, inputHandles);
+  if (picked !== undefined) return picked;
+  try {
+    if (typeof navigator.storage?.getDirectory !== 'function') throw new Error('navigator.storage.getDirectory is missing');
+    await navigator.storage.getDirectory();
+  } catch (error) {
+    // A private window, or a browser without OPFS: said plainly, before anything starts.
+    const reason = `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`;
+    return { kind: 'io', message: `This window can neither save into a file you choose nor stage '${name}' in the browser’s private storage (${reason}). Open diskimg in a normal window, or in Chromium.`, context: {} };
+  }
+  return stage(name, { rung: 'opfs' });
 }
 
 /** The save picker, where the browser has one (undefined where it has none). */
