@@ -42,6 +42,7 @@ const open = (file: File) => Disc.open(new CachedStorage(new BlobStorage(file, f
 
 async function openSink(target: OutputTarget): Promise<Sink> {
   if (target.kind === 'handle') return new WritableSink(await target.handle.createWritable());
+  if (target.kind !== 'opfs') throw new DiskImgError('usage', 'A disc extraction is saved into a chosen file or staged in the browser’s storage');
   const root = await navigator.storage.getDirectory();
   return new SyncAccessSink(await createSyncAccessHandle(await root.getFileHandle(target.name, { create: true })));
 }

@@ -19,7 +19,8 @@ import { BlobStorage } from '../src/core/storage/blob.ts';
 import type { Storage } from '../src/core/storage/storage.ts';
 import { BrowserCompressorPool } from './compress-pool.ts';
 import { conversionDecoders, loadZstdDecoderFor } from './decoders.ts';
-import { createSyncAccessHandle, SyncAccessSink, WritableSink } from './sinks.ts';
+import { measureOutput } from '../src/core/pipeline/measure.ts';
+import { BlobSink, CountingSink, createSyncAccessHandle, StreamSink, SyncAccessSink, WritableSink } from './sinks.ts';
 
 export interface SerializedError {
   kind: ErrorKind | 'internal';
@@ -67,7 +68,22 @@ export interface ChainLayer {
   fileSize: number;
 }
 
-export type OutputTarget = { kind: 'handle'; handle: FileSystemFileHandle } | { kind: 'opfs'; name: string };
+/**
+ * Where the output goes, best first (the page picks by feature tests): the file the user chose,
+ * an OPFS staging file then downloaded, a download streamed through the service worker as the
+ * engine fills it (the port is the stream's), or memory for a small output.
+ */
+export type OutputTarget = { kind: 'handle'; handle: FileSystemFileHandle } | { kind: 'opfs'; name: string } | { kind: 'stream'; port: MessagePort } | { kind: 'memory' };
+
+/** What this worker can write into, asked before a job (OPFS exists only in some windows). */
+export interface OutputCapabilities {
+  /** OPFS with sync access handles works here. */
+  opfs: boolean;
+  /** Why not, in the browser's words (a private window's SecurityError, a missing API). */
+  opfsError?: string;
+  /** Bytes the origin's storage can still take (navigator.storage.estimate), when known. */
+  free?: number;
+}
 
 export interface ConvertJob {
   file: File;
@@ -106,6 +122,8 @@ function resolverFor(files: File[]): BackingResolver {
 
 async function openSink(target: OutputTarget): Promise<Sink> {
   if (target.kind === 'handle') return new WritableSink(await target.handle.createWritable());
+  if (target.kind === 'stream') return new StreamSink(target.port);
+  if (target.kind === 'memory') return new BlobSink();
   const root = await navigator.storage.getDirectory();
   const handle = await root.getFileHandle(target.name, { create: true });
   return new SyncAccessSink(await createSyncAccessHandle(handle));
@@ -220,13 +238,60 @@ const api = {
     }
   },
 
-  async convert(job: ConvertJob, onProgress: (done: number, total: number) => void): Promise<Result<{ size: number }>> {
+  /** Whether OPFS staging works in this window, and how much room it has. */
+  async outputCapabilities(): Promise<OutputCapabilities> {
+    let opfs = false;
+    let opfsError: string | undefined;
+    try {
+      if (typeof navigator.storage?.getDirectory !== 'function') throw new Error('navigator.storage.getDirectory is missing');
+      const root = await navigator.storage.getDirectory();
+      if (typeof (FileSystemFileHandle.prototype as { createSyncAccessHandle?: unknown }).createSyncAccessHandle !== 'function') throw new Error('createSyncAccessHandle is missing');
+      opfs = root !== undefined;
+    } catch (error) {
+      opfsError = `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`;
+    }
+    let free: number | undefined;
+    try {
+      const estimate = await navigator.storage?.estimate?.();
+      if (estimate?.quota !== undefined) free = Math.max(0, estimate.quota - (estimate.usage ?? 0));
+    } catch {
+      // Unknown: the job is tried, and a full quota is reported when it happens.
+    }
+    return { opfs, opfsError, free };
+  },
+
+  /** The most bytes the job's output can take (raw: exact; qcow2: conservative). */
+  async measure(job: Omit<ConvertJob, 'output'>): Promise<Result<number>> {
+    try {
+      const image = await openImage(readerFor(job.file), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase, allowLocked: true });
+      try {
+        return { ok: true, value: await measureOutput(image, { outputFormat: job.outputFormat, clusterSize: job.clusterSize, encrypted: job.encryptPassphrase !== undefined }) };
+      } finally {
+        await image.close();
+      }
+    } catch (error) {
+      return { ok: false, error: serialize(error) };
+    }
+  },
+
+  /**
+   * Progress gives the guest bytes done, their total and the bytes written so far (the speed
+   * shown: a sparse disk skips terabytes of holes in a moment). A memory output comes back as a Blob.
+   */
+  async convert(job: ConvertJob, onProgress: (done: number, total: number, written: number) => void): Promise<Result<{ size: number; blob?: Blob }>> {
     let sink: Sink | undefined;
+    let counted: CountingSink | undefined;
+    let inner: Sink | undefined;
     const compressor = job.compression === 'none' ? undefined : new BrowserCompressorPool(job.compression, job.clusterSize, Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)));
     try {
       const image = await openImage(readerFor(job.file), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase, decoders: conversionDecoders });
       await loadZstdDecoderFor(image);
-      sink = new CoalescingSink(await openSink(job.output));
+      inner = await openSink(job.output).catch((error: unknown) => {
+        // A browser that refuses the output's place (storage switched off, a revoked handle) says why.
+        throw new DiskImgError('io', `Could not open the output (${job.output.kind === 'handle' ? 'the file you chose' : job.output.kind === 'opfs' ? 'the browser’s private storage' : job.output.kind === 'stream' ? 'the download stream' : 'memory'}): ${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`);
+      });
+      counted = new CountingSink(inner);
+      sink = new CoalescingSink(counted);
       let last = 0;
       await convertImage(image, sink, {
         outputFormat: job.outputFormat,
@@ -237,12 +302,12 @@ const api = {
           const now = performance.now();
           if (now - last > 100 || done === total) {
             last = now;
-            onProgress(done, total);
+            onProgress(done, total, counted!.written);
           }
         },
       });
       await sink.close();
-      return { ok: true, value: { size: image.virtualSize } };
+      return { ok: true, value: { size: image.virtualSize, blob: inner instanceof BlobSink ? inner.blob() : undefined } };
     } catch (error) {
       await sink?.abort?.().catch(() => {});
       return { ok: false, error: serialize(error) };

@@ -88,3 +88,95 @@ export class WritableSink implements Sink {
     await this.writable.abort();
   }
 }
+
+/** What the service worker's download stream says back over its port. */
+export type StreamReply = 'more' | 'cancel';
+
+/**
+ * A download streamed as it converts: each write goes over a MessagePort to the app's service
+ * worker, which answers a one-off URL with a ReadableStream of them. Sequential (no truncate):
+ * the engine then gives every byte in order. A write waits until the stream asks for more, so
+ * no more than the stream's queue (a few MiB) is ever in memory.
+ */
+export class StreamSink implements Sink {
+  private position = 0;
+  private credit = false;
+  private wake?: () => void;
+  private cancelled = false;
+
+  constructor(private readonly port: MessagePort) {
+    port.onmessage = (event: MessageEvent<StreamReply>) => {
+      if (event.data === 'cancel') this.cancelled = true;
+      else this.credit = true;
+      this.wake?.();
+    };
+  }
+
+  async write(offset: number, bytes: Uint8Array): Promise<void> {
+    if (offset !== this.position) throw new DiskImgError('io', `A download stream can only append: a write at ${offset} came after ${this.position} bytes`, { offset });
+    while (!this.credit && !this.cancelled) await new Promise<void>((resolve) => (this.wake = resolve));
+    if (this.cancelled) throw new DiskImgError('aborted', 'The download was cancelled in the browser');
+    this.credit = false;
+    const chunk = bytes.slice();
+    this.port.postMessage({ chunk }, [chunk.buffer]);
+    this.position += bytes.length;
+  }
+
+  async close(): Promise<void> {
+    this.port.postMessage({ done: true });
+    this.port.close();
+  }
+
+  async abort(): Promise<void> {
+    this.port.postMessage({ abort: true });
+    this.port.close();
+  }
+}
+
+/**
+ * The last resort, for small outputs only (the page refuses big ones): the bytes are kept in
+ * order and become a Blob, which the page downloads.
+ */
+export class BlobSink implements Sink {
+  private readonly parts: Uint8Array<ArrayBuffer>[] = [];
+  private position = 0;
+
+  async write(offset: number, bytes: Uint8Array): Promise<void> {
+    if (offset !== this.position) throw new DiskImgError('io', `An in-memory output can only append: a write at ${offset} came after ${this.position} bytes`, { offset });
+    this.parts.push(bytes.slice());
+    this.position += bytes.length;
+  }
+
+  async close(): Promise<void> {}
+
+  blob(): Blob {
+    return new Blob(this.parts, { type: 'application/octet-stream' });
+  }
+
+  async abort(): Promise<void> {
+    this.parts.length = 0;
+  }
+}
+
+/** Counts the bytes that reach the output: the speed shown is what is really written. */
+export class CountingSink implements Sink {
+  written = 0;
+  readonly truncate?: (size: number) => Promise<void>;
+
+  constructor(private readonly inner: Sink) {
+    if (inner.truncate) this.truncate = (size) => inner.truncate!(size);
+  }
+
+  async write(offset: number, bytes: Uint8Array): Promise<void> {
+    await this.inner.write(offset, bytes);
+    this.written += bytes.length;
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  async abort(): Promise<void> {
+    await this.inner.abort?.();
+  }
+}

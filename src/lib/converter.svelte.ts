@@ -4,7 +4,9 @@ import * as Comlink from 'comlink';
 import type { SerializedError } from '../../workers/engine.worker.ts';
 import { startEngine } from './engine-client.ts';
 import { outputName, type ConvertSettings } from './outputs.ts';
-import { chooseSaveTarget, deliver, discard, isSaveTarget } from './save-target.ts';
+import { locale } from './i18n/locale.svelte.ts';
+import { chooseConvertTarget, deliver, discard, isSaveTarget, MEMORY_LIMIT, type Route } from './save-target.ts';
+import { formatBytes } from './format.ts';
 
 /** How the last job ended, for the page to say in its language. */
 export type Outcome = { kind: 'saved' | 'downloaded'; name: string; format: OutputFormat } | { kind: 'cancelled' | 'cancelledIncomplete' };
@@ -17,6 +19,10 @@ export class Converter {
   running = $state(false);
   done = $state(0);
   total = $state(0);
+  /** Bytes written to the output so far: the speed shown (holes are skipped in no time). */
+  written = $state(0);
+  /** The rung of the output ladder the last job took. */
+  route = $state.raw<Route | null>(null);
   startedAt = $state(0);
   now = $state(0);
   error = $state.raw<SerializedError | null>(null);
@@ -27,56 +33,76 @@ export class Converter {
 
   get bytesPerSecond(): number {
     const seconds = (this.now - this.startedAt) / 1000;
-    return seconds > 0 ? this.done / seconds : 0;
+    return seconds > 0.5 ? this.written / seconds : 0;
   }
 
   get secondsLeft(): number | null {
-    const rate = this.bytesPerSecond;
+    const seconds = (this.now - this.startedAt) / 1000;
+    const rate = seconds > 0.5 ? this.done / seconds : 0;
+    if (this.done >= this.total) return 0;
     return rate > 0 ? (this.total - this.done) / rate : null;
   }
 
   /** Call straight from the click: the save picker needs the user's gesture. */
   async start(file: File, backing: File[], snapshot = '', inputHandles: FileSystemFileHandle[] = [], passphrase?: string): Promise<void> {
     const name = outputName(file.name, this.settings.outputFormat);
-    const target = await chooseSaveTarget(name, inputHandles);
+    const settings = $state.snapshot(this.settings);
+    const encryptPassphrase = this.encrypt && settings.outputFormat === 'qcow2' && settings.compression === 'none' ? this.encryptPassphrase : undefined;
+    // Plain copies: Svelte state proxies cannot be cloned into a worker.
+    const job = { file, backing: [...backing], ...settings, snapshot: snapshot ? `snapshot.id=${snapshot}` : undefined, passphrase, encryptPassphrase };
+    // The engine that says what this window can hold is the one that then converts.
+    const engine = startEngine();
+    let target;
+    try {
+      target = await chooseConvertTarget(name, inputHandles, async () => {
+        const [capabilities, measured] = await Promise.all([engine.api.outputCapabilities(), engine.api.measure(job)]);
+        return { capabilities, size: measured.ok ? measured.value : 0, exact: measured.ok && settings.outputFormat === 'raw' };
+      });
+    } catch (error) {
+      // A browser API that failed in a way no feature test foresaw: said as it is, not as a bug.
+      engine.stop();
+      this.outcome = null;
+      this.error = { kind: 'io', message: `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`, context: {} };
+      return;
+    }
+    if (target === null || !isSaveTarget(target)) engine.stop();
     if (target === null) return; // the user closed the picker
     if (!isSaveTarget(target)) {
       this.outcome = null;
-      this.error = target;
+      this.route = null;
+      const m = locale.m.convert;
+      this.error =
+        'refused' in target
+          ? { kind: 'limit', message: m.tooBig(formatBytes(target.size), target.free === undefined ? undefined : formatBytes(target.free), formatBytes(MEMORY_LIMIT)), context: {} }
+          : target;
       return;
     }
     const output = target.output;
+    this.route = target.route;
     this.error = null;
     this.outcome = null;
     this.running = true;
     this.done = 0;
+    this.written = 0;
     this.total = file.size;
     this.startedAt = this.now = performance.now();
-    const engine = startEngine();
     this.stop = engine.stop;
     // What a cancel must undo: never leave a partial file that looks whole.
     this.cleanup = () => discard(target);
-    const settings = $state.snapshot(this.settings);
     // A terminated worker never answers: cancel settles the wait instead.
     const cancelled = new Promise<null>((resolve) => (this.cancelled = () => resolve(null)));
     try {
       const converting = engine.api.convert(
-        // Plain copies: Svelte state proxies cannot be cloned into a worker.
-        {
-          file,
-          backing: [...backing],
-          ...settings,
-          output,
-          snapshot: snapshot ? `snapshot.id=${snapshot}` : undefined,
-          passphrase,
-          encryptPassphrase: this.encrypt && settings.outputFormat === 'qcow2' && settings.compression === 'none' ? this.encryptPassphrase : undefined,
-        },
-        Comlink.proxy((done: number, total: number) => {
+        Comlink.transfer({ ...job, output }, output.kind === 'stream' ? [output.port] : []),
+        Comlink.proxy((done: number, total: number, written: number) => {
           this.done = done;
           this.total = total;
+          this.written = written;
           this.now = performance.now();
         }),
       );
+      // The streamed download starts now: the engine's first write waits for the browser to ask.
+      target.stream?.start();
       const result = await Promise.race([converting, cancelled]);
       if (result === null) return;
       if (!result.ok) {
@@ -86,7 +112,11 @@ export class Converter {
       }
       this.now = performance.now();
       this.done = this.total;
-      this.outcome = { kind: await deliver(target), name, format: settings.outputFormat };
+      try {
+        this.outcome = { kind: await deliver(target, result.value.blob), name, format: settings.outputFormat };
+      } catch (error) {
+        this.error = { kind: 'io', message: `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`, context: {} };
+      }
     } finally {
       engine.stop();
       this.running = false;

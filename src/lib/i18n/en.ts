@@ -140,7 +140,18 @@ export const en = {
     cancelledIncomplete: 'Cancelled; the unfinished output could not be removed (it is incomplete)',
     command: 'Equivalent qemu-img command',
     progressLabel: 'Conversion progress',
-    progressText: (done: string, total: string, percent: string, speed: string, left: string) => `${done} of ${total} (${percent} %) · ${speed} MB/s · ${left} left`,
+    progressText: (done: string, total: string, percent: string, speed: string, left: string) => `${done} of ${total} (${percent} %) · writing ${speed} MB/s · ${left} left`,
+    route: {
+      handle: 'Writing straight into the file you chose.',
+      opfs: 'This browser cannot write into a file you choose, so the image is built in its private storage and downloaded when complete.',
+      stream: (full: boolean, size: string, free: string) =>
+        full
+          ? `The browser’s private storage has ${free} free and the image may take up to ${size}, so it is downloaded as it converts.`
+          : 'This window gives the page no private storage (private windows and some browsers do not), so the image is downloaded as it converts.',
+      memory: (size: string) => `This window can neither store the image nor stream its download, so this small image (up to ${size}) is built in memory and then downloaded.`,
+    },
+    tooBig: (size: string, free: string | undefined, limit: string) =>
+      `The new image may take up to ${size} (a conservative estimate), more than this window can hold: ${free === undefined ? 'it has no private storage' : `its private storage has ${free} free`}, no service worker to stream the download, and at most ${limit} in memory. Open diskimg in a normal window, or in a browser that can save into a file (Chromium), or choose qcow2 output, which holds only the data.`,
     seconds: (s: number) => `${s} s`,
     minutes: (m: number, s: number) => `${m} min ${s} s`,
   },

@@ -125,7 +125,18 @@ export const vi: Messages = {
     cancelledIncomplete: 'Đã huỷ; không xoá được tệp đầu ra dang dở (tệp đó chưa hoàn chỉnh)',
     command: 'Lệnh qemu-img tương đương',
     progressLabel: 'Tiến độ chuyển đổi',
-    progressText: (done, total, percent, speed, left) => `${done} / ${total} (${percent} %) · ${speed} MB/s · còn ${left}`,
+    progressText: (done, total, percent, speed, left) => `${done} / ${total} (${percent} %) · ghi ${speed} MB/s · còn ${left}`,
+    route: {
+      handle: 'Đang ghi thẳng vào tệp bạn đã chọn.',
+      opfs: 'Trình duyệt này không ghi được vào tệp do bạn chọn, nên ảnh đĩa được dựng trong bộ nhớ riêng của trình duyệt rồi tải xuống khi xong.',
+      stream: (full, size, free) =>
+        full
+          ? `Bộ nhớ riêng của trình duyệt chỉ còn trống ${free} mà ảnh đĩa có thể chiếm tới ${size}, nên ảnh đĩa được tải xuống ngay trong lúc chuyển đổi.`
+          : 'Cửa sổ này không cho trang bộ nhớ riêng (cửa sổ riêng tư và một số trình duyệt không cho), nên ảnh đĩa được tải xuống ngay trong lúc chuyển đổi.',
+      memory: (size) => `Cửa sổ này không lưu được ảnh đĩa cũng không tải xuống dạng luồng được, nên ảnh đĩa nhỏ này (tối đa ${size}) được dựng trong bộ nhớ rồi tải xuống.`,
+    },
+    tooBig: (size, free, limit) =>
+      `Ảnh đĩa mới có thể chiếm tới ${size} (ước tính dè dặt), nhiều hơn cửa sổ này chứa được: ${free === undefined ? 'cửa sổ không có bộ nhớ riêng' : `bộ nhớ riêng chỉ còn trống ${free}`}, không có service worker để tải xuống dạng luồng, và trong bộ nhớ chỉ tối đa ${limit}. Hãy mở diskimg trong một cửa sổ thường, hoặc trong trình duyệt lưu được vào tệp (Chromium), hoặc chọn đầu ra qcow2, vốn chỉ chứa phần dữ liệu.`,
     seconds: (s) => `${s} giây`,
     minutes: (m, s) => `${m} phút ${s} giây`,
   },

@@ -1,0 +1,43 @@
+/**
+ * How large a conversion's output will be at most, before it starts (qemu-img measure's
+ * arithmetic, made conservative): raw is the virtual size; qcow2 is every cluster that holds
+ * data (uncompressed: compression only makes it smaller) plus its metadata. The page compares
+ * this with what the output's place can hold and refuses a job that cannot fit, up front.
+ */
+import type { DiskImage } from '../disk.ts';
+import type { OutputFormat } from './convert-image.ts';
+
+export interface MeasureOptions {
+  outputFormat: OutputFormat;
+  clusterSize: number;
+  /** A LUKS header is written into the qcow2 file (qemu-img: about 2 MiB with one key slot). */
+  encrypted?: boolean;
+}
+
+const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+
+/** The most bytes the output can take (an upper bound, exact for raw). */
+export async function measureOutput(image: DiskImage, options: MeasureOptions): Promise<number> {
+  if (options.outputFormat === 'raw') return image.virtualSize;
+  const cs = options.clusterSize;
+  const perL2 = cs / 8;
+  let dataClusters = 0;
+  let lastCluster = -1;
+  const l2Tables = new Set<number>();
+  for await (const extent of image.mappings()) {
+    if (extent.kind !== 'data' && extent.kind !== 'compressed') continue;
+    const first = Math.max(Math.floor(extent.start / cs), lastCluster + 1);
+    const last = Math.floor((extent.start + extent.length - 1) / cs);
+    if (last < first) continue;
+    dataClusters += last - first + 1;
+    lastCluster = last;
+    for (let table = Math.floor(first / perL2); table <= Math.floor(last / perL2); table++) l2Tables.add(table);
+  }
+  const l1Clusters = ceilDiv(ceilDiv(image.virtualSize, cs * perL2) * 8, cs);
+  const encryption = options.encrypted ? ceilDiv(2 << 20, cs) + 1 : 0;
+  const counted = 1 + l1Clusters + l2Tables.size + dataClusters + encryption;
+  // 16-bit refcounts: a block counts cs / 2 clusters; the blocks and their table count themselves.
+  const refcountBlocks = ceilDiv(counted + 2, cs / 2 - 2) + 1;
+  const refcountTable = ceilDiv(refcountBlocks * 8, cs);
+  return (counted + refcountBlocks + refcountTable) * cs;
+}

@@ -1,0 +1,78 @@
+/**
+ * The output ladder in Chromium, by taking features away as other browsers lack them: without
+ * the picker and with more output than OPFS can hold, the download streams through the service
+ * worker; with neither OPFS room nor a service worker, a small output is built in memory and a
+ * big one is refused up front with the numbers. The page says which rung it took.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, test, type Page } from '@playwright/test';
+
+const dir = mkdtempSync(join(tmpdir(), 'diskimg-e2e-ladder-'));
+test.afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A qcow2 far larger (virtually) than OPFS here can hold, with a little data. */
+function sparse(name: string, size: string): string {
+  const file = join(dir, name);
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', file, size]);
+  execFileSync('qemu-io', ['-c', 'write -P 0x33 0 1M', file], { stdio: 'ignore' });
+  return file;
+}
+
+async function withoutPicker(page: Page, serviceWorker: boolean): Promise<void> {
+  await page.addInitScript((keep) => {
+    delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker;
+    if (!keep) Object.defineProperty(Navigator.prototype, 'serviceWorker', { get: () => undefined });
+  }, serviceWorker);
+}
+
+async function open(page: Page, file: string): Promise<void> {
+  await page.goto('/');
+  await page.evaluate(async () => navigator.serviceWorker && (await navigator.serviceWorker.ready));
+  await page.reload();
+  await page.getByLabel('Open disk image').setInputFiles(file);
+  await expect(page.getByTestId('format')).toBeVisible();
+}
+
+test('more than OPFS can hold streams through the service worker, and cancel ends the download', async ({ page }) => {
+  await withoutPicker(page, true);
+  await open(page, sparse('huge.qcow2', '64T'));
+  await page.getByLabel('Output format').selectOption('raw');
+  const downloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Convert' }).click();
+  await expect(page.getByTestId('route')).toHaveAttribute('data-rung', 'stream');
+  await expect(page.getByTestId('route')).toContainText('free and the image may take up to 64 TiB');
+  const download = await downloading;
+  await expect(page.getByTestId('progress-text')).toContainText('MB/s');
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await expect(page.getByTestId('outcome')).toHaveText('Cancelled: nothing was saved');
+  expect(await download.failure()).not.toBeNull();
+});
+
+test('with no OPFS room and no service worker, a big output is refused up front with the numbers', async ({ page }) => {
+  await withoutPicker(page, false);
+  await open(page, sparse('big.qcow2', '64T'));
+  await page.getByLabel('Output format').selectOption('raw');
+  await page.getByRole('button', { name: 'Convert' }).click();
+  const alert = page.getByRole('alert');
+  await expect(alert).toContainText('The new image may take up to 64 TiB');
+  await expect(alert).toContainText('no service worker');
+  await expect(page.getByTestId('progress-text')).toHaveCount(0);
+});
+
+test('a small qcow2 output is measured, not its virtual size: qcow2 of the same disk fits', async ({ page }) => {
+  await withoutPicker(page, true);
+  const source = sparse('small-data.qcow2', '64T');
+  await open(page, source);
+  await page.getByLabel('Output format').selectOption('qcow2');
+  const downloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Convert' }).click();
+  const download = await downloading;
+  const saved = join(dir, 'small-data-out.qcow2');
+  await download.saveAs(saved);
+  await expect(page.getByTestId('outcome')).toContainText('was downloaded');
+  await expect(page.getByTestId('route')).toHaveAttribute('data-rung', 'opfs');
+  expect(spawnSync('qemu-img', ['compare', source, saved], { encoding: 'utf8' }).stdout).toBe('Images are identical.\n');
+});
