@@ -36,6 +36,8 @@ export interface ImageSource {
   backing: File[];
   /** Kept in the page's memory for this file only; never stored. */
   passphrase?: string;
+  /** Which disk of an OVA (0-based; the first by default). */
+  ovaDisk?: number;
 }
 
 export interface Inspection {
@@ -87,6 +89,8 @@ export interface OutputCapabilities {
 
 export interface ConvertJob {
   file: File;
+  /** Which disk of an OVA (0-based; the first by default). */
+  ovaDisk?: number;
   /** Files the user gave for the backing chain, matched by name. */
   backing: File[];
   outputFormat: OutputFormat;
@@ -133,9 +137,9 @@ async function openSink(target: OutputTarget): Promise<Sink> {
  * Opens the disk as far as the given files reach: a backing file not given ends the chain there,
  * so what is known is still shown (the missing layer's parts appear unallocated).
  */
-function openAvailable({ file, backing, passphrase }: ImageSource, snapshot?: string): Promise<DiskImage> {
+function openAvailable({ file, backing, passphrase, ovaDisk }: ImageSource, snapshot?: string): Promise<DiskImage> {
   // Locked images still give their mappings (the picture, the holdings); reading data needs the passphrase.
-  return openImage(readerFor(file), { snapshot, passphrase, allowLocked: true, partialChain: true, resolveBacking: resolverFor(backing) });
+  return openImage(readerFor(file), { snapshot, passphrase, ovaDisk, allowLocked: true, partialChain: true, resolveBacking: resolverFor(backing) });
 }
 
 async function withImage<T>(source: ImageSource, work: (image: DiskImage) => Promise<T>): Promise<Result<T>> {
@@ -171,11 +175,11 @@ const api = {
     return Math.max(0, top);
   },
 
-  async inspect({ file, backing, passphrase }: ImageSource): Promise<Result<Inspection>> {
+  async inspect({ file, backing, passphrase, ovaDisk }: ImageSource): Promise<Result<Inspection>> {
     try {
       const storage = readerFor(file);
       const probed = await probeFormat(storage);
-      const image = await openAvailable({ file, backing });
+      const image = await openAvailable({ file, backing, ovaDisk });
       try {
         const info = await imageInfo(image);
         const chain = image.layers.map((layer) => ({ name: layer.storage.name, format: layer.format, virtualSize: layer.virtualSize, fileSize: layer.storage.size }));
@@ -225,9 +229,9 @@ const api = {
   },
 
   /** qemu-img check of the image itself, with the files it names as its own (a format without checks: null). */
-  async check({ file, backing }: ImageSource): Promise<Result<CheckResult | null>> {
+  async check({ file, backing, ovaDisk }: ImageSource): Promise<Result<CheckResult | null>> {
     try {
-      const image = await openImage(readerFor(file), { noBacking: true, allowLocked: true, resolveFile: resolverFor(backing) });
+      const image = await openImage(readerFor(file), { noBacking: true, allowLocked: true, ovaDisk, resolveFile: resolverFor(backing) });
       try {
         return { ok: true, value: image.layers[0].check ? await checkImage(image) : null };
       } finally {
@@ -263,7 +267,7 @@ const api = {
   /** The most bytes the job's output can take (raw: exact; qcow2: conservative). */
   async measure(job: Omit<ConvertJob, 'output'>): Promise<Result<number>> {
     try {
-      const image = await openImage(readerFor(job.file), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase, allowLocked: true });
+      const image = await openImage(readerFor(job.file), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase, ovaDisk: job.ovaDisk, allowLocked: true });
       try {
         return { ok: true, value: await measureOutput(image, { outputFormat: job.outputFormat, clusterSize: job.clusterSize, encrypted: job.encryptPassphrase !== undefined }) };
       } finally {
@@ -284,7 +288,7 @@ const api = {
     let inner: Sink | undefined;
     const compressor = job.compression === 'none' ? undefined : new BrowserCompressorPool(job.compression, job.clusterSize, Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)));
     try {
-      const image = await openImage(readerFor(job.file), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase, decoders: conversionDecoders });
+      const image = await openImage(readerFor(job.file), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase, ovaDisk: job.ovaDisk, decoders: conversionDecoders });
       await loadZstdDecoderFor(image);
       inner = await openSink(job.output).catch((error: unknown) => {
         // A browser that refuses the output's place (storage switched off, a revoked handle) says why.

@@ -1,7 +1,7 @@
 /** One conversion at a time: settings, progress, cancel, and delivering the result. */
 import type { OutputFormat } from '../core/pipeline/convert-image.ts';
 import * as Comlink from 'comlink';
-import type { SerializedError } from '../../workers/engine.worker.ts';
+import type { ImageSource, SerializedError } from '../../workers/engine.worker.ts';
 import { startEngine } from './engine-client.ts';
 import { outputName, type ConvertSettings } from './outputs.ts';
 import { locale } from './i18n/locale.svelte.ts';
@@ -44,12 +44,13 @@ export class Converter {
   }
 
   /** Call straight from the click: the save picker needs the user's gesture. */
-  async start(file: File, backing: File[], snapshot = '', inputHandles: FileSystemFileHandle[] = [], passphrase?: string): Promise<void> {
+  async start(source: ImageSource, snapshot = '', inputHandles: FileSystemFileHandle[] = []): Promise<void> {
+    const { file, backing, passphrase, ovaDisk } = source;
     const name = outputName(file.name, this.settings.outputFormat);
     const settings = $state.snapshot(this.settings);
     const encryptPassphrase = this.encrypt && settings.outputFormat === 'qcow2' && settings.compression === 'none' ? this.encryptPassphrase : undefined;
     // Plain copies: Svelte state proxies cannot be cloned into a worker.
-    const job = { file, backing: [...backing], ...settings, snapshot: snapshot ? `snapshot.id=${snapshot}` : undefined, passphrase, encryptPassphrase };
+    const job = { file, backing: [...backing], ovaDisk, ...settings, snapshot: snapshot ? `snapshot.id=${snapshot}` : undefined, passphrase, encryptPassphrase };
     // The engine that says what this window can hold is the one that then converts.
     const engine = startEngine();
     let target;

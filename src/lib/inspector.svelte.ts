@@ -12,6 +12,8 @@ export class Inspector {
   backing = $state.raw<File[]>([]);
   /** Typed by the user for an encrypted image; kept in this page's memory only, never stored. */
   passphrase = $state<string | undefined>(undefined);
+  /** Which disk of an OVA is looked at (0-based). */
+  ovaDisk = $state(0);
   busy = $state(false);
   inspection = $state.raw<Inspection | null>(null);
   error = $state.raw<SerializedError | null>(null);
@@ -36,8 +38,15 @@ export class Inspector {
     this.handle = handle;
     this.backing = picked.filter((_, i) => i !== top).map((p) => p.file);
     this.passphrase = undefined;
+    this.ovaDisk = 0;
     this.inspection = null;
     await this.inspect();
+  }
+
+  /** Looks at another disk of an OVA. */
+  chooseOvaDisk(disk: number): Promise<void> {
+    this.ovaDisk = disk;
+    return this.inspect();
   }
 
   /** Adds backing files (a later pick replaces one of the same name) and looks again. */
@@ -71,7 +80,7 @@ export class Inspector {
   }
 
   private sourceWith(passphrase: string | undefined): ImageSource {
-    return { file: this.file!, backing: [...this.backing], passphrase };
+    return { file: this.file!, backing: [...this.backing], passphrase, ovaDisk: this.ovaDisk };
   }
 
   private async inspect(passphrase = this.passphrase): Promise<void> {

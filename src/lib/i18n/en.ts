@@ -74,6 +74,11 @@ export const en = {
     top: 'this image',
     layer: (depth: number) => `backing layer ${depth}`,
   },
+  ova: {
+    heading: 'Virtual appliance (OVA)',
+    intro: (vm: string, disks: number) => `${vm ? `The VM “${vm}”` : 'This appliance'} has ${disks} disk${disks === 1 ? '' : 's'}. The facts, the map and the conversion below are of the disk chosen here; each is read in place, nothing is unpacked.`,
+    choose: 'Disk',
+  },
   needs: {
     intro: (name: string) =>
       `This image keeps part of itself in another file, ${name} (a VMDK's extent, a data file). The browser only lets diskimg read the files you choose: choose that one too — or open the image again together with all its files.`,

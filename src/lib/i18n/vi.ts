@@ -59,6 +59,11 @@ export const vi: Messages = {
     top: 'ảnh này',
     layer: (depth) => `lớp nền ${depth}`,
   },
+  ova: {
+    heading: 'Gói máy ảo (OVA)',
+    intro: (vm, disks) => `${vm ? `Máy ảo “${vm}”` : 'Gói này'} có ${disks} ổ đĩa. Thông tin, bản đồ và việc chuyển đổi bên dưới là của ổ được chọn ở đây; mỗi ổ được đọc tại chỗ, không cần giải nén.`,
+    choose: 'Ổ đĩa',
+  },
   needs: {
     intro: (name) =>
       `Một phần của ảnh này nằm trong tệp khác, ${name} (extent của VMDK, tệp dữ liệu). Trình duyệt chỉ cho diskimg đọc những tệp bạn chọn: hãy chọn cả tệp đó — hoặc mở lại ảnh cùng với tất cả các tệp của nó.`,
