@@ -39,7 +39,15 @@ describe('allocation picture', () => {
         b < 4 ? { backing: MiB } : b < 8 ? { data: MiB } : b === 16 ? { backing: 64 * 1024, unallocated: MiB - 64 * 1024 } : b >= 32 && b < 36 ? { zero: MiB } : b === 60 ? { data: MiB } : { unallocated: MiB };
       for (const c of ALLOCATION_CLASSES) expect(at(picture.bytes, b, c), `part ${b} ${c}`).toBe(expected[c] ?? 0);
     }
-    expect(picture.totals).toEqual({ data: 5 * MiB, compressed: 0, zero: 4 * MiB, unallocated: 64 * MiB - 13 * MiB - 64 * 1024, backing: 4 * MiB + 64 * 1024 });
+    expect(picture.totals).toEqual({ data: 5 * MiB, compressed: 0, zero: 4 * MiB, unallocated: 64 * MiB - 13 * MiB - 64 * 1024, backing: 4 * MiB + 64 * 1024, missing: 0 });
+  });
+
+  it('a chain stopped at a backing file not given calls what that file holds missing, not unallocated', async () => {
+    const image = await open(top, { resolveBacking: async () => null, partialChain: true });
+    const picture = await allocationPicture(image, 64);
+    await image.close();
+    expect(image.missingBacking).toBe('base.qcow2');
+    expect(picture.totals).toEqual({ data: 5 * MiB, compressed: 0, zero: 4 * MiB, unallocated: 0, backing: 0, missing: 64 * MiB - 9 * MiB });
   });
 
   it('shows compressed clusters of the image itself as compressed', async () => {
