@@ -3,7 +3,6 @@
  * a bounded cache (a table may be as large as the file, so it is never read whole), and the merging
  * of adjacent extents of one kind that every Layer's mappings() does.
  */
-import type { Extent } from '../image.ts';
 import type { Storage } from '../storage/storage.ts';
 
 const PAGE = 64 * 1024;
@@ -60,24 +59,4 @@ export class TablePages {
     if (this.pages.size > this.capacity) this.pages.delete(this.pages.keys().next().value as number);
     return loading;
   }
-}
-
-/** Adjacent extents merge when they are of one kind and, where they have host bytes, contiguous there. */
-export function mergeable(a: Extent, b: Extent): boolean {
-  if (a.kind !== b.kind || a.kind === 'compressed' || a.start + a.length !== b.start) return false;
-  if ((a.hostOffset === undefined) !== (b.hostOffset === undefined)) return false;
-  return a.hostOffset === undefined || a.hostOffset + a.length === b.hostOffset;
-}
-
-/** Merges the pieces a layer yields in guest order into the fewest extents. */
-export async function* merged(pieces: AsyncIterable<Extent>): AsyncGenerator<Extent> {
-  let pending: Extent | undefined;
-  for await (const piece of pieces) {
-    if (pending && mergeable(pending, piece)) pending.length += piece.length;
-    else {
-      if (pending) yield pending;
-      pending = { ...piece };
-    }
-  }
-  if (pending) yield pending;
 }

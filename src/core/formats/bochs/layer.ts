@@ -8,6 +8,7 @@
  * hostFile() hides the offsets of the allocated ones.
  */
 import { DiskImgError } from '../../errors.ts';
+import { merged } from '../extents.ts';
 import type { Extent, FormatFacts, Layer } from '../../image.ts';
 import { readInto, type Storage } from '../../storage/storage.ts';
 import { HEADER_BYTES, parseHeader, type BochsHeader } from './header.ts';
@@ -53,19 +54,13 @@ export class BochsLayer implements Layer {
     return undefined;
   }
 
-  async *mappings(start: number, end: number): AsyncGenerator<Extent> {
-    end = Math.min(end, this.virtualSize);
+  mappings(start: number, end: number): AsyncGenerator<Extent> {
+    return merged(this.pieces(start, Math.min(end, this.virtualSize)));
+  }
+
+  /** Extent by extent, sector by sector where its bitmap says which sectors it holds. */
+  private async *pieces(start: number, end: number): AsyncGenerator<Extent> {
     const extentBytes = this.header.extentBytes;
-    let pending: Extent | undefined;
-    const push = (next: Extent): Extent | undefined => {
-      if (pending && pending.start + pending.length === next.start && (pending.hostOffset === undefined) === (next.hostOffset === undefined) && (next.hostOffset === undefined || pending.hostOffset! + pending.length === next.hostOffset)) {
-        pending.length += next.length;
-        return undefined;
-      }
-      const done = pending;
-      pending = next;
-      return done;
-    };
     let guest = start;
     while (guest < end) {
       const index = Math.floor(guest / extentBytes);
@@ -73,8 +68,7 @@ export class BochsLayer implements Layer {
       const extentEnd = Math.min(end, extentStart + extentBytes);
       const slot = this.catalog[index];
       if (slot === FREE) {
-        const done = push({ start: guest, length: extentEnd - guest, kind: 'data', depth: 0 });
-        if (done) yield done;
+        yield { start: guest, length: extentEnd - guest, kind: 'data', depth: 0 };
         guest = extentEnd;
         continue;
       }
@@ -87,12 +81,10 @@ export class BochsLayer implements Layer {
         const from = Math.max(guest, extentStart + sector * SECTOR);
         const to = Math.min(extentEnd, extentStart + (sector + 1) * SECTOR);
         const host = bitmapOffset + SECTOR * (this.bitmapBlocks + sector) + (from - extentStart - sector * SECTOR);
-        const done = push(bit ? { start: from, length: to - from, kind: 'data', depth: 0, hostOffset: host } : { start: from, length: to - from, kind: 'data', depth: 0 });
-        if (done) yield done;
+        yield bit ? { start: from, length: to - from, kind: 'data', depth: 0, hostOffset: host } : { start: from, length: to - from, kind: 'data', depth: 0 };
       }
       guest = extentEnd;
     }
-    if (pending) yield pending;
   }
 
   async readExtent(extent: Extent, start: number, length: number): Promise<Uint8Array> {

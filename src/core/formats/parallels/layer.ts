@@ -2,9 +2,10 @@
  * A Parallels image (block/parallels.c): guest cluster i lives where BAT entry i says, or nowhere
  * (entry 0: unallocated, the backing file or zeros). Read-only; `check` counts as qemu-img check.
  */
+import { readStored, readStoredInto } from '../extents.ts';
 import { DiskImgError } from '../../errors.ts';
 import type { CheckResult, Extent, FormatFacts, Layer } from '../../image.ts';
-import { readInto, type Storage } from '../../storage/storage.ts';
+import type { Storage } from '../../storage/storage.ts';
 import { checkExtension } from './extension.ts';
 import { HEADER_BYTES, parseHeader, type ParallelsHeader } from './header.ts';
 
@@ -79,14 +80,12 @@ export class ParallelsLayer implements Layer {
     if (pending) yield pending;
   }
 
-  async readExtent(extent: Extent, start: number, length: number): Promise<Uint8Array> {
-    if (extent.kind !== 'data') return new Uint8Array(length);
-    return this.storage.read(extent.hostOffset! + (start - extent.start), length);
+  readExtent(extent: Extent, start: number, length: number): Promise<Uint8Array> {
+    return readStored(this.storage, extent, start, length);
   }
 
-  async readExtentInto(extent: Extent, start: number, target: Uint8Array): Promise<void> {
-    if (extent.kind !== 'data') target.fill(0);
-    else await readInto(this.storage, extent.hostOffset! + (start - extent.start), target);
+  readExtentInto(extent: Extent, start: number, target: Uint8Array): Promise<void> {
+    return readStoredInto(this.storage, extent, start, target);
   }
 
   /** parallels_co_check without repairs: the unclean flag, clusters past the end, leaked space. */

@@ -11,7 +11,8 @@ import { DiskImgError } from '../../errors.ts';
 import type { Extent, FormatFacts, Layer } from '../../image.ts';
 import { readInto, type Storage } from '../../storage/storage.ts';
 import { readDecrypted } from '../qcow2/encryption.ts';
-import { TablePages, merged } from '../tables.ts';
+import { merged } from '../extents.ts';
+import { TablePages } from '../tables.ts';
 import { CRYPT_AES, HEADER_BYTES, backingName, checkBackingName, parseHeader, type QcowHeader } from './header.ts';
 
 export class QcowLayer implements Layer {

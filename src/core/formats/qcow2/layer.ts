@@ -2,6 +2,7 @@
  * A qcow2 file as one layer: header, extensions, snapshots, and the guest → host mapping through
  * the L1 and L2 tables. Read-only: there is no allocator here.
  */
+import { merged } from '../extents.ts';
 import { cHex, hex, utf8, view } from '../../bytes.ts';
 import { portableDecoders, type ClusterDecoders } from '../../codecs/decoders.ts';
 import { DiskImgError } from '../../errors.ts';
@@ -205,32 +206,19 @@ export class Qcow2Layer implements Layer {
     return this.l1.byteLength / 8;
   }
 
-  async *mappings(start: number, end: number): AsyncGenerator<Extent> {
+  mappings(start: number, end: number): AsyncGenerator<Extent> {
+    return merged(this.pieces(start, Math.min(end, this.header.virtualSize)));
+  }
+
+  /** The guest range table by table, each table's pieces as it maps them. */
+  private async *pieces(start: number, end: number): AsyncGenerator<Extent> {
     const h = this.header;
-    end = Math.min(end, h.virtualSize);
-    let pending: Extent | undefined;
-    const emit = (next: Extent): Extent | undefined => {
-      if (pending && mergeable(pending, next)) {
-        pending.length += next.length;
-        return undefined;
-      }
-      const done = pending;
-      pending = next;
-      return done;
-    };
-    let guest = start;
-    while (guest < end) {
+    for (let guest = start; guest < end; ) {
       const l1Index = Math.floor(guest / h.l2Coverage);
-      const tableStart = l1Index * h.l2Coverage;
-      const tableEnd = Math.min(end, tableStart + h.l2Coverage);
-      const pieces = await this.tablePieces(l1Index, guest, tableEnd);
-      for (const piece of pieces) {
-        const done = emit(piece);
-        if (done) yield done;
-      }
+      const tableEnd = Math.min(end, (l1Index + 1) * h.l2Coverage);
+      yield* await this.tablePieces(l1Index, guest, tableEnd);
       guest = tableEnd;
     }
-    if (pending) yield pending;
   }
 
   /** The extents [from, to) that one L2 table (L1 entry `l1Index`) maps. */
@@ -348,11 +336,4 @@ export class Qcow2Layer implements Layer {
     if (!into) this.lastCluster = { hostOffset, bytes: decoded };
     return decoded;
   }
-}
-
-/** Adjacent pieces merge when they are of one kind and, where they have host bytes, contiguous there. */
-function mergeable(a: Extent, b: Extent): boolean {
-  if (a.kind !== b.kind || a.kind === 'compressed' || a.start + a.length !== b.start) return false;
-  if ((a.hostOffset === undefined) !== (b.hostOffset === undefined)) return false;
-  return a.hostOffset === undefined || a.hostOffset + a.length === b.hostOffset;
 }

@@ -5,8 +5,9 @@
  */
 import { DiskImgError } from '../../errors.ts';
 import type { CheckResult, Extent, FormatFacts, Layer } from '../../image.ts';
-import { readInto, type Storage } from '../../storage/storage.ts';
-import { TablePages, merged } from '../tables.ts';
+import type { Storage } from '../../storage/storage.ts';
+import { merged, readStored, readStoredInto } from '../extents.ts';
+import { TablePages } from '../tables.ts';
 import { BLOCK_SIZE, DISCARDED, TYPE_NAMES, parseHeader, type VdiHeader } from './header.ts';
 
 export class VdiLayer implements Layer {
@@ -71,14 +72,12 @@ export class VdiLayer implements Layer {
     }
   }
 
-  async readExtent(extent: Extent, start: number, length: number): Promise<Uint8Array> {
-    if (extent.kind !== 'data') return new Uint8Array(length);
-    return this.storage.read(extent.hostOffset! + (start - extent.start), length);
+  readExtent(extent: Extent, start: number, length: number): Promise<Uint8Array> {
+    return readStored(this.storage, extent, start, length);
   }
 
-  async readExtentInto(extent: Extent, start: number, target: Uint8Array): Promise<void> {
-    if (extent.kind !== 'data') target.fill(0);
-    else await readInto(this.storage, extent.hostOffset! + (start - extent.start), target);
+  readExtentInto(extent: Extent, start: number, target: Uint8Array): Promise<void> {
+    return readStoredInto(this.storage, extent, start, target);
   }
 
   /** qemu-img check: every allocated entry names a block inside the image, once; the count matches. */

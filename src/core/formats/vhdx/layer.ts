@@ -4,6 +4,7 @@
  * (which qemu cannot read) name their parent as the backing file; their partially present blocks
  * choose between this file and the parent sector by sector, through the sector bitmap.
  */
+import { mergeable } from '../extents.ts';
 import { DiskImgError } from '../../errors.ts';
 import type { CheckResult, Extent, FormatFacts, Layer } from '../../image.ts';
 import { readInto, type Storage } from '../../storage/storage.ts';
@@ -306,9 +307,3 @@ const EMPTY_KIND: Record<number, Extent['kind'] | undefined> = { [NOT_PRESENT]: 
 const overlaps = (a: Span, b: Span) => !(b.start >= a.end || b.end <= a.start);
 /** qemu's words (vhdx_region_check): the new span first, then the one it overlaps. */
 const overlapMessage = (span: Span, hit: Span) => `VHDX region ${span.start}-${span.end} overlaps with region ${hit.start}-${hit.end}`;
-
-function mergeable(a: Extent, b: Extent): boolean {
-  if (a.kind !== b.kind || a.start + a.length !== b.start) return false;
-  if ((a.hostOffset === undefined) !== (b.hostOffset === undefined)) return false;
-  return a.hostOffset === undefined || a.hostOffset + a.length === b.hostOffset;
-}

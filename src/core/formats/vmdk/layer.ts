@@ -2,6 +2,7 @@
  * A VMDK disk as one layer: its extents laid end to end (QEMU's find_extent), each flat or sparse,
  * read and reported as block/vmdk.c reads and reports them (vmdk_co_block_status, vmdk_co_preadv).
  */
+import { merged } from '../extents.ts';
 import { hex } from '../../bytes.ts';
 import { DiskImgError } from '../../errors.ts';
 import type { CheckResult, Extent, FormatFacts, Layer } from '../../image.ts';
@@ -119,16 +120,7 @@ export class VmdkLayer implements Layer {
       const to = Math.min(end, vmdkExtent.start + vmdkExtent.length);
       if (from >= to) continue;
       // Pieces merge within one extent only: the next extent is another file.
-      let pending: Extent | undefined;
-      for await (const piece of this.extentPieces(vmdkExtent, from, to)) {
-        if (pending && mergeable(pending, piece)) {
-          pending.length += piece.length;
-          continue;
-        }
-        if (pending) yield pending;
-        pending = piece;
-      }
-      if (pending) yield pending;
+      yield* merged(this.extentPieces(vmdkExtent, from, to));
     }
   }
 
@@ -214,11 +206,4 @@ export class VmdkLayer implements Layer {
     this.lastGrain = { storage: e.storage, hostOffset, bytes };
     return bytes;
   }
-}
-
-/** Adjacent pieces merge when they are of one kind and, where they have host bytes, contiguous there. */
-function mergeable(a: Extent, b: Extent): boolean {
-  if (a.kind !== b.kind || a.kind === 'compressed' || a.start + a.length !== b.start) return false;
-  if ((a.hostOffset === undefined) !== (b.hostOffset === undefined)) return false;
-  return a.hostOffset === undefined || a.hostOffset + a.length === b.hostOffset;
 }

@@ -9,10 +9,11 @@
  * without its parent; we give it its parent: unallocated blocks, and sectors whose bitmap bit is
  * clear, are the parent's.
  */
+import { merged, readStored, readStoredInto } from '../extents.ts';
 import { view } from '../../bytes.ts';
 import { DiskImgError } from '../../errors.ts';
 import type { Extent, ExtentKind, FormatFacts, Layer } from '../../image.ts';
-import { readInto, type Storage } from '../../storage/storage.ts';
+import type { Storage } from '../../storage/storage.ts';
 import { L2Cache } from '../qcow2/l2-cache.ts';
 import { FOOTER_SIZE, TYPE_DIFFERENCING, TYPE_FIXED, checkFooter, hasCookie, parseFooter, type VhdFooter } from './footer.ts';
 import { HEADER_SIZE, parentFileName, parseDynamicHeader, type DynamicHeader } from './header.ts';
@@ -92,8 +93,12 @@ export class VpcLayer implements Layer {
     return this.footer.type !== TYPE_FIXED && this.header ? { 'cluster-size': this.header.blockSize } : {};
   }
 
-  async *mappings(start: number, end: number): AsyncGenerator<Extent> {
-    end = Math.min(end, this.virtualSize);
+  mappings(start: number, end: number): AsyncGenerator<Extent> {
+    return merged(this.pieces(start, Math.min(end, this.virtualSize)));
+  }
+
+  /** Block by block, as the block table (and a differencing disk's bitmaps) map them. */
+  private async *pieces(start: number, end: number): AsyncGenerator<Extent> {
     if (start >= end) return;
     const header = this.header;
     // A footer that says fixed is read as the raw file, whatever the layout (qemu does).
@@ -102,16 +107,6 @@ export class VpcLayer implements Layer {
       return;
     }
     const differencing = this.footer.type === TYPE_DIFFERENCING;
-    let pending: Extent | undefined;
-    const emit = (next: Extent): Extent | undefined => {
-      if (pending && mergeable(pending, next)) {
-        pending.length += next.length;
-        return undefined;
-      }
-      const done = pending;
-      pending = next;
-      return done;
-    };
     const { blockSize } = header;
     for (let guest = start; guest < end; ) {
       const index = Math.floor(guest / blockSize);
@@ -134,13 +129,9 @@ export class VpcLayer implements Layer {
           ? await this.sectorPieces(entry * 512, dataStart, blockStart, guest, blockEnd)
           : [{ start: guest, length: blockEnd - guest, kind: 'data', depth: 0, hostOffset: dataStart + (guest - blockStart) }];
       }
-      for (const piece of pieces) {
-        const done = emit(piece);
-        if (done) yield done;
-      }
+      yield* pieces;
       guest = pieceEnd;
     }
-    if (pending) yield pending;
   }
 
   /** A differencing block by its sector bitmap (bit 7 of byte 0 is the block's first sector). */
@@ -171,14 +162,12 @@ export class VpcLayer implements Layer {
     return view(bytes).getUint32(byte - page * TABLE_PAGE_BYTES);
   }
 
-  async readExtent(extent: Extent, start: number, length: number): Promise<Uint8Array> {
-    if (extent.kind !== 'data') return new Uint8Array(length);
-    return this.storage.read(extent.hostOffset! + (start - extent.start), length);
+  readExtent(extent: Extent, start: number, length: number): Promise<Uint8Array> {
+    return readStored(this.storage, extent, start, length);
   }
 
-  async readExtentInto(extent: Extent, start: number, target: Uint8Array): Promise<void> {
-    if (extent.kind !== 'data') target.fill(0);
-    else await readInto(this.storage, extent.hostOffset! + (start - extent.start), target);
+  readExtentInto(extent: Extent, start: number, target: Uint8Array): Promise<void> {
+    return readStoredInto(this.storage, extent, start, target);
   }
 }
 
@@ -208,11 +197,3 @@ async function scanTable(storage: Storage, header: DynamicHeader, fileLength: nu
   }
   return whole ? view(whole) : undefined;
 }
-
-/** Adjacent pieces merge when they are of one kind and, where they have host bytes, contiguous there. */
-function mergeable(a: Extent, b: Extent): boolean {
-  if (a.kind !== b.kind || a.start + a.length !== b.start) return false;
-  if ((a.hostOffset === undefined) !== (b.hostOffset === undefined)) return false;
-  return a.hostOffset === undefined || a.hostOffset + a.length === b.hostOffset;
-}
-
