@@ -2,6 +2,7 @@
  * A Parallels image (block/parallels.c): guest cluster i lives where BAT entry i says, or nowhere
  * (entry 0: unallocated, the backing file or zeros). Read-only; `check` counts as qemu-img check.
  */
+import { checkResult } from '../../check.ts';
 import { readStored, readStoredInto } from '../extents.ts';
 import { DiskImgError } from '../../errors.ts';
 import type { CheckResult, Extent, FormatFacts, Layer } from '../../image.ts';
@@ -122,18 +123,6 @@ export class ParallelsLayer implements Layer {
       leaks = Math.ceil((size - end) / this.clusterBytes);
       messages.push(`ERROR space leaked at the end of the image ${size - end}`);
     }
-    return {
-      filename: this.storage.name,
-      format: this.format,
-      'check-errors': 0,
-      corruptions,
-      leaks,
-      'image-end-offset': end,
-      'total-clusters': this.header.batEntries,
-      'allocated-clusters': allocated,
-      'fragmented-clusters': fragmented,
-      'compressed-clusters': 0,
-      messages,
-    };
+    return checkResult(this, { corruptions, leaks, 'image-end-offset': end, 'total-clusters': this.header.batEntries, 'allocated-clusters': allocated, 'fragmented-clusters': fragmented, messages });
   }
 }

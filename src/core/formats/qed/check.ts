@@ -2,6 +2,7 @@
  * qemu-img check of a QED image (qemu's block/qed-check.c): every table and data cluster lies in
  * the file and is referenced once; clusters nothing references are leaks.
  */
+import { checkResult } from '../../check.ts';
 import type { CheckResult } from '../../image.ts';
 import { ZERO_CLUSTER, validClusterOffset, validTableOffset } from './header.ts';
 import type { QedLayer } from './layer.ts';
@@ -10,19 +11,7 @@ export async function checkQed(layer: QedLayer): Promise<CheckResult> {
   const h = layer.header;
   const nclusters = Math.ceil(h.fileSize / h.clusterSize);
   const used = new Uint8Array(Math.ceil(nclusters / 8));
-  const result: CheckResult = {
-    filename: layer.storage.name,
-    format: 'qed',
-    'check-errors': 0,
-    corruptions: 0,
-    leaks: 0,
-    'image-end-offset': 0,
-    'total-clusters': Math.ceil(h.imageSize / h.clusterSize),
-    'allocated-clusters': 0,
-    'fragmented-clusters': 0,
-    'compressed-clusters': 0,
-    messages: [],
-  };
+  const result = checkResult(layer, { 'total-clusters': Math.ceil(h.imageSize / h.clusterSize) });
   /** Marks n clusters from offset used; a cluster referenced twice is a corruption. */
   const markUsed = (offset: number, n: number): boolean => {
     let cluster = Math.floor(offset / h.clusterSize);

@@ -3,6 +3,7 @@
  * An unallocated or discarded block reads as zeros (VDI has no backing file in qemu); a static
  * image has every block allocated.
  */
+import { checkResult } from '../../check.ts';
 import { DiskImgError } from '../../errors.ts';
 import type { CheckResult, Extent, FormatFacts, Layer } from '../../image.ts';
 import type { Storage } from '../../storage/storage.ts';
@@ -106,18 +107,6 @@ export class VdiLayer implements Layer {
       messages.push(`ERROR: allocated blocks mismatch, is ${allocated}, should be ${h.blocksAllocated}`);
       corruptions++;
     }
-    return {
-      filename: this.storage.name,
-      format: 'vdi',
-      'check-errors': 0,
-      corruptions,
-      leaks: 0,
-      'image-end-offset': 0,
-      'total-clusters': 0,
-      'allocated-clusters': 0,
-      'fragmented-clusters': 0,
-      'compressed-clusters': 0,
-      messages,
-    };
+    return checkResult(this, { corruptions, messages });
   }
 }

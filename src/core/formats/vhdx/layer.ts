@@ -4,6 +4,7 @@
  * (which qemu cannot read) name their parent as the backing file; their partially present blocks
  * choose between this file and the parent sector by sector, through the sector bitmap.
  */
+import { checkResult } from '../../check.ts';
 import { mergeable } from '../extents.ts';
 import { DiskImgError } from '../../errors.ts';
 import type { CheckResult, Extent, FormatFacts, Layer } from '../../image.ts';
@@ -167,19 +168,7 @@ export class VhdxLayer implements Layer {
   /** qemu-img check for vhdx: the BAT entries' offsets (vhdx_co_check). */
   async check(): Promise<CheckResult> {
     const problems = await this.checkBat(false);
-    return {
-      filename: this.storage.name,
-      format: 'vhdx',
-      'check-errors': 0,
-      corruptions: problems.length,
-      leaks: 0,
-      'image-end-offset': 0,
-      'total-clusters': 0,
-      'allocated-clusters': 0,
-      'fragmented-clusters': 0,
-      'compressed-clusters': 0,
-      messages: problems.map((p) => `qemu-img: ${p.message}`),
-    };
+    return checkResult(this, { corruptions: problems.length, messages: problems.map((p) => `qemu-img: ${p.message}`) });
   }
 
   async *mappings(start: number, end: number): AsyncGenerator<Extent> {

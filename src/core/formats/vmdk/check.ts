@@ -3,24 +3,13 @@
  * cannot be, or that points past the end of its extent file, stops the check with one corruption.
  * QEMU keeps no other counters for VMDK.
  */
+import { checkResult } from '../../check.ts';
 import { isDiskImgError } from '../../errors.ts';
 import type { CheckResult } from '../../image.ts';
 import type { VmdkLayer } from './layer.ts';
 
 export async function checkVmdk(layer: VmdkLayer): Promise<CheckResult> {
-  const result: CheckResult = {
-    filename: layer.storage.name,
-    format: 'vmdk',
-    'check-errors': 0,
-    corruptions: 0,
-    leaks: 0,
-    'image-end-offset': 0,
-    'total-clusters': 0,
-    'allocated-clusters': 0,
-    'fragmented-clusters': 0,
-    'compressed-clusters': 0,
-    messages: [],
-  };
+  const result = checkResult(layer);
   const problem = await firstProblem(layer);
   if (problem) {
     result.corruptions = 1;
