@@ -66,7 +66,11 @@ export class Iso9660Tree implements DiscTree {
       const entry: DiscEntry = { path: `${base}/${name}`, name, type: 'file', size: 0, extents: [], modified: rr?.modified ?? first.recorded, hidden: first.hidden || undefined };
       if (rr) Object.assign(entry, { mode: rr.mode, uid: rr.uid, gid: rr.gid, nlink: rr.nlink });
       if (rr?.childLink !== undefined) {
-        Object.assign(entry, { type: 'dir', ref: await this.relocated(rr.childLink, entry.path) });
+        // The placeholder is a file record of no size; the directory's own attributes are in its "."
+        // (as the Linux kernel and libcdio list it: size 2048, its own link count).
+        const dot = await this.relocated(rr.childLink, entry.path);
+        Object.assign(entry, { type: 'dir', size: dot.ref.size, ref: dot.ref });
+        if (dot.rr) Object.assign(entry, { mode: dot.rr.mode ?? entry.mode, uid: dot.rr.uid ?? entry.uid, gid: dot.rr.gid ?? entry.gid, nlink: dot.rr.nlink ?? entry.nlink, modified: dot.rr.modified ?? entry.modified });
       } else if (rr?.symlink !== undefined || isLinkMode(rr?.mode)) {
         Object.assign(entry, { type: 'symlink', target: rr?.symlink ?? '' });
       } else if (first.directory || isDirMode(rr?.mode)) {
@@ -89,10 +93,10 @@ export class Iso9660Tree implements DiscTree {
     return entries;
   }
 
-  /** A Rock Ridge relocated directory: its size is in its own "." record. */
-  private async relocated(extent: number, path: string): Promise<DirRef> {
+  /** A Rock Ridge relocated directory: its size and attributes are in its own "." record. */
+  private async relocated(extent: number, path: string): Promise<{ ref: DirRef; rr?: RawRecord['rr'] }> {
     const bytes = await readDirectoryBytes(this.storage, extent, SECTOR, path);
-    const [dot] = await parseRecords(this.storage, bytes.subarray(0, Math.max(34, bytes[0])), extent, false, null);
-    return { extent, size: dot?.size ?? SECTOR };
+    const [dot] = await parseRecords(this.storage, bytes.subarray(0, Math.max(34, bytes[0])), extent, false, this.susp);
+    return { ref: { extent, size: dot?.size ?? SECTOR }, rr: dot?.name === '.' ? dot.rr : undefined };
   }
 }
