@@ -3,7 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, openSync, writeSync, closeSync, readSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import type { DiskImage, OpenOptions } from '../../src/core/disk.ts';
+import { DiskImgError } from '../../src/core/errors.ts';
 import { openImage } from '../../src/core/open.ts';
 import { combinePath } from '../../src/core/paths.ts';
 import { NodeFileStorage } from '../../src/node/file-storage.ts';
@@ -78,6 +80,25 @@ export async function open(path: string, options: OpenOptions = {}): Promise<Dis
     await storage.close();
     throw error;
   }
+}
+
+/**
+ * Opens the image and reads its whole guest disk, expecting the engine to refuse it: the
+ * DiskImgError it refuses with (anything else fails the test, and so does a clean read).
+ */
+export async function readFailure(file: string, options: OpenOptions = {}): Promise<DiskImgError> {
+  try {
+    const image = await open(file, options);
+    try {
+      await readAll(image);
+    } finally {
+      await image.close();
+    }
+  } catch (error) {
+    expect(error).toBeInstanceOf(DiskImgError);
+    return error as DiskImgError;
+  }
+  throw new Error(`${file} was read without error`);
 }
 
 /** The whole guest disk in memory: only for the small images of unit tests. */

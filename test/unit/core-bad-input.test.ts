@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it, afterAll } from 'vitest';
 import { DiskImgError } from '../../src/core/errors.ts';
 import { MemoryStorage } from '../../src/core/storage/storage.ts';
 import { openImage } from '../../src/core/open.ts';
-import { be32, be64, copy, firstL2, open, patch, qemuImg, qemuImgError, qemuIo, readAll, readBE64, scratchDir } from '../support/qemu.ts';
+import { be32, be64, copy, firstL2, patch, qemuImg, qemuImgError, qemuIo, readBE64, scratchDir, readFailure } from '../support/qemu.ts';
 
 let dir: string;
 let plain: string; // v3, 64 KiB clusters, 128 KiB of data at 0
@@ -34,20 +34,6 @@ beforeAll(() => {
 });
 
 /** Opens and reads the whole image, returning the error it fails with. */
-async function failure(file: string, options = {}): Promise<DiskImgError> {
-  try {
-    const image = await open(file, options);
-    try {
-      await readAll(image);
-    } finally {
-      await image.close();
-    }
-  } catch (error) {
-    expect(error).toBeInstanceOf(DiskImgError);
-    return error as DiskImgError;
-  }
-  throw new Error(`${file} was read without error`);
-}
 
 /** qemu-img's own text for the damage: "qcow2: Image is corrupt: MSG; further …" or "Could not open 'f': MSG". */
 function qemuMessage(file: string): string {
@@ -64,7 +50,7 @@ describe('tables the reader walks', () => {
     const file = copy(plain, join(dir, 'l1-unaligned.qcow2'));
     const { l1 } = firstL2(file);
     patch(file, l1, be64(readBE64(file, l1) + 512n));
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error.kind).toBe('corrupt');
     expect(error.message).toBe(qemuMessage(file));
     expect(error.context.offset).toBe(l1);
@@ -74,7 +60,7 @@ describe('tables the reader walks', () => {
     const file = copy(plain, join(dir, 'l2-unaligned.qcow2'));
     const { l2 } = firstL2(file);
     patch(file, l2 + 8, be64(readBE64(file, l2 + 8) + 512n));
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error.message).toBe(qemuMessage(file));
     expect(error.message).toContain('L2 index: 0x1');
   });
@@ -83,7 +69,7 @@ describe('tables the reader walks', () => {
     const file = copy(v2, join(dir, 'v2-zero.qcow2'));
     const { l2 } = firstL2(file);
     patch(file, l2, be64(readBE64(file, l2) | 1n));
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error.message).toBe(qemuMessage(file));
     expect(error.message).toContain('pre-v3');
   });
@@ -92,7 +78,7 @@ describe('tables the reader walks', () => {
     const file = copy(extl2, join(dir, 'extl2-both.qcow2'));
     const { l2 } = firstL2(file);
     patch(file, l2 + 8, be64(0x0000000100000001n));
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error.message).toBe(qemuMessage(file));
   });
 
@@ -100,7 +86,7 @@ describe('tables the reader walks', () => {
     const file = copy(extl2, join(dir, 'extl2-unalloc.qcow2'));
     const { l2 } = firstL2(file);
     patch(file, l2 + 16 + 8, be64(1n));
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error.kind).toBe('corrupt');
     expect(error.message).toBe('Image is corrupt: Invalid cluster entry found  (L2 offset: 0x40000, L2 index: 0x1)');
   });
@@ -111,7 +97,7 @@ describe('tables the reader walks', () => {
     const entry = readBE64(file, l2);
     const hostOffset = Number(entry & ((1n << 54n) - 1n));
     patch(file, hostOffset, new Array(64).fill(0xff));
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error.kind).toBe('corrupt');
     expect(error.message).toMatch(/^Compressed cluster at host offset 0x[0-9a-f]+ \(guest offset 0x0\) does not decompress \(zlib\) to 65536 bytes$/);
     expect(error.context.offset).toBe(hostOffset);
@@ -126,7 +112,7 @@ describe('header extensions', () => {
   it('refuses an extension longer than the space before the end of the cluster', async () => {
     const file = copy(plain, join(dir, 'ext-too-large.qcow2'));
     patch(file, FEATURE_TABLE_AT + 4, be32(0x10000));
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error.message).toBe('Header extension too large');
     expect(error.message).toBe(qemuMessage(file));
   });
@@ -137,7 +123,7 @@ describe('header extensions', () => {
     const file = join(dir, 'bf-long.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', file);
     patch(file, FEATURE_TABLE_AT + 4, be32(16));
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error.message).toBe('ERROR: ext_backing_format: len=16 too large (>=16)');
     expect(error.message).toBe(qemuMessage(file));
   });
@@ -148,7 +134,7 @@ describe('header extensions', () => {
     patch(file, FEATURE_TABLE_AT + 8 + 1, [7]);
     patch(file, FEATURE_TABLE_AT + 8 + 2, [...Buffer.from('time travel\0')]);
     patch(file, 72 + 7, [0x80]);
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error.kind).toBe('unsupported');
     expect(error.message).toBe('Unsupported qcow2 feature(s): time travel');
     expect(error.message).toBe(qemuMessage(file));
@@ -157,7 +143,7 @@ describe('header extensions', () => {
   it('refuses a crypto header extension in an image that is not LUKS-encrypted', async () => {
     const file = copy(plain, join(dir, 'crypto-ext.qcow2'));
     patch(file, FEATURE_TABLE_AT, be32(0x0537be77));
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error.message).toBe('CRYPTO header extension only expected with LUKS encryption method');
     expect(error.message).toBe(qemuMessage(file));
   });
@@ -170,7 +156,7 @@ describe('backing chains', () => {
     qemuImg('create', '-q', '-f', 'qcow2', b, '1M');
     qemuImg('create', '-q', '-f', 'qcow2', '-b', b, '-F', 'qcow2', a);
     qemuImg('rebase', '-u', '-b', a, '-F', 'qcow2', b);
-    const error = await failure(a);
+    const error = await readFailure(a);
     expect(error.kind).toBe('corrupt');
     expect(error.message).toContain('Backing chain loops');
   });
@@ -181,7 +167,7 @@ describe('backing chains', () => {
     qemuImg('create', '-q', '-f', 'qcow2', base, '1M');
     qemuImg('create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', file);
     qemuImg('rebase', '-u', '-b', join(dir, 'nowhere.qcow2'), '-F', 'qcow2', file);
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error.kind).toBe('not-found');
     expect(error.message).toBe(qemuMessage(file));
   });
@@ -200,7 +186,7 @@ describe('snapshots', () => {
   it('reports a snapshot that does not exist as qemu-img does', async () => {
     const file = copy(plain, join(dir, 'snaps.qcow2'));
     qemuImg('snapshot', '-c', 'one', file);
-    const error = await failure(file, { snapshot: 'two' });
+    const error = await readFailure(file, { snapshot: 'two' });
     expect(error.kind).toBe('not-found');
     const stderr = qemuImgError('convert', '-l', 'two', '-O', 'raw', file, join(dir, 'out.raw'));
     expect(stderr).toContain(error.message);
@@ -211,7 +197,7 @@ describe('snapshots', () => {
     qemuImg('snapshot', '-c', 'one', file);
     const table = Number(readBE64(file, 64));
     patch(file, table + 36, be32(2048));
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error.kind).toBe('limit');
     expect(error.message).toBe('Too much extra metadata in snapshot table entry 0');
     expect(error.message).toBe(qemuMessage(file));
@@ -222,7 +208,7 @@ describe('what probing and opening say', () => {
   it('refuses to open an encrypted image without its passphrase, saying so', async () => {
     const file = join(dir, 'aes.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', '--object', 'secret,id=s0,data=abc', '-o', 'encrypt.format=aes,encrypt.key-secret=s0', file, '1M');
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error.kind).toBe('needs-passphrase');
     expect(error.message).toContain('The image is encrypted (aes): its passphrase is needed to read it');
   });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskImgError } from '../../src/core/errors.ts';
 import { dmgImage } from '../support/dmg-image.ts';
-import { be32, be64, copy, open, patch, qemuImgError, readAll, scratchDir } from '../support/qemu.ts';
+import { be32, be64, copy, open, patch, qemuImgError, readAll, scratchDir, readFailure } from '../support/qemu.ts';
 
 let dir: string;
 let good: string;
@@ -33,17 +33,6 @@ const damaged = (from: string, patches: Array<[number, number[]]>) => {
   return file;
 };
 
-async function refusal(file: string): Promise<DiskImgError> {
-  try {
-    const image = await open(file, { format: 'dmg' });
-    await readAll(image);
-    await image.close();
-  } catch (error) {
-    expect(error).toBeInstanceOf(DiskImgError);
-    return error as DiskImgError;
-  }
-  throw new Error('opened');
-}
 
 /** The first chunk entry of the mish block, found in the file through its base64 (XML plist). */
 function firstChunkEntry(file: string): { text: string; at: number } {
@@ -77,7 +66,7 @@ describe('damaged DMG images', () => {
   });
 
   it('no koly trailer', async () => {
-    const error = await refusal(damaged(good, [[koly, [0x4b]]]));
+    const error = await readFailure(damaged(good, [[koly, [0x4b]]]), { format: 'dmg' });
     expect(error.kind).toBe('invalid-format');
     expect(error.context.field).toBe('koly');
     expect(qemuImgError('info', '-f', 'dmg', damaged(good, [[koly, [0x4b]]]))).toContain(error.message);
@@ -92,13 +81,13 @@ describe('damaged DMG images', () => {
   it('empty, and a lone trailer magic', async () => {
     const empty = join(dir, 'empty.dmg');
     writeFileSync(empty, Buffer.alloc(0));
-    const error = await refusal(empty);
+    const error = await readFailure(empty, { format: 'dmg' });
     expect(error.message).toBe('dmg file must be at least 512 bytes long');
     expect(qemuImgError('info', '-f', 'dmg', empty)).toContain(error.message);
     // Four bytes count as one whole sector (bdrv_getlength rounds up): a trailer of zeros.
     const tiny = join(dir, 'tiny.dmg');
     writeFileSync(tiny, Buffer.from('koly'));
-    expect((await refusal(tiny)).kind).toBe('invalid-format');
+    expect((await readFailure(tiny, { format: 'dmg' })).kind).toBe('invalid-format');
   });
 
   const trailer: Array<[string, number, number[], string, DiskImgError['kind']]> = [
@@ -111,7 +100,7 @@ describe('damaged DMG images', () => {
   ];
   for (const [what, offset, bytes, field, kind] of trailer) {
     it(what, async () => {
-      const error = await refusal(damaged(good, [[koly + offset, bytes]]));
+      const error = await readFailure(damaged(good, [[koly + offset, bytes]]), { format: 'dmg' });
       expect(error.kind).toBe(kind);
       expect(error.context.field).toBe(field);
     });
@@ -120,20 +109,20 @@ describe('damaged DMG images', () => {
   it('resource data offset past the fork', async () => {
     const bytes = readFileSync(rsrc);
     const at = Number(bytes.readBigUInt64BE(bytes.length - 512 + 0x28));
-    const error = await refusal(damaged(rsrc, [[at, be32(0x7fffffff)]]));
+    const error = await readFailure(damaged(rsrc, [[at, be32(0x7fffffff)]]), { format: 'dmg' });
     expect(error.context.field).toBe('resource fork');
   });
 
   it('a resource larger than the resource data', async () => {
     const bytes = readFileSync(rsrc);
     const at = Number(bytes.readBigUInt64BE(bytes.length - 512 + 0x28));
-    const error = await refusal(damaged(rsrc, [[at + 256, be32(0x7fffffff)]]));
+    const error = await readFailure(damaged(rsrc, [[at + 256, be32(0x7fffffff)]]), { format: 'dmg' });
     expect(error.context.field).toBe('resource fork');
   });
 
   it('a chunk of more sectors than QEMU allows', async () => {
     const file = editMish((m) => m.writeBigUInt64BE(200000n, 204 + 0x10));
-    const error = await refusal(file);
+    const error = await readFailure(file, { format: 'dmg' });
     expect(error.kind).toBe('invalid-format');
     expect(error.message).toBe('sector count 200000 for chunk 0 is larger than max (131072)');
     expect(qemuImgError('info', file)).toContain(error.message);
@@ -141,28 +130,28 @@ describe('damaged DMG images', () => {
 
   it('a chunk longer than QEMU allows', async () => {
     const file = editMish((m) => m.writeBigUInt64BE(1n << 30n, 204 + 0x20));
-    const error = await refusal(file);
+    const error = await readFailure(file, { format: 'dmg' });
     expect(error.message).toBe('length 1073741824 for chunk 0 is larger than max (67108864)');
     expect(qemuImgError('info', file)).toContain(error.message);
   });
 
   it('a zlib chunk that does not inflate', async () => {
     const file = editMish((m) => m.writeBigUInt64BE(3n, 204 + 0x20));
-    const error = await refusal(file);
+    const error = await readFailure(file, { format: 'dmg' });
     expect(error.kind).toBe('corrupt');
     expect(error.context.field).toBe('mish chunk');
   });
 
   it('a bzip2 chunk that does not decode', async () => {
     const file = editMish((m) => m.writeBigUInt64BE(0n, 204 + 3 * 40 + 0x18));
-    const error = await refusal(file);
+    const error = await readFailure(file, { format: 'dmg' });
     expect(error.kind).toBe('corrupt');
     expect(error.message).toContain('bzip2');
   });
 
   it('sectors no chunk holds fail to read', async () => {
     const file = editMish((m) => m.writeUInt32BE(0x12345678, 204 + 2 * 40));
-    const error = await refusal(file);
+    const error = await readFailure(file, { format: 'dmg' });
     expect(error.kind).toBe('corrupt');
     expect(error.context.field).toBe('mish chunk');
   });
@@ -172,7 +161,7 @@ describe('damaged DMG images', () => {
     const last = whole.lastIndexOf('</data>');
     const file = join(dir, 'unclosed.dmg');
     writeFileSync(file, Buffer.from(whole.slice(0, last) + '<xdata>' + whole.slice(last + 7), 'latin1'));
-    const error = await refusal(file);
+    const error = await readFailure(file, { format: 'dmg' });
     expect(error.context.field).toBe('XMLOffset');
   });
 });

@@ -6,7 +6,7 @@ import { rmSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskImgError } from '../../src/core/errors.ts';
-import { copy, open, patch, qemuImg, qemuImgError, readAll, scratchDir } from '../support/qemu.ts';
+import { copy, open, patch, qemuImg, qemuImgError, readAll, scratchDir, readFailure } from '../support/qemu.ts';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
@@ -30,17 +30,6 @@ const damaged = (patches: Array<[number, number[]]>) => {
   return file;
 };
 
-async function refusal(file: string, format = 'parallels'): Promise<DiskImgError> {
-  try {
-    const image = await open(file, { format });
-    await readAll(image);
-    await image.close();
-  } catch (error) {
-    expect(error).toBeInstanceOf(DiskImgError);
-    return error as DiskImgError;
-  }
-  throw new Error('opened');
-}
 
 const cases: Array<{ what: string; patches: Array<[number, number[]]>; kind: DiskImgError['kind']; field: string; qemu?: boolean }> = [
   { what: 'version 3', patches: [[16, le32(3)]], kind: 'invalid-format', field: 'version', qemu: true },
@@ -55,7 +44,7 @@ describe('damaged Parallels images', () => {
   for (const c of cases) {
     it(c.what, async () => {
       const file = damaged(c.patches);
-      const error = await refusal(file);
+      const error = await readFailure(file, { format: 'parallels' });
       expect(error.kind).toBe(c.kind);
       expect(error.context.field).toBe(c.field);
       if (c.qemu) expect(qemuImgError('info', '-f', 'parallels', file)).toContain(error.message);
@@ -123,7 +112,7 @@ describe('damaged Parallels images', () => {
   for (const [what, make] of extensionCases) {
     it(what, async () => {
       const file = make();
-      const error = await refusal(file);
+      const error = await readFailure(file, { format: 'parallels' });
       expect(error.kind).toBe('corrupt');
       expect(error.context.field).toBe('ext_off');
       expect(qemuImgError('info', file)).toContain(error.message);

@@ -5,9 +5,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { be32, be64, copy, qemuImg, scratchDir } from '../support/qemu.ts';
+import { be32, be64, copy, qemuImg, scratchDir, readFailure } from '../support/qemu.ts';
 import { diskimg, firstDifference, qemuImg as qemuImgRun } from '../interop/support.ts';
-import { failure, patch, qemuIoFormat, qemuOpenMessage } from './small-formats-bad-input-support.ts';
+import { patch, qemuIoFormat, qemuOpenMessage } from './small-formats-bad-input-support.ts';
 
 let dir: string;
 let plain: string; // 4 MiB, 4 KiB clusters: L1 at 48, L2 at 0x1000, data from 0x2000
@@ -54,7 +54,7 @@ describe('qcow header checks, with qemu-img messages', () => {
   for (const [what, offset, bytes, kind, field] of cases) {
     it(`refuses ${what}`, async () => {
       const file = damaged(offset, bytes);
-      const error = await failure(file, { format: 'qcow' });
+      const error = await readFailure(file, { format: 'qcow' });
       expect(error.kind).toBe(kind);
       expect(error.context.field).toBe(field);
       expect(error.message).toBe(qemuOpenMessage(file, 'qcow'));
@@ -62,12 +62,12 @@ describe('qcow header checks, with qemu-img messages', () => {
   }
 
   it('takes sizes only up to 2^53 (qemu takes up to 2^57)', async () => {
-    const error = await failure(damaged(24, be64(1n << 54n)), { format: 'qcow' });
+    const error = await readFailure(damaged(24, be64(1n << 54n)), { format: 'qcow' });
     expect(error).toMatchObject({ kind: 'limit', message: 'Image too large', context: { field: 'size' } });
   });
 
   it('refuses to read an encrypted image without its passphrase, saying so', async () => {
-    const error = await failure(damaged(36, be32(1)));
+    const error = await readFailure(damaged(36, be32(1)));
     expect(error.kind).toBe('needs-passphrase');
     expect(error.message).toBe('The image is encrypted (aes): its passphrase is needed to read it');
   });
@@ -90,12 +90,12 @@ describe('qcow table entries', () => {
   });
 
   it('refuses a data cluster offset past 2^53, naming the L2 entry', async () => {
-    const error = await failure(damaged(L2 + 8, be64(1n << 60n)));
+    const error = await readFailure(damaged(L2 + 8, be64(1n << 60n)));
     expect(error).toMatchObject({ kind: 'corrupt', context: { field: 'L2 entry', offset: L2 + 8 } });
   });
 
   it('refuses a data cluster that is not sector-aligned (qemu-img: EIO)', async () => {
-    const error = await failure(damaged(L2 + 8, be64(0x2001n)));
+    const error = await readFailure(damaged(L2 + 8, be64(0x2001n)));
     expect(error).toMatchObject({ kind: 'corrupt', context: { field: 'L2 entry' } });
     expect(error.message).toMatch(/qcow data cluster at host offset 0x2001 \(guest offset 0x1000\) is not sector-aligned/);
     expect(qemuImgRun('convert', '-O', 'raw', damaged(L2 + 8, be64(0x2001n)), join(dir, 'eio.raw')).code).toBe(1);
@@ -106,7 +106,7 @@ describe('qcow table entries', () => {
     const entry = (await import('node:fs')).readFileSync(file).readBigUInt64BE(0x1000);
     const host = Number(entry & ((1n << 51n) - 1n));
     patch(file, host, Array(64).fill(0xff));
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error).toMatchObject({ kind: 'corrupt', context: { field: 'compressed cluster', offset: host } });
     expect(error.message).toBe(`qcow compressed cluster at host offset 0x${host.toString(16)} (guest offset 0x0) does not decompress to 4096 bytes`);
     expect(qemuImgRun('convert', '-O', 'raw', file, join(dir, 'garbage.raw')).code).toBe(1);
@@ -115,7 +115,7 @@ describe('qcow table entries', () => {
   it('says which backing file is missing', async () => {
     const file = join(dir, 'orphan.qcow');
     qemuImg('create', '-q', '-u', '-f', 'qcow', '-b', 'gone.raw', '-F', 'raw', file, '1M');
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error.kind).toBe('not-found');
     expect(error.message).toMatch(/Could not open backing file: Could not open '.*gone.raw': No such file or directory/);
   });

@@ -5,9 +5,9 @@
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { copy, qemuImg, scratchDir } from '../support/qemu.ts';
+import { copy, qemuImg, scratchDir, readFailure } from '../support/qemu.ts';
 import { diskimg, qemuImg as qemuImgRun } from '../interop/support.ts';
-import { failure, le32, le64, patch, qemuIoFormat, qemuOpenMessage } from './small-formats-bad-input-support.ts';
+import { le32, le64, patch, qemuIoFormat, qemuOpenMessage } from './small-formats-bad-input-support.ts';
 
 let dir: string;
 let plain: string; // 4 MiB, 64 KiB clusters; L1 at 64 KiB (4 clusters), data at 320 KiB (2 clusters), then L2
@@ -45,7 +45,7 @@ describe('QED header checks, with qemu-img messages', () => {
   for (const [what, offset, bytes, kind, field] of cases) {
     it(`refuses ${what}`, async () => {
       const file = damaged(offset, bytes);
-      const error = await failure(file, { format: 'qed' });
+      const error = await readFailure(file, { format: 'qed' });
       expect(error.kind).toBe(kind);
       expect(error.context.field).toBe(field);
       expect(error.message).toBe(qemuOpenMessage(file, 'qed'));
@@ -55,7 +55,7 @@ describe('QED header checks, with qemu-img messages', () => {
   it('refuses a backing file name outside the header', async () => {
     const file = damaged(16, le64(1n));
     patch(file, 56, [...le32(0xff00), ...le32(0x200)]);
-    const error = await failure(file, { format: 'qed' });
+    const error = await readFailure(file, { format: 'qed' });
     expect(error.context.field).toBe('backing_filename_offset');
     expect(error.message).toBe(qemuOpenMessage(file, 'qed'));
   });
@@ -67,7 +67,7 @@ describe('QED header checks, with qemu-img messages', () => {
     appendFileSync(file, Buffer.alloc(8 << 20));
     patch(file, 16, le64(1n));
     patch(file, 56, [...le32(64), ...le32(5000)]);
-    const error = await failure(file, { format: 'qed' });
+    const error = await readFailure(file, { format: 'qed' });
     expect(error.kind).toBe('limit');
     expect(error.context.field).toBe('backing_filename_size');
     expect(qemuImgRun('info', '-f', 'qed', file).code).toBe(1);
@@ -76,7 +76,7 @@ describe('QED header checks, with qemu-img messages', () => {
   it('refuses the table_size=1 images qemu-img makes but cannot open, as qemu-img does', async () => {
     const file = join(dir, 'table1.qed');
     qemuImg('create', '-q', '-f', 'qed', '-o', 'table_size=1', file, '1M');
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error.context.field).toBe('l1_table_offset');
     expect(error.message).toBe(qemuOpenMessage(file, 'qed'));
   });
@@ -84,7 +84,7 @@ describe('QED header checks, with qemu-img messages', () => {
   it('says which backing file is missing', async () => {
     const file = join(dir, 'orphan.qed');
     qemuImg('create', '-q', '-u', '-f', 'qed', '-b', 'gone.raw', '-F', 'raw', file, '1M');
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error.kind).toBe('not-found');
     expect(error.message).toMatch(/Could not open backing file: Could not open '.*gone.raw': No such file or directory/);
   });
@@ -92,14 +92,14 @@ describe('QED header checks, with qemu-img messages', () => {
 
 describe('QED table entries', () => {
   it('refuses an L2 table offset past the end of the file, naming the L1 entry', async () => {
-    const error = await failure(damaged(L1, le64(1n << 40n)));
+    const error = await readFailure(damaged(L1, le64(1n << 40n)));
     expect(error.kind).toBe('corrupt');
     expect(error.context).toMatchObject({ field: 'L1 entry', offset: L1 });
     expect(error.message).toBe('QED L2 table offset 0x10000000000 is invalid (L1 index 0)');
   });
 
   it('refuses an unaligned data cluster, naming the L2 entry', async () => {
-    const error = await failure(damaged(L2 + 8, le64(0x50001n)));
+    const error = await readFailure(damaged(L2 + 8, le64(0x50001n)));
     expect(error.kind).toBe('corrupt');
     expect(error.context).toMatchObject({ field: 'L2 entry', offset: L2 + 8 });
     expect(error.message).toBe('QED cluster offset 0x50001 is invalid (L2 table at 0x70000, index 1)');

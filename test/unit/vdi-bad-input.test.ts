@@ -4,9 +4,9 @@
  */
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { copy, qemuImg, scratchDir } from '../support/qemu.ts';
+import { copy, qemuImg, scratchDir, readFailure } from '../support/qemu.ts';
 import { diskimg, firstDifference, qemuImg as qemuImgRun } from '../interop/support.ts';
-import { failure, le32, le64, patch, qemuIoFormat, qemuOpenMessage } from './small-formats-bad-input-support.ts';
+import { le32, le64, patch, qemuIoFormat, qemuOpenMessage } from './small-formats-bad-input-support.ts';
 
 let dir: string;
 let dynamic: string; // 4 MiB, blocks 0 and 2 allocated (host blocks 0 and 1)
@@ -41,7 +41,7 @@ describe('VDI header checks, with qemu-img messages', () => {
   for (const [what, offset, bytes, kind, field] of cases) {
     it(`refuses ${what}`, async () => {
       const file = damaged(offset, bytes);
-      const error = await failure(file, { format: 'vdi' });
+      const error = await readFailure(file, { format: 'vdi' });
       expect(error.kind).toBe(kind);
       expect(error.context.field).toBe(field);
       expect(error.message).toBe(qemuOpenMessage(file, 'vdi'));
@@ -51,7 +51,7 @@ describe('VDI header checks, with qemu-img messages', () => {
   it('refuses a differencing image, naming its parent UUID', async () => {
     const file = damaged(0x4c, le32(4));
     patch(file, 0x1b8, [0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]);
-    const error = await failure(file, { format: 'vdi' });
+    const error = await readFailure(file, { format: 'vdi' });
     expect(error.kind).toBe('unsupported');
     expect(error.context.field).toBe('uuid_parent');
     expect(error.message.startsWith(qemuOpenMessage(file, 'vdi'))).toBe(true);
@@ -61,7 +61,7 @@ describe('VDI header checks, with qemu-img messages', () => {
 
   it('refuses a block map that runs past the end of the file (qemu reads zeros there)', async () => {
     const file = damaged(0x180, le32(1_000_000));
-    const error = await failure(file, { format: 'vdi' });
+    const error = await readFailure(file, { format: 'vdi' });
     expect(error.kind).toBe('corrupt');
     expect(error.context.field).toBe('blocks_in_image');
     expect(error.message).toMatch(/VDI block map \(1000000 entries at offset 0x200\) runs past the end of the file/);

@@ -7,7 +7,7 @@ import { closeSync, openSync, readSync, rmSync, truncateSync, writeSync } from '
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskImgError } from '../../src/core/errors.ts';
-import { copy, open, qemuImg, qemuImgError, readAll, scratchDir } from '../support/qemu.ts';
+import { copy, open, qemuImg, qemuImgError, scratchDir, readFailure } from '../support/qemu.ts';
 import { stampCrc, unflushLastLogEntry } from '../interop/vhdx-fixtures.ts';
 import { diskimg, qemuImg as qemuRun } from '../interop/support.ts';
 
@@ -72,20 +72,6 @@ let n = 0;
 const damaged = (from = plain) => copy(from, join(dir, `bad-${n++}.vhdx`));
 
 /** Opens and reads the whole image, returning the error it fails with. */
-async function failure(file: string, options = {}): Promise<DiskImgError> {
-  try {
-    const image = await open(file, options);
-    try {
-      await readAll(image);
-    } finally {
-      await image.close();
-    }
-  } catch (error) {
-    expect(error).toBeInstanceOf(DiskImgError);
-    return error as DiskImgError;
-  }
-  throw new Error(`${file} was read without error`);
-}
 
 /** qemu-img's first line of complaint about the file. */
 const qemuSays = (file: string) => qemuImgError('info', file).split('\n')[0];
@@ -94,14 +80,14 @@ describe('the header section', () => {
   it('refuses a file without the vhdxfile signature (forced as vhdx)', async () => {
     const file = damaged();
     write(file, 0, Buffer.from('vhdxfilf'));
-    const error = await failure(file, { format: 'vhdx' });
+    const error = await readFailure(file, { format: 'vhdx' });
     expect(error).toMatchObject({ kind: 'invalid-format', context: { field: 'signature', offset: 0 } });
   });
 
   it('refuses two headers that fail their checksums with qemu-img\'s words', async () => {
     const file = damaged();
     for (const at of HEADERS) write(file, at + 20, [0xff]);
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error).toMatchObject({ kind: 'corrupt', message: 'No valid VHDX header found', context: { field: 'header' } });
     expect(qemuSays(file)).toContain('No valid VHDX header found');
   });
@@ -122,16 +108,16 @@ describe('the header section', () => {
       b.writeBigUInt64LE(seq, 8);
       b[20] ^= 1;
     });
-    expect((await failure(file)).message).toBe('No valid VHDX header found');
+    expect((await readFailure(file)).message).toBe('No valid VHDX header found');
   });
 
   it('refuses a log offset inside the header section and a log version other than 0', async () => {
     let file = damaged();
     for (const at of HEADERS) patchSummed(file, at, 4096, (b) => b.writeBigUInt64LE(4096n, 72));
-    expect(await failure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'log offset', value: 4096 } });
+    expect(await readFailure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'log offset', value: 4096 } });
     file = damaged();
     for (const at of HEADERS) patchSummed(file, at, 4096, (b) => b.writeUInt16LE(1, 64));
-    expect(await failure(file)).toMatchObject({ kind: 'unsupported', context: { field: 'log version', value: 1 } });
+    expect(await readFailure(file)).toMatchObject({ kind: 'unsupported', context: { field: 'log version', value: 1 } });
   });
 });
 
@@ -142,7 +128,7 @@ describe('the region table', () => {
     const image = await open(file);
     await image.close();
     write(file, REGION_TABLE + 64 * 1024 + 100, [0xff]);
-    expect(await failure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'region table', offset: REGION_TABLE } });
+    expect(await readFailure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'region table', offset: REGION_TABLE } });
   });
 
   it('refuses more than 2047 entries, a required region of unknown type, a missing BAT and overlapping regions', async () => {
@@ -151,19 +137,19 @@ describe('the region table', () => {
     };
     let file = damaged();
     both(file, (b) => b.writeUInt32LE(2048, 8));
-    expect(await failure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'region table entry count', value: 2048 } });
+    expect(await readFailure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'region table entry count', value: 2048 } });
     file = damaged();
     both(file, (b) => {
       b[16] ^= 0xff; // the BAT entry's GUID: now unknown…
       b.writeUInt32LE(1, 16 + 28); // …and required
     });
-    expect(await failure(file)).toMatchObject({ kind: 'unsupported', context: { field: 'region table entry 0' } });
+    expect(await readFailure(file)).toMatchObject({ kind: 'unsupported', context: { field: 'region table entry 0' } });
     file = damaged();
     both(file, (b) => (b[16] ^= 0xff));
-    expect(await failure(file)).toMatchObject({ kind: 'invalid-format', message: 'VHDX: the region table has no BAT' });
+    expect(await readFailure(file)).toMatchObject({ kind: 'invalid-format', message: 'VHDX: the region table has no BAT' });
     file = damaged();
     both(file, (b) => b.writeBigUInt64LE(BigInt(MiB), 16 + 16)); // the BAT over the log
-    const overlap = await failure(file);
+    const overlap = await readFailure(file);
     expect(overlap).toMatchObject({ kind: 'corrupt', context: { field: 'region table entry 0' } });
     expect(`qemu-img: ${overlap.message}`).toBe(qemuSays(file));
   });
@@ -173,44 +159,44 @@ describe('the metadata', () => {
   it('refuses a bad signature, too many entries, a duplicate, a missing item and an unknown required one', async () => {
     let file = damaged();
     write(file, METADATA, Buffer.from('metadatx'));
-    expect(await failure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'metadata table', offset: METADATA } });
+    expect(await readFailure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'metadata table', offset: METADATA } });
     file = damaged();
     write(file, METADATA + 10, [0x00, 0x08]);
-    expect(await failure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'metadata entry count', value: 2048 } });
+    expect(await readFailure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'metadata entry count', value: 2048 } });
     file = damaged();
     write(file, METADATA + 64, read(file, METADATA + 32, 16)); // entry 1 becomes a second file parameters
-    expect(await failure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'metadata entry 1' } });
+    expect(await readFailure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'metadata entry 1' } });
     file = damaged();
     write(file, METADATA + 64, [0xee]); // entry 1 (virtual disk size) becomes unknown, still required
-    expect(await failure(file)).toMatchObject({ kind: 'unsupported', context: { field: 'metadata entry 1' } });
+    expect(await readFailure(file)).toMatchObject({ kind: 'unsupported', context: { field: 'metadata entry 1' } });
     file = damaged();
     write(file, METADATA + 64, [0xee]);
     write(file, METADATA + 64 + 24, u32(0)); // …not required: then the size is missing
-    expect(await failure(file)).toMatchObject({ kind: 'unsupported', context: { field: 'virtual disk size' } });
+    expect(await readFailure(file)).toMatchObject({ kind: 'unsupported', context: { field: 'virtual disk size' } });
   });
 
   it('refuses block sizes and logical sector sizes qemu refuses', async () => {
     for (const size of [512 * 1024, 3 * MiB, 512 * MiB]) {
       const file = damaged();
       write(file, ITEM.params, u32(size));
-      expect(await failure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'block size', value: size } });
+      expect(await readFailure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'block size', value: size } });
       expect(qemuSays(file)).toContain('Invalid argument');
     }
     const file = damaged();
     write(file, ITEM.logical, u32(1024));
-    expect(await failure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'logical sector size', value: 1024 } });
+    expect(await readFailure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'logical sector size', value: 1024 } });
   });
 
   it('refuses a parent without a locator, and a disk too big for any BAT', async () => {
     let file = damaged();
     write(file, ITEM.params + 4, u32(2));
-    expect(await failure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'file parameters' } });
+    expect(await readFailure(file)).toMatchObject({ kind: 'invalid-format', context: { field: 'file parameters' } });
     file = damaged();
     write(file, ITEM.size, u64(1n << 60n));
-    expect((await failure(file)).kind).toBe('limit');
+    expect((await readFailure(file)).kind).toBe('limit');
     file = damaged();
     write(file, ITEM.size, u64(1n << 50n)); // 2^30 blocks: the BAT region (1 MiB) cannot hold them
-    expect(await failure(file)).toMatchObject({ kind: 'corrupt', context: { field: 'BAT region length' } });
+    expect(await readFailure(file)).toMatchObject({ kind: 'corrupt', context: { field: 'BAT region length' } });
   });
 });
 
@@ -218,12 +204,12 @@ describe('the BAT', () => {
   it('refuses blocks past the end of the file with qemu-img\'s words, and check counts them as qemu-img does', async () => {
     const file = damaged();
     truncateSync(file, 5 * MiB);
-    const error = await failure(file);
+    const error = await readFailure(file);
     expect(error).toMatchObject({ kind: 'corrupt', context: { field: 'BAT entry', offset: BAT, value: 0 } });
     expect(`qemu-img: ${error.message}`).toBe(qemuSays(file));
     const partial = damaged();
     truncateSync(partial, 8 * MiB + 100);
-    expect(`qemu-img: ${(await failure(partial)).message}`).toBe(qemuSays(partial));
+    expect(`qemu-img: ${(await readFailure(partial)).message}`).toBe(qemuSays(partial));
   });
 
   it('checks a damaged BAT as qemu-img check does: the same lines, counts and exit code', async () => {
@@ -245,19 +231,19 @@ describe('the BAT', () => {
   it('refuses a block over the metadata region, and a present block at offset 0', async () => {
     let file = damaged();
     write(file, BAT, u64(BigInt(METADATA) | 6n));
-    const overlap = await failure(file);
+    const overlap = await readFailure(file);
     expect(overlap).toMatchObject({ kind: 'corrupt', context: { field: 'BAT entry', value: 0 } });
     expect(`qemu-img: ${overlap.message}`).toBe(qemuSays(file));
     file = damaged();
     write(file, BAT, u64(6n));
-    expect(await failure(file)).toMatchObject({ kind: 'corrupt', context: { field: 'BAT entry', offset: BAT } });
+    expect(await readFailure(file)).toMatchObject({ kind: 'corrupt', context: { field: 'BAT entry', offset: BAT } });
   });
 
   it('fails reading a partially present block in a disk without a parent, or a block of unknown state', async () => {
     for (const state of [7n, 4n]) {
       const file = damaged();
       write(file, BAT + 8, u64((9n << 20n) | state));
-      const error = await failure(file);
+      const error = await readFailure(file);
       expect(error).toMatchObject({ kind: 'corrupt', context: { field: 'BAT entry', offset: BAT + 8, value: Number(state) } });
     }
   });
@@ -269,13 +255,13 @@ describe('the log', () => {
   it('refuses a log entry with an invalid descriptor', async () => {
     const file = damaged(dirty);
     write(file, logEntry + 64, Buffer.from('dese'));
-    expect(await failure(file)).toMatchObject({ kind: 'corrupt', context: { field: 'log descriptor' } });
+    expect(await readFailure(file)).toMatchObject({ kind: 'corrupt', context: { field: 'log descriptor' } });
   });
 
   it('refuses a log written for a longer file (truncated)', async () => {
     const file = damaged(dirty);
     truncateSync(file, 4 * MiB);
-    expect(await failure(file)).toMatchObject({ kind: 'corrupt', context: { field: 'log flushed file offset', offset: logEntry } });
+    expect(await readFailure(file)).toMatchObject({ kind: 'corrupt', context: { field: 'log flushed file offset', offset: logEntry } });
   });
 
   it('refuses a data sector whose sequence number is not its descriptor\'s', async () => {
@@ -284,7 +270,7 @@ describe('the log', () => {
     entry.writeUInt32LE(entry.readUInt32LE(4096 + 4092) + 1, 4096 + 4092);
     stampCrc(entry, 4);
     write(file, logEntry, entry);
-    expect(await failure(file)).toMatchObject({ kind: 'corrupt', context: { field: 'log data sector' } });
+    expect(await readFailure(file)).toMatchObject({ kind: 'corrupt', context: { field: 'log data sector' } });
   });
 
   it('ignores a log entry whose checksum is wrong (nothing to replay)', async () => {
