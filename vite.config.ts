@@ -3,12 +3,6 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 import { offlineServiceWorker } from './sw-plugin.ts';
 
-// Cross-origin isolation lets workers share memory later; harmless for a static site.
-const isolation = {
-  'Cross-Origin-Opener-Policy': 'same-origin',
-  'Cross-Origin-Embedder-Policy': 'require-corp',
-};
-
 export default defineConfig({
   resolve: {
     // The zstd package's emscripten Module, which its exports map hides: the workers reuse one
@@ -19,7 +13,5 @@ export default defineConfig({
   base: './',
   plugins: [svelte(), offlineServiceWorker()],
   worker: { format: 'es' },
-  server: { headers: isolation },
-  preview: { headers: isolation },
   build: { target: 'es2022', sourcemap: true },
 });

@@ -3,7 +3,7 @@
  * layout, checksums with progress, and extraction of a file or a folder (as a zip) to an output.
  * A thin adapter over src/core/iso; cancel is terminate(), as for the engine worker.
  */
-import * as Comlink from 'comlink';
+import { exposeApi } from './expose.ts';
 import { DiskImgError } from '../src/core/errors.ts';
 import { checksums, type HashName } from '../src/core/iso/checksums.ts';
 import { wasmHashers } from '../src/core/iso/wasm-hashers.ts';
@@ -87,4 +87,4 @@ const api = {
 
 export type DiscApi = typeof api;
 
-Comlink.expose(api);
+exposeApi(api);

@@ -4,6 +4,7 @@
  * message and stack). Cancel is terminate(): the page starts a fresh worker per job.
  */
 import * as Comlink from 'comlink';
+import { exposeApi } from './expose.ts';
 import type { CompressionType } from '../src/core/codecs/compress.ts';
 import { allocationPicture, layerHoldings, type AllocationPicture, type LayerHoldings } from '../src/core/allocation.ts';
 import { checkImage, type CheckResult } from '../src/core/check.ts';
@@ -23,7 +24,7 @@ import { measureOutput } from '../src/core/pipeline/measure.ts';
 import { BlobSink, CountingSink, createSyncAccessHandle, StreamSink, SyncAccessSink, WritableSink } from './sinks.ts';
 
 export interface SerializedError {
-  kind: ErrorKind | 'internal';
+  kind: ErrorKind | 'internal' | 'worker';
   message: string;
   context: Record<string, unknown>;
 }
@@ -323,4 +324,4 @@ const api = {
 
 export type EngineApi = typeof api;
 
-Comlink.expose(api);
+exposeApi(api);

@@ -3,6 +3,7 @@ import type { OutputFormat } from '../core/pipeline/convert-image.ts';
 import * as Comlink from 'comlink';
 import type { ImageSource, SerializedError } from '../../workers/engine.worker.ts';
 import { startEngine } from './engine-client.ts';
+import { WorkerStartError, failureOf } from './worker-client.ts';
 import { outputName, type ConvertSettings } from './outputs.ts';
 import { locale } from './i18n/locale.svelte.ts';
 import { chooseConvertTarget, deliver, discard, isSaveTarget, MEMORY_LIMIT, type Route } from './save-target.ts';
@@ -63,7 +64,7 @@ export class Converter {
       // A browser API that failed in a way no feature test foresaw: said as it is, not as a bug.
       engine.stop();
       this.outcome = null;
-      this.error = { kind: 'io', message: `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`, context: {} };
+      this.error = error instanceof WorkerStartError ? failureOf(error) : { kind: 'io', message: `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`, context: {} };
       return;
     }
     if (target === null || !isSaveTarget(target)) engine.stop();

@@ -1,6 +1,7 @@
 /** What the page knows about the opened file and the backing files given for it; components only read it. */
 import type { ImageSource, Inspection, SerializedError } from '../../workers/engine.worker.ts';
 import { startEngine } from './engine-client.ts';
+import { failureOf } from './worker-client.ts';
 import type { Picked } from './picked.ts';
 
 export class Inspector {
@@ -28,6 +29,11 @@ export class Inspector {
       const engine = startEngine();
       try {
         top = await engine.api.topOf(picked.map((p) => p.file));
+      } catch (error) {
+        this.fileName = picked[0].file.name;
+        this.inspection = null;
+        this.error = failureOf(error);
+        return;
       } finally {
         engine.stop();
       }
@@ -97,6 +103,8 @@ export class Inspector {
         this.passphrase = result.value.passphraseError ? undefined : passphrase;
         this.inspection = result.value;
       } else this.error = result.error;
+    } catch (error) {
+      this.error = failureOf(error);
     } finally {
       engine.stop();
       this.busy = false;

@@ -46,7 +46,11 @@ export async function waitFor<T>(driver: Driver, body: string, what: string, tim
     } catch (error) {
       last = error;
     }
-    if (Date.now() > end) throw new Error(`${driver.name}: timed out waiting for ${what}${last ? ` (${last})` : ''}`);
+    if (Date.now() > end) {
+      // What the page said when it gave up: the difference between "stuck on Reading…" and an error.
+      const shown = await driver.script<string>(`return document.body.innerText.slice(-400);`).catch(() => '(unreadable)');
+      throw new Error(`${driver.name}: timed out waiting for ${what}${last ? ` (${last})` : ''}; the page showed: ${JSON.stringify(shown)}`);
+    }
     await sleep(200);
   }
 }

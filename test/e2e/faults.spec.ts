@@ -220,3 +220,18 @@ function mkdirForIso(iso: string): void {
   writeFileSync(join(tree, 'docs', 'readme.txt'), 'hello from an ISO\n');
   execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-V', 'PRIVATE', '-o', iso, tree], { stdio: 'ignore' });
 }
+
+test.describe('an engine worker that cannot start', () => {
+  // Every request reaches the network (and so the route below), none the service worker's cache.
+  test.use({ serviceWorkers: 'block' });
+
+  test('is reported as such, in place of waiting forever on "Reading…"', async ({ page }) => {
+    await page.route(/\/assets\/engine\.worker-[\w-]+\.js$/, (route) => route.fulfill({ status: 404, body: 'gone' }));
+    await page.goto('/');
+    await page.getByLabel('Open disk image').setInputFiles(rawSource('unstarted.img', 1));
+    const alert = page.getByRole('alert');
+    await expect(alert).toHaveAttribute('data-kind', 'worker', { timeout: 15_000 });
+    await expect(alert).toContainText('could not start its engine');
+    await expect(page.getByText('Reading unstarted.img…')).toHaveCount(0);
+  });
+});

@@ -1,7 +1,7 @@
 /** Every string the page shows, in English. vi.ts must have the same keys (the type says so). */
 import type { ErrorKind } from '../../core/errors.ts';
 
-const kinds: Record<ErrorKind | 'internal', string> = {
+const kinds: Record<ErrorKind | 'internal' | 'worker', string> = {
   'invalid-format': 'This file is not a valid image of its format',
   unsupported: 'This image uses a feature diskimg does not handle yet',
   corrupt: 'The image is damaged: its tables contradict each other',
@@ -13,6 +13,7 @@ const kinds: Record<ErrorKind | 'internal', string> = {
   'needs-passphrase': 'This image is encrypted: its passphrase is needed',
   'wrong-passphrase': 'The passphrase does not unlock this image',
   internal: 'Something went wrong inside diskimg',
+  worker: 'The page could not start its engine (a Web Worker); reload the page and try again',
 };
 
 export const en = {

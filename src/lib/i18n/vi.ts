@@ -244,6 +244,7 @@ export const vi: Messages = {
       'needs-passphrase': 'Ảnh này được mã hoá: cần có cụm mật khẩu',
       'wrong-passphrase': 'Cụm mật khẩu không mở được ảnh này',
       internal: 'Đã xảy ra lỗi bên trong diskimg',
+      worker: 'Trang không khởi động được bộ máy xử lý (Web Worker); hãy tải lại trang rồi thử lại',
     },
     where: 'Vị trí',
     file: 'tệp',
