@@ -13,11 +13,11 @@ import { discInfo, type DiscInfo } from '../src/core/iso/info.ts';
 import { discLayout, type Region } from '../src/core/iso/layout.ts';
 import type { DiscEntry } from '../src/core/iso/types.ts';
 import { zipStream } from '../src/core/iso/zip.ts';
-import type { Sink } from '../src/core/sink.ts';
 import { CachedStorage } from '../src/core/storage/cached.ts';
 import { BlobStorage } from '../src/core/storage/blob.ts';
-import type { OutputTarget, Result, SerializedError } from './engine.worker.ts';
-import { createSyncAccessHandle, SyncAccessSink, WritableSink } from './sinks.ts';
+import type { Result, SerializedError } from './engine.worker.ts';
+import { openOutputSink, outputCapabilities, type OutputTarget } from './outputs.ts';
+import { BlobSink } from './sinks.ts';
 
 /** A listing row: what the page shows, without the reader's private parts. */
 export type DiscRow = Omit<DiscEntry, 'ref' | 'extents' | 'inline'>;
@@ -40,13 +40,6 @@ const row = ({ ref: _ref, extents: _extents, inline: _inline, ...rest }: DiscEnt
 /** Directories and file entries are small reads: served from cached 4 MiB blocks of the File. */
 const open = (file: File) => Disc.open(new CachedStorage(new BlobStorage(file, file.name)));
 
-async function openSink(target: OutputTarget): Promise<Sink> {
-  if (target.kind === 'handle') return new WritableSink(await target.handle.createWritable());
-  if (target.kind !== 'opfs') throw new DiskImgError('usage', 'A disc extraction is saved into a chosen file or staged in the browser’s storage');
-  const root = await navigator.storage.getDirectory();
-  return new SyncAccessSink(await createSyncAccessHandle(await root.getFileHandle(target.name, { create: true })));
-}
-
 const api = {
   summary: (file: File): Promise<Result<DiscInfo>> => attempt(async () => discInfo(await open(file))),
 
@@ -62,12 +55,25 @@ const api = {
   checksums: (file: File, names: HashName[], onProgress: (done: number, total: number) => void): Promise<Result<Partial<Record<HashName, string>>>> =>
     attempt(() => checksums(new BlobStorage(file, file.name), names, wasmHashers, onProgress)),
 
-  /** A file as itself, a folder as a zip, written in order to the output. */
-  extract: (file: File, path: string, target: OutputTarget, onProgress: (done: number) => void): Promise<Result<number>> =>
+  outputCapabilities,
+
+  /**
+   * The most bytes an extraction can take: a file's own size (exact), or for a folder's zip the
+   * disc's size (each file of the disc takes at least a 2 KiB sector there, more than its zip
+   * entry's headers).
+   */
+  extractSize: (file: File, path: string): Promise<Result<{ size: number; exact: boolean }>> =>
+    attempt(async () => {
+      const entry = await (await open(file)).resolve(path);
+      return entry.type === 'dir' ? { size: file.size, exact: false } : { size: entry.size, exact: true };
+    }),
+
+  /** A file as itself, a folder as a zip, written in order to the output (a Blob back for a memory output). */
+  extract: (file: File, path: string, target: OutputTarget, onProgress: (done: number) => void): Promise<Result<{ size: number; blob?: Blob }>> =>
     attempt(async () => {
       const disc = await open(file);
       const entry = await disc.resolve(path);
-      const sink = await openSink(target);
+      const sink = await openOutputSink(target);
       let at = 0;
       try {
         const chunks = entry.type === 'dir' ? zipStream(zipEntries(disc, entry)) : disc.read(entry);
@@ -77,7 +83,7 @@ const api = {
           onProgress(at);
         }
         await sink.close();
-        return at;
+        return { size: at, blob: sink instanceof BlobSink ? sink.blob() : undefined };
       } catch (error) {
         await sink.abort?.().catch(() => {});
         throw error;

@@ -21,7 +21,8 @@ import type { Storage } from '../src/core/storage/storage.ts';
 import { BrowserCompressorPool } from './compress-pool.ts';
 import { conversionDecoders, loadZstdDecoderFor } from './decoders.ts';
 import { measureOutput } from '../src/core/pipeline/measure.ts';
-import { BlobSink, CountingSink, createSyncAccessHandle, StreamSink, SyncAccessSink, WritableSink } from './sinks.ts';
+import { BlobSink, CountingSink } from './sinks.ts';
+import { openOutputSink, outputCapabilities, type OutputTarget } from './outputs.ts';
 
 export interface SerializedError {
   kind: ErrorKind | 'internal' | 'worker';
@@ -71,22 +72,7 @@ export interface ChainLayer {
   fileSize: number;
 }
 
-/**
- * Where the output goes, best first (the page picks by feature tests): the file the user chose,
- * an OPFS staging file then downloaded, a download streamed through the service worker as the
- * engine fills it (the port is the stream's), or memory for a small output.
- */
-export type OutputTarget = { kind: 'handle'; handle: FileSystemFileHandle } | { kind: 'opfs'; name: string } | { kind: 'stream'; port: MessagePort } | { kind: 'memory' };
-
-/** What this worker can write into, asked before a job (OPFS exists only in some windows). */
-export interface OutputCapabilities {
-  /** OPFS with sync access handles works here. */
-  opfs: boolean;
-  /** Why not, in the browser's words (a private window's SecurityError, a missing API). */
-  opfsError?: string;
-  /** Bytes the origin's storage can still take (navigator.storage.estimate), when known. */
-  free?: number;
-}
+export type { OutputCapabilities, OutputTarget } from './outputs.ts';
 
 export interface ConvertJob {
   file: File;
@@ -123,15 +109,6 @@ function resolverFor(files: File[]): BackingResolver {
     const file = files.find((f) => f.name === base);
     return file ? readerFor(file) : null;
   };
-}
-
-async function openSink(target: OutputTarget): Promise<Sink> {
-  if (target.kind === 'handle') return new WritableSink(await target.handle.createWritable());
-  if (target.kind === 'stream') return new StreamSink(target.port);
-  if (target.kind === 'memory') return new BlobSink();
-  const root = await navigator.storage.getDirectory();
-  const handle = await root.getFileHandle(target.name, { create: true });
-  return new SyncAccessSink(await createSyncAccessHandle(handle));
 }
 
 /**
@@ -244,26 +221,7 @@ const api = {
   },
 
   /** Whether OPFS staging works in this window, and how much room it has. */
-  async outputCapabilities(): Promise<OutputCapabilities> {
-    let opfs = false;
-    let opfsError: string | undefined;
-    try {
-      if (typeof navigator.storage?.getDirectory !== 'function') throw new Error('navigator.storage.getDirectory is missing');
-      const root = await navigator.storage.getDirectory();
-      if (typeof (FileSystemFileHandle.prototype as { createSyncAccessHandle?: unknown }).createSyncAccessHandle !== 'function') throw new Error('createSyncAccessHandle is missing');
-      opfs = root !== undefined;
-    } catch (error) {
-      opfsError = `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`;
-    }
-    let free: number | undefined;
-    try {
-      const estimate = await navigator.storage?.estimate?.();
-      if (estimate?.quota !== undefined) free = Math.max(0, estimate.quota - (estimate.usage ?? 0));
-    } catch {
-      // Unknown: the job is tried, and a full quota is reported when it happens.
-    }
-    return { opfs, opfsError, free };
-  },
+  outputCapabilities,
 
   /** The most bytes the job's output can take (raw: exact; qcow2: conservative). */
   async measure(job: Omit<ConvertJob, 'output'>): Promise<Result<number>> {
@@ -291,7 +249,7 @@ const api = {
     try {
       const image = await openImage(readerFor(job.file), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase, ovaDisk: job.ovaDisk, decoders: conversionDecoders });
       await loadZstdDecoderFor(image);
-      inner = await openSink(job.output).catch((error: unknown) => {
+      inner = await openOutputSink(job.output).catch((error: unknown) => {
         // A browser that refuses the output's place (storage switched off, a revoked handle) says why.
         throw new DiskImgError('io', `Could not open the output (${job.output.kind === 'handle' ? 'the file you chose' : job.output.kind === 'opfs' ? 'the browser’s private storage' : job.output.kind === 'stream' ? 'the download stream' : 'memory'}): ${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`);
       });

@@ -2,7 +2,7 @@
  * Where a job's output goes, chosen at job time by feature tests (never by user agent), best
  * first: the file the user picks (showSaveFilePicker); a staging file in the Origin Private File
  * System downloaded when complete; a download streamed through the app's service worker as the
- * engine fills it; a Blob, for small outputs only. Disc extractions use the first two.
+ * engine fills it; a Blob, for small outputs only. Conversions and disc extractions alike.
  */
 import type { OutputCapabilities, OutputTarget, SerializedError } from '../../workers/engine.worker.ts';
 import { downloadStaged, holdStaged, removePicked, removeStaged, STAGING_PREFIX, sweepStaged } from './outputs.ts';
@@ -45,24 +45,6 @@ export interface Refusal {
 }
 
 type Picked = SaveTarget | SerializedError | null | undefined;
-
-/**
- * Call straight from the click (the picker needs the gesture). null when the user closed the
- * picker; an error when the chosen file is one of the inputs (checked before anything is written).
- */
-export async function chooseSaveTarget(name: string, inputHandles: FileSystemFileHandle[] = []): Promise<SaveTarget | SerializedError | null> {
-  const picked = await pickFile(name, inputHandles);
-  if (picked !== undefined) return picked;
-  try {
-    if (typeof navigator.storage?.getDirectory !== 'function') throw new Error('navigator.storage.getDirectory is missing');
-    await navigator.storage.getDirectory();
-  } catch (error) {
-    // A private window, or a browser without OPFS: said plainly, before anything starts.
-    const reason = `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`;
-    return { kind: 'io', message: `This window can neither save into a file you choose nor stage '${name}' in the browser’s private storage (${reason}). Open diskimg in a normal window, or in Chromium.`, context: {} };
-  }
-  return stage(name, { rung: 'opfs' });
-}
 
 /** The save picker, where the browser has one (undefined where it has none). */
 async function pickFile(name: string, inputHandles: FileSystemFileHandle[]): Promise<Picked> {

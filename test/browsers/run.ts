@@ -51,7 +51,7 @@ try {
     try {
       driver = await ENGINES[engine]();
       const results = await runScenarios(driver, ORIGIN, fixtures, console.log);
-      for (const r of results) console.log(`      ${r.name}: rung ${r.rung}, ${r.seconds.toFixed(1)} s, RSS peak ${r.peakRssMiB} MiB (largest process ${r.peakProcessMiB}) — ${r.sentence}`);
+      for (const r of results.filter((r) => r.rung !== 'extract')) console.log(`      ${r.name}: rung ${r.rung}, ${r.seconds.toFixed(1)} s, RSS peak ${r.peakRssMiB} MiB (largest process ${r.peakProcessMiB}) — ${r.sentence}`);
       const large = Number(process.env.BROWSERS_LARGE_MIB ?? 0);
       if (large > 0) {
         const job = await largeJob(driver, ORIGIN, dir, large);

@@ -53,6 +53,12 @@ export const page = {
      if (!button || button.disabled) return false;
      button.click();
      return true;`,
+  /** Clicks the first button whose text, spaces folded, starts with this (a row's hidden verb and its name). */
+  clickLabelled: (name: string) =>
+    `const button = [...document.querySelectorAll('button')].find((b) => b.textContent.replace(/\\s+/g, ' ').trim().startsWith(${js(name)}));
+     if (!button || button.disabled) return false;
+     button.click();
+     return true;`,
   text: (testid: string) => `const el = document.querySelector('[data-testid="${testid}"]'); return el ? el.textContent : '';`,
   rung: `const el = document.querySelector('[data-testid="route"]'); return el ? [el.dataset.rung, el.textContent] : null;`,
   /** Every URL the page loaded (its resources) that is not of its own origin, and any CSP violation. */
@@ -191,6 +197,16 @@ export async function runScenarios(driver: Driver, origin: string, fx: Fixtures,
     await openApp(driver, origin, [fx.iso], 'disc-summary');
     const label = await waitFor<string>(driver, page.text('disc-label'), 'the disc label');
     if (label !== 'ENGINE_DISC') throw new Error(`disc label shown: ${label}`);
+  });
+
+  await step('a file is extracted from the ISO', async () => {
+    await waitFor(driver, page.clickLabelled('Open folder docs'), 'the docs folder');
+    await waitFor(driver, page.clickLabelled('Show details of readme.txt'), 'readme.txt');
+    await waitFor(driver, page.click('Extract this file'), 'the Extract button');
+    const file = await waitForDownload(driver, 'readme.txt');
+    const bytes = readFileSync(file, 'utf8');
+    if (bytes !== 'hello from the disc\n') throw new Error(`readme.txt extracted as ${JSON.stringify(bytes)}`);
+    results.push({ name: 'readme.txt', rung: 'extract', sentence: '', seconds: 0 });
   });
 
   if (foreign.length) throw new Error(`${driver.name}: requests to another origin: ${foreign.join(', ')}`);
