@@ -303,3 +303,8 @@ try {
 } finally {
   await app.close();
 }
+
+// Firefox (a normal and a private window) and WebKitGTK beside these Chromium figures, on the same input.
+console.log('\nThe other engines (to the whole file in the downloads folder):');
+const others = spawnSync('npx', ['tsx', 'bench/engines.ts', ...process.argv.slice(2).filter((_, i, all) => all[i] !== '--reps' && all[i - 1] !== '--reps')], { stdio: 'inherit' });
+if (others.status !== 0) process.exitCode = others.status ?? 1;

@@ -48,7 +48,7 @@ export async function waitFor<T>(driver: Driver, body: string, what: string, tim
     }
     if (Date.now() > end) {
       // What the page said when it gave up: the difference between "stuck on Reading…" and an error.
-      const shown = await driver.script<string>(`return (document.querySelector("[data-testid=disc-list]")?.innerText ?? "") + " ## " + document.body.innerText.slice(0, 1500);`).catch(() => '(unreadable)');
+      const shown = await driver.script<string>(`return document.body.innerText.slice(0, 1500);`).catch(() => '(unreadable)');
       throw new Error(`${driver.name}: timed out waiting for ${what}${last ? ` (${last})` : ''}; the page showed: ${JSON.stringify(shown)}`);
     }
     await sleep(200);
