@@ -12,6 +12,7 @@ import { create, createHelp } from './commands/create.ts';
 import { info, infoHelp } from './commands/info.ts';
 import { iso, isoHelp } from './commands/iso.ts';
 import { map, mapHelp } from './commands/map.ts';
+import { measure, measureHelp } from './commands/measure.ts';
 import { snapshot, snapshotHelp } from './commands/snapshot.ts';
 import { type CliIO, CommandFailed, PROGRAM } from './context.ts';
 
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIO) => Promise<num
   info: { run: info, help: infoHelp },
   iso: { run: iso, help: isoHelp },
   map: { run: map, help: mapHelp },
+  measure: { run: measure, help: measureHelp },
   snapshot: { run: snapshot, help: snapshotHelp },
 };
 
