@@ -13,6 +13,7 @@ import { info, infoHelp } from './commands/info.ts';
 import { iso, isoHelp } from './commands/iso.ts';
 import { map, mapHelp } from './commands/map.ts';
 import { measure, measureHelp } from './commands/measure.ts';
+import { resize, resizeHelp } from './commands/resize.ts';
 import { snapshot, snapshotHelp } from './commands/snapshot.ts';
 import { type CliIO, CommandFailed, PROGRAM } from './context.ts';
 
@@ -27,11 +28,12 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIO) => Promise<num
   iso: { run: iso, help: isoHelp },
   map: { run: map, help: mapHelp },
   measure: { run: measure, help: measureHelp },
+  resize: { run: resize, help: resizeHelp },
   snapshot: { run: snapshot, help: snapshotHelp },
 };
 
 function help(): string {
-  return `${PROGRAM} version ${VERSION}: qemu-img's commands for disk images, run locally; inputs are only ever read.
+  return `${PROGRAM} version ${VERSION}: qemu-img's commands for disk images, run locally; inputs are only read, except by resize, which changes its FILE in place as qemu-img does.
 usage: ${PROGRAM} [standard options] command [command options]
 
 Command syntax:

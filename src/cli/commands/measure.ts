@@ -3,7 +3,7 @@ import { CIPHER_MODES, type CipherAlg, type CipherMode } from '../../core/crypto
 import { isDiskImgError } from '../../core/errors.ts';
 import { DEFAULT_MEASURE_OPTIONS, measure, type Measurement, type MeasureSource, type Preallocation, type Qcow2MeasureOptions } from '../../core/pipeline/measure.ts';
 import { formatQemuJson } from '../../core/qemu-json.ts';
-import { parseArgs, parseOptionList } from '../args.ts';
+import { parseArgs, parseOptionList, parseSizeBig } from '../args.ts';
 import { type CliIO, OVA_DISK_OPTION, explain, fail, openForCommand, outputFormat, ovaDiskOption } from '../context.ts';
 import { SECRET_OPTIONS, Secrets, imageSpec } from '../secrets.ts';
 
@@ -22,31 +22,13 @@ const PREALLOCATION_MODES: readonly string[] = ['off', 'metadata', 'falloc', 'fu
 const INVALID_SIZE = 'Invalid image size specified. You may use k, M, G, T, P or E suffixes for\ndiskimg: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.';
 const SIZE_SUFFIX_HINT = 'Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.';
 
-/**
- * qemu_strtosz to a bigint: sizes reach 2^63 (a 2 MiB-cluster qcow2 maps up to 2 EiB), past a
- * double's exact integers. A fraction ("1.5G") is exact to the byte as QEMU's double is for it.
- */
-function parseSizeExact(text: string): bigint | undefined {
-  const hex = /^0[xX]([0-9a-fA-F]+)$/.exec(text.trim());
-  if (hex) return BigInt(`0x${hex[1]}`);
-  const match = /^(\d+)(?:\.(\d+))?([bBkKmMgGtTpPeE]?)$/.exec(text.trim());
-  if (!match) return undefined;
-  const suffix = match[3].toLowerCase();
-  const shift = BigInt(10 * Math.max(0, ' kmgtpe'.indexOf(suffix || ' ')));
-  const whole = BigInt(match[1]) << shift;
-  if (match[2] === undefined) return whole;
-  if (suffix === '' || suffix === 'b') return undefined; // qemu_strtosz wants a unit after a fraction
-  const fraction = Math.floor(Number(`0.${match[2]}`) * Number(1n << shift));
-  return whole + BigInt(fraction);
-}
-
 /** -o for the output format, checked as qemu_opts_do_parse checks it, with its messages. */
 function createOptions(io: CliIO, format: string, text: string): Map<string, string> {
   const options = parseOptionList(text);
   const invalid = (message: string): never => fail(io, `${message}\ndiskimg: Invalid options for file format '${format}'`);
   for (const [key, value] of options) {
     if (!CREATE_KEYS[format].has(key)) invalid(`Invalid parameter '${key}'`);
-    if (SIZE_KEYS.has(key) && parseSizeExact(value) === undefined) invalid(`Parameter '${key}' expects a non-negative number below 2^64\n${SIZE_SUFFIX_HINT}`);
+    if (SIZE_KEYS.has(key) && parseSizeBig(value) === undefined) invalid(`Parameter '${key}' expects a non-negative number below 2^64\n${SIZE_SUFFIX_HINT}`);
     if (BOOL_KEYS.has(key) && value !== 'on' && value !== 'off') invalid(`Parameter '${key}' expects 'on' or 'off'`);
     if (NUMBER_KEYS.has(key) && !/^\d+$/.test(value)) invalid(`Parameter '${key}' expects a number`);
   }
@@ -59,7 +41,7 @@ function qcow2MeasureOptions(io: CliIO, options: Map<string, string>, secrets: S
   if (compat !== undefined && compat !== '0.10' && compat !== '1.1') fail(io, `Invalid compatibility level: '${compat}'`);
   const preallocation = options.get('preallocation') ?? 'off';
   if (!PREALLOCATION_MODES.includes(preallocation)) fail(io, `invalid parameter value: ${preallocation}`);
-  const clusterSize = options.has('cluster_size') ? parseSizeExact(options.get('cluster_size')!)! : 65536n;
+  const clusterSize = options.has('cluster_size') ? parseSizeBig(options.get('cluster_size')!)! : 65536n;
   const measured: Qcow2MeasureOptions = {
     ...DEFAULT_MEASURE_OPTIONS,
     // A cluster size past 2^53 is no power of two QEMU takes either: the check below says so.
@@ -106,7 +88,7 @@ export async function measureCommand(argv: string[], io: CliIO): Promise<number>
   const sizeText = args.values.get('size');
   let size: bigint | undefined;
   if (sizeText !== undefined) {
-    size = /^\s*-/.test(sizeText) ? undefined : parseSizeExact(sizeText);
+    size = /^\s*-/.test(sizeText) ? undefined : parseSizeBig(sizeText);
     if (size === undefined) fail(io, INVALID_SIZE);
     if (size! >= 1n << 63n) fail(io, 'Invalid image size specified. Must be between 0 and 9223372036854775807.');
   }
