@@ -155,11 +155,11 @@ describe('snapshot: a process killed mid-way', () => {
 
   it('creating and deleting: the disk stays whole and check repairs what is left', async () => {
     const source = qcow2('', '64M', 'write -P 1 0 128k', 'write -P 2 10M 64k');
-    expect(await killedAt(source, ['-c', 'crash'], 2)).toBeGreaterThan(3);
+    expect(await killedAt(source, ['-c', 'crash'], 3)).toBeGreaterThan(3);
     const withSnapshot = file('with-snapshot.qcow2');
     copyFileSync(source, withSnapshot);
     qemuImgOk('snapshot', '-c', 'old', withSnapshot);
     qemuIo(withSnapshot, 'write -P 3 0 64k');
-    expect(await killedAt(withSnapshot, ['-d', 'old'], 2)).toBeGreaterThan(3);
+    expect(await killedAt(withSnapshot, ['-d', 'old'], 3)).toBeGreaterThan(3);
   }, 180_000);
 });
