@@ -181,6 +181,10 @@ describe('measure: bad arguments', () => {
     });
   }
 
+  it('a snapshot that is not there', async () => {
+    await expectSame(['-O', 'qcow2', '-l', 'nosuch', file('snap.qcow2')]);
+  });
+
   it('a missing file and a damaged one', async () => {
     await expectSame([file('missing.qcow2')]);
     writeFileSync(file('garbage.qcow2'), Buffer.concat([Buffer.from('QFI\xfb', 'latin1'), Buffer.from([0, 0, 0, 9]), Buffer.alloc(504)]));

@@ -5,7 +5,7 @@
  * `qemu-img compare` identical; bad arguments get qemu-img's words and exit code.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -182,6 +182,34 @@ describe('resize: bad arguments', () => {
     const refused = await diskimg('resize', vmdk, '2M');
     expect(refused.code).toBe(1);
     expect(refused.stderr).toBe('diskimg: diskimg resizes qcow2 and raw images, not vmdk\n');
+  });
+
+  it('a corrupt image: qemu-img’s error; bitmaps, a dirty image, a data file, preallocation: refused', async () => {
+    const patchByte = (path: string, offset: number, value: number) => {
+      const bytes = readFileSync(path);
+      bytes[offset] = value;
+      writeFileSync(path, bytes);
+    };
+    const corrupt = qcow2('', '16M', 'write -P 1 0 64k');
+    patchByte(corrupt, 79, 2);
+    expect(await diskimg('resize', corrupt, '+1M')).toEqual({ ...qemuImg('resize', corrupt, '+1M'), stderr: qemuImg('resize', corrupt, '+1M').stderr.replace('qemu-img:', 'diskimg:') });
+    const bitmaps = qcow2('', '16M');
+    qemuImgOk('bitmap', '--add', bitmaps, 'b0');
+    const dirty = qcow2('', '16M');
+    patchByte(dirty, 79, 1);
+    const dataFile = file('data-file.qcow2');
+    qemuImgOk('create', '-q', '-f', 'qcow2', '-o', `data_file=${file('data-file.data')}`, dataFile, '16M');
+    const refusals: [string, string[], string][] = [
+      [bitmaps, [], 'Resizing an image with persistent bitmaps is not supported by diskimg yet (their data must be resized too)'],
+      [dirty, [], 'The image is marked dirty (its refcounts are not up to date): repair it with qemu-img check -r all first'],
+      [dataFile, [], 'Resizing an image with an external data file is not supported by diskimg yet'],
+    ];
+    for (const [path, args, message] of refusals) {
+      const before = readFileSync(path);
+      expect(await diskimg('resize', ...args, path, '+1M')).toEqual({ code: 1, stdout: '', stderr: `diskimg: Could not resize the image: ${message}\n` });
+      expect(readFileSync(path).equals(before)).toBe(true);
+    }
+    expect(await diskimg('resize', '--preallocation=full', dirty, '+1M')).toEqual({ code: 1, stdout: '', stderr: 'diskimg: --preallocation=full is not supported by diskimg (only off)\n' });
   });
 
   it('says what it does not do yet, before writing anything', async () => {

@@ -132,6 +132,39 @@ describe('snapshot: errors', () => {
   });
 });
 
+describe('snapshot: images it refuses, untouched', () => {
+  const patchByte = (path: string, offset: number, value: number) => {
+    const bytes = readFileSync(path);
+    bytes[offset] = value;
+    writeFileSync(path, bytes);
+  };
+
+  it('a corrupt image and an external data file: qemu-img’s errors', async () => {
+    const corrupt = qcow2('', '16M', 'write -P 1 0 64k');
+    patchByte(corrupt, 79, 2); // incompatible_features: corrupt
+    const dataFile = file('with-data.qcow2');
+    qemuImgOk('create', '-q', '-f', 'qcow2', '-o', `data_file=${file('with-data.data')}`, dataFile, '16M');
+    for (const path of [corrupt, dataFile]) {
+      const before = readFileSync(path);
+      const ours = await diskimg('snapshot', '-c', 'a', path);
+      expect(ours).toEqual({ ...qemuImg('snapshot', '-c', 'a', path), stderr: qemuImg('snapshot', '-c', 'a', path).stderr.replace('qemu-img:', 'diskimg:') });
+      expect(readFileSync(path).equals(before)).toBe(true);
+    }
+  });
+
+  it('a dirty image, and a snapshot of another size (qemu-img repairs or resizes: diskimg says so)', async () => {
+    const dirty = qcow2('', '16M', 'write -P 1 0 64k');
+    patchByte(dirty, 79, 1); // incompatible_features: dirty
+    expect(await diskimg('snapshot', '-c', 'a', dirty)).toEqual({ code: 1, stdout: '', stderr: "diskimg: Could not create snapshot 'a': The image is marked dirty (its refcounts are not up to date): repair it with qemu-img check -r all first\n" });
+    const resized = qcow2('', '16M', 'write -P 1 0 64k');
+    qemuImgOk('snapshot', '-c', 'small', resized);
+    qemuImgOk('resize', '-q', resized, '+16M');
+    const before = readFileSync(resized);
+    expect(await diskimg('snapshot', '-a', 'small', resized)).toEqual({ code: 1, stdout: '', stderr: "diskimg: Could not apply snapshot 'small': Snapshot 'small' has another virtual size (16777216 bytes) than the image: applying it is not supported by diskimg yet\n" });
+    expect(readFileSync(resized).equals(before)).toBe(true);
+  });
+});
+
 describe('snapshot: a process killed mid-way', () => {
   /** DISKIMG_KILL_AFTER_WRITES=N kills the CLI as its Nth write begins (see resize.test.ts). */
   async function killedAt(source: string, args: string[], stride: number): Promise<number> {

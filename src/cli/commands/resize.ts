@@ -1,3 +1,4 @@
+import { hasIncompat, INCOMPAT_CORRUPT } from '../../core/formats/qcow2/header.ts';
 import { Qcow2Layer } from '../../core/formats/qcow2/layer.ts';
 import { QCOW_MAX_L1_ENTRIES, resizeQcow2 } from '../../core/formats/qcow2/resize.ts';
 import { NodeWritableFile } from '../../node/writable-file.ts';
@@ -39,6 +40,7 @@ export async function resize(argv: string[], io: CliIO): Promise<number> {
   await image.close();
   if (layer.format !== 'raw' && layer.format !== 'qcow2') fail(io, `diskimg resizes qcow2 and raw images, not ${layer.format}`);
   if (layer.format === 'raw' && format === undefined) io.stderr(RAW_PROBE_WARNING(file));
+  if (layer instanceof Qcow2Layer && hasIncompat(layer.header, INCOMPAT_CORRUPT)) fail(io, `Could not open '${file}': qcow2: Image is corrupt; cannot be opened read/write`);
 
   const current = layer.virtualSize;
   // Computed as QEMU does, in 64-bit signed integers: 8E wraps around to a negative size.

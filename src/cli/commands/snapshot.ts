@@ -1,4 +1,5 @@
 import { snapshotList } from '../../core/info.ts';
+import { hasIncompat, INCOMPAT_CORRUPT } from '../../core/formats/qcow2/header.ts';
 import { Qcow2Layer } from '../../core/formats/qcow2/layer.ts';
 import { applySnapshot, createSnapshot, deleteSnapshot } from '../../core/formats/qcow2/snapshot-write.ts';
 import { isDiskImgError } from '../../core/errors.ts';
@@ -42,6 +43,7 @@ export async function snapshot(argv: string[], io: CliIO): Promise<number> {
     const reason = chosen[0] === 'c' ? '-95 (Operation not supported)' : chosen[0] === 'd' ? 'snapshot not found' : 'Block driver does not support snapshots';
     fail(io, `Could not ${action.verb} snapshot '${name}': ${reason}`);
   }
+  if (hasIncompat((layer as Qcow2Layer).header, INCOMPAT_CORRUPT)) fail(io, `Could not open '${file}': qcow2: Image is corrupt; cannot be opened read/write`);
   const target = await NodeWritableFile.open(file).catch((error: unknown) => fail(io, `Could not open '${file}': ${(error as Error).message}`));
   try {
     await action.run(target, (layer as Qcow2Layer).header, name);

@@ -35,7 +35,8 @@ const unsupported = (message: string): never => {
 function refuseUnsupported(h: Qcow2Header): void {
   if (hasIncompat(h, INCOMPAT_CORRUPT)) unsupported('qcow2: Image is corrupt; cannot be opened read/write');
   if (hasIncompat(h, INCOMPAT_DIRTY)) unsupported('The image is marked dirty (its refcounts are not up to date): repair it with qemu-img check -r all first');
-  if (hasIncompat(h, INCOMPAT_DATA_FILE)) unsupported('Internal snapshots of an image with an external data file are not possible (QEMU refuses them too)');
+  // QEMU refuses internal snapshots with an external data file, in these words.
+  if (hasIncompat(h, INCOMPAT_DATA_FILE)) unsupported('-95 (Operation not supported)');
 }
 
 /** Clusters whose refcount fell to 0, zeroed once their step is on disk. */
