@@ -146,6 +146,12 @@ describe('resize raw', () => {
     const shrunk = await resizeBoth(source, ['--shrink'], '-512k', 'raw');
     expect(statSync(shrunk.ours).size).toBe(512 * 1024);
     expectSameImage(shrunk, 'raw');
+    for (const mode of ['full', 'falloc']) {
+      const pair = await resizeBoth(source, [`--preallocation=${mode}`], '+3M', 'raw');
+      expectSameImage(pair, 'raw');
+      // Allocated, as qemu-img leaves it: every block of the grown part on disk.
+      expect(statSync(pair.ours).blocks * 512).toBeGreaterThanOrEqual(4 * 1024 * 1024);
+    }
   });
 });
 
@@ -209,7 +215,7 @@ describe('resize: bad arguments', () => {
       expect(await diskimg('resize', ...args, path, '+1M')).toEqual({ code: 1, stdout: '', stderr: `diskimg: Could not resize the image: ${message}\n` });
       expect(readFileSync(path).equals(before)).toBe(true);
     }
-    expect(await diskimg('resize', '--preallocation=full', dirty, '+1M')).toEqual({ code: 1, stdout: '', stderr: 'diskimg: --preallocation=full is not supported by diskimg (only off)\n' });
+    expect(await diskimg('resize', '--preallocation=full', dirty, '+1M')).toEqual({ code: 1, stdout: '', stderr: 'diskimg: --preallocation=full is not supported by diskimg for qcow2 (only off)\n' });
   });
 
   it('says what it does not do yet, before writing anything', async () => {

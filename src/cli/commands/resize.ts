@@ -5,13 +5,18 @@ import { NodeWritableFile } from '../../node/writable-file.ts';
 import { parseArgs, parseSizeBig } from '../args.ts';
 import { type CliIO, explain, fail, openForCommand, usage } from '../context.ts';
 
-export const resizeHelp = 'resize [-f qcow2|raw] [--shrink] [--preallocation=off] [-q] FILE [+|-]SIZE';
+export const resizeHelp = 'resize [-f qcow2|raw] [--shrink] [--preallocation=off|falloc|full (raw)] [-q] FILE [+|-]SIZE';
 
 const PREALLOCATION_MODES = ['off', 'metadata', 'falloc', 'full'];
 
 /** What qemu-img prints when it opens a raw image it had to probe for. */
 const RAW_PROBE_WARNING = (file: string) =>
   `WARNING: Image format was not specified for '${file}' and probing guessed raw.\n         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n         Specify the 'raw' format explicitly to remove the restrictions.\n`;
+
+async function writeZeros(file: NodeWritableFile, from: number, to: number): Promise<void> {
+  const zeros = new Uint8Array(1 << 20);
+  for (let at = from; at < to; at += zeros.length) await file.write(at, zeros.subarray(0, Math.min(zeros.length, to - at)));
+}
 
 /** qemu-img resize: changes FILE in place (one of the few verbs that write their input). */
 export async function resize(argv: string[], io: CliIO): Promise<number> {
@@ -55,15 +60,21 @@ export async function resize(argv: string[], io: CliIO): Promise<number> {
   if (newSize < current && !args.flags.has('shrink')) {
     fail(io, "Use the --shrink option to perform a shrink operation.\ndiskimg: warning: Shrinking an image will delete all data beyond the shrunken image's end. Before performing such an operation, make sure there is no important data there.");
   }
-  if (preallocation !== 'off') fail(io, layer.format === 'raw' && preallocation === 'metadata' ? 'Unsupported preallocation mode: metadata' : `--preallocation=${preallocation} is not supported by diskimg (only off)`);
+  if (layer.format === 'raw' && preallocation === 'metadata') fail(io, 'Unsupported preallocation mode: metadata');
+  if (layer.format !== 'raw' && preallocation !== 'off') fail(io, `--preallocation=${preallocation} is not supported by diskimg for ${layer.format} (only off)`);
 
   const target = await explain(io, 'Could not open the image for writing', () => NodeWritableFile.open(file));
   try {
     await explain(io, 'Could not resize the image', async () => {
       try {
         if (layer instanceof Qcow2Layer) await resizeQcow2(target, layer.header, newSize, { hasBitmaps: layer.extensions.bitmaps !== undefined });
-        // A raw image is its file: a new length, holes where it grew (QEMU's ftruncate).
-        else await target.truncate(newSize);
+        // A raw image is its file: a new length, holes where it grew (QEMU's ftruncate), or
+        // zeros written there (full; falloc too: Node cannot fallocate, and the bytes are the same).
+        else {
+          await target.truncate(newSize);
+          if (preallocation !== 'off') await writeZeros(target, current, newSize);
+          await target.sync();
+        }
       } catch (error) {
         // QEMU's own refusals read as qemu-img prints them.
         if (error instanceof Error && 'kind' in error && error.kind === 'usage') fail(io, error.message);
