@@ -14,6 +14,8 @@ export class Refcounts {
   /** Refcounts per refcount block. */
   readonly perBlock: number;
   private cached: { offset: number; bytes: Uint8Array } | undefined;
+  /** QEMU's free_cluster_index: where the next search for free clusters starts. */
+  private freeIndex = 0;
 
   private constructor(
     private readonly file: WritableStorage,
@@ -62,6 +64,11 @@ export class Refcounts {
         return (b[Math.floor(index / perByte)] >> ((index % perByte) * this.bits)) & ((1 << this.bits) - 1);
       }
     }
+  }
+
+  /** How many clusters the reftable can count (entries × refcounts per block). */
+  get reach(): number {
+    return this.table.length * this.perBlock;
   }
 
   /** Whether cluster's refcount can be set without a new refcount block. */
@@ -113,17 +120,78 @@ export class Refcounts {
       const value = (await this.get(cluster)) + delta;
       if (value < 0 || value > 2 ** this.bits - 1) throw new DiskImgError('corrupt', `Refcount of cluster ${cluster} would become ${value}`, { value: cluster });
       await this.set(cluster, value);
-      if (value === 0) onFreed?.(cluster);
+      if (value === 0) {
+        if (cluster < this.freeIndex) this.freeIndex = cluster;
+        onFreed?.(cluster);
+      }
     }
   }
 
-  /** The first cluster of the lowest run of `count` free clusters (past the end of the file counts as free). */
-  async findFree(count: number): Promise<number> {
-    let start = 0;
-    for (let cluster = 0; cluster < start + count; cluster++) {
+  /** A new refcount block at `block` for reftable entry `index`: written, synced, then named in the reftable. */
+  private async hookBlock(index: number, block: number, describesItself: boolean): Promise<void> {
+    const cs = this.h.clusterSize;
+    const bytes = new Uint8Array(cs);
+    if (describesItself) {
+      this.table[index] = block * cs;
+      this.cached = { offset: block * cs, bytes };
+      await this.file.write(block * cs, bytes);
+      await this.set(block, 1);
+    } else {
+      await this.file.write(block * cs, bytes);
+      await this.set(block, 1);
+      this.table[index] = block * cs;
+    }
+    await this.file.sync();
+    const entry = new Uint8Array(8);
+    new DataView(entry.buffer).setBigUint64(0, BigInt(block * cs));
+    await this.file.write(this.h.refcountTableOffset + index * 8, entry);
+    await this.file.sync();
+  }
+
+  /** alloc_clusters_noref: the first run of `count` free clusters from the search cursor on. */
+  private async nextFree(count: number): Promise<number> {
+    let start = this.freeIndex;
+    for (let cluster = start; cluster < start + count; cluster++) {
       if ((await this.get(cluster)) !== 0) start = cluster + 1;
     }
+    this.freeIndex = start + count;
     return start;
+  }
+
+  /**
+   * Where QEMU's qcow2_alloc_clusters puts `count` clusters (their refcounts are the caller's to
+   * set, once their contents are written). A run past the last refcount block first gets a new
+   * block, as alloc_refcount_block places it — the next free cluster, describing itself — written
+   * and hooked into the reftable here; then the search starts again.
+   */
+  async allocate(count: number): Promise<number> {
+    for (;;) {
+      const first = await this.nextFree(count);
+      const missing = [...Array(count).keys()].map((i) => first + i).find((cluster) => !this.covers(cluster));
+      if (missing === undefined) return first;
+      const index = Math.floor(missing / this.perBlock);
+      if (index >= this.table.length) throw new DiskImgError('unsupported', `Cluster ${missing} lies past what the refcount table can reach: growing the refcount table is not supported by diskimg yet`, { value: missing });
+      const block = await this.nextFree(1);
+      const blockIndex = Math.floor(block / this.perBlock);
+      if (blockIndex === index) {
+        // The new block describes itself.
+        await this.hookBlock(index, block, true);
+      } else if (this.covers(block)) {
+        // It is counted by a block that exists.
+        await this.hookBlock(index, block, false);
+      } else {
+        // Its own counter is missing too: QEMU makes that one first (at the next free cluster,
+        // describing itself) and starts over; the first new block stays free.
+        const describer = await this.nextFree(1);
+        if (Math.floor(describer / this.perBlock) !== blockIndex || blockIndex >= this.table.length) {
+          throw new DiskImgError('unsupported', `A new refcount block at cluster ${describer} would not describe itself: not supported by diskimg yet`, { value: describer });
+        }
+        await this.hookBlock(blockIndex, describer, true);
+      }
+      // QEMU had counted the run's clusters up to the missing one, and undid that on retrying:
+      // those refcounts back at 0 bring its search cursor back to the run's start.
+      if (missing > first) this.freeIndex = first;
+    }
   }
 
   /**

@@ -75,10 +75,11 @@ async function grow(file: WritableStorage, h: Qcow2Header, newSize: number): Pro
   const refcounts = await Refcounts.load(file, h);
   const tableBytes = newL1Size * 8;
   const count = clustersFor(tableBytes, cs);
-  const first = await refcounts.findFree(count);
-  for (let cluster = first; cluster < first + count; cluster++) {
-    if (!refcounts.covers(cluster)) unsupported(`The new L1 table would lie at cluster ${cluster}, past the image's refcount blocks: growing the refcount structures is not supported by diskimg yet`);
-  }
+  // New refcount blocks are made as QEMU makes them; a new, larger reftable is not (yet): refused
+  // before any write when the table and its blocks could reach past the reftable's end.
+  const worstEnd = Math.ceil((await file.length()) / cs) + count + 2 * Math.ceil(count / refcounts.perBlock) + 2;
+  if (worstEnd > refcounts.reach) unsupported('The new L1 table could lie past what the refcount table can reach: growing the refcount table is not supported by diskimg yet');
+  const first = await refcounts.allocate(count);
   const table = new Uint8Array(tableBytes);
   table.set(await readL1(file, h));
   // 1. The new table, where nothing points yet.
@@ -145,19 +146,15 @@ async function shrink(file: WritableStorage, h: Qcow2Header, newSize: number): P
     else if (!(entry & COPIED_FLAG)) unsupported(`L2 table ${i} is shared (its COPIED flag is clear): shrinking it is not supported by diskimg yet`);
   }
   if (missing > 0) {
-    // Fails before any write if a new table would need a new refcount block.
-    let cluster = -1;
-    for (let n = 0; n < missing; n++) {
-      do cluster++;
-      while ((await refcounts.get(cluster)) !== 0);
-      if (!refcounts.covers(cluster)) unsupported(`A new L2 table would lie at cluster ${cluster}, past the image's refcount blocks: growing the refcount structures is not supported by diskimg yet`);
-    }
+    // Fails before any write if the new tables could reach past what the reftable can name.
+    const reach = h.refcountTableClusters * (cs / 8) * ((cs * 8) / 2 ** h.refcountOrder);
+    if (Math.ceil((await file.length()) / cs) + 2 * missing >= reach) unsupported('The new L2 tables could lie past what the refcount table can reach: growing the refcount table is not supported by diskimg yet');
   }
   for (let i = firstIndex; i <= lastIndex; i++) {
     let l2Offset = Number(l1View.getBigUint64(i * 8) & L1E_OFFSET_MASK);
     if (l2Offset === 0) {
       // An empty table (data, refcount, then the L1 entry that makes it reachable).
-      l2Offset = (await refcounts.findFree(1)) * cs;
+      l2Offset = (await refcounts.allocate(1)) * cs;
       await file.write(l2Offset, new Uint8Array(cs));
       await file.sync();
       await refcounts.add(l2Offset / cs, 1, 1);

@@ -161,13 +161,9 @@ function newEntry(id: string, name: string, l1Offset: number, l1Size: number, vi
   return entry;
 }
 
-/** Finds `count` free clusters, first fit, refusing (before any write) where no refcount block reaches. */
-async function allocate(refcounts: Refcounts, count: number, what: string): Promise<number> {
-  const first = await refcounts.findFree(count);
-  for (let cluster = first; cluster < first + count; cluster++) {
-    if (!refcounts.covers(cluster)) unsupported(`The ${what} would lie at cluster ${cluster}, past the image's refcount blocks: growing the refcount structures is not supported by diskimg yet`);
-  }
-  return first;
+/** Finds `count` free clusters where QEMU would (a new refcount block first, if they need one). */
+async function allocate(refcounts: Refcounts, count: number): Promise<number> {
+  return refcounts.allocate(count);
 }
 
 /** Writes a new snapshot table, then switches the header to it, then frees the old one. */
@@ -176,7 +172,7 @@ async function replaceTable(file: WritableStorage, h: Qcow2Header, refcounts: Re
   const table = serializeTable(entries);
   let offset = 0;
   if (table.length > 0) {
-    const first = await allocate(refcounts, Math.ceil(table.length / cs), 'snapshot table');
+    const first = await allocate(refcounts, Math.ceil(table.length / cs));
     offset = first * cs;
     await file.write(offset, table);
     await file.sync();
@@ -238,7 +234,7 @@ export async function createSnapshot(file: WritableStorage, h: Qcow2Header, name
   let copyOffset = 0;
   if (h.l1Size > 0) {
     const count = Math.ceil((h.l1Size * 8) / cs);
-    const first = await allocate(refcounts, count, "snapshot's L1 table");
+    const first = await allocate(refcounts, count);
     copyOffset = first * cs;
     await file.write(copyOffset, l1);
     await file.sync();
