@@ -4,7 +4,7 @@
  * and the same errors for bad arguments.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -195,14 +195,35 @@ describe('measure: bad arguments', () => {
 });
 
 describe('measureOutput (what the page shows before converting)', () => {
-  it('is qemu-img measure’s required size, for qcow2 and raw output', async () => {
+  it('is qemu-img measure’s required size where that is the tighter bound, for qcow2 and raw output', async () => {
     const image = await openImage(await NodeFileStorage.open(file('plain.qcow2')), {});
     try {
       const required = (args: string[]) => JSON.parse(qemuImgOk('measure', '--output=json', ...args, file('plain.qcow2'))).required as number;
       expect(await measureOutput(image, { outputFormat: 'qcow2', clusterSize: 65536 })).toBe(required(['-O', 'qcow2']));
-      expect(await measureOutput(image, { outputFormat: 'qcow2', clusterSize: 4096 })).toBe(required(['-O', 'qcow2', '-o', 'cluster_size=4k']));
+      // 4 KiB clusters: qemu-img counts all 8 L2 tables of the 16 MiB disk; the page, those with data.
+      const small = await measureOutput(image, { outputFormat: 'qcow2', clusterSize: 4096 });
+      expect(small).toBeLessThan(required(['-O', 'qcow2', '-o', 'cluster_size=4k']));
+      const out = file('plain-4k.qcow2');
+      expect((await diskimg('convert', '-O', 'qcow2', '-o', 'cluster_size=4k', file('plain.qcow2'), out)).code).toBe(0);
+      expect(statSync(out).size).toBeLessThanOrEqual(small);
       expect(await measureOutput(image, { outputFormat: 'qcow2', clusterSize: 65536, encrypted: true })).toBe(required([...SECRET(), '-O', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=s']));
       expect(await measureOutput(image, { outputFormat: 'raw', clusterSize: 65536 })).toBe(required(['-O', 'raw']));
+    } finally {
+      await image.close();
+    }
+  });
+
+  it('for a sparse 64 TiB qcow2, leaves out the L2 tables of empty ranges (qemu-img counts 8 GiB of them), and still holds the file', async () => {
+    const huge = file('huge.qcow2');
+    qemuImgOk('create', '-q', '-f', 'qcow2', huge, '64T');
+    qemuIo('qcow2', huge, 'write -P 1 0 1M', 'write -P 2 40T 64k');
+    const image = await openImage(await NodeFileStorage.open(huge), {});
+    try {
+      const bound = await measureOutput(image, { outputFormat: 'qcow2', clusterSize: 65536 });
+      expect(bound).toBeLessThan(JSON.parse(qemuImgOk('measure', '--output=json', '-O', 'qcow2', huge)).required / 1000);
+      const out = file('huge-out.qcow2');
+      expect((await diskimg('convert', '-O', 'qcow2', huge, out)).code).toBe(0);
+      expect(statSync(out).size).toBeLessThanOrEqual(bound);
     } finally {
       await image.close();
     }

@@ -188,19 +188,55 @@ export interface MeasureOptions {
   encrypted?: boolean;
   /** qcow2 compat (default 1.1). */
   compat?: '0.10' | '1.1';
-  refcountBits?: number;
-  preallocation?: Preallocation;
 }
 
-/** The bytes qemu-img measure says a conversion requires (exact for raw; for qcow2 an upper bound). */
+const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+
+/**
+ * An upper bound of the qcow2 diskimg writes, counting only the L2 tables that map data. QEMU's
+ * figure counts the L2 tables of the whole virtual disk, which for a sparse 64 TiB disk is 8 GiB
+ * of tables its file will never hold: that would refuse jobs that fit.
+ */
+async function writtenQcow2Bound(image: DiskImage, clusterSize: number, encrypted: boolean): Promise<number> {
+  const perL2 = clusterSize / 8;
+  let dataClusters = 0;
+  let lastCluster = -1;
+  let l2Tables = 0;
+  let lastTable = -1;
+  for await (const extent of image.mappings()) {
+    if (extent.kind !== 'data' && extent.kind !== 'compressed') continue;
+    const first = Math.max(Math.floor(extent.start / clusterSize), lastCluster + 1);
+    const last = Math.floor((extent.start + extent.length - 1) / clusterSize);
+    if (last < first) continue;
+    dataClusters += last - first + 1;
+    lastCluster = last;
+    // Extents come in guest order: each table is counted once.
+    for (let table = Math.max(Math.floor(first / perL2), lastTable + 1); table <= Math.floor(last / perL2); table++) l2Tables++;
+    lastTable = Math.floor(last / perL2);
+  }
+  const l1Clusters = ceilDiv(ceilDiv(image.virtualSize, clusterSize * perL2) * 8, clusterSize);
+  const encryption = encrypted ? ceilDiv(luksPayloadBytes({}), clusterSize) + 1 : 0;
+  const counted = 1 + l1Clusters + l2Tables + dataClusters + encryption;
+  // 16-bit refcounts: a block counts clusterSize / 2 clusters; the blocks and their table count themselves.
+  const refcountBlocks = ceilDiv(counted + 2, clusterSize / 2 - 2) + 1;
+  const refcountTable = ceilDiv(refcountBlocks * 8, clusterSize);
+  return (counted + refcountBlocks + refcountTable) * clusterSize;
+}
+
+/**
+ * The most bytes a conversion's output can take, for the page to decide where it fits: qemu-img
+ * measure's `required` (raw: the virtual size, exact), or for qcow2 the tighter of that and a
+ * bound that leaves out the L2 tables of empty ranges — both hold for the file diskimg writes.
+ */
 export async function measureOutput(image: DiskImage, options: MeasureOptions): Promise<number> {
+  const encrypted = options.encrypted === true && options.outputFormat === 'qcow2';
   const measured = await measure({ image }, options.outputFormat, {
     ...DEFAULT_MEASURE_OPTIONS,
     clusterSize: options.clusterSize,
     version: options.compat === '0.10' ? 2 : 3,
-    refcountBits: options.refcountBits ?? 16,
-    preallocation: options.preallocation ?? 'off',
-    luksHeaderBytes: options.encrypted ? luksPayloadBytes({}) : 0,
+    luksHeaderBytes: encrypted ? luksPayloadBytes({}) : 0,
   });
-  return Number(measured.required);
+  const required = Number(measured.required);
+  if (options.outputFormat === 'raw') return required;
+  return Math.min(required, await writtenQcow2Bound(image, options.clusterSize, encrypted));
 }
