@@ -223,12 +223,12 @@ const api = {
   /** Whether OPFS staging works in this window, and how much room it has. */
   outputCapabilities,
 
-  /** The most bytes the job's output can take (raw: exact; qcow2: conservative). */
+  /** The bytes qemu-img measure says the job's output requires (raw: exact; qcow2: never less than the file). */
   async measure(job: Omit<ConvertJob, 'output'>): Promise<Result<number>> {
     try {
       const image = await openImage(readerFor(job.file), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase, ovaDisk: job.ovaDisk, allowLocked: true });
       try {
-        return { ok: true, value: await measureOutput(image, { outputFormat: job.outputFormat, clusterSize: job.clusterSize, encrypted: job.encryptPassphrase !== undefined }) };
+        return { ok: true, value: await measureOutput(image, { outputFormat: job.outputFormat, clusterSize: job.clusterSize, compat: job.compat, encrypted: job.encryptPassphrase !== undefined }) };
       } finally {
         await image.close();
       }

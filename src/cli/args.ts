@@ -77,6 +77,24 @@ export function parseSize(text: string): number | undefined {
   return Number.isSafeInteger(Math.round(value)) ? Math.round(value) : undefined;
 }
 
+/**
+ * qemu_strtosz to a bigint: sizes reach 2^63 (a 2 MiB-cluster qcow2 maps up to 2 EiB), past a
+ * double's exact integers. A fraction ("1.5G") is exact to the byte as QEMU's double is for it.
+ */
+export function parseSizeBig(text: string): bigint | undefined {
+  const hex = /^0[xX]([0-9a-fA-F]+)$/.exec(text.trim());
+  if (hex) return BigInt(`0x${hex[1]}`);
+  const match = /^(\d+)(?:\.(\d+))?([bBkKmMgGtTpPeE]?)$/.exec(text.trim());
+  if (!match) return undefined;
+  const suffix = match[3].toLowerCase();
+  const shift = BigInt(10 * Math.max(0, ' kmgtpe'.indexOf(suffix || ' ')));
+  const whole = BigInt(match[1]) << shift;
+  if (match[2] === undefined) return whole;
+  if (suffix === '' || suffix === 'b') return undefined; // qemu_strtosz wants a unit after a fraction
+  const fraction = Math.floor(Number(`0.${match[2]}`) * Number(1n << shift));
+  return whole + BigInt(fraction);
+}
+
 /** -o key=value,key=value (a doubled comma stands for a comma inside a value). */
 export function parseOptionList(text: string): Map<string, string> {
   const options = new Map<string, string>();

@@ -70,6 +70,8 @@ export async function openForCommand(io: CliIO, path: string, request: OpenReque
       const hint = option === 'key-secret' ? PASSPHRASE_HINT.replace('driver=qcow2', 'driver=luks').replace('encrypt.key-secret', 'key-secret') : PASSPHRASE_HINT;
       fail(io, `Could not open '${display}': Parameter '${option}' is required for cipher (the image is encrypted: ${hint})`);
     }
+    // qemu-img loads a snapshot (-l) after the open, and says so without naming the file.
+    if (isDiskImgError(error) && error.context.field === 'snapshot') fail(io, error.message);
     // As qemu-img: a missing file reads "Could not open 'x': Could not open 'x': No such file…".
     if (isDiskImgError(error)) fail(io, `Could not open '${display}': ${error.message}`);
     throw error;

@@ -12,6 +12,8 @@ import { create, createHelp } from './commands/create.ts';
 import { info, infoHelp } from './commands/info.ts';
 import { iso, isoHelp } from './commands/iso.ts';
 import { map, mapHelp } from './commands/map.ts';
+import { measure, measureHelp } from './commands/measure.ts';
+import { resize, resizeHelp } from './commands/resize.ts';
 import { snapshot, snapshotHelp } from './commands/snapshot.ts';
 import { type CliIO, CommandFailed, PROGRAM } from './context.ts';
 
@@ -25,11 +27,13 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIO) => Promise<num
   info: { run: info, help: infoHelp },
   iso: { run: iso, help: isoHelp },
   map: { run: map, help: mapHelp },
+  measure: { run: measure, help: measureHelp },
+  resize: { run: resize, help: resizeHelp },
   snapshot: { run: snapshot, help: snapshotHelp },
 };
 
 function help(): string {
-  return `${PROGRAM} version ${VERSION}: qemu-img's commands for disk images, run locally; inputs are only ever read.
+  return `${PROGRAM} version ${VERSION}: qemu-img's commands for disk images, run locally; inputs are only read, except by resize, snapshot -c/-a/-d and check -r, which change their FILE in place as qemu-img does.
 usage: ${PROGRAM} [standard options] command [command options]
 
 Command syntax:

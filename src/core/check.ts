@@ -16,7 +16,7 @@ export async function checkImage(image: DiskImage): Promise<CheckResult> {
 export function checkJson(result: CheckResult): Record<string, unknown> {
   const json: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(result)) {
-    if (key === 'messages') continue;
+    if (key === 'messages' || key === 'leakedClusters') continue;
     if (typeof value === 'number' && value === 0 && key !== 'check-errors') continue;
     json[key] = value;
   }

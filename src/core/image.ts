@@ -48,6 +48,14 @@ export interface CheckResult {
   'compressed-clusters': number;
   /** The per-finding lines qemu-img prints to stderr, in order. */
   messages: string[];
+  /** Each leak found (a refcount above the references counted), for check -r leaks to repair. */
+  leakedClusters?: LeakedCluster[];
+}
+
+export interface LeakedCluster {
+  cluster: number;
+  refcount: number;
+  reference: number;
 }
 
 /**

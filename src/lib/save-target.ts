@@ -16,7 +16,7 @@ export interface Route {
   rung: Rung;
   /** OPFS exists here but has less room than the output may take. */
   opfsFull?: boolean;
-  /** The most the output may take (raw: exact; qcow2: a conservative estimate). */
+  /** The most the output may take: qemu-img measure's required size (raw: exact; qcow2: an upper bound). */
   size?: number;
   /** What OPFS can still take, when the browser says. */
   free?: number;

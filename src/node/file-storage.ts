@@ -65,6 +65,52 @@ export class NodeFileStorage implements Storage {
     return stat.blocks * 512;
   }
 
+  /**
+   * Where the file holds data, up to `end`, as QEMU asks the file system with SEEK_DATA/SEEK_HOLE
+   * (for qemu-img measure). Node has no such call, so the answer is pieced together from what it
+   * has: a file with every block allocated is all data, one with none is all hole; in a partly
+   * sparse file the blocks that hold something other than zeros are data, and so is a first block
+   * of zeros when the file has more blocks allocated than that — qemu-img create, and QEMU when it
+   * makes any raw file, writes one block of zeros at the start. Zeros written elsewhere in a
+   * sparse file are the one case where this differs from QEMU: it counts them as data.
+   */
+  async *dataRuns(end: number): AsyncGenerator<[number, number]> {
+    const stat = await this.handle.stat();
+    const allocated = stat.blocks * 512;
+    if (allocated >= this.size) {
+      if (end > 0) yield [0, end];
+      return;
+    }
+    if (allocated === 0) return;
+    const block = stat.blksize > 0 ? stat.blksize : 4096;
+    const isData = (bytes: Uint8Array) => new BigUint64Array(bytes.buffer, bytes.byteOffset, bytes.length / 8).some((word) => word !== 0n);
+    const chunk = new Uint8Array(Math.max(block, Math.floor((1 << 20) / block) * block));
+    // A first block of zeros is data when some allocated block holds no data: that needs a count
+    // of the data blocks first (a second read, only for such files).
+    let firstBlockAllocated = false;
+    if (!isData(await this.read(0, block))) {
+      let dataBlocks = 0;
+      for (let offset = 0; offset < end; offset += chunk.length) {
+        await this.readInto(offset, chunk);
+        for (let at = 0; at < chunk.length && offset + at < end; at += block) if (isData(chunk.subarray(at, at + block))) dataBlocks++;
+      }
+      firstBlockAllocated = allocated > dataBlocks * block;
+    }
+    let runStart = -1;
+    for (let offset = 0; offset < end; offset += chunk.length) {
+      await this.readInto(offset, chunk);
+      for (let at = 0; at < chunk.length && offset + at < end; at += block) {
+        const data = (offset === 0 && at === 0 && firstBlockAllocated) || isData(chunk.subarray(at, at + block));
+        if (data && runStart < 0) runStart = offset + at;
+        if (!data && runStart >= 0) {
+          yield [runStart, offset + at];
+          runStart = -1;
+        }
+      }
+    }
+    if (runStart >= 0) yield [runStart, end];
+  }
+
   async close(): Promise<void> {
     await this.handle.close();
   }

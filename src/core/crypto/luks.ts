@@ -307,6 +307,15 @@ export function luksCreateSpec(o: LuksCreateOptions): { cipher: CipherSpec; hash
   return { cipher, hash: o.hashAlg ?? 'sha256', modeSpec: ivgenHash ? `${mode}-${ivgen}:${ivgenHash}` : `${mode}-${ivgen}` };
 }
 
+/**
+ * Bytes a new LUKS volume's header region takes (header and 8 key slots): where its payload
+ * starts. Only the key length matters, so ciphers diskimg cannot run are measured too.
+ */
+export function luksPayloadBytes(o: Pick<LuksCreateOptions, 'cipherAlg' | 'cipherMode'>): number {
+  const keyBytes = cipherKeyLength(o.cipherAlg ?? 'aes-256') * ((o.cipherMode ?? 'xts') === 'xts' ? 2 : 1);
+  return (HEADER_SECTORS + LUKS_SLOTS * splitKeySectors(keyBytes, LUKS_STRIPES)) * SECTOR;
+}
+
 /** qcrypto_block_luks_create: a new master key, its digest, and key slot 0 for the passphrase. */
 export async function createLuks(passphrase: string | Uint8Array, o: LuksCreateOptions, provider: CryptoProvider): Promise<LuksVolume> {
   const { cipher, hash, modeSpec } = luksCreateSpec(o);

@@ -5,7 +5,7 @@
  * is repaired.
  */
 import { be64, be64n, cHex, view } from '../../bytes.ts';
-import type { CheckResult } from '../../image.ts';
+import type { CheckResult, LeakedCluster } from '../../image.ts';
 import { compressedDescriptor, entryOffset, OFLAG_COMPRESSED_HI, OFLAG_COPIED_HI } from './entries.ts';
 import { readBitmaps } from './describe.ts';
 import type { Qcow2Layer } from './layer.ts';
@@ -42,6 +42,7 @@ class Checker {
   private readonly messages: string[] = [];
   private corruptions = 0;
   private leaks = 0;
+  private readonly leakedClusters: LeakedCluster[] = [];
   private checkErrors = 0;
   private allocated = 0;
   private fragmented = 0;
@@ -120,6 +121,7 @@ class Checker {
       'fragmented-clusters': this.fragmented,
       'compressed-clusters': this.compressed,
       messages: this.messages,
+      leakedClusters: this.leakedClusters,
     };
   }
 
@@ -281,6 +283,7 @@ class Checker {
       if (stored > 0 || computed > 0) highest = i;
       if (stored === computed) continue;
       if (stored > computed) {
+        this.leakedClusters.push({ cluster: i, refcount: stored, reference: computed });
         this.messages.push(`Leaked cluster ${i} refcount=${stored} reference=${computed}`);
         this.leaks++;
       } else {
