@@ -15,6 +15,7 @@
  * ```
  *
  * @packageDocumentation
+ * @module diskimg/browser
  */
 export * from '../src/core/index.ts';
 export { SyncAccessSink, WritableSink, StreamSink, BlobSink, CountingSink, createSyncAccessHandle, type SyncAccessHandle, type StreamReply } from './sinks.ts';

@@ -14,10 +14,12 @@
  * ```
  *
  * @packageDocumentation
+ * @module diskimg
  */
 
 // Opening an image, reading its guest disk
 export { openImage, unlockImage, lockedLayers, probeFormat, parseSnapshotSpec, MAX_CHAIN_DEPTH } from './open.ts';
+export type { SnapshotWanted } from './formats/qcow2/snapshots.ts';
 export type { DiskImage, OpenOptions, BackingResolver, Passphrase, PassphraseSource, EncryptedImageRef } from './disk.ts';
 export type { Extent, ExtentKind, Layer, FormatFacts, SnapshotInfo } from './image.ts';
 export type { ProbeResult } from './probe.ts';
@@ -29,7 +31,7 @@ export { imageInfo, snapshotList, type QemuImageInfo, type InfoOptions } from '.
 export { mapEntries, type MapEntry } from './map.ts';
 export { checkImage, checkJson, type CheckResult } from './check.ts';
 export { compareImages, type CompareResult, type CompareOptions } from './pipeline/compare.ts';
-export { formatQemuJson } from './qemu-json.ts';
+export { formatQemuJson, qdictKeyOrder, type KeyOrder } from './qemu-json.ts';
 export { allocationPicture, layerHoldings, ALLOCATION_CLASSES, type AllocationClass, type AllocationPicture, type LayerHoldings } from './allocation.ts';
 export { detectPartitions, hasPartitionInfo, type FilesystemInfo, type GuestReader, type Partition, type PartitionReport, type PartitionType } from './partitions/index.ts';
 
@@ -38,7 +40,9 @@ export { convertImage, isSeekable, OUTPUT_FORMATS, type OutputFormat, type Conve
 export type { Qcow2ConvertOptions } from './pipeline/convert-qcow2.ts';
 export type { ConvertOptions } from './pipeline/convert.ts';
 export type { Qcow2WriteOptions } from './formats/qcow2/write/writer.ts';
-export type { EncryptRequest } from './formats/qcow2/encryption.ts';
+export type { EncryptRequest, WriterEncryption } from './formats/qcow2/encryption.ts';
+export type { CipherAlg, CipherMode, IvGenAlg, SectorCipher, CipherSpec } from './crypto/sector-cipher.ts';
+export type { LuksHeader, LuksKeySlot } from './crypto/luks.ts';
 export { measureOutput, type MeasureOptions } from './pipeline/measure.ts';
 
 // Where bytes come from and go to
@@ -59,3 +63,9 @@ export { DiskImgError, isDiskImgError, type ErrorKind, type ErrorContext } from 
 
 // Disc images (ISO 9660, UDF)
 export * from './iso/index.ts';
+export type { Iso9660Volume, Truncation } from './iso/disc.ts';
+export type { UdfTree } from './iso/udf-tree.ts';
+export type { ZisofsSummary } from './iso/info.ts';
+export type { Descriptors, DirectoryRef, VolumeDescriptor } from './iso/descriptors.ts';
+export type { UdfVolume, LongAd, UdfPartition } from './iso/udf-volume.ts';
+export type { Iso9660Tree } from './iso/iso9660.ts';

@@ -12,6 +12,7 @@
  * ```
  *
  * @packageDocumentation
+ * @module diskimg/node
  */
 import { combinePath } from '../core/paths.ts';
 import { openImage } from '../core/open.ts';

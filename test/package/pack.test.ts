@@ -5,7 +5,7 @@
  * and run against the installed package's public entry points only.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,6 +95,21 @@ describe('examples/node-info against the packed package', () => {
     expect(printed).toContain(`first sector: ${'55'.repeat(16)}… ends aaaa\n`);
     expect(qemuImg('check', out)).toContain('No errors were found');
     expect(qemuImg('compare', '-f', 'qcow2', '-F', 'qcow2', image, out)).toContain('Images are identical.');
+  });
+
+  it("README's library examples type-check against the installed package", () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const section = readme.split('## As a library')[1].split('\n## ')[0];
+    const blocks = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1]);
+    expect(blocks.length).toBe(3);
+    // What the examples take from the page around them.
+    const given = 'declare const input: HTMLInputElement;\ndeclare const writable: WritableStream<Uint8Array>;\ndeclare const blob: Blob;\n';
+    const files = blocks.map((code, i) => {
+      writeFileSync(join(example, `readme-${i}.ts`), `${given}${code}`);
+      return `readme-${i}.ts`;
+    });
+    writeFileSync(join(example, 'tsconfig.readme.json'), JSON.stringify({ extends: './tsconfig.json', compilerOptions: { noEmit: true, noUnusedLocals: false }, files }));
+    run('npx', ['--no', '--', 'tsc', '-p', 'tsconfig.readme.json'], example);
   });
 
   it("lists an ISO's root folder as xorriso made it", () => {
