@@ -1,11 +1,12 @@
 /**
  * The package as a user gets it: `npm pack` (which builds the CLI and the library through
- * prepack), the tarball installed in an empty folder with nothing but its runtime dependencies,
- * `npx diskimg` checked against qemu-img, and the example app (examples/node-info) type-checked
- * and run against the installed package's public entry points only.
+ * prepack, in a copy of the sources), the tarball installed in an empty folder with nothing but
+ * its runtime dependencies, `npx diskimg` checked against qemu-img, and the example app
+ * (examples/node-info) and README's library examples type-checked and run against the installed
+ * package's public entry points only.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +23,13 @@ let tarball = '';
 const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.toLowerCase().startsWith('npm_')));
 
 function run(command: string, args: string[], cwd: string): string {
-  return execFileSync(command, args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
+  try {
+    return execFileSync(command, args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
+  } catch (error) {
+    // tsc reports on stdout: show both streams.
+    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+    throw new Error(`${command} ${args.join(' ')} failed in ${cwd}:\n${stdout ?? ''}${stderr ?? ''}`);
+  }
 }
 
 /** Installs the tarball as a user would; the npm cache answers when it can. */
@@ -35,8 +42,19 @@ async function helpText(): Promise<string> {
   return out;
 }
 
+/**
+ * Packs a copy of what the package is built from, so that prepack's builds never rewrite this
+ * repository's dist-cli/ while other tests run it.
+ */
+function packACopy(): void {
+  const copy = join(work, 'source');
+  for (const part of ['package.json', 'README.md', 'tsconfig.lib.json', 'scripts', 'src', 'workers']) cpSync(join(REPO, part), join(copy, part), { recursive: true });
+  symlinkSync(join(REPO, 'node_modules'), join(copy, 'node_modules'));
+  run('npm', ['pack', '--pack-destination', work], copy);
+}
+
 beforeAll(() => {
-  run('npm', ['pack', '--pack-destination', work], REPO);
+  packACopy();
   tarball = join(work, readdirSync(work).find((name) => name.endsWith('.tgz'))!);
   mkdirSync(app);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'pack-test', private: true, type: 'module' }));
