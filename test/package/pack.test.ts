@@ -28,7 +28,7 @@ function run(command: string, args: string[], cwd: string): string {
   } catch (error) {
     // tsc reports on stdout: show both streams.
     const { stdout, stderr } = error as { stdout?: string; stderr?: string };
-    throw new Error(`${command} ${args.join(' ')} failed in ${cwd}:\n${stdout ?? ''}${stderr ?? ''}`);
+    throw new Error(`${command} ${args.join(' ')} failed in ${cwd}:\n${stdout ?? ''}${stderr ?? ''}`, { cause: error });
   }
 }
 
