@@ -85,6 +85,17 @@ describe('the packed package', () => {
     expect(diskimg('map', '--output=json', image)).toBe(qemuImg('map', '--output=json', image));
   });
 
+  it('npx diskimg convert -c with zstd loads its WebAssembly from the installed dependency', () => {
+    const image = join(work, 'zstd-in.qcow2');
+    const out = join(work, 'zstd-out.qcow2');
+    qemuImg('create', '-f', 'qcow2', image, '64M');
+    qemuIo(image, 'write -P 0x31 0 4M', 'write -P 0x32 32M 1M');
+    diskimg('convert', '-c', '-O', 'qcow2', '-o', 'compression_type=zstd', image, out);
+    expect(JSON.parse(qemuImg('info', '--output=json', out))['format-specific'].data['compression-type']).toBe('zstd');
+    expect(qemuImg('check', out)).toContain('No errors were found');
+    expect(qemuImg('compare', image, out)).toContain('Images are identical.');
+  });
+
   it('the browser entry bundles for a browser with no Node module in it', async () => {
     const entry = join(app, 'page.js');
     writeFileSync(entry, "import { BlobStorage, openImage, SyncAccessSink, convertImage } from 'diskimg/browser';\nexport { BlobStorage, openImage, SyncAccessSink, convertImage };\n");
