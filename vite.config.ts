@@ -13,5 +13,8 @@ export default defineConfig({
   base: './',
   plugins: [svelte(), offlineServiceWorker()],
   worker: { format: 'es' },
-  build: { target: 'es2022', sourcemap: true },
+  // No source maps in dist/: nothing there reads them (the service worker does not cache them,
+  // bench/profile-browser.ts reports the shipped file:line) and they were 2.4 MB of the upload.
+  // `npx vite build --sourcemap` makes them when debugging the built page.
+  build: { target: 'es2022', sourcemap: false },
 });

@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/unit/**/*.test.ts', 'test/interop/**/*.test.ts'],
+    include: ['test/unit/**/*.test.ts', 'test/interop/**/*.test.ts', 'test/package/**/*.test.ts'],
     environment: 'node',
     pool: 'forks',
     testTimeout: 120_000,

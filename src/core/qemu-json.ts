@@ -51,7 +51,7 @@ export class WithExtraFields {
   ) {}
 }
 
-type KeyOrder = (keys: readonly string[]) => string[];
+export type KeyOrder = (keys: readonly string[]) => string[];
 const insertionOrder: KeyOrder = (keys) => [...keys];
 
 /** Pretty JSON in qemu-img's layout (objects in QDict order). */
