@@ -2,7 +2,9 @@ import { stat } from 'node:fs/promises';
 import { deflateCompressor, inlineCompressor, type ClusterCompressor } from '../../core/codecs/compress.ts';
 import { DiskImgError } from '../../core/errors.ts';
 import { DEFAULT_WRITE_OPTIONS, validateOptions } from '../../core/formats/qcow2/write/writer.ts';
-import { convertImage } from '../../core/pipeline/convert-image.ts';
+import { convertImage, OUTPUT_FORMATS, type OutputFormat } from '../../core/pipeline/convert-image.ts';
+import { outputDriver } from '../../core/formats/outputs.ts';
+import { parseOutputOptions, resolveOutputOptions } from '../../core/formats/output/driver.ts';
 import { NodeFileSink } from '../../node/file-sink.ts';
 import { NodeCompressorPool } from '../../node/compress-pool.ts';
 import { parseArgs, parseOptionList } from '../args.ts';
@@ -14,7 +16,7 @@ import { nodeCrypto } from '../../node/crypto.ts';
 import type { EncryptRequest } from '../../core/formats/qcow2/encryption.ts';
 import { luksCreateSpec } from '../../core/crypto/luks.ts';
 
-export const convertHelp = 'convert [-f FMT] [--ova-disk N] [-O raw|qcow2] [-c] [-o OPTIONS] [-l SNAPSHOT] [-p] [-m N] [--backing FILE]... [--object secret,...] [--image-opts] [--passphrase-file FILE] [-U] SRC DST';
+export const convertHelp = `convert [-f FMT] [--ova-disk N] [-O ${OUTPUT_FORMATS.join('|')}] [-c] [-o OPTIONS] [-l SNAPSHOT] [-p] [-m N] [--backing FILE]... [--object secret,...] [--image-opts] [--passphrase-file FILE] [-U] SRC DST`;
 
 /** One file under two names (a symlink, a hard link, a ./ path): same device and inode. */
 async function sameFile(a: string, b: string): Promise<boolean> {
@@ -32,15 +34,25 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   if (args.positional.length < 2) usage('Must specify image file name');
   if (args.positional.length > 2) usage('Only one source image is supported');
   const [source, target] = args.positional;
-  const outFormat = args.values.get('O') ?? 'raw';
-  if (outFormat !== 'raw' && outFormat !== 'qcow2') fail(io, `Unknown file format '${outFormat}'`);
+  const outFormat = (args.values.get('O') ?? 'raw') as OutputFormat;
+  if (!OUTPUT_FORMATS.includes(outFormat)) fail(io, `Unknown file format '${outFormat}'`);
   if (args.values.has('B')) fail(io, 'convert -B (a backing file for the target) is not supported yet');
   const options = parseOptionList((args.all.get('o') ?? []).join(','));
   const compress = args.flags.has('c');
+  // VHD, VDI, …: their -o options are read from the format's option table (formats/outputs.ts).
+  const viaWriter = outFormat !== 'raw' && outFormat !== 'qcow2';
+  if (viaWriter) {
+    if (compress && !outputDriver(outFormat).compression) fail(io, 'Compression not supported for this file format');
+    try {
+      parseOutputOptions(outputDriver(outFormat), options);
+    } catch (error) {
+      fail(io, (error as Error).message);
+    }
+  }
   if (outFormat === 'raw' && (compress || options.size > 0)) fail(io, compress ? "Compression not supported for this file format" : `Invalid parameter '${[...options.keys()][0]}'`);
-  const parsed = qcow2Options(options);
+  const parsed = viaWriter ? {} : qcow2Options(options);
   if (parsed.error) fail(io, parsed.error);
-  const encryption = encryptOptions(options);
+  const encryption = viaWriter ? undefined : encryptOptions(options);
   if (encryption && 'error' in encryption) fail(io, `${target}: ${encryption.error}`);
   if (compress && parsed.preallocation === 'metadata') fail(io, 'Compression and preallocation not supported at the same time');
   if (compress && encryption) fail(io, 'Compression and encryption not supported at the same time');
@@ -78,6 +90,15 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
       await image.close();
       fail(io, `${target}: ${(error as Error).message}`);
     }
+  } else if (viaWriter) {
+    // What the format's create refuses, qemu-img reports as a failed conversion, before any write.
+    try {
+      const driver = outputDriver(outFormat);
+      resolveOutputOptions(driver, parseOutputOptions(driver, options), Math.ceil(image.virtualSize / 512) * 512);
+    } catch (error) {
+      await image.close();
+      fail(io, `${target}: error while converting ${outFormat}: ${(error as Error).message}`);
+    }
   }
   let compressor: ClusterCompressor | undefined;
   if (compress) {
@@ -91,7 +112,7 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   const sink = await explain(io, 'Could not create the output', () => NodeFileSink.create(target));
   try {
     await explain(io, 'error while converting', async () => {
-      await convertImage(image, sink, { outputFormat: outFormat, qcow2, compressor, encrypt, crypto: nodeCrypto(), onProgress: progress.update, signal: controller.signal });
+      await convertImage(image, sink, { outputFormat: outFormat, formatOptions: viaWriter ? options : undefined, qcow2, compressor, encrypt, crypto: nodeCrypto(), onProgress: progress.update, signal: controller.signal });
     });
     await sink.close();
     progress.end();

@@ -1,6 +1,7 @@
 /**
- * The engine's one entry point for conversion: raw or qcow2 output, into a seekable sink or into
- * one that can only append (then qcow2 takes two passes; raw output is written whole).
+ * The engine's one entry point for conversion: any output format of formats/outputs.ts, into a
+ * seekable sink or into one that can only append (then qcow2 and the writer formats take two
+ * passes; raw output is written whole).
  */
 import type { DiskImage } from '../disk.ts';
 import type { Sink } from '../sink.ts';
@@ -11,12 +12,19 @@ import { convertToRaw } from './convert.ts';
 import { convertToQcow2, type Qcow2ConvertOptions } from './convert-qcow2.ts';
 import { convertToQcow2Sequential } from './convert-qcow2-sequential.ts';
 
-/** The formats conversion writes (qemu-img convert -O). */
-export const OUTPUT_FORMATS = ['raw', 'qcow2'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+import { outputDriver, type OutputFormat } from '../formats/outputs.ts';
+import { parseOutputOptions, resolveOutputOptions } from '../formats/output/driver.ts';
+import { convertToOutput } from './convert-output.ts';
+
+export { OUTPUT_FORMATS, type OutputFormat } from '../formats/outputs.ts';
 
 export interface ConvertImageOptions extends Qcow2ConvertOptions {
   outputFormat: OutputFormat;
+  /**
+   * For formats other than raw and qcow2: their -o options as given (key as qemu-img spells it →
+   * value), checked against the format's option table.
+   */
+  formatOptions?: ReadonlyMap<string, string>;
   /**
    * Encrypt the qcow2 output with LUKS under this passphrase (qemu-img's -o encrypt.format=luks
    * and friends; defaults aes-256-xts-plain64, sha256, 2000 ms of PBKDF2).
@@ -34,10 +42,21 @@ export async function convertImage(image: DiskImage, sink: Sink, options: Conver
     if (options.encrypt) throw new DiskImgError('usage', "Encryption is only supported for the qcow2 output format", { field: 'encrypt.format' });
     return convertToRaw(image, sink, options);
   }
+  if (options.outputFormat !== 'qcow2') return convertThroughWriter(image, sink, options);
   if (options.encrypt) {
     if (options.compressor) throw new DiskImgError('usage', 'Compression and encryption not supported at the same time', { field: 'encrypt.format' });
     options = { ...options, qcow2: { ...options.qcow2, encryption: await prepareEncryption(options.encrypt, options.crypto) } };
   }
   if (isSeekable(sink)) await convertToQcow2(image, sink, options);
   else await convertToQcow2Sequential(image, sink, options);
+}
+
+/** A format written through its GuestWriter (formats/outputs.ts): VHD, VDI, … */
+async function convertThroughWriter(image: DiskImage, sink: Sink, options: ConvertImageOptions): Promise<void> {
+  const driver = outputDriver(options.outputFormat);
+  if (options.encrypt) throw new DiskImgError('usage', 'Encryption is only supported for the qcow2 output format', { field: 'encrypt.format' });
+  if (options.compressor && !driver.compression) throw new DiskImgError('usage', 'Compression not supported for this file format', { field: 'compress' });
+  const values = parseOutputOptions(driver, options.formatOptions ?? new Map());
+  const resolved = resolveOutputOptions(driver, values, Math.ceil(image.virtualSize / 512) * 512);
+  await convertToOutput(image, sink, driver, resolved, options);
 }

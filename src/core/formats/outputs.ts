@@ -1,0 +1,90 @@
+/**
+ * The formats conversion writes, as data: each with qemu-img's name, its -o options as qemu-img
+ * lists them (`qemu-img create -f FMT -o help`), and, for formats written through the generic
+ * writer path (pipeline/convert-output.ts), how to check those options and make the writer.
+ * OUTPUT_FORMATS, the CLI's -o parser and its --help read this table.
+ */
+import { DiskImgError } from '../errors.ts';
+import type { OutputDriver, OutputOption, OutputOptionValues } from './output/driver.ts';
+import { checkVdiSize, VdiWriter, type VdiWriteOptions } from './vdi/write.ts';
+import { VpcWriter, vpcSize, type VpcWriteOptions } from './vpc/write.ts';
+
+const BOOL = 'bool' as const;
+
+export const rawOutput: OutputDriver<never, 'raw'> = {
+  name: 'raw',
+  title: 'Raw disk image',
+  extension: 'img',
+  options: [{ key: 'size', type: 'size', help: 'Virtual disk size' }],
+  compression: false,
+};
+
+/** qcow2's -o options (the CLI's qcow2-options.ts checks them; the qcow2 pipeline writes them). */
+export const QCOW2_OPTIONS: readonly OutputOption[] = [
+  { key: 'backing_file', type: 'string', help: 'File name of a base image' },
+  { key: 'backing_fmt', type: 'string', help: 'Image format of the base image' },
+  { key: 'cluster_size', type: 'size', default: '65536', help: 'qcow2 cluster size' },
+  { key: 'compat', type: 'enum', default: '1.1', values: ['0.10', 'v2', '1.1', 'v3'], help: 'Compatibility level (v2 [0.10] or v3 [1.1])' },
+  { key: 'compression_type', type: 'enum', default: 'zlib', values: ['zlib', 'zstd'], help: 'Compression method used for image cluster compression' },
+  { key: 'extended_l2', type: BOOL, default: 'off', help: 'Extended L2 tables (diskimg writes off only)' },
+  { key: 'lazy_refcounts', type: BOOL, default: 'off', help: 'Postpone refcount updates' },
+  { key: 'preallocation', type: 'enum', default: 'off', values: ['off', 'metadata'], help: 'Preallocation mode (diskimg writes off and metadata)' },
+  { key: 'refcount_bits', type: 'number', default: '16', help: 'Width of a reference count entry in bits' },
+  { key: 'size', type: 'size', help: 'Virtual disk size' },
+];
+
+export const qcow2Output: OutputDriver<never, 'qcow2'> = {
+  name: 'qcow2',
+  title: 'QEMU copy-on-write v2/v3',
+  extension: 'qcow2',
+  options: QCOW2_OPTIONS,
+  compression: true,
+};
+
+export const vpcOutput: OutputDriver<VpcWriteOptions, 'vpc'> = {
+  name: 'vpc',
+  title: 'Virtual Hard Disk (VHD), for Hyper-V, Azure and Virtual PC',
+  extension: 'vhd',
+  options: [
+    { key: 'force_size', type: BOOL, default: 'off', help: 'Force disk size calculation to use the actual size specified, rather than using the nearest CHS-based calculation' },
+    { key: 'size', type: 'size', help: 'Virtual disk size' },
+    { key: 'subformat', type: 'enum', default: 'dynamic', values: ['dynamic', 'fixed'], help: 'Type of virtual hard disk format. Supported formats are {dynamic (default) | fixed}' },
+  ],
+  compression: false,
+  resolve(values: OutputOptionValues, virtualSize: number): VpcWriteOptions {
+    const options: VpcWriteOptions = { subformat: (values.get('subformat') as VpcWriteOptions['subformat']) ?? 'dynamic', forceSize: values.get('force_size') === true };
+    vpcSize(virtualSize, options.forceSize);
+    return options;
+  },
+  create: (host, virtualSize, options) => VpcWriter.create(host, virtualSize, options),
+};
+
+export const vdiOutput: OutputDriver<VdiWriteOptions, 'vdi'> = {
+  name: 'vdi',
+  title: 'VirtualBox Disk Image (VDI)',
+  extension: 'vdi',
+  options: [
+    { key: 'size', type: 'size', help: 'Virtual disk size' },
+    { key: 'static', type: BOOL, default: 'off', help: 'VDI static (pre-allocated) image' },
+  ],
+  compression: false,
+  resolve(values, virtualSize) {
+    checkVdiSize(virtualSize);
+    return { static: values.get('static') === true };
+  },
+  create: (host, virtualSize, options) => VdiWriter.create(host, virtualSize, options),
+};
+
+/** Every format conversion can write, in the order the CLI's help and the page list them. */
+export const OUTPUT_DRIVERS = [rawOutput, qcow2Output, vpcOutput, vdiOutput] as const;
+
+export type OutputFormat = (typeof OUTPUT_DRIVERS)[number]['name'];
+
+/** The formats conversion writes (qemu-img convert -O). */
+export const OUTPUT_FORMATS: readonly OutputFormat[] = OUTPUT_DRIVERS.map((d) => d.name);
+
+export function outputDriver(name: string): OutputDriver<unknown> {
+  const driver = (OUTPUT_DRIVERS as readonly OutputDriver<never>[]).find((d) => d.name === name) as OutputDriver<unknown> | undefined;
+  if (!driver) throw new DiskImgError('usage', `Unknown file format '${name}'`, { field: 'format', value: name });
+  return driver;
+}

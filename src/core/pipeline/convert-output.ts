@@ -1,0 +1,65 @@
+/**
+ * Any disk image → any format written through a GuestWriter (VHD, VDI, …), seekable or not. Into
+ * a seekable sink, the writer writes where it likes, as QEMU's driver does. Into a sink that can
+ * only append (a download stream), the file's tables come before the data they describe, so this
+ * takes two passes over the source, for every such format alike: the first runs the very same
+ * conversion against a planning HostFile (metadata kept, the place of every data write noted);
+ * the second emits the file in order, window by window, reading the data again. Both give the
+ * same bytes.
+ */
+import type { DiskImage } from '../disk.ts';
+import type { OutputDriver } from '../formats/output/driver.ts';
+import { HostFile, type Placement } from '../formats/output/host-file.ts';
+import type { Sink } from '../sink.ts';
+import { throwIfAborted, type ConvertOptions } from './convert.ts';
+import { driveGuestWrites } from './convert-guest.ts';
+
+/** The size qemu-img convert creates the output with: the source's, in whole sectors. */
+export const createSize = (image: DiskImage): number => Math.ceil(image.virtualSize / 512) * 512;
+
+/** Writes below the first 2 MiB request need no particular unit: the writer's requests are qemu-img's. */
+const UNCOMPRESSED_UNIT = 512;
+
+export async function convertToOutput<O>(image: DiskImage, sink: Sink, driver: OutputDriver<O>, options: O, convert: ConvertOptions = {}): Promise<void> {
+  const size = createSize(image);
+  if (sink.truncate) {
+    const writer = await driver.create!(HostFile.writing(sink), size, options);
+    await driveGuestWrites(image, writer, { ...convert, clusterSize: UNCOMPRESSED_UNIT });
+    return;
+  }
+  const total = image.virtualSize;
+  const halves = (done: number, base: number) => convert.onProgress?.(Math.min(total, Math.floor((base + done) / 2)), total);
+  const plan = HostFile.planning();
+  const writer = await driver.create!(plan, size, options);
+  await driveGuestWrites(image, writer, { ...convert, onProgress: (done) => halves(done, 0), clusterSize: UNCOMPRESSED_UNIT });
+  await emitInOrder(image, sink, plan, convert, (done) => halves(done, total));
+}
+
+const WINDOW = 4 * 1024 * 1024;
+
+/** The planned file, front to back: its metadata, with the guest data read again into place. */
+async function emitInOrder(image: DiskImage, sink: Sink, plan: HostFile, convert: ConvertOptions, progress: (done: number) => void): Promise<void> {
+  const placed: Placement[] = [...plan.placements].sort((a, b) => a.host - b.host);
+  const length = plan.length;
+  const total = image.virtualSize;
+  let next = 0;
+  for (let start = 0; start < length; start += WINDOW) {
+    throwIfAborted(convert.signal);
+    const end = Math.min(length, start + WINDOW);
+    const window = plan.overlay!.read(start, end - start);
+    // Placements never overlap: each host byte holds one guest byte. One may begin in an earlier window.
+    while (next < placed.length && placed[next].host + placed[next].length <= start) next++;
+    for (let i = next; i < placed.length && placed[i].host < end; i++) {
+      const p = placed[i];
+      const from = Math.max(start, p.host);
+      const to = Math.min(end, p.host + p.length);
+      const guest = p.guest + (from - p.host);
+      const part = window.subarray(from - start, to - start);
+      const readable = Math.max(0, Math.min(part.length, total - guest));
+      await image.readInto(guest, part.subarray(0, readable));
+      part.fill(0, readable);
+    }
+    await sink.write(start, window);
+    progress(Math.floor((end / length) * total));
+  }
+}
