@@ -1,0 +1,173 @@
+/**
+ * Writing VHD (vpc) and VDI that QEMU accepts: from raw, qcow2 and chained sources, for every
+ * subformat, qemu-img info shows the format asked for, qemu-img check is clean where it checks
+ * the format (VDI; it has no check for vpc), qemu-img compare finds the disks identical, 7-Zip
+ * reads the same disk back, and the file is byte-identical to `qemu-img convert -O FMT -o …` of the
+ * same source, except the fields qemu fills from randomness or the clock, which are masked:
+ *   VHD: in each footer copy, the timestamp (24..28), the checksum (64..68, it covers the other
+ *        two) and the UUID (68..84);
+ *   VDI: the image and last-snapshot UUIDs (0x188..0x1a8).
+ */
+import { execFileSync } from 'node:child_process';
+import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fixtures } from './fixtures.ts';
+import { diskimg, firstDifference, qemuImg, qemuImgOk } from './support.ts';
+
+let out: string;
+beforeAll(() => {
+  out = mkdtempSync(join(tmpdir(), 'diskimg-write-formats-'));
+});
+
+const source = (name: string) => {
+  const fixture = fixtures().find((f) => f.name === name);
+  if (!fixture) throw new Error(`no fixture ${name}`);
+  return fixture.file;
+};
+
+type Mask = (file: string) => Array<[number, number]>;
+
+const vhdFooterFields = (at: number): Array<[number, number]> => [
+  [at + 24, 4],
+  [at + 64, 20],
+];
+const vhdMask: Mask = (file) => {
+  const size = statSync(file).size;
+  const head = Buffer.alloc(8);
+  const fd = openSync(file, 'r');
+  readSync(fd, head, 0, 8, 0);
+  closeSync(fd);
+  // A dynamic VHD starts with a copy of the footer.
+  return [...(head.toString('latin1') === 'conectix' ? vhdFooterFields(0) : []), ...vhdFooterFields(size - 512)];
+};
+const vdiMask: Mask = () => [[0x188, 32]];
+
+/** A copy of `file` with the masked ranges zeroed. */
+function masked(file: string, mask: Mask): string {
+  const copy = `${file}.masked`;
+  copyFileSync(file, copy);
+  const fd = openSync(copy, 'r+');
+  for (const [offset, length] of mask(file)) writeSync(fd, Buffer.alloc(length), 0, length, offset);
+  closeSync(fd);
+  return copy;
+}
+
+/** SHA-256 of what 7-Zip reads out of the image. */
+function sevenZipDigest(file: string): string {
+  const listing = execFileSync('7z', ['t', file], { encoding: 'utf8' });
+  expect(listing).toContain('Everything is Ok');
+  return createHash('sha256').update(execFileSync('7z', ['x', '-so', file], { maxBuffer: 1 << 30 })).digest('hex');
+}
+
+/** SHA-256 of the source's guest disk, zero-padded to `size` bytes (the output may be larger). */
+function rawDigest(input: string, size: number): string {
+  const raw = join(out, `digest-${createHash('md5').update(input).digest('hex')}.raw`);
+  qemuImgOk('convert', '-O', 'raw', input, raw);
+  const bytes = execFileSync('cat', [raw], { maxBuffer: 1 << 30 });
+  return createHash('sha256').update(Buffer.concat([bytes, Buffer.alloc(size - bytes.length)])).digest('hex');
+}
+
+interface Case {
+  format: 'vpc' | 'vdi';
+  options: string;
+  extension: string;
+  mask: Mask;
+  /** What qemu-img info --output=json must show. */
+  info: Record<string, unknown>;
+  /** 7-Zip reads dynamic VHDs and VDIs (a fixed VHD is plain data to it). */
+  sevenZip: boolean;
+}
+
+const CASES: Case[] = [
+  { format: 'vpc', options: '', extension: 'vhd', mask: vhdMask, info: { format: 'vpc', 'cluster-size': 2097152 }, sevenZip: true },
+  { format: 'vpc', options: 'subformat=dynamic,force_size=on', extension: 'vhd', mask: vhdMask, info: { format: 'vpc', 'cluster-size': 2097152 }, sevenZip: true },
+  { format: 'vpc', options: 'subformat=fixed', extension: 'vhd', mask: vhdMask, info: { format: 'vpc' }, sevenZip: false },
+  { format: 'vpc', options: 'subformat=fixed,force_size=on', extension: 'vhd', mask: vhdMask, info: { format: 'vpc' }, sevenZip: false },
+  { format: 'vdi', options: '', extension: 'vdi', mask: vdiMask, info: { format: 'vdi', 'cluster-size': 1048576 }, sevenZip: true },
+  { format: 'vdi', options: 'static=on', extension: 'vdi', mask: vdiMask, info: { format: 'vdi', 'cluster-size': 1048576 }, sevenZip: true },
+];
+
+const SOURCES = ['raw', 'compressed-zlib-64k.qcow2', 'chain-depth3', 'io-v3.qcow2', 'odd-size'];
+
+describe.each(SOURCES)('from %s', (sourceName) => {
+  for (const c of CASES) {
+    const flags = c.options ? ['-o', c.options] : [];
+    it(`convert -O ${c.format} ${flags.join(' ')}`, async () => {
+      const input = source(sourceName);
+      const tag = `${sourceName}-${c.format}-${c.options || 'default'}`.replace(/[^\w.-]/g, '_');
+      const ours = join(out, `${tag}.ours.${c.extension}`);
+      const theirs = join(out, `${tag}.qemu.${c.extension}`);
+      const run = await diskimg('convert', '-O', c.format, ...flags, input, ours);
+      expect(run).toMatchObject({ code: 0, stderr: '' });
+      qemuImgOk('convert', '-O', c.format, ...flags, input, theirs);
+
+      // A fixed VHD has no header qemu probes: it is named.
+      const info = JSON.parse(qemuImgOk('info', '-f', c.format, '--output=json', ours));
+      expect(info).toMatchObject(c.info);
+      if (c.format === 'vpc' && !c.options.includes('fixed')) expect(info).toHaveProperty('cluster-size');
+      if (c.options.includes('fixed')) expect(info).not.toHaveProperty('cluster-size');
+      expect(info['virtual-size']).toBe(JSON.parse(qemuImgOk('info', '-f', c.format, '--output=json', theirs))['virtual-size']);
+      if (c.format === 'vdi') {
+        const check = qemuImg('check', '-f', 'vdi', ours);
+        expect(check.stdout).toContain('No errors were found on the image.');
+        expect(check.code).toBe(0);
+      }
+      // A VHD rounded up to a CHS geometry is larger than its source (qemu-img warns; the rest reads as zeros).
+      const compare = qemuImg('compare', '-F', c.format, input, ours);
+      expect(compare).toMatchObject({ code: 0 });
+      expect(compare.stdout).toMatch(/(^|\n)Images are identical\.\n$/);
+
+      // The fields qemu draws at random (and the clock) do differ, so the masks hide something.
+      expect(firstDifference(ours, theirs)).not.toBeNull();
+      expect(firstDifference(masked(ours, c.mask), masked(theirs, c.mask))).toBeNull();
+
+      if (c.sevenZip) expect(sevenZipDigest(ours)).toBe(rawDigest(input, info['virtual-size']));
+    });
+  }
+});
+
+describe('bad -o options fail as qemu-img fails', () => {
+  const cases: Array<[string, string[]]> = [
+    ['vpc', ['-o', 'subformat=streamOptimized']],
+    ['vpc', ['-o', 'force_size=maybe']],
+    ['vpc', ['-o', 'block_size=4M']],
+    ['vpc', ['-c']],
+    ['vdi', ['-o', 'static=2']],
+    ['vdi', ['-o', 'subformat=fixed']],
+    ['vdi', ['-c']],
+  ];
+  for (const [format, flags] of cases) {
+    it(`convert -O ${format} ${flags.join(' ')}`, async () => {
+      const input = source('raw');
+      const ours = join(out, `bad-${format}.ours`);
+      const theirs = join(out, `bad-${format}.qemu`);
+      const run = await diskimg('convert', '-O', format, ...flags, input, ours);
+      const expected = qemuImg('convert', '-O', format, ...flags, input, theirs);
+      expect(expected.code).toBe(1);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe(expected.stderr.replace(theirs, ours).replace('qemu-img:', 'diskimg:'));
+    });
+  }
+
+  // Disks too large for the format: empty qcow2 files of that size (2 MiB clusters keep the L1 small).
+  for (const [format, size] of [
+    ['vpc', '2041G'],
+    ['vdi', '2049T'],
+  ]) {
+    it(`convert -O ${format} of a ${size} disk`, async () => {
+      const input = join(out, `huge-${size}.qcow2`);
+      qemuImgOk('create', '-q', '-f', 'qcow2', '-o', 'cluster_size=2M', input, size);
+      const ours = join(out, `huge-${format}.ours`);
+      const theirs = join(out, `huge-${format}.qemu`);
+      const run = await diskimg('convert', '-O', format, input, ours);
+      const expected = qemuImg('convert', '-O', format, input, theirs);
+      expect(expected.code).toBe(1);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe(expected.stderr.replace(theirs, ours).replace('qemu-img:', 'diskimg:'));
+      expect(existsSync(ours)).toBe(false);
+    });
+  }
+});

@@ -1,0 +1,93 @@
+/**
+ * A sink that can only append gets the same VHD and VDI bytes as a seekable one (which are
+ * qemu-img's, see test/interop/write-formats.test.ts): the generic two-pass path plans the file,
+ * then emits it in order. The fields drawn at random differ between two conversions and are
+ * masked (VHD footer: timestamp, checksum, UUID; VDI: its two UUIDs).
+ */
+import { writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { convertImage, type ConvertImageOptions } from '../../src/core/pipeline/convert-image.ts';
+import { MemorySink, type Sink } from '../../src/core/sink.ts';
+import { pattern } from '../interop/fixtures.ts';
+import { open, qemuImg, scratchDir } from '../support/qemu.ts';
+
+/** A download stream: every write must continue exactly where the last one ended. */
+class AppendOnlySink implements Sink {
+  private readonly parts: Uint8Array[] = [];
+  length = 0;
+  async write(offset: number, bytes: Uint8Array): Promise<void> {
+    if (offset !== this.length) throw new Error(`write at ${offset}, but the stream is at ${this.length}`);
+    this.parts.push(bytes.slice());
+    this.length += bytes.length;
+  }
+  async close(): Promise<void> {}
+  bytes(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
+let raw: string;
+let qcow2: string;
+let dir: string;
+
+beforeAll(() => {
+  dir = scratchDir();
+  raw = join(dir, 'source.raw');
+  const parts = [pattern('text', 3_000_000, 1), pattern('zero', 2_500_000, 0), pattern('random', 700_000, 2), pattern('zero', 4_000_000, 0), pattern('text', 2_000_512, 3)];
+  writeFileSync(raw, Buffer.concat(parts));
+  qcow2 = join(dir, 'source.qcow2');
+  qemuImg('convert', '-q', '-c', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const footerFields = (at: number): Array<[number, number]> => [
+  [at + 24, 4],
+  [at + 64, 20],
+];
+
+const cases: Array<[string, ConvertImageOptions['outputFormat'], Record<string, string>, (length: number) => Array<[number, number]>]> = [
+  ['dynamic VHD', 'vpc', {}, (length) => [...footerFields(0), ...footerFields(length - 512)]],
+  ['fixed VHD', 'vpc', { subformat: 'fixed' }, (length) => footerFields(length - 512)],
+  ['fixed VHD, force_size', 'vpc', { subformat: 'fixed', force_size: 'on' }, (length) => footerFields(length - 512)],
+  ['dynamic VDI', 'vdi', {}, () => [[0x188, 32]]],
+  ['static VDI', 'vdi', { static: 'on' }, () => [[0x188, 32]]],
+];
+
+function mask(bytes: Uint8Array, ranges: Array<[number, number]>): Buffer {
+  const copy = Buffer.from(bytes);
+  for (const [at, length] of ranges) copy.fill(0, at, at + length);
+  return copy;
+}
+
+describe.each([
+  ['a raw source', () => raw, 'raw'],
+  ['a compressed qcow2 source', () => qcow2, 'qcow2'],
+])('from %s', (_, file, format) => {
+  for (const [name, outputFormat, options, fields] of cases) {
+    it(name, async () => {
+      const seekable = new MemorySink();
+      const stream = new AppendOnlySink();
+      const image = await open(file(), { format });
+      const progress: number[] = [];
+      try {
+        await convertImage(image, seekable, { outputFormat, formatOptions: new Map(Object.entries(options)) });
+        await convertImage(image, stream, { outputFormat, formatOptions: new Map(Object.entries(options)), onProgress: (done) => progress.push(done) });
+      } finally {
+        await image.close();
+      }
+      expect(stream.length).toBe(seekable.bytes.length);
+      const ranges = fields(stream.length);
+      // The masked fields are random: the two conversions differ there, and only there.
+      expect(Buffer.compare(stream.bytes(), Buffer.from(seekable.bytes))).not.toBe(0);
+      expect(Buffer.compare(mask(stream.bytes(), ranges), mask(seekable.bytes, ranges))).toBe(0);
+      const written = join(dir, `${name.replace(/\W/g, '_')}.${format}.out`);
+      writeFileSync(written, stream.bytes());
+      expect(qemuImg('compare', '-f', format, '-F', outputFormat, file(), written)).toMatch(/Images are identical\.\n$/);
+      // Progress runs through both passes, never backwards, to the whole disk.
+      expect(progress.every((p, i) => i === 0 || p >= progress[i - 1])).toBe(true);
+      expect(progress.at(-1)).toBe(image.virtualSize);
+    });
+  }
+});
