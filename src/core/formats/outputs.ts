@@ -7,6 +7,7 @@
 import { DiskImgError } from '../errors.ts';
 import type { OutputDriver, OutputOption, OutputOptionValues } from './output/driver.ts';
 import { checkVdiSize, VdiWriter, type VdiWriteOptions } from './vdi/write.ts';
+import { resolveVhdxOptions, VhdxWriter, type VhdxWriteOptions } from './vhdx/write.ts';
 import { VpcWriter, vpcSize, type VpcWriteOptions } from './vpc/write.ts';
 
 const BOOL = 'bool' as const;
@@ -75,8 +76,30 @@ export const vdiOutput: OutputDriver<VdiWriteOptions, 'vdi'> = {
   create: (host, virtualSize, options) => VdiWriter.create(host, virtualSize, options),
 };
 
+export const vhdxOutput: OutputDriver<VhdxWriteOptions, 'vhdx'> = {
+  name: 'vhdx',
+  title: 'Hyper-V virtual hard disk (VHDX)',
+  extension: 'vhdx',
+  options: [
+    { key: 'block_size', type: 'size', default: '0', help: 'Block Size; min 1MB, max 256MB. 0 means auto-calculate based on image size.' },
+    { key: 'block_state_zero', type: BOOL, default: 'on', help: "Force use of payload blocks of type 'ZERO'. Non-standard, but default.  Do not set to 'off' when using 'qemu-img convert' with subformat=dynamic." },
+    { key: 'log_size', type: 'size', default: '1048576', help: 'Log size; min 1MB.' },
+    { key: 'size', type: 'size', help: 'Virtual disk size; max of 64TB.' },
+    { key: 'subformat', type: 'enum', default: 'dynamic', values: ['dynamic', 'fixed'], help: "VHDX format type, can be either 'dynamic' or 'fixed'. Default is 'dynamic'." },
+  ],
+  compression: false,
+  resolve: (values, virtualSize) =>
+    resolveVhdxOptions(virtualSize, {
+      subformat: (values.get('subformat') as VhdxWriteOptions['subformat']) ?? 'dynamic',
+      blockSize: (values.get('block_size') as number | undefined) ?? 0,
+      logSize: (values.get('log_size') as number | undefined) ?? 1024 * 1024,
+      blockStateZero: values.get('block_state_zero') !== false,
+    }),
+  create: (host, virtualSize, options) => VhdxWriter.create(host, virtualSize, options),
+};
+
 /** Every format conversion can write, in the order the CLI's help and the page list them. */
-export const OUTPUT_DRIVERS = [rawOutput, qcow2Output, vpcOutput, vdiOutput] as const;
+export const OUTPUT_DRIVERS = [rawOutput, qcow2Output, vpcOutput, vdiOutput, vhdxOutput] as const;
 
 export type OutputFormat = (typeof OUTPUT_DRIVERS)[number]['name'];
 
