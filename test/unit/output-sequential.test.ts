@@ -1,8 +1,8 @@
 /**
- * A sink that can only append gets the same VHD and VDI bytes as a seekable one (which are
+ * A sink that can only append gets the same VHD, VDI and VHDX bytes as a seekable one (which are
  * qemu-img's, see test/interop/write-formats.test.ts): the generic two-pass path plans the file,
  * then emits it in order. The fields drawn at random differ between two conversions and are
- * masked (VHD footer: timestamp, checksum, UUID; VDI: its two UUIDs).
+ * masked (VHD footer: timestamp, checksum, UUID; VDI: its two UUIDs; VHDX: see vhdxFields).
  */
 import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,7 +53,19 @@ const cases: Array<[string, ConvertImageOptions['outputFormat'], Record<string, 
   ['fixed VHD, force_size', 'vpc', { subformat: 'fixed', force_size: 'on' }, (length) => footerFields(length - 512)],
   ['dynamic VDI', 'vdi', {}, () => [[0x188, 32]]],
   ['static VDI', 'vdi', { static: 'on' }, () => [[0x188, 32]]],
+  ['dynamic VHDX, 1 MiB blocks', 'vhdx', { block_size: '1M' }, () => vhdxFields(3 * MiB)],
+  ['fixed VHDX', 'vhdx', { subformat: 'fixed' }, () => vhdxFields(3 * MiB)],
 ];
+
+const MiB = 1024 * 1024;
+/** The VHDX headers' random fields, the log entries' checksums and GUIDs (the log holds at most 16 here), the page 83 serial. */
+function vhdxFields(metadataOffset: number): Array<[number, number]> {
+  const log = Array.from({ length: 16 }, (_, i): Array<[number, number]> => [
+    [MiB + i * 8192 + 4, 4],
+    [MiB + i * 8192 + 32, 16],
+  ]).flat();
+  return [[0x10004, 60], [0x20004, 60], ...log, [metadataOffset + 65536 + 16, 16]];
+}
 
 function mask(bytes: Uint8Array, ranges: Array<[number, number]>): Buffer {
   const copy = Buffer.from(bytes);

@@ -51,6 +51,7 @@ const usage = (message: string, field: string, value?: string | number): never =
   throw new DiskImgError('usage', message, { field, value });
 };
 
+const SIZE_SUFFIXES = 'Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.';
 const TRUE = ['on', 'yes', 'true', 'y'];
 const FALSE = ['off', 'no', 'false', 'n'];
 
@@ -68,7 +69,8 @@ export function parseOutputOptions(driver: Pick<OutputDriver, 'options'>, given:
         break;
       case 'size': {
         const size = parseSizeValue(text);
-        if (size === undefined) usage(`Parameter '${key}' expects a non-negative number below 2^64`, key, text);
+        if (size === undefined && /^\d+$/.test(text)) usage(`Value '${text}' is out of range for parameter '${key}'`, key, text);
+        if (size === undefined) usage(`Parameter '${key}' expects a non-negative number below 2^64\n${SIZE_SUFFIXES}`, key, text);
         out.set(key, size!);
         break;
       }
