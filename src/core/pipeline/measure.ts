@@ -15,10 +15,37 @@ export interface MeasureOptions {
 }
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+const MiB = 1024 * 1024;
+
+/**
+ * The most a VHD, VDI or VHDX of this disk can take whatever its options (they are the page's
+ * defaults or the user's): every block allocated, plus the metadata.
+ */
+function writerFormatBound(format: Exclude<OutputFormat, 'raw' | 'qcow2'>, virtualSize: number): number {
+  const size = ceilDiv(virtualSize, 512) * 512;
+  switch (format) {
+    case 'vpc': {
+      // Dynamic: each 2 MiB block with its bitmap sector, the BAT, headers and footers; fixed (CHS
+      // rounding adds less than one cylinder of 255 × 16 sectors) is smaller.
+      const blocks = ceilDiv(size + 255 * 16 * 512, 2 * MiB);
+      return blocks * (2 * MiB + 512) + ceilDiv(blocks * 4, 512) * 512 + 2048;
+    }
+    case 'vdi':
+      return 512 + ceilDiv(ceilDiv(size, MiB) * 4, 512) * 512 + ceilDiv(size, MiB) * MiB;
+    case 'vhdx': {
+      // Header section, log, BAT and metadata regions and the 5 MiB gap, then (fixed with
+      // block_state_zero) the preallocated disk and every block again at the end.
+      const blockSize = 256 * MiB;
+      const batLength = ceilDiv(ceilDiv(size, MiB) * 8 * 2, MiB) * MiB;
+      return 8 * MiB + batLength + 5 * MiB + size + ceilDiv(size, blockSize) * blockSize + MiB;
+    }
+  }
+}
 
 /** The most bytes the output can take (an upper bound, exact for raw). */
 export async function measureOutput(image: DiskImage, options: MeasureOptions): Promise<number> {
   if (options.outputFormat === 'raw') return image.virtualSize;
+  if (options.outputFormat !== 'qcow2') return writerFormatBound(options.outputFormat, image.virtualSize);
   const cs = options.clusterSize;
   const perL2 = cs / 8;
   let dataClusters = 0;
