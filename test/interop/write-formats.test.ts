@@ -1,18 +1,20 @@
 /**
- * Writing VHD (vpc), VDI and VHDX that QEMU accepts: from raw, qcow2 and chained sources, for every
+ * Writing VMDK (monolithicSparse), VHD (vpc), VDI and VHDX that QEMU accepts: from raw, qcow2 and chained sources, for every
  * subformat, qemu-img info shows the format asked for, qemu-img check is clean where it checks
  * the format (VDI; it has no check for vpc), qemu-img compare finds the disks identical, 7-Zip
  * reads the same disk back, and the file is byte-identical to `qemu-img convert -O FMT -o …` of the
  * same source, except the fields qemu fills from randomness or the clock, which are masked:
  *   VHD: in each footer copy, the timestamp (24..28), the checksum (64..68, it covers the other
  *        two) and the UUID (68..84);
+ *   VMDK: the descriptor's CID (its text is compared with the CID taken out: the CID's length
+ *        moves what follows it);
  *   VDI: the image and last-snapshot UUIDs (0x188..0x1a8);
  *   VHDX: the creator (qemu writes its version, we 'diskimg'), in both headers the checksum, the
  *        sequence number (random at create) and the write and log GUIDs, in each log entry its
  *        checksum and log GUID, and the page 83 data (a random serial).
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,13 +49,16 @@ const vhdMask: Mask = (file) => {
   return [...(head.toString('latin1') === 'conectix' ? vhdFooterFields(0) : []), ...vhdFooterFields(size - 512)];
 };
 const vdiMask: Mask = () => [[0x188, 32]];
-const readAt = (file: string, offset: number, length: number): Buffer => {
+/** The embedded descriptor (its CID is random, and its length follows the CID's): compared apart. */
+const vmdkMask: Mask = () => [[512, 20 * 512]];
+const vmdkDescriptor = (file: string) => readAt(file, 512, 20 * 512).toString('latin1').replace(/\0+$/, '').replace(/^CID=[0-9a-f]{1,8}$/m, 'CID=…');
+function readAt(file: string, offset: number, length: number): Buffer {
   const bytes = Buffer.alloc(length);
   const fd = openSync(file, 'r');
   readSync(fd, bytes, 0, length, offset);
   closeSync(fd);
   return bytes;
-};
+}
 const vhdxMask: Mask = (file) => {
   const ranges: Array<[number, number]> = [
     [8, 512], // creator: 'QEMU v7.2.22' / 'diskimg'
@@ -107,7 +112,7 @@ function rawDigest(input: string, size: number): string {
 }
 
 interface Case {
-  format: 'vpc' | 'vdi' | 'vhdx';
+  format: 'vpc' | 'vdi' | 'vhdx' | 'vmdk';
   options: string;
   extension: string;
   mask: Mask;
@@ -124,6 +129,9 @@ const CASES: Case[] = [
   { format: 'vpc', options: 'subformat=fixed,force_size=on', extension: 'vhd', mask: vhdMask, info: { format: 'vpc' }, sevenZip: false },
   { format: 'vdi', options: '', extension: 'vdi', mask: vdiMask, info: { format: 'vdi', 'cluster-size': 1048576 }, sevenZip: true },
   { format: 'vdi', options: 'static=on', extension: 'vdi', mask: vdiMask, info: { format: 'vdi', 'cluster-size': 1048576 }, sevenZip: true },
+  { format: 'vmdk', options: '', extension: 'vmdk', mask: vmdkMask, info: { format: 'vmdk', 'format-specific': { data: { 'create-type': 'monolithicSparse' } } }, sevenZip: true },
+  { format: 'vmdk', options: 'adapter_type=lsilogic,hwversion=7,toolsversion=12345', extension: 'vmdk', mask: vmdkMask, info: { format: 'vmdk', 'format-specific': { data: { 'create-type': 'monolithicSparse' } } }, sevenZip: true },
+  { format: 'vmdk', options: 'compat6=on,zeroed_grain=on', extension: 'vmdk', mask: vmdkMask, info: { format: 'vmdk', 'format-specific': { data: { 'create-type': 'monolithicSparse' } } }, sevenZip: true },
   { format: 'vhdx', options: '', extension: 'vhdx', mask: vhdxMask, info: { format: 'vhdx', 'cluster-size': 8388608 }, sevenZip: true },
   { format: 'vhdx', options: 'subformat=fixed', extension: 'vhdx', mask: vhdxMask, info: { format: 'vhdx', 'cluster-size': 8388608 }, sevenZip: true },
   { format: 'vhdx', options: 'subformat=fixed,block_state_zero=off', extension: 'vhdx', mask: vhdxMask, info: { format: 'vhdx' }, sevenZip: true },
@@ -140,8 +148,11 @@ describe.each(SOURCES)('from %s', (sourceName) => {
     it(`convert -O ${c.format} ${flags.join(' ')}`, async () => {
       const input = source(sourceName);
       const tag = `${sourceName}-${c.format}-${c.options || 'default'}`.replace(/[^\w.-]/g, '_');
-      const ours = join(out, `${tag}.ours.${c.extension}`);
-      const theirs = join(out, `${tag}.qemu.${c.extension}`);
+      // Same base names: a VMDK's descriptor names its file.
+      mkdirSync(join(out, 'ours', tag), { recursive: true });
+      mkdirSync(join(out, 'qemu', tag), { recursive: true });
+      const ours = join(out, 'ours', tag, `disk.${c.extension}`);
+      const theirs = join(out, 'qemu', tag, `disk.${c.extension}`);
       const run = await diskimg('convert', '-O', c.format, ...flags, input, ours);
       expect(run).toMatchObject({ code: 0, stderr: '' });
       qemuImgOk('convert', '-O', c.format, ...flags, input, theirs);
@@ -165,6 +176,7 @@ describe.each(SOURCES)('from %s', (sourceName) => {
       // The fields qemu draws at random (and the clock) do differ, so the masks hide something.
       expect(firstDifference(ours, theirs)).not.toBeNull();
       expect(firstDifference(masked(ours, c.mask), masked(theirs, c.mask))).toBeNull();
+      if (c.format === 'vmdk') expect(vmdkDescriptor(ours)).toBe(vmdkDescriptor(theirs));
 
       // 7-Zip 16.02 reads dynamic VHDs and VDIs, and only some VHDX (not qemu-img's of a size that
       // is not a whole MiB): where it reads qemu-img's file, it must read ours, to the same disk.
@@ -185,6 +197,10 @@ describe('bad -o options fail as qemu-img fails', () => {
     ['vdi', ['-o', 'static=2']],
     ['vdi', ['-o', 'subformat=fixed']],
     ['vdi', ['-c']],
+    ['vmdk', ['-o', 'adapter_type=scsi']],
+    ['vmdk', ['-o', 'subformat=sparse']],
+    ['vmdk', ['-o', 'compat6=on,hwversion=7']],
+    ['vmdk', ['-o', 'zeroed_grain=maybe']],
     ['vhdx', ['-o', 'subformat=differencing']],
     ['vhdx', ['-o', 'block_size=3M']],
     ['vhdx', ['-o', 'block_state_zero=perhaps']],

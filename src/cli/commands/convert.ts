@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { deflateCompressor, inlineCompressor, type ClusterCompressor } from '../../core/codecs/compress.ts';
 import { DiskImgError } from '../../core/errors.ts';
 import { DEFAULT_WRITE_OPTIONS, validateOptions } from '../../core/formats/qcow2/write/writer.ts';
@@ -94,7 +95,7 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
     // What the format's create refuses, qemu-img reports as a failed conversion, before any write.
     try {
       const driver = outputDriver(outFormat);
-      resolveOutputOptions(driver, parseOutputOptions(driver, options), Math.ceil(image.virtualSize / 512) * 512);
+      resolveOutputOptions(driver, parseOutputOptions(driver, options), Math.ceil(image.virtualSize / 512) * 512, { fileName: basename(target) });
     } catch (error) {
       await image.close();
       fail(io, `${target}: error while converting ${outFormat}: ${(error as Error).message}`);
@@ -112,7 +113,7 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   const sink = await explain(io, 'Could not create the output', () => NodeFileSink.create(target));
   try {
     await explain(io, 'error while converting', async () => {
-      await convertImage(image, sink, { outputFormat: outFormat, formatOptions: viaWriter ? options : undefined, qcow2, compressor, encrypt, crypto: nodeCrypto(), onProgress: progress.update, signal: controller.signal });
+      await convertImage(image, sink, { outputFormat: outFormat, formatOptions: viaWriter ? options : undefined, outputFileName: basename(target), qcow2, compressor, encrypt, crypto: nodeCrypto(), onProgress: progress.update, signal: controller.signal });
     });
     await sink.close();
     progress.end();

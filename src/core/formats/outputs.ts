@@ -8,6 +8,7 @@ import { DiskImgError } from '../errors.ts';
 import type { OutputDriver, OutputOption, OutputOptionValues } from './output/driver.ts';
 import { checkVdiSize, VdiWriter, type VdiWriteOptions } from './vdi/write.ts';
 import { resolveVhdxOptions, VhdxWriter, type VhdxWriteOptions } from './vhdx/write.ts';
+import { resolveVmdkOptions, VMDK_ADAPTER_TYPES, VMDK_SUBFORMATS, VmdkSparseWriter, type VmdkWriteOptions } from './vmdk/write-sparse.ts';
 import { VpcWriter, vpcSize, type VpcWriteOptions } from './vpc/write.ts';
 
 const BOOL = 'bool' as const;
@@ -98,8 +99,35 @@ export const vhdxOutput: OutputDriver<VhdxWriteOptions, 'vhdx'> = {
   create: (host, virtualSize, options) => VhdxWriter.create(host, virtualSize, options),
 };
 
+export const vmdkOutput: OutputDriver<VmdkWriteOptions, 'vmdk'> = {
+  name: 'vmdk',
+  title: 'VMware virtual disk (VMDK)',
+  extension: 'vmdk',
+  options: [
+    { key: 'adapter_type', type: 'string', default: 'ide', values: VMDK_ADAPTER_TYPES, help: 'Virtual adapter type, can be one of ide (default), lsilogic, buslogic or legacyESX' },
+    { key: 'backing_file', type: 'string', help: 'File name of a base image' },
+    { key: 'backing_fmt', type: 'string', help: "Must be 'vmdk' if present" },
+    { key: 'compat6', type: BOOL, default: 'off', help: 'VMDK version 6 image' },
+    { key: 'hwversion', type: 'string', default: '4', help: 'VMDK hardware version' },
+    { key: 'size', type: 'size', help: 'Virtual disk size' },
+    {
+      key: 'subformat',
+      type: 'string',
+      default: 'monolithicSparse',
+      values: VMDK_SUBFORMATS,
+      help: 'VMDK flat extent format, can be one of {monolithicSparse (default) | monolithicFlat | twoGbMaxExtentSparse | twoGbMaxExtentFlat | streamOptimized}',
+    },
+    { key: 'toolsversion', type: 'string', default: '2147483647', help: 'VMware guest tools version' },
+    { key: 'zeroed_grain', type: BOOL, default: 'off', help: 'Enable efficient zero writes using the zeroed-grain GTE feature' },
+  ],
+  compression: false,
+  resolve: (values, _virtualSize, context) => resolveVmdkOptions(values, context?.fileName ?? 'disk.vmdk'),
+  // Subformats other than monolithicSparse are refused by resolve; streamOptimized plugs in here.
+  create: (host, virtualSize, options) => VmdkSparseWriter.create(host, virtualSize, options),
+};
+
 /** Every format conversion can write, in the order the CLI's help and the page list them. */
-export const OUTPUT_DRIVERS = [rawOutput, qcow2Output, vpcOutput, vdiOutput, vhdxOutput] as const;
+export const OUTPUT_DRIVERS = [rawOutput, qcow2Output, vmdkOutput, vpcOutput, vdiOutput, vhdxOutput] as const;
 
 export type OutputFormat = (typeof OUTPUT_DRIVERS)[number]['name'];
 

@@ -25,6 +25,8 @@ export interface ConvertImageOptions extends Qcow2ConvertOptions {
    * value), checked against the format's option table.
    */
   formatOptions?: ReadonlyMap<string, string>;
+  /** The output file's base name, for formats that write it into the file (a VMDK's descriptor). */
+  outputFileName?: string;
   /**
    * Encrypt the qcow2 output with LUKS under this passphrase (qemu-img's -o encrypt.format=luks
    * and friends; defaults aes-256-xts-plain64, sha256, 2000 ms of PBKDF2).
@@ -57,6 +59,6 @@ async function convertThroughWriter(image: DiskImage, sink: Sink, options: Conve
   if (options.encrypt) throw new DiskImgError('usage', 'Encryption is only supported for the qcow2 output format', { field: 'encrypt.format' });
   if (options.compressor && !driver.compression) throw new DiskImgError('usage', 'Compression not supported for this file format', { field: 'compress' });
   const values = parseOutputOptions(driver, options.formatOptions ?? new Map());
-  const resolved = resolveOutputOptions(driver, values, Math.ceil(image.virtualSize / 512) * 512);
+  const resolved = resolveOutputOptions(driver, values, Math.ceil(image.virtualSize / 512) * 512, { fileName: options.outputFileName });
   await convertToOutput(image, sink, driver, resolved, options);
 }

@@ -18,7 +18,7 @@ const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 const MiB = 1024 * 1024;
 
 /**
- * The most a VHD, VDI or VHDX of this disk can take whatever its options (they are the page's
+ * The most a VMDK, VHD, VDI or VHDX of this disk can take whatever its options (they are the page's
  * defaults or the user's): every block allocated, plus the metadata.
  */
 function writerFormatBound(format: Exclude<OutputFormat, 'raw' | 'qcow2'>, virtualSize: number): number {
@@ -29,6 +29,12 @@ function writerFormatBound(format: Exclude<OutputFormat, 'raw' | 'qcow2'>, virtu
       // rounding adds less than one cylinder of 255 × 16 sectors) is smaller.
       const blocks = ceilDiv(size + 255 * 16 * 512, 2 * MiB);
       return blocks * (2 * MiB + 512) + ceilDiv(blocks * 4, 512) * 512 + 2048;
+    }
+    case 'vmdk': {
+      // monolithicSparse: header, descriptor, both grain directories and tables, every 64 KiB grain.
+      const grains = ceilDiv(size, 65536);
+      const tables = ceilDiv(grains, 512);
+      return ceilDiv((21 + 2 * (ceilDiv(tables * 4, 512) + 4 * tables)) * 512, 65536) * 65536 + grains * 65536;
     }
     case 'vdi':
       return 512 + ceilDiv(ceilDiv(size, MiB) * 4, 512) * 512 + ceilDiv(size, MiB) * MiB;

@@ -26,6 +26,12 @@ export interface OutputOption {
 /** Option values once parsed: on/off as booleans, sizes as byte counts, the rest as given. */
 export type OutputOptionValues = ReadonlyMap<string, string | number | boolean>;
 
+/** What a format may need to know of the output beyond its options. */
+export interface OutputContext {
+  /** The output file's base name (a VMDK's descriptor names its extent by it). */
+  fileName?: string;
+}
+
 export interface OutputDriver<Options = unknown, Name extends string = string> {
   /** qemu-img's name (-O). */
   readonly name: Name;
@@ -39,7 +45,7 @@ export interface OutputDriver<Options = unknown, Name extends string = string> {
    * The writer's options from the parsed -o values, checked against the virtual size as qemu-img
    * checks them at create time; throws DiskImgError('usage') with qemu-img's message.
    */
-  resolve?(values: OutputOptionValues, virtualSize: number): Options;
+  resolve?(values: OutputOptionValues, virtualSize: number, context?: OutputContext): Options;
   /**
    * Creates the file's structure in `host` and returns its writer. Formats converted through
    * their own pipeline (raw, qcow2 with its encryption and compressed two-pass path) have none.
@@ -91,12 +97,12 @@ export function parseOutputOptions(driver: Pick<OutputDriver, 'options'>, given:
  * The checks the format's create makes of the values (an enum's value among those it takes), with
  * qemu's message; then the format's own (resolve). qemu-img reports these as create failures.
  */
-export function resolveOutputOptions<O>(driver: OutputDriver<O>, values: OutputOptionValues, virtualSize: number): O {
+export function resolveOutputOptions<O>(driver: OutputDriver<O>, values: OutputOptionValues, virtualSize: number, context: OutputContext = {}): O {
   for (const [key, value] of values) {
     const option = driver.options.find((o) => o.key === key);
     if (option?.type === 'enum' && !option.values!.includes(String(value))) usage(`Parameter '${key}' does not accept value '${value}'`, key, String(value));
   }
-  return driver.resolve!(values, virtualSize);
+  return driver.resolve!(values, virtualSize, context);
 }
 
 /** A size as qemu reads it: a number with an optional k, M, G, T, P, E suffix (powers of 1024). */
