@@ -241,4 +241,26 @@ describe('bad -o options fail as qemu-img fails', () => {
       expect(existsSync(ours)).toBe(false);
     });
   }
+
+  // What qemu-img writes and diskimg does not (yet): refused up front, saying so, leaving no file.
+  for (const [flags, message] of [
+    [['-o', 'subformat=monolithicFlat'], 'error while converting vmdk: subformat=monolithicFlat is not supported by diskimg yet (monolithicSparse is)'],
+    [['-o', 'subformat=twoGbMaxExtentSparse'], 'error while converting vmdk: subformat=twoGbMaxExtentSparse is not supported by diskimg yet (monolithicSparse is)'],
+    [['-o', 'backing_file=base.vmdk'], 'error while converting vmdk: A backing file for a VMDK output is not supported by diskimg'],
+  ] as const) {
+    it(`convert -O vmdk ${flags.join(' ')}`, async () => {
+      const ours = join(out, 'refused.vmdk');
+      const run = await diskimg('convert', '-O', 'vmdk', ...flags, source('raw'), ours);
+      expect(run).toMatchObject({ code: 1, stderr: `diskimg: ${ours}: ${message}\n` });
+      expect(existsSync(ours)).toBe(false);
+    });
+  }
+
+  it('refuses a VMDK descriptor that would overflow its 20 sectors (qemu-img writes it on over the redundant grain directory)', async () => {
+    const ours = join(out, 'long-tools.vmdk');
+    const run = await diskimg('convert', '-O', 'vmdk', '-o', `toolsversion=${'9'.repeat(11000)}`, source('raw'), ours);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('The VMDK descriptor does not fit its 20 sectors (is toolsversion or hwversion too long?)');
+    expect(existsSync(ours)).toBe(false);
+  });
 });

@@ -1,5 +1,5 @@
 /**
- * The page refuses a job whose output cannot fit, from measureOutput's bound: for VHD, VDI and
+ * The page refuses a job whose output cannot fit, from measureOutput's bound: for VMDK, VHD, VDI and
  * VHDX, with every option that makes the file larger, the bound holds for a disk full of data.
  */
 import { describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { openImage } from '../../src/core/open.ts';
 import { MemoryStorage } from '../../src/core/storage/storage.ts';
 
 const cases: Array<[OutputFormat, Record<string, string>]> = [
+  ['vmdk', {}],
   ['vpc', {}],
   ['vpc', { subformat: 'fixed' }],
   ['vpc', { subformat: 'fixed', force_size: 'on' }],

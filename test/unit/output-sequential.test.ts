@@ -1,8 +1,9 @@
 /**
- * A sink that can only append gets the same VHD, VDI and VHDX bytes as a seekable one (which are
+ * A sink that can only append gets the same VMDK, VHD, VDI and VHDX bytes as a seekable one (which are
  * qemu-img's, see test/interop/write-formats.test.ts): the generic two-pass path plans the file,
  * then emits it in order. The fields drawn at random differ between two conversions and are
- * masked (VHD footer: timestamp, checksum, UUID; VDI: its two UUIDs; VHDX: see vhdxFields).
+ * masked (VMDK: the descriptor, for its CID; VHD footer: timestamp, checksum, UUID; VDI: its two UUIDs;
+ * VHDX: see vhdxFields).
  */
 import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,6 +54,7 @@ const cases: Array<[string, ConvertImageOptions['outputFormat'], Record<string, 
   ['fixed VHD, force_size', 'vpc', { subformat: 'fixed', force_size: 'on' }, (length) => footerFields(length - 512)],
   ['dynamic VDI', 'vdi', {}, () => [[0x188, 32]]],
   ['static VDI', 'vdi', { static: 'on' }, () => [[0x188, 32]]],
+  ['monolithicSparse VMDK', 'vmdk', {}, () => [[512, 10240]]],
   ['dynamic VHDX, 1 MiB blocks', 'vhdx', { block_size: '1M' }, () => vhdxFields(3 * MiB)],
   ['fixed VHDX', 'vhdx', { subformat: 'fixed' }, () => vhdxFields(3 * MiB)],
 ];
