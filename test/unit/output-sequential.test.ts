@@ -105,3 +105,14 @@ describe.each([
     });
   }
 });
+
+it('refuses an output of several files (a monolithicFlat VMDK) on a download stream', async () => {
+  const image = await open(raw, { format: 'raw' });
+  try {
+    await expect(convertImage(image, new AppendOnlySink(), { outputFormat: 'vmdk', formatOptions: new Map([['subformat', 'monolithicFlat']]), outputFileName: 'disk.vmdk' })).rejects.toThrow(
+      'This output is 2 files (disk-flat.vmdk beside it): it needs a folder to write them into, not a download stream',
+    );
+  } finally {
+    await image.close();
+  }
+});

@@ -1,11 +1,11 @@
 import { stat } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { deflateCompressor, inlineCompressor, type ClusterCompressor } from '../../core/codecs/compress.ts';
 import { DiskImgError } from '../../core/errors.ts';
 import { DEFAULT_WRITE_OPTIONS, validateOptions } from '../../core/formats/qcow2/write/writer.ts';
-import { convertImage, OUTPUT_FORMATS, type OutputFormat } from '../../core/pipeline/convert-image.ts';
+import { convertImage, OUTPUT_FORMATS, outputCompanions, type OutputFormat } from '../../core/pipeline/convert-image.ts';
 import { outputDriver } from '../../core/formats/outputs.ts';
-import { parseOutputOptions, resolveOutputOptions } from '../../core/formats/output/driver.ts';
+import { parseOutputOptions } from '../../core/formats/output/driver.ts';
 import { NodeFileSink } from '../../node/file-sink.ts';
 import { NodeCompressorPool } from '../../node/compress-pool.ts';
 import { parseArgs, parseOptionList } from '../args.ts';
@@ -91,14 +91,24 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
       await image.close();
       fail(io, `${target}: ${(error as Error).message}`);
     }
-  } else if (viaWriter) {
+  }
+  /** The other files the output consists of (a monolithicFlat VMDK's extent), beside it. */
+  let companions: string[] = [];
+  if (viaWriter) {
     // What the format's create refuses, qemu-img reports as a failed conversion, before any write.
     try {
-      const driver = outputDriver(outFormat);
-      resolveOutputOptions(driver, parseOutputOptions(driver, options), Math.ceil(image.virtualSize / 512) * 512, { fileName: basename(target) });
+      companions = outputCompanions(outFormat, options, image.virtualSize, basename(target)).map((name) => join(dirname(target), name));
     } catch (error) {
       await image.close();
       fail(io, `${target}: error while converting ${outFormat}: ${(error as Error).message}`);
+    }
+    for (const companion of companions) {
+      for (const input of [spec.path, ...inputs]) {
+        if (await sameFile(input, companion)) {
+          await image.close();
+          fail(io, `The output's '${companion}' is '${input}', which the input reads: diskimg never writes to its input`);
+        }
+      }
     }
   }
   let compressor: ClusterCompressor | undefined;
@@ -111,15 +121,19 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   process.once('SIGINT', onSignal);
   const progress = progressPrinter(io, args.flags.has('p') && !args.flags.has('q'));
   const sink = await explain(io, 'Could not create the output', () => NodeFileSink.create(target));
+  const companionSinks: NodeFileSink[] = [];
   try {
+    for (const companion of companions) companionSinks.push(await explain(io, 'Could not create the output', () => NodeFileSink.create(companion)));
     await explain(io, 'error while converting', async () => {
-      await convertImage(image, sink, { outputFormat: outFormat, formatOptions: viaWriter ? options : undefined, outputFileName: basename(target), qcow2, compressor, encrypt, crypto: nodeCrypto(), onProgress: progress.update, signal: controller.signal });
+      await convertImage(image, sink, { outputFormat: outFormat, formatOptions: viaWriter ? options : undefined, outputFileName: basename(target), companionSinks, qcow2, compressor, encrypt, crypto: nodeCrypto(), onProgress: progress.update, signal: controller.signal });
     });
+    for (const companion of companionSinks) await companion.close();
     await sink.close();
     progress.end();
     return 0;
   } catch (error) {
     // Never leave a partial output that looks like a whole image.
+    for (const companion of companionSinks) await companion.abort();
     await sink.abort();
     if (error instanceof DiskImgError && error.kind === 'aborted') fail(io, 'Cancelled; the partial output was removed');
     throw error;

@@ -8,7 +8,7 @@ import { DiskImgError } from '../errors.ts';
 import type { OutputDriver, OutputOption, OutputOptionValues } from './output/driver.ts';
 import { checkVdiSize, VdiWriter, type VdiWriteOptions } from './vdi/write.ts';
 import { resolveVhdxOptions, VhdxWriter, type VhdxWriteOptions } from './vhdx/write.ts';
-import { resolveVmdkOptions, VMDK_ADAPTER_TYPES, VMDK_SUBFORMATS, VmdkSparseWriter, type VmdkWriteOptions } from './vmdk/write-sparse.ts';
+import { flatExtentName, resolveVmdkOptions, VMDK_ADAPTER_TYPES, VMDK_SUBFORMAT_WRITERS, VMDK_SUBFORMATS, type VmdkWriteOptions } from './vmdk/write-sparse.ts';
 import { VpcWriter, vpcSize, type VpcWriteOptions } from './vpc/write.ts';
 
 const BOOL = 'bool' as const;
@@ -122,8 +122,9 @@ export const vmdkOutput: OutputDriver<VmdkWriteOptions, 'vmdk'> = {
   ],
   compression: false,
   resolve: (values, _virtualSize, context) => resolveVmdkOptions(values, context?.fileName ?? 'disk.vmdk'),
-  // Subformats other than monolithicSparse are refused by resolve; streamOptimized plugs in here.
-  create: (host, virtualSize, options) => VmdkSparseWriter.create(host, virtualSize, options),
+  companions: (options) => (options.subformat === 'monolithicFlat' ? [flatExtentName(options.fileName)] : []),
+  // resolve refuses the subformats VMDK_SUBFORMAT_WRITERS lacks.
+  create: (host, virtualSize, options, companions) => VMDK_SUBFORMAT_WRITERS[options.subformat]!(host, virtualSize, options, companions),
 };
 
 /** Every format conversion can write, in the order the CLI's help and the page list them. */

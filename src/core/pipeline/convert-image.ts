@@ -27,6 +27,8 @@ export interface ConvertImageOptions extends Qcow2ConvertOptions {
   formatOptions?: ReadonlyMap<string, string>;
   /** The output file's base name, for formats that write it into the file (a VMDK's descriptor). */
   outputFileName?: string;
+  /** Seekable sinks for the other files the output consists of (outputCompanions names them). */
+  companionSinks?: Sink[];
   /**
    * Encrypt the qcow2 output with LUKS under this passphrase (qemu-img's -o encrypt.format=luks
    * and friends; defaults aes-256-xts-plain64, sha256, 2000 ms of PBKDF2).
@@ -60,5 +62,16 @@ async function convertThroughWriter(image: DiskImage, sink: Sink, options: Conve
   if (options.compressor && !driver.compression) throw new DiskImgError('usage', 'Compression not supported for this file format', { field: 'compress' });
   const values = parseOutputOptions(driver, options.formatOptions ?? new Map());
   const resolved = resolveOutputOptions(driver, values, Math.ceil(image.virtualSize / 512) * 512, { fileName: options.outputFileName });
-  await convertToOutput(image, sink, driver, resolved, options);
+  await convertToOutput(image, sink, driver, resolved, options, options.companionSinks);
+}
+
+/**
+ * The other files an output of these options consists of, by base name, to be made beside it (a
+ * monolithicFlat VMDK's flat extent); throws the options' errors as convertImage would.
+ */
+export function outputCompanions(format: OutputFormat, formatOptions: ReadonlyMap<string, string>, virtualSize: number, fileName: string): string[] {
+  if (format === 'raw' || format === 'qcow2') return [];
+  const driver = outputDriver(format);
+  const resolved = resolveOutputOptions(driver, parseOutputOptions(driver, formatOptions), Math.ceil(virtualSize / 512) * 512, { fileName });
+  return driver.companions?.(resolved) ?? [];
 }

@@ -8,6 +8,7 @@
  * same bytes.
  */
 import type { DiskImage } from '../disk.ts';
+import { DiskImgError } from '../errors.ts';
 import type { OutputDriver } from '../formats/output/driver.ts';
 import { HostFile, type Placement } from '../formats/output/host-file.ts';
 import type { Sink } from '../sink.ts';
@@ -20,17 +21,25 @@ export const createSize = (image: DiskImage): number => Math.ceil(image.virtualS
 /** Writes below the first 2 MiB request need no particular unit: the writer's requests are qemu-img's. */
 const UNCOMPRESSED_UNIT = 512;
 
-export async function convertToOutput<O>(image: DiskImage, sink: Sink, driver: OutputDriver<O>, options: O, convert: ConvertOptions = {}): Promise<void> {
+/**
+ * `companions`: one seekable sink for each other file the output consists of (driver.companions),
+ * in that order.
+ */
+export async function convertToOutput<O>(image: DiskImage, sink: Sink, driver: OutputDriver<O>, options: O, convert: ConvertOptions = {}, companions: Sink[] = []): Promise<void> {
   const size = createSize(image);
+  const names = driver.companions?.(options) ?? [];
+  if (names.length > 0 && (!sink.truncate || companions.length !== names.length || companions.some((c) => !c.truncate))) {
+    throw new DiskImgError('usage', `This output is ${names.length + 1} files (${names.join(', ')} beside it): it needs a folder to write them into, not a download stream`, { field: 'subformat' });
+  }
   if (sink.truncate) {
-    const writer = await driver.create!(HostFile.writing(sink), size, options);
+    const writer = await driver.create!(HostFile.writing(sink), size, options, companions.map((c) => HostFile.writing(c)));
     await driveGuestWrites(image, writer, { ...convert, clusterSize: UNCOMPRESSED_UNIT });
     return;
   }
   const total = image.virtualSize;
   const halves = (done: number, base: number) => convert.onProgress?.(Math.min(total, Math.floor((base + done) / 2)), total);
   const plan = HostFile.planning();
-  const writer = await driver.create!(plan, size, options);
+  const writer = await driver.create!(plan, size, options, []);
   await driveGuestWrites(image, writer, { ...convert, onProgress: (done) => halves(done, 0), clusterSize: UNCOMPRESSED_UNIT });
   await emitInOrder(image, sink, plan, convert, (done) => halves(done, total));
 }

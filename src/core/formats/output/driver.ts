@@ -47,10 +47,16 @@ export interface OutputDriver<Options = unknown, Name extends string = string> {
    */
   resolve?(values: OutputOptionValues, virtualSize: number, context?: OutputContext): Options;
   /**
-   * Creates the file's structure in `host` and returns its writer. Formats converted through
-   * their own pipeline (raw, qcow2 with its encryption and compressed two-pass path) have none.
+   * The other files the output consists of, by base name, beside it (a monolithicFlat VMDK's
+   * flat extent). Such an output needs a place that holds several files: not a download stream.
    */
-  create?(host: HostFile, virtualSize: number, options: Options): Promise<GuestWriter>;
+  companions?(options: Options): string[];
+  /**
+   * Creates the file's structure in `host` (and in `companions`, one per name companions gave)
+   * and returns its writer. Formats converted through their own pipeline (raw, qcow2 with its
+   * encryption and compressed two-pass path) have none.
+   */
+  create?(host: HostFile, virtualSize: number, options: Options, companions: HostFile[]): Promise<GuestWriter>;
 }
 
 const usage = (message: string, field: string, value?: string | number): never => {

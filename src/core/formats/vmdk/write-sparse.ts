@@ -50,7 +50,7 @@ export function resolveVmdkOptions(values: ReadonlyMap<string, string | number |
   if (!(VMDK_ADAPTER_TYPES as readonly string[]).includes(adapterType)) usage(`invalid parameter value: ${adapterType}`, 'adapter_type');
   const subformat = (values.get('subformat') as string | undefined) ?? 'monolithicSparse';
   if (!(VMDK_SUBFORMATS as readonly string[]).includes(subformat)) usage(`invalid parameter value: ${subformat}`, 'subformat');
-  if (subformat !== 'monolithicSparse') usage(`subformat=${subformat} is not supported by diskimg yet (monolithicSparse is)`, 'subformat');
+  if (!(subformat in VMDK_SUBFORMAT_WRITERS)) usage(`subformat=${subformat} is not supported by diskimg yet (${Object.keys(VMDK_SUBFORMAT_WRITERS).join(' and ')} are)`, 'subformat');
   if (values.has('backing_file')) usage('A backing file for a VMDK output is not supported by diskimg', 'backing_file');
   return {
     subformat: subformat as VmdkWriteOptions['subformat'],
@@ -60,6 +60,20 @@ export function resolveVmdkOptions(values: ReadonlyMap<string, string | number |
     zeroedGrain: values.get('zeroed_grain') === true,
     fileName,
   };
+}
+
+/**
+ * filename_decompose: the output's name without its extension, and the extension ("disk", ".vmdk").
+ */
+function decompose(fileName: string): [string, string] {
+  const dot = fileName.lastIndexOf('.');
+  return dot < 0 ? [fileName, ''] : [fileName.slice(0, dot), fileName.slice(dot)];
+}
+
+/** The other file a monolithicFlat VMDK consists of: its flat extent, beside the descriptor. */
+export function flatExtentName(fileName: string): string {
+  const [prefix, postfix] = decompose(fileName);
+  return `${prefix}-flat${postfix}`;
 }
 
 /** The descriptor vmdk_co_do_create writes, CID drawn at random. */
@@ -74,7 +88,7 @@ export function sparseDescriptor(size: number, o: VmdkWriteOptions): string {
     `createType="${o.subformat}"`,
     '',
     '# Extent description',
-    `RW ${Math.floor(size / SECTOR)} SPARSE "${o.fileName}"`,
+    o.subformat === 'monolithicFlat' ? `RW ${Math.floor(size / SECTOR)} FLAT "${flatExtentName(o.fileName)}" 0` : `RW ${Math.floor(size / SECTOR)} SPARSE "${o.fileName}"`,
     '',
     '# The Disk Data Base',
     '#DDB',
@@ -87,6 +101,36 @@ export function sparseDescriptor(size: number, o: VmdkWriteOptions): string {
     `ddb.toolsVersion = "${o.toolsversion}"`,
     '',
   ].join('\n');
+}
+
+/**
+ * A monolithicFlat VMDK: a descriptor file (padded to a whole sector, as qemu 7.2 leaves it) and
+ * the guest disk as it is in the flat extent beside it.
+ */
+export class VmdkFlatWriter implements GuestWriter {
+  private constructor(
+    private readonly extent: HostFile,
+    readonly size: number,
+  ) {}
+
+  static async create(host: HostFile, virtualSize: number, options: VmdkWriteOptions, extent: HostFile): Promise<VmdkFlatWriter> {
+    const size = Math.ceil(virtualSize / SECTOR) * SECTOR;
+    await extent.setLength(size);
+    const descriptor = new TextEncoder().encode(sparseDescriptor(size, options));
+    const padded = new Uint8Array(Math.ceil(descriptor.length / SECTOR) * SECTOR);
+    padded.set(descriptor);
+    await host.metadata(0, padded);
+    return new VmdkFlatWriter(extent, size);
+  }
+
+  async write(guestOffset: number, bytes: Uint8Array): Promise<void> {
+    if (guestOffset + bytes.length > this.size) {
+      throw new DiskImgError('usage', `A write at ${guestOffset} of ${bytes.length} bytes runs past the VMDK's ${this.size} bytes`, { offset: guestOffset });
+    }
+    await this.extent.data(guestOffset, bytes, guestOffset);
+  }
+
+  async finish(): Promise<void> {}
 }
 
 export class VmdkSparseWriter implements GuestWriter {
@@ -182,3 +226,12 @@ export class VmdkSparseWriter implements GuestWriter {
 
   async finish(): Promise<void> {}
 }
+
+/**
+ * The VMDK subformats diskimg writes, each with its writer (`companions`: the other files of the
+ * output, beside it). VMDK streamOptimized registers here.
+ */
+export const VMDK_SUBFORMAT_WRITERS: Partial<Record<VmdkWriteOptions['subformat'], (host: HostFile, size: number, options: VmdkWriteOptions, companions: HostFile[]) => Promise<GuestWriter>>> = {
+  monolithicSparse: (host, size, options) => VmdkSparseWriter.create(host, size, options),
+  monolithicFlat: (host, size, options, [extent]) => VmdkFlatWriter.create(host, size, options, extent),
+};
