@@ -30,6 +30,11 @@ export interface ConvertImageOptions extends Qcow2ConvertOptions {
   /** Seekable sinks for the other files the output consists of (outputCompanions names them). */
   companionSinks?: Sink[];
   /**
+   * VMDK, VHD, VDI, VHDX: make the disk this large (at least the source's size; the rest reads as
+   * zeros), e.g. azureVhdSize for Azure's whole-MiB fixed VHD.
+   */
+  targetSize?: number;
+  /**
    * Encrypt the qcow2 output with LUKS under this passphrase (qemu-img's -o encrypt.format=luks
    * and friends; defaults aes-256-xts-plain64, sha256, 2000 ms of PBKDF2).
    */
@@ -61,8 +66,10 @@ async function convertThroughWriter(image: DiskImage, sink: Sink, options: Conve
   if (options.encrypt) throw new DiskImgError('usage', 'Encryption is only supported for the qcow2 output format', { field: 'encrypt.format' });
   if (options.compressor && !driver.compression) throw new DiskImgError('usage', 'Compression not supported for this file format', { field: 'compress' });
   const values = parseOutputOptions(driver, options.formatOptions ?? new Map());
-  const resolved = resolveOutputOptions(driver, values, Math.ceil(image.virtualSize / 512) * 512, { fileName: options.outputFileName });
-  await convertToOutput(image, sink, driver, resolved, options, options.companionSinks);
+  const size = Math.max(Math.ceil(image.virtualSize / 512) * 512, options.targetSize ?? 0);
+  if (size % 512 !== 0) throw new DiskImgError('usage', `The output's size must be a whole number of 512-byte sectors (${size} is not)`, { field: 'size', value: size });
+  const resolved = resolveOutputOptions(driver, values, size, { fileName: options.outputFileName });
+  await convertToOutput(image, sink, driver, resolved, options, options.companionSinks, size);
 }
 
 /**

@@ -18,15 +18,22 @@ import { driveGuestWrites } from './convert-guest.ts';
 /** The size qemu-img convert creates the output with: the source's, in whole sectors. */
 export const createSize = (image: DiskImage): number => Math.ceil(image.virtualSize / 512) * 512;
 
+/**
+ * The smallest disk Azure takes from a VHD of `virtualSize` bytes: fixed, a whole number of MiB
+ * (convert with `targetSize` this and -o subformat=fixed,force_size=on).
+ */
+export const azureVhdSize = (virtualSize: number): number => Math.ceil(virtualSize / (1024 * 1024)) * 1024 * 1024;
+
 /** Writes below the first 2 MiB request need no particular unit: the writer's requests are qemu-img's. */
 const UNCOMPRESSED_UNIT = 512;
 
 /**
  * `companions`: one seekable sink for each other file the output consists of (driver.companions),
- * in that order.
+ * in that order. `targetSize`: a larger disk than the source, its end reading as zeros (as
+ * `qemu-img create` of that size then `qemu-img convert -n` into it).
  */
-export async function convertToOutput<O>(image: DiskImage, sink: Sink, driver: OutputDriver<O>, options: O, convert: ConvertOptions = {}, companions: Sink[] = []): Promise<void> {
-  const size = createSize(image);
+export async function convertToOutput<O>(image: DiskImage, sink: Sink, driver: OutputDriver<O>, options: O, convert: ConvertOptions = {}, companions: Sink[] = [], targetSize?: number): Promise<void> {
+  const size = Math.max(createSize(image), targetSize ?? 0);
   const names = driver.companions?.(options) ?? [];
   if (names.length > 0 && (!sink.truncate || companions.length !== names.length || companions.some((c) => !c.truncate))) {
     throw new DiskImgError('usage', `This output is ${names.length + 1} files (${names.join(', ')} beside it): it needs a folder to write them into, not a download stream`, { field: 'subformat' });
