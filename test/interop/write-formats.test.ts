@@ -188,30 +188,49 @@ describe.each(SOURCES)('from %s', (sourceName) => {
   }
 });
 
-describe('VMDK monolithicFlat: a descriptor and a flat extent beside it', () => {
-  describe.each(['raw', 'chain-depth3', 'odd-size'])('from %s', (sourceName) => {
-    it('convert -O vmdk -o subformat=monolithicFlat', async () => {
-      const input = source(sourceName);
-      const dirs = ['ours', 'qemu'].map((who) => join(out, `flat-${who}-${sourceName}`));
-      for (const dir of dirs) mkdirSync(dir, { recursive: true });
-      // A name with two dots: qemu takes the last as the extension ("my.disk" + "-flat" + ".vmdk").
-      const [ours, theirs] = dirs.map((dir) => join(dir, 'my.disk.vmdk'));
-      const run = await diskimg('convert', '-O', 'vmdk', '-o', 'subformat=monolithicFlat', input, ours);
-      expect(run).toMatchObject({ code: 0, stderr: '' });
-      qemuImgOk('convert', '-O', 'vmdk', '-o', 'subformat=monolithicFlat', input, theirs);
-      const info = JSON.parse(qemuImgOk('info', '--output=json', ours));
-      expect(info).toMatchObject({ format: 'vmdk', 'format-specific': { data: { 'create-type': 'monolithicFlat' } } });
-      expect(qemuImg('check', ours).code).toBe(0);
-      expect(qemuImg('compare', input, ours).stdout).toBe('Images are identical.\n');
-      // The descriptor file: the same text but the CID, padded to a sector as qemu leaves it.
-      const text = (file: string) => readAt(file, 0, statSync(file).size).toString('latin1');
-      expect(statSync(ours).size).toBe(statSync(theirs).size);
-      expect(text(ours).replace(/^CID=[0-9a-f]+$/m, 'CID=…')).toBe(text(theirs).replace(/^CID=[0-9a-f]+$/m, 'CID=…'));
-      expect(text(ours)).toContain('RW ' + Math.ceil(info['virtual-size'] / 512) + ' FLAT "my.disk-flat.vmdk" 0');
-      // The extent: byte for byte.
-      expect(firstDifference(join(dirs[0], 'my.disk-flat.vmdk'), join(dirs[1], 'my.disk-flat.vmdk'))).toBeNull();
+describe('VMDK of several files: a descriptor and its extents beside it', () => {
+  /** A 5 GiB disk with data on both sides of the 2 GiB extent boundaries (qemu-io writes it). */
+  const fiveGiB = () => {
+    const file = join(out, 'five.qcow2');
+    if (!existsSync(file)) {
+      qemuImgOk('create', '-q', '-f', 'qcow2', file, '5G');
+      execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x11 0 1M', '-c', 'write -P 0x22 2047M 2M', '-c', 'write -P 0x33 4500M 64k', file], { stdio: 'ignore' });
+    }
+    return file;
+  };
+  const sources: Array<[string, () => string]> = [
+    ['raw', () => source('raw')],
+    ['chain-depth3', () => source('chain-depth3')],
+    ['odd-size', () => source('odd-size')],
+    ['a 5 GiB qcow2', fiveGiB],
+  ];
+  for (const subformat of ['monolithicFlat', 'twoGbMaxExtentSparse', 'twoGbMaxExtentFlat']) {
+    describe.each(sources)('from %s', (sourceName, input) => {
+      it(`convert -O vmdk -o subformat=${subformat}`, async () => {
+        const dirs = ['ours', 'qemu'].map((who) => join(out, `${subformat}-${who}-${sourceName.replace(/\W/g, '_')}`));
+        for (const dir of dirs) mkdirSync(dir, { recursive: true });
+        // A name with two dots: qemu takes the last as the extension ("my.disk" + "-flat" + ".vmdk").
+        const [ours, theirs] = dirs.map((dir) => join(dir, 'my.disk.vmdk'));
+        const run = await diskimg('convert', '-O', 'vmdk', '-o', `subformat=${subformat}`, input(), ours);
+        expect(run).toMatchObject({ code: 0, stderr: '' });
+        qemuImgOk('convert', '-O', 'vmdk', '-o', `subformat=${subformat}`, input(), theirs);
+        const info = JSON.parse(qemuImgOk('info', '--output=json', ours));
+        expect(info).toMatchObject({ format: 'vmdk', 'format-specific': { data: { 'create-type': subformat } } });
+        expect(qemuImg('check', ours).code).toBe(0);
+        expect(qemuImg('compare', input(), ours).stdout).toBe('Images are identical.\n');
+        // The descriptor file: the same text but the CID, padded to a sector as qemu leaves it.
+        // (The CID's length moves where the zero padding starts.)
+        const text = (file: string) => readAt(file, 0, statSync(file).size).toString('latin1').replace(/\0+$/, '');
+        expect(statSync(ours).size).toBe(statSync(theirs).size);
+        expect(text(ours).replace(/^CID=[0-9a-f]+$/m, 'CID=…')).toBe(text(theirs).replace(/^CID=[0-9a-f]+$/m, 'CID=…'));
+        // Each extent the descriptor names: byte for byte.
+        const names = [...text(theirs).matchAll(/^RW \d+ (?:FLAT|SPARSE) "([^"]+)"/gm)].map((m) => m[1]);
+        expect(names.length).toBeGreaterThan(0);
+        expect(names.every((name) => name.startsWith('my.disk-') && name.endsWith('.vmdk'))).toBe(true);
+        for (const name of names) expect(firstDifference(join(dirs[0], name), join(dirs[1], name))).toBeNull();
+      });
     });
-  });
+  }
 
   it('never writes its extent over the input', async () => {
     const dir = join(out, 'flat-over-input');
@@ -283,7 +302,7 @@ describe('bad -o options fail as qemu-img fails', () => {
 
   // What qemu-img writes and diskimg does not (yet): refused up front, saying so, leaving no file.
   for (const [flags, message] of [
-    [['-o', 'subformat=twoGbMaxExtentSparse'], 'error while converting vmdk: subformat=twoGbMaxExtentSparse is not supported by diskimg yet (monolithicSparse and monolithicFlat are)'],
+    [['-o', 'subformat=streamOptimized'], 'error while converting vmdk: subformat=streamOptimized is not supported by diskimg yet (monolithicSparse and monolithicFlat and twoGbMaxExtentSparse and twoGbMaxExtentFlat are)'],
     [['-o', 'backing_file=base.vmdk'], 'error while converting vmdk: A backing file for a VMDK output is not supported by diskimg'],
   ] as const) {
     it(`convert -O vmdk ${flags.join(' ')}`, async () => {

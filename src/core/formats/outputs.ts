@@ -8,7 +8,7 @@ import { DiskImgError } from '../errors.ts';
 import type { OutputDriver, OutputOption, OutputOptionValues } from './output/driver.ts';
 import { checkVdiSize, VdiWriter, type VdiWriteOptions } from './vdi/write.ts';
 import { resolveVhdxOptions, VhdxWriter, type VhdxWriteOptions } from './vhdx/write.ts';
-import { flatExtentName, resolveVmdkOptions, VMDK_ADAPTER_TYPES, VMDK_SUBFORMAT_WRITERS, VMDK_SUBFORMATS, type VmdkWriteOptions } from './vmdk/write-sparse.ts';
+import { vmdkCompanions, resolveVmdkOptions, VMDK_ADAPTER_TYPES, VMDK_SUBFORMAT_WRITERS, VMDK_SUBFORMATS, type VmdkWriteOptions } from './vmdk/write-sparse.ts';
 import { VpcWriter, vpcSize, type VpcWriteOptions } from './vpc/write.ts';
 
 const BOOL = 'bool' as const;
@@ -121,8 +121,8 @@ export const vmdkOutput: OutputDriver<VmdkWriteOptions, 'vmdk'> = {
     { key: 'zeroed_grain', type: BOOL, default: 'off', help: 'Enable efficient zero writes using the zeroed-grain GTE feature' },
   ],
   compression: false,
-  resolve: (values, _virtualSize, context) => resolveVmdkOptions(values, context?.fileName ?? 'disk.vmdk'),
-  companions: (options) => (options.subformat === 'monolithicFlat' ? [flatExtentName(options.fileName)] : []),
+  resolve: (values, virtualSize, context) => resolveVmdkOptions(values, context?.fileName ?? 'disk.vmdk', virtualSize),
+  companions: (options) => vmdkCompanions(options, options.size),
   // resolve refuses the subformats VMDK_SUBFORMAT_WRITERS lacks.
   create: (host, virtualSize, options, companions) => VMDK_SUBFORMAT_WRITERS[options.subformat]!(host, virtualSize, options, companions),
 };

@@ -1,5 +1,5 @@
 /**
- * Writes a monolithicSparse VMDK as QEMU's vmdk driver does (block/vmdk.c, qemu 7.2):
+ * Writes VMDK monolithicSparse (and the split and flat kinds, below) as QEMU's vmdk driver does (block/vmdk.c, qemu 7.2):
  * vmdk_init_extent writes the KDMV header, the redundant and the primary grain directories
  * pointing at grain tables laid out after each, and sets the file's length to the first grain;
  * vmdk_co_do_create writes the descriptor at sector 1. A guest write into a grain not yet
@@ -22,8 +22,10 @@ export interface VmdkWriteOptions {
   hwversion: string;
   toolsversion: string;
   zeroedGrain: boolean;
-  /** The extent's file name as the descriptor names it: the output's own base name. */
+  /** The output's base name: the descriptor names its extents after it. */
   fileName: string;
+  /** The disk's size (whole sectors). */
+  size: number;
 }
 
 const SECTOR = 512;
@@ -42,7 +44,7 @@ const usage = (message: string, field: string): never => {
 };
 
 /** The -o values vmdk_co_do_create takes, with its messages for what it refuses. */
-export function resolveVmdkOptions(values: ReadonlyMap<string, string | number | boolean>, fileName: string): VmdkWriteOptions {
+export function resolveVmdkOptions(values: ReadonlyMap<string, string | number | boolean>, fileName: string, size: number): VmdkWriteOptions {
   const compat6 = values.get('compat6') === true;
   const hwversion = values.get('hwversion') as string | undefined;
   if (compat6 && hwversion !== undefined) usage('compat6 cannot be enabled with hwversion set', 'hwversion');
@@ -59,6 +61,7 @@ export function resolveVmdkOptions(values: ReadonlyMap<string, string | number |
     toolsversion: (values.get('toolsversion') as string | undefined) ?? '2147483647',
     zeroedGrain: values.get('zeroed_grain') === true,
     fileName,
+    size: Math.ceil(size / SECTOR) * SECTOR,
   };
 }
 
@@ -70,11 +73,34 @@ function decompose(fileName: string): [string, string] {
   return dot < 0 ? [fileName, ''] : [fileName.slice(0, dot), fileName.slice(dot)];
 }
 
-/** The other file a monolithicFlat VMDK consists of: its flat extent, beside the descriptor. */
-export function flatExtentName(fileName: string): string {
-  const [prefix, postfix] = decompose(fileName);
-  return `${prefix}-flat${postfix}`;
+/** twoGbMaxExtent*: each extent holds at most 2 GiB of the disk. */
+const SPLIT_SIZE = 2 * 1024 * 1024 * 1024;
+
+/** The other files a VMDK of these options consists of (its extents, beside the descriptor). */
+export function vmdkCompanions(o: VmdkWriteOptions, size: number): string[] {
+  return extents(o, size).filter((e) => e.name !== o.fileName).map((e) => e.name);
 }
+
+interface ExtentPlan {
+  name: string;
+  start: number;
+  size: number;
+}
+
+/** The extents vmdk_co_do_create makes, named as it names them. */
+function extents(o: VmdkWriteOptions, size: number): ExtentPlan[] {
+  const [prefix, postfix] = decompose(o.fileName);
+  if (o.subformat === 'monolithicSparse') return [{ name: o.fileName, start: 0, size }];
+  if (o.subformat === 'monolithicFlat') return [{ name: `${prefix}-flat${postfix}`, start: 0, size }];
+  const kind = o.subformat === 'twoGbMaxExtentFlat' ? 'f' : 's';
+  const list: ExtentPlan[] = [];
+  for (let start = 0, index = 1; start < size; start += SPLIT_SIZE, index++) {
+    list.push({ name: `${prefix}-${kind}${String(index).padStart(3, '0')}${postfix}`, start, size: Math.min(SPLIT_SIZE, size - start) });
+  }
+  return list;
+}
+
+const isFlat = (o: VmdkWriteOptions) => o.subformat === 'monolithicFlat' || o.subformat === 'twoGbMaxExtentFlat';
 
 /** The descriptor vmdk_co_do_create writes, CID drawn at random. */
 export function sparseDescriptor(size: number, o: VmdkWriteOptions): string {
@@ -88,7 +114,7 @@ export function sparseDescriptor(size: number, o: VmdkWriteOptions): string {
     `createType="${o.subformat}"`,
     '',
     '# Extent description',
-    o.subformat === 'monolithicFlat' ? `RW ${Math.floor(size / SECTOR)} FLAT "${flatExtentName(o.fileName)}" 0` : `RW ${Math.floor(size / SECTOR)} SPARSE "${o.fileName}"`,
+    ...extents(o, size).map((e) => (isFlat(o) ? `RW ${e.size / SECTOR} FLAT "${e.name}" 0` : `RW ${e.size / SECTOR} SPARSE "${e.name}"`)),
     '',
     '# The Disk Data Base',
     '#DDB',
@@ -104,30 +130,60 @@ export function sparseDescriptor(size: number, o: VmdkWriteOptions): string {
 }
 
 /**
- * A monolithicFlat VMDK: a descriptor file (padded to a whole sector, as qemu 7.2 leaves it) and
- * the guest disk as it is in the flat extent beside it.
+ * A VMDK whose descriptor is a file of its own (monolithicFlat, twoGbMaxExtentSparse/Flat): the
+ * descriptor, padded to a whole sector as qemu 7.2 leaves it, and its extents beside it: flat
+ * ones hold the guest disk as it is, sparse ones are each a sparse extent without a descriptor.
  */
-export class VmdkFlatWriter implements GuestWriter {
+export class VmdkExtentsWriter implements GuestWriter {
   private constructor(
-    private readonly extent: HostFile,
+    private readonly parts: Array<{ start: number; size: number; writer: GuestWriter }>,
     readonly size: number,
   ) {}
 
-  static async create(host: HostFile, virtualSize: number, options: VmdkWriteOptions, extent: HostFile): Promise<VmdkFlatWriter> {
+  static async create(host: HostFile, virtualSize: number, options: VmdkWriteOptions, companions: HostFile[]): Promise<VmdkExtentsWriter> {
     const size = Math.ceil(virtualSize / SECTOR) * SECTOR;
-    await extent.setLength(size);
+    const plan = extents(options, size);
+    const parts = [];
+    for (const [i, extent] of plan.entries()) {
+      const file = companions[i];
+      if (isFlat(options)) {
+        await file.setLength(extent.size);
+        parts.push({ ...extent, writer: new FlatExtent(file) });
+      } else {
+        parts.push({ ...extent, writer: await VmdkSparseWriter.create(file, extent.size, options, false) });
+      }
+    }
     const descriptor = new TextEncoder().encode(sparseDescriptor(size, options));
     const padded = new Uint8Array(Math.ceil(descriptor.length / SECTOR) * SECTOR);
     padded.set(descriptor);
     await host.metadata(0, padded);
-    return new VmdkFlatWriter(extent, size);
+    return new VmdkExtentsWriter(parts, size);
   }
 
   async write(guestOffset: number, bytes: Uint8Array): Promise<void> {
     if (guestOffset + bytes.length > this.size) {
       throw new DiskImgError('usage', `A write at ${guestOffset} of ${bytes.length} bytes runs past the VMDK's ${this.size} bytes`, { offset: guestOffset });
     }
-    await this.extent.data(guestOffset, bytes, guestOffset);
+    for (let done = 0; done < bytes.length; ) {
+      const at = guestOffset + done;
+      const part = this.parts.find((p) => at >= p.start && at < p.start + p.size)!;
+      const n = Math.min(bytes.length - done, part.start + part.size - at);
+      await part.writer.write(at - part.start, bytes.subarray(done, done + n));
+      done += n;
+    }
+  }
+
+  async finish(): Promise<void> {
+    for (const part of this.parts) await part.writer.finish();
+  }
+}
+
+/** A flat extent: the disk's bytes where they are (holes where never written). */
+class FlatExtent implements GuestWriter {
+  constructor(private readonly file: HostFile) {}
+
+  async write(offset: number, bytes: Uint8Array): Promise<void> {
+    await this.file.data(offset, bytes, offset);
   }
 
   async finish(): Promise<void> {}
@@ -156,14 +212,15 @@ export class VmdkSparseWriter implements GuestWriter {
     this.nextGrainSector = this.grainOffset;
   }
 
-  static async create(host: HostFile, virtualSize: number, options: VmdkWriteOptions): Promise<VmdkSparseWriter> {
+  /** `descriptor`: embed it (monolithicSparse); an extent of a split VMDK has none. */
+  static async create(host: HostFile, virtualSize: number, options: VmdkWriteOptions, descriptor = true): Promise<VmdkSparseWriter> {
     const size = Math.ceil(virtualSize / SECTOR) * SECTOR;
     const writer = new VmdkSparseWriter(host, size);
-    await writer.initialise(options);
+    await writer.initialise(options, descriptor);
     return writer;
   }
 
-  private async initialise(o: VmdkWriteOptions): Promise<void> {
+  private async initialise(o: VmdkWriteOptions, embedDescriptor: boolean): Promise<void> {
     const header = new Uint8Array(SECTOR);
     const v = new DataView(header.buffer);
     v.setUint32(0, KDMV, false);
@@ -186,6 +243,7 @@ export class VmdkSparseWriter implements GuestWriter {
       for (let i = 0; i < this.gtCount; i++) g.setUint32(i * 4, directory + this.gdSectors + i * GT_SECTORS, true);
       await this.host.metadata(directory * SECTOR, gd);
     }
+    if (!embedDescriptor) return;
     const descriptor = new TextEncoder().encode(sparseDescriptor(this.size, o));
     if (descriptor.length > DESCRIPTOR_SECTORS * SECTOR) usage('The VMDK descriptor does not fit its 20 sectors (is toolsversion or hwversion too long?)', 'toolsversion');
     await this.host.metadata(DESCRIPTOR_OFFSET * SECTOR, descriptor);
@@ -233,5 +291,7 @@ export class VmdkSparseWriter implements GuestWriter {
  */
 export const VMDK_SUBFORMAT_WRITERS: Partial<Record<VmdkWriteOptions['subformat'], (host: HostFile, size: number, options: VmdkWriteOptions, companions: HostFile[]) => Promise<GuestWriter>>> = {
   monolithicSparse: (host, size, options) => VmdkSparseWriter.create(host, size, options),
-  monolithicFlat: (host, size, options, [extent]) => VmdkFlatWriter.create(host, size, options, extent),
+  monolithicFlat: (host, size, options, companions) => VmdkExtentsWriter.create(host, size, options, companions),
+  twoGbMaxExtentSparse: (host, size, options, companions) => VmdkExtentsWriter.create(host, size, options, companions),
+  twoGbMaxExtentFlat: (host, size, options, companions) => VmdkExtentsWriter.create(host, size, options, companions),
 };
