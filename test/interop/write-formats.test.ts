@@ -14,7 +14,7 @@
  *        checksum and log GUID, and the page 83 data (a random serial).
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, writeFileSync, mkdtempSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -186,6 +186,34 @@ describe.each(SOURCES)('from %s', (sourceName) => {
       }
     });
   }
+});
+
+describe('an empty disk', () => {
+  const empty = () => {
+    const file = join(out, 'empty.raw');
+    writeFileSync(file, new Uint8Array(0));
+    return file;
+  };
+  for (const c of CASES.filter((c) => c.options === '' && c.format !== 'vmdk')) {
+    it(`convert -O ${c.format}`, async () => {
+      for (const who of ['ours', 'qemu']) mkdirSync(join(out, who, `empty-${c.format}`), { recursive: true });
+      const [ours, theirs] = ['ours', 'qemu'].map((who) => join(out, who, `empty-${c.format}`, `disk.${c.extension}`));
+      expect(await diskimg('convert', '-f', 'raw', '-O', c.format, empty(), ours)).toMatchObject({ code: 0, stderr: '' });
+      qemuImgOk('convert', '-f', 'raw', '-O', c.format, empty(), theirs);
+      // (VHDX: qemu counts the BAT's entries in 32 bits, 0 - 1 wraps, and its BAT region is 64 MiB.)
+      expect(statSync(ours).size).toBe(statSync(theirs).size);
+      expect(firstDifference(masked(ours, c.mask), masked(theirs, c.mask))).toBeNull();
+      expect(JSON.parse(qemuImgOk('info', '-f', c.format, '--output=json', ours))['virtual-size']).toBe(0);
+    });
+  }
+
+  it('convert -O vmdk is refused: qemu-img writes one, then cannot open it', async () => {
+    const ours = join(out, 'empty.vmdk');
+    const run = await diskimg('convert', '-f', 'raw', '-O', 'vmdk', empty(), ours);
+    expect(run).toMatchObject({ code: 1, stderr: `diskimg: ${ours}: error while converting vmdk: A VMDK of 0 bytes cannot be opened by qemu (it writes one, then refuses it)\n` });
+    expect(qemuImg('convert', '-f', 'raw', '-O', 'vmdk', empty(), join(out, 'empty.qemu.vmdk')).stderr).toContain("Unsupported image type 'monolithicSparse'");
+    expect(existsSync(ours)).toBe(false);
+  });
 });
 
 describe('VMDK of several files: a descriptor and its extents beside it', () => {

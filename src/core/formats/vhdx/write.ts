@@ -116,7 +116,10 @@ export class VhdxWriter implements GuestWriter {
     const entries = dataBlocks === 0 ? 0 : dataBlocks + Math.floor((dataBlocks - 1) / this.chunkRatio);
     this.bat = new Float64Array(entries);
     this.batOffset = roundUp(HEADER_SECTION_END + options.logSize, MiB);
-    this.batLength = roundUp(entries * 8, MiB);
+    // vhdx_calc_bat_entries counts in 32 bits: for an empty disk, 0 - 1 wraps, and qemu sizes
+    // the BAT region for 2^32 / chunk ratio entries (all zero).
+    const regionEntries = dataBlocks === 0 ? Math.floor(0xffffffff / this.chunkRatio) : entries;
+    this.batLength = roundUp(regionEntries * 8, MiB);
     this.dataOffset = this.batOffset + this.batLength + 5 * MiB;
   }
 

@@ -54,6 +54,8 @@ export function resolveVmdkOptions(values: ReadonlyMap<string, string | number |
   if (!(VMDK_SUBFORMATS as readonly string[]).includes(subformat)) usage(`invalid parameter value: ${subformat}`, 'subformat');
   if (!(subformat in VMDK_SUBFORMAT_WRITERS)) usage(`subformat=${subformat} is not supported by diskimg yet (${Object.keys(VMDK_SUBFORMAT_WRITERS).join(' and ')} are)`, 'subformat');
   if (values.has('backing_file')) usage('A backing file for a VMDK output is not supported by diskimg', 'backing_file');
+  // qemu-img writes one, then cannot open it ("Unsupported image type"): refused before anything is written.
+  if (size === 0) usage('A VMDK of 0 bytes cannot be opened by qemu (it writes one, then refuses it)', 'size');
   return {
     subformat: subformat as VmdkWriteOptions['subformat'],
     adapterType: adapterType as VmdkWriteOptions['adapterType'],
