@@ -341,7 +341,7 @@ describe('bad -o options fail as qemu-img fails', () => {
     });
   }
 
-  it('refuses a VMDK descriptor that would overflow its 20 sectors (qemu-img writes it on over the redundant grain directory)', async () => {
+  it('refuses a VMDK descriptor that would overflow its 20 sectors (qemu-img writes it over the redundant grain directory)', async () => {
     const ours = join(out, 'long-tools.vmdk');
     const run = await diskimg('convert', '-O', 'vmdk', '-o', `toolsversion=${'9'.repeat(11000)}`, source('raw'), ours);
     expect(run.code).toBe(1);

@@ -11,7 +11,6 @@ import { prepareEncryption, type EncryptRequest } from '../formats/qcow2/encrypt
 import { convertToRaw } from './convert.ts';
 import { convertToQcow2, type Qcow2ConvertOptions } from './convert-qcow2.ts';
 import { convertToQcow2Sequential } from './convert-qcow2-sequential.ts';
-
 import { outputDriver, type OutputFormat } from '../formats/outputs.ts';
 import { parseOutputOptions, resolveOutputOptions } from '../formats/output/driver.ts';
 import { convertToOutput } from './convert-output.ts';

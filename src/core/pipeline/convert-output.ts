@@ -24,7 +24,10 @@ export const createSize = (image: DiskImage): number => Math.ceil(image.virtualS
  */
 export const azureVhdSize = (virtualSize: number): number => Math.ceil(virtualSize / (1024 * 1024)) * 1024 * 1024;
 
-/** Writes below the first 2 MiB request need no particular unit: the writer's requests are qemu-img's. */
+/**
+ * The cluster size handed to the request planner: without compression it only sets a floor under
+ * qemu-img's 2 MiB requests, and these formats have no cluster that raises it.
+ */
 const UNCOMPRESSED_UNIT = 512;
 
 /**
