@@ -5,10 +5,13 @@
  * masked (VMDK: the descriptor, for its CID; VHD footer: timestamp, checksum, UUID; VDI: its two UUIDs;
  * VHDX: see vhdxFields).
  */
-import { writeFileSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertImage, type ConvertImageOptions } from '../../src/core/pipeline/convert-image.ts';
+import { convertToOutput } from '../../src/core/pipeline/convert-output.ts';
+import type { OutputDriver } from '../../src/core/formats/output/driver.ts';
+import type { HostFile } from '../../src/core/formats/output/host-file.ts';
 import { MemorySink, type Sink } from '../../src/core/sink.ts';
 import { pattern } from '../interop/fixtures.ts';
 import { open, qemuImg, scratchDir } from '../support/qemu.ts';
@@ -112,6 +115,50 @@ it('refuses an output of several files (a monolithicFlat VMDK) on a download str
     await expect(convertImage(image, new AppendOnlySink(), { outputFormat: 'vmdk', formatOptions: new Map([['subformat', 'monolithicFlat']]), outputFileName: 'disk.vmdk' })).rejects.toThrow(
       'This output is 2 files (disk-flat.vmdk beside it): it needs a folder to write them into, not a download stream',
     );
+  } finally {
+    await image.close();
+  }
+});
+
+it('gives a download stream a writer that writes front to back in one pass (OutputDriver.streams)', async () => {
+  // A stand-in for VMDK streamOptimized: the guest disk as it is, data and zeros in order.
+  const inOrder: OutputDriver<null> = {
+    name: 'in-order',
+    title: 'test',
+    extension: 'img',
+    options: [],
+    compression: false,
+    streams: () => true,
+    create: async (host: HostFile, size: number) => {
+      let end = 0;
+      const zerosTo = async (to: number) => {
+        if (to > end) await host.zeros(end, to - end);
+        end = Math.max(end, to);
+      };
+      return {
+        write: async (at: number, bytes: Uint8Array) => {
+          await zerosTo(at);
+          await host.data(at, bytes, at);
+          end = at + bytes.length;
+        },
+        finish: () => zerosTo(size),
+      };
+    },
+  };
+  const image = await open(raw, { format: 'raw' });
+  const stream = new AppendOnlySink();
+  let reads = 0;
+  const counting = Object.assign(Object.create(image), { readInto: (offset: number, target: Uint8Array) => (reads++, image.readInto(offset, target)), read: (offset: number, length: number) => (reads++, image.read(offset, length)) });
+  try {
+    await convertToOutput(counting, stream, inOrder, null);
+    const disk = readFileSync(raw);
+    // The disk in whole sectors, as qemu-img creates outputs.
+    expect(Buffer.compare(stream.bytes(), Buffer.concat([disk, Buffer.alloc(Math.ceil(disk.length / 512) * 512 - disk.length)]))).toBe(0);
+    // One pass: the source's data is read once (the planning pass would read it twice).
+    const once = reads;
+    reads = 0;
+    await convertToOutput(counting, new MemorySink(), inOrder, null);
+    expect(once).toBe(reads);
   } finally {
     await image.close();
   }

@@ -41,16 +41,17 @@ export async function convertToOutput<O>(image: DiskImage, sink: Sink, driver: O
   if (names.length > 0 && (!sink.truncate || companions.length !== names.length || companions.some((c) => !c.truncate))) {
     throw new DiskImgError('usage', `This output is ${names.length + 1} files (${names.join(', ')} beside it): it needs a folder to write them into, not a download stream`, { field: 'subformat' });
   }
-  if (sink.truncate) {
+  const clusterSize = driver.clusterSize?.(options) ?? UNCOMPRESSED_UNIT;
+  if (sink.truncate || driver.streams?.(options)) {
     const writer = await driver.create!(HostFile.writing(sink), size, options, companions.map((c) => HostFile.writing(c)));
-    await driveGuestWrites(image, writer, { ...convert, clusterSize: UNCOMPRESSED_UNIT });
+    await driveGuestWrites(image, writer, { ...convert, clusterSize });
     return;
   }
   const total = image.virtualSize;
   const halves = (done: number, base: number) => convert.onProgress?.(Math.min(total, Math.floor((base + done) / 2)), total);
   const plan = HostFile.planning();
   const writer = await driver.create!(plan, size, options, []);
-  await driveGuestWrites(image, writer, { ...convert, onProgress: (done) => halves(done, 0), clusterSize: UNCOMPRESSED_UNIT });
+  await driveGuestWrites(image, writer, { ...convert, onProgress: (done) => halves(done, 0), clusterSize });
   await emitInOrder(image, sink, plan, convert, (done) => halves(done, total));
 }
 

@@ -42,6 +42,16 @@ export interface OutputDriver<Options = unknown, Name extends string = string> {
   /** Whether -c (compressed clusters) is possible. */
   readonly compression: boolean;
   /**
+   * The unit of compression (a qcow2 cluster, a VMDK grain): requests are one unit each when
+   * compressing, as qemu-img makes them. Default 512 (no unit).
+   */
+  clusterSize?(options: Options): number;
+  /**
+   * Whether the writer writes its file strictly front to back (VMDK streamOptimized): then a
+   * sink that can only append takes it in one pass, instead of the two every other format needs.
+   */
+  streams?(options: Options): boolean;
+  /**
    * The writer's options from the parsed -o values, checked against the virtual size as qemu-img
    * checks them at create time; throws DiskImgError('usage') with qemu-img's message.
    */

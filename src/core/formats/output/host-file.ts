@@ -68,7 +68,7 @@ export class HostFile {
     if (!sink) this.overlay = new MetadataOverlay();
   }
 
-  /** Writes go to `sink` (which must be seekable: writers write out of order). */
+  /** Writes go to `sink`: seekable, unless the writer writes front to back (OutputDriver.streams). */
   static writing(sink: Sink): HostFile {
     return new HostFile(sink);
   }
