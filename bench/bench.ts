@@ -101,6 +101,7 @@ const jobs: Job[] = [
   { name: 'qcow2 zlib→raw', from: () => qemuQcow2(dir, 'zlib', sizeGiB), out: 'back-zlib.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
   { name: 'qcow2 zstd→raw', from: () => qemuQcow2(dir, 'zstd', sizeGiB), out: 'back-zstd.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
   ...[
+    ['raw→vmdk', 'vmdk', []],
     ['raw→vhd', 'vpc', []],
     ['raw→vhd fixed', 'vpc', ['-o', 'subformat=fixed']],
     ['raw→vdi', 'vdi', []],
