@@ -87,6 +87,8 @@ interface Job {
   out: string;
   qemu: string[];
   ours: string[];
+  /** Named to qemu-img compare (a fixed VHD is not probed). */
+  format?: string;
 }
 
 const q = (name: string) => join(dir, name);
@@ -98,6 +100,16 @@ const jobs: Job[] = [
   { name: 'qcow2→raw', from: () => qemuQcow2(dir, 'plain', sizeGiB), out: 'back-plain.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
   { name: 'qcow2 zlib→raw', from: () => qemuQcow2(dir, 'zlib', sizeGiB), out: 'back-zlib.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
   { name: 'qcow2 zstd→raw', from: () => qemuQcow2(dir, 'zstd', sizeGiB), out: 'back-zstd.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
+  ...[
+    ['raw→vmdk', 'vmdk', []],
+    ['raw→vhd', 'vpc', []],
+    ['raw→vhd fixed', 'vpc', ['-o', 'subformat=fixed']],
+    ['raw→vdi', 'vdi', []],
+    ['raw→vhdx', 'vhdx', []],
+  ].map(([name, format, options]) => {
+    const args = ['convert', '-f', 'raw', '-O', format as string, ...(options as string[])];
+    return { name: name as string, from: () => input, out: `${(name as string).replace(/\W+/g, '-')}-${sizeGiB}g.${format}`, qemu: args, ours: args, format: format as string };
+  }),
 ];
 
 const rows: string[] = [];
@@ -120,7 +132,8 @@ for (const job of jobs) {
   const to = median(ourTimes.map((m) => m.seconds));
   const sq = statSync(q(`${job.out}.qemu`)).size;
   const so = statSync(q(`${job.out}.ours`)).size;
-  const same = spawnSync('qemu-img', ['compare', q(`${job.out}.qemu`), q(`${job.out}.ours`)], { encoding: 'utf8' }).status === 0;
+  const formats = job.format ? ['-f', job.format, '-F', job.format] : [];
+  const same = spawnSync('qemu-img', ['compare', ...formats, q(`${job.out}.qemu`), q(`${job.out}.ours`)], { encoding: 'utf8' }).status === 0;
   const rss = Math.max(...ourTimes.map((m) => m.maxRssMiB ?? 0));
   rows.push(
     `${job.name.padEnd(16)} qemu-img ${mbps(tq).padStart(5)} MB/s  diskimg ${mbps(to).padStart(5)} MB/s  ratio ${(tq / to).toFixed(2)}  ` +

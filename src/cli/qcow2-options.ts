@@ -1,4 +1,9 @@
-/** qemu-img's -o options for qcow2, checked as qemu-img checks them. */
+/**
+ * qemu-img's -o options for qcow2, checked as qemu-img checks them. The options themselves (keys,
+ * types, defaults, help) are data in formats/outputs.ts; qcow2 keeps this parser for what its
+ * pipeline needs beyond them (compat spellings, encryption's encrypt.* keys).
+ */
+import { QCOW2_OPTIONS } from '../core/formats/outputs.ts';
 import type { Qcow2WriteOptions } from '../core/formats/qcow2/write/writer.ts';
 import { isHashAlg } from '../core/crypto/hash.ts';
 import { CIPHER_MODES, IVGEN_ALGS, type CipherAlg, type CipherMode, type IvGenAlg } from '../core/crypto/sector-cipher.ts';
@@ -6,7 +11,8 @@ import type { LuksCreateOptions } from '../core/crypto/luks.ts';
 import type { HashAlg } from '../core/crypto/hash.ts';
 import { parseSize } from './args.ts';
 
-const KNOWN = new Set(['cluster_size', 'compat', 'compression_type', 'refcount_bits', 'lazy_refcounts', 'preallocation', 'backing_file', 'backing_fmt', 'size', 'extended_l2']);
+/** The keys qcow2 takes, from its entry in the output table (formats/outputs.ts). */
+const KNOWN = new Set(QCOW2_OPTIONS.map((option) => option.key));
 
 /** qemu-img's -o encrypt.* keys, in the order its "Formatting" line lists them. */
 export const ENCRYPT_KEYS = ['encrypt.format', 'encrypt.key-secret', 'encrypt.cipher-alg', 'encrypt.cipher-mode', 'encrypt.ivgen-alg', 'encrypt.ivgen-hash-alg', 'encrypt.hash-alg', 'encrypt.iter-time'];

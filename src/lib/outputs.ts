@@ -1,5 +1,6 @@
 /** Output naming and delivery in the page: picker file, or OPFS staging and a download. */
 import type { OutputFormat } from '../core/pipeline/convert-image.ts';
+import { outputDriver } from '../core/formats/outputs.ts';
 
 export interface ConvertSettings {
   outputFormat: OutputFormat;
@@ -8,12 +9,14 @@ export interface ConvertSettings {
   compat: '0.10' | '1.1';
 }
 
-/** VM.img → VM.qcow2; a name that would not change gets "-converted". */
+/** VM.img → VM.qcow2 (VM.vhd for vpc); a name that would not change gets "-converted". */
 export function outputName(input: string, format: OutputFormat): string {
   const dot = input.lastIndexOf('.');
   const stem = dot > 0 ? input.slice(0, dot) : input;
-  const name = `${stem}.${format}`;
-  return name === input ? `${stem}-converted.${format}` : name;
+  // raw keeps its historical ".raw" ending; the others take their format's usual one.
+  const ending = format === 'raw' ? 'raw' : outputDriver(format).extension;
+  const name = `${stem}.${ending}`;
+  return name === input ? `${stem}-converted.${ending}` : name;
 }
 
 const quote = (s: string) => (/^[\w./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);

@@ -1,6 +1,7 @@
 /**
- * The engine's one entry point for conversion: raw or qcow2 output, into a seekable sink or into
- * one that can only append (then qcow2 takes two passes; raw output is written whole).
+ * The engine's one entry point for conversion: any output format of formats/outputs.ts, into a
+ * seekable sink or into one that can only append (then qcow2 and the writer formats take two
+ * passes; raw output is written whole).
  */
 import type { DiskImage } from '../disk.ts';
 import type { Sink } from '../sink.ts';
@@ -10,13 +11,28 @@ import { prepareEncryption, type EncryptRequest } from '../formats/qcow2/encrypt
 import { convertToRaw } from './convert.ts';
 import { convertToQcow2, type Qcow2ConvertOptions } from './convert-qcow2.ts';
 import { convertToQcow2Sequential } from './convert-qcow2-sequential.ts';
+import { outputDriver, type OutputFormat } from '../formats/outputs.ts';
+import { parseOutputOptions, resolveOutputOptions } from '../formats/output/driver.ts';
+import { convertToOutput } from './convert-output.ts';
 
-/** The formats conversion writes (qemu-img convert -O). */
-export const OUTPUT_FORMATS = ['raw', 'qcow2'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export { OUTPUT_FORMATS, type OutputFormat } from '../formats/outputs.ts';
 
 export interface ConvertImageOptions extends Qcow2ConvertOptions {
   outputFormat: OutputFormat;
+  /**
+   * For formats other than raw and qcow2: their -o options as given (key as qemu-img spells it →
+   * value), checked against the format's option table.
+   */
+  formatOptions?: ReadonlyMap<string, string>;
+  /** The output file's base name, for formats that write it into the file (a VMDK's descriptor). */
+  outputFileName?: string;
+  /** Seekable sinks for the other files the output consists of (outputCompanions names them). */
+  companionSinks?: Sink[];
+  /**
+   * VMDK, VHD, VDI, VHDX: make the disk this large (at least the source's size; the rest reads as
+   * zeros), e.g. azureVhdSize for Azure's whole-MiB fixed VHD.
+   */
+  targetSize?: number;
   /**
    * Encrypt the qcow2 output with LUKS under this passphrase (qemu-img's -o encrypt.format=luks
    * and friends; defaults aes-256-xts-plain64, sha256, 2000 ms of PBKDF2).
@@ -34,10 +50,34 @@ export async function convertImage(image: DiskImage, sink: Sink, options: Conver
     if (options.encrypt) throw new DiskImgError('usage', "Encryption is only supported for the qcow2 output format", { field: 'encrypt.format' });
     return convertToRaw(image, sink, options);
   }
+  if (options.outputFormat !== 'qcow2') return convertThroughWriter(image, sink, options);
   if (options.encrypt) {
     if (options.compressor) throw new DiskImgError('usage', 'Compression and encryption not supported at the same time', { field: 'encrypt.format' });
     options = { ...options, qcow2: { ...options.qcow2, encryption: await prepareEncryption(options.encrypt, options.crypto) } };
   }
   if (isSeekable(sink)) await convertToQcow2(image, sink, options);
   else await convertToQcow2Sequential(image, sink, options);
+}
+
+/** A format written through its GuestWriter (formats/outputs.ts): VHD, VDI, … */
+async function convertThroughWriter(image: DiskImage, sink: Sink, options: ConvertImageOptions): Promise<void> {
+  const driver = outputDriver(options.outputFormat);
+  if (options.encrypt) throw new DiskImgError('usage', 'Encryption is only supported for the qcow2 output format', { field: 'encrypt.format' });
+  if (options.compressor && !driver.compression) throw new DiskImgError('usage', 'Compression not supported for this file format', { field: 'compress' });
+  const values = parseOutputOptions(driver, options.formatOptions ?? new Map());
+  const size = Math.max(Math.ceil(image.virtualSize / 512) * 512, options.targetSize ?? 0);
+  if (size % 512 !== 0) throw new DiskImgError('usage', `The output's size must be a whole number of 512-byte sectors (${size} is not)`, { field: 'size', value: size });
+  const resolved = resolveOutputOptions(driver, values, size, { fileName: options.outputFileName });
+  await convertToOutput(image, sink, driver, resolved, options, options.companionSinks, size);
+}
+
+/**
+ * The other files an output of these options consists of, by base name, to be made beside it (a
+ * monolithicFlat VMDK's flat extent); throws the options' errors as convertImage would.
+ */
+export function outputCompanions(format: OutputFormat, formatOptions: ReadonlyMap<string, string>, virtualSize: number, fileName: string): string[] {
+  if (format === 'raw' || format === 'qcow2') return [];
+  const driver = outputDriver(format);
+  const resolved = resolveOutputOptions(driver, parseOutputOptions(driver, formatOptions), Math.ceil(virtualSize / 512) * 512, { fileName });
+  return driver.companions?.(resolved) ?? [];
 }

@@ -191,6 +191,39 @@ export interface MeasureOptions {
 }
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+const MiB = 1024 * 1024;
+
+/**
+ * The most a VMDK, VHD, VDI or VHDX of this disk can take whatever its options (they are the page's
+ * defaults or the user's): every block allocated, plus the metadata.
+ */
+function writerFormatBound(format: Exclude<OutputFormat, 'raw' | 'qcow2'>, virtualSize: number): number {
+  const size = ceilDiv(virtualSize, 512) * 512;
+  switch (format) {
+    case 'vpc': {
+      // Dynamic: each 2 MiB block with its bitmap sector, the BAT, headers and footers; fixed (CHS
+      // rounding adds less than one cylinder of 255 × 16 sectors) is smaller.
+      const blocks = ceilDiv(size + 255 * 16 * 512, 2 * MiB);
+      return blocks * (2 * MiB + 512) + ceilDiv(blocks * 4, 512) * 512 + 2048;
+    }
+    case 'vmdk': {
+      // monolithicSparse: header, descriptor, both grain directories and tables, every 64 KiB grain.
+      const grains = ceilDiv(size, 65536);
+      const tables = ceilDiv(grains, 512);
+      return ceilDiv((21 + 2 * (ceilDiv(tables * 4, 512) + 4 * tables)) * 512, 65536) * 65536 + grains * 65536;
+    }
+    case 'vdi':
+      return 512 + ceilDiv(ceilDiv(size, MiB) * 4, 512) * 512 + ceilDiv(size, MiB) * MiB;
+    case 'vhdx': {
+      // Header section, log, BAT and metadata regions and the 5 MiB gap, then (fixed with
+      // block_state_zero) the preallocated disk and every block again at the end.
+      const blockSize = 256 * MiB;
+      const batLength = ceilDiv(ceilDiv(size, MiB) * 8 * 2, MiB) * MiB;
+      return 8 * MiB + batLength + 5 * MiB + size + ceilDiv(size, blockSize) * blockSize + MiB;
+    }
+  }
+}
+
 
 /**
  * An upper bound of the qcow2 diskimg writes, counting only the L2 tables that map data. QEMU's
@@ -229,6 +262,7 @@ async function writtenQcow2Bound(image: DiskImage, clusterSize: number, encrypte
  * bound that leaves out the L2 tables of empty ranges — both hold for the file diskimg writes.
  */
 export async function measureOutput(image: DiskImage, options: MeasureOptions): Promise<number> {
+  if (options.outputFormat !== 'raw' && options.outputFormat !== 'qcow2') return writerFormatBound(options.outputFormat, image.virtualSize);
   const encrypted = options.encrypted === true && options.outputFormat === 'qcow2';
   const measured = await measure({ image }, options.outputFormat, {
     ...DEFAULT_MEASURE_OPTIONS,

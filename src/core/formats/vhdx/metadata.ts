@@ -9,11 +9,11 @@ import { le16, le32, le64n, leGuid, utf16le } from './fields.ts';
 
 const TABLE_MAX = 64 * 1024;
 const IS_REQUIRED = 0x04;
-const FILE_PARAMETERS = 'caa16737-fa36-4d43-b3b6-33f0aa44e76b';
-const VIRTUAL_DISK_SIZE = '2fa54224-cd1b-4876-b211-5dbed83bf4b8';
-const PAGE83 = 'beca12ab-b2e6-4523-93ef-c309e000c746';
-const LOGICAL_SECTOR = '8141bf1d-a96f-4709-ba47-f233a8faab5f';
-const PHYSICAL_SECTOR = 'cda348c7-445d-4471-9cc9-e9885251c556';
+export const FILE_PARAMETERS = 'caa16737-fa36-4d43-b3b6-33f0aa44e76b';
+export const VIRTUAL_DISK_SIZE = '2fa54224-cd1b-4876-b211-5dbed83bf4b8';
+export const PAGE83 = 'beca12ab-b2e6-4523-93ef-c309e000c746';
+export const LOGICAL_SECTOR = '8141bf1d-a96f-4709-ba47-f233a8faab5f';
+export const PHYSICAL_SECTOR = 'cda348c7-445d-4471-9cc9-e9885251c556';
 const PARENT_LOCATOR = 'a8d35f2d-b30b-454d-abf7-d3d84834ab0c';
 const ITEMS: Record<string, string> = {
   [FILE_PARAMETERS]: 'file parameters',

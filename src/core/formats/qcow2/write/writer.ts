@@ -10,6 +10,7 @@ import type { CompressionType } from '../header.ts';
 import { HostAllocator } from './allocator.ts';
 import { buildHeaderCluster, type HeaderFields } from './header-writer.ts';
 import type { WriterEncryption } from '../encryption.ts';
+import type { GuestWriter } from '../../output/guest-writer.ts';
 
 export interface Qcow2WriteOptions {
   clusterSize: number;
@@ -47,7 +48,7 @@ interface L2Table {
   entries: BigUint64Array;
 }
 
-export class Qcow2Writer {
+export class Qcow2Writer implements GuestWriter {
   readonly clusterSize: number;
   readonly clusterBits: number;
   readonly l2Entries: number;
@@ -100,11 +101,11 @@ export class Qcow2Writer {
     // Header, reftable and first refblock, then their refcounts through the normal allocator.
     this.allocator.installRefblock(0, 2 * cs);
     this.allocator.allocClusters(3 * cs);
-    await this.write(0, this.headerCluster());
-    await this.write(cs, new Uint8Array(2 * cs));
+    await this.writeHost(0, this.headerCluster());
+    await this.writeHost(cs, new Uint8Array(2 * cs));
     if (this.l1Size > 0) {
       this.l1Offset = this.allocator.allocClusters(Math.ceil((this.l1Size * 8) / 512) * 512);
-      await this.write(this.l1Offset, new Uint8Array(this.l1Size * 8));
+      await this.writeHost(this.l1Offset, new Uint8Array(this.l1Size * 8));
     }
     const encryption = this.options.encryption;
     if (encryption) {
@@ -115,7 +116,7 @@ export class Qcow2Writer {
       this.cryptoRegion = { offset, length };
       const bytes = new Uint8Array(clusters);
       bytes.set(encryption.region);
-      await this.write(offset, bytes);
+      await this.writeHost(offset, bytes);
     }
     if (this.options.preallocation === 'metadata') this.preallocate();
   }
@@ -167,11 +168,11 @@ export class Qcow2Writer {
    */
   private async writeGuestData(offset: number, bytes: Uint8Array): Promise<void> {
     if (this.options.skipData) this.fileEnd = Math.max(this.fileEnd, offset + bytes.length);
-    else if (this.options.encryption) await this.write(offset, encryptAt(this.options.encryption, offset, bytes));
-    else await this.write(offset, bytes);
+    else if (this.options.encryption) await this.writeHost(offset, encryptAt(this.options.encryption, offset, bytes));
+    else await this.writeHost(offset, bytes);
   }
 
-  private async write(offset: number, bytes: Uint8Array): Promise<void> {
+  private async writeHost(offset: number, bytes: Uint8Array): Promise<void> {
     // An old reftable's write (queued by the allocator) must land before anything reuses its clusters.
     while (this.pendingWrites.length > 0) await this.pendingWrites.shift();
     await this.sink.write(offset, bytes);
@@ -201,7 +202,7 @@ export class Qcow2Writer {
   }
 
   private async writeTable(table: L2Table): Promise<void> {
-    await this.write(table.offset, encodeEntries(table.entries));
+    await this.writeHost(table.offset, encodeEntries(table.entries));
   }
 
   /**
@@ -268,17 +269,25 @@ export class Qcow2Writer {
     await this.writeGuestData(offset, compressed);
   }
 
+  write(guestOffset: number, bytes: Uint8Array): Promise<void> {
+    return this.writeData(guestOffset, bytes);
+  }
+
+  writeCompressed(clusterIndex: number, compressed: Uint8Array | null, raw: Uint8Array): Promise<void> {
+    return this.writeCompressedCluster(clusterIndex, compressed, raw);
+  }
+
   /** Writes the remaining L2 tables, the refcounts, the L1 table and the final header. */
   async finish(): Promise<void> {
     for (const table of this.pendingL2.values()) await this.writeTable(table);
     this.pendingL2.clear();
     const a = this.allocator;
     for (let i = 0; i < a.reftable.length; i++) {
-      if (a.reftable[i]) await this.write(a.reftable[i], encodeRefcounts(a.refblock(i), a.refcountBits, this.clusterSize));
+      if (a.reftable[i]) await this.writeHost(a.reftable[i], encodeRefcounts(a.refblock(i), a.refcountBits, this.clusterSize));
     }
-    await this.write(a.reftableOffset, encodeTable(a.reftable, a.reftableClusters * this.clusterSize));
-    if (this.l1Size > 0) await this.write(this.l1Offset, encodeEntries(this.l1));
-    await this.write(0, this.headerCluster());
+    await this.writeHost(a.reftableOffset, encodeTable(a.reftable, a.reftableClusters * this.clusterSize));
+    if (this.l1Size > 0) await this.writeHost(this.l1Offset, encodeEntries(this.l1));
+    await this.writeHost(0, this.headerCluster());
     if (this.preallocatedEnd > this.fileEnd) {
       // The preallocated clusters nobody wrote stay holes, but the file reaches past them.
       if (this.sink.truncate) await this.sink.truncate(this.preallocatedEnd);
@@ -287,7 +296,7 @@ export class Qcow2Writer {
     if (this.compressedWrites && this.fileEnd % 512 !== 0) {
       // qemu-img ends a compressed conversion by aligning the file to a sector.
       const padded = Math.ceil(this.fileEnd / 512) * 512;
-      await this.write(this.fileEnd, new Uint8Array(padded - this.fileEnd));
+      await this.writeHost(this.fileEnd, new Uint8Array(padded - this.fileEnd));
     }
   }
 

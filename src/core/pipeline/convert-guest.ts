@@ -1,0 +1,80 @@
+/**
+ * Drives any GuestWriter with the guest writes qemu-img convert issues (write-requests.ts): data is
+ * read a few requests ahead (and compressed on every core when the writer compresses), then
+ * handed over in order.
+ */
+import { isAllZero } from '../bytes.ts';
+import type { ClusterCompressor } from '../codecs/compress.ts';
+import type { DiskImage } from '../disk.ts';
+import { DiskImgError } from '../errors.ts';
+import type { GuestWriter } from '../formats/output/guest-writer.ts';
+import { BufferPool } from './buffer-pool.ts';
+import { throwIfAborted, type ConvertOptions } from './convert.ts';
+import { runOrdered } from './ordered.ts';
+import { dataRuns, writeRequests, type WriteRequest } from './write-requests.ts';
+
+export interface DriveOptions extends ConvertOptions {
+  /** Compress every cluster (qemu-img convert -c); the writer must have writeCompressed. */
+  compressor?: ClusterCompressor;
+  /** The unit of compression, and of the requests when compressing. */
+  clusterSize: number;
+}
+
+interface Prepared {
+  request: WriteRequest;
+  bytes?: Uint8Array;
+  /** Compressed mode: the compressed cluster (null: store it as it is). */
+  compressed?: Uint8Array | null;
+}
+
+export async function driveGuestWrites(image: DiskImage, writer: GuestWriter, options: DriveOptions): Promise<void> {
+  const cs = options.clusterSize;
+  const compressor = options.compressor;
+  if (compressor && !writer.writeCompressed) throw new DiskImgError('usage', 'Compression not supported for this file format', { field: 'compress' });
+  const total = image.virtualSize;
+  const pool = new BufferPool();
+  const inPlace = BufferPool.fillsInPlace(image);
+  let done = 0;
+
+  async function* tasks(): AsyncGenerator<() => Promise<Prepared>> {
+    for await (const request of writeRequests(image, compressor !== undefined, cs)) {
+      throwIfAborted(options.signal);
+      if (request.status === 'zero') {
+        yield async () => ({ request });
+        continue;
+      }
+      yield async () => {
+        let bytes: Uint8Array;
+        if (inPlace) await image.readInto(request.offset, (bytes = pool.acquire(request.length)));
+        else bytes = await image.read(request.offset, request.length);
+        if (!compressor) return { request, bytes };
+        if (isAllZero(bytes)) {
+          if (inPlace) pool.release(bytes);
+          return { request };
+        }
+        let cluster = bytes;
+        if (bytes.length < cs) {
+          // The last cluster of the disk is zero-padded before compressing.
+          cluster = new Uint8Array(cs);
+          cluster.set(bytes);
+        }
+        return { request, bytes, compressed: await compressor.compress(cluster) };
+      };
+    }
+  }
+
+  // Compressing, 256 clusters (16 MiB) in flight keep every compression thread fed (64 made a zstd
+  // conversion of 1 GiB in the page 3.7 s instead of 3.4).
+  await runOrdered(tasks(), compressor ? 256 : 4, async ({ request, bytes, compressed }) => {
+    throwIfAborted(options.signal);
+    if (bytes && compressor) {
+      await writer.writeCompressed!(request.offset / cs, compressed ?? null, bytes);
+    } else if (bytes) {
+      for (const [from, to] of dataRuns(request.offset, bytes)) await writer.write(request.offset + from, bytes.subarray(from, to));
+    }
+    if (bytes && inPlace) pool.release(bytes);
+    done += request.length;
+    options.onProgress?.(Math.min(done, total), total);
+  });
+  await writer.finish();
+}
