@@ -16,13 +16,24 @@ export async function diskimg(...args: string[]): Promise<Run> {
   return { code, stdout, stderr };
 }
 
+/**
+ * qemu-img times PBKDF2 before it writes or sizes a LUKS header, and on a busy machine that timing
+ * fails ("Unable to get accurate CPU usage"): a run that failed so is run again (a few times).
+ */
+const PBKDF_TIMING = 'Unable to get accurate CPU usage';
+
 export function qemuImg(...args: string[]): Run {
-  const result = spawnSync('qemu-img', args, { encoding: 'utf8' });
-  return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+  for (let attempt = 1; ; attempt++) {
+    const result = spawnSync('qemu-img', args, { encoding: 'utf8' });
+    if (result.status !== 0 && result.stderr.includes(PBKDF_TIMING) && attempt < 20) continue;
+    return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+  }
 }
 
 export function qemuImgOk(...args: string[]): string {
-  return execFileSync('qemu-img', args, { encoding: 'utf8' });
+  const run = qemuImg(...args);
+  if (run.code !== 0) throw new Error(`qemu-img ${args.join(' ')} failed (${run.code}): ${run.stderr}`);
+  return run.stdout;
 }
 
 /** Compares two files in 4 MiB pieces (never whole in memory); returns the first differing offset. */
