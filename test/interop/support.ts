@@ -1,5 +1,5 @@
 /** Running our CLI in-process and qemu-img beside it, and comparing what they leave behind. */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { main } from '../../src/cli/main.ts';
 
