@@ -43,8 +43,9 @@ parentPort.on('message', async ({ ids, buffer, lengths }) => {
   for (const length of lengths) {
     const input = new Uint8Array(buffer, at, length);
     at += length;
-    const out = type === 'zstd' ? zstdCompress(input) : zlib.deflateRawSync(input, { level: 6, windowBits: 12, memLevel: 9 });
-    if (out.length > clusterSize - 1) { results.push(null); continue; }
+    // 'vmdk': a grain as zlib's compress() makes it, always kept (block/vmdk.c).
+    const out = type === 'zstd' ? zstdCompress(input) : type === 'vmdk' ? zlib.deflateSync(input, { level: 6 }) : zlib.deflateRawSync(input, { level: 6, windowBits: 12, memLevel: 9 });
+    if (type !== 'vmdk' && out.length > clusterSize - 1) { results.push(null); continue; }
     const copy = new Uint8Array(out.length);
     copy.set(out);
     results.push(copy.buffer);
@@ -54,9 +55,12 @@ parentPort.on('message', async ({ ids, buffer, lengths }) => {
 });
 `;
 
+/** qcow2's cluster codecs, or 'vmdk' for streamOptimized VMDK grains (vmdkGrainDeflater). */
+export type PoolCodec = CompressionType | 'vmdk';
+
 /** The CLI's pool: worker threads running WORKER_SOURCE. */
 export class NodeCompressorPool extends CompressorPool {
-  constructor(type: CompressionType, clusterSize: number, threads = availableParallelism()) {
+  constructor(type: PoolCodec, clusterSize: number, threads = availableParallelism()) {
     const zstdPath = type === 'zstd' ? createRequire(import.meta.url).resolve('@bokuweb/zstd-wasm') : undefined;
     super(
       threads,
