@@ -64,10 +64,12 @@ export async function convertToStreamOptimizedVmdk(image: DiskImage, sink: Sink,
           if (inPlace) pool.release(bytes);
           return { index, length: request.length };
         }
-        // QEMU deflates a whole number of sectors: a disk that ends mid-sector ends in zeros.
+        // QEMU deflates a whole number of sectors: a disk that ends mid-sector ends in zeros. The
+        // stream form deflates the last grain whole, as VMware does (7-Zip reads no shorter one).
+        const grainLength = kind === 'stream' ? GRAIN_SIZE : request.length;
         let grain = bytes;
-        if (length < request.length) {
-          grain = new Uint8Array(request.length);
+        if (length < grainLength) {
+          grain = new Uint8Array(grainLength);
           grain.set(bytes);
         }
         const deflated = await compressor.compress(grain);
