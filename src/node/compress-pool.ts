@@ -6,8 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import type { CompressionType } from '../core/codecs/compress.ts';
-import { CompressorPool } from '../core/codecs/compressor-pool.ts';
+import { CompressorPool, type PoolCodec } from '../core/codecs/compressor-pool.ts';
 
 // Plain CommonJS run with `eval`, so the same pool works from the TypeScript sources and from
 // the bundled CLI without a second build entry.
@@ -54,9 +53,6 @@ parentPort.on('message', async ({ ids, buffer, lengths }) => {
   parentPort.postMessage({ ids, results, buffer }, [...transfer, buffer]);
 });
 `;
-
-/** qcow2's cluster codecs, or 'vmdk' for streamOptimized VMDK grains (vmdkGrainDeflater). */
-export type PoolCodec = CompressionType | 'vmdk';
 
 /** The CLI's pool: worker threads running WORKER_SOURCE. */
 export class NodeCompressorPool extends CompressorPool {
