@@ -6,10 +6,9 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { inlineCompressor, type ClusterCompressor } from '../../core/codecs/compress.ts';
 import { DiskImgError } from '../../core/errors.ts';
-import { convertToOva } from '../../core/formats/ova/write/convert.ts';
 import { parseOvaOptions, type OvaSettings } from '../../core/formats/ova/write/options.ts';
 import { vmdkGrainDeflater } from '../../core/formats/vmdk/write/grain-deflate.ts';
-import { convertToStreamOptimizedVmdk } from '../../core/formats/vmdk/write/convert.ts';
+import { convertImage } from '../../core/pipeline/convert-image.ts';
 import { parseVmdkOptions } from '../../core/formats/vmdk/write/options.ts';
 import { GRAIN_SIZE, type StreamOptimizedSettings } from '../../core/formats/vmdk/write/stream-optimized.ts';
 import { NodeCompressorPool } from '../../node/compress-pool.ts';
@@ -51,9 +50,15 @@ export async function convertToVmdkOrOva(args: ParsedArgs, io: CliIO, outFormat:
   const sink = await explain(io, 'Could not create the output', () => NodeFileSink.create(target));
   try {
     await explain(io, 'error while converting', async () => {
-      const common = { compressor, onProgress: progress.update, signal: controller.signal };
-      if (vmdk) await convertToStreamOptimizedVmdk(image, sink, { ...common, settings: { ...vmdk, cid: Math.floor(Math.random() * 0x1_0000_0000), extentName: basename(target) } });
-      else await convertToOva(image, sink, { ...common, ova: ova!, defaultName: basename(target).replace(/\.ova$/i, '') });
+      await convertImage(image, sink, {
+        outputFormat: outFormat,
+        compressor,
+        onProgress: progress.update,
+        signal: controller.signal,
+        // QEMU draws the CID at random (g_random_int) and names the extent by the file's base name.
+        vmdk: vmdk && { ...vmdk, cid: Math.floor(Math.random() * 0x1_0000_0000), extentName: basename(target) },
+        ova: ova && { ova, defaultName: basename(target).replace(/\.ova$/i, '') },
+      });
     });
     await sink.close();
     progress.end();

@@ -10,13 +10,23 @@ import { prepareEncryption, type EncryptRequest } from '../formats/qcow2/encrypt
 import { convertToRaw } from './convert.ts';
 import { convertToQcow2, type Qcow2ConvertOptions } from './convert-qcow2.ts';
 import { convertToQcow2Sequential } from './convert-qcow2-sequential.ts';
+import { convertToStreamOptimizedVmdk } from '../formats/vmdk/write/convert.ts';
+import type { StreamOptimizedSettings } from '../formats/vmdk/write/stream-optimized.ts';
+import { convertToOva, type OvaConvertOptions } from '../formats/ova/write/convert.ts';
 
 /** The formats conversion writes (qemu-img convert -O). */
 export const OUTPUT_FORMATS = ['raw', 'qcow2'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
+/** Outputs with engines of their own, not yet in the page's list: the output table will take them in. */
+export type StreamOutputFormat = 'vmdk' | 'ova';
+
 export interface ConvertImageOptions extends Qcow2ConvertOptions {
-  outputFormat: OutputFormat;
+  outputFormat: OutputFormat | StreamOutputFormat;
+  /** -O vmdk: the streamOptimized writer's settings (parseVmdkOptions, plus a CID and the file's name). */
+  vmdk?: StreamOptimizedSettings;
+  /** -O ova: the machine (parseOvaOptions) and the name its files take when it has none. */
+  ova?: Pick<OvaConvertOptions, 'ova' | 'defaultName'>;
   /**
    * Encrypt the qcow2 output with LUKS under this passphrase (qemu-img's -o encrypt.format=luks
    * and friends; defaults aes-256-xts-plain64, sha256, 2000 ms of PBKDF2).
@@ -30,6 +40,18 @@ export interface ConvertImageOptions extends Qcow2ConvertOptions {
 export const isSeekable = (sink: Sink): boolean => sink.truncate !== undefined;
 
 export async function convertImage(image: DiskImage, sink: Sink, options: ConvertImageOptions): Promise<void> {
+  if (options.outputFormat === 'vmdk' || options.outputFormat === 'ova') {
+    // The compressor must deflate VMDK grains (a pool started with the 'vmdk' codec).
+    const { compressor, onProgress, signal, vmdk, ova } = options;
+    if (options.outputFormat === 'ova') {
+      if (!ova) throw new DiskImgError('usage', 'An OVA output needs its machine settings (cpus, memory, controller)', { field: 'ova' });
+      await convertToOva(image, sink, { compressor, onProgress, signal, ...ova });
+    } else {
+      if (!vmdk) throw new DiskImgError('usage', 'A VMDK output needs its settings (adapter_type, hwversion, CID, file name)', { field: 'vmdk' });
+      await convertToStreamOptimizedVmdk(image, sink, { compressor, onProgress, signal, settings: vmdk });
+    }
+    return;
+  }
   if (options.outputFormat === 'raw') {
     if (options.encrypt) throw new DiskImgError('usage', "Encryption is only supported for the qcow2 output format", { field: 'encrypt.format' });
     return convertToRaw(image, sink, options);
