@@ -73,4 +73,14 @@ describe('the streamOptimized writer', () => {
     await expect(writer.writeGrain(2, new Uint8Array(10))).rejects.toThrow(/grain 2 out of order/);
     await expect(writer.writeGrain(10, new Uint8Array(10))).rejects.toThrow(/past the disk's 10 grains/);
   });
+
+  it('refuses to pass 2 TiB, where grain table entries (32-bit sectors) end', async () => {
+    // A sink that keeps nothing: only where the grains land matters.
+    const writer = await StreamOptimizedWriter.create({ write: async () => {}, close: async () => {} }, 8 * 2 ** 40, settings, 'stream');
+    const noise = new Uint8Array(64 * 2 ** 20 - 12);
+    let error: unknown;
+    for (let grain = 0; grain < 2 ** 20 && !error; grain++) await writer.writeGrain(grain, noise).catch((e: unknown) => (error = e));
+    expect(error).toBeInstanceOf(DiskImgError);
+    expect((error as DiskImgError).message).toMatch(/The VMDK would pass 2 TiB at grain \d+: its grain tables hold 32-bit sector numbers/);
+  });
 });

@@ -17,6 +17,7 @@
  * Memory: one grain table (2 KiB) in the 'qemu' layout; in the 'stream' layout also the grain
  * directory, 4 bytes per 32 MiB of virtual size.
  */
+import { DiskImgError } from '../../../errors.ts';
 import type { Sink } from '../../../sink.ts';
 import { COMPRESSION_DEFLATE, FLAG_COMPRESS, FLAG_MARKER, FLAG_RGD, FLAG_ZERO_GRAIN, KDMV } from '../sparse-header.ts';
 
@@ -35,6 +36,9 @@ const GRAIN_MARKER = 12;
 const MARKER_GRAIN_TABLE = 1;
 const MARKER_GRAIN_DIRECTORY = 2;
 const MARKER_FOOTER = 3;
+/** Grain table entries and directory entries are 32-bit sector numbers: a file ends before 2 TiB. */
+const MAX_SECTOR = 0xffffffff;
+const ZEROS = new Uint8Array(SECTOR);
 
 export type StreamOptimizedLayoutKind = 'qemu' | 'stream';
 
@@ -203,17 +207,21 @@ export class StreamOptimizedWriter {
       this.tableIndex = table;
     }
     const sectors = Math.ceil((GRAIN_MARKER + deflated.length) / SECTOR);
-    const bytes = new Uint8Array(sectors * SECTOR);
-    const v = new DataView(bytes.buffer);
+    const marker = new Uint8Array(GRAIN_MARKER);
+    const v = new DataView(marker.buffer);
     setU64(v, 0, index * GRAIN_SECTORS);
     v.setUint32(8, deflated.length, true);
-    bytes.set(deflated, GRAIN_MARKER);
     const sector = this.position / SECTOR;
-    await this.sink.write(this.position, bytes);
+    if (sector + sectors > MAX_SECTOR) throw new DiskImgError('limit', `The VMDK would pass 2 TiB at grain ${index}: its grain tables hold 32-bit sector numbers`, { field: 'grain', value: index });
+    // Marker, grain, zeros to the sector's end: three writes the caller's CoalescingSink joins, no copy here.
+    await this.sink.write(this.position, marker);
+    await this.sink.write(this.position + GRAIN_MARKER, deflated);
+    const pad = sectors * SECTOR - GRAIN_MARKER - deflated.length;
+    if (pad > 0) await this.sink.write(this.position + GRAIN_MARKER + deflated.length, ZEROS.subarray(0, pad));
     this.table[index % GTES_PER_GT] = sector;
     this.tableUsed = true;
     this.lastGrainSector = sector;
-    this.position += bytes.length;
+    this.position += sectors * SECTOR;
     this.grains++;
   }
 
@@ -225,6 +233,7 @@ export class StreamOptimizedWriter {
       const { rgdOffset, gdOffset, gdSectors } = this.layout;
       for (const start of [rgdOffset, gdOffset]) await this.sink.write((start + gdSectors + this.tableIndex * GT_SECTORS) * SECTOR, bytes);
     } else {
+      if (this.position / SECTOR + 1 + GT_SECTORS > MAX_SECTOR) throw new DiskImgError('limit', `The VMDK would pass 2 TiB at grain table ${this.tableIndex}: its grain directory holds 32-bit sector numbers`, { field: 'grain table', value: this.tableIndex });
       await this.sink.write(this.position, markerSector(GT_SECTORS, MARKER_GRAIN_TABLE));
       this.directory![this.tableIndex] = this.position / SECTOR + 1;
       await this.sink.write(this.position + SECTOR, bytes);
