@@ -171,6 +171,8 @@ describe('convert -O vmdk -o subformat=streamOptimized', () => {
       const { qemu, ours } = await both(source.file, `source${index}`);
       expectSameGrainsAsQemu(qemu, ours);
       expectReadsAsSource(source.file, ours);
+      const compared = await diskimg('compare', source.file, ours);
+      expect(compared.stdout, source.name).toContain('Images are identical');
     }
   }, 300_000);
 
