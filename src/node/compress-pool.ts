@@ -13,7 +13,10 @@ import { CompressorPool, type PoolCodec } from '../core/codecs/compressor-pool.t
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const zlib = require('node:zlib');
-const { type, clusterSize, zstdPath } = workerData;
+const { type, clusterSize, zstdPath, pakoPath } = workerData;
+// VMDK grains: pako with zlib's classic hash, whose bytes are zlib 1.2.13's (qemu-img's); Node's
+// zlib hashes otherwise and cannot be told not to (see vmdk/write/grain-deflate.ts).
+const pako = type === 'vmdk' ? require(pakoPath) : undefined;
 let ready = Promise.resolve();
 let zstdCompress;
 if (type === 'zstd') {
@@ -43,7 +46,7 @@ parentPort.on('message', async ({ ids, buffer, lengths }) => {
     const input = new Uint8Array(buffer, at, length);
     at += length;
     // 'vmdk': a grain as zlib's compress() makes it, always kept (block/vmdk.c).
-    const out = type === 'zstd' ? zstdCompress(input) : type === 'vmdk' ? zlib.deflateSync(input, { level: 6 }) : zlib.deflateRawSync(input, { level: 6, windowBits: 12, memLevel: 9 });
+    const out = type === 'zstd' ? zstdCompress(input) : type === 'vmdk' ? pako.deflate(input, { level: 6, legacyHash: true }) : zlib.deflateRawSync(input, { level: 6, windowBits: 12, memLevel: 9 });
     if (type !== 'vmdk' && out.length > clusterSize - 1) { results.push(null); continue; }
     const copy = new Uint8Array(out.length);
     copy.set(out);
@@ -58,10 +61,11 @@ parentPort.on('message', async ({ ids, buffer, lengths }) => {
 export class NodeCompressorPool extends CompressorPool {
   constructor(type: PoolCodec, clusterSize: number, threads = availableParallelism()) {
     const zstdPath = type === 'zstd' ? createRequire(import.meta.url).resolve('@bokuweb/zstd-wasm') : undefined;
+    const pakoPath = type === 'vmdk' ? createRequire(import.meta.url).resolve('pako') : undefined;
     super(
       threads,
       (onReply, onError) => {
-        const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { type, clusterSize, zstdPath } });
+        const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { type, clusterSize, zstdPath, pakoPath } });
         worker.on('message', onReply);
         worker.on('error', onError);
         return { post: (batch) => worker.postMessage(batch, [batch.buffer]), terminate: () => worker.terminate() };

@@ -3,10 +3,10 @@
  * zlib's compress() — the zlib wrapper, level 6 (Z_DEFAULT_COMPRESSION), a 32 KiB window, memLevel
  * 8 — into a buffer twice the grain, so every grain is stored deflated, even one that grows.
  *
- * The deflate bytes follow the zlib build: pako and Node's zlib 1.3.1 (the CLI's threads) give the
- * same bytes as each other, but the zlib 1.2.13 qemu-img calls on Debian 12 makes different streams
- * for most data (about 1 % larger), so a file matches qemu-img's grain for grain in content, not in
- * deflate bytes (test/interop/vmdk-write.test.ts shows the layout is qemu-img's given its bytes).
+ * zlib 1.2.13 (what qemu-img calls on Debian 12) hashes strings the classic way; pako 3 and Node's
+ * zlib (Chromium's) hash them faster by default and so find other matches: about 1 % smaller
+ * streams, different bytes. pako with legacyHash makes zlib's very bytes, so grains come out as
+ * qemu-img's. Node's zlib has no such switch: the CLI's threads run this too.
  */
 import { ZStream, Z_FINISH, Z_STREAM_END, zlibDeflate, zlibDeflateInit2, zlibDeflateReset } from 'pako';
 import { DiskImgError } from '../../../errors.ts';
@@ -20,7 +20,7 @@ export const VMDK_GRAIN_CODEC = 'vmdk';
 /** One grain → its zlib stream; the grain may be shorter than a whole grain (the disk's last). */
 export function vmdkGrainDeflater(grainSize: number): (grain: Uint8Array) => Uint8Array {
   const stream = new ZStream();
-  zlibDeflateInit2(stream, 6, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY);
+  zlibDeflateInit2(stream, 6, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY, true);
   const out = new Uint8Array(grainSize * 2);
   return (grain) => {
     zlibDeflateReset(stream);
