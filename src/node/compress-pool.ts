@@ -1,7 +1,7 @@
 /**
- * Compression threads for the CLI: Node's native zlib (several times faster than pako) with
- * QEMU's deflate parameters, and libzstd compiled to WASM at level 3, behind the engine's
- * CompressorPool (batching, balancing). The engine only sees a ClusterCompressor.
+ * Compression threads for the CLI: Node's native zlib (several times faster than pako) with QEMU's
+ * deflate parameters, libzstd compiled to WASM at level 3, and pako for VMDK grains (see below),
+ * behind the engine's CompressorPool (batching, balancing). The engine only sees a ClusterCompressor.
  */
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';

@@ -36,7 +36,7 @@ interface Prepared {
 
 export async function convertToStreamOptimizedVmdk(image: DiskImage, sink: Sink, options: StreamOptimizedConvertOptions): Promise<StreamOptimizedResult> {
   // qemu-img 7.2 writes such a file, then fails to open it ("Unsupported image type"): no use writing one.
-  if (image.virtualSize === 0) throw new DiskImgError('usage', 'A streamOptimized VMDK of 0 bytes cannot be opened by qemu-img or VMware; the source is empty', { field: 'virtual size', value: 0 });
+  if (image.virtualSize === 0) throw new DiskImgError('usage', 'A streamOptimized VMDK of 0 bytes cannot be opened by qemu-img ("Unsupported image type"); the source is empty', { field: 'virtual size', value: 0 });
   const kind = options.layout ?? (sink.truncate ? 'qemu' : 'stream');
   const out = new CoalescingSink(sink);
   const writer = await StreamOptimizedWriter.create(out, image.virtualSize, options.settings, kind);
