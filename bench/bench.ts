@@ -97,6 +97,7 @@ const jobs: Job[] = [
   { name: 'raw→qcow2', from: () => input, out: made('plain'), qemu: ['convert', '-f', 'raw', '-O', 'qcow2'], ours: ['convert', '-f', 'raw', '-O', 'qcow2'] },
   { name: 'raw→qcow2 zlib', from: () => input, out: made('zlib'), qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2'], ours: ['convert', '-c', '-f', 'raw', '-O', 'qcow2'] },
   { name: 'raw→qcow2 zstd', from: () => input, out: made('zstd'), qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd'], ours: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd'] },
+  { name: 'raw→vmdk stream', from: () => input, out: 'stream.vmdk', qemu: ['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized'], ours: ['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized'] },
   { name: 'qcow2→raw', from: () => qemuQcow2(dir, 'plain', sizeGiB), out: 'back-plain.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
   { name: 'qcow2 zlib→raw', from: () => qemuQcow2(dir, 'zlib', sizeGiB), out: 'back-zlib.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
   { name: 'qcow2 zstd→raw', from: () => qemuQcow2(dir, 'zstd', sizeGiB), out: 'back-zstd.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },

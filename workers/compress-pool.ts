@@ -1,10 +1,9 @@
 /** The page's compression threads (compress.worker.ts) behind the engine's CompressorPool. */
-import type { CompressionType } from '../src/core/codecs/compress.ts';
-import { CompressorPool } from '../src/core/codecs/compressor-pool.ts';
+import { CompressorPool, type PoolCodec } from '../src/core/codecs/compressor-pool.ts';
 import type { CompressRequest } from './compress.worker.ts';
 
 export class BrowserCompressorPool extends CompressorPool {
-  constructor(type: CompressionType, clusterSize: number, threads: number) {
+  constructor(type: PoolCodec, clusterSize: number, threads: number) {
     super(
       threads,
       (onReply, onError) => {

@@ -6,9 +6,11 @@ import { init as initZstd } from '@bokuweb/zstd-wasm';
 import { Module } from 'zstd-wasm-module';
 import { batchClusters, type CompressBatch, type CompressReply } from '../src/core/codecs/compressor-pool.ts';
 import { deflateCompressor, looksIncompressible, zstdCompressor, type CompressCluster, type ZstdEncode } from '../src/core/codecs/compress.ts';
+import type { PoolCodec } from '../src/core/codecs/compressor-pool.ts';
+import { vmdkGrainDeflater } from '../src/core/formats/vmdk/write/grain-deflate.ts';
 
 export interface CompressRequest extends CompressBatch {
-  type: 'zlib' | 'zstd';
+  type: PoolCodec;
   clusterSize: number;
 }
 
@@ -41,7 +43,9 @@ function reusedZstd(clusterSize: number): ZstdEncode {
   };
 }
 
-function compressor(type: 'zlib' | 'zstd', clusterSize: number): Promise<CompressCluster> {
+function compressor(type: PoolCodec, clusterSize: number): Promise<CompressCluster> {
+  // A VMDK grain is always stored deflated (QEMU has no raw grain): no noise skipping there.
+  if (type === 'vmdk') compress ??= Promise.resolve(vmdkGrainDeflater(clusterSize));
   compress ??= type === 'zlib' ? Promise.resolve(skippingNoise(deflateCompressor(clusterSize))) : initZstd().then(() => skippingNoise(zstdCompressor(clusterSize, reusedZstd(clusterSize))));
   return compress;
 }

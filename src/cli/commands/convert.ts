@@ -16,8 +16,9 @@ import { SECRET_OPTIONS, Secrets, imageSpec, passphraseFile } from '../secrets.t
 import { nodeCrypto } from '../../node/crypto.ts';
 import type { EncryptRequest } from '../../core/formats/qcow2/encryption.ts';
 import { luksCreateSpec } from '../../core/crypto/luks.ts';
+import { convertToVmdkOrOva } from './convert-vmdk.ts';
 
-export const convertHelp = `convert [-f FMT] [--ova-disk N] [-O ${OUTPUT_FORMATS.join('|')}] [-c] [-o OPTIONS] [-l SNAPSHOT] [-p] [-m N] [--backing FILE]... [--object secret,...] [--image-opts] [--passphrase-file FILE] [-U] SRC DST`;
+export const convertHelp = `convert [-f FMT] [--ova-disk N] [-O ${OUTPUT_FORMATS.join('|')}|ova] [-c] [-o OPTIONS] [-l SNAPSHOT] [-p] [-m N] [--backing FILE]... [--object secret,...] [--image-opts] [--passphrase-file FILE] [-U] SRC DST`;
 
 /** One file under two names (a symlink, a hard link, a ./ path): same device and inode. */
 async function sameFile(a: string, b: string): Promise<boolean> {
@@ -35,8 +36,11 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   if (args.positional.length < 2) usage('Must specify image file name');
   if (args.positional.length > 2) usage('Only one source image is supported');
   const [source, target] = args.positional;
-  const outFormat = (args.values.get('O') ?? 'raw') as OutputFormat;
-  if (!OUTPUT_FORMATS.includes(outFormat)) fail(io, `Unknown file format '${outFormat}'`);
+  const outFormat = (args.values.get('O') ?? 'raw') as OutputFormat | 'ova';
+  // streamOptimized VMDKs and OVAs have a writer of their own (deflated grains, markers, a tar).
+  const streamOptimized = outFormat === 'vmdk' && parseOptionList((args.all.get('o') ?? []).join(',')).get('subformat') === 'streamOptimized';
+  if (outFormat === 'ova' || streamOptimized) return convertToVmdkOrOva(args, io, outFormat as 'vmdk' | 'ova');
+  if (!OUTPUT_FORMATS.includes(outFormat as OutputFormat)) fail(io, `Unknown file format '${outFormat}'`);
   if (args.values.has('B')) fail(io, 'convert -B (a backing file for the target) is not supported yet');
   const options = parseOptionList((args.all.get('o') ?? []).join(','));
   const compress = args.flags.has('c');

@@ -4,7 +4,10 @@
  * matched by id. The platform says how a thread is started and how a batch reaches it: Node's
  * worker_threads in the CLI, Web Workers in the page.
  */
-import type { ClusterCompressor } from './compress.ts';
+import type { ClusterCompressor, CompressionType } from './compress.ts';
+
+/** What a pool's threads compress with: qcow2's cluster codecs, or 'vmdk' for streamOptimized grains (vmdkGrainDeflater: zlib-wrapped, every grain kept). */
+export type PoolCodec = CompressionType | 'vmdk';
 
 const BATCH = 16;
 

@@ -14,11 +14,21 @@ import { convertToQcow2Sequential } from './convert-qcow2-sequential.ts';
 import { outputDriver, type OutputFormat } from '../formats/outputs.ts';
 import { parseOutputOptions, resolveOutputOptions } from '../formats/output/driver.ts';
 import { convertToOutput } from './convert-output.ts';
+import { convertToStreamOptimizedVmdk } from '../formats/vmdk/write/convert.ts';
+import type { StreamOptimizedSettings } from '../formats/vmdk/write/stream-optimized.ts';
+import { convertToOva, type OvaConvertOptions } from '../formats/ova/write/convert.ts';
 
 export { OUTPUT_FORMATS, type OutputFormat } from '../formats/outputs.ts';
 
+/** Outputs with engines of their own, not yet in the page's list: the output table will take them in. */
+export type StreamOutputFormat = 'vmdk' | 'ova';
+
 export interface ConvertImageOptions extends Qcow2ConvertOptions {
-  outputFormat: OutputFormat;
+  outputFormat: OutputFormat | StreamOutputFormat;
+  /** -O vmdk: the streamOptimized writer's settings (parseVmdkOptions, plus a CID and the file's name). */
+  vmdk?: StreamOptimizedSettings;
+  /** -O ova: the machine (parseOvaOptions) and the name its files take when it has none. */
+  ova?: Pick<OvaConvertOptions, 'ova' | 'defaultName'>;
   /**
    * For formats other than raw and qcow2: their -o options as given (key as qemu-img spells it →
    * value), checked against the format's option table.
@@ -46,6 +56,16 @@ export interface ConvertImageOptions extends Qcow2ConvertOptions {
 export const isSeekable = (sink: Sink): boolean => sink.truncate !== undefined;
 
 export async function convertImage(image: DiskImage, sink: Sink, options: ConvertImageOptions): Promise<void> {
+  // An OVA, and a streamOptimized VMDK (its settings given), have writers of their own: deflated
+  // grains (the compressor a pool started with the 'vmdk' codec), markers, a tar around it.
+  if (options.outputFormat === 'ova' || (options.outputFormat === 'vmdk' && options.vmdk)) {
+    const { compressor, onProgress, signal, vmdk, ova } = options;
+    if (options.outputFormat === 'ova') {
+      if (!ova) throw new DiskImgError('usage', 'An OVA output needs its machine settings (cpus, memory, controller)', { field: 'ova' });
+      await convertToOva(image, sink, { compressor, onProgress, signal, ...ova });
+    } else await convertToStreamOptimizedVmdk(image, sink, { compressor, onProgress, signal, settings: vmdk! });
+    return;
+  }
   if (options.outputFormat === 'raw') {
     if (options.encrypt) throw new DiskImgError('usage', "Encryption is only supported for the qcow2 output format", { field: 'encrypt.format' });
     return convertToRaw(image, sink, options);

@@ -1,0 +1,20 @@
+/** Test support: a file sink that only appends, as a download stream does. */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import type { Sink } from '../../src/core/sink.ts';
+
+/** A sink that only appends, as a download stream does (no truncate, so no seeking either). */
+export class AppendOnlyFileSink implements Sink {
+  private readonly fd: number;
+  length = 0;
+  constructor(readonly path: string) {
+    this.fd = openSync(path, 'w');
+  }
+  async write(offset: number, bytes: Uint8Array): Promise<void> {
+    if (offset !== this.length) throw new Error(`write at ${offset}, but ${this.length} bytes were written: not in order`);
+    writeSync(this.fd, bytes);
+    this.length += bytes.length;
+  }
+  async close(): Promise<void> {
+    closeSync(this.fd);
+  }
+}
