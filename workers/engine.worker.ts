@@ -13,7 +13,10 @@ import { DiskImgError, type ErrorKind } from '../src/core/errors.ts';
 import { imageInfo, type QemuImageInfo } from '../src/core/info.ts';
 import { lockedLayers, openImage, probeFormat, unlockImage } from '../src/core/open.ts';
 import { detectPartitions, hasPartitionInfo, type PartitionReport } from '../src/core/partitions/index.ts';
-import { convertImage, type OutputFormat } from '../src/core/pipeline/convert-image.ts';
+import { convertImage, type ConvertImageOptions, type OutputFormat } from '../src/core/pipeline/convert-image.ts';
+import { parseOvaOptions } from '../src/core/formats/ova/write/options.ts';
+import { parseVmdkOptions } from '../src/core/formats/vmdk/write/options.ts';
+import { GRAIN_SIZE } from '../src/core/formats/vmdk/write/stream-optimized.ts';
 import { CoalescingSink, type Sink } from '../src/core/sink.ts';
 import { CachedStorage } from '../src/core/storage/cached.ts';
 import { BlobStorage } from '../src/core/storage/blob.ts';
@@ -80,7 +83,17 @@ export interface ConvertJob {
   ovaDisk?: number;
   /** Files the user gave for the backing chain, matched by name. */
   backing: File[];
-  outputFormat: OutputFormat;
+  /** Any format convert writes, or 'ova' (a streamOptimized VMDK in an OVF package). */
+  outputFormat: OutputFormat | 'ova';
+  /**
+   * The output's -o options as qemu-img spells them, for formats other than raw and qcow2 (a VMDK's
+   * subformat, a VHD's force_size; an OVA's cpus and memory).
+   */
+  formatOptions?: Record<string, string>;
+  /** Make the disk this large (VHD, VDI, VHDX, VMDK; Azure's whole MiB). */
+  targetSize?: number;
+  /** The output file's name: a VMDK names its extent by it, an OVA its machine. */
+  outputName?: string;
   compression: 'none' | CompressionType;
   clusterSize: number;
   compat: '0.10' | '1.1';
@@ -90,6 +103,28 @@ export interface ConvertJob {
   passphrase?: string;
   /** Encrypts the qcow2 output with LUKS (qemu-img's defaults: aes-256-xts-plain64, sha256). */
   encryptPassphrase?: string;
+}
+
+/** An OVA's tar headers, .ovf and .mf beside its VMDK (a sparse VMDK's bound) stay under this. */
+const OVA_ENVELOPE_BOUND = 1 << 20;
+
+/**
+ * An OVA's machine, or a streamOptimized VMDK's settings, from the job's -o options (their errors
+ * thrown as the CLI prints them); undefined for every other output.
+ */
+function streamOptimizedSettings(job: ConvertJob): Pick<ConvertImageOptions, 'vmdk' | 'ova'> | undefined {
+  const options = new Map(Object.entries(job.formatOptions ?? {}));
+  const name = job.outputName ?? 'disk';
+  if (job.outputFormat === 'ova') {
+    const parsed = parseOvaOptions(options);
+    if ('error' in parsed) throw new DiskImgError('usage', parsed.error);
+    return { ova: { ova: parsed.settings, defaultName: name.replace(/\.ova$/i, '') } };
+  }
+  if (job.outputFormat !== 'vmdk' || options.get('subformat') !== 'streamOptimized') return undefined;
+  const parsed = parseVmdkOptions(options);
+  if ('error' in parsed) throw new DiskImgError('usage', parsed.error);
+  // QEMU draws the CID at random and names the extent by the file's base name.
+  return { vmdk: { ...parsed.settings, cid: Math.floor(Math.random() * 0x1_0000_0000), extentName: name } };
 }
 
 /** A File as the engine reads it: small reads (tables, compressed clusters) served from cached 4 MiB blocks. */
@@ -228,7 +263,7 @@ const api = {
     try {
       const image = await openImage(readerFor(job.file), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase, ovaDisk: job.ovaDisk, allowLocked: true });
       try {
-        return { ok: true, value: await measureOutput(image, { outputFormat: job.outputFormat, clusterSize: job.clusterSize, compat: job.compat, encrypted: job.encryptPassphrase !== undefined }) };
+        return { ok: true, value: (await measureOutput(image, { outputFormat: job.outputFormat === 'ova' ? 'vmdk' : job.outputFormat, clusterSize: job.clusterSize, compat: job.compat, encrypted: job.encryptPassphrase !== undefined })) + (job.outputFormat === 'ova' ? OVA_ENVELOPE_BOUND : 0) };
       } finally {
         await image.close();
       }
@@ -245,7 +280,10 @@ const api = {
     let sink: Sink | undefined;
     let counted: CountingSink | undefined;
     let inner: Sink | undefined;
-    const compressor = job.compression === 'none' ? undefined : new BrowserCompressorPool(job.compression, job.clusterSize, Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)));
+    const threads = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2));
+    const stream = streamOptimizedSettings(job);
+    // A streamOptimized VMDK (alone or in an OVA) deflates every grain: the pool's 'vmdk' codec.
+    const compressor = stream ? new BrowserCompressorPool('vmdk', GRAIN_SIZE, threads) : job.compression === 'none' ? undefined : new BrowserCompressorPool(job.compression, job.clusterSize, threads);
     try {
       const image = await openImage(readerFor(job.file), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase, ovaDisk: job.ovaDisk, decoders: conversionDecoders });
       await loadZstdDecoderFor(image);
@@ -261,6 +299,10 @@ const api = {
         compressor,
         qcow2: { clusterSize: job.clusterSize, compat: job.compat, compressionType: job.compression === 'zstd' ? 'zstd' : 'zlib' },
         encrypt: job.encryptPassphrase !== undefined ? { format: 'luks', passphrase: job.encryptPassphrase } : undefined,
+        formatOptions: job.formatOptions && new Map(Object.entries(job.formatOptions)),
+        targetSize: job.targetSize,
+        outputFileName: job.outputName,
+        ...stream,
         onProgress: (done, total) => {
           const now = performance.now();
           if (now - last > 100 || done === total) {
