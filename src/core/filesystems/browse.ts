@@ -1,0 +1,54 @@
+/**
+ * Opening a file system for browsing: which partition of a guest disk (as the partition table
+ * numbers them), and which reader its superblock calls for.
+ *
+ *   const { source, partition } = await choosePartition(disk, 2);   // or undefined: the only one
+ *   const fs = await openFileSystem(source);                         // FileSystem (tree.ts)
+ *   for await (const entry of fs.walk()) …; for await (const chunk of fs.read(file)) …
+ */
+import { DiskImgError } from '../errors.ts';
+import { detectPartitions } from '../partitions/detect.ts';
+import { ByteSource, type GuestReader } from '../partitions/source.ts';
+import type { Partition } from '../partitions/types.ts';
+import { ExtReader } from './ext-reader.ts';
+import { FatReader } from './fat-reader.ts';
+import { fatGeometry } from './fat.ts';
+import { probeFilesystem } from './probe.ts';
+import { FileSystem } from './tree.ts';
+
+/** The file systems this module can open, by blkid's name. */
+export const BROWSABLE = ['vfat', 'ext2', 'ext3', 'ext4'] as const;
+
+export async function openFileSystem(source: ByteSource): Promise<FileSystem> {
+  const ext = await source.read(1024, 1024);
+  if (ext && ext[56] === 0x53 && ext[57] === 0xef) return new FileSystem(await ExtReader.open(source));
+  const bs = await source.read(0, 512);
+  if (bs && fatGeometry(bs)) return new FileSystem(await FatReader.open(source));
+  const found = await probeFilesystem(source);
+  if (found) throw new DiskImgError('unsupported', `${found.type} file systems cannot be browsed (yet): only ${BROWSABLE.join(', ')}`, { field: 'file system', value: found.type });
+  throw new DiskImgError('invalid-format', 'No file system was recognised here', { field: 'file system' });
+}
+
+const describe = (p: Partition) => `${p.index} (${p.filesystem ? p.filesystem.type : 'no file system'}${p.filesystem?.label ? ` "${p.filesystem.label}"` : ''}, ${p.size} bytes)`;
+
+/**
+ * The stretch of the disk to browse: partition `index` as the table numbers it (logical MBR
+ * partitions from 5); without one, the file system on the whole disk or the only partition that
+ * holds one.
+ */
+export async function choosePartition(disk: GuestReader, index?: number): Promise<{ source: ByteSource; partition: Partition }> {
+  const report = await detectPartitions(disk);
+  const real = report.partitions.filter((p) => !p.extended && p.type.code !== 'ee');
+  if (index !== undefined) {
+    const p = real.find((q) => q.index === index);
+    if (!p) {
+      const list = real.length ? real.map(describe).join('; ') : 'none';
+      throw new DiskImgError('not-found', `There is no partition ${index}${report.scheme === 'none' ? ' (the disk has no partition table)' : ''}; partitions: ${list}`, { field: 'partition', value: index });
+    }
+    return { source: ByteSource.whole(disk).slice(p.start, p.size), partition: p };
+  }
+  const withFs = real.filter((p) => p.filesystem !== null);
+  if (withFs.length === 1) return { source: ByteSource.whole(disk).slice(withFs[0].start, withFs[0].size), partition: withFs[0] };
+  if (withFs.length === 0) throw new DiskImgError('not-found', `No file system was found on the disk${real.length ? `; partitions: ${real.map(describe).join('; ')}` : ''}`, { field: 'partition' });
+  throw new DiskImgError('usage', `The disk has ${withFs.length} file systems: choose a partition (--partition N): ${real.map(describe).join('; ')}`, { field: 'partition' });
+}
