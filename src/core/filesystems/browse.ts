@@ -49,6 +49,6 @@ export async function choosePartition(disk: GuestReader, index?: number): Promis
   }
   const withFs = real.filter((p) => p.filesystem !== null);
   if (withFs.length === 1) return { source: ByteSource.whole(disk).slice(withFs[0].start, withFs[0].size), partition: withFs[0] };
-  if (withFs.length === 0) throw new DiskImgError('not-found', `No file system was found on the disk${real.length ? `; partitions: ${real.map(describe).join('; ')}` : ''}`, { field: 'partition' });
+  if (withFs.length === 0) throw new DiskImgError('not-found', `No file system was found on the disk${real.length ? `; partitions: ${real.map(describe).join('; ')}` : report.scheme === 'none' ? '' : ` (its ${report.scheme.toUpperCase()} partition table is empty)`}`, { field: 'partition' });
   throw new DiskImgError('usage', `The disk has ${withFs.length} file systems: choose a partition (--partition N): ${real.map(describe).join('; ')}`, { field: 'partition' });
 }
