@@ -1,0 +1,63 @@
+/**
+ * File-system seeds for the fs browser (src/core/filesystems/browse.ts): FAT12 and FAT16 with long
+ * names and multi-cluster files and folders (mkfs.vfat + mcopy), ext2 with block maps and ext4 with
+ * extents, inline data, an htree folder and metadata_csum (mke2fs -d, e2fsck -D), and a GPT disk
+ * holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
+ * 32 KiB, where the mutator aims most of its damage.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RecipeBook } from './tools.ts';
+
+function tree(root: string, ext: boolean): string {
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(join(root, 'sub', 'deeper'), { recursive: true });
+  writeFileSync(join(root, 'A long file name.txt'), 'long\n');
+  writeFileSync(join(root, 'sub', 'deeper', 'data.bin'), Buffer.from([...Array(40_000).keys()].map((i) => (i * 7919) & 255)));
+  for (let i = 0; i < 60; i++) writeFileSync(join(root, 'sub', `entry-number-${i}-with-a-long-name.txt`), `${i}\n`);
+  if (ext) {
+    symlinkSync('A long file name.txt', join(root, 'fast-link'));
+    symlinkSync(`sub/${'d'.repeat(90)}`, join(root, 'slow-link'));
+    writeFileSync(join(root, 'inline.txt'), 'inline\n');
+  }
+  return root;
+}
+
+function fat(file: string, dir: string, bits: 12 | 16, bytes: number): void {
+  writeFileSync(file, '');
+  truncateSync(file, bytes);
+  execFileSync('mkfs.vfat', ['-F', String(bits), '-s', '1', '-n', 'FUZZ', file], { stdio: 'ignore' });
+  const root = tree(join(dir, `fat${bits}-tree`), false);
+  execFileSync('mcopy', ['-s', '-i', file, ...readdirSync(root).map((n) => join(root, n)), '::/'], { stdio: 'ignore', env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  rmSync(root, { recursive: true, force: true });
+}
+
+function ext(file: string, dir: string, args: string[]): void {
+  writeFileSync(file, '');
+  truncateSync(file, 1 << 20);
+  const root = tree(join(dir, 'ext-tree'), true);
+  execFileSync('mke2fs', ['-q', '-F', '-b', '1024', '-N', '128', ...args, '-d', root, file], { stdio: 'ignore' });
+  spawnSync('e2fsck', ['-fyD', file], { stdio: 'ignore' });
+  rmSync(root, { recursive: true, force: true });
+}
+
+export const filesystemRecipes: RecipeBook = {
+  url: import.meta.url,
+  tools: ['mkfs.vfat', 'mcopy', 'mke2fs', 'e2fsck', 'sfdisk'],
+  recipes: {
+    'fat12.img': (f, dir) => fat(f, dir, 12, 1 << 20),
+    'fat16.img': (f, dir) => fat(f, dir, 16, 3 << 20),
+    'ext2.img': (f, dir) => ext(f, dir, ['-t', 'ext2']),
+    'ext4.img': (f, dir) => ext(f, dir, ['-t', 'ext4', '-O', 'inline_data,metadata_csum,64bit,^has_journal']),
+    'gpt-fat12.img': (f, dir) => {
+      const part = join(dir, 'gpt-part.img');
+      fat(part, dir, 12, 1 << 20);
+      writeFileSync(f, '');
+      truncateSync(f, 3 << 20);
+      execFileSync('sfdisk', ['-q', f], { input: 'label: gpt\nstart=2048, size=2048, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n', stdio: ['pipe', 'ignore', 'ignore'] });
+      execFileSync('dd', [`if=${part}`, `of=${f}`, 'bs=512', 'seek=2048', 'conv=notrunc', 'status=none']);
+      rmSync(part);
+    },
+  },
+};
