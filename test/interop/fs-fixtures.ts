@@ -23,8 +23,14 @@ export interface TreeEntry {
 export interface FsFixtures {
   dir: string;
   /** The folder trees that went in: what every listing is compared with. */
-  trees: { fat: string; ext: string };
+  trees: { fat: string; ext: string; ntfs: string };
   images: { fat12: string; fat16: string; fat32: string; ext2: string; ext4: string };
+  /**
+   * mkntfs, filled through an ntfs-3g (FUSE) mount: the ext tree plus a compressed folder. Null
+   * where FUSE mounts are not allowed (the NTFS tests then say so and are skipped).
+   */
+  ntfs: { image: string; qcow2: string } | null;
+  ntfsUnavailable?: string;
   /** GPT: 1 FAT32, 2 ext4; MBR: 1 ext2, 2 extended, 5 FAT16 (logical). Both as qcow2 too. */
   gpt: string;
   gptQcow2: string;
@@ -117,6 +123,23 @@ function disk(file: string, bytes: number, script: string, parts: Array<{ image:
   for (const p of parts) run('dd', [`if=${p.image}`, `of=${file}`, 'bs=512', `seek=${p.startSector}`, 'conv=notrunc,sparse', 'status=none']);
 }
 
+/** An NTFS volume holding `tree`, with `compressed/` made a compressed folder before files are copied in. */
+function ntfs(file: string, tree: string, mountPoint: string): void {
+  writeFileSync(file, '');
+  truncateSync(file, 64 * MiB);
+  run('mkntfs', ['-q', '-F', '-f', '-L', 'NTFS tree', file]);
+  mkdirSync(mountPoint, { recursive: true });
+  run('ntfs-3g', ['-o', 'compression', file, mountPoint]);
+  try {
+    mkdirSync(join(mountPoint, 'compressed'));
+    // FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_COMPRESSED: what is created inside is LZNT1-compressed.
+    run('python3', ['-c', `import os; os.setxattr(${JSON.stringify(join(mountPoint, 'compressed'))}, 'system.ntfs_attrib_be', (0x810).to_bytes(4, 'big'))`]);
+    run('cp', ['-a', '--sparse=always', `${tree}/.`, mountPoint]);
+  } finally {
+    run('umount', [mountPoint]);
+  }
+}
+
 export function fsFixtures(): FsFixtures {
   return cachedFixtures('diskimg-fs', import.meta.url, (dir) => {
     const fatTree = join(dir, 'tree-fat');
@@ -152,6 +175,24 @@ export function fsFixtures(): FsFixtures {
     const mbrQcow2 = join(dir, 'mbr.qcow2');
     run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', gpt, gptQcow2]);
     run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', mbr, mbrQcow2]);
-    return { dir, trees: { fat: fatTree, ext: extTree }, images, gpt, gptQcow2, mbr, mbrQcow2 };
+    const ntfsTree = join(dir, 'tree-ntfs');
+    writeTree(ntfsTree, true);
+    mkdirSync(join(ntfsTree, 'compressed'));
+    let text = '';
+    for (let i = 0; text.length < 600_000; i++) text += `line ${i} of a text that compresses well, ${i % 97}\n`;
+    writeFileSync(join(ntfsTree, 'compressed', 'text.txt'), text);
+    writeFileSync(join(ntfsTree, 'compressed', 'noise.bin'), noise(200_000, 5));
+    let ntfsImages: FsFixtures['ntfs'] = null;
+    let ntfsUnavailable: string | undefined;
+    try {
+      const image = join(dir, 'ntfs.img');
+      ntfs(image, ntfsTree, join(dir, 'ntfs-mount'));
+      const qcow2 = join(dir, 'ntfs.qcow2');
+      run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', image, qcow2]);
+      ntfsImages = { image, qcow2 };
+    } catch (error) {
+      ntfsUnavailable = `mkntfs + ntfs-3g could not make the NTFS fixture (a FUSE mount is needed): ${String((error as Error).message).split('\n')[0]}`;
+    }
+    return { dir, trees: { fat: fatTree, ext: extTree, ntfs: ntfsTree }, images, ntfs: ntfsImages, ntfsUnavailable, gpt, gptQcow2, mbr, mbrQcow2 };
   });
 }

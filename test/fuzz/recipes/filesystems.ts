@@ -1,8 +1,8 @@
 /**
  * File-system seeds for the fs browser (src/core/filesystems/browse.ts): FAT12 and FAT16 with long
  * names and multi-cluster files and folders (mkfs.vfat + mcopy), ext2 with block maps and ext4 with
- * extents, inline data, an htree folder and metadata_csum (mke2fs -d, e2fsck -D), and a GPT disk
- * holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
+ * extents, inline data, an htree folder and metadata_csum (mke2fs -d, e2fsck -D), NTFS (mkntfs,
+ * ntfs-3g) and a GPT disk holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
  * 32 KiB, where the mutator aims most of its damage.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -42,14 +42,43 @@ function ext(file: string, dir: string, args: string[]): void {
   rmSync(root, { recursive: true, force: true });
 }
 
+/**
+ * NTFS on 512-byte clusters: a folder with enough long names for INDX blocks, a compressed folder
+ * (LZNT1) and a sparse file, through an ntfs-3g mount; where FUSE is not allowed, a few files
+ * copied in with ntfscp instead (no folders, but records, runlists and the root index).
+ */
+function ntfs(file: string, dir: string): void {
+  writeFileSync(file, '');
+  truncateSync(file, 3 << 20);
+  execFileSync('mkntfs', ['-q', '-F', '-f', '-c', '512', '-L', 'FUZZ', file], { stdio: 'ignore' });
+  const root = tree(join(dir, 'ntfs-tree'), true);
+  const mount = join(dir, 'ntfs-mount');
+  mkdirSync(mount, { recursive: true });
+  if (spawnSync('ntfs-3g', ['-o', 'compression', file, mount], { stdio: 'ignore' }).status === 0) {
+    try {
+      mkdirSync(join(mount, 'compressed'));
+      execFileSync('python3', ['-c', `import os; os.setxattr(${JSON.stringify(join(mount, 'compressed'))}, 'system.ntfs_attrib_be', (0x810).to_bytes(4, 'big'))`]);
+      writeFileSync(join(mount, 'compressed', 'text.txt'), 'compressible line\n'.repeat(4000));
+      execFileSync('cp', ['-a', '--sparse=always', `${root}/.`, mount]);
+    } finally {
+      execFileSync('umount', [mount]);
+    }
+  } else {
+    for (const name of ['A long file name.txt', 'inline.txt']) execFileSync('ntfscp', ['-q', file, join(root, name), name], { stdio: 'ignore' });
+    execFileSync('ntfscp', ['-q', file, join(root, 'sub', 'deeper', 'data.bin'), 'data.bin'], { stdio: 'ignore' });
+  }
+  rmSync(root, { recursive: true, force: true });
+}
+
 export const filesystemRecipes: RecipeBook = {
   url: import.meta.url,
-  tools: ['mkfs.vfat', 'mcopy', 'mke2fs', 'e2fsck', 'sfdisk'],
+  tools: ['mkfs.vfat', 'mcopy', 'mke2fs', 'e2fsck', 'sfdisk', 'mkntfs', 'ntfscp'],
   recipes: {
     'fat12.img': (f, dir) => fat(f, dir, 12, 1 << 20),
     'fat16.img': (f, dir) => fat(f, dir, 16, 3 << 20),
     'ext2.img': (f, dir) => ext(f, dir, ['-t', 'ext2']),
     'ext4.img': (f, dir) => ext(f, dir, ['-t', 'ext4', '-O', 'inline_data,metadata_csum,64bit,^has_journal']),
+    'ntfs.img': (f, dir) => ntfs(f, dir),
     'gpt-fat12.img': (f, dir) => {
       const part = join(dir, 'gpt-part.img');
       fat(part, dir, 12, 1 << 20);
