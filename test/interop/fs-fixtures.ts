@@ -31,6 +31,9 @@ export interface FsFixtures {
    */
   ntfs: { image: string; qcow2: string } | null;
   ntfsUnavailable?: string;
+  /** mkfs.exfat, filled through exfat-fuse on a loop device: the FAT tree. Null where that is not allowed. */
+  exfat: { image: string; qcow2: string } | null;
+  exfatUnavailable?: string;
   /** GPT: 1 FAT32, 2 ext4; MBR: 1 ext2, 2 extended, 5 FAT16 (logical). Both as qcow2 too. */
   gpt: string;
   gptQcow2: string;
@@ -140,6 +143,25 @@ function ntfs(file: string, tree: string, mountPoint: string): void {
   }
 }
 
+/** An exFAT volume holding `tree` (exfat-fuse wants a block device when run as root: a loop device). */
+function exfat(file: string, tree: string, mountPoint: string): void {
+  writeFileSync(file, '');
+  truncateSync(file, 64 * MiB);
+  run('mkfs.exfat', ['-L', 'exFAT tree', file]);
+  mkdirSync(mountPoint, { recursive: true });
+  const loop = run('losetup', ['-f', '--show', file]).trim();
+  try {
+    run('mount.exfat-fuse', [loop, mountPoint]);
+    try {
+      run('cp', ['-r', '--preserve=timestamps', `${tree}/.`, mountPoint]);
+    } finally {
+      run('umount', [mountPoint]);
+    }
+  } finally {
+    run('losetup', ['-d', loop]);
+  }
+}
+
 export function fsFixtures(): FsFixtures {
   return cachedFixtures('diskimg-fs', import.meta.url, (dir) => {
     const fatTree = join(dir, 'tree-fat');
@@ -193,6 +215,17 @@ export function fsFixtures(): FsFixtures {
     } catch (error) {
       ntfsUnavailable = `mkntfs + ntfs-3g could not make the NTFS fixture (a FUSE mount is needed): ${String((error as Error).message).split('\n')[0]}`;
     }
-    return { dir, trees: { fat: fatTree, ext: extTree, ntfs: ntfsTree }, images, ntfs: ntfsImages, ntfsUnavailable, gpt, gptQcow2, mbr, mbrQcow2 };
+    let exfatImages: FsFixtures['exfat'] = null;
+    let exfatUnavailable: string | undefined;
+    try {
+      const image = join(dir, 'exfat.img');
+      exfat(image, fatTree, join(dir, 'exfat-mount'));
+      const qcow2 = join(dir, 'exfat.qcow2');
+      run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', image, qcow2]);
+      exfatImages = { image, qcow2 };
+    } catch (error) {
+      exfatUnavailable = `mkfs.exfat + exfat-fuse could not make the exFAT fixture (a loop device and a FUSE mount are needed): ${String((error as Error).message).split('\n')[0]}`;
+    }
+    return { dir, trees: { fat: fatTree, ext: extTree, ntfs: ntfsTree }, images, ntfs: ntfsImages, ntfsUnavailable, exfat: exfatImages, exfatUnavailable, gpt, gptQcow2, mbr, mbrQcow2 };
   });
 }

@@ -10,6 +10,8 @@ import { DiskImgError } from '../errors.ts';
 import { detectPartitions } from '../partitions/detect.ts';
 import { ByteSource, type GuestReader } from '../partitions/source.ts';
 import type { Partition } from '../partitions/types.ts';
+import { ExfatReader } from './exfat-reader.ts';
+import { isExfatBootSector } from './exfat.ts';
 import { ExtReader } from './ext-reader.ts';
 import { FatReader } from './fat-reader.ts';
 import { fatGeometry } from './fat.ts';
@@ -19,13 +21,14 @@ import { probeFilesystem } from './probe.ts';
 import { FileSystem } from './tree.ts';
 
 /** The file systems this module can open, by blkid's name. */
-export const BROWSABLE = ['vfat', 'ext2', 'ext3', 'ext4', 'ntfs'] as const;
+export const BROWSABLE = ['vfat', 'exfat', 'ext2', 'ext3', 'ext4', 'ntfs'] as const;
 
 export async function openFileSystem(source: ByteSource): Promise<FileSystem> {
   const ext = await source.read(1024, 1024);
   if (ext && ext[56] === 0x53 && ext[57] === 0xef) return new FileSystem(await ExtReader.open(source));
   const bs = await source.read(0, 512);
   if (bs && ntfsGeometry(bs)) return new FileSystem(await NtfsReader.open(source));
+  if (bs && isExfatBootSector(bs)) return new FileSystem(await ExfatReader.open(source));
   if (bs && fatGeometry(bs)) return new FileSystem(await FatReader.open(source));
   const found = await probeFilesystem(source);
   if (found) throw new DiskImgError('unsupported', `${found.type} file systems cannot be browsed (yet): only ${BROWSABLE.join(', ')}`, { field: 'file system', value: found.type });

@@ -33,7 +33,7 @@ export interface FsEntry {
 }
 
 export interface FsReader {
-  /** blkid's name: vfat, ext2, ext3, ext4. */
+  /** blkid's name: vfat, exfat, ext2, ext3, ext4, ntfs. */
   readonly type: string;
   /** Things a user should know that do not stop reading (a journal that needs recovery). */
   readonly warnings: readonly string[];
@@ -82,7 +82,7 @@ export class FileSystem {
     return this.reader.list(dir);
   }
 
-  /** The entry at an absolute path ("/" is the root); names compare exactly, then (FAT) case-blind. */
+  /** The entry at an absolute path ("/" is the root); names compare exactly, then (FAT, exFAT, NTFS: as Windows does) case-blind. */
   async resolve(path: string): Promise<FsEntry> {
     let entry = this.reader.root();
     const parts = path.split('/').filter((p) => p !== '' && p !== '.');
@@ -91,7 +91,7 @@ export class FileSystem {
       if (part === '..') throw new DiskImgError('usage', `Paths are absolute without "..": ${path}`, { field: 'path', value: path });
       if (entry.type !== 'dir') throw new DiskImgError('not-found', `${entry.path} is not a directory`, { field: 'path', value: path });
       const children = await this.reader.list(entry);
-      const found = children.find((c) => c.name === part) ?? (this.reader.type === 'vfat' ? children.find((c) => c.name.toUpperCase() === part.toUpperCase()) : undefined);
+      const found = children.find((c) => c.name === part) ?? (this.reader.type === 'vfat' || this.reader.type === 'exfat' || this.reader.type === 'ntfs' ? children.find((c) => c.name.toUpperCase() === part.toUpperCase()) : undefined);
       if (!found) throw new DiskImgError('not-found', `No such file or directory in the file system: ${path}`, { field: 'path', value: path });
       entry = found;
     }

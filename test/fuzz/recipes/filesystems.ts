@@ -2,7 +2,7 @@
  * File-system seeds for the fs browser (src/core/filesystems/browse.ts): FAT12 and FAT16 with long
  * names and multi-cluster files and folders (mkfs.vfat + mcopy), ext2 with block maps and ext4 with
  * extents, inline data, an htree folder and metadata_csum (mke2fs -d, e2fsck -D), NTFS (mkntfs,
- * ntfs-3g) and a GPT disk holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
+ * ntfs-3g), exFAT (mkfs.exfat, exfat-fuse) and a GPT disk holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
  * 32 KiB, where the mutator aims most of its damage.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -70,15 +70,41 @@ function ntfs(file: string, dir: string): void {
   rmSync(root, { recursive: true, force: true });
 }
 
+/** exFAT (exfat-fuse on a loop device; where that is not allowed, the empty volume mkfs.exfat made). */
+function exfat(file: string, dir: string): void {
+  writeFileSync(file, '');
+  truncateSync(file, 4 << 20);
+  execFileSync('mkfs.exfat', ['-c', '4096', '-L', 'FUZZ', file], { stdio: 'ignore' });
+  const root = tree(join(dir, 'exfat-tree'), false);
+  const mount = join(dir, 'exfat-mount');
+  mkdirSync(mount, { recursive: true });
+  const loop = spawnSync('losetup', ['-f', '--show', file], { encoding: 'utf8' });
+  if (loop.status === 0) {
+    try {
+      if (spawnSync('mount.exfat-fuse', [loop.stdout.trim(), mount], { stdio: 'ignore' }).status === 0) {
+        try {
+          execFileSync('cp', ['-r', `${root}/.`, mount]);
+        } finally {
+          execFileSync('umount', [mount]);
+        }
+      }
+    } finally {
+      execFileSync('losetup', ['-d', loop.stdout.trim()]);
+    }
+  }
+  rmSync(root, { recursive: true, force: true });
+}
+
 export const filesystemRecipes: RecipeBook = {
   url: import.meta.url,
-  tools: ['mkfs.vfat', 'mcopy', 'mke2fs', 'e2fsck', 'sfdisk', 'mkntfs', 'ntfscp'],
+  tools: ['mkfs.vfat', 'mcopy', 'mke2fs', 'e2fsck', 'sfdisk', 'mkntfs', 'ntfscp', 'mkfs.exfat'],
   recipes: {
     'fat12.img': (f, dir) => fat(f, dir, 12, 1 << 20),
     'fat16.img': (f, dir) => fat(f, dir, 16, 3 << 20),
     'ext2.img': (f, dir) => ext(f, dir, ['-t', 'ext2']),
     'ext4.img': (f, dir) => ext(f, dir, ['-t', 'ext4', '-O', 'inline_data,metadata_csum,64bit,^has_journal']),
     'ntfs.img': (f, dir) => ntfs(f, dir),
+    'exfat.img': (f, dir) => exfat(f, dir),
     'gpt-fat12.img': (f, dir) => {
       const part = join(dir, 'gpt-part.img');
       fat(part, dir, 12, 1 << 20);
