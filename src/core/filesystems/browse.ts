@@ -18,10 +18,10 @@ import { fatGeometry } from './fat.ts';
 import { NtfsReader } from './ntfs-reader.ts';
 import { ntfsGeometry } from './ntfs.ts';
 import { probeFilesystem } from './probe.ts';
-import { FileSystem } from './tree.ts';
+import { BROWSABLE, FileSystem } from './tree.ts';
 
-/** The file systems this module can open, by blkid's name. */
-export const BROWSABLE = ['vfat', 'exfat', 'ext2', 'ext3', 'ext4', 'ntfs'] as const;
+export { BROWSABLE };
+
 
 export async function openFileSystem(source: ByteSource): Promise<FileSystem> {
   const ext = await source.read(1024, 1024);

@@ -44,6 +44,9 @@ export interface FsReader {
   read(file: FsEntry, start: number, length: number): AsyncGenerator<Uint8Array>;
 }
 
+/** The file systems browse.ts can open, by blkid's name (here, so the page can tell without loading the readers). */
+export const BROWSABLE: readonly string[] = ['vfat', 'exfat', 'ext2', 'ext3', 'ext4', 'ntfs'];
+
 export const MAX_DEPTH = 1024;
 /** Entries one directory may list: far beyond real folders, well below what exhausts memory. */
 export const MAX_DIR_ENTRIES = 2_000_000;

@@ -189,6 +189,13 @@ export const en = {
     filesystem: 'File system',
     label: 'Label',
     uuid: 'UUID',
+    browse: (n: number) => `Browse the files of partition ${n}`,
+  },
+  files: {
+    heading: (n: number, type: string) => `Files in partition ${n}${type ? ` (${type})` : ''}`,
+    root: 'Root folder',
+    owner: 'Owner (user, group)',
+    links: 'Links',
   },
   disc: {
     summary: 'Disc',
