@@ -47,6 +47,8 @@ export async function choosePartition(disk: GuestReader, index?: number): Promis
   const real = report.partitions.filter((p) => !p.extended && p.type.code !== 'ee');
   if (index !== undefined) {
     const p = real.find((q) => q.index === index);
+    const container = report.partitions.find((q) => q.index === index && (q.extended || q.type.code === 'ee'));
+    if (container) throw new DiskImgError('usage', `Partition ${index} is ${container.extended ? 'an extended partition (a container of logical partitions, numbered from 5)' : 'a protective entry'}: it holds no file system; partitions: ${real.map(describe).join('; ')}`, { field: 'partition', value: index });
     if (!p) {
       const list = real.length ? real.map(describe).join('; ') : 'none';
       throw new DiskImgError('not-found', `There is no partition ${index}${report.scheme === 'none' ? ' (the disk has no partition table)' : ''}; partitions: ${list}`, { field: 'partition', value: index });

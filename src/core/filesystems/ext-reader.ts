@@ -440,7 +440,8 @@ export class ExtReader implements FsReader {
     } else {
       const parts: Uint8Array[] = [];
       for await (const chunk of this.data(inode, 0, inode.size, path)) parts.push(chunk);
-      bytes = parts.length === 1 ? parts[0] : new Uint8Array(parts.flatMap((p) => [...p]));
+      bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      parts.reduce((at, p) => (bytes.set(p, at), at + p.length), 0);
     }
     return new TextDecoder().decode(bytes);
   }

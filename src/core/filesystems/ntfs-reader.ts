@@ -156,6 +156,11 @@ export class NtfsReader implements FsReader {
     const data = reader.attributes(first, 0).find((a) => a.type === AT_DATA && a.name === '' && !a.resident);
     if (!data) throw new DiskImgError('corrupt', 'MFT record 0 ($MFT) has no non-resident $DATA attribute', { field: '$MFT', offset: g.mftOffset });
     reader.mftRuns = data.runs;
+    // A fragmented MFT keeps the rest of its runlist in extension records its attribute list names.
+    if (reader.attributes(first, 0).some((a) => a.type === AT_ATTRIBUTE_LIST)) {
+      const whole = (await reader.allAttributes(0, first)).find((a) => a.type === AT_DATA && a.name === '' && !a.resident);
+      if (whole) reader.mftRuns = whole.runs;
+    }
     return reader;
   }
 
