@@ -31,6 +31,8 @@ export interface FsFixtures {
    */
   ntfs: { image: string; qcow2: string } | null;
   ntfsUnavailable?: string;
+  /** mkfs.xfs (v5, CRCs) from a protofile listing the ext tree, but for XFS_LEFT_OUT entries. */
+  xfs: { image: string; qcow2: string };
   /** mkfs.exfat, filled through exfat-fuse on a loop device: the FAT tree. Null where that is not allowed. */
   exfat: { image: string; qcow2: string } | null;
   exfatUnavailable?: string;
@@ -73,6 +75,8 @@ function writeTree(root: string, ext: boolean): void {
   if (!ext) return;
   symlinkSync('hello.txt', join(root, 'fast-link'));
   symlinkSync(`sub/deeper/${'x'.repeat(80)}/${'y'.repeat(40)}/data.bin`, join(root, 'slow-link'));
+  // Too long for an XFS inode: kept in a remote block.
+  symlinkSync(Array.from({ length: 12 }, (_, i) => `${String(i).repeat(50)}`).join('/'), join(root, 'long-link'));
   writeFileSync(join(root, 'tiny-inline.txt'), 'small enough to live in the inode\n');
   writeFileSync(join(root, 'medium-inline.txt'), 'i'.repeat(100));
   // Sparse: 8 MiB with data only at 4 MiB and at the very end.
@@ -141,6 +145,34 @@ function ntfs(file: string, tree: string, mountPoint: string): void {
   } finally {
     run('umount', [mountPoint]);
   }
+}
+
+/**
+ * mkfs.xfs's protofile for `root`: names with white space left out (the format splits on it), and
+ * symlinks too long for the inode (mkfs.xfs 6.1 -p writes their remote blocks without the v5 XSLM
+ * header, which xfs_db itself reports as a CRC error).
+ */
+export const XFS_LEFT_OUT = (entry: { path: string; type: string; target?: string }) => /\s/.test(entry.path) || (entry.type === 'symlink' && (entry.target?.length ?? 0) > 300);
+
+function protofile(root: string): string {
+  const lines = ['/dev/null', '0 0', 'd--755 0 0'];
+  const visit = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const full = join(dir, name);
+      const st = lstatSync(full);
+      if (XFS_LEFT_OUT({ path: name, type: st.isSymbolicLink() ? 'symlink' : 'file', target: st.isSymbolicLink() ? readlinkSync(full) : undefined })) continue;
+      const mode = (st.mode & 0o777).toString(8).padStart(3, '0');
+      if (st.isSymbolicLink()) lines.push(`${name} l--${mode} 0 0 ${readlinkSync(full)}`);
+      else if (st.isDirectory()) {
+        lines.push(`${name} d--${mode} 0 0`);
+        visit(full);
+        lines.push('$');
+      } else lines.push(`${name} ---${mode} 0 0 ${full}`);
+    }
+  };
+  visit(root);
+  lines.push('$');
+  return `${lines.join('\n')}\n`;
 }
 
 /** An exFAT volume holding `tree` (exfat-fuse wants a block device when run as root: a loop device). */
@@ -215,6 +247,14 @@ export function fsFixtures(): FsFixtures {
     } catch (error) {
       ntfsUnavailable = `mkntfs + ntfs-3g could not make the NTFS fixture (a FUSE mount is needed): ${String((error as Error).message).split('\n')[0]}`;
     }
+    const proto = join(dir, 'xfs.proto');
+    writeFileSync(proto, protofile(extTree));
+    const xfsImage = join(dir, 'xfs.img');
+    writeFileSync(xfsImage, '');
+    truncateSync(xfsImage, 320 * MiB);
+    run('mkfs.xfs', ['-q', '-L', 'xfs-tree', '-p', proto, xfsImage]);
+    const xfsQcow2 = join(dir, 'xfs.qcow2');
+    run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', xfsImage, xfsQcow2]);
     let exfatImages: FsFixtures['exfat'] = null;
     let exfatUnavailable: string | undefined;
     try {
@@ -226,6 +266,6 @@ export function fsFixtures(): FsFixtures {
     } catch (error) {
       exfatUnavailable = `mkfs.exfat + exfat-fuse could not make the exFAT fixture (a loop device and a FUSE mount are needed): ${String((error as Error).message).split('\n')[0]}`;
     }
-    return { dir, trees: { fat: fatTree, ext: extTree, ntfs: ntfsTree }, images, ntfs: ntfsImages, ntfsUnavailable, exfat: exfatImages, exfatUnavailable, gpt, gptQcow2, mbr, mbrQcow2 };
+    return { dir, trees: { fat: fatTree, ext: extTree, ntfs: ntfsTree }, images, ntfs: ntfsImages, ntfsUnavailable, xfs: { image: xfsImage, qcow2: xfsQcow2 }, exfat: exfatImages, exfatUnavailable, gpt, gptQcow2, mbr, mbrQcow2 };
   });
 }

@@ -19,6 +19,7 @@ import { NtfsReader } from './ntfs-reader.ts';
 import { ntfsGeometry } from './ntfs.ts';
 import { probeFilesystem } from './probe.ts';
 import { BROWSABLE, FileSystem } from './tree.ts';
+import { XfsReader } from './xfs-reader.ts';
 
 export { BROWSABLE };
 
@@ -27,6 +28,7 @@ export async function openFileSystem(source: ByteSource): Promise<FileSystem> {
   const ext = await source.read(1024, 1024);
   if (ext && ext[56] === 0x53 && ext[57] === 0xef) return new FileSystem(await ExtReader.open(source));
   const bs = await source.read(0, 512);
+  if (bs && String.fromCharCode(...bs.subarray(0, 4)) === 'XFSB') return new FileSystem(await XfsReader.open(source));
   if (bs && ntfsGeometry(bs)) return new FileSystem(await NtfsReader.open(source));
   if (bs && isExfatBootSector(bs)) return new FileSystem(await ExfatReader.open(source));
   if (bs && fatGeometry(bs)) return new FileSystem(await FatReader.open(source));

@@ -2,7 +2,8 @@
  * File-system seeds for the fs browser (src/core/filesystems/browse.ts): FAT12 and FAT16 with long
  * names and multi-cluster files and folders (mkfs.vfat + mcopy), ext2 with block maps and ext4 with
  * extents, inline data, an htree folder and metadata_csum (mke2fs -d, e2fsck -D), NTFS (mkntfs,
- * ntfs-3g), exFAT (mkfs.exfat, exfat-fuse) and a GPT disk holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
+ * ntfs-3g), exFAT (mkfs.exfat, exfat-fuse), XFS
+ * (mkfs.xfs -p) and a GPT disk holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
  * 32 KiB, where the mutator aims most of its damage.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -95,9 +96,29 @@ function exfat(file: string, dir: string): void {
   rmSync(root, { recursive: true, force: true });
 }
 
+/**
+ * XFS v5 on 1 KiB blocks from a protofile: short-form and block folders, a folder in a B+tree fork.
+ * mkfs.xfs refuses volumes under 300 MB unless run as fstests runs it (those variables set).
+ */
+function xfs(file: string, dir: string): void {
+  const root = tree(join(dir, 'xfs-tree'), false);
+  const lines = ['/dev/null', '0 0', 'd--755 0 0', 'sub d--755 0 0'];
+  for (let i = 0; i < 60; i++) lines.push(`entry-number-${i}-with-a-long-name.txt ---644 0 0 ${join(root, 'sub', `entry-number-${i}-with-a-long-name.txt`)}`);
+  lines.push('deeper d--755 0 0', `data.bin ---644 0 0 ${join(root, 'sub', 'deeper', 'data.bin')}`, '$', '$', 'link l--777 0 0 sub/deeper/data.bin', 'many d--755 0 0');
+  for (let i = 0; i < 400; i++) lines.push(`name-${i}-${'n'.repeat(40)} ---644 0 0 ${join(root, 'sub', 'entry-number-1-with-a-long-name.txt')}`);
+  lines.push('$', '$');
+  const proto = join(dir, 'xfs.proto');
+  writeFileSync(proto, `${lines.join('\n')}\n`);
+  writeFileSync(file, '');
+  truncateSync(file, 16 << 20);
+  execFileSync('mkfs.xfs', ['-q', '-f', '-b', 'size=1024', '-d', 'agcount=1', '-p', proto, file], { stdio: 'ignore', env: { ...process.env, TEST_DIR: '1', TEST_DEV: '1', QA_CHECK_FS: '1' } });
+  rmSync(root, { recursive: true, force: true });
+  rmSync(proto);
+}
+
 export const filesystemRecipes: RecipeBook = {
   url: import.meta.url,
-  tools: ['mkfs.vfat', 'mcopy', 'mke2fs', 'e2fsck', 'sfdisk', 'mkntfs', 'ntfscp', 'mkfs.exfat'],
+  tools: ['mkfs.vfat', 'mcopy', 'mke2fs', 'e2fsck', 'sfdisk', 'mkntfs', 'ntfscp', 'mkfs.exfat', 'mkfs.xfs'],
   recipes: {
     'fat12.img': (f, dir) => fat(f, dir, 12, 1 << 20),
     'fat16.img': (f, dir) => fat(f, dir, 16, 3 << 20),
@@ -105,6 +126,7 @@ export const filesystemRecipes: RecipeBook = {
     'ext4.img': (f, dir) => ext(f, dir, ['-t', 'ext4', '-O', 'inline_data,metadata_csum,64bit,^has_journal']),
     'ntfs.img': (f, dir) => ntfs(f, dir),
     'exfat.img': (f, dir) => exfat(f, dir),
+    'xfs.img': (f, dir) => xfs(f, dir),
     'gpt-fat12.img': (f, dir) => {
       const part = join(dir, 'gpt-part.img');
       fat(part, dir, 12, 1 << 20);
