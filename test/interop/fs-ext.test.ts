@@ -117,6 +117,11 @@ describe('damaged ext file systems', () => {
     const error = await treeFailure(image);
     expect(error.kind).toBe('corrupt');
     expect(error.message).toMatch(/^An extent of inode \d+ covers blocks 2147483647–\d+, beyond the end of the file system \(65536 blocks\)$/);
+    const ls = await diskimgBytes('fs', 'ls', '-R', image);
+    expect(ls.code).toBe(0); // listing needs no data blocks
+    const cat = await diskimgBytes('fs', 'extract', image, '/', join(scratch, 'extent-out'));
+    expect(cat.code).toBe(1);
+    expect(cat.stderr).toBe(`diskimg: ${image}: ${error.message}\n`);
   });
 
   it('a block map pointing past the end of the disk is refused', async () => {

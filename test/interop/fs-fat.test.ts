@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeTree, fsFixtures, type FsFixtures } from './fs-fixtures.ts';
-import { readBytes, readTree, sorted, treeFailure, withFs, writeBytes } from './fs-support.ts';
+import { diskimgBytes, readBytes, readTree, sorted, treeFailure, withFs, writeBytes } from './fs-support.ts';
 
 let fx: FsFixtures;
 let scratch: string;
@@ -110,6 +110,10 @@ describe('damaged FAT file systems', () => {
     const looped = Number(/^The cluster chain of \/big\.bin loops back to cluster (\d+)$/.exec(error.message)?.[1]);
     expect(looped).toBeGreaterThanOrEqual(first);
     expect(looped).toBeLessThanOrEqual(first + 2);
+    // The CLI says it in one line, naming the image, and fails.
+    const cat = await diskimgBytes('fs', 'cat', image, '/big.bin');
+    expect(cat.code).toBe(1);
+    expect(cat.stderr).toBe(`diskimg: ${image}: ${error.message}\n`);
   });
 
   it('a folder whose entry points back to its parent is a directory loop', async () => {
