@@ -136,12 +136,14 @@ function ntfs(file: string, tree: string, mountPoint: string): void {
   truncateSync(file, 64 * MiB);
   run('mkntfs', ['-q', '-F', '-f', '-L', 'NTFS tree', file]);
   mkdirSync(mountPoint, { recursive: true });
-  run('ntfs-3g', ['-o', 'compression', file, mountPoint]);
+  run('ntfs-3g', ['-o', 'compression,streams_interface=xattr', file, mountPoint]);
   try {
     mkdirSync(join(mountPoint, 'compressed'));
     // FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_COMPRESSED: what is created inside is LZNT1-compressed.
     run('python3', ['-c', `import os; os.setxattr(${JSON.stringify(join(mountPoint, 'compressed'))}, 'system.ntfs_attrib_be', (0x810).to_bytes(4, 'big'))`]);
     run('cp', ['-a', '--sparse=always', `${tree}/.`, mountPoint]);
+    // Two alternate data streams on hello.txt (ntfs-3g's streams_interface=xattr: user.NAME is stream NAME).
+    run('python3', ['-c', `import os; p = ${JSON.stringify(join(mountPoint, 'hello.txt'))}; os.setxattr(p, 'user.Zone.Identifier', b'[ZoneTransfer]\\r\\nZoneId=3\\r\\n'); os.setxattr(p, 'user.summary', b'x' * 5000)`]);
   } finally {
     run('umount', [mountPoint]);
   }

@@ -41,6 +41,19 @@ describe.skipIf(!ntfs)(`NTFS made by mkntfs and ntfs-3g${fx.ntfsUnavailable ? ` 
     }
   });
 
+  it('alternate data streams are listed with their sizes, as ntfsinfo shows them', async () => {
+    const info = ntfsinfo(ntfs!.image, '/hello.txt');
+    expect(info).toContain('Zone.Identifier');
+    const run = await diskimgBytes('fs', 'ls', '--output=json', ntfs!.image, '/hello.txt');
+    // In the record's order: attributes sort by name, case-blind.
+    expect(JSON.parse(run.stdout.toString())[0].streams).toEqual([
+      { name: 'summary', size: 5000 },
+      { name: 'Zone.Identifier', size: 26 },
+    ]);
+    const long = await diskimgBytes('fs', 'ls', '-l', ntfs!.image, '/hello.txt');
+    expect(long.stdout.toString()).toMatch(/ \/hello\.txt {2}\(streams: summary 5000, Zone\.Identifier 26\)\n$/);
+  });
+
   it('fs cat of a compressed file gives the bytes ntfscat gives', async () => {
     const theirs = execFileSync('ntfscat', [ntfs!.image, '/compressed/text.txt'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const ours = await diskimgBytes('fs', 'cat', ntfs!.qcow2, '/compressed/text.txt');

@@ -22,7 +22,8 @@ function lsLine(entry: FsEntry, long: boolean): string {
   if (!long) return `${name}\n`;
   const size = entry.device ? `${entry.device.major},${entry.device.minor}` : String(entry.size);
   const time = (entry.mtime ?? '').slice(0, 19).replace('T', ' ');
-  return `${modeString(entry)} ${String(entry.nlink ?? 1).padStart(3)} ${String(entry.uid ?? 0).padStart(5)} ${String(entry.gid ?? 0).padStart(5)} ${size.padStart(12)} ${time.padEnd(19)} ${name}\n`;
+  const streams = entry.streams ? `  (streams: ${entry.streams.map((s) => `${s.name} ${s.size}`).join(', ')})` : '';
+  return `${modeString(entry)} ${String(entry.nlink ?? 1).padStart(3)} ${String(entry.uid ?? 0).padStart(5)} ${String(entry.gid ?? 0).padStart(5)} ${size.padStart(12)} ${time.padEnd(19)} ${name}${streams}\n`;
 }
 
 async function extract(io: CliIO, fs: FileSystem, input: string, path: string, out: string, label: string): Promise<void> {

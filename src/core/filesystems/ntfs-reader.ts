@@ -439,6 +439,8 @@ export class NtfsReader implements FsReader {
     };
     const mtime = info && info.length >= 16 ? filetime(info, 8) : undefined;
     if (mtime) entry.mtime = mtime;
+    const streams = attributes.filter((a) => a.type === AT_DATA && a.name !== '' && !(a.startVcn > 0)).map((a) => ({ name: a.name, size: a.size }));
+    if (streams.length > 0) entry.streams = streams;
     // ntfs-3g's default symlink (Interix, as Services for Unix made them): a system file holding "IntxLNK\1" and the target in UTF-16.
     if (!isDir && data && info && info.length >= 36 && le32(info, 32) & FILE_ATTRIBUTE_SYSTEM && data.size > 8 && data.size <= 8 + 2 * 4096) {
       const bytes = await this.small(data, entry.path);

@@ -28,6 +28,8 @@ export interface FsEntry {
   mtime?: string;
   /** A device's numbers. */
   device?: { major: number; minor: number };
+  /** NTFS alternate data streams (named $DATA attributes): listed, not read. */
+  streams?: Array<{ name: string; size: number }>;
   /** Private to the reader: how to list or read this entry. `id` names a directory for loop checks. */
   readonly ref: { id: string };
 }
@@ -153,7 +155,7 @@ export function modeString(entry: FsEntry): string {
 }
 
 /** The JSON shape `diskimg fs ls` prints. */
-export function fsEntryJson(entry: FsEntry): { path: string; type: FsEntryType; size: number; target?: string; mode?: number; mtime?: string } {
+export function fsEntryJson(entry: FsEntry): { path: string; type: FsEntryType; size: number; target?: string; mode?: number; mtime?: string; streams?: Array<{ name: string; size: number }> } {
   return {
     path: entry.path,
     type: entry.type,
@@ -161,5 +163,6 @@ export function fsEntryJson(entry: FsEntry): { path: string; type: FsEntryType; 
     ...(entry.target !== undefined ? { target: entry.target } : {}),
     ...(entry.mode !== undefined ? { mode: entry.mode } : {}),
     ...(entry.mtime !== undefined ? { mtime: entry.mtime } : {}),
+    ...(entry.streams ? { streams: entry.streams } : {}),
   };
 }

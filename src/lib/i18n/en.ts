@@ -196,6 +196,7 @@ export const en = {
     root: 'Root folder',
     owner: 'Owner (user, group)',
     links: 'Links',
+    streams: 'Alternate data streams',
   },
   disc: {
     summary: 'Disc',

@@ -181,6 +181,7 @@ export const vi: Messages = {
     root: 'Thư mục gốc',
     owner: 'Chủ sở hữu (người dùng, nhóm)',
     links: 'Số liên kết',
+    streams: 'Luồng dữ liệu phụ',
   },
   disc: {
     summary: 'Đĩa',
