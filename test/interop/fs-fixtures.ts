@@ -33,6 +33,8 @@ export interface FsFixtures {
   ntfsUnavailable?: string;
   /** mkfs.xfs (v5, CRCs) from a protofile listing the ext tree, but for XFS_LEFT_OUT entries. */
   xfs: { image: string; qcow2: string };
+  /** mkfs.btrfs --rootdir from the ext tree (one device, DUP metadata, inline and regular extents). */
+  btrfs: { image: string; qcow2: string };
   /** mkfs.exfat, filled through exfat-fuse on a loop device: the FAT tree. Null where that is not allowed. */
   exfat: { image: string; qcow2: string } | null;
   exfatUnavailable?: string;
@@ -257,6 +259,12 @@ export function fsFixtures(): FsFixtures {
     run('mkfs.xfs', ['-q', '-L', 'xfs-tree', '-p', proto, xfsImage]);
     const xfsQcow2 = join(dir, 'xfs.qcow2');
     run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', xfsImage, xfsQcow2]);
+    const btrfsImage = join(dir, 'btrfs.img');
+    writeFileSync(btrfsImage, '');
+    truncateSync(btrfsImage, 256 * MiB);
+    run('mkfs.btrfs', ['-q', '-f', '-L', 'btrfs-tree', '--rootdir', extTree, btrfsImage]);
+    const btrfsQcow2 = join(dir, 'btrfs.qcow2');
+    run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', btrfsImage, btrfsQcow2]);
     let exfatImages: FsFixtures['exfat'] = null;
     let exfatUnavailable: string | undefined;
     try {
@@ -268,6 +276,6 @@ export function fsFixtures(): FsFixtures {
     } catch (error) {
       exfatUnavailable = `mkfs.exfat + exfat-fuse could not make the exFAT fixture (a loop device and a FUSE mount are needed): ${String((error as Error).message).split('\n')[0]}`;
     }
-    return { dir, trees: { fat: fatTree, ext: extTree, ntfs: ntfsTree }, images, ntfs: ntfsImages, ntfsUnavailable, xfs: { image: xfsImage, qcow2: xfsQcow2 }, exfat: exfatImages, exfatUnavailable, gpt, gptQcow2, mbr, mbrQcow2 };
+    return { dir, trees: { fat: fatTree, ext: extTree, ntfs: ntfsTree }, images, ntfs: ntfsImages, ntfsUnavailable, xfs: { image: xfsImage, qcow2: xfsQcow2 }, btrfs: { image: btrfsImage, qcow2: btrfsQcow2 }, exfat: exfatImages, exfatUnavailable, gpt, gptQcow2, mbr, mbrQcow2 };
   });
 }

@@ -10,6 +10,7 @@ import { DiskImgError } from '../errors.ts';
 import { detectPartitions } from '../partitions/detect.ts';
 import { ByteSource, type GuestReader } from '../partitions/source.ts';
 import type { Partition } from '../partitions/types.ts';
+import { BtrfsReader } from './btrfs-reader.ts';
 import { ExfatReader } from './exfat-reader.ts';
 import { isExfatBootSector } from './exfat.ts';
 import { ExtReader } from './ext-reader.ts';
@@ -27,6 +28,8 @@ export { BROWSABLE };
 export async function openFileSystem(source: ByteSource): Promise<FileSystem> {
   const ext = await source.read(1024, 1024);
   if (ext && ext[56] === 0x53 && ext[57] === 0xef) return new FileSystem(await ExtReader.open(source));
+  const btrfs = await source.read(0x10040, 8);
+  if (btrfs && String.fromCharCode(...btrfs) === '_BHRfS_M') return new FileSystem(await BtrfsReader.open(source));
   const bs = await source.read(0, 512);
   if (bs && String.fromCharCode(...bs.subarray(0, 4)) === 'XFSB') return new FileSystem(await XfsReader.open(source));
   if (bs && ntfsGeometry(bs)) return new FileSystem(await NtfsReader.open(source));

@@ -35,7 +35,7 @@ export interface FsEntry {
 }
 
 export interface FsReader {
-  /** blkid's name: vfat, exfat, ext2, ext3, ext4, ntfs, xfs. */
+  /** blkid's name: vfat, exfat, ext2, ext3, ext4, ntfs, xfs, btrfs. */
   readonly type: string;
   /** Things a user should know that do not stop reading (a journal that needs recovery). */
   readonly warnings: readonly string[];
@@ -47,7 +47,7 @@ export interface FsReader {
 }
 
 /** The file systems browse.ts can open, by blkid's name (here, so the page can tell without loading the readers). */
-export const BROWSABLE: readonly string[] = ['vfat', 'exfat', 'ext2', 'ext3', 'ext4', 'ntfs', 'xfs'];
+export const BROWSABLE: readonly string[] = ['vfat', 'exfat', 'ext2', 'ext3', 'ext4', 'ntfs', 'xfs', 'btrfs'];
 
 export const MAX_DEPTH = 1024;
 /** Entries one directory may list: far beyond real folders, well below what exhausts memory. */

@@ -3,7 +3,7 @@
  * names and multi-cluster files and folders (mkfs.vfat + mcopy), ext2 with block maps and ext4 with
  * extents, inline data, an htree folder and metadata_csum (mke2fs -d, e2fsck -D), NTFS (mkntfs,
  * ntfs-3g), exFAT (mkfs.exfat, exfat-fuse), XFS
- * (mkfs.xfs -p) and a GPT disk holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
+ * (mkfs.xfs -p), Btrfs (mkfs.btrfs --rootdir) and a GPT disk holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
  * 32 KiB, where the mutator aims most of its damage.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -116,9 +116,18 @@ function xfs(file: string, dir: string): void {
   rmSync(proto);
 }
 
+/** Btrfs in mixed mode (data and metadata share block groups: the smallest volume mkfs.btrfs makes) from a folder. */
+function btrfs(file: string, dir: string): void {
+  const root = tree(join(dir, 'btrfs-tree'), true);
+  writeFileSync(file, '');
+  truncateSync(file, 16 << 20);
+  execFileSync('mkfs.btrfs', ['-q', '-f', '-M', '--rootdir', root, file], { stdio: 'ignore' });
+  rmSync(root, { recursive: true, force: true });
+}
+
 export const filesystemRecipes: RecipeBook = {
   url: import.meta.url,
-  tools: ['mkfs.vfat', 'mcopy', 'mke2fs', 'e2fsck', 'sfdisk', 'mkntfs', 'ntfscp', 'mkfs.exfat', 'mkfs.xfs'],
+  tools: ['mkfs.vfat', 'mcopy', 'mke2fs', 'e2fsck', 'sfdisk', 'mkntfs', 'ntfscp', 'mkfs.exfat', 'mkfs.xfs', 'mkfs.btrfs'],
   recipes: {
     'fat12.img': (f, dir) => fat(f, dir, 12, 1 << 20),
     'fat16.img': (f, dir) => fat(f, dir, 16, 3 << 20),
@@ -127,6 +136,7 @@ export const filesystemRecipes: RecipeBook = {
     'ntfs.img': (f, dir) => ntfs(f, dir),
     'exfat.img': (f, dir) => exfat(f, dir),
     'xfs.img': (f, dir) => xfs(f, dir),
+    'btrfs.img': (f, dir) => btrfs(f, dir),
     'gpt-fat12.img': (f, dir) => {
       const part = join(dir, 'gpt-part.img');
       fat(part, dir, 12, 1 << 20);
