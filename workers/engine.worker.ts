@@ -26,6 +26,10 @@ import { conversionDecoders, loadZstdDecoderFor } from './decoders.ts';
 import { measureOutput } from '../src/core/pipeline/measure.ts';
 import { BlobSink, CountingSink } from './sinks.ts';
 import { openOutputSink, outputCapabilities, type OutputTarget } from './outputs.ts';
+import { choosePartition, openFileSystem } from '../src/core/filesystems/browse.ts';
+import { fsZipEntries } from '../src/core/filesystems/extract.ts';
+import type { FileSystem, FsEntry } from '../src/core/filesystems/tree.ts';
+import { zipStream } from '../src/core/iso/zip.ts';
 
 export interface SerializedError {
   kind: ErrorKind | 'internal' | 'worker';
@@ -168,7 +172,60 @@ async function withImage<T>(source: ImageSource, work: (image: DiskImage) => Pro
   }
 }
 
+/** A file-system listing row: what the page shows, without the reader's private parts. */
+export type FsRow = Omit<FsEntry, 'ref'>;
+
+const fsRow = ({ ref: _ref, ...rest }: FsEntry): FsRow => rest;
+
+/** The file system in partition `partition` of the disk (as the table numbers them), for one job. */
+async function withFileSystem<T>(source: ImageSource, partition: number, work: (fs: FileSystem, label: string, bytes: number) => Promise<T>): Promise<Result<T>> {
+  return withImage(source, async (image) => {
+    const chosen = await choosePartition(image, partition);
+    return work(await openFileSystem(chosen.source), chosen.partition.filesystem?.label || `partition-${partition}`, chosen.source.size);
+  });
+}
+
+/** Files inside the guest disk: one folder at a time, and extraction of a file or a folder (as a zip). */
+const filesApi = {
+  fsList: (source: ImageSource, partition: number, path: string): Promise<Result<{ entry: FsRow; children: FsRow[]; warnings: string[]; type: string }>> =>
+    withFileSystem(source, partition, async (fs) => {
+      const entry = await fs.resolve(path);
+      return { entry: fsRow(entry), children: entry.type === 'dir' ? (await fs.list(entry)).map(fsRow) : [], warnings: [...fs.warnings], type: fs.type };
+    }),
+
+  /**
+   * The most bytes an extraction can take: a file's own size (exact), or for a folder's zip the
+   * partition's size (every file there takes at least a block, more than its zip entry's headers).
+   */
+  fsExtractSize: (source: ImageSource, partition: number, path: string): Promise<Result<{ size: number; exact: boolean }>> =>
+    withFileSystem(source, partition, async (fs, _label, bytes) => {
+      const entry = await fs.resolve(path);
+      return entry.type === 'dir' ? { size: bytes, exact: false } : { size: entry.size, exact: true };
+    }),
+
+  fsExtract: (source: ImageSource, partition: number, path: string, target: OutputTarget, onProgress: (done: number) => void): Promise<Result<{ size: number; blob?: Blob }>> =>
+    withFileSystem(source, partition, async (fs, label) => {
+      const entry = await fs.resolve(path);
+      const sink = await openOutputSink(target);
+      let at = 0;
+      try {
+        const chunks = entry.type === 'dir' ? zipStream(fsZipEntries(fs, entry, label)) : fs.read(entry);
+        for await (const chunk of chunks) {
+          await sink.write(at, chunk);
+          at += chunk.length;
+          onProgress(at);
+        }
+        await sink.close();
+        return { size: at, blob: sink instanceof BlobSink ? sink.blob() : undefined };
+      } catch (error) {
+        await sink.abort?.().catch(() => {});
+        throw error;
+      }
+    }),
+};
+
 const api = {
+  ...filesApi,
   /**
    * Of files opened together, the image the others belong to: the first that no other names as
    * its backing file or as a file of its own (an extent). Unreadable files name nothing.

@@ -13,6 +13,8 @@ import { UsageError } from './args.ts';
 export interface CliIO {
   stdout(text: string): void;
   stderr(text: string): void;
+  /** Raw bytes to stdout (`fs cat`), resolved once they are taken (backpressure); absent where only text is collected. */
+  stdoutBytes?(bytes: Uint8Array): Promise<void>;
 }
 
 export const PROGRAM = 'diskimg';

@@ -10,6 +10,7 @@ import { compare, compareHelp } from './commands/compare.ts';
 import { convert, convertHelp } from './commands/convert.ts';
 import { create, createHelp } from './commands/create.ts';
 import { info, infoHelp } from './commands/info.ts';
+import { fs, fsHelp } from './commands/fs.ts';
 import { iso, isoHelp } from './commands/iso.ts';
 import { map, mapHelp } from './commands/map.ts';
 import { measure, measureHelp } from './commands/measure.ts';
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIO) => Promise<num
   compare: { run: compare, help: compareHelp },
   convert: { run: convert, help: convertHelp },
   create: { run: create, help: createHelp },
+  fs: { run: fs, help: fsHelp },
   info: { run: info, help: infoHelp },
   iso: { run: iso, help: isoHelp },
   map: { run: map, help: mapHelp },

@@ -1,6 +1,6 @@
 /**
  * Encrypted qcow2 in the page: a LUKS image made by qemu-img asks for its passphrase (a wrong one
- * is said so), then shows its partitions and converts to the exact raw disk; and a new image can
+ * is said so), then shows its partitions, browses the files of one, and converts to the exact raw disk; and a new image can
  * be written LUKS-encrypted, which qemu-img opens with the passphrase.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -14,6 +14,7 @@ test.afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const PASSPHRASE = 'mật khẩu bí mật';
 const raw = join(dir, 'disk.raw');
 const encrypted = join(dir, 'secret.qcow2');
+const secretFile = join(dir, 'secret.txt');
 
 test.beforeAll(() => {
   // A 32 MiB disk with an MBR and a FAT partition, encrypted by qemu-img with LUKS.
@@ -21,6 +22,8 @@ test.beforeAll(() => {
   execFileSync('sfdisk', ['-q', raw], { input: 'start=2048, size=30720, type=c\n' });
   const fat = join(dir, 'fat.img');
   execFileSync('mkfs.vfat', ['-C', '-n', 'SECRETFS', fat, String(15 * 1024)], { stdio: 'ignore' });
+  writeFileSync(secretFile, 'only readable once unlocked\n'.repeat(1000));
+  execFileSync('mcopy', ['-i', fat, secretFile, '::/secret.txt'], { stdio: 'ignore', env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
   execFileSync('dd', [`if=${fat}`, `of=${raw}`, 'bs=512', 'seek=2048', 'conv=notrunc'], { stdio: 'ignore' });
   // qemu-img times PBKDF2 to pick its iteration count and now and then fails to ("Unable to get
   // accurate CPU usage") on a busy machine: try again.
@@ -47,8 +50,16 @@ test('asks for the passphrase, refuses a wrong one, then shows partitions and co
   await page.getByRole('button', { name: 'Unlock' }).click();
   await expect(page.getByTestId('unlocked')).toBeVisible();
   await expect(page.getByTestId('partitions').locator('[data-index="1"] [data-testid=fs-type]')).toHaveText('vfat FAT16');
+  // Once unlocked, the partition's files can be read.
+  await page.getByRole('button', { name: 'Browse the files of partition 1' }).click();
+  await page.getByRole('button', { name: 'Show details of secret.txt' }).click();
+  let downloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Extract this file' }).click();
+  const extracted = join(dir, 'secret-out.txt');
+  await (await downloading).saveAs(extracted);
+  expect(spawnSync('cmp', [extracted, secretFile]).status).toBe(0);
   await page.getByLabel('Output format').selectOption('raw');
-  const downloading = page.waitForEvent('download');
+  downloading = page.waitForEvent('download');
   await page.getByRole('button', { name: 'Convert' }).click();
   const saved = join(dir, 'back.raw');
   await (await downloading).saveAs(saved);

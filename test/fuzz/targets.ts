@@ -1,7 +1,8 @@
 /**
  * What the fuzzer runs on each mutant, in-process and platform-free: open, info, map, check,
  * convert to raw and to qcow2 (the outputs counted, not kept) and, for discs, the disc reader
- * (ISO 9660, Rock Ridge, Joliet, El Torito, UDF): info, the whole walk, every file's bytes, the layout.
+ * (ISO 9660, Rock Ridge, Joliet, El Torito, UDF): info, the whole walk, every file's bytes, the layout;
+ * and the file-system browser (FAT, ext2/3/4) on whatever file system the disk holds.
  * A DiskImgError is the expected way to refuse a bad input; anything else is a finding.
  */
 import { allocationPicture } from '../../src/core/allocation.ts';
@@ -18,6 +19,7 @@ import type { Sink } from '../../src/core/sink.ts';
 import { MemoryStorage } from '../../src/core/storage/storage.ts';
 import { isIso9660 } from '../../src/core/iso/descriptors.ts';
 import { hasUdfRecognition } from '../../src/core/iso/udf-volume.ts';
+import { choosePartition, openFileSystem } from '../../src/core/filesystems/browse.ts';
 
 /** Output bytes a conversion may produce before it is stopped: enough to reach every table. */
 const OUTPUT_BUDGET = 32 << 20;
@@ -75,6 +77,19 @@ const TARGETS: Record<string, (bytes: Uint8Array) => Promise<unknown>> = {
     for (let i = 0; i < (disc.bootCatalog?.entries.length ?? 0); i++) for await (const chunk of disc.readBootImage(i)) if ((read += chunk.length) > OUTPUT_BUDGET) throw new BudgetReached();
     await discLayout(disc);
   },
+  /** The file-system browser (FAT, ext2/3/4) on the only file system of the disk: the whole walk, every file's bytes (within the budgets). */
+  fs: async (bytes) =>
+    withImage(bytes, async (image) => {
+      const { source } = await choosePartition(image);
+      const fs = await openFileSystem(source);
+      let entries = 0;
+      let read = 0;
+      for await (const entry of fs.walk()) {
+        if (++entries > ISO_ENTRIES_BUDGET) throw new BudgetReached();
+        if (entry.type !== 'file') continue;
+        for await (const chunk of fs.read(entry)) if ((read += chunk.length) > OUTPUT_BUDGET) throw new BudgetReached();
+      }
+    }),
   'convert-qcow2-sequential': async (bytes) => withImage(bytes, (image) => convertImage(image, new CountingSink(false), { outputFormat: 'qcow2', qcow2: { clusterSize: 4096 } })),
 };
 

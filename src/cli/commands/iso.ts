@@ -125,7 +125,7 @@ function lsLine(entry: DiscEntry, long: boolean): string {
 }
 
 /** A Node file-system error as the engine's one-line I/O error, naming the output. */
-function outputError(file: string, error: unknown): DiskImgError {
+export function outputError(file: string, error: unknown): DiskImgError {
   if (error instanceof DiskImgError) return error;
   const code = (error as NodeJS.ErrnoException).code;
   const reason = code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' || code === 'EPERM' ? 'Permission denied' : code === 'ENOSPC' ? 'No space left on device' : code === 'EISDIR' ? 'Is a directory' : code === 'EEXIST' ? 'File exists' : String((error as Error).message);
@@ -133,7 +133,7 @@ function outputError(file: string, error: unknown): DiskImgError {
 }
 
 /** Writes `chunks` to a new file in order; on any failure the partial file is removed. */
-async function writeOut(file: string, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+export async function writeOut(file: string, chunks: AsyncIterable<Uint8Array>): Promise<void> {
   const handle = await open(file, 'w').catch((error) => Promise.reject(outputError(file, error)));
   try {
     for await (const chunk of chunks) await handle.write(chunk);
@@ -146,7 +146,7 @@ async function writeOut(file: string, chunks: AsyncIterable<Uint8Array>): Promis
 }
 
 /** The output must not be the disc being read (writing would destroy what is being read). */
-async function refuseInput(io: CliIO, input: string, out: string): Promise<void> {
+export async function refuseInput(io: CliIO, input: string, out: string): Promise<void> {
   const [a, b] = await Promise.all([stat(input).catch(() => null), stat(out).catch(() => null)]);
   if (a && b && a.dev === b.dev && a.ino === b.ino) fail(io, `Refusing to write over the input: ${out} is ${input}`);
 }

@@ -39,7 +39,7 @@ export function ntfsGeometry(bs: Uint8Array): NtfsGeometry | null {
 }
 
 /** Undoes the update-sequence fixups: the last two bytes of each 512-byte stride are kept in the array at usa_ofs. */
-function applyFixups(record: Uint8Array): boolean {
+export function applyFixups(record: Uint8Array): boolean {
   const usaOffset = le16(record, 4);
   const usaCount = le16(record, 6);
   if (usaCount === 0 || usaOffset + usaCount * 2 > record.length || (usaCount - 1) * 512 > record.length) return false;

@@ -190,6 +190,14 @@ export const en = {
     filesystem: 'File system',
     label: 'Label',
     uuid: 'UUID',
+    browse: (n: number) => `Browse the files of partition ${n}`,
+  },
+  files: {
+    heading: (n: number, type: string) => `Files in partition ${n}${type ? ` (${type})` : ''}`,
+    root: 'Root folder',
+    owner: 'Owner (user, group)',
+    links: 'Links',
+    streams: 'Alternate data streams',
   },
   disc: {
     summary: 'Disc',

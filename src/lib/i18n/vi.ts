@@ -174,6 +174,14 @@ export const vi: Messages = {
     filesystem: 'Hệ thống tệp',
     label: 'Nhãn',
     uuid: 'UUID',
+    browse: (n) => `Duyệt tệp trong phân vùng ${n}`,
+  },
+  files: {
+    heading: (n, type) => `Tệp trong phân vùng ${n}${type ? ` (${type})` : ''}`,
+    root: 'Thư mục gốc',
+    owner: 'Chủ sở hữu (người dùng, nhóm)',
+    links: 'Số liên kết',
+    streams: 'Luồng dữ liệu phụ',
   },
   disc: {
     summary: 'Đĩa',

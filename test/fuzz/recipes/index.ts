@@ -3,6 +3,7 @@ import { bochsRecipes } from './bochs.ts';
 import { cloopRecipes } from './cloop.ts';
 import { discRecipes } from './disc.ts';
 import { dmgRecipes } from './dmg.ts';
+import { filesystemRecipes } from './filesystems.ts';
 import { luksRecipes } from './luks.ts';
 import { ovaRecipes } from './ova.ts';
 import { parallelsRecipes } from './parallels.ts';
@@ -26,4 +27,5 @@ export const RECIPE_BOOKS: Record<string, RecipeBook> = {
   cloop: cloopRecipes,
   dmg: dmgRecipes,
   vhdx: vhdxRecipes,
+  filesystems: filesystemRecipes,
 };

@@ -1,0 +1,247 @@
+/**
+ * Btrfs on one device, browsed read-only (btrfs-progs' on-disk format documentation): the
+ * superblock's system chunks bootstrap the chunk tree, which maps logical addresses to the device;
+ * the root tree names the default file tree (5), whose DIR_INDEX, INODE_ITEM and EXTENT_DATA items
+ * give folders, metadata and bytes (inline, regular, preallocated and hole extents). Every tree
+ * block's and the superblock's CRC-32C is checked. Compressed extents are refused (not yet read).
+ */
+import { DiskImgError } from '../errors.ts';
+import { crc32cUpdate } from '../formats/vhdx/crc32c.ts';
+import { le16, le32, le64 } from '../partitions/bytes.ts';
+import type { ByteSource } from '../partitions/source.ts';
+import { childPath, MAX_DIR_ENTRIES, READ_CHUNK, readChecked, type FsEntry, type FsEntryType, type FsReader } from './tree.ts';
+
+const SUPER_OFFSET = 0x10000;
+const HEADER = 101;
+const ITEM = 25;
+const KEY_PTR = 33;
+const INODE_ITEM = 1;
+const DIR_INDEX = 96;
+const EXTENT_DATA = 108;
+const ROOT_ITEM = 132;
+const CHUNK_ITEM = 228;
+const FS_TREE = 5;
+const MAX_LEVEL = 8;
+const NODES_KEPT = 64;
+
+const TYPES: Record<number, FsEntryType> = { 0x1: 'fifo', 0x2: 'char', 0x4: 'dir', 0x6: 'block', 0x8: 'file', 0xa: 'symlink', 0xc: 'socket' };
+
+interface Key {
+  objectid: number;
+  type: number;
+  offset: number;
+}
+
+interface Chunk {
+  logical: number;
+  length: number;
+  physical: number;
+}
+
+interface BtrfsRef {
+  id: string;
+  ino: number;
+}
+
+const compareKeys = (a: Key, b: Key) => a.objectid - b.objectid || a.type - b.type || a.offset - b.offset;
+const readKey = (b: Uint8Array, at: number): Key => ({ objectid: le64(b, at), type: b[at + 8], offset: le64(b, at + 9) });
+
+/** Standard CRC-32C of `bytes` from byte 32 (after the checksum field), stored little-endian at 0. */
+const crcValid = (bytes: Uint8Array) => (crc32cUpdate(0xffffffff, bytes.subarray(32)) ^ 0xffffffff) >>> 0 === le32(bytes, 0);
+
+export class BtrfsReader implements FsReader {
+  readonly warnings: string[] = [];
+  readonly type = 'btrfs';
+  private chunks: Chunk[] = [];
+  private fsRoot = 0;
+  private fsLevel = 0;
+  private readonly nodes = new Map<number, Uint8Array>();
+
+  private constructor(
+    private readonly source: ByteSource,
+    private readonly nodeSize: number,
+  ) {}
+
+  static async open(source: ByteSource): Promise<BtrfsReader> {
+    const sb = await readChecked(source, SUPER_OFFSET, 4096, 'The Btrfs superblock');
+    if (String.fromCharCode(...sb.subarray(0x40, 0x48)) !== '_BHRfS_M') throw new DiskImgError('invalid-format', 'Not a Btrfs file system: no _BHRfS_M at byte 65600', { field: 'magic', offset: SUPER_OFFSET + 0x40 });
+    if (le16(sb, 0xc4) !== 0) throw new DiskImgError('unsupported', `This Btrfs uses checksum type ${le16(sb, 0xc4)}; only CRC-32C is read`, { field: 'csum_type', value: le16(sb, 0xc4) });
+    if (!crcValid(sb)) throw new DiskImgError('corrupt', "The Btrfs superblock's checksum does not match its bytes: the superblock is damaged", { field: 'checksum', offset: SUPER_OFFSET });
+    const nodeSize = le32(sb, 0x94);
+    if (nodeSize < 4096 || nodeSize > 65536 || (nodeSize & (nodeSize - 1)) !== 0) throw new DiskImgError('corrupt', `The Btrfs node size ${nodeSize} is not a power of two from 4096 to 65536`, { field: 'nodesize', offset: SUPER_OFFSET + 0x94, value: nodeSize });
+    if (le64(sb, 0x88) !== 1) throw new DiskImgError('unsupported', `This Btrfs spans ${le64(sb, 0x88)} devices; only single-device file systems are read`, { field: 'num_devices', value: le64(sb, 0x88) });
+    const reader = new BtrfsReader(source, nodeSize);
+    // The system chunks in the superblock map the chunk tree, which maps everything else.
+    const arraySize = le32(sb, 0xa0);
+    if (arraySize > 2048) throw new DiskImgError('corrupt', `The Btrfs system chunk array claims ${arraySize} bytes (at most 2048)`, { field: 'sys_chunk_array_size', value: arraySize });
+    const array = sb.subarray(0x32b, 0x32b + arraySize);
+    for (let at = 0; at + 17 + 48 <= array.length; ) {
+      const key = readKey(array, at);
+      const stripes = le16(array, at + 17 + 44);
+      if (key.type !== CHUNK_ITEM || stripes === 0) throw new DiskImgError('corrupt', 'The Btrfs system chunk array is damaged', { field: 'sys_chunk_array', value: at });
+      reader.chunks.push({ logical: key.offset, length: le64(array, at + 17), physical: le64(array, at + 17 + 48 + 8) });
+      at += 17 + 48 + stripes * 32;
+    }
+    for await (const { key, data } of reader.items(le64(sb, 0x58), sb[0xc7], { objectid: 0, type: 0, offset: 0 }, { objectid: Number.MAX_SAFE_INTEGER, type: 255, offset: Number.MAX_SAFE_INTEGER }, 'the chunk tree')) {
+      if (key.type !== CHUNK_ITEM || data.length < 48 + 32) continue;
+      if (!reader.chunks.some((c) => c.logical === key.offset)) reader.chunks.push({ logical: key.offset, length: le64(data, 0), physical: le64(data, 48 + 8) });
+    }
+    const fsKey = { objectid: FS_TREE, type: ROOT_ITEM, offset: 0 };
+    for await (const { data } of reader.items(le64(sb, 0x50), sb[0xc6], fsKey, { ...fsKey, offset: Number.MAX_SAFE_INTEGER }, 'the root tree')) {
+      if (data.length < 239) continue;
+      reader.fsRoot = le64(data, 176);
+      reader.fsLevel = data[238];
+    }
+    if (!reader.fsRoot) throw new DiskImgError('corrupt', 'The Btrfs root tree has no file tree (objectid 5)', { field: 'root tree' });
+    return reader;
+  }
+
+  private physical(logical: number, length: number, what: string): number {
+    for (const c of this.chunks) {
+      if (logical >= c.logical && logical + length <= c.logical + c.length) return c.physical + (logical - c.logical);
+    }
+    throw new DiskImgError('corrupt', `${what} lies at logical address ${logical}, which no chunk maps`, { field: 'logical address', value: logical });
+  }
+
+  private async node(logical: number, level: number, what: string): Promise<Uint8Array> {
+    let b = this.nodes.get(logical);
+    if (!b) {
+      b = await readChecked(this.source, this.physical(logical, this.nodeSize, what), this.nodeSize, what);
+      if (!crcValid(b)) throw new DiskImgError('corrupt', `The tree block at ${logical} (${what}) fails its checksum`, { field: 'tree block checksum', value: logical });
+      if (le64(b, 48) !== logical) throw new DiskImgError('corrupt', `The tree block at ${logical} (${what}) says it is at ${le64(b, 48)}`, { field: 'bytenr', value: logical });
+      if (this.nodes.size >= NODES_KEPT) this.nodes.delete(this.nodes.keys().next().value!);
+      this.nodes.set(logical, b);
+    }
+    if (b[100] !== level) throw new DiskImgError('corrupt', `The tree block at ${logical} (${what}) is at level ${b[100]}, expected ${level}`, { field: 'level', value: b[100] });
+    return b;
+  }
+
+  /** Items with keys from `min` to `max`, in order; a child is followed only when its range can hold some. */
+  private async *items(root: number, level: number, min: Key, max: Key, what: string): AsyncGenerator<{ key: Key; data: Uint8Array }> {
+    if (level > MAX_LEVEL) throw new DiskImgError('corrupt', `${what} is ${level} levels deep`, { field: 'level', value: level });
+    const b = await this.node(root, level, what);
+    const count = le32(b, 96);
+    if (level === 0) {
+      if (HEADER + count * ITEM > b.length) throw new DiskImgError('corrupt', `The leaf at ${root} (${what}) claims ${count} items`, { field: 'nritems', value: count });
+      for (let i = 0; i < count; i++) {
+        const key = readKey(b, HEADER + i * ITEM);
+        if (compareKeys(key, min) < 0) continue;
+        if (compareKeys(key, max) > 0) return;
+        const offset = HEADER + le32(b, HEADER + i * ITEM + 17);
+        const size = le32(b, HEADER + i * ITEM + 21);
+        if (offset + size > b.length) throw new DiskImgError('corrupt', `An item of the leaf at ${root} (${what}) runs past the block`, { field: 'item', value: i });
+        yield { key, data: b.subarray(offset, offset + size) };
+      }
+      return;
+    }
+    if (HEADER + count * KEY_PTR > b.length) throw new DiskImgError('corrupt', `The node at ${root} (${what}) claims ${count} children`, { field: 'nritems', value: count });
+    for (let i = 0; i < count; i++) {
+      const next = i + 1 < count ? readKey(b, HEADER + (i + 1) * KEY_PTR) : null;
+      if (next && compareKeys(next, min) <= 0) continue;
+      if (compareKeys(readKey(b, HEADER + i * KEY_PTR), max) > 0) return;
+      yield* this.items(le64(b, HEADER + i * KEY_PTR + 17), level - 1, min, max, what);
+    }
+  }
+
+  private async *fsItems(objectid: number, type: number, from = 0): AsyncGenerator<{ key: Key; data: Uint8Array }> {
+    yield* this.items(this.fsRoot, this.fsLevel, { objectid, type, offset: from }, { objectid, type, offset: Number.MAX_SAFE_INTEGER }, 'the file tree');
+  }
+
+  private async inode(ino: number): Promise<Uint8Array> {
+    for await (const { data } of this.fsItems(ino, INODE_ITEM)) if (data.length >= 160) return data;
+    throw new DiskImgError('corrupt', `Inode ${ino} has no INODE_ITEM in the file tree`, { field: 'inode', value: ino });
+  }
+
+  root(): FsEntry {
+    return { path: '/', name: '', type: 'dir', size: 0, mode: 0o755, ref: { id: 'inode 256', ino: 256 } as BtrfsRef };
+  }
+
+  async list(dir: FsEntry): Promise<FsEntry[]> {
+    const ino = (dir.ref as BtrfsRef).ino;
+    const out: FsEntry[] = [];
+    const decoder = new TextDecoder();
+    for await (const { data } of this.fsItems(ino, DIR_INDEX)) {
+      const location = readKey(data, 0);
+      const nameLength = le16(data, 27);
+      const name = decoder.decode(data.subarray(30, 30 + nameLength));
+      if (location.type !== INODE_ITEM) continue; // a subvolume or snapshot: another tree, not followed
+      if (out.length >= MAX_DIR_ENTRIES) throw new DiskImgError('limit', `${dir.path} has more than ${MAX_DIR_ENTRIES} entries`, { field: 'directory', value: dir.path });
+      const item = await this.inode(location.objectid);
+      const mode = le32(item, 52);
+      const type = TYPES[mode >> 12];
+      if (!type) throw new DiskImgError('corrupt', `Inode ${location.objectid} (${childPath(dir, name)}) has an unknown file type`, { field: 'mode', value: location.objectid });
+      const entry: FsEntry = {
+        path: childPath(dir, name),
+        name,
+        type,
+        size: type === 'dir' ? 0 : le64(item, 16),
+        mode: mode & 0o7777,
+        uid: le32(item, 44),
+        gid: le32(item, 48),
+        nlink: le32(item, 40),
+        mtime: new Date(le64(item, 136) * 1000).toISOString().replace('.000Z', 'Z'),
+        ref: { id: `inode ${location.objectid}`, ino: location.objectid } as BtrfsRef,
+      };
+      if (type === 'symlink') {
+        const parts: Uint8Array[] = [];
+        for await (const chunk of this.data(location.objectid, 0, Math.min(entry.size, 4096), entry.path)) parts.push(chunk);
+        const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+        parts.reduce((at, p) => (bytes.set(p, at), at + p.length), 0);
+        entry.target = decoder.decode(bytes);
+      }
+      if (type === 'block' || type === 'char') {
+        const dev = le64(item, 56);
+        entry.device = { major: Math.floor(dev / 2 ** 20), minor: dev % 2 ** 20 };
+      }
+      out.push(entry);
+    }
+    return out;
+  }
+
+  /** Bytes of an inode's data from its EXTENT_DATA items, holes (and missing items) as zeros. */
+  private async *data(ino: number, start: number, length: number, what: string): AsyncGenerator<Uint8Array> {
+    const end = start + length;
+    let at = start;
+    const zeros = function* (to: number) {
+      while (at < to) {
+        const size = Math.min(READ_CHUNK, to - at);
+        at += size;
+        yield new Uint8Array(size);
+      }
+    };
+    for await (const { key, data } of this.fsItems(ino, EXTENT_DATA)) {
+      const type = data[20];
+      const extentStart = key.offset;
+      const extentLength = type === 0 ? le64(data, 8) : le64(data, 45);
+      const extentEnd = extentStart + extentLength;
+      if (extentEnd <= at) continue;
+      if (extentStart >= end) break;
+      yield* zeros(Math.min(extentStart, end));
+      const stop = Math.min(extentEnd, end);
+      if (data[16] !== 0) throw new DiskImgError('unsupported', `${what} is stored compressed (${['none', 'zlib', 'lzo', 'zstd'][data[16]] ?? `type ${data[16]}`}), which cannot be read yet`, { field: 'compression', value: data[16] });
+      if (type === 0) {
+        const inline = data.subarray(21);
+        if (stop - extentStart > inline.length) throw new DiskImgError('corrupt', `The inline data of ${what} is shorter than it says`, { field: 'inline extent', value: ino });
+        yield inline.slice(at - extentStart, stop - extentStart);
+        at = stop;
+        continue;
+      }
+      const disk = le64(data, 21);
+      const offset = le64(data, 37);
+      while (at < stop) {
+        const size = Math.min(READ_CHUNK, stop - at);
+        if (disk === 0 || type === 2) yield new Uint8Array(size);
+        else {
+          const logical = disk + offset + (at - extentStart);
+          yield await readChecked(this.source, this.physical(logical, size, `The data of ${what}`), size, `The data of ${what}`);
+        }
+        at += size;
+      }
+    }
+    yield* zeros(end);
+  }
+
+  async *read(file: FsEntry, start: number, length: number): AsyncGenerator<Uint8Array> {
+    yield* this.data((file.ref as BtrfsRef).ino, start, length, file.path);
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Files inside a guest disk in real Chromium: a GPT disk in qcow2 (made by sfdisk, mkfs.vfat +
+ * mcopy and mke2fs -d at test time) shows a browse button per partition; its folders list (3000
+ * entries with only the visible rows drawn), a file and a folder as a zip extract to the bytes
+ * that went in.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
+import { expect, test, type Page } from '@playwright/test';
+import { fsFixtures } from '../interop/fs-fixtures.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'diskimg-e2e-fs-'));
+test.afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const fixtures = fsFixtures();
+
+async function browse(page: Page, image: string, partition: number): Promise<void> {
+  await page.addInitScript(() => delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker);
+  await page.goto('/');
+  await page.getByLabel('Open disk image').setInputFiles(image);
+  await page.getByRole('button', { name: `Browse the files of partition ${partition}` }).click();
+  await expect(page.getByTestId('fs-path')).toHaveText('/');
+}
+
+test('ext4 in partition 2: folders open, a file extracts to its original bytes, a big folder draws only visible rows', async ({ page }) => {
+  await browse(page, fixtures.gptQcow2, 2);
+  await expect(page.getByRole('heading', { name: 'Files in partition 2 (ext4)' })).toBeVisible();
+  await page.getByRole('button', { name: 'Open folder sub' }).click();
+  await expect(page.getByTestId('fs-path')).toHaveText('/sub');
+  await page.getByRole('button', { name: 'Open folder deeper' }).click();
+  await page.getByRole('button', { name: 'Show details of data.bin' }).click();
+  await expect(page.getByTestId('fs-details')).toContainText('/sub/deeper/data.bin');
+  await expect(page.getByTestId('fs-details')).toContainText('0644');
+  const downloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Extract this file' }).click();
+  const file = join(dir, 'data.bin');
+  await (await downloading).saveAs(file);
+  expect(readFileSync(file).equals(readFileSync(join(fixtures.trees.ext, 'sub', 'deeper', 'data.bin')))).toBe(true);
+
+  await page.getByRole('button', { name: 'Root folder' }).click();
+  await page.getByRole('button', { name: 'Open folder many' }).click();
+  await expect(page.getByText('3,000 entries')).toBeVisible();
+  await page.getByTestId('fs-list').evaluate((list) => (list.scrollTop = list.scrollHeight));
+  await expect(page.getByRole('button', { name: /file-02999-with-a-longer-name\.txt/ })).toBeVisible();
+  expect(await page.getByTestId('fs-list').locator('li').count()).toBeLessThan(40);
+  const results = await new AxeBuilder({ page }).analyze();
+  expect(results.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+});
+
+test('FAT32 in partition 1: a folder downloads as a zip holding the files that went in', async ({ page }) => {
+  await browse(page, fixtures.gptQcow2, 1);
+  await page.getByRole('button', { name: 'Open folder sub' }).click();
+  await expect(page.getByTestId('fs-path')).toHaveText('/sub');
+  const downloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Download this folder as .zip' }).click();
+  const download = await downloading;
+  expect(download.suggestedFilename()).toBe('sub.zip');
+  const zip = join(dir, 'sub.zip');
+  await download.saveAs(zip);
+  const sha = spawnSync('python3', ['-c', 'import zipfile,sys,hashlib; z=zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print(hashlib.sha256(z.read("sub/deeper/data.bin")).hexdigest(), end="")', zip], { encoding: 'utf8' });
+  expect(sha.stderr).toBe('');
+  expect(sha.stdout).toBe(spawnSync('sha256sum', [join(fixtures.trees.fat, 'sub', 'deeper', 'data.bin')], { encoding: 'utf8' }).stdout.split(' ')[0]);
+});

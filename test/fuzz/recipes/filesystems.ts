@@ -1,0 +1,150 @@
+/**
+ * File-system seeds for the fs browser (src/core/filesystems/browse.ts): FAT12 and FAT16 with long
+ * names and multi-cluster files and folders (mkfs.vfat + mcopy), ext2 with block maps and ext4 with
+ * extents, inline data, an htree folder and metadata_csum (mke2fs -d, e2fsck -D), NTFS (mkntfs,
+ * ntfs-3g), exFAT (mkfs.exfat, exfat-fuse), XFS
+ * (mkfs.xfs -p), Btrfs (mkfs.btrfs --rootdir) and a GPT disk holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
+ * 32 KiB, where the mutator aims most of its damage.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RecipeBook } from './tools.ts';
+
+function tree(root: string, ext: boolean): string {
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(join(root, 'sub', 'deeper'), { recursive: true });
+  writeFileSync(join(root, 'A long file name.txt'), 'long\n');
+  writeFileSync(join(root, 'sub', 'deeper', 'data.bin'), Buffer.from([...Array(40_000).keys()].map((i) => (i * 7919) & 255)));
+  for (let i = 0; i < 60; i++) writeFileSync(join(root, 'sub', `entry-number-${i}-with-a-long-name.txt`), `${i}\n`);
+  if (ext) {
+    symlinkSync('A long file name.txt', join(root, 'fast-link'));
+    symlinkSync(`sub/${'d'.repeat(90)}`, join(root, 'slow-link'));
+    writeFileSync(join(root, 'inline.txt'), 'inline\n');
+  }
+  return root;
+}
+
+function fat(file: string, dir: string, bits: 12 | 16, bytes: number): void {
+  writeFileSync(file, '');
+  truncateSync(file, bytes);
+  execFileSync('mkfs.vfat', ['-F', String(bits), '-s', '1', '-n', 'FUZZ', file], { stdio: 'ignore' });
+  const root = tree(join(dir, `fat${bits}-tree`), false);
+  execFileSync('mcopy', ['-s', '-i', file, ...readdirSync(root).map((n) => join(root, n)), '::/'], { stdio: 'ignore', env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  rmSync(root, { recursive: true, force: true });
+}
+
+function ext(file: string, dir: string, args: string[]): void {
+  writeFileSync(file, '');
+  truncateSync(file, 1 << 20);
+  const root = tree(join(dir, 'ext-tree'), true);
+  execFileSync('mke2fs', ['-q', '-F', '-b', '1024', '-N', '128', ...args, '-d', root, file], { stdio: 'ignore' });
+  spawnSync('e2fsck', ['-fyD', file], { stdio: 'ignore' });
+  rmSync(root, { recursive: true, force: true });
+}
+
+/**
+ * NTFS on 512-byte clusters: a folder with enough long names for INDX blocks, a compressed folder
+ * (LZNT1) and a sparse file, through an ntfs-3g mount; where FUSE is not allowed, a few files
+ * copied in with ntfscp instead (no folders, but records, runlists and the root index).
+ */
+function ntfs(file: string, dir: string): void {
+  writeFileSync(file, '');
+  truncateSync(file, 3 << 20);
+  execFileSync('mkntfs', ['-q', '-F', '-f', '-c', '512', '-L', 'FUZZ', file], { stdio: 'ignore' });
+  const root = tree(join(dir, 'ntfs-tree'), true);
+  const mount = join(dir, 'ntfs-mount');
+  mkdirSync(mount, { recursive: true });
+  if (spawnSync('ntfs-3g', ['-o', 'compression', file, mount], { stdio: 'ignore' }).status === 0) {
+    try {
+      mkdirSync(join(mount, 'compressed'));
+      execFileSync('python3', ['-c', `import os; os.setxattr(${JSON.stringify(join(mount, 'compressed'))}, 'system.ntfs_attrib_be', (0x810).to_bytes(4, 'big'))`]);
+      writeFileSync(join(mount, 'compressed', 'text.txt'), 'compressible line\n'.repeat(4000));
+      execFileSync('cp', ['-a', '--sparse=always', `${root}/.`, mount]);
+    } finally {
+      execFileSync('umount', [mount]);
+    }
+  } else {
+    for (const name of ['A long file name.txt', 'inline.txt']) execFileSync('ntfscp', ['-q', file, join(root, name), name], { stdio: 'ignore' });
+    execFileSync('ntfscp', ['-q', file, join(root, 'sub', 'deeper', 'data.bin'), 'data.bin'], { stdio: 'ignore' });
+  }
+  rmSync(root, { recursive: true, force: true });
+}
+
+/** exFAT (exfat-fuse on a loop device; where that is not allowed, the empty volume mkfs.exfat made). */
+function exfat(file: string, dir: string): void {
+  writeFileSync(file, '');
+  truncateSync(file, 4 << 20);
+  execFileSync('mkfs.exfat', ['-c', '4096', '-L', 'FUZZ', file], { stdio: 'ignore' });
+  const root = tree(join(dir, 'exfat-tree'), false);
+  const mount = join(dir, 'exfat-mount');
+  mkdirSync(mount, { recursive: true });
+  const loop = spawnSync('losetup', ['-f', '--show', file], { encoding: 'utf8' });
+  if (loop.status === 0) {
+    try {
+      if (spawnSync('mount.exfat-fuse', [loop.stdout.trim(), mount], { stdio: 'ignore' }).status === 0) {
+        try {
+          execFileSync('cp', ['-r', `${root}/.`, mount]);
+        } finally {
+          execFileSync('umount', [mount]);
+        }
+      }
+    } finally {
+      execFileSync('losetup', ['-d', loop.stdout.trim()]);
+    }
+  }
+  rmSync(root, { recursive: true, force: true });
+}
+
+/**
+ * XFS v5 on 1 KiB blocks from a protofile: short-form and block folders, a folder in a B+tree fork.
+ * mkfs.xfs refuses volumes under 300 MB unless run as fstests runs it (those variables set).
+ */
+function xfs(file: string, dir: string): void {
+  const root = tree(join(dir, 'xfs-tree'), false);
+  const lines = ['/dev/null', '0 0', 'd--755 0 0', 'sub d--755 0 0'];
+  for (let i = 0; i < 60; i++) lines.push(`entry-number-${i}-with-a-long-name.txt ---644 0 0 ${join(root, 'sub', `entry-number-${i}-with-a-long-name.txt`)}`);
+  lines.push('deeper d--755 0 0', `data.bin ---644 0 0 ${join(root, 'sub', 'deeper', 'data.bin')}`, '$', '$', 'link l--777 0 0 sub/deeper/data.bin', 'many d--755 0 0');
+  for (let i = 0; i < 400; i++) lines.push(`name-${i}-${'n'.repeat(40)} ---644 0 0 ${join(root, 'sub', 'entry-number-1-with-a-long-name.txt')}`);
+  lines.push('$', '$');
+  const proto = join(dir, 'xfs.proto');
+  writeFileSync(proto, `${lines.join('\n')}\n`);
+  writeFileSync(file, '');
+  truncateSync(file, 16 << 20);
+  execFileSync('mkfs.xfs', ['-q', '-f', '-b', 'size=1024', '-d', 'agcount=1', '-p', proto, file], { stdio: 'ignore', env: { ...process.env, TEST_DIR: '1', TEST_DEV: '1', QA_CHECK_FS: '1' } });
+  rmSync(root, { recursive: true, force: true });
+  rmSync(proto);
+}
+
+/** Btrfs in mixed mode (data and metadata share block groups: the smallest volume mkfs.btrfs makes) from a folder. */
+function btrfs(file: string, dir: string): void {
+  const root = tree(join(dir, 'btrfs-tree'), true);
+  writeFileSync(file, '');
+  truncateSync(file, 16 << 20);
+  execFileSync('mkfs.btrfs', ['-q', '-f', '-M', '--rootdir', root, file], { stdio: 'ignore' });
+  rmSync(root, { recursive: true, force: true });
+}
+
+export const filesystemRecipes: RecipeBook = {
+  url: import.meta.url,
+  tools: ['mkfs.vfat', 'mcopy', 'mke2fs', 'e2fsck', 'sfdisk', 'mkntfs', 'ntfscp', 'mkfs.exfat', 'mkfs.xfs', 'mkfs.btrfs'],
+  recipes: {
+    'fat12.img': (f, dir) => fat(f, dir, 12, 1 << 20),
+    'fat16.img': (f, dir) => fat(f, dir, 16, 3 << 20),
+    'ext2.img': (f, dir) => ext(f, dir, ['-t', 'ext2']),
+    'ext4.img': (f, dir) => ext(f, dir, ['-t', 'ext4', '-O', 'inline_data,metadata_csum,64bit,^has_journal']),
+    'ntfs.img': (f, dir) => ntfs(f, dir),
+    'exfat.img': (f, dir) => exfat(f, dir),
+    'xfs.img': (f, dir) => xfs(f, dir),
+    'btrfs.img': (f, dir) => btrfs(f, dir),
+    'gpt-fat12.img': (f, dir) => {
+      const part = join(dir, 'gpt-part.img');
+      fat(part, dir, 12, 1 << 20);
+      writeFileSync(f, '');
+      truncateSync(f, 3 << 20);
+      execFileSync('sfdisk', ['-q', f], { input: 'label: gpt\nstart=2048, size=2048, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n', stdio: ['pipe', 'ignore', 'ignore'] });
+      execFileSync('dd', [`if=${part}`, `of=${f}`, 'bs=512', 'seek=2048', 'conv=notrunc', 'status=none']);
+      rmSync(part);
+    },
+  },
+};
