@@ -226,16 +226,13 @@ describe('convert -O vmdk -o subformat=streamOptimized', () => {
     }
   });
 
-  it('says what it does not write: other subformats, an empty source', async () => {
+  it('says what it does not write: an empty source', async () => {
     const target = join(dir, 'other.vmdk');
-    let run = await diskimg('convert', '-O', 'vmdk', sources[3].file, target);
-    expect(run.code).toBe(1);
-    expect(run.stderr).toContain('subformat=monolithicSparse: diskimg writes VMDK only as subformat=streamOptimized');
     const empty = join(dir, 'empty.raw');
     writeFileSync(empty, '');
     // qemu-img writes one, then cannot open it.
     expect(qemuImg('convert', '-O', 'vmdk', '-o', 'subformat=streamOptimized', empty, join(dir, 'empty-qemu.vmdk')).stderr).toContain("Unsupported image type 'streamOptimized'");
-    run = await diskimg('convert', '-O', 'vmdk', '-o', 'subformat=streamOptimized', empty, target);
+    const run = await diskimg('convert', '-O', 'vmdk', '-o', 'subformat=streamOptimized', empty, target);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('A streamOptimized VMDK of 0 bytes cannot be opened');
     expect(() => statSync(target)).toThrow();
