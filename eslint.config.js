@@ -9,7 +9,19 @@ import svelteConfig from './svelte.config.js';
 
 export default defineConfig(
   {
-    ignores: ['dist/', 'dist-cli/', 'dist-lib/', 'docs/api/', 'test-results/', 'playwright-report/', '.cache/', 'test/fixtures/', 'test/fuzz/regressions/', 'examples/*/dist/', 'examples/*/node_modules/'],
+    ignores: [
+      'dist/',
+      'dist-cli/',
+      'dist-lib/',
+      'docs/api/',
+      'test-results/',
+      'playwright-report/',
+      '.cache/',
+      'test/fixtures/',
+      'test/fuzz/regressions/',
+      'examples/*/dist/',
+      'examples/*/node_modules/',
+    ],
   },
   js.configs.recommended,
   ts.configs.recommended,

@@ -149,14 +149,19 @@ function refuseDownloads(req: { url?: string }, res: { statusCode: number; end(b
 }
 
 export function offlineServiceWorker(): Plugin[] {
-  return [noDownloadFallback, {
-    name: 'diskimg-offline-service-worker',
-    apply: 'build',
-    generateBundle(_options, bundle) {
-      const files = Object.keys(bundle).filter((name) => !name.endsWith('.map')).map((name) => `./${name}`);
-      const publicFiles = ['./favicon.svg', './manifest.webmanifest', './icon-192.png'];
-      const version = Date.now().toString(36);
-      this.emitFile({ type: 'asset', fileName: 'sw.js', source: serviceWorker(version, [...files, ...publicFiles]) });
+  return [
+    noDownloadFallback,
+    {
+      name: 'diskimg-offline-service-worker',
+      apply: 'build',
+      generateBundle(_options, bundle) {
+        const files = Object.keys(bundle)
+          .filter((name) => !name.endsWith('.map'))
+          .map((name) => `./${name}`);
+        const publicFiles = ['./favicon.svg', './manifest.webmanifest', './icon-192.png'];
+        const version = Date.now().toString(36);
+        this.emitFile({ type: 'asset', fileName: 'sw.js', source: serviceWorker(version, [...files, ...publicFiles]) });
+      },
     },
-  }];
+  ];
 }

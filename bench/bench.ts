@@ -42,7 +42,7 @@ function makeInput(file: string, bytes: number): void {
   };
   const fd = openSync(file, 'w');
   const chunk = Buffer.alloc(8 << 20);
-  for (let at = 0; at < bytes; ) {
+  for (let at = 0; at < bytes;) {
     const run = Math.min(bytes - at, ((next() % 8) + 1) << 20);
     const kind = next() % 10;
     const view = chunk.subarray(0, run);
@@ -62,7 +62,9 @@ interface Measure {
 
 function run(command: string, argv: string[]): Measure {
   const start = process.hrtime.bigint();
-  const result = time ? spawnSync(time, ['-f', '%M', command, ...argv], { encoding: 'utf8' }) : spawnSync(command, argv, { encoding: 'utf8' });
+  const result = time
+    ? spawnSync(time, ['-f', '%M', command, ...argv], { encoding: 'utf8' })
+    : spawnSync(command, argv, { encoding: 'utf8' });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (result.status !== 0) throw new Error(`${command} ${argv.join(' ')} failed: ${result.stderr}`);
   const rss = time ? Number(result.stderr.trim().split('\n').pop()) / 1024 : undefined;
@@ -94,13 +96,55 @@ interface Job {
 const q = (name: string) => join(dir, name);
 const made = (kind: Qcow2Kind) => qcow2Made(kind, sizeGiB);
 const jobs: Job[] = [
-  { name: 'raw→qcow2', from: () => input, out: made('plain'), qemu: ['convert', '-f', 'raw', '-O', 'qcow2'], ours: ['convert', '-f', 'raw', '-O', 'qcow2'] },
-  { name: 'raw→qcow2 zlib', from: () => input, out: made('zlib'), qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2'], ours: ['convert', '-c', '-f', 'raw', '-O', 'qcow2'] },
-  { name: 'raw→qcow2 zstd', from: () => input, out: made('zstd'), qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd'], ours: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd'] },
-  { name: 'raw→vmdk stream', from: () => input, out: 'stream.vmdk', qemu: ['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized'], ours: ['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized'] },
-  { name: 'qcow2→raw', from: () => qemuQcow2(dir, 'plain', sizeGiB), out: 'back-plain.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
-  { name: 'qcow2 zlib→raw', from: () => qemuQcow2(dir, 'zlib', sizeGiB), out: 'back-zlib.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
-  { name: 'qcow2 zstd→raw', from: () => qemuQcow2(dir, 'zstd', sizeGiB), out: 'back-zstd.raw', qemu: ['convert', '-f', 'qcow2', '-O', 'raw'], ours: ['convert', '-f', 'qcow2', '-O', 'raw'] },
+  {
+    name: 'raw→qcow2',
+    from: () => input,
+    out: made('plain'),
+    qemu: ['convert', '-f', 'raw', '-O', 'qcow2'],
+    ours: ['convert', '-f', 'raw', '-O', 'qcow2'],
+  },
+  {
+    name: 'raw→qcow2 zlib',
+    from: () => input,
+    out: made('zlib'),
+    qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2'],
+    ours: ['convert', '-c', '-f', 'raw', '-O', 'qcow2'],
+  },
+  {
+    name: 'raw→qcow2 zstd',
+    from: () => input,
+    out: made('zstd'),
+    qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd'],
+    ours: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd'],
+  },
+  {
+    name: 'raw→vmdk stream',
+    from: () => input,
+    out: 'stream.vmdk',
+    qemu: ['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized'],
+    ours: ['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized'],
+  },
+  {
+    name: 'qcow2→raw',
+    from: () => qemuQcow2(dir, 'plain', sizeGiB),
+    out: 'back-plain.raw',
+    qemu: ['convert', '-f', 'qcow2', '-O', 'raw'],
+    ours: ['convert', '-f', 'qcow2', '-O', 'raw'],
+  },
+  {
+    name: 'qcow2 zlib→raw',
+    from: () => qemuQcow2(dir, 'zlib', sizeGiB),
+    out: 'back-zlib.raw',
+    qemu: ['convert', '-f', 'qcow2', '-O', 'raw'],
+    ours: ['convert', '-f', 'qcow2', '-O', 'raw'],
+  },
+  {
+    name: 'qcow2 zstd→raw',
+    from: () => qemuQcow2(dir, 'zstd', sizeGiB),
+    out: 'back-zstd.raw',
+    qemu: ['convert', '-f', 'qcow2', '-O', 'raw'],
+    ours: ['convert', '-f', 'qcow2', '-O', 'raw'],
+  },
   ...[
     ['raw→vmdk', 'vmdk', []],
     ['raw→vhd', 'vpc', []],
@@ -109,7 +153,14 @@ const jobs: Job[] = [
     ['raw→vhdx', 'vhdx', []],
   ].map(([name, format, options]) => {
     const args = ['convert', '-f', 'raw', '-O', format as string, ...(options as string[])];
-    return { name: name as string, from: () => input, out: `${(name as string).replace(/\W+/g, '-')}-${sizeGiB}g.${format}`, qemu: args, ours: args, format: format as string };
+    return {
+      name: name as string,
+      from: () => input,
+      out: `${(name as string).replace(/\W+/g, '-')}-${sizeGiB}g.${format}`,
+      qemu: args,
+      ours: args,
+      format: format as string,
+    };
   }),
 ];
 
@@ -134,7 +185,8 @@ for (const job of jobs) {
   const sq = statSync(q(`${job.out}.qemu`)).size;
   const so = statSync(q(`${job.out}.ours`)).size;
   const formats = job.format ? ['-f', job.format, '-F', job.format] : [];
-  const same = spawnSync('qemu-img', ['compare', ...formats, q(`${job.out}.qemu`), q(`${job.out}.ours`)], { encoding: 'utf8' }).status === 0;
+  const same =
+    spawnSync('qemu-img', ['compare', ...formats, q(`${job.out}.qemu`), q(`${job.out}.ours`)], { encoding: 'utf8' }).status === 0;
   const rss = Math.max(...ourTimes.map((m) => m.maxRssMiB ?? 0));
   rows.push(
     `${job.name.padEnd(16)} qemu-img ${mbps(tq).padStart(5)} MB/s  diskimg ${mbps(to).padStart(5)} MB/s  ratio ${(tq / to).toFixed(2)}  ` +

@@ -26,7 +26,12 @@ export async function startApp(port: number, extraChromiumArgs: string[] = []): 
   const server = spawn('npx', ['vite', 'preview', '--port', String(port), '--strictPort', '--host', '127.0.0.1'], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 2500));
   const profileDir = mkdtempSync(join(tmpdir(), 'diskimg-bench-profile-'));
-  const context = await chromium.launchPersistentContext(profileDir, { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: [...CHROMIUM_ARGS, ...extraChromiumArgs], headless: true, acceptDownloads: true });
+  const context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: [...CHROMIUM_ARGS, ...extraChromiumArgs],
+    headless: true,
+    acceptDownloads: true,
+  });
   const page = await context.newPage();
   await page.addInitScript(() => {
     delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker;

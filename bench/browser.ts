@@ -242,17 +242,53 @@ function qemu(argv: string[]): number {
 // The back-to-raw inputs are made (by qemu-img) only when a job that reads one runs.
 const jobs = [
   { name: 'raw→qcow2', from: () => input, format: 'qcow2' as const, compression: 'none', qemu: ['convert', '-f', 'raw', '-O', 'qcow2'] },
-  { name: 'raw→qcow2 zlib', from: () => input, format: 'qcow2' as const, compression: 'zlib', qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2'] },
-  { name: 'raw→qcow2 zstd', from: () => input, format: 'qcow2' as const, compression: 'zstd', qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd'] },
-  { name: 'qcow2→raw', from: () => qemuQcow2(dir, 'plain', sizeGiB), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw'] },
-  { name: 'qcow2 zlib→raw', from: () => qemuQcow2(dir, 'zlib', sizeGiB), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw'] },
-  { name: 'qcow2 zstd→raw', from: () => qemuQcow2(dir, 'zstd', sizeGiB), format: 'raw' as const, compression: 'none', qemu: ['convert', '-O', 'raw'] },
+  {
+    name: 'raw→qcow2 zlib',
+    from: () => input,
+    format: 'qcow2' as const,
+    compression: 'zlib',
+    qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2'],
+  },
+  {
+    name: 'raw→qcow2 zstd',
+    from: () => input,
+    format: 'qcow2' as const,
+    compression: 'zstd',
+    qemu: ['convert', '-c', '-f', 'raw', '-O', 'qcow2', '-o', 'compression_type=zstd'],
+  },
+  {
+    name: 'qcow2→raw',
+    from: () => qemuQcow2(dir, 'plain', sizeGiB),
+    format: 'raw' as const,
+    compression: 'none',
+    qemu: ['convert', '-O', 'raw'],
+  },
+  {
+    name: 'qcow2 zlib→raw',
+    from: () => qemuQcow2(dir, 'zlib', sizeGiB),
+    format: 'raw' as const,
+    compression: 'none',
+    qemu: ['convert', '-O', 'raw'],
+  },
+  {
+    name: 'qcow2 zstd→raw',
+    from: () => qemuQcow2(dir, 'zstd', sizeGiB),
+    format: 'raw' as const,
+    compression: 'none',
+    qemu: ['convert', '-O', 'raw'],
+  },
 ];
 
 try {
   // The ceiling of a plain conversion is the fastest of these ways to merely read the input.
   let read = Infinity;
-  for (const [chunk, inFlight] of [[4, 4], [16, 2], [16, 3], [32, 2], [0, 1]]) {
+  for (const [chunk, inFlight] of [
+    [4, 4],
+    [16, 2],
+    [16, 3],
+    [32, 2],
+    [0, 1],
+  ]) {
     const reads: number[] = [];
     for (let i = 0; i < reps; i++) {
       warm(input);
@@ -299,12 +335,18 @@ try {
           : ''),
     );
   }
-  console.log(`\n${sizeGiB} GiB, median of ${reps}, ratio = qemu-img time / browser time; the browser's time runs from the click to the outcome on screen (output complete in OPFS, download started)`);
+  console.log(
+    `\n${sizeGiB} GiB, median of ${reps}, ratio = qemu-img time / browser time; the browser's time runs from the click to the outcome on screen (output complete in OPFS, download started)`,
+  );
 } finally {
   await app.close();
 }
 
 // Firefox (a normal and a private window) and WebKitGTK beside these Chromium figures, on the same input.
 console.log('\nThe other engines (to the whole file in the downloads folder):');
-const others = spawnSync('npx', ['tsx', 'bench/engines.ts', ...process.argv.slice(2).filter((_, i, all) => all[i] !== '--reps' && all[i - 1] !== '--reps')], { stdio: 'inherit' });
+const others = spawnSync(
+  'npx',
+  ['tsx', 'bench/engines.ts', ...process.argv.slice(2).filter((_, i, all) => all[i] !== '--reps' && all[i - 1] !== '--reps')],
+  { stdio: 'inherit' },
+);
 if (others.status !== 0) process.exitCode = others.status ?? 1;

@@ -43,8 +43,19 @@ interface Job {
   qemu: string[];
 }
 
-const toQcow2 = (kind: Qcow2Kind, qemu: string[]): Job => ({ name: `raw→qcow2 ${kind}`, source: () => input, format: 'qcow2', compression: kind === 'plain' ? 'none' : kind, qemu });
-const toRaw = (kind: Qcow2Kind): Job => ({ name: `qcow2 ${kind}→raw`, source: () => qemuQcow2(dir, kind, sizeGiB), format: 'raw', qemu: ['-O', 'raw'] });
+const toQcow2 = (kind: Qcow2Kind, qemu: string[]): Job => ({
+  name: `raw→qcow2 ${kind}`,
+  source: () => input,
+  format: 'qcow2',
+  compression: kind === 'plain' ? 'none' : kind,
+  qemu,
+});
+const toRaw = (kind: Qcow2Kind): Job => ({
+  name: `qcow2 ${kind}→raw`,
+  source: () => qemuQcow2(dir, kind, sizeGiB),
+  format: 'raw',
+  qemu: ['-O', 'raw'],
+});
 const JOBS: Job[] = [
   toQcow2('plain', ['-O', 'qcow2']),
   toQcow2('zlib', ['-c', '-O', 'qcow2']),
@@ -62,9 +73,18 @@ function qemuSeconds(job: Job, source: string): number {
   return seconds;
 }
 
-const server = spawn('npx', ['vite', 'preview', '--port', String(PORT), '--strictPort', '--host', '127.0.0.1'], { stdio: 'ignore', detached: true });
+const server = spawn('npx', ['vite', 'preview', '--port', String(PORT), '--strictPort', '--host', '127.0.0.1'], {
+  stdio: 'ignore',
+  detached: true,
+});
 for (let i = 0; i < 100; i++) {
-  if (await fetch(ORIGIN).then((r) => r.ok, () => false)) break;
+  if (
+    await fetch(ORIGIN).then(
+      (r) => r.ok,
+      () => false,
+    )
+  )
+    break;
   await new Promise((r) => setTimeout(r, 200));
 }
 console.log(`${sizeGiB} GiB mixed input, ${new Date().toISOString()}; ratio = qemu-img's time / ours`);

@@ -19,6 +19,7 @@ const QEMU_OPTIONS: Record<Qcow2Kind, string[]> = { plain: [], zlib: ['-c'], zst
  */
 export function qemuQcow2(dir: string, kind: Qcow2Kind, sizeGiB: number): string {
   const file = join(dir, `${qcow2Made(kind, sizeGiB)}.qemu`);
-  if (!existsSync(file)) execFileSync('qemu-img', ['convert', ...QEMU_OPTIONS[kind], '-f', 'raw', '-O', 'qcow2', inputFile(dir, sizeGiB), file]);
+  if (!existsSync(file))
+    execFileSync('qemu-img', ['convert', ...QEMU_OPTIONS[kind], '-f', 'raw', '-O', 'qcow2', inputFile(dir, sizeGiB), file]);
   return file;
 }

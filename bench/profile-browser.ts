@@ -15,7 +15,10 @@ import { option } from './options.ts';
 
 const args = process.argv.slice(2);
 const input = args.find((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
-if (!input) throw new Error('usage: npm run profile:browser -- <input file> [--format qcow2|raw] [--compression none|zlib|zstd] [--window 1500] [--top 15]');
+if (!input)
+  throw new Error(
+    'usage: npm run profile:browser -- <input file> [--format qcow2|raw] [--compression none|zlib|zstd] [--window 1500] [--top 15]',
+  );
 const format = option('format', 'qcow2');
 const compression = option('compression', 'none');
 const top = Number(option('top', '15'));
@@ -47,7 +50,9 @@ class WorkerSession {
     return new Promise<T>((done) => {
       this.pending.set(id, done as (result: unknown) => void);
       // A worker that has ended answers nothing: its promise stays pending, and callers time out.
-      this.page.send('Target.sendMessageToTarget', { sessionId: this.sessionId, message: JSON.stringify({ id, method, params }) }).catch(() => undefined);
+      this.page
+        .send('Target.sendMessageToTarget', { sessionId: this.sessionId, message: JSON.stringify({ id, method, params }) })
+        .catch(() => undefined);
     });
   }
 
@@ -88,7 +93,11 @@ try {
     const worker = new WorkerSession(session, event.sessionId, `${event.targetInfo.type} ${event.targetInfo.url.split('/').pop()}`);
     workers.push(worker);
     // Profiling starts as the worker does; the worker waits for it (waitForDebuggerOnStart).
-    void worker.send('Profiler.enable').then(() => worker.send('Profiler.setSamplingInterval', { interval: 500 })).then(() => worker.send('Profiler.start')).then(() => worker.send('Runtime.runIfWaitingForDebugger'));
+    void worker
+      .send('Profiler.enable')
+      .then(() => worker.send('Profiler.setSamplingInterval', { interval: 500 }))
+      .then(() => worker.send('Profiler.start'))
+      .then(() => worker.send('Runtime.runIfWaitingForDebugger'));
   });
   await session.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: false });
   await session.send('Profiler.enable');
@@ -100,11 +109,16 @@ try {
   await page.waitForTimeout(windowMs);
   const profiles: Array<[string, Profile | null]> = [['page', ((await session.send('Profiler.stop')) as { profile: Profile }).profile]];
   for (const worker of workers) {
-    const stopped = await Promise.race([worker.send<{ profile: Profile }>('Profiler.stop'), new Promise<null>((r) => setTimeout(() => r(null), 2000))]);
+    const stopped = await Promise.race([
+      worker.send<{ profile: Profile }>('Profiler.stop'),
+      new Promise<null>((r) => setTimeout(() => r(null), 2000)),
+    ]);
     profiles.push([worker.title, stopped?.profile ?? null]);
   }
   await page.getByTestId('outcome').waitFor({ timeout: 1_800_000 });
-  console.log(`job: ${((performance.now() - started) / 1000).toFixed(2)} s (${format}${format === 'qcow2' ? `, ${compression}` : ''}); profiled: the first ${windowMs} ms`);
+  console.log(
+    `job: ${((performance.now() - started) / 1000).toFixed(2)} s (${format}${format === 'qcow2' ? `, ${compression}` : ''}); profiled: the first ${windowMs} ms`,
+  );
   await (await downloading).cancel();
   for (const [title, profile] of profiles) {
     if (profile) summarize(title, profile);

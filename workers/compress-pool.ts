@@ -10,7 +10,10 @@ export class BrowserCompressorPool extends CompressorPool {
         const worker = new Worker(new URL('./compress.worker.ts', import.meta.url), { type: 'module' });
         worker.onmessage = (event) => onReply(event.data);
         worker.onerror = (event) => onError(new Error(`compression worker failed: ${event.message}`));
-        return { post: (batch) => worker.postMessage({ type, clusterSize, ...batch } satisfies CompressRequest, [batch.buffer]), terminate: () => worker.terminate() };
+        return {
+          post: (batch) => worker.postMessage({ type, clusterSize, ...batch } satisfies CompressRequest, [batch.buffer]),
+          terminate: () => worker.terminate(),
+        };
       },
       // After the current burst of compress() calls: part-filled batches go out then.
       (flush) => setTimeout(flush, 0),

@@ -5,7 +5,13 @@
 import { init as initZstd } from '@bokuweb/zstd-wasm';
 import { Module } from 'zstd-wasm-module';
 import { batchClusters, type CompressBatch, type CompressReply } from '../src/core/codecs/compressor-pool.ts';
-import { deflateCompressor, looksIncompressible, zstdCompressor, type CompressCluster, type ZstdEncode } from '../src/core/codecs/compress.ts';
+import {
+  deflateCompressor,
+  looksIncompressible,
+  zstdCompressor,
+  type CompressCluster,
+  type ZstdEncode,
+} from '../src/core/codecs/compress.ts';
 import type { PoolCodec } from '../src/core/codecs/compressor-pool.ts';
 import { vmdkGrainDeflater } from '../src/core/formats/vmdk/write/grain-deflate.ts';
 
@@ -46,7 +52,10 @@ function reusedZstd(clusterSize: number): ZstdEncode {
 function compressor(type: PoolCodec, clusterSize: number): Promise<CompressCluster> {
   // A VMDK grain is always stored deflated (QEMU has no raw grain): no noise skipping there.
   if (type === 'vmdk') compress ??= Promise.resolve(vmdkGrainDeflater(clusterSize));
-  compress ??= type === 'zlib' ? Promise.resolve(skippingNoise(deflateCompressor(clusterSize))) : initZstd().then(() => skippingNoise(zstdCompressor(clusterSize, reusedZstd(clusterSize))));
+  compress ??=
+    type === 'zlib'
+      ? Promise.resolve(skippingNoise(deflateCompressor(clusterSize)))
+      : initZstd().then(() => skippingNoise(zstdCompressor(clusterSize, reusedZstd(clusterSize))));
   return compress;
 }
 
@@ -56,7 +65,11 @@ self.onmessage = async (event: MessageEvent<CompressRequest>) => {
   // The deflate result is a view of a reused buffer, the zstd one a fresh copy: only the former needs copying.
   const results = batchClusters(event.data).map((cluster) => {
     const out = run(cluster);
-    return out === null ? null : out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? (out.buffer as ArrayBuffer) : out.slice().buffer;
+    return out === null
+      ? null
+      : out.byteOffset === 0 && out.byteLength === out.buffer.byteLength
+        ? (out.buffer as ArrayBuffer)
+        : out.slice().buffer;
   });
   const transfer = results.filter((r): r is ArrayBuffer => r !== null);
   const buffer = event.data.buffer;

@@ -52,7 +52,11 @@ const api = {
 
   layout: (file: File): Promise<Result<Region[]>> => attempt(async () => discLayout(await open(file))),
 
-  checksums: (file: File, names: HashName[], onProgress: (done: number, total: number) => void): Promise<Result<Partial<Record<HashName, string>>>> =>
+  checksums: (
+    file: File,
+    names: HashName[],
+    onProgress: (done: number, total: number) => void,
+  ): Promise<Result<Partial<Record<HashName, string>>>> =>
     attempt(() => checksums(new BlobStorage(file, file.name), names, wasmHashers, onProgress)),
 
   outputCapabilities,
@@ -69,7 +73,12 @@ const api = {
     }),
 
   /** A file as itself, a folder as a zip, written in order to the output (a Blob back for a memory output). */
-  extract: (file: File, path: string, target: OutputTarget, onProgress: (done: number) => void): Promise<Result<{ size: number; blob?: Blob }>> =>
+  extract: (
+    file: File,
+    path: string,
+    target: OutputTarget,
+    onProgress: (done: number) => void,
+  ): Promise<Result<{ size: number; blob?: Blob }>> =>
     attempt(async () => {
       const disc = await open(file);
       const entry = await disc.resolve(path);

@@ -18,4 +18,13 @@
  * @module diskimg/browser
  */
 export * from '../src/core/index.ts';
-export { SyncAccessSink, WritableSink, StreamSink, BlobSink, CountingSink, createSyncAccessHandle, type SyncAccessHandle, type StreamReply } from './sinks.ts';
+export {
+  SyncAccessSink,
+  WritableSink,
+  StreamSink,
+  BlobSink,
+  CountingSink,
+  createSyncAccessHandle,
+  type SyncAccessHandle,
+  type StreamReply,
+} from './sinks.ts';

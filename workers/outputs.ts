@@ -11,7 +11,11 @@ import { BlobSink, createSyncAccessHandle, StreamSink, SyncAccessSink, WritableS
  * an OPFS staging file then downloaded, a download streamed through the service worker as the
  * engine fills it (the port is the stream's), or memory for a small output.
  */
-export type OutputTarget = { kind: 'handle'; handle: FileSystemFileHandle } | { kind: 'opfs'; name: string } | { kind: 'stream'; port: MessagePort } | { kind: 'memory' };
+export type OutputTarget =
+  | { kind: 'handle'; handle: FileSystemFileHandle }
+  | { kind: 'opfs'; name: string }
+  | { kind: 'stream'; port: MessagePort }
+  | { kind: 'memory' };
 
 /** What this worker can write into, asked before a job (OPFS exists only in some windows). */
 export interface OutputCapabilities {
@@ -29,7 +33,8 @@ export async function outputCapabilities(): Promise<OutputCapabilities> {
   try {
     if (typeof navigator.storage?.getDirectory !== 'function') throw new Error('navigator.storage.getDirectory is missing');
     const root = await navigator.storage.getDirectory();
-    if (typeof (FileSystemFileHandle.prototype as { createSyncAccessHandle?: unknown }).createSyncAccessHandle !== 'function') throw new Error('createSyncAccessHandle is missing');
+    if (typeof (FileSystemFileHandle.prototype as { createSyncAccessHandle?: unknown }).createSyncAccessHandle !== 'function')
+      throw new Error('createSyncAccessHandle is missing');
     opfs = root !== undefined;
   } catch (error) {
     opfsError = `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`;

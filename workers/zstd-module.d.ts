@@ -5,9 +5,26 @@ declare module 'zstd-wasm-module' {
     _malloc(size: number): number;
     _ZSTD_createCCtx(): number;
     _ZSTD_compressBound(size: number): number;
-    _ZSTD_compress_usingDict(cctx: number, dst: number, capacity: number, src: number, size: number, dict: number, dictSize: number, level: number): number;
+    _ZSTD_compress_usingDict(
+      cctx: number,
+      dst: number,
+      capacity: number,
+      src: number,
+      size: number,
+      dict: number,
+      dictSize: number,
+      level: number,
+    ): number;
     _ZSTD_isError(code: number): number;
     _ZSTD_createDCtx(): number;
-    _ZSTD_decompress_usingDict(dctx: number, dst: number, capacity: number, src: number, size: number, dict: number, dictSize: number): number;
+    _ZSTD_decompress_usingDict(
+      dctx: number,
+      dst: number,
+      capacity: number,
+      src: number,
+      size: number,
+      dict: number,
+      dictSize: number,
+    ): number;
   };
 }

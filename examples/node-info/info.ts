@@ -49,7 +49,9 @@ if (!(await listDisc())) {
   console.log(`format: ${info.format}`);
   console.log(`virtual size: ${info['virtual-size']}`);
   const sector = await image.read(0, 512);
-  console.log(`first sector: ${Buffer.from(sector.subarray(0, 16)).toString('hex')}… ends ${Buffer.from(sector.subarray(510)).toString('hex')}`);
+  console.log(
+    `first sector: ${Buffer.from(sector.subarray(0, 16)).toString('hex')}… ends ${Buffer.from(sector.subarray(510)).toString('hex')}`,
+  );
   await image.close();
 
   if (out) {

@@ -9,7 +9,10 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 });
 
 /** Waits for the pipe to drain when it is full, so `fs cat` of a big file never queues it in memory. */
-const stdoutBytes = (bytes: Uint8Array) => new Promise<void>((done, failed) => (process.stdout.write(bytes, (error) => (error ? failed(error) : undefined)) ? done() : process.stdout.once('drain', done)));
+const stdoutBytes = (bytes: Uint8Array) =>
+  new Promise<void>((done, failed) =>
+    process.stdout.write(bytes, (error) => (error ? failed(error) : undefined)) ? done() : process.stdout.once('drain', done),
+  );
 
 main(process.argv.slice(2), { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s), stdoutBytes }).then(
   (code) => {

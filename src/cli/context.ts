@@ -54,7 +54,8 @@ export interface OpenRequest extends OpenOptions {
   display?: string;
 }
 
-const PASSPHRASE_HINT = 'give the passphrase with --passphrase-file FILE, or with --object secret,id=ID,data=...|file=... and --image-opts driver=qcow2,file.filename=FILE,encrypt.key-secret=ID';
+const PASSPHRASE_HINT =
+  'give the passphrase with --passphrase-file FILE, or with --object secret,id=ID,data=...|file=... and --image-opts driver=qcow2,file.filename=FILE,encrypt.key-secret=ID';
 
 /** Opens `path` or fails with qemu-img's "Could not open 'path': reason". */
 export async function openForCommand(io: CliIO, path: string, request: OpenRequest = {}): Promise<DiskImage> {
@@ -62,14 +63,22 @@ export async function openForCommand(io: CliIO, path: string, request: OpenReque
   const { display = path, ...options } = request;
   try {
     storage = await NodeFileStorage.open(path);
-    return await openImage(storage, { resolveBacking: backingResolver(request.backing), decoders: await nodeDecoders(), crypto: nodeCrypto(), ...options });
+    return await openImage(storage, {
+      resolveBacking: backingResolver(request.backing),
+      decoders: await nodeDecoders(),
+      crypto: nodeCrypto(),
+      ...options,
+    });
   } catch (error) {
     await storage?.close();
     // qemu-img's words when no secret was given, and how to give one.
     if (isDiskImgError(error) && error.kind === 'needs-passphrase') {
       // The luks driver's option is 'key-secret', qcow2's 'encrypt.key-secret'.
       const option = error.context.field === 'key-secret' ? 'key-secret' : 'encrypt.key-secret';
-      const hint = option === 'key-secret' ? PASSPHRASE_HINT.replace('driver=qcow2', 'driver=luks').replace('encrypt.key-secret', 'key-secret') : PASSPHRASE_HINT;
+      const hint =
+        option === 'key-secret'
+          ? PASSPHRASE_HINT.replace('driver=qcow2', 'driver=luks').replace('encrypt.key-secret', 'key-secret')
+          : PASSPHRASE_HINT;
       fail(io, `Could not open '${display}': Parameter '${option}' is required for cipher (the image is encrypted: ${hint})`);
     }
     // qemu-img loads a snapshot (-l) after the open, and says so without naming the file.

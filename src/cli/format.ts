@@ -121,7 +121,8 @@ export function checkHuman(c: Record<string, number>): string {
   let out = '';
   if (!(c.corruptions || c.leaks || c['check-errors'])) out += 'No errors were found on the image.\n';
   else {
-    if (c.corruptions) out += `\n${c.corruptions} errors were found on the image.\nData may be corrupted, or further writes to the image may corrupt it.\n`;
+    if (c.corruptions)
+      out += `\n${c.corruptions} errors were found on the image.\nData may be corrupted, or further writes to the image may corrupt it.\n`;
     if (c.leaks) out += `\n${c.leaks} leaked clusters were found on the image.\nThis means waste of disk space, but no harm to data.\n`;
     if (c['check-errors']) out += `\n${c['check-errors']} internal errors have occurred during the check.\n`;
   }

@@ -15,9 +15,32 @@ import { parseSize } from './args.ts';
 const KNOWN = new Set(QCOW2_OPTIONS.map((option) => option.key));
 
 /** qemu-img's -o encrypt.* keys, in the order its "Formatting" line lists them. */
-export const ENCRYPT_KEYS = ['encrypt.format', 'encrypt.key-secret', 'encrypt.cipher-alg', 'encrypt.cipher-mode', 'encrypt.ivgen-alg', 'encrypt.ivgen-hash-alg', 'encrypt.hash-alg', 'encrypt.iter-time'];
+export const ENCRYPT_KEYS = [
+  'encrypt.format',
+  'encrypt.key-secret',
+  'encrypt.cipher-alg',
+  'encrypt.cipher-mode',
+  'encrypt.ivgen-alg',
+  'encrypt.ivgen-hash-alg',
+  'encrypt.hash-alg',
+  'encrypt.iter-time',
+];
 /** Every cipher QEMU names (QCryptoCipherAlgorithm); diskimg can only use AES. */
-const CIPHER_ALGS = ['aes-128', 'aes-192', 'aes-256', 'des', '3des', 'cast5-128', 'serpent-128', 'serpent-192', 'serpent-256', 'twofish-128', 'twofish-192', 'twofish-256', 'sm4'];
+const CIPHER_ALGS = [
+  'aes-128',
+  'aes-192',
+  'aes-256',
+  'des',
+  '3des',
+  'cast5-128',
+  'serpent-128',
+  'serpent-192',
+  'serpent-256',
+  'twofish-128',
+  'twofish-192',
+  'twofish-256',
+  'sm4',
+];
 
 export interface EncryptOptions extends LuksCreateOptions {
   format: 'luks';
@@ -33,7 +56,8 @@ export function encryptOptions(options: Map<string, string>): EncryptOptions | {
   if (given.size === 0) return undefined;
   const format = given.get('encrypt.format');
   if (format === undefined) return { error: "Parameter 'encrypt.format' is missing" };
-  if (format === 'aes') return { error: 'Writing legacy AES encryption (encrypt.format=aes) is not supported: QEMU deprecated it; use encrypt.format=luks' };
+  if (format === 'aes')
+    return { error: 'Writing legacy AES encryption (encrypt.format=aes) is not supported: QEMU deprecated it; use encrypt.format=luks' };
   if (format !== 'luks') return { error: `Parameter 'format' does not accept value '${format}'` };
   const out: EncryptOptions = { format: 'luks', given };
   for (const [key, value] of given) {

@@ -24,7 +24,8 @@ export class Secrets {
     for (const text of args.all.get('object') ?? []) {
       const options = parseOptionList(text);
       const [type] = [...options.keys()];
-      if (type !== 'secret' || options.get(type) !== 'on') fail(io, `Parameter 'qom-type' does not accept value '${type === 'qom-type' ? options.get(type) : type}'`);
+      if (type !== 'secret' || options.get(type) !== 'on')
+        fail(io, `Parameter 'qom-type' does not accept value '${type === 'qom-type' ? options.get(type) : type}'`);
       options.delete('secret');
       const id = options.get('id');
       if (id === undefined) fail(io, "Parameter 'id' is missing");
@@ -33,7 +34,13 @@ export class Secrets {
       if (data !== undefined && file !== undefined) fail(io, "'data' and 'file' are mutually exclusive");
       if (data === undefined && file === undefined) fail(io, "Either 'file' or 'data' must be provided");
       for (const key of options.keys()) {
-        if (!['id', 'data', 'file', 'format'].includes(key)) fail(io, key === 'keyid' || key === 'iv' ? 'Secrets encrypted with another secret (keyid, iv) are not supported' : `Property 'secret.${key}' not found`);
+        if (!['id', 'data', 'file', 'format'].includes(key))
+          fail(
+            io,
+            key === 'keyid' || key === 'iv'
+              ? 'Secrets encrypted with another secret (keyid, iv) are not supported'
+              : `Property 'secret.${key}' not found`,
+          );
       }
       let bytes: Uint8Array;
       if (file !== undefined) {
@@ -111,11 +118,13 @@ export function imageSpec(io: CliIO, args: ParsedArgs, secrets: Secrets, argumen
         break;
       case 'key-secret':
         // The luks driver names its secret without the "encrypt." prefix.
-        if (spec.format !== 'luks') fail(io, `Could not open '${argument}': Block format '${spec.format ?? 'qcow2'}' does not support the option '${key}'`);
+        if (spec.format !== 'luks')
+          fail(io, `Could not open '${argument}': Block format '${spec.format ?? 'qcow2'}' does not support the option '${key}'`);
         spec.passphrase = secrets.get(io, value, `Could not open '${argument}'`);
         break;
       case 'encrypt.format':
-        if (value !== 'luks' && value !== 'aes') fail(io, `Could not open '${argument}': Parameter 'encrypt.format' does not accept value '${value}'`);
+        if (value !== 'luks' && value !== 'aes')
+          fail(io, `Could not open '${argument}': Parameter 'encrypt.format' does not accept value '${value}'`);
         break;
       default:
         fail(io, `Could not open '${argument}': Block format '${spec.format ?? 'qcow2'}' does not support the option '${key}'`);

@@ -38,7 +38,8 @@ export async function allocationPicture(image: DiskImage, buckets: number, start
   if (!Number.isInteger(buckets) || buckets < 1 || buckets > MAX_BUCKETS) {
     throw new DiskImgError('usage', `The picture needs 1 to ${MAX_BUCKETS} parts, not ${buckets}`, { field: 'buckets', value: buckets });
   }
-  if (!(start >= 0 && start <= end)) throw new DiskImgError('usage', `Invalid range ${start}–${end}`, { field: 'range', value: `${start}-${end}` });
+  if (!(start >= 0 && start <= end))
+    throw new DiskImgError('usage', `Invalid range ${start}–${end}`, { field: 'range', value: `${start}-${end}` });
   const bucketSize = (end - start) / buckets;
   const bytes = new Float64Array(buckets * CLASS_COUNT);
   const totals = Object.fromEntries(ALLOCATION_CLASSES.map((c) => [c, 0])) as Record<AllocationClass, number>;

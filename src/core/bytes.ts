@@ -19,7 +19,8 @@ export function isAllZero(bytes: Uint8Array): boolean {
     const words = new Uint32Array(bytes.buffer, bytes.byteOffset, aligned);
     let i = 0;
     for (; i + 8 <= aligned; i += 8) {
-      if ((words[i] | words[i + 1] | words[i + 2] | words[i + 3] | words[i + 4] | words[i + 5] | words[i + 6] | words[i + 7]) !== 0) return false;
+      if ((words[i] | words[i + 1] | words[i + 2] | words[i + 3] | words[i + 4] | words[i + 5] | words[i + 6] | words[i + 7]) !== 0)
+        return false;
     }
     for (; i < aligned; i++) if (words[i] !== 0) return false;
   }

@@ -30,7 +30,8 @@ export class Chain implements DiskImage {
         yield* this.resolve(depth + 1, extent.start, extent.start + extent.length);
       }
     }
-    if (ownEnd < end) yield { start: Math.max(start, ownEnd), length: end - Math.max(start, ownEnd), kind: 'unallocated', depth: Math.max(0, depth - 1) };
+    if (ownEnd < end)
+      yield { start: Math.max(start, ownEnd), length: end - Math.max(start, ownEnd), kind: 'unallocated', depth: Math.max(0, depth - 1) };
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {

@@ -8,7 +8,8 @@ export type { CheckResult } from './image.ts';
 /** Checks the image itself (not its backing files), as qemu-img check does. */
 export async function checkImage(image: DiskImage): Promise<CheckResult> {
   const layer = image.layers[0];
-  if (!layer.check) throw new DiskImgError('unsupported', 'This image format does not support checks', { file: layer.storage.name, value: layer.format });
+  if (!layer.check)
+    throw new DiskImgError('unsupported', 'This image format does not support checks', { file: layer.storage.name, value: layer.format });
   return layer.check();
 }
 

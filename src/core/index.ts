@@ -32,8 +32,23 @@ export { mapEntries, type MapEntry } from './map.ts';
 export { checkImage, checkJson, type CheckResult } from './check.ts';
 export { compareImages, type CompareResult, type CompareOptions } from './pipeline/compare.ts';
 export { formatQemuJson, qdictKeyOrder, type KeyOrder } from './qemu-json.ts';
-export { allocationPicture, layerHoldings, ALLOCATION_CLASSES, type AllocationClass, type AllocationPicture, type LayerHoldings } from './allocation.ts';
-export { detectPartitions, hasPartitionInfo, type FilesystemInfo, type GuestReader, type Partition, type PartitionReport, type PartitionType } from './partitions/index.ts';
+export {
+  allocationPicture,
+  layerHoldings,
+  ALLOCATION_CLASSES,
+  type AllocationClass,
+  type AllocationPicture,
+  type LayerHoldings,
+} from './allocation.ts';
+export {
+  detectPartitions,
+  hasPartitionInfo,
+  type FilesystemInfo,
+  type GuestReader,
+  type Partition,
+  type PartitionReport,
+  type PartitionType,
+} from './partitions/index.ts';
 
 // Conversion
 export { convertImage, isSeekable, OUTPUT_FORMATS, type OutputFormat, type ConvertImageOptions } from './pipeline/convert-image.ts';
@@ -53,8 +68,22 @@ export { MemorySink, CoalescingSink, type Sink } from './sink.ts';
 
 // Codecs and crypto a platform may replace with faster ones
 export { portableDecoders, type ClusterDecoders, type DecodeCluster } from './codecs/decoders.ts';
-export { deflateCompressor, zstdCompressor, inlineCompressor, type ClusterCompressor, type CompressCluster, type CompressionType, type ZstdEncode } from './codecs/compress.ts';
-export { CompressorPool, type CompressBatch, type CompressReply, type CompressionThread, type StartThread } from './codecs/compressor-pool.ts';
+export {
+  deflateCompressor,
+  zstdCompressor,
+  inlineCompressor,
+  type ClusterCompressor,
+  type CompressCluster,
+  type CompressionType,
+  type ZstdEncode,
+} from './codecs/compress.ts';
+export {
+  CompressorPool,
+  type CompressBatch,
+  type CompressReply,
+  type CompressionThread,
+  type StartThread,
+} from './codecs/compressor-pool.ts';
 export { portableCrypto, type CryptoProvider, type BlockCipher } from './crypto/provider.ts';
 export type { HashAlg } from './crypto/hash.ts';
 

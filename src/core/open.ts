@@ -36,17 +36,24 @@ async function openChain(storage: Storage, options: OpenOptions, layers: Layer[]
       layer = await openLayer(current, format, depth === 0 ? options : { ...options, snapshot: undefined }, depth);
     } catch (error) {
       if (depth > 0) await current.close?.().catch(() => {});
-      throw depth > 0 && isDiskImgError(error) ? new DiskImgError(error.kind, `Could not open backing file: ${error.message}`, { ...error.context, file: current.name }) : error;
+      throw depth > 0 && isDiskImgError(error)
+        ? new DiskImgError(error.kind, `Could not open backing file: ${error.message}`, { ...error.context, file: current.name })
+        : error;
     }
     layers.push(layer);
     seen.add(current.name);
     if (options.noBacking || layer.backingFilename === undefined) return undefined;
-    if (depth + 1 >= MAX_CHAIN_DEPTH) throw new DiskImgError('limit', `Backing chain is deeper than ${MAX_CHAIN_DEPTH} images`, { file: current.name });
+    if (depth + 1 >= MAX_CHAIN_DEPTH)
+      throw new DiskImgError('limit', `Backing chain is deeper than ${MAX_CHAIN_DEPTH} images`, { file: current.name });
     const next = await openBacking(layer, options.resolveBacking, options.partialChain);
     if (!next) return layer.backingFilename;
     if (seen.has(next.name)) {
       await next.close?.().catch(() => {});
-      throw new DiskImgError('corrupt', `Backing chain loops: '${current.name}' names '${next.name}', which is already in the chain`, { file: current.name, field: 'backing file', value: layer.backingFilename });
+      throw new DiskImgError('corrupt', `Backing chain loops: '${current.name}' names '${next.name}', which is already in the chain`, {
+        file: current.name,
+        field: 'backing file',
+        value: layer.backingFilename,
+      });
     }
     current = next;
     format = layer.backingFormat;
@@ -61,7 +68,12 @@ async function openBacking(layer: Layer, resolve: BackingResolver | undefined, p
     if (!found) throw new DiskImgError('not-found', `Could not open '${name}': No such file or directory`, { file: name });
     return found;
   } catch (error) {
-    if (isDiskImgError(error)) throw new DiskImgError(error.kind, `Could not open backing file: ${error.message}`, { ...error.context, field: 'backing file', value: name });
+    if (isDiskImgError(error))
+      throw new DiskImgError(error.kind, `Could not open backing file: ${error.message}`, {
+        ...error.context,
+        field: 'backing file',
+        value: name,
+      });
     throw error;
   }
 }
@@ -81,7 +93,11 @@ async function openLayer(storage: Storage, format: string | undefined, options: 
   });
   try {
     await unlockLayer(layer, depth, options.passphrase, options.crypto);
-    if (layer.locked && !options.allowLocked) throw layer.needsPassphrase?.() ?? new DiskImgError('needs-passphrase', 'The image is encrypted: its passphrase is needed to read it', { file: storage.name });
+    if (layer.locked && !options.allowLocked)
+      throw (
+        layer.needsPassphrase?.() ??
+        new DiskImgError('needs-passphrase', 'The image is encrypted: its passphrase is needed to read it', { file: storage.name })
+      );
   } catch (error) {
     await layer.close?.();
     throw error;
@@ -89,7 +105,12 @@ async function openLayer(storage: Storage, format: string | undefined, options: 
   return layer;
 }
 
-async function unlockLayer(layer: Layer, depth: number, source: PassphraseSource | undefined, crypto: OpenOptions['crypto']): Promise<void> {
+async function unlockLayer(
+  layer: Layer,
+  depth: number,
+  source: PassphraseSource | undefined,
+  crypto: OpenOptions['crypto'],
+): Promise<void> {
   if (!layer.locked || !layer.unlock || source === undefined) return;
   const passphrase = typeof source === 'function' ? await source({ name: layer.storage.name, depth, format: layer.encryption! }) : source;
   if (passphrase !== undefined) await layer.unlock(passphrase, crypto);

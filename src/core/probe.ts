@@ -19,7 +19,8 @@ export async function probeFormat(storage: Storage): Promise<ProbeResult> {
   for (const driver of DRIVERS) {
     const result = await driver.probe?.(head, storage);
     if (!result || result.score <= 0) continue;
-    if (result.score > best.score || (!best.content && result.content && result.score === best.score)) best = { format: driver.name, ...result };
+    if (result.score > best.score || (!best.content && result.content && result.score === best.score))
+      best = { format: driver.name, ...result };
   }
   return best;
 }

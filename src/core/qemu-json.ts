@@ -66,10 +66,14 @@ export function formatQemuJson(value: unknown, level = 0, order: KeyOrder = qdic
     return `[\n${items.join(',\n')}${items.length ? '\n' : ''}${close}]`;
   }
   const defined = (object: Record<string, unknown>) => Object.keys(object).filter((key) => object[key] !== undefined);
-  const field = (object: Record<string, unknown>, key: string, keyOrder: KeyOrder) => `${pad}${quote(key)}: ${formatQemuJson(object[key], level + 1, keyOrder)}`;
+  const field = (object: Record<string, unknown>, key: string, keyOrder: KeyOrder) =>
+    `${pad}${quote(key)}: ${formatQemuJson(object[key], level + 1, keyOrder)}`;
   let items: string[];
   if (value instanceof WithExtraFields) {
-    items = [...order(defined(value.qemu)).map((key) => field(value.qemu, key, order)), ...defined(value.extra).map((key) => field(value.extra, key, insertionOrder))];
+    items = [
+      ...order(defined(value.qemu)).map((key) => field(value.qemu, key, order)),
+      ...defined(value.extra).map((key) => field(value.extra, key, insertionOrder)),
+    ];
   } else {
     const object = value as Record<string, unknown>;
     items = order(defined(object)).map((key) => field(object, key, order));

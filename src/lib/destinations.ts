@@ -52,9 +52,14 @@ export function importCommands(destination: Destination, fileName: string, fileS
   const name = vmName(fileName);
   switch (destination) {
     case 'kvm':
-      return [`virt-install --name ${sh(name)} --memory 2048 --vcpus 2 --import --disk path=${sh(fileName)},format=qcow2,bus=virtio --os-variant detect=on,require=off --noautoconsole`];
+      return [
+        `virt-install --name ${sh(name)} --memory 2048 --vcpus 2 --import --disk path=${sh(fileName)},format=qcow2,bus=virtio --os-variant detect=on,require=off --noautoconsole`,
+      ];
     case 'proxmox':
-      return [`qm disk import VMID ${sh(fileName)} local-lvm --format qcow2`, 'qm set VMID --scsi0 local-lvm:vm-VMID-disk-0 --boot order=scsi0'];
+      return [
+        `qm disk import VMID ${sh(fileName)} local-lvm --format qcow2`,
+        'qm set VMID --scsi0 local-lvm:vm-VMID-disk-0 --boot order=scsi0',
+      ];
     case 'esxi':
       return [`ovftool --datastore=datastore1 ${sh(fileName)} 'vi://root@ESXI-HOST/'`];
     case 'workstation':

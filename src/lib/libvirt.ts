@@ -1,7 +1,8 @@
 /** The libvirt <disk> element for a converted image, to paste with `virsh edit`. */
 import type { OutputFormat } from '../core/pipeline/convert-image.ts';
 
-const escapeXml = (text: string) => text.replace(/[<>&'"]/g, (c) => `&${({ '<': 'lt', '>': 'gt', '&': 'amp', "'": 'apos', '"': 'quot' })[c]};`);
+const escapeXml = (text: string) =>
+  text.replace(/[<>&'"]/g, (c) => `&${{ '<': 'lt', '>': 'gt', '&': 'amp', "'": 'apos', '"': 'quot' }[c]};`);
 
 /** libvirt's default image pool; the user replaces it with where the file really is. */
 export const DEFAULT_IMAGE_DIR = '/var/lib/libvirt/images';
@@ -13,6 +14,7 @@ export const DEFAULT_IMAGE_DIR = '/var/lib/libvirt/images';
 export function libvirtDisk(fileName: string, format: OutputFormat, device: 'disk' | 'cdrom' = 'disk'): string {
   const source = `  <source file='${escapeXml(`${DEFAULT_IMAGE_DIR}/${fileName}`)}'/>`;
   const driver = `  <driver name='qemu' type='${format}'/>`;
-  if (device === 'cdrom') return [`<disk type='file' device='cdrom'>`, driver, source, `  <target dev='sda' bus='sata'/>`, `  <readonly/>`, `</disk>`].join('\n');
+  if (device === 'cdrom')
+    return [`<disk type='file' device='cdrom'>`, driver, source, `  <target dev='sda' bus='sata'/>`, `  <readonly/>`, `</disk>`].join('\n');
   return [`<disk type='file' device='disk'>`, driver, source, `  <target dev='vda' bus='virtio'/>`, `</disk>`].join('\n');
 }

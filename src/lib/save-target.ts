@@ -54,7 +54,11 @@ async function pickFile(name: string, inputHandles: FileSystemFileHandle[]): Pro
     const handle = await picker({ suggestedName: name });
     for (const input of inputHandles) {
       if (await handle.isSameEntry(input)) {
-        return { kind: 'usage', message: `The output '${handle.name}' is the input '${input.name}': diskimg never writes to its input. Choose another name.`, context: { file: handle.name } };
+        return {
+          kind: 'usage',
+          message: `The output '${handle.name}' is the input '${input.name}': diskimg never writes to its input. Choose another name.`,
+          context: { file: handle.name },
+        };
       }
     }
     return { name, output: { kind: 'handle', handle }, handle, route: { rung: 'handle' } };
@@ -94,7 +98,8 @@ export async function chooseConvertTarget(
   return { refused: true, size, free: opfs ? free : undefined, opfs };
 }
 
-export const isSaveTarget = (value: SaveTarget | SerializedError | Refusal | null): value is SaveTarget => value !== null && 'output' in value;
+export const isSaveTarget = (value: SaveTarget | SerializedError | Refusal | null): value is SaveTarget =>
+  value !== null && 'output' in value;
 
 /**
  * After a complete job: a staged output (or a small one built in memory) is handed to the

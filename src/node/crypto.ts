@@ -12,7 +12,11 @@ export function nodeCrypto(): CryptoProvider {
   return {
     pbkdf2(hash, password, salt, iterations, length) {
       if (!hashes.has(hash)) return portable.pbkdf2(hash, password, salt, iterations, length);
-      return new Promise((resolve, reject) => pbkdf2(password, salt, iterations, length, hash, (error, key) => (error ? reject(error) : resolve(new Uint8Array(key.buffer, key.byteOffset, key.length)))));
+      return new Promise((resolve, reject) =>
+        pbkdf2(password, salt, iterations, length, hash, (error, key) =>
+          error ? reject(error) : resolve(new Uint8Array(key.buffer, key.byteOffset, key.length)),
+        ),
+      );
     },
     aes(key): BlockCipher {
       const name = `aes-${key.length * 8}-ecb`;

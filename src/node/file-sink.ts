@@ -44,9 +44,16 @@ export class NodeFileSink implements Sink {
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         const reason = code === 'ENOSPC' ? 'No space left on device' : code === 'EDQUOT' ? 'Disk quota exceeded' : (error as Error).message;
-        throw new DiskImgError('io', `Could not write to '${this.path}' at offset ${offset + done}: ${reason}`, { file: this.path, offset: offset + done });
+        throw new DiskImgError('io', `Could not write to '${this.path}' at offset ${offset + done}: ${reason}`, {
+          file: this.path,
+          offset: offset + done,
+        });
       }
-      if (bytesWritten <= 0) throw new DiskImgError('io', `Short write to '${this.path}' at offset ${offset + done}`, { file: this.path, offset: offset + done });
+      if (bytesWritten <= 0)
+        throw new DiskImgError('io', `Short write to '${this.path}' at offset ${offset + done}`, {
+          file: this.path,
+          offset: offset + done,
+        });
       done += bytesWritten;
     }
   }

@@ -18,7 +18,8 @@ export class NodeFileStorage implements Storage {
       handle = await open(path, 'r');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      const reason = code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' ? 'Permission denied' : String((error as Error).message);
+      const reason =
+        code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' ? 'Permission denied' : String((error as Error).message);
       throw new DiskImgError(code === 'ENOENT' ? 'not-found' : 'io', `Could not open '${path}': ${reason}`, { file: path });
     }
     const stat = await handle.stat();
@@ -47,12 +48,19 @@ export class NodeFileStorage implements Storage {
       try {
         bytesRead = readSync(this.handle.fd, target, done, Math.min(length - done, this.size - offset - done), offset + done);
       } catch (error) {
-        throw new DiskImgError('io', `Could not read '${this.name}' at offset ${offset + done}: ${(error as Error).message}`, { file: this.name, offset: offset + done });
+        throw new DiskImgError('io', `Could not read '${this.name}' at offset ${offset + done}: ${(error as Error).message}`, {
+          file: this.name,
+          offset: offset + done,
+        });
       }
       // The end came before the size the file had when it was opened: it shrank under us, and
       // what follows is not zeros but missing. Go on and the output would be silently wrong.
       if (bytesRead === 0) {
-        throw new DiskImgError('io', `'${this.name}' shrank while being read: it had ${this.size} bytes when opened, and ends before offset ${offset + done} now`, { file: this.name, offset: offset + done, value: this.size });
+        throw new DiskImgError(
+          'io',
+          `'${this.name}' shrank while being read: it had ${this.size} bytes when opened, and ends before offset ${offset + done} now`,
+          { file: this.name, offset: offset + done, value: this.size },
+        );
       }
       done += bytesRead;
     }

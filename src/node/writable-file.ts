@@ -26,7 +26,14 @@ export class NodeWritableFile implements WritableStorage {
       handle = await open(path, 'r+');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      const reason = code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' ? 'Permission denied' : code === 'EISDIR' ? 'Is a directory' : String((error as Error).message);
+      const reason =
+        code === 'ENOENT'
+          ? 'No such file or directory'
+          : code === 'EACCES'
+            ? 'Permission denied'
+            : code === 'EISDIR'
+              ? 'Is a directory'
+              : String((error as Error).message);
       throw new DiskImgError(code === 'ENOENT' ? 'not-found' : 'io', `Could not open '${path}': ${reason}`, { file: path });
     }
     return new NodeWritableFile(handle, path, (await handle.stat()).size);
@@ -50,7 +57,10 @@ export class NodeWritableFile implements WritableStorage {
       try {
         count = readSync(this.handle.fd, target, done, target.length - done, offset + done);
       } catch (error) {
-        throw new DiskImgError('io', `Could not read '${this.name}' at offset ${offset + done}: ${(error as Error).message}`, { file: this.name, offset: offset + done });
+        throw new DiskImgError('io', `Could not read '${this.name}' at offset ${offset + done}: ${(error as Error).message}`, {
+          file: this.name,
+          offset: offset + done,
+        });
       }
       if (count === 0) break;
       done += count;
@@ -68,9 +78,16 @@ export class NodeWritableFile implements WritableStorage {
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         const reason = code === 'ENOSPC' ? 'No space left on device' : (error as Error).message;
-        throw new DiskImgError('io', `Could not write to '${this.name}' at offset ${offset + done}: ${reason}`, { file: this.name, offset: offset + done });
+        throw new DiskImgError('io', `Could not write to '${this.name}' at offset ${offset + done}: ${reason}`, {
+          file: this.name,
+          offset: offset + done,
+        });
       }
-      if (count <= 0) throw new DiskImgError('io', `Short write to '${this.name}' at offset ${offset + done}`, { file: this.name, offset: offset + done });
+      if (count <= 0)
+        throw new DiskImgError('io', `Short write to '${this.name}' at offset ${offset + done}`, {
+          file: this.name,
+          offset: offset + done,
+        });
       done += count;
     }
   }
@@ -79,7 +96,10 @@ export class NodeWritableFile implements WritableStorage {
     try {
       await this.handle.truncate(length);
     } catch (error) {
-      throw new DiskImgError('io', `Could not resize '${this.name}' to ${length} bytes: ${(error as Error).message}`, { file: this.name, value: length });
+      throw new DiskImgError('io', `Could not resize '${this.name}' to ${length} bytes: ${(error as Error).message}`, {
+        file: this.name,
+        value: length,
+      });
     }
   }
 

@@ -24,7 +24,10 @@ export interface Driver {
 export function processTree(root: number): number[] {
   let table: Array<[number, number]> = [];
   try {
-    table = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n').map((line) => line.trim().split(/\s+/).map(Number) as [number, number]);
+    table = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/).map(Number) as [number, number]);
   } catch {
     return [root];
   }
@@ -49,7 +52,9 @@ export async function waitFor<T>(driver: Driver, body: string, what: string, tim
     if (Date.now() > end) {
       // What the page said when it gave up: the difference between "stuck on Reading…" and an error.
       const shown = await driver.script<string>(`return document.body.innerText.slice(0, 1500);`).catch(() => '(unreadable)');
-      throw new Error(`${driver.name}: timed out waiting for ${what}${last ? ` (${last})` : ''}; the page showed: ${JSON.stringify(shown)}`);
+      throw new Error(
+        `${driver.name}: timed out waiting for ${what}${last ? ` (${last})` : ''}; the page showed: ${JSON.stringify(shown)}`,
+      );
     }
     await sleep(200);
   }

@@ -24,7 +24,10 @@ const ENGINES: Record<string, () => Promise<Driver>> = {
 };
 
 async function serve(): Promise<() => void> {
-  const server = spawn('npx', ['vite', 'preview', '--port', String(PORT), '--strictPort', '--host', '127.0.0.1'], { stdio: 'ignore', detached: true });
+  const server = spawn('npx', ['vite', 'preview', '--port', String(PORT), '--strictPort', '--host', '127.0.0.1'], {
+    stdio: 'ignore',
+    detached: true,
+  });
   for (let i = 0; i < 100; i++) {
     try {
       if ((await fetch(ORIGIN)).ok) return () => process.kill(-server.pid!);
@@ -51,12 +54,17 @@ try {
     try {
       driver = await ENGINES[engine]();
       const results = await runScenarios(driver, ORIGIN, fixtures, console.log);
-      for (const r of results.filter((r) => r.rung !== 'extract')) console.log(`      ${r.name}: rung ${r.rung}, ${r.seconds.toFixed(1)} s, RSS peak ${r.peakRssMiB} MiB (largest process ${r.peakProcessMiB}) — ${r.sentence}`);
+      for (const r of results.filter((r) => r.rung !== 'extract'))
+        console.log(
+          `      ${r.name}: rung ${r.rung}, ${r.seconds.toFixed(1)} s, RSS peak ${r.peakRssMiB} MiB (largest process ${r.peakProcessMiB}) — ${r.sentence}`,
+        );
       const large = Number(process.env.BROWSERS_LARGE_MIB ?? 0);
       if (large > 0) {
         const job = await largeJob(driver, ORIGIN, dir, large);
         results.push(job);
-        console.log(`  ok  ${large} MiB raw→qcow2: ${job.seconds.toFixed(1)} s, ${((large * 1.048576) / job.seconds).toFixed(0)} MB/s, rung ${job.rung}, browser RSS peak ${job.peakRssMiB} MiB (all processes), ${job.peakProcessMiB} MiB (largest)`);
+        console.log(
+          `  ok  ${large} MiB raw→qcow2: ${job.seconds.toFixed(1)} s, ${((large * 1.048576) / job.seconds).toFixed(0)} MB/s, rung ${job.rung}, browser RSS peak ${job.peakRssMiB} MiB (all processes), ${job.peakProcessMiB} MiB (largest)`,
+        );
       }
       // Only the outputs: a download the page did not mean (a link the service worker missed) fails.
       const extra = readdirSync(driver.downloads).filter((f) => !f.startsWith('.') && !results.some((r) => r.name === f));

@@ -100,7 +100,8 @@ export async function waitForDownload(driver: Driver, name: string, timeout = 12
       if (size === last && size > 0) return file;
       last = size;
     }
-    if (Date.now() > end) throw new Error(`${driver.name}: ${name} was not downloaded (folder holds ${readdirSync(driver.downloads).join(', ') || 'nothing'})`);
+    if (Date.now() > end)
+      throw new Error(`${driver.name}: ${name} was not downloaded (folder holds ${readdirSync(driver.downloads).join(', ') || 'nothing'})`);
     await sleep(300);
   }
 }
@@ -124,7 +125,12 @@ function rssMiB(pids: number[]): { sum: number; largest: number } {
 }
 
 /** Clicks Convert with these settings and waits for the outcome; returns the rung and the time. */
-export async function convert(driver: Driver, settings: { format: string; compression?: string }, output: string, timeout = 120_000): Promise<JobResult & { file: string }> {
+export async function convert(
+  driver: Driver,
+  settings: { format: string; compression?: string },
+  output: string,
+  timeout = 120_000,
+): Promise<JobResult & { file: string }> {
   await waitFor(driver, page.select('Output format', settings.format), `output format ${settings.format}`);
   if (settings.compression) await waitFor(driver, page.select('Compression', settings.compression), `compression ${settings.compression}`);
   const started = Date.now();
@@ -141,7 +147,10 @@ export async function convert(driver: Driver, settings: { format: string; compre
     if (outcome) break;
     const failure = await driver.script<string>(`const a = document.querySelector('[role=alert]'); return a ? a.textContent : '';`);
     if (failure) throw new Error(`${driver.name}: ${output}: ${failure}`);
-    if (Date.now() > end) throw new Error(`${driver.name}: ${output}: no outcome after ${timeout / 1000} s (${await driver.script(page.text('progress-text'))})`);
+    if (Date.now() > end)
+      throw new Error(
+        `${driver.name}: ${output}: no outcome after ${timeout / 1000} s (${await driver.script(page.text('progress-text'))})`,
+      );
     await sleep(250);
   }
   if (!outcome.includes('was downloaded')) throw new Error(`${driver.name}: ${output}: ${outcome}`);
@@ -154,7 +163,8 @@ export async function convert(driver: Driver, settings: { format: string; compre
 export function expectSame(a: string, b: string): void {
   if (b.endsWith('.qcow2')) {
     const check = qemu('check', b);
-    if (!check.stdout.includes('No errors were found on the image.')) throw new Error(`qemu-img check ${b}: ${check.stdout}${check.stderr}`);
+    if (!check.stdout.includes('No errors were found on the image.'))
+      throw new Error(`qemu-img check ${b}: ${check.stdout}${check.stderr}`);
   }
   const compare = qemu('compare', a, b);
   if (compare.stdout !== 'Images are identical.\n') throw new Error(`qemu-img compare ${a} ${b}: ${compare.stdout}${compare.stderr}`);
@@ -173,7 +183,11 @@ export async function runScenarios(driver: Driver, origin: string, fx: Fixtures,
 
   await step('a qcow2 chain is inspected, and converted to raw', async () => {
     await openApp(driver, origin, [fx.overlay, fx.base], 'chain');
-    await waitFor(driver, `return document.querySelector('[data-testid="chain"]').textContent.includes('base.qcow2');`, 'the chain to show base.qcow2');
+    await waitFor(
+      driver,
+      `return document.querySelector('[data-testid="chain"]').textContent.includes('base.qcow2');`,
+      'the chain to show base.qcow2',
+    );
     const format = await driver.script<string>(page.text('format'));
     if (!format.startsWith('qcow2')) throw new Error(`format shown: ${format}`);
     const job = await convert(driver, { format: 'raw' }, 'overlay.raw');
@@ -218,7 +232,12 @@ export async function runScenarios(driver: Driver, origin: string, fx: Fixtures,
 export async function largeJob(driver: Driver, origin: string, dir: string, mebibytes: number): Promise<JobResult> {
   const input = join(dir, `large-${mebibytes}.img`);
   if (!existsSync(input)) {
-    const chunk = Buffer.concat([pattern('text', 1 << 20, 7), pattern('random', 1 << 20, 8), pattern('zero', 1 << 20, 9), pattern('text', 1 << 20, 10)]);
+    const chunk = Buffer.concat([
+      pattern('text', 1 << 20, 7),
+      pattern('random', 1 << 20, 8),
+      pattern('zero', 1 << 20, 9),
+      pattern('text', 1 << 20, 10),
+    ]);
     const parts: Buffer[] = [];
     for (let i = 0; i < mebibytes / 4; i++) parts.push(chunk);
     writeFileSync(input, Buffer.concat(parts));

@@ -26,11 +26,23 @@ export async function launchWebKit(): Promise<Driver> {
   const port = 4400 + Math.floor(Math.random() * 500);
   const driverProcess = spawn('WebKitWebDriver', [`--port=${port}`], {
     stdio: 'ignore',
-    env: { ...process.env, HOME: home, DISPLAY: x.display, XDG_DOWNLOAD_DIR: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_DATA_HOME: join(home, '.local'), XDG_CACHE_HOME: join(home, '.cache') },
+    env: {
+      ...process.env,
+      HOME: home,
+      DISPLAY: x.display,
+      XDG_DOWNLOAD_DIR: home,
+      XDG_CONFIG_HOME: join(home, '.config'),
+      XDG_DATA_HOME: join(home, '.local'),
+      XDG_CACHE_HOME: join(home, '.cache'),
+    },
   });
   const base = `http://127.0.0.1:${port}`;
   const call = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const json = (await response.json()) as { value: unknown };
     if (!response.ok) throw new Error(`WebDriver ${method} ${path}: ${JSON.stringify(json.value)}`);
     return json.value;
@@ -39,7 +51,12 @@ export async function launchWebKit(): Promise<Driver> {
   for (let i = 0; i < 50 && !session; i++) {
     try {
       session = (await call('POST', '/session', {
-        capabilities: { alwaysMatch: { browserName: 'MiniBrowser', 'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation', '--enable-write-console-messages-to-stdout=true'] } } },
+        capabilities: {
+          alwaysMatch: {
+            browserName: 'MiniBrowser',
+            'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation', '--enable-write-console-messages-to-stdout=true'] },
+          },
+        },
       })) as { sessionId: string };
     } catch (error) {
       if (i === 49) throw error;

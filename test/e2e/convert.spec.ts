@@ -76,7 +76,9 @@ test.describe('without the save picker, the result arrives as a download', () =>
         execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', source, theirs]);
         expect(execFileSync('cmp', [saved, theirs]).length).toBe(0);
       }
-      expect(JSON.parse(qemu('info', '--output=json', saved).stdout)['format-specific'].data['compression-type']).toBe(compression === 'zstd' ? 'zstd' : 'zlib');
+      expect(JSON.parse(qemu('info', '--output=json', saved).stdout)['format-specific'].data['compression-type']).toBe(
+        compression === 'zstd' ? 'zstd' : 'zlib',
+      );
       expect(foreign).toEqual([]);
     });
   }

@@ -75,7 +75,9 @@ test('a source changed on disk after it was opened gives a clear error and no ou
   writeFileSync(source, Buffer.alloc(1 << 20, 1)); // replaced under the page's feet
   await page.getByRole('button', { name: 'Convert' }).click();
   // The allocation map, still reading when the file changed, may say so too: the conversion's alert is the one checked.
-  await expect(page.getByRole('alert').filter({ hasText: 'Conversion failed' })).toContainText('the file changed, moved or was removed after it was opened');
+  await expect(page.getByRole('alert').filter({ hasText: 'Conversion failed' })).toContainText(
+    'the file changed, moved or was removed after it was opened',
+  );
   await expect.poll(() => stagedNames(page)).toEqual([]);
 });
 
@@ -167,13 +169,14 @@ test('two conversions at once, in two tabs, both finish whole', async ({ context
 test('cancel at random moments never leaves a staged or saved file behind', async ({ page }) => {
   // The picker path: a cancelled job must remove the file the user picked, not leave it half written.
   await page.addInitScript(() => {
-    (window as unknown as { showSaveFilePicker: unknown }).showSaveFilePicker = async () => (await navigator.storage.getDirectory()).getFileHandle('picked.qcow2', { create: true });
+    (window as unknown as { showSaveFilePicker: unknown }).showSaveFilePicker = async () =>
+      (await navigator.storage.getDirectory()).getFileHandle('picked.qcow2', { create: true });
   });
   const source = rawSource('cancel.img', 48);
   await open(page, source);
   await page.getByLabel('Compression').selectOption('zlib');
   let seed = 7;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   for (let round = 0; round < 4; round++) {
     await page.getByRole('button', { name: 'Convert' }).click();
     await page.waitForTimeout(Math.floor(random() * 1500));
@@ -211,7 +214,8 @@ test('from page load to the end of a conversion, only the app’s own files are 
   expect(foreign).toEqual([]);
   // Own-origin requests are the app's static files only: nothing carries a user's data.
   const paths = requests.filter((r) => r.url.startsWith(ORIGIN)).map((r) => new URL(r.url).pathname);
-  for (const path of paths) expect(path).toMatch(/^\/(|index\.html|assets\/[\w.-]+|favicon\.svg|manifest\.webmanifest|icon-192\.png|sw\.js)$/);
+  for (const path of paths)
+    expect(path).toMatch(/^\/(|index\.html|assets\/[\w.-]+|favicon\.svg|manifest\.webmanifest|icon-192\.png|sw\.js)$/);
 });
 
 function mkdirForIso(iso: string): void {

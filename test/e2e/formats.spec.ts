@@ -67,14 +67,23 @@ for (const { name, format, options, kind, held = 'data' } of CASES) {
   });
 }
 
-test('an OVA: the VM and its disks are named, and the second disk converts to qemu-img\'s bytes', async ({ page }) => {
+test("an OVA: the VM and its disks are named, and the second disk converts to qemu-img's bytes", async ({ page }) => {
   const raw = source();
   const second = join(dir, 'second.raw');
   run('qemu-img', 'create', '-q', '-f', 'raw', second, '2M');
   run('qemu-io', '-f', 'raw', '-c', 'write -P 0x77 64k 256k', second);
   run('qemu-img', 'convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', raw, join(dir, 'vm-disk1.vmdk'));
   run('qemu-img', 'convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', second, join(dir, 'vm-disk2.vmdk'));
-  writeFileSync(join(dir, 'vm.ovf'), ovf([{ file: 'vm-disk1.vmdk', capacity: 8 << 20 }, { file: 'vm-disk2.vmdk', capacity: 2 << 20 }], { name: 'web server' }));
+  writeFileSync(
+    join(dir, 'vm.ovf'),
+    ovf(
+      [
+        { file: 'vm-disk1.vmdk', capacity: 8 << 20 },
+        { file: 'vm-disk2.vmdk', capacity: 2 << 20 },
+      ],
+      { name: 'web server' },
+    ),
+  );
   run('tar', '--format=ustar', '-cf', 'vm.ova', 'vm.ovf', 'vm-disk1.vmdk', 'vm-disk2.vmdk');
   await page.goto('/');
   await page.getByLabel('Open disk image').setInputFiles(join(dir, 'vm.ova'));

@@ -59,7 +59,17 @@ test('FAT32 in partition 1: a folder downloads as a zip holding the files that w
   expect(download.suggestedFilename()).toBe('sub.zip');
   const zip = join(dir, 'sub.zip');
   await download.saveAs(zip);
-  const sha = spawnSync('python3', ['-c', 'import zipfile,sys,hashlib; z=zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print(hashlib.sha256(z.read("sub/deeper/data.bin")).hexdigest(), end="")', zip], { encoding: 'utf8' });
+  const sha = spawnSync(
+    'python3',
+    [
+      '-c',
+      'import zipfile,sys,hashlib; z=zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print(hashlib.sha256(z.read("sub/deeper/data.bin")).hexdigest(), end="")',
+      zip,
+    ],
+    { encoding: 'utf8' },
+  );
   expect(sha.stderr).toBe('');
-  expect(sha.stdout).toBe(spawnSync('sha256sum', [join(fixtures.trees.fat, 'sub', 'deeper', 'data.bin')], { encoding: 'utf8' }).stdout.split(' ')[0]);
+  expect(sha.stdout).toBe(
+    spawnSync('sha256sum', [join(fixtures.trees.fat, 'sub', 'deeper', 'data.bin')], { encoding: 'utf8' }).stdout.split(' ')[0],
+  );
 });

@@ -52,7 +52,15 @@ test('browse, then extract a file and a folder; the bytes are the originals', as
   expect(download.suggestedFilename()).toBe('a.zip');
   const zip = join(dir, 'a.zip');
   await download.saveAs(zip);
-  const listed = spawnSync('python3', ['-c', 'import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print(z.read("a/b/c/d/e/f/g/h/i/j/k/deep.txt").decode(), end="")', zip], { encoding: 'utf8' });
+  const listed = spawnSync(
+    'python3',
+    [
+      '-c',
+      'import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print(z.read("a/b/c/d/e/f/g/h/i/j/k/deep.txt").decode(), end="")',
+      zip,
+    ],
+    { encoding: 'utf8' },
+  );
   expect(listed.stderr).toBe('');
   expect(listed.stdout).toBe('deep inside\n');
 });

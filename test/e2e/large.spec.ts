@@ -53,7 +53,9 @@ test(`converts a ${GIB} GiB disk with the renderer under ${LIMIT_MIB} MiB`, asyn
     expect(peak).toBeGreaterThan(0);
     expect(peak).toBeLessThan(LIMIT_MIB);
     expect(spawnSync('qemu-img', ['check', saved], { encoding: 'utf8' }).stdout).toContain('No errors were found on the image.');
-    expect(execFileSync('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', input, saved], { encoding: 'utf8' })).toBe('Images are identical.\n');
+    expect(execFileSync('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', input, saved], { encoding: 'utf8' })).toBe(
+      'Images are identical.\n',
+    );
   } finally {
     sampler.stop();
     await context.close();

@@ -28,11 +28,13 @@ test('the keyboard goes from the open button to the language switch and back, wi
   const stops: string[] = [];
   for (let i = 0; i < 4; i++) {
     await page.keyboard.press('Tab');
-    stops.push(await page.evaluate(() => {
-      const el = document.activeElement as HTMLElement;
-      const box = el.getBoundingClientRect();
-      return `${el.tagName}:${box.width > 2 && box.height > 2 ? 'visible' : 'invisible'}`;
-    }));
+    stops.push(
+      await page.evaluate(() => {
+        const el = document.activeElement as HTMLElement;
+        const box = el.getBoundingClientRect();
+        return `${el.tagName}:${box.width > 2 && box.height > 2 ? 'visible' : 'invisible'}`;
+      }),
+    );
   }
   expect(stops.filter((s) => s.endsWith('invisible'))).toEqual([]);
 });

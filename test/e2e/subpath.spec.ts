@@ -11,7 +11,15 @@ import { expect, test } from '@playwright/test';
 
 const PREFIX = '/tools/disk%20images/';
 const PORT = 4176;
-const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.svg': 'image/svg+xml', '.png': 'image/png', '.webmanifest': 'application/manifest+json' };
+const TYPES: Record<string, string> = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.wasm': 'application/wasm',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.webmanifest': 'application/manifest+json',
+};
 let server: Server;
 const dir = mkdtempSync(join(tmpdir(), 'diskimg-e2e-subpath-'));
 

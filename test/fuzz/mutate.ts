@@ -35,7 +35,22 @@ function offset(bytes: Uint8Array, random: () => number, align = 1): number {
 }
 
 const BOUNDARY_32 = [0, 1, 2, 9, 12, 21, 22, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
-const BOUNDARY_64 = [0n, 1n, 0x200n, 0x10000n, 0x7fffffffn, 0xffffffffn, 0x100000000n, 1n << 40n, 1n << 55n, (1n << 56n) - 512n, 1n << 62n, (1n << 63n) - 1n, 1n << 63n, (1n << 64n) - 1n];
+const BOUNDARY_64 = [
+  0n,
+  1n,
+  0x200n,
+  0x10000n,
+  0x7fffffffn,
+  0xffffffffn,
+  0x100000000n,
+  1n << 40n,
+  1n << 55n,
+  (1n << 56n) - 512n,
+  1n << 62n,
+  (1n << 63n) - 1n,
+  1n << 63n,
+  (1n << 64n) - 1n,
+];
 
 function setBE32(bytes: Uint8Array, at: number, value: number): void {
   new DataView(bytes.buffer, bytes.byteOffset).setUint32(at, value >>> 0);
@@ -68,7 +83,8 @@ export const MUTATIONS: Mutation[] = [
     name: 'u32-boundary',
     apply(bytes, random) {
       const at = offset(bytes, random, 4);
-      if (at + 4 <= bytes.length) setBE32(bytes, at, random() < 0.2 ? bytes.length + int(random, 3) - 1 : BOUNDARY_32[int(random, BOUNDARY_32.length)]);
+      if (at + 4 <= bytes.length)
+        setBE32(bytes, at, random() < 0.2 ? bytes.length + int(random, 3) - 1 : BOUNDARY_32[int(random, BOUNDARY_32.length)]);
       return bytes;
     },
   },
@@ -104,7 +120,7 @@ export const MUTATIONS: Mutation[] = [
       const targets = [0n, getBE64(bytes, 40), getBE64(bytes, 48), getBE64(bytes, 64)].filter((t) => t < BigInt(bytes.length));
       const at = offset(bytes, random, 8);
       if (at + 8 <= bytes.length) {
-        const target = random() < 0.2 ? BigInt(at) : targets[int(random, targets.length)] ?? 0n;
+        const target = random() < 0.2 ? BigInt(at) : (targets[int(random, targets.length)] ?? 0n);
         const flags = [0n, 1n << 63n, 1n << 62n, 1n][int(random, 4)];
         setBE64(bytes, at, target | flags);
       }

@@ -43,7 +43,15 @@ interface Failure {
 /** The worker is bundled once: a worker thread does not inherit tsx's TypeScript loader. */
 async function bundleWorker(): Promise<string> {
   const out = join(here, '..', '..', 'node_modules', '.cache', 'diskimg-fuzz', 'worker.mjs');
-  await build({ entryPoints: [join(here, 'worker.ts')], bundle: true, platform: 'node', format: 'esm', outfile: out, logLevel: 'error', external: ['@bokuweb/zstd-wasm'] });
+  await build({
+    entryPoints: [join(here, 'worker.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile: out,
+    logLevel: 'error',
+    external: ['@bokuweb/zstd-wasm'],
+  });
   return out;
 }
 
@@ -107,21 +115,31 @@ async function main(): Promise<number> {
           outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
         }
         for (const finding of report.findings) {
-          const failure: Failure = { seed: seed.name, mutations: applied, reason: `${finding.target}: ${finding.error}${finding.stack ? `\n${finding.stack}` : ''}` };
+          const failure: Failure = {
+            seed: seed.name,
+            mutations: applied,
+            reason: `${finding.target}: ${finding.error}${finding.stack ? `\n${finding.stack}` : ''}`,
+          };
           failure.file = keep(seed, bytes, failure);
           failures.push(failure);
         }
       }
-      if (++finished % 1000 === 0) console.log(`${finished} mutants, ${(finished / ((Date.now() - started) / 1000)).toFixed(0)}/s, ${failures.length} failures`);
+      if (++finished % 1000 === 0)
+        console.log(`${finished} mutants, ${(finished / ((Date.now() - started) / 1000)).toFixed(0)}/s, ${failures.length} failures`);
     }
     await worker?.terminate();
   }
 
   await Promise.all(Array.from({ length: WORKERS }, lane));
   const seconds = (Date.now() - started) / 1000;
-  console.log(`\nfuzz: ${finished} mutants of ${all.length} seeds (${all.map((s) => s.name).join(', ')}), seed ${SEED}, ${seconds.toFixed(1)} s, ${(finished / seconds).toFixed(0)} mutants/s`);
+  console.log(
+    `\nfuzz: ${finished} mutants of ${all.length} seeds (${all.map((s) => s.name).join(', ')}), seed ${SEED}, ${seconds.toFixed(1)} s, ${(finished / seconds).toFixed(0)} mutants/s`,
+  );
   for (const [key, count] of [...outcomes].sort()) console.log(`  ${key.padEnd(48)} ${count}`);
-  for (const failure of failures.slice(0, 20)) console.log(`\nFAILURE (${failure.seed}; ${failure.mutations.join(', ')}): ${failure.reason.split('\n').slice(0, 6).join('\n  ')}${failure.file ? `\n  kept as ${failure.file}` : ''}`);
+  for (const failure of failures.slice(0, 20))
+    console.log(
+      `\nFAILURE (${failure.seed}; ${failure.mutations.join(', ')}): ${failure.reason.split('\n').slice(0, 6).join('\n  ')}${failure.file ? `\n  kept as ${failure.file}` : ''}`,
+    );
   console.log(failures.length === 0 ? '\nno failures' : `\n${failures.length} failures`);
   rmSync(workerFile, { force: true });
   return failures.length === 0 ? 0 : 1;

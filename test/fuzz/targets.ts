@@ -59,7 +59,8 @@ const TARGETS: Record<string, (bytes: Uint8Array) => Promise<unknown>> = {
   picture: async (bytes) => withImage(bytes, (image) => allocationPicture(image, 512)),
   check: async (bytes) => withImage(bytes, async (image) => (image.layers[0].check ? checkImage(image) : null)),
   'convert-raw': async (bytes) => withImage(bytes, (image) => convertImage(image, new CountingSink(true), { outputFormat: 'raw' })),
-  'convert-qcow2': async (bytes) => withImage(bytes, (image) => convertImage(image, new CountingSink(true), { outputFormat: 'qcow2', qcow2: { clusterSize: 65536 } })),
+  'convert-qcow2': async (bytes) =>
+    withImage(bytes, (image) => convertImage(image, new CountingSink(true), { outputFormat: 'qcow2', qcow2: { clusterSize: 65536 } })),
   /** The disc reader (ISO 9660, Rock Ridge, Joliet, El Torito, UDF): info, the whole tree, every file and boot image (within the output budget), the layout. */
   iso: async (bytes) => {
     const storage = new MemoryStorage(bytes, 'mutant.iso');
@@ -74,7 +75,8 @@ const TARGETS: Record<string, (bytes: Uint8Array) => Promise<unknown>> = {
       if (entry.type !== 'file') continue;
       for await (const chunk of disc.read(entry)) if ((read += chunk.length) > OUTPUT_BUDGET) throw new BudgetReached();
     }
-    for (let i = 0; i < (disc.bootCatalog?.entries.length ?? 0); i++) for await (const chunk of disc.readBootImage(i)) if ((read += chunk.length) > OUTPUT_BUDGET) throw new BudgetReached();
+    for (let i = 0; i < (disc.bootCatalog?.entries.length ?? 0); i++)
+      for await (const chunk of disc.readBootImage(i)) if ((read += chunk.length) > OUTPUT_BUDGET) throw new BudgetReached();
     await discLayout(disc);
   },
   /** The file-system browser (FAT, ext2/3/4) on the only file system of the disk: the whole walk, every file's bytes (within the budgets). */
@@ -90,7 +92,8 @@ const TARGETS: Record<string, (bytes: Uint8Array) => Promise<unknown>> = {
         for await (const chunk of fs.read(entry)) if ((read += chunk.length) > OUTPUT_BUDGET) throw new BudgetReached();
       }
     }),
-  'convert-qcow2-sequential': async (bytes) => withImage(bytes, (image) => convertImage(image, new CountingSink(false), { outputFormat: 'qcow2', qcow2: { clusterSize: 4096 } })),
+  'convert-qcow2-sequential': async (bytes) =>
+    withImage(bytes, (image) => convertImage(image, new CountingSink(false), { outputFormat: 'qcow2', qcow2: { clusterSize: 4096 } })),
 };
 
 /** Extra targets (the ISO reader) register here when their module exists. */
@@ -124,7 +127,8 @@ export async function runTargets(bytes: Uint8Array, only?: string[]): Promise<{ 
       else if (error instanceof DiskImgError) {
         outcomes.push({ target, result: 'refused', kind: error.kind });
         // A refusal must say something: an empty or 'undefined' message helps nobody.
-        if (!error.message || /undefined|NaN|\[object/.test(error.message)) findings.push({ target, error: `unclear message: ${error.message}` });
+        if (!error.message || /undefined|NaN|\[object/.test(error.message))
+          findings.push({ target, error: `unclear message: ${error.message}` });
       } else findings.push({ target, error: `${(error as Error)?.name}: ${(error as Error)?.message}`, stack: (error as Error)?.stack });
     }
   }

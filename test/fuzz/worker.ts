@@ -19,6 +19,10 @@ const ARRAY_BUFFER_BUDGET = 512 << 20;
 parentPort!.on('message', async (job: Job) => {
   const { outcomes, findings } = await runTargets(job.bytes);
   const held = process.memoryUsage().arrayBuffers;
-  if (held > ARRAY_BUFFER_BUDGET) findings.push({ target: 'memory', error: `runaway allocation: ${Math.round(held / 2 ** 20)} MiB of ArrayBuffers held after the targets ran` });
+  if (held > ARRAY_BUFFER_BUDGET)
+    findings.push({
+      target: 'memory',
+      error: `runaway allocation: ${Math.round(held / 2 ** 20)} MiB of ArrayBuffers held after the targets ran`,
+    });
   parentPort!.postMessage({ id: job.id, findings, outcomes } satisfies Report);
 });

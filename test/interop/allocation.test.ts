@@ -26,7 +26,8 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The bytes of one class in one part of the picture. */
-const at = (bytes: Float64Array, bucket: number, c: AllocationClass) => bytes[bucket * ALLOCATION_CLASSES.length + ALLOCATION_CLASSES.indexOf(c)];
+const at = (bytes: Float64Array, bucket: number, c: AllocationClass) =>
+  bytes[bucket * ALLOCATION_CLASSES.length + ALLOCATION_CLASSES.indexOf(c)];
 
 describe('allocation picture', () => {
   it('places each kind of extent in its part of the disk, backing layers apart', async () => {
@@ -36,10 +37,27 @@ describe('allocation picture', () => {
     expect(picture.bucketSize).toBe(MiB);
     for (let b = 0; b < 64; b++) {
       const expected: Partial<Record<AllocationClass, number>> =
-        b < 4 ? { backing: MiB } : b < 8 ? { data: MiB } : b === 16 ? { backing: 64 * 1024, unallocated: MiB - 64 * 1024 } : b >= 32 && b < 36 ? { zero: MiB } : b === 60 ? { data: MiB } : { unallocated: MiB };
+        b < 4
+          ? { backing: MiB }
+          : b < 8
+            ? { data: MiB }
+            : b === 16
+              ? { backing: 64 * 1024, unallocated: MiB - 64 * 1024 }
+              : b >= 32 && b < 36
+                ? { zero: MiB }
+                : b === 60
+                  ? { data: MiB }
+                  : { unallocated: MiB };
       for (const c of ALLOCATION_CLASSES) expect(at(picture.bytes, b, c), `part ${b} ${c}`).toBe(expected[c] ?? 0);
     }
-    expect(picture.totals).toEqual({ data: 5 * MiB, compressed: 0, zero: 4 * MiB, unallocated: 64 * MiB - 13 * MiB - 64 * 1024, backing: 4 * MiB + 64 * 1024, missing: 0 });
+    expect(picture.totals).toEqual({
+      data: 5 * MiB,
+      compressed: 0,
+      zero: 4 * MiB,
+      unallocated: 64 * MiB - 13 * MiB - 64 * 1024,
+      backing: 4 * MiB + 64 * 1024,
+      missing: 0,
+    });
   });
 
   it('a chain stopped at a backing file not given calls what that file holds missing, not unallocated', async () => {
@@ -47,7 +65,14 @@ describe('allocation picture', () => {
     const picture = await allocationPicture(image, 64);
     await image.close();
     expect(image.missingBacking).toBe('base.qcow2');
-    expect(picture.totals).toEqual({ data: 5 * MiB, compressed: 0, zero: 4 * MiB, unallocated: 0, backing: 0, missing: 64 * MiB - 9 * MiB });
+    expect(picture.totals).toEqual({
+      data: 5 * MiB,
+      compressed: 0,
+      zero: 4 * MiB,
+      unallocated: 0,
+      backing: 0,
+      missing: 64 * MiB - 9 * MiB,
+    });
   });
 
   it('shows compressed clusters of the image itself as compressed', async () => {
@@ -59,7 +84,13 @@ describe('allocation picture', () => {
   });
 
   it('agrees with qemu-img map on how much each layer decides', async () => {
-    const entries = JSON.parse(qemuImg('map', '--output=json', top)) as Array<{ length: number; depth: number; present: boolean; zero: boolean; data: boolean }>;
+    const entries = JSON.parse(qemuImg('map', '--output=json', top)) as Array<{
+      length: number;
+      depth: number;
+      present: boolean;
+      zero: boolean;
+      data: boolean;
+    }>;
     const qemu = { top: 0, backing: 0, zero: 0, unallocated: 0 };
     for (const e of entries) {
       if (!e.present) qemu.unallocated += e.length;
@@ -70,7 +101,9 @@ describe('allocation picture', () => {
     const image = await open(top);
     const { totals } = await allocationPicture(image, 1000);
     await image.close();
-    expect({ top: totals.data + totals.compressed, backing: totals.backing, zero: totals.zero, unallocated: totals.unallocated }).toEqual(qemu);
+    expect({ top: totals.data + totals.compressed, backing: totals.backing, zero: totals.zero, unallocated: totals.unallocated }).toEqual(
+      qemu,
+    );
   });
 
   it('zooms: a sub-range is cut at its edges, parts of uneven size included', async () => {

@@ -20,9 +20,42 @@ const sectors = (entries: Array<[number, number, number]>) => {
 const fixtures = cachedFixtures('diskimg-bochs', import.meta.url, (dir) => {
   const specs = [
     { name: 'empty-v2.bochs', version: 2 as const, diskBytes: 1 << 20, extentBytes: 65536, sectors: new Map<number, number>() },
-    { name: 'v2-64k.bochs', version: 2 as const, diskBytes: 2 << 20, extentBytes: 65536, sectors: sectors([[0, 8, 1], [130, 3, 50], [1024, 128, 9], [4095, 1, 77]]), order: [8, 0, 31, 1] },
-    { name: 'v1-4k.bochs', version: 1 as const, diskBytes: 1 << 20, extentBytes: 4096, sectors: sectors([[1, 1, 3], [7, 2, 4], [100, 40, 5], [2047, 1, 6]]) },
-    { name: 'odd-size-512k-extent.bochs', version: 2 as const, diskBytes: 3 * 524288 + 4096 + 512, extentBytes: 524288, sectors: sectors([[0, 1, 1], [1030, 20, 2], [3080, 9, 3]]) },
+    {
+      name: 'v2-64k.bochs',
+      version: 2 as const,
+      diskBytes: 2 << 20,
+      extentBytes: 65536,
+      sectors: sectors([
+        [0, 8, 1],
+        [130, 3, 50],
+        [1024, 128, 9],
+        [4095, 1, 77],
+      ]),
+      order: [8, 0, 31, 1],
+    },
+    {
+      name: 'v1-4k.bochs',
+      version: 1 as const,
+      diskBytes: 1 << 20,
+      extentBytes: 4096,
+      sectors: sectors([
+        [1, 1, 3],
+        [7, 2, 4],
+        [100, 40, 5],
+        [2047, 1, 6],
+      ]),
+    },
+    {
+      name: 'odd-size-512k-extent.bochs',
+      version: 2 as const,
+      diskBytes: 3 * 524288 + 4096 + 512,
+      extentBytes: 524288,
+      sectors: sectors([
+        [0, 1, 1],
+        [1030, 20, 2],
+        [3080, 9, 3],
+      ]),
+    },
   ];
   return specs.map(({ name, ...spec }) => {
     const file = join(dir, name);
@@ -45,7 +78,11 @@ describe('Bochs images (qemu-img as the oracle)', () => {
         // Human map fails for both: the data has no host offset to show.
         const theirs = spawnSync('qemu-img', ['map', `--output=${output}`, f.file], { encoding: 'utf8' });
         const mine = await diskimg('map', `--output=${output}`, f.file);
-        expect([mine.code, mine.stdout, mine.stderr.replace(/^diskimg:/, 'qemu-img:')]).toEqual([theirs.status, theirs.stdout, theirs.stderr]);
+        expect([mine.code, mine.stdout, mine.stderr.replace(/^diskimg:/, 'qemu-img:')]).toEqual([
+          theirs.status,
+          theirs.stdout,
+          theirs.stderr,
+        ]);
       }
     });
   }

@@ -142,7 +142,9 @@ describe('the built command', () => {
     writeFileSync(source, Buffer.alloc(1 << 20, 7));
     const run = await diskimg('convert', '-O', 'raw', source, '/dev/full');
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/^diskimg: error while converting: Could not write to '\/dev\/full' at offset 0: No space left on device\n$/);
+    expect(run.stderr).toMatch(
+      /^diskimg: error while converting: Could not write to '\/dev\/full' at offset 0: No space left on device\n$/,
+    );
     expect(statSync('/dev/full').isCharacterDevice()).toBe(true);
   });
 
@@ -151,7 +153,9 @@ describe('the built command', () => {
     writeFileSync(source, Buffer.alloc(4 << 20, 3));
     const storage = await NodeFileStorage.open(source);
     truncateSync(source, 1 << 20);
-    await expect(storage.read(2 << 20, 4096)).rejects.toThrow(`'${source}' shrank while being read: it had 4194304 bytes when opened, and ends before offset 2097152 now`);
+    await expect(storage.read(2 << 20, 4096)).rejects.toThrow(
+      `'${source}' shrank while being read: it had 4194304 bytes when opened, and ends before offset 2097152 now`,
+    );
     await storage.close();
   });
 

@@ -40,7 +40,11 @@ async function repairBoth(source: string, args: string[]): Promise<{ ours: strin
   const expected = qemuImg('check', ...args, theirs);
   const run = await diskimg('check', ...args, ours);
   const named = (text: string, path: string) => text.replaceAll(path, 'FILE').replaceAll(path.slice(path.lastIndexOf('/') + 1), 'FILE');
-  expect({ code: run.code, stdout: named(run.stdout, ours), stderr: run.stderr }).toEqual({ code: expected.code, stdout: named(expected.stdout, theirs), stderr: expected.stderr.replaceAll('qemu-img', 'diskimg') });
+  expect({ code: run.code, stdout: named(run.stdout, ours), stderr: run.stderr }).toEqual({
+    code: expected.code,
+    stdout: named(expected.stdout, theirs),
+    stderr: expected.stderr.replaceAll('qemu-img', 'diskimg'),
+  });
   expect(firstDifference(ours, theirs)).toBeNull();
   return { ours, theirs };
 }
@@ -76,9 +80,14 @@ describe('check -r leaks|all', () => {
     copyFileSync(source, copy);
     const run = await diskimg('check', '-r', 'all', copy);
     expect(run.code).toBe(1);
-    expect(run.stderr).toBe('diskimg: The image has corruptions: repairing them (-r all) is not supported by diskimg yet; nothing was changed (qemu-img check -r all repairs them)\n');
+    expect(run.stderr).toBe(
+      'diskimg: The image has corruptions: repairing them (-r all) is not supported by diskimg yet; nothing was changed (qemu-img check -r all repairs them)\n',
+    );
     expect(firstDifference(copy, source)).toBeNull();
     const bad = await diskimg('check', '-r', 'foo', copy);
-    expect(bad).toEqual({ ...qemuImg('check', '-r', 'foo', copy), stderr: qemuImg('check', '-r', 'foo', copy).stderr.replaceAll('qemu-img', 'diskimg') });
+    expect(bad).toEqual({
+      ...qemuImg('check', '-r', 'foo', copy),
+      stderr: qemuImg('check', '-r', 'foo', copy).stderr.replaceAll('qemu-img', 'diskimg'),
+    });
   });
 });

@@ -53,7 +53,11 @@ describe.skipIf(!HAVE_TOOL)('cloop images (create_compressed_fs; qemu-img as the
         // Human map fails for both: compressed data has no host offset to show.
         const theirs = spawnSync('qemu-img', ['map', `--output=${output}`, f.file], { encoding: 'utf8' });
         const mine = await diskimg('map', `--output=${output}`, f.file);
-        expect([mine.code, mine.stdout, mine.stderr.replace(/^diskimg:/, 'qemu-img:')]).toEqual([theirs.status, theirs.stdout, theirs.stderr]);
+        expect([mine.code, mine.stdout, mine.stderr.replace(/^diskimg:/, 'qemu-img:')]).toEqual([
+          theirs.status,
+          theirs.stdout,
+          theirs.stderr,
+        ]);
       }
     });
   }

@@ -30,15 +30,44 @@ function qemuRetry(...args: string[]): void {
   for (let attempt = 1; ; attempt++) {
     const run = spawnSync('qemu-img', args, { encoding: 'utf8' });
     if (run.status === 0) return;
-    if (attempt >= 40 || !run.stderr.includes('Unable to get accurate CPU usage')) throw new Error(`qemu-img ${args.join(' ')}: ${run.stderr}`);
+    if (attempt >= 40 || !run.stderr.includes('Unable to get accurate CPU usage'))
+      throw new Error(`qemu-img ${args.join(' ')}: ${run.stderr}`);
   }
 }
 
 /** A LUKS image made by qemu-img, then written to by qemu-io (partial clusters, a zero cluster). */
 function luksImage(name: string, options: string, size = '3M'): string {
   const file = at(name);
-  qemuRetry('create', '-q', '-f', 'qcow2', '--object', SECRET, '-o', `encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10${options ? `,${options}` : ''}`, file, size);
-  execFileSync('qemu-io', ['--object', SECRET, '--image-opts', imageOpts(file), '-c', 'write -P 7 512 100k', '-c', 'write -P 9 1M 4k', '-c', 'write -z 1536k 64k', '-c', 'write -P 5 2040k 8k'], { stdio: 'ignore' });
+  qemuRetry(
+    'create',
+    '-q',
+    '-f',
+    'qcow2',
+    '--object',
+    SECRET,
+    '-o',
+    `encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10${options ? `,${options}` : ''}`,
+    file,
+    size,
+  );
+  execFileSync(
+    'qemu-io',
+    [
+      '--object',
+      SECRET,
+      '--image-opts',
+      imageOpts(file),
+      '-c',
+      'write -P 7 512 100k',
+      '-c',
+      'write -P 9 1M 4k',
+      '-c',
+      'write -z 1536k 64k',
+      '-c',
+      'write -P 5 2040k 8k',
+    ],
+    { stdio: 'ignore' },
+  );
   return file;
 }
 
@@ -61,10 +90,16 @@ const LUKS_COMBOS: Array<[string, string]> = [
   ['default (aes-256-xts-plain64, sha256)', ''],
   ['aes-128 cbc essiv:sha256, sha1', 'encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv,encrypt.hash-alg=sha1'],
   ['aes-256 cbc plain, sha512', 'encrypt.cipher-alg=aes-256,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=plain,encrypt.hash-alg=sha512'],
-  ['aes-128 ctr essiv:sha256, sha1', 'encrypt.cipher-alg=aes-128,encrypt.cipher-mode=ctr,encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=sha256,encrypt.hash-alg=sha1'],
+  [
+    'aes-128 ctr essiv:sha256, sha1',
+    'encrypt.cipher-alg=aes-128,encrypt.cipher-mode=ctr,encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=sha256,encrypt.hash-alg=sha1',
+  ],
   ['aes-192 xts plain64, ripemd160', 'encrypt.cipher-alg=aes-192,encrypt.cipher-mode=xts,encrypt.hash-alg=ripemd160'],
   ['aes-256 ecb, md5', 'encrypt.cipher-alg=aes-256,encrypt.cipher-mode=ecb,encrypt.hash-alg=md5'],
-  ['aes-128 xts essiv:sha256, sha224', 'encrypt.cipher-alg=aes-128,encrypt.cipher-mode=xts,encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=sha256,encrypt.hash-alg=sha224'],
+  [
+    'aes-128 xts essiv:sha256, sha224',
+    'encrypt.cipher-alg=aes-128,encrypt.cipher-mode=xts,encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=sha256,encrypt.hash-alg=sha224',
+  ],
   ['4 KiB clusters, sha384', 'encrypt.hash-alg=sha384,cluster_size=4096'],
   ['compat=0.10', 'compat=0.10'],
 ];
@@ -83,22 +118,55 @@ describe('reading LUKS images qemu-img made', () => {
         expect((await diskimg('info', `--output=${output}`, file)).stdout).toBe(qemuImgOk('info', `--output=${output}`, file));
       }
       // map reports no host offsets for encrypted data, as qemu-img does.
-      expect((await diskimg('map', '--output=json', file)).stdout).toBe(qemuImgOk('map', '--output=json', '--object', SECRET, '--image-opts', imageOpts(file)));
+      expect((await diskimg('map', '--output=json', file)).stdout).toBe(
+        qemuImgOk('map', '--output=json', '--object', SECRET, '--image-opts', imageOpts(file)),
+      );
     });
   });
 
   it('unlocks every key slot qemu-img amend added, with its own passphrase', async () => {
     const file = luksImage('slots.qcow2', '');
-    for (const [slot, secret] of [[3, 'second'], [1, 'third']] as const) {
-      qemuRetry('amend', '--object', SECRET, '--object', `secret,id=new,data=${secret}`, '--image-opts', imageOpts(file), '-o', `encrypt.state=active,encrypt.new-secret=new,encrypt.keyslot=${slot},encrypt.iter-time=10`);
+    for (const [slot, secret] of [
+      [3, 'second'],
+      [1, 'third'],
+    ] as const) {
+      qemuRetry(
+        'amend',
+        '--object',
+        SECRET,
+        '--object',
+        `secret,id=new,data=${secret}`,
+        '--image-opts',
+        imageOpts(file),
+        '-o',
+        `encrypt.state=active,encrypt.new-secret=new,encrypt.keyslot=${slot},encrypt.iter-time=10`,
+      );
     }
     const info = JSON.parse(qemuImgOk('info', '--output=json', file));
-    expect(info['format-specific'].data.encrypt.slots.map((s: { active: boolean }) => s.active)).toEqual([true, true, false, true, false, false, false, false]);
+    expect(info['format-specific'].data.encrypt.slots.map((s: { active: boolean }) => s.active)).toEqual([
+      true,
+      true,
+      false,
+      true,
+      false,
+      false,
+      false,
+      false,
+    ]);
     expect((await diskimg('info', '--output=json', file)).stdout).toBe(qemuImgOk('info', '--output=json', file));
     const expected = qemuRaw(file);
     for (const passphrase of [PASS, 'second', 'third']) {
       const ours = `${file}.${passphrase.replace(/\W/g, '')}.raw`;
-      const run = await diskimg('convert', '--object', `secret,id=k,data=${passphrase}`, '--image-opts', imageOpts(file, 'k'), '-O', 'raw', ours);
+      const run = await diskimg(
+        'convert',
+        '--object',
+        `secret,id=k,data=${passphrase}`,
+        '--image-opts',
+        imageOpts(file, 'k'),
+        '-O',
+        'raw',
+        ours,
+      );
       expect(run.code).toBe(0);
       expect(firstDifference(ours, expected)).toBeNull();
     }
@@ -109,18 +177,36 @@ describe('reading LUKS images qemu-img made', () => {
     qemuImgOk('create', '-q', '-f', 'qcow2', base, '2M');
     execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 1 0 2M', base], { stdio: 'ignore' });
     const overlay = at('overlay.qcow2');
-    qemuRetry('create', '-q', '-f', 'qcow2', '--object', SECRET, '-b', base, '-F', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10', overlay);
+    qemuRetry(
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '--object',
+      SECRET,
+      '-b',
+      base,
+      '-F',
+      'qcow2',
+      '-o',
+      'encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10',
+      overlay,
+    );
     execFileSync('qemu-io', ['--object', SECRET, '--image-opts', imageOpts(overlay), '-c', 'write -P 2 4k 4k'], { stdio: 'ignore' });
     const ours = `${overlay}.ours.raw`;
     expect((await diskimg('convert', '--passphrase-file', at('pass.txt'), overlay, ours)).code).toBe(0);
     expect(firstDifference(ours, qemuRaw(overlay))).toBeNull();
-    expect((await diskimg('info', '--backing-chain', '--output=json', overlay)).stdout).toBe(qemuImgOk('info', '--backing-chain', '--output=json', overlay));
+    expect((await diskimg('info', '--backing-chain', '--output=json', overlay)).stdout).toBe(
+      qemuImgOk('info', '--backing-chain', '--output=json', overlay),
+    );
   });
 
   it('reads legacy AES (crypt_method 1) images, keyed by the passphrase', async () => {
     const file = at('aes.qcow2');
     qemuImgOk('create', '-q', '-f', 'qcow2', '--object', SECRET, '-o', 'encrypt.format=aes,encrypt.key-secret=sec0', file, '3M');
-    execFileSync('qemu-io', ['--object', SECRET, '--image-opts', imageOpts(file), '-c', 'write -P 7 512 100k', '-c', 'write -P 9 1M 4k'], { stdio: 'ignore' });
+    execFileSync('qemu-io', ['--object', SECRET, '--image-opts', imageOpts(file), '-c', 'write -P 7 512 100k', '-c', 'write -P 9 1M 4k'], {
+      stdio: 'ignore',
+    });
     const expected = qemuRaw(file);
     const ours = `${file}.ours.raw`;
     expect((await diskimg('convert', '--passphrase-file', at('pass.txt'), '-O', 'raw', file, ours)).code).toBe(0);
@@ -131,7 +217,18 @@ describe('reading LUKS images qemu-img made', () => {
 
   it('refuses serpent by name, but still describes the image', async () => {
     const file = at('serpent.qcow2');
-    qemuRetry('create', '-q', '-f', 'qcow2', '--object', SECRET, '-o', 'encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10,encrypt.cipher-alg=serpent-256', file, '1M');
+    qemuRetry(
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '--object',
+      SECRET,
+      '-o',
+      'encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10,encrypt.cipher-alg=serpent-256',
+      file,
+      '1M',
+    );
     expect((await diskimg('info', '--output=json', file)).stdout).toBe(qemuImgOk('info', '--output=json', file));
     const run = await diskimg('convert', '--passphrase-file', at('pass.txt'), '-O', 'raw', file, at('serpent.raw'));
     expect(run.code).toBe(1);
@@ -142,17 +239,32 @@ describe('reading LUKS images qemu-img made', () => {
 describe('writing LUKS images qemu-img opens', () => {
   const combos = [
     ['default', 'encrypt.iter-time=10'],
-    ['aes-128 cbc essiv, sha1', 'encrypt.iter-time=10,encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv,encrypt.hash-alg=sha1'],
+    [
+      'aes-128 cbc essiv, sha1',
+      'encrypt.iter-time=10,encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv,encrypt.hash-alg=sha1',
+    ],
     ['aes-256 xts plain64, sha512, 4 KiB clusters', 'encrypt.iter-time=10,encrypt.hash-alg=sha512,cluster_size=4096'],
   ];
   combos.forEach(([what, options], i) => {
     it(`${what}: qemu-img check clean, compare identical, laid out as qemu-img's own`, async () => {
       const ours = at(`written${i}.qcow2`);
-      const run = await diskimg('convert', '--object', SECRET, '-O', 'qcow2', '-o', `encrypt.format=luks,encrypt.key-secret=sec0,${options}`, raw, ours);
+      const run = await diskimg(
+        'convert',
+        '--object',
+        SECRET,
+        '-O',
+        'qcow2',
+        '-o',
+        `encrypt.format=luks,encrypt.key-secret=sec0,${options}`,
+        raw,
+        ours,
+      );
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
       expect(qemuImg('check', '--object', SECRET, '--image-opts', imageOpts(ours)).code).toBe(0);
-      expect(qemuImgOk('compare', '--object', SECRET, '--image-opts', `driver=raw,file.filename=${raw}`, imageOpts(ours))).toBe('Images are identical.\n');
+      expect(qemuImgOk('compare', '--object', SECRET, '--image-opts', `driver=raw,file.filename=${raw}`, imageOpts(ours))).toBe(
+        'Images are identical.\n',
+      );
       const theirs = at(`theirs${i}.qcow2`);
       qemuRetry('convert', '--object', SECRET, '-O', 'qcow2', '-o', `encrypt.format=luks,encrypt.key-secret=sec0,${options}`, raw, theirs);
       // Random key material and ciphertext aside, the files are the same: header, tables, layout.
@@ -176,21 +288,32 @@ describe('writing LUKS images qemu-img opens', () => {
     const image = await open(raw, { format: 'raw' });
     const sink = new MemorySink();
     Object.defineProperty(sink, 'truncate', { value: undefined });
-    await convertImage(image, sink, { outputFormat: 'qcow2', encrypt: { format: 'luks', passphrase: PASS, slotIterations: 1000, masterKeyIterations: 1000 } });
+    await convertImage(image, sink, {
+      outputFormat: 'qcow2',
+      encrypt: { format: 'luks', passphrase: PASS, slotIterations: 1000, masterKeyIterations: 1000 },
+    });
     await image.close();
     const file = at('sequential.qcow2');
     writeFileSync(file, sink.bytes);
     expect(qemuImg('check', '--object', SECRET, '--image-opts', imageOpts(file)).code).toBe(0);
-    expect(qemuImgOk('compare', '--object', SECRET, '--image-opts', `driver=raw,file.filename=${raw}`, imageOpts(file))).toBe('Images are identical.\n');
+    expect(qemuImgOk('compare', '--object', SECRET, '--image-opts', `driver=raw,file.filename=${raw}`, imageOpts(file))).toBe(
+      'Images are identical.\n',
+    );
   });
 
   it('create -o encrypt.* makes an empty image qemu-img can write to, with its Formatting line', async () => {
     const file = at('created.qcow2');
-    const options = 'encrypt.format=luks,encrypt.key-secret=sec0,encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv,encrypt.iter-time=10';
+    const options =
+      'encrypt.format=luks,encrypt.key-secret=sec0,encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv,encrypt.iter-time=10';
     const run = await diskimg('create', '-f', 'qcow2', '--object', SECRET, '-o', options, file, '3M');
     expect(run.code).toBe(0);
     // qemu-img prints the line before its PBKDF2 timing, which may fail (see qemuRetry).
-    expect(run.stdout).toBe(qemuImg('create', '-f', 'qcow2', '--object', SECRET, '-o', options, at('created-by-qemu.qcow2'), '3M').stdout.replace('created-by-qemu', 'created'));
+    expect(run.stdout).toBe(
+      qemuImg('create', '-f', 'qcow2', '--object', SECRET, '-o', options, at('created-by-qemu.qcow2'), '3M').stdout.replace(
+        'created-by-qemu',
+        'created',
+      ),
+    );
     execFileSync('qemu-io', ['--object', SECRET, '--image-opts', imageOpts(file), '-c', 'write -P 3 0 70k'], { stdio: 'ignore' });
     expect(qemuImg('check', '--object', SECRET, '--image-opts', imageOpts(file)).code).toBe(0);
     expect((await diskimg('convert', '--passphrase-file', at('pass.txt'), file, `${file}.raw`)).code).toBe(0);
@@ -198,8 +321,30 @@ describe('writing LUKS images qemu-img opens', () => {
   });
 
   it('refuses compression with encryption in qemu-img words', async () => {
-    const expected = qemuImg('convert', '-c', '--object', SECRET, '-O', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=sec0', raw, at('c.qcow2'));
-    const run = await diskimg('convert', '-c', '--object', SECRET, '-O', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=sec0', raw, at('c.qcow2'));
+    const expected = qemuImg(
+      'convert',
+      '-c',
+      '--object',
+      SECRET,
+      '-O',
+      'qcow2',
+      '-o',
+      'encrypt.format=luks,encrypt.key-secret=sec0',
+      raw,
+      at('c.qcow2'),
+    );
+    const run = await diskimg(
+      'convert',
+      '-c',
+      '--object',
+      SECRET,
+      '-O',
+      'qcow2',
+      '-o',
+      'encrypt.format=luks,encrypt.key-secret=sec0',
+      raw,
+      at('c.qcow2'),
+    );
     expect(run.code).toBe(1);
     expect(run.stderr.replace(/^diskimg/, 'qemu-img')).toBe(expected.stderr);
   });

@@ -95,7 +95,14 @@ function build(dir: string): Fixture[] {
   }
 
   // Guest writes through qemu-io: partial clusters, subclusters, zero writes.
-  const writes = ['write -P 0x11 0 100k', 'write -P 0x22 300k 7k', 'write -z 32k 16k', 'write -P 0x33 1M 64k', 'write -z 1M 4k', 'write -P 0x44 4095k 1k'];
+  const writes = [
+    'write -P 0x11 0 100k',
+    'write -P 0x22 300k 7k',
+    'write -z 32k 16k',
+    'write -P 0x33 1M 64k',
+    'write -z 1M 4k',
+    'write -P 0x44 4095k 1k',
+  ];
   for (const [name, options] of [
     ['io-v3.qcow2', 'compat=1.1'],
     ['io-v2.qcow2', 'compat=0.10'],
@@ -119,7 +126,12 @@ function build(dir: string): Fixture[] {
   writeFileSync(f('base.raw'), pattern('text', 3 * MiB + 1000, 3));
   qemuImg('create', '-f', 'qcow2', '-b', 'base.raw', '-F', 'raw', f('over-raw.qcow2'), '6M');
   qemuIo(f('over-raw.qcow2'), 'write -P 0xe0 1M 128k');
-  fixtures.push({ name: 'chain-raw-backing', file: f('over-raw.qcow2'), chain: true, mapDiffers: 'raw layer: qemu-img reports holes in the raw file (SEEK_DATA), which neither Node nor the browser can see' });
+  fixtures.push({
+    name: 'chain-raw-backing',
+    file: f('over-raw.qcow2'),
+    chain: true,
+    mapDiffers: 'raw layer: qemu-img reports holes in the raw file (SEEK_DATA), which neither Node nor the browser can see',
+  });
   qemuImg('create', '-f', 'qcow2', '-o', 'compat=0.10', '-b', 'base.qcow2', '-F', 'qcow2', f('v2-over.qcow2'), '10M');
   qemuIo(f('v2-over.qcow2'), 'write -P 0xf0 0 64k', 'write -z 64k 64k');
   fixtures.push({ name: 'chain-v2-overlay', file: f('v2-over.qcow2'), chain: true });
@@ -141,7 +153,11 @@ function build(dir: string): Fixture[] {
   fixtures.push({ name: 'data-file', file: f('datafile.qcow2') });
   qemuImg('create', '-f', 'qcow2', '-o', `data_file=${f('data2.raw')},data_file_raw=on`, f('datafile-raw.qcow2'), '4M');
   qemuIo(f('datafile-raw.qcow2'), 'write -P 0x67 0 64k');
-  fixtures.push({ name: 'data-file-raw', file: f('datafile-raw.qcow2'), mapDiffers: 'metadata preallocation: qemu-img asks the file system which mapped clusters are holes' });
+  fixtures.push({
+    name: 'data-file-raw',
+    file: f('datafile-raw.qcow2'),
+    mapDiffers: 'metadata preallocation: qemu-img asks the file system which mapped clusters are holes',
+  });
 
   for (const mode of ['metadata', 'falloc', 'full']) {
     const name = `prealloc-${mode}.qcow2`;

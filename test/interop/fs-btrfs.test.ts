@@ -45,7 +45,9 @@ describe('Btrfs made by mkfs.btrfs --rootdir', () => {
     const image = join(scratch, 'node.img');
     copyFileSync(fx.btrfs.image, image);
     const root = /^root\s+(\d+)$/m.exec(execFileSync('btrfs', ['inspect-internal', 'dump-super', image], { encoding: 'utf8' }))![1];
-    const physical = /mirror 1 logical \d+ physical (\d+)/.exec(execFileSync('btrfs-map-logical', ['-l', root, image], { encoding: 'utf8' }))![1];
+    const physical = /mirror 1 logical \d+ physical (\d+)/.exec(
+      execFileSync('btrfs-map-logical', ['-l', root, image], { encoding: 'utf8' }),
+    )![1];
     writeBytes(image, Number(physical) + 200, Buffer.from([0xff, 0xee]));
     const error = await treeFailure(image);
     expect(error.kind).toBe('corrupt');

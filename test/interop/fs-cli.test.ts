@@ -25,7 +25,16 @@ describe('diskimg fs', () => {
   it('ls -R --output=json on GPT partition 2 (ext4 in qcow2): every path, type, size and target of the folder that went in, with mode and mtime', async () => {
     const run = await diskimgBytes('fs', 'ls', '-R', '--partition', '2', '--output=json', fx.gptQcow2);
     expect(run.stderr).toBe('');
-    const listed = withoutLostFound(JSON.parse(run.stdout.toString()) as Array<{ path: string; type: string; size: number; target?: string; mode?: number; mtime?: string }>);
+    const listed = withoutLostFound(
+      JSON.parse(run.stdout.toString()) as Array<{
+        path: string;
+        type: string;
+        size: number;
+        target?: string;
+        mode?: number;
+        mtime?: string;
+      }>,
+    );
     const want = describeTree(fx.trees.ext).map(({ sha256: _, ...e }) => e);
     expect(listed.map(({ mode: _m, mtime: _t, ...e }) => e).sort((a, b) => (a.path < b.path ? -1 : 1))).toEqual(want);
     const hello = listed.find((e) => e.path === '/hello.txt')!;
@@ -48,7 +57,9 @@ describe('diskimg fs', () => {
   it('without --partition on a disk with two file systems: one line naming them', async () => {
     const run = await diskimgBytes('fs', 'ls', fx.gptQcow2);
     expect(run.code).toBe(1);
-    expect(run.stderr).toBe(`diskimg: ${fx.gptQcow2}: The disk has 2 file systems: choose a partition (--partition N): 1 (vfat "FAT32", 67108864 bytes); 2 (ext4 "ext4-tree", 67108864 bytes)\n`);
+    expect(run.stderr).toBe(
+      `diskimg: ${fx.gptQcow2}: The disk has 2 file systems: choose a partition (--partition N): 1 (vfat "FAT32", 67108864 bytes); 2 (ext4 "ext4-tree", 67108864 bytes)\n`,
+    );
   });
 
   it('a partition the table does not have, and the extended container, are refused with the list', async () => {
@@ -57,7 +68,9 @@ describe('diskimg fs', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toBe(`diskimg: ${fx.mbrQcow2}: There is no partition 3; partitions: ${list}\n`);
     const extended = await diskimgBytes('fs', 'ls', '--partition', '2', fx.mbrQcow2);
-    expect(extended.stderr).toBe(`diskimg: ${fx.mbrQcow2}: Partition 2 is an extended partition (a container of logical partitions, numbered from 5): it holds no file system; partitions: ${list}\n`);
+    expect(extended.stderr).toBe(
+      `diskimg: ${fx.mbrQcow2}: Partition 2 is an extended partition (a container of logical partitions, numbered from 5): it holds no file system; partitions: ${list}\n`,
+    );
   });
 
   it('a path that is not there', async () => {
@@ -65,7 +78,7 @@ describe('diskimg fs', () => {
     expect(run.stderr).toBe(`diskimg: ${fx.images.fat16}: No such file or directory in the file system: /nope/x\n`);
   });
 
-  it('cat writes a file\'s bytes, and refuses a folder', async () => {
+  it("cat writes a file's bytes, and refuses a folder", async () => {
     const run = await diskimgBytes('fs', 'cat', '--partition', '1', fx.gptQcow2, '/sub/deeper/data.bin');
     expect(run.code).toBe(0);
     expect(run.stdout.equals(readFileSync(join(fx.trees.fat, 'sub', 'deeper', 'data.bin')))).toBe(true);
@@ -94,6 +107,8 @@ describe('diskimg fs', () => {
   it('--partition must be a number', async () => {
     const run = await diskimgBytes('fs', 'ls', '--partition', 'x', fx.gptQcow2);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain("--partition must be a partition number as the partition table numbers them (1, 2, …; logical MBR partitions from 5), not 'x'");
+    expect(run.stderr).toContain(
+      "--partition must be a partition number as the partition table numbers them (1, 2, …; logical MBR partitions from 5), not 'x'",
+    );
   });
 });

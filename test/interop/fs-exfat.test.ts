@@ -37,7 +37,9 @@ describe.skipIf(!exfat)(`exFAT made by mkfs.exfat and exfat-fuse${fx.exfatUnavai
     writeBytes(image, 100, Buffer.from([0x12])); // the volume serial: still a valid boot sector, no longer the summed one
     const error = await treeFailure(image);
     expect(error.kind).toBe('corrupt');
-    expect(error.message).toMatch(/^The exFAT boot region's checksum is 0x[0-9a-f]+, but its sectors sum to 0x[0-9a-f]+: the boot sector is damaged$/);
+    expect(error.message).toMatch(
+      /^The exFAT boot region's checksum is 0x[0-9a-f]+, but its sectors sum to 0x[0-9a-f]+: the boot sector is damaged$/,
+    );
   });
 
   /** Where the root directory's entries lie in a copy. */
@@ -57,7 +59,9 @@ describe.skipIf(!exfat)(`exFAT made by mkfs.exfat and exfat-fuse${fx.exfatUnavai
     while (dir[at] !== 0x85) at += 32;
     writeBytes(image, root + at + 32 + 8, Buffer.from([0x77])); // a byte of the stream extension's valid length
     const error = await treeFailure(image);
-    expect(error.message).toMatch(new RegExp(`^The entry set at byte ${at} of directory / fails its checksum \\(0x[0-9a-f]+ stored, 0x[0-9a-f]+ computed\\)$`));
+    expect(error.message).toMatch(
+      new RegExp(`^The entry set at byte ${at} of directory / fails its checksum \\(0x[0-9a-f]+ stored, 0x[0-9a-f]+ computed\\)$`),
+    );
   });
 
   it('a file whose first cluster lies past the cluster heap is refused (its entry set re-summed, so only the cluster is wrong)', async () => {
@@ -71,11 +75,14 @@ describe.skipIf(!exfat)(`exFAT made by mkfs.exfat and exfat-fuse${fx.exfatUnavai
     expect(dir[set]).toBe(0x85);
     dir.writeUInt32LE(0x7ffffff0, set + 32 + 20);
     let sum = 0;
-    for (let i = set; i < set + 32 * (dir[set + 1] + 1); i++) if (i !== set + 2 && i !== set + 3) sum = ((sum & 1 ? 0x8000 : 0) + (sum >>> 1) + dir[i]) & 0xffff;
+    for (let i = set; i < set + 32 * (dir[set + 1] + 1); i++)
+      if (i !== set + 2 && i !== set + 3) sum = ((sum & 1 ? 0x8000 : 0) + (sum >>> 1) + dir[i]) & 0xffff;
     dir.writeUInt16LE(sum, set + 2);
     writeBytes(image, root, dir);
     const error = await treeFailure(image);
     expect(error.kind).toBe('corrupt');
-    expect(error.message).toMatch(/^(\/big\.bin occupies clusters 2147483632–\d+, outside the cluster heap \(clusters 2–\d+\)|The cluster chain of \/big\.bin reaches cluster 2147483632, outside clusters 2–\d+)$/);
+    expect(error.message).toMatch(
+      /^(\/big\.bin occupies clusters 2147483632–\d+, outside the cluster heap \(clusters 2–\d+\)|The cluster chain of \/big\.bin reaches cluster 2147483632, outside clusters 2–\d+)$/,
+    );
   });
 });

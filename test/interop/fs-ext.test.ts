@@ -20,22 +20,25 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const debugfs = (image: string, request: string) => execFileSync('debugfs', ['-R', request, image], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+const debugfs = (image: string, request: string) =>
+  execFileSync('debugfs', ['-R', request, image], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
 const debugfsWrite = (image: string, request: string) => execFileSync('debugfs', ['-w', '-R', request, image], { stdio: 'ignore' });
 
 /** debugfs `ls -p`: /inode/mode/uid/gid/name/size/ per entry, ".", ".." and unused entries left out. */
 function debugfsList(image: string, path: string): Array<{ name: string; mode: number; size: number | null }> {
-  return debugfs(image, `ls -p ${path}`)
-    .split('\n')
-    .filter((line) => line.startsWith('/'))
-    .map((line) => {
-      const [, inode, mode, , , name, size] = line.split('/');
-      return { inode, name, mode: parseInt(mode, 8), size: size === '' ? null : Number(size) };
-    })
-    // Inode 0: the empty entries that hold an htree's index blocks.
-    .filter((e) => e.name !== '.' && e.name !== '..' && e.inode !== '0')
-    .map(({ name, mode, size }) => ({ name, mode, size }))
-    .sort((a, b) => (a.name < b.name ? -1 : 1));
+  return (
+    debugfs(image, `ls -p ${path}`)
+      .split('\n')
+      .filter((line) => line.startsWith('/'))
+      .map((line) => {
+        const [, inode, mode, , , name, size] = line.split('/');
+        return { inode, name, mode: parseInt(mode, 8), size: size === '' ? null : Number(size) };
+      })
+      // Inode 0: the empty entries that hold an htree's index blocks.
+      .filter((e) => e.name !== '.' && e.name !== '..' && e.inode !== '0')
+      .map(({ name, mode, size }) => ({ name, mode, size }))
+      .sort((a, b) => (a.name < b.name ? -1 : 1))
+  );
 }
 
 function copy(from: string, name: string): string {
@@ -64,7 +67,13 @@ describe('ext file systems made by mke2fs -d', () => {
   it('folders list the names, modes and sizes debugfs lists', async () => {
     for (const image of [fx.images.ext2, fx.images.ext4]) {
       for (const path of ['/', '/many', '/sub/deeper']) {
-        const ours = await withFs(image, undefined, async (fs) => (await fs.list(await fs.resolve(path))).map((e) => ({ name: e.name, mode: (e.mode ?? 0) | { file: 0o100000, dir: 0o40000, symlink: 0o120000 }[e.type as 'file'], size: e.type === 'dir' ? null : e.size })));
+        const ours = await withFs(image, undefined, async (fs) =>
+          (await fs.list(await fs.resolve(path))).map((e) => ({
+            name: e.name,
+            mode: (e.mode ?? 0) | { file: 0o100000, dir: 0o40000, symlink: 0o120000 }[e.type as 'file'],
+            size: e.type === 'dir' ? null : e.size,
+          })),
+        );
         const theirs = debugfsList(image, path).map((e) => ({ ...e, size: e.mode >> 12 === 4 ? null : e.size }));
         expect(ours.sort((a, b) => (a.name < b.name ? -1 : 1))).toEqual(theirs);
       }
@@ -82,7 +91,8 @@ describe('ext file systems made by mke2fs -d', () => {
     const original = readFileSync(join(fx.trees.ext, 'sparse.bin'));
     const got = await withFs(fx.images.ext4, undefined, async (fs) => {
       const parts: Uint8Array[] = [];
-      for await (const chunk of fs.read(await fs.resolve('/sparse.bin'), { start: 3 * 1024 * 1024 + 7, length: 2 * 1024 * 1024 })) parts.push(chunk);
+      for await (const chunk of fs.read(await fs.resolve('/sparse.bin'), { start: 3 * 1024 * 1024 + 7, length: 2 * 1024 * 1024 }))
+        parts.push(chunk);
       return Buffer.concat(parts);
     });
     expect(got.equals(original.subarray(3 * 1024 * 1024 + 7, 5 * 1024 * 1024 + 7))).toBe(true);
@@ -101,7 +111,9 @@ describe('damaged ext file systems', () => {
     writeBytes(image, 1024 + 120, Buffer.from('X')); // the first byte of the label
     const error = await treeFailure(image);
     expect(error.kind).toBe('corrupt');
-    expect(error.message).toMatch(/^The ext superblock's checksum is 0x[0-9a-f]+, but its bytes sum to 0x[0-9a-f]+: the superblock is damaged$/);
+    expect(error.message).toMatch(
+      /^The ext superblock's checksum is 0x[0-9a-f]+, but its bytes sum to 0x[0-9a-f]+: the superblock is damaged$/,
+    );
   });
 
   it('a superblock with no inodes per group is refused, naming the field', async () => {
@@ -116,7 +128,9 @@ describe('damaged ext file systems', () => {
     debugfsWrite(image, 'set_inode_field /big.bin block[5] 0x7fffffff');
     const error = await treeFailure(image);
     expect(error.kind).toBe('corrupt');
-    expect(error.message).toMatch(/^An extent of inode \d+ covers blocks 2147483647–\d+, beyond the end of the file system \(65536 blocks\)$/);
+    expect(error.message).toMatch(
+      /^An extent of inode \d+ covers blocks 2147483647–\d+, beyond the end of the file system \(65536 blocks\)$/,
+    );
     const ls = await diskimgBytes('fs', 'ls', '-R', image);
     expect(ls.code).toBe(0); // listing needs no data blocks
     const cat = await diskimgBytes('fs', 'extract', image, '/', join(scratch, 'extent-out'));
@@ -151,6 +165,8 @@ describe('damaged ext file systems', () => {
     const run = await diskimgBytes('fs', 'cat', image, '/hello.txt');
     expect(run.code).toBe(0);
     expect(run.stdout.toString()).toBe('hello, world\n');
-    expect(run.stderr).toBe(`diskimg: warning: ${image}: The journal needs recovery (the file system was not cleanly unmounted): it is read as it stands, without replaying the journal, so recent changes may be missing\n`);
+    expect(run.stderr).toBe(
+      `diskimg: warning: ${image}: The journal needs recovery (the file system was not cleanly unmounted): it is read as it stands, without replaying the journal, so recent changes may be missing\n`,
+    );
   });
 });

@@ -73,7 +73,8 @@ function layout(image: string) {
   return { cluster, fatStart, dataStart };
 }
 
-const clusterOf = async (image: string, path: string) => withFs(image, undefined, async (fs) => Number((await fs.resolve(path)).ref.id.replace('cluster ', '')));
+const clusterOf = async (image: string, path: string) =>
+  withFs(image, undefined, async (fs) => Number((await fs.resolve(path)).ref.id.replace('cluster ', '')));
 
 describe('damaged FAT file systems', () => {
   it('a boot sector with 3 sectors per cluster is not a FAT file system', async () => {
@@ -92,7 +93,9 @@ describe('damaged FAT file systems', () => {
     writeBytes(image, 32, sectors);
     const error = await treeFailure(image);
     expect(error.kind).toBe('corrupt');
-    expect(error.message).toBe(`The FAT boot sector says the file system has ${0x40000 * 512} bytes, but its partition has only ${64 * 1024 * 1024}`);
+    expect(error.message).toBe(
+      `The FAT boot sector says the file system has ${0x40000 * 512} bytes, but its partition has only ${64 * 1024 * 1024}`,
+    );
   });
 
   it('a cluster chain that loops back is refused, naming the file and the cluster', async () => {

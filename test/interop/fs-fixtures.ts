@@ -45,7 +45,8 @@ export interface FsFixtures {
   mbrQcow2: string;
 }
 
-const run = (cmd: string, args: string[], env?: Record<string, string>) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', env: { ...process.env, ...env } });
+const run = (cmd: string, args: string[], env?: Record<string, string>) =>
+  execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', env: { ...process.env, ...env } });
 
 /** Bytes that differ everywhere (no run of zeros a reader could get right by accident). */
 function noise(length: number, seed: number): Buffer {
@@ -73,7 +74,8 @@ function writeTree(root: string, ext: boolean): void {
   writeFileSync(join(root, 'zero-length'), '');
   mkdirSync(join(root, 'many'));
   const many = ext ? 3000 : 300;
-  for (let i = 0; i < many; i++) writeFileSync(join(root, 'many', `file-${String(i).padStart(5, '0')}-with-a-longer-name.txt`), `file ${i}\n`);
+  for (let i = 0; i < many; i++)
+    writeFileSync(join(root, 'many', `file-${String(i).padStart(5, '0')}-with-a-longer-name.txt`), `file ${i}\n`);
   if (!ext) return;
   symlinkSync('hello.txt', join(root, 'fast-link'));
   symlinkSync(`sub/deeper/${'x'.repeat(80)}/${'y'.repeat(40)}/data.bin`, join(root, 'slow-link'));
@@ -129,7 +131,8 @@ function disk(file: string, bytes: number, script: string, parts: Array<{ image:
   writeFileSync(file, '');
   truncateSync(file, bytes);
   execFileSync('sfdisk', ['-q', file], { input: script, stdio: ['pipe', 'ignore', 'pipe'] });
-  for (const p of parts) run('dd', [`if=${p.image}`, `of=${file}`, 'bs=512', `seek=${p.startSector}`, 'conv=notrunc,sparse', 'status=none']);
+  for (const p of parts)
+    run('dd', [`if=${p.image}`, `of=${file}`, 'bs=512', `seek=${p.startSector}`, 'conv=notrunc,sparse', 'status=none']);
 }
 
 /** An NTFS volume holding `tree`, with `compressed/` made a compressed folder before files are copied in. */
@@ -142,10 +145,16 @@ function ntfs(file: string, tree: string, mountPoint: string): void {
   try {
     mkdirSync(join(mountPoint, 'compressed'));
     // FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_COMPRESSED: what is created inside is LZNT1-compressed.
-    run('python3', ['-c', `import os; os.setxattr(${JSON.stringify(join(mountPoint, 'compressed'))}, 'system.ntfs_attrib_be', (0x810).to_bytes(4, 'big'))`]);
+    run('python3', [
+      '-c',
+      `import os; os.setxattr(${JSON.stringify(join(mountPoint, 'compressed'))}, 'system.ntfs_attrib_be', (0x810).to_bytes(4, 'big'))`,
+    ]);
     run('cp', ['-a', '--sparse=always', `${tree}/.`, mountPoint]);
     // Two alternate data streams on hello.txt (ntfs-3g's streams_interface=xattr: user.NAME is stream NAME).
-    run('python3', ['-c', `import os; p = ${JSON.stringify(join(mountPoint, 'hello.txt'))}; os.setxattr(p, 'user.Zone.Identifier', b'[ZoneTransfer]\\r\\nZoneId=3\\r\\n'); os.setxattr(p, 'user.summary', b'x' * 5000)`]);
+    run('python3', [
+      '-c',
+      `import os; p = ${JSON.stringify(join(mountPoint, 'hello.txt'))}; os.setxattr(p, 'user.Zone.Identifier', b'[ZoneTransfer]\\r\\nZoneId=3\\r\\n'); os.setxattr(p, 'user.summary', b'x' * 5000)`,
+    ]);
   } finally {
     run('umount', [mountPoint]);
   }
@@ -156,7 +165,8 @@ function ntfs(file: string, tree: string, mountPoint: string): void {
  * symlinks too long for the inode (mkfs.xfs 6.1 -p writes their remote blocks without the v5 XSLM
  * header, which xfs_db itself reports as a CRC error).
  */
-export const XFS_LEFT_OUT = (entry: { path: string; type: string; target?: string }) => /\s/.test(entry.path) || (entry.type === 'symlink' && (entry.target?.length ?? 0) > 300);
+export const XFS_LEFT_OUT = (entry: { path: string; type: string; target?: string }) =>
+  /\s/.test(entry.path) || (entry.type === 'symlink' && (entry.target?.length ?? 0) > 300);
 
 function protofile(root: string): string {
   const lines = ['/dev/null', '0 0', 'd--755 0 0'];
@@ -164,7 +174,14 @@ function protofile(root: string): string {
     for (const name of readdirSync(dir).sort()) {
       const full = join(dir, name);
       const st = lstatSync(full);
-      if (XFS_LEFT_OUT({ path: name, type: st.isSymbolicLink() ? 'symlink' : 'file', target: st.isSymbolicLink() ? readlinkSync(full) : undefined })) continue;
+      if (
+        XFS_LEFT_OUT({
+          path: name,
+          type: st.isSymbolicLink() ? 'symlink' : 'file',
+          target: st.isSymbolicLink() ? readlinkSync(full) : undefined,
+        })
+      )
+        continue;
       const mode = (st.mode & 0o777).toString(8).padStart(3, '0');
       if (st.isSymbolicLink()) lines.push(`${name} l--${mode} 0 0 ${readlinkSync(full)}`);
       else if (st.isDirectory()) {
@@ -220,10 +237,15 @@ export function fsFixtures(): FsFixtures {
     const fsck = spawnSync('e2fsck', ['-fyD', images.ext4], { stdio: 'ignore' });
     if (fsck.status !== 0 && fsck.status !== 1) throw new Error(`e2fsck -fyD failed (${fsck.status})`);
     const gpt = join(dir, 'gpt.img');
-    disk(gpt, 140 * MiB, 'label: gpt\nstart=2048, size=131072, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\nstart=133120, size=131072, type=0FC63DAF-8483-4772-8E3D-693D8477DE47\n', [
-      { image: images.fat32, startSector: 2048 },
-      { image: images.ext4, startSector: 133120 },
-    ]);
+    disk(
+      gpt,
+      140 * MiB,
+      'label: gpt\nstart=2048, size=131072, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\nstart=133120, size=131072, type=0FC63DAF-8483-4772-8E3D-693D8477DE47\n',
+      [
+        { image: images.fat32, startSector: 2048 },
+        { image: images.ext4, startSector: 133120 },
+      ],
+    );
     const mbr = join(dir, 'mbr.img');
     disk(mbr, 80 * MiB, 'label: dos\nstart=2048, size=65536, type=83\nstart=69632, size=90112, type=5\nstart=71680, size=65536, type=6\n', [
       { image: images.ext2, startSector: 2048 },
@@ -276,6 +298,20 @@ export function fsFixtures(): FsFixtures {
     } catch (error) {
       exfatUnavailable = `mkfs.exfat + exfat-fuse could not make the exFAT fixture (a loop device and a FUSE mount are needed): ${String((error as Error).message).split('\n')[0]}`;
     }
-    return { dir, trees: { fat: fatTree, ext: extTree, ntfs: ntfsTree }, images, ntfs: ntfsImages, ntfsUnavailable, xfs: { image: xfsImage, qcow2: xfsQcow2 }, btrfs: { image: btrfsImage, qcow2: btrfsQcow2 }, exfat: exfatImages, exfatUnavailable, gpt, gptQcow2, mbr, mbrQcow2 };
+    return {
+      dir,
+      trees: { fat: fatTree, ext: extTree, ntfs: ntfsTree },
+      images,
+      ntfs: ntfsImages,
+      ntfsUnavailable,
+      xfs: { image: xfsImage, qcow2: xfsQcow2 },
+      btrfs: { image: btrfsImage, qcow2: btrfsQcow2 },
+      exfat: exfatImages,
+      exfatUnavailable,
+      gpt,
+      gptQcow2,
+      mbr,
+      mbrQcow2,
+    };
   });
 }

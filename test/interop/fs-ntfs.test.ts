@@ -20,8 +20,13 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const ntfsinfo = (image: string, path: string) => execFileSync('ntfsinfo', ['-F', path, image], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-const ntfsls = (image: string, path: string) => execFileSync('ntfsls', ['-p', path, image], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter((name) => name && name !== '.' && name !== '..').sort();
+const ntfsinfo = (image: string, path: string) =>
+  execFileSync('ntfsinfo', ['-F', path, image], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+const ntfsls = (image: string, path: string) =>
+  execFileSync('ntfsls', ['-p', path, image], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    .split('\n')
+    .filter((name) => name && name !== '.' && name !== '..')
+    .sort();
 
 describe.skipIf(!ntfs)(`NTFS made by mkntfs and ntfs-3g${fx.ntfsUnavailable ? ` (skipped: ${fx.ntfsUnavailable})` : ''}`, () => {
   it('every name, type, size, link target and byte is the folder that went in, raw and as qcow2', async () => {

@@ -58,7 +58,11 @@ export async function treeFailure(file: string, partition?: number): Promise<Dis
 export async function diskimgBytes(...args: string[]): Promise<{ code: number; stdout: Buffer; stderr: string }> {
   const parts: Buffer[] = [];
   let stderr = '';
-  const code = await main(args, { stdout: (s) => parts.push(Buffer.from(s)), stderr: (s) => (stderr += s), stdoutBytes: async (b) => void parts.push(Buffer.from(b)) });
+  const code = await main(args, {
+    stdout: (s) => parts.push(Buffer.from(s)),
+    stderr: (s) => (stderr += s),
+    stdoutBytes: async (b) => void parts.push(Buffer.from(b)),
+  });
   return { code, stdout: Buffer.concat(parts), stderr };
 }
 

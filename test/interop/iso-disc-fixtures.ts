@@ -12,11 +12,11 @@ export const LABEL = 'ĐĨA_CÀI_ĐẶT';
 export const PUBLISHER = 'Công ty Đĩa';
 export const PREPARER = 'Người soạn';
 export const LINKS = {
-  'long200': `${'x'.repeat(100)}/${'y'.repeat(100)}`,
-  'long335': Array.from({ length: 8 }, (_, i) => `${'d'.repeat(40)}${i}`).join('/'),
+  long200: `${'x'.repeat(100)}/${'y'.repeat(100)}`,
+  long335: Array.from({ length: 8 }, (_, i) => `${'d'.repeat(40)}${i}`).join('/'),
   /** One component longer than an SL entry holds: split over two, the first flagged CONTINUE. */
-  'comp255': 'c'.repeat(255),
-  'abs300': `/${Array.from({ length: 5 }, (_, i) => `${'e'.repeat(58)}${i}`).join('/')}`,
+  comp255: 'c'.repeat(255),
+  abs300: `/${Array.from({ length: 5 }, (_, i) => `${'e'.repeat(58)}${i}`).join('/')}`,
 };
 /** The huge zisofs2 file: zeros but its last bytes. */
 export const HUGE_SIZE = 4_500_000_000;
@@ -84,7 +84,8 @@ function build(dir: string): DiscFixtures {
   writeFileSync(join(z, 'tiny.txt'), 'tiny\n');
   writeFileSync(join(z, 'empty'), '');
   writeFileSync(join(z, 'sub/zeros.bin'), Buffer.alloc(200_000));
-  const zisofs = (out: string, settings: string) => run('xorriso', '-outdev', out, '-zisofs', settings, '-map', z, '/', '-set_filter_r', '--zisofs', '/', '--', '-commit');
+  const zisofs = (out: string, settings: string) =>
+    run('xorriso', '-outdev', out, '-zisofs', settings, '-map', z, '/', '-set_filter_r', '--zisofs', '/', '--', '-commit');
   zisofs(at('zv1.iso'), 'level=6:block_size=32k');
   zisofs(at('zv2.iso'), 'level=6:version_2=on:block_size_v2=128k');
   zisofs(at('z2.iso'), 'version_2=on:susp_z2=on');
@@ -108,8 +109,41 @@ function build(dir: string): DiscFixtures {
   run('xorriso', '-as', 'mkisofs', '-quiet', '-R', '-o', at('devx.iso'), d);
   run('genisoimage', '-quiet', '-R', '-o', at('devg.iso'), d);
 
-  run('genisoimage', '-quiet', '-input-charset', 'utf-8', '-V', LABEL, '-publisher', PUBLISHER, '-p', PREPARER, '-A', 'Ứng dụng', '-sysid', 'HỆ', '-R', '-o', at('label.iso'), join(z, 'sub'));
-  run('genisoimage', '-quiet', '-input-charset', 'utf-8', '-V', LABEL, '-publisher', PUBLISHER, '-R', '-J', '-o', at('label-joliet.iso'), join(z, 'sub'));
+  run(
+    'genisoimage',
+    '-quiet',
+    '-input-charset',
+    'utf-8',
+    '-V',
+    LABEL,
+    '-publisher',
+    PUBLISHER,
+    '-p',
+    PREPARER,
+    '-A',
+    'Ứng dụng',
+    '-sysid',
+    'HỆ',
+    '-R',
+    '-o',
+    at('label.iso'),
+    join(z, 'sub'),
+  );
+  run(
+    'genisoimage',
+    '-quiet',
+    '-input-charset',
+    'utf-8',
+    '-V',
+    LABEL,
+    '-publisher',
+    PUBLISHER,
+    '-R',
+    '-J',
+    '-o',
+    at('label-joliet.iso'),
+    join(z, 'sub'),
+  );
 
   const b = at('boot-tree');
   mkdirSync(join(b, 'boot'), { recursive: true });
@@ -117,7 +151,28 @@ function build(dir: string): DiscFixtures {
   writeFileSync(join(b, 'boot/bios.bin'), Buffer.alloc(2048, 0x90));
   run('mkfs.vfat', '-C', join(b, 'boot/efi.img'), '1440');
   for (let i = 0; i < 30; i++) writeFileSync(join(b, `docs/note-${i}.txt`), `note ${i}\n`);
-  run('xorriso', '-as', 'mkisofs', '-quiet', '-R', '-J', '-V', 'BOOT_DISC', '-b', 'boot/bios.bin', '-no-emul-boot', '-boot-load-size', '4', '-eltorito-alt-boot', '-e', 'boot/efi.img', '-no-emul-boot', '-o', at('boot.iso'), b);
+  run(
+    'xorriso',
+    '-as',
+    'mkisofs',
+    '-quiet',
+    '-R',
+    '-J',
+    '-V',
+    'BOOT_DISC',
+    '-b',
+    'boot/bios.bin',
+    '-no-emul-boot',
+    '-boot-load-size',
+    '4',
+    '-eltorito-alt-boot',
+    '-e',
+    'boot/efi.img',
+    '-no-emul-boot',
+    '-o',
+    at('boot.iso'),
+    b,
+  );
 
   return {
     dir,

@@ -38,7 +38,10 @@ async function open(file: string): Promise<Disc> {
 
 /** xorriso's listing: path → the size column (a device's "major,minor") and a symlink's target. */
 function xorrisoListing(file: string): Map<string, { mode: string; size: string; target?: string }> {
-  const out = execFileSync('xorriso', ['-indev', file, '-find', '/', '-exec', 'lsdl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const out = execFileSync('xorriso', ['-indev', file, '-find', '/', '-exec', 'lsdl'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   const map = new Map<string, { mode: string; size: string; target?: string }>();
   for (const line of out.split('\n')) {
     const m = /^(\S+)\s+\d+\s+\d+\s+\d+\s+(\S+)\s+\w+\s+\d+\s+[\d:]+\s+'(.*?)'(?: -> '(.*)')?$/.exec(line);
@@ -70,7 +73,12 @@ function libarchiveDisc(name: string): string {
 
 describe('zisofs', () => {
   it('v1, zisofs2 (ZF PZ and Z2) and mkzftree files list their decompressed size, as xorriso does, and read as the originals', async () => {
-    for (const [file, version] of [[f.zv1, 1], [f.zv2, 2], [f.z2, 2], [f.mkz, 1]] as const) {
+    for (const [file, version] of [
+      [f.zv1, 1],
+      [f.zv2, 2],
+      [f.z2, 2],
+      [f.mkz, 1],
+    ] as const) {
       const disc = await open(file);
       const entries = await walk(disc);
       const theirs = xorrisoListing(file);
@@ -87,7 +95,11 @@ describe('zisofs', () => {
       expect(entries.find((e) => e.path === '/tiny.txt')!.zisofs).toBeUndefined();
       // A range from the middle of a block, across blocks.
       const varied = entries.find((e) => e.path === '/varied.txt')!;
-      expect(Buffer.from(await disc.readRange(varied, 100_000, 70_000)).equals(readFileSync(join(f.zsource, 'varied.txt')).subarray(100_000, 170_000))).toBe(true);
+      expect(
+        Buffer.from(await disc.readRange(varied, 100_000, 70_000)).equals(
+          readFileSync(join(f.zsource, 'varied.txt')).subarray(100_000, 170_000),
+        ),
+      ).toBe(true);
     }
   });
 
@@ -98,7 +110,11 @@ describe('zisofs', () => {
     expect(long.stdout).toMatch(new RegExp(`\\s300006 .* /text\\.txt  \\(zisofs, ${text.zisofs!.stored} bytes stored\\)\\n`));
     expect(long.stdout).toMatch(/ \/tiny\.txt\n/);
     const json = JSON.parse((await diskimg('iso', 'ls', '--output=json', f.z2)).stdout) as ReturnType<typeof entryJson>[];
-    expect(json.find((e) => e.path === '/text.txt')).toMatchObject({ size: 300006, compression: 'zisofs2', 'stored-size': expect.any(Number) });
+    expect(json.find((e) => e.path === '/text.txt')).toMatchObject({
+      size: 300006,
+      compression: 'zisofs2',
+      'stored-size': expect.any(Number),
+    });
     expect(json.find((e) => e.path === '/tiny.txt')).toEqual({ path: '/tiny.txt', type: 'file', size: 5 });
     const out = join(scratch, 'text.txt');
     expect((await diskimg('iso', 'extract', f.zv2, '/text.txt', out)).code).toBe(0);
@@ -110,7 +126,15 @@ describe('zisofs', () => {
     const chunks: Uint8Array[] = [];
     for await (const chunk of zipStream(zipEntries(disc, disc.tree.root()))) chunks.push(chunk);
     writeFileSync(zip, Buffer.concat(chunks));
-    const check = execFileSync('python3', ['-c', 'import zipfile,sys,hashlib; z=zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print(hashlib.sha256(z.read("ISOIMAGE/varied.txt")).hexdigest())', zip], { encoding: 'utf8' });
+    const check = execFileSync(
+      'python3',
+      [
+        '-c',
+        'import zipfile,sys,hashlib; z=zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print(hashlib.sha256(z.read("ISOIMAGE/varied.txt")).hexdigest())',
+        zip,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(check.trim()).toBe(execFileSync('sha256sum', [join(f.zsource, 'varied.txt')], { encoding: 'utf8' }).split(' ')[0]);
   });
 
@@ -125,7 +149,9 @@ describe('zisofs', () => {
       examples: zisofs.map((e) => e.path),
       complete: true,
     });
-    expect((await diskimg('iso', 'info', f.zv1)).stdout).toMatch(new RegExp(`^zisofs files: +${zisofs.length} \\(\\d+ bytes stored, \\d+ decompressed\\)\n  /`, 'm'));
+    expect((await diskimg('iso', 'info', f.zv1)).stdout).toMatch(
+      new RegExp(`^zisofs files: +${zisofs.length} \\(\\d+ bytes stored, \\d+ decompressed\\)\n  /`, 'm'),
+    );
     expect(JSON.parse((await diskimg('iso', 'info', '--output=json', f.devx)).stdout).zisofs).toBeUndefined();
   });
 
@@ -204,7 +230,9 @@ describe('zisofs', () => {
     it('a pointer past the end of the stored file', async () => {
       const { file, at } = await damaged('beyond.iso');
       patch(file, at + 16 + 4 * 5, (b) => b.writeUInt32LE(0x7fffffff));
-      expect((await readError(file)).message).toMatch(/^zisofs file \/varied\.txt: block 4 ends at byte 2147483647, past the end of the stored file/);
+      expect((await readError(file)).message).toMatch(
+        /^zisofs file \/varied\.txt: block 4 ends at byte 2147483647, past the end of the stored file/,
+      );
     });
 
     it('a block that inflates beyond the block size', async () => {
@@ -223,7 +251,9 @@ describe('zisofs', () => {
       // The ZF entry of the record: "ZF", 16, 1, "pz", 4, 15, size both-endian.
       const old = raw.readUInt32LE(at + 8);
       expect(old).toBe(0xfffffff0);
-      const zf = raw.indexOf(Buffer.from([0x5a, 0x46, 16, 1, 0x70, 0x7a, 4, 15, ...u32le(readFileSync(join(f.zsource, 'varied.txt')).length)]));
+      const zf = raw.indexOf(
+        Buffer.from([0x5a, 0x46, 16, 1, 0x70, 0x7a, 4, 15, ...u32le(readFileSync(join(f.zsource, 'varied.txt')).length)]),
+      );
       expect(zf).toBeGreaterThan(0);
       patch(file, zf + 8, (b) => {
         b.writeUInt32LE(0xfffffff0, 0);
@@ -239,7 +269,8 @@ describe('zisofs', () => {
 });
 
 const u32le = (v: number) => [v & 255, (v >>> 8) & 255, (v >>> 16) & 255, v >>> 24];
-const deflate = (bytes: Buffer) => execFileSync('python3', ['-c', 'import sys,zlib; sys.stdout.buffer.write(zlib.compress(sys.stdin.buffer.read(), 9))'], { input: bytes });
+const deflate = (bytes: Buffer) =>
+  execFileSync('python3', ['-c', 'import sys,zlib; sys.stdout.buffer.write(zlib.compress(sys.stdin.buffer.read(), 9))'], { input: bytes });
 
 describe('Rock Ridge devices, FIFOs and sockets', () => {
   it('list with their type and device numbers, as xorriso lists them (xorriso -R and genisoimage -R)', async () => {
@@ -257,7 +288,10 @@ describe('Rock Ridge devices, FIFOs and sockets', () => {
       for (const name of ['disk', 'null', 'nvme', 'fifo', 'socket']) {
         const { mode, size } = theirs.get(`/${name}`)!;
         // genisoimage's PN holds major and minor in its two words (as Linux reads it); xorriso shows that as "0,<both>".
-        const numbers = file === f.devx || !size.includes(',') ? size : `${entries.get(`/${name}`)!.device!.major},${entries.get(`/${name}`)!.device!.minor}`;
+        const numbers =
+          file === f.devx || !size.includes(',')
+            ? size
+            : `${entries.get(`/${name}`)!.device!.major},${entries.get(`/${name}`)!.device!.minor}`;
         expect(long).toMatch(new RegExp(`^${mode.replace(/[-]/g, '\\-')} .* ${numbers} .* /${name}$`, 'm'));
       }
       const json = JSON.parse((await diskimg('iso', 'ls', '--output=json', file)).stdout) as ReturnType<typeof entryJson>[];
@@ -271,7 +305,13 @@ describe('Rock Ridge devices, FIFOs and sockets', () => {
     const out = join(scratch, 'devtree');
     const run = await diskimg('iso', 'extract', f.devx, '/', out);
     expect(run.code).toBe(0);
-    expect(run.stderr.split('\n').filter(Boolean).sort()).toEqual(['diskimg: skipped /disk: a block device is not extracted', 'diskimg: skipped /fifo: a FIFO is not extracted', 'diskimg: skipped /null: a character device is not extracted', 'diskimg: skipped /nvme: a block device is not extracted', 'diskimg: skipped /socket: a socket is not extracted']);
+    expect(run.stderr.split('\n').filter(Boolean).sort()).toEqual([
+      'diskimg: skipped /disk: a block device is not extracted',
+      'diskimg: skipped /fifo: a FIFO is not extracted',
+      'diskimg: skipped /null: a character device is not extracted',
+      'diskimg: skipped /nvme: a block device is not extracted',
+      'diskimg: skipped /socket: a socket is not extracted',
+    ]);
     expect(readdirSync(out).sort()).toEqual(['abs300', 'comp255', 'long200', 'long335', 'plain.txt']);
     expect(lstatSync(join(out, 'long200')).isSymbolicLink()).toBe(true);
     const alone = await diskimg('iso', 'extract', f.devx, '/fifo', join(scratch, 'fifo'));
@@ -303,13 +343,21 @@ describe('long Rock Ridge symlinks', () => {
 describe('labels and ids in UTF-8', () => {
   it('genisoimage -input-charset utf-8: read as UTF-8 (no Joliet), or Joliet’s (UCS-2) where there is one', async () => {
     const info = discInfo(await open(f.label));
-    expect(info).toMatchObject({ 'volume-id': LABEL, 'publisher-id': PUBLISHER, 'preparer-id': PREPARER, 'application-id': 'Ứng dụng', 'system-id': 'HỆ' });
+    expect(info).toMatchObject({
+      'volume-id': LABEL,
+      'publisher-id': PUBLISHER,
+      'preparer-id': PREPARER,
+      'application-id': 'Ứng dụng',
+      'system-id': 'HỆ',
+    });
     const joliet = await open(f.labelJoliet);
     expect(discInfo(joliet)).toMatchObject({ 'volume-id': LABEL, 'publisher-id': PUBLISHER });
     expect(joliet.label).toBe(LABEL);
     expect((await diskimg('iso', 'info', f.label)).stdout).toMatch(new RegExp(`^Volume id: +${LABEL}$`, 'm'));
     // What xorriso shows (it reads the primary's bytes as the locale does: UTF-8 here).
-    expect(execFileSync('xorriso', ['-indev', f.label, '-pvd_info'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })).toContain(`Volume Id    : ${LABEL}`);
+    expect(execFileSync('xorriso', ['-indev', f.label, '-pvd_info'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })).toContain(
+      `Volume Id    : ${LABEL}`,
+    );
   });
 
   it('bytes that are not UTF-8 are Latin-1', async () => {
@@ -350,7 +398,12 @@ describe('a truncated image', () => {
     const info = discInfo(disc);
     expect(info.truncated).toMatchObject({ 'missing-bytes': t.missing, 'file-count': t.fileCount, complete: true });
     const human = (await diskimg('iso', 'info', file)).stdout;
-    expect(human).toMatch(new RegExp(`^WARNING: the image is truncated: ${t.missing} bytes of its \\d+-byte volume are missing; ${t.fileCount} files lose data$`, 'm'));
+    expect(human).toMatch(
+      new RegExp(
+        `^WARNING: the image is truncated: ${t.missing} bytes of its \\d+-byte volume are missing; ${t.fileCount} files lose data$`,
+        'm',
+      ),
+    );
     expect(human).toMatch(new RegExp(`^  … and ${t.fileCount - 20} more$`, 'm'));
     expect(discInfo(whole).truncated).toBeUndefined();
   });

@@ -62,9 +62,36 @@ function build(dir: string): IsoFixtures {
   };
   tree(at('tree'));
   const efi = at('tree/boot/efi.img');
-  xorriso('-R', '-J', '-V', 'RICH_DISC', '-publisher', 'diskimg tests', '-A', 'diskimg', '-b', 'boot/bios.bin', '-no-emul-boot', '-boot-load-size', '4', '-eltorito-alt-boot', '-e', 'boot/efi.img', '-no-emul-boot', '-append_partition', '2', '0xef', efi, '-o', at('rich.iso'), at('tree'));
+  xorriso(
+    '-R',
+    '-J',
+    '-V',
+    'RICH_DISC',
+    '-publisher',
+    'diskimg tests',
+    '-A',
+    'diskimg',
+    '-b',
+    'boot/bios.bin',
+    '-no-emul-boot',
+    '-boot-load-size',
+    '4',
+    '-eltorito-alt-boot',
+    '-e',
+    'boot/efi.img',
+    '-no-emul-boot',
+    '-append_partition',
+    '2',
+    '0xef',
+    efi,
+    '-o',
+    at('rich.iso'),
+    at('tree'),
+  );
   xorriso('-R', '-J', '-V', 'GPT_DISC', '-append_partition', '2', '0xef', efi, '-appended_part_as_gpt', '-o', at('gpt.iso'), at('tree'));
-  execFileSync('genisoimage', ['-quiet', '-J', '-joliet-long', '-V', 'JOLIET_ONLY', '-o', at('joliet.iso'), at('tree')], { stdio: 'ignore' });
+  execFileSync('genisoimage', ['-quiet', '-J', '-joliet-long', '-V', 'JOLIET_ONLY', '-o', at('joliet.iso'), at('tree')], {
+    stdio: 'ignore',
+  });
   execFileSync('genisoimage', ['-quiet', '-V', 'PLAIN', '-o', at('plain.iso'), at('tree')], { stdio: 'ignore' });
   mkdirSync(at('nothing'));
   xorriso('-R', '-V', 'EMPTY', '-o', at('empty.iso'), at('nothing'));

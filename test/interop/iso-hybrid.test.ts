@@ -6,7 +6,18 @@
  * and every error the iso command can give a user.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,7 +54,37 @@ beforeAll(() => {
   chmodSync(join(tree, 'private.txt'), 0o600);
   chmodSync(join(tree, 'readme.txt'), 0o755);
   iso.hybrid = join(dir, 'hybrid.iso');
-  execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-V', 'HYBRID', '-b', 'isolinux.bin', '-c', 'boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', '-isohybrid-mbr', ISOHDPFX, '-eltorito-alt-boot', '-e', 'boot/efi.img', '-no-emul-boot', '-isohybrid-gpt-basdat', '-o', iso.hybrid, tree], { stdio: 'ignore' });
+  execFileSync(
+    'xorriso',
+    [
+      '-as',
+      'mkisofs',
+      '-quiet',
+      '-R',
+      '-J',
+      '-V',
+      'HYBRID',
+      '-b',
+      'isolinux.bin',
+      '-c',
+      'boot.cat',
+      '-no-emul-boot',
+      '-boot-load-size',
+      '4',
+      '-boot-info-table',
+      '-isohybrid-mbr',
+      ISOHDPFX,
+      '-eltorito-alt-boot',
+      '-e',
+      'boot/efi.img',
+      '-no-emul-boot',
+      '-isohybrid-gpt-basdat',
+      '-o',
+      iso.hybrid,
+      tree,
+    ],
+    { stdio: 'ignore' },
+  );
   const long = join(dir, 'long');
   mkdirSync(join(long, 'a folder with a long name'), { recursive: true });
   writeFileSync(join(long, 'a folder with a long name/a rather long file name, with spaces.text'), 'long\n');
@@ -59,7 +100,35 @@ beforeAll(() => {
   writeFileSync(join(boot, 'floppy.img'), floppy);
   writeFileSync(join(boot, 'ppc.bin'), Buffer.alloc(4096, 0x60));
   iso.platforms = join(dir, 'platforms.iso');
-  execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-b', 'floppy.img', '-c', 'boot.cat', '-eltorito-alt-boot', '-eltorito-platform', 'PPC', '-b', 'ppc.bin', '-no-emul-boot', '-eltorito-alt-boot', '-eltorito-platform', 'Mac', '-b', 'ppc.bin', '-no-emul-boot', '-o', iso.platforms, boot], { stdio: 'ignore' });
+  execFileSync(
+    'xorriso',
+    [
+      '-as',
+      'mkisofs',
+      '-quiet',
+      '-R',
+      '-b',
+      'floppy.img',
+      '-c',
+      'boot.cat',
+      '-eltorito-alt-boot',
+      '-eltorito-platform',
+      'PPC',
+      '-b',
+      'ppc.bin',
+      '-no-emul-boot',
+      '-eltorito-alt-boot',
+      '-eltorito-platform',
+      'Mac',
+      '-b',
+      'ppc.bin',
+      '-no-emul-boot',
+      '-o',
+      iso.platforms,
+      boot,
+    ],
+    { stdio: 'ignore' },
+  );
   iso.deep = join(dir, 'deep.iso');
   execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-o', iso.deep, join(dir, 'deep')], { stdio: 'ignore' });
 }, 120_000);
@@ -85,7 +154,10 @@ describe('hybrid discs', () => {
   it('isohybrid MBR and GPT partitions are those xorriso -report_system_area lists', async () => {
     expect(existsSync(ISOHDPFX), `${ISOHDPFX} (isolinux, installed by .ci/run)`).toBe(true);
     const disc = await open(iso.hybrid);
-    const report = execFileSync('xorriso', ['-indev', iso.hybrid, '-report_system_area', 'plain'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const report = execFileSync('xorriso', ['-indev', iso.hybrid, '-report_system_area', 'plain'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const mbr = [...report.matchAll(/^MBR partition\s+:\s+(\d+)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\d+)\s+(\d+)$/gm)].map((m) => ({
       scheme: 'mbr',
       index: Number(m[1]),
@@ -94,7 +166,8 @@ describe('hybrid discs', () => {
       start: Number(m[4]) * 512,
       size: Number(m[5]) * 512,
     }));
-    const field = (name: string) => new Map([...report.matchAll(new RegExp(`^GPT ${name}\\s*:\\s+(\\d+)\\s+(.*)$`, 'gm'))].map((m) => [Number(m[1]), m[2].trim()]));
+    const field = (name: string) =>
+      new Map([...report.matchAll(new RegExp(`^GPT ${name}\\s*:\\s+(\\d+)\\s+(.*)$`, 'gm'))].map((m) => [Number(m[1]), m[2].trim()]));
     const [names, types, ranges] = [field('partname local'), field('type GUID'), field('start and size')];
     const gpt = [...ranges].map(([index, range]) => {
       const [start, size] = range.split(/\s+/).map(Number);
@@ -115,7 +188,10 @@ describe('hybrid discs', () => {
 
   it('boot images are the files xorriso names, sized as those files', async () => {
     const disc = await open(iso.hybrid);
-    const report = execFileSync('xorriso', ['-indev', iso.hybrid, '-report_el_torito', 'plain'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const report = execFileSync('xorriso', ['-indev', iso.hybrid, '-report_el_torito', 'plain'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const paths = [...report.matchAll(/^El Torito img path :\s+(\d+)\s+(\S+)$/gm)].map((m) => m[2]);
     const entries = disc.bootCatalog!.entries;
     expect(entries.map((e) => e.path)).toEqual(paths);
@@ -133,11 +209,22 @@ describe('hybrid discs', () => {
 describe('El Torito platforms and emulations', () => {
   it('floppy emulation, PowerPC and Mac entries as xorriso -report_el_torito reads them', async () => {
     const disc = await open(iso.platforms);
-    const report = execFileSync('xorriso', ['-indev', iso.platforms, '-report_el_torito', 'plain'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const report = execFileSync('xorriso', ['-indev', iso.platforms, '-report_el_torito', 'plain'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const PLATFORMS: Record<string, string> = { BIOS: 'bios', UEFI: 'uefi', PPC: 'powerpc', Mac: 'mac' };
-    const EMULATIONS: Record<string, string> = { none: 'none', 'fd1.2': '1.2M floppy', 'fd1.4': '1.44M floppy', 'fd2.8': '2.88M floppy', hd: 'hard disk' };
+    const EMULATIONS: Record<string, string> = {
+      none: 'none',
+      'fd1.2': '1.2M floppy',
+      'fd1.4': '1.44M floppy',
+      'fd2.8': '2.88M floppy',
+      hd: 'hard disk',
+    };
     const paths = new Map([...report.matchAll(/^El Torito img path :\s+(\d+)\s+(\S+)$/gm)].map((m) => [Number(m[1]), m[2]]));
-    const theirs = [...report.matchAll(/^El Torito boot img :\s+(\d+)\s+(\S+)\s+(\S)\s+(\S+)\s+(0x[0-9a-f]+)\s+\S+\s+(\d+)\s+(\d+)$/gm)].map((m) => ({
+    const theirs = [
+      ...report.matchAll(/^El Torito boot img :\s+(\d+)\s+(\S+)\s+(\S)\s+(\S+)\s+(0x[0-9a-f]+)\s+\S+\s+(\d+)\s+(\d+)$/gm),
+    ].map((m) => ({
       platform: PLATFORMS[m[2]],
       bootable: m[3] === 'y',
       emulation: EMULATIONS[m[4]],
@@ -146,7 +233,15 @@ describe('El Torito platforms and emulations', () => {
       offset: Number(m[7]) * 2048,
       path: paths.get(Number(m[1])),
     }));
-    const ours = disc.bootCatalog!.entries.map(({ platform, bootable, emulation, loadSegment, sectorCount, offset, path }) => ({ platform, bootable, emulation, loadSegment, sectorCount, offset, path }));
+    const ours = disc.bootCatalog!.entries.map(({ platform, bootable, emulation, loadSegment, sectorCount, offset, path }) => ({
+      platform,
+      bootable,
+      emulation,
+      loadSegment,
+      sectorCount,
+      offset,
+      path,
+    }));
     expect(ours).toEqual(theirs);
     expect(disc.bootCatalog!.entries.map((e) => [e.loadSize, e.sizeFrom])).toEqual([
       [1_474_560, 'floppy'],
@@ -159,12 +254,19 @@ describe('El Torito platforms and emulations', () => {
 describe('Rock Ridge attributes and the disc picture', () => {
   it('modes, links, owners, times and symlink targets equal xorriso -lsdl', async () => {
     const disc = await open(iso.hybrid);
-    const out = execFileSync('xorriso', ['-indev', iso.hybrid, '-find', '/', '-exec', 'lsdl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync('xorriso', ['-indev', iso.hybrid, '-find', '/', '-exec', 'lsdl'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const theirs = new Map<string, string>();
     for (const line of out.split('\n')) {
       const m = /^(\S{10})\s+(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+(\w+ +\d+ [\d:]+)\s+'(.*?)'(?: -> '(.*)')?$/.exec(line);
       // xorriso types the boot catalog "e" (its own node kind); on the disc it is a plain file.
-      if (m && m[6] !== '/') theirs.set(m[6], `${m[1].replace(/^e/, '-')} ${m[2]} ${m[3]} ${m[4]} ${m[5].replace(/ +/g, ' ')}${m[7] !== undefined ? ` -> ${m[7]}` : ''}`);
+      if (m && m[6] !== '/')
+        theirs.set(
+          m[6],
+          `${m[1].replace(/^e/, '-')} ${m[2]} ${m[3]} ${m[4]} ${m[5].replace(/ +/g, ' ')}${m[7] !== undefined ? ` -> ${m[7]}` : ''}`,
+        );
     }
     const month = (iso: string) => new Date(iso).toLocaleString('en-US', { month: 'short', timeZone: 'UTC' });
     const ours = new Map(
@@ -188,8 +290,10 @@ describe('Rock Ridge attributes and the disc picture', () => {
       expect(regions.every((r, i) => i === 0 || r.offset >= regions[i - 1].offset)).toBe(true);
       expect(regions.every((r) => r.length > 0 && r.offset + r.length <= disc.storage.size)).toBe(true);
       const kinds = new Set(regions.map((r) => r.kind));
-      for (const kind of ['system-area', 'descriptors', 'path-tables', 'directories', 'files']) expect(kinds.has(kind as never), `${file}: ${kind}`).toBe(true);
-      if (file === iso.hybrid) for (const kind of ['boot-catalog', 'boot-image', 'partition']) expect(kinds.has(kind as never), kind).toBe(true);
+      for (const kind of ['system-area', 'descriptors', 'path-tables', 'directories', 'files'])
+        expect(kinds.has(kind as never), `${file}: ${kind}`).toBe(true);
+      if (file === iso.hybrid)
+        for (const kind of ['boot-catalog', 'boot-image', 'partition']) expect(kinds.has(kind as never), kind).toBe(true);
       const spans = withGaps(regions, disc.storage.size);
       let end = 0;
       for (const span of spans) {
@@ -204,15 +308,22 @@ describe('Rock Ridge attributes and the disc picture', () => {
 function modeString(mode: number): string {
   const type = (mode & 0o170000) === 0o040000 ? 'd' : (mode & 0o170000) === 0o120000 ? 'l' : '-';
   let bits = '';
-  for (let shift = 6; shift >= 0; shift -= 3) bits += `${mode & (4 << shift) ? 'r' : '-'}${mode & (2 << shift) ? 'w' : '-'}${mode & (1 << shift) ? 'x' : '-'}`;
+  for (let shift = 6; shift >= 0; shift -= 3)
+    bits += `${mode & (4 << shift) ? 'r' : '-'}${mode & (2 << shift) ? 'w' : '-'}${mode & (1 << shift) ? 'x' : '-'}`;
   return type + bits;
 }
 
 describe('names and tables against isoinfo and 7-Zip', () => {
   it('Rock Ridge, Joliet and plain names are what isoinfo -f lists', async () => {
-    for (const [names, flags] of [['rock-ridge', ['-R']], ['joliet', ['-J']], ['iso9660', []]] as const) {
+    for (const [names, flags] of [
+      ['rock-ridge', ['-R']],
+      ['joliet', ['-J']],
+      ['iso9660', []],
+    ] as const) {
       const disc = await open(f.rich, names);
-      const listed = execFileSync('isoinfo', ['-f', ...flags, '-i', f.rich], { encoding: 'utf8' }).split('\n').filter(Boolean);
+      const listed = execFileSync('isoinfo', ['-f', ...flags, '-i', f.rich], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean);
       const ours = (await walk(disc)).map((e) => e.path);
       if (names === 'iso9660') {
         // isoinfo keeps the ";1" version and the dot of extension-less names; we show what 7-Zip shows.
@@ -260,7 +371,12 @@ describe('names and tables against isoinfo and 7-Zip', () => {
       const out = execFileSync('isoinfo', ['-p', '-i', file], { encoding: 'utf8' });
       const listed = out.split('\n').filter((l) => /^\s*\d+:/.test(l));
       const [, block, size] = /Path table starts at block (\d+), size (\d+)/.exec(out)!;
-      expect(info['path-tables']).toMatchObject({ 'l-location': Number(block), size: Number(size), directories: listed.length, problems: [] });
+      expect(info['path-tables']).toMatchObject({
+        'l-location': Number(block),
+        size: Number(size),
+        directories: listed.length,
+        problems: [],
+      });
     }
   });
 
@@ -290,8 +406,14 @@ describe('diskimg iso errors: one line, exit 1', () => {
     const notIso = join(dir, 'not-an-iso.bin');
     writeFileSync(notIso, Buffer.alloc(64 * 1024, 0x41));
     await expectError(['info', join(dir, 'missing.iso')], /^diskimg: Could not open '.*missing\.iso': No such file or directory\n$/);
-    await expectError(['info', notIso], /^diskimg: .*not-an-iso\.bin: Not an ISO 9660 or UDF disc image: no CD001 volume descriptor at byte 32768 and no UDF anchor at sector 256\n$/);
-    await expectError(['ls', f.rich, '/no/such/thing'], /^diskimg: .*rich\.iso: No such file or directory on the disc: \/no\/such\/thing\n$/);
+    await expectError(
+      ['info', notIso],
+      /^diskimg: .*not-an-iso\.bin: Not an ISO 9660 or UDF disc image: no CD001 volume descriptor at byte 32768 and no UDF anchor at sector 256\n$/,
+    );
+    await expectError(
+      ['ls', f.rich, '/no/such/thing'],
+      /^diskimg: .*rich\.iso: No such file or directory on the disc: \/no\/such\/thing\n$/,
+    );
     await expectError(['ls', f.rich, '/big.bin/inside'], /^diskimg: .*rich\.iso: \/big\.bin is not a directory\n$/);
     await expectError(['extract', f.rich, '/missing', join(dir, 'out')], /No such file or directory on the disc: \/missing\n$/);
     await expectError(['extract', f.rich, '/big.bin'], /^diskimg: Expecting: diskimg iso extract FILE PATH OUT\nTry 'diskimg --help'/);
@@ -302,31 +424,57 @@ describe('diskimg iso errors: one line, exit 1', () => {
     await expectError([], /^diskimg: Expecting an iso command/);
     await expectError(['info'], /^diskimg: Expecting a disc image/);
     await expectError(['checksum', join(dir, 'missing.iso')], /^diskimg: Could not open '.*missing\.iso': No such file or directory\n$/);
-    await expectError(['checksum', '--check', join(dir, 'no-SHA256SUMS'), f.rich], /^diskimg: Could not read '.*no-SHA256SUMS': No such file or directory\n$/);
+    await expectError(
+      ['checksum', '--check', join(dir, 'no-SHA256SUMS'), f.rich],
+      /^diskimg: Could not read '.*no-SHA256SUMS': No such file or directory\n$/,
+    );
     const empty = join(dir, 'empty.bin');
     writeFileSync(empty, '');
     await expectError(['ls', empty], /empty\.bin: Not an ISO 9660 or UDF disc image/);
   });
 
   it('for outputs that cannot be written, and never over the disc itself', async () => {
-    await expectError(['extract', f.rich, '/big.bin', join(dir, 'no/such/folder/big.bin')], /^diskimg: Could not write '.*no\/such\/folder\/big\.bin': No such file or directory\n$/);
-    await expectError(['extract', f.rich, '/', join(dir, 'no/such/folder/disc.zip')], /^diskimg: Could not write '.*disc\.zip': No such file or directory\n$/);
+    await expectError(
+      ['extract', f.rich, '/big.bin', join(dir, 'no/such/folder/big.bin')],
+      /^diskimg: Could not write '.*no\/such\/folder\/big\.bin': No such file or directory\n$/,
+    );
+    await expectError(
+      ['extract', f.rich, '/', join(dir, 'no/such/folder/disc.zip')],
+      /^diskimg: Could not write '.*disc\.zip': No such file or directory\n$/,
+    );
     const copy = join(dir, 'copy.iso');
     copyFileSync(iso.level4, copy);
-    await expectError(['extract', copy, '/a folder with a long name/a rather long file name, with spaces.text', copy], /^diskimg: Refusing to write over the input: /);
+    await expectError(
+      ['extract', copy, '/a folder with a long name/a rather long file name, with spaces.text', copy],
+      /^diskimg: Refusing to write over the input: /,
+    );
     expect(readFileSync(copy).equals(readFileSync(iso.level4))).toBe(true);
     // A folder as a zip through the CLI: 7-Zip lists what the disc holds.
     const zip = join(dir, 'level4.zip');
     expect(await diskimg('iso', 'extract', iso.level4, '/', zip)).toEqual({ code: 0, stdout: '', stderr: '' });
-    expect(execFileSync('7z', ['l', '-slt', zip], { encoding: 'utf8' })).toMatch(/^Path = LEVEL4\/a folder with a long name\/a rather long file name, with spaces\.text$/m);
+    expect(execFileSync('7z', ['l', '-slt', zip], { encoding: 'utf8' })).toMatch(
+      /^Path = LEVEL4\/a folder with a long name\/a rather long file name, with spaces\.text$/m,
+    );
   });
 
   it('checksum --check says OK, FAILED or not listed', async () => {
     const sums = join(dir, 'SHA256SUMS');
     const sha = execFileSync('sha256sum', [iso.level4], { encoding: 'utf8' }).split(' ')[0];
     writeFileSync(sums, `${sha}  level4.iso\n${'0'.repeat(64)}  hybrid.iso\n`);
-    expect(await diskimg('iso', 'checksum', '--check', sums, iso.level4)).toEqual({ code: 0, stdout: 'level4.iso: OK (sha256)\n', stderr: '' });
-    expect(await diskimg('iso', 'checksum', '--check', sums, iso.hybrid)).toEqual({ code: 1, stdout: 'hybrid.iso: FAILED (sha256)\n', stderr: '' });
-    expect(await diskimg('iso', 'checksum', '--check', sums, iso.deep)).toEqual({ code: 2, stdout: '', stderr: `diskimg: deep.iso is not listed in ${sums}\n` });
+    expect(await diskimg('iso', 'checksum', '--check', sums, iso.level4)).toEqual({
+      code: 0,
+      stdout: 'level4.iso: OK (sha256)\n',
+      stderr: '',
+    });
+    expect(await diskimg('iso', 'checksum', '--check', sums, iso.hybrid)).toEqual({
+      code: 1,
+      stdout: 'hybrid.iso: FAILED (sha256)\n',
+      stderr: '',
+    });
+    expect(await diskimg('iso', 'checksum', '--check', sums, iso.deep)).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `diskimg: deep.iso is not listed in ${sums}\n`,
+    });
   });
 });

@@ -68,14 +68,22 @@ function expected(right: string): Row[] {
     const header = /^(\/.*):$/.exec(line);
     if (header) dir = header[1].replace(/\/$/, '');
     const m =
-      /^ {2}([-dlbcps][-rwxsStT]{9})\s+(\d+) (\d+) (\d+) \[LSN\s+\d+\]\s+(\d+) (\w{3}) (\d\d) (\d{4}) (\d\d:\d\d:\d\d) {2}(.*)$/.exec(line) ??
-      /^ {2}([-d])() ?()()\[LSN\s+\d+\]\s+(\d+) (\w{3}) (\d\d) (\d{4}) (\d\d:\d\d:\d\d) {2}(.*)$/.exec(line);
+      /^ {2}([-dlbcps][-rwxsStT]{9})\s+(\d+) (\d+) (\d+) \[LSN\s+\d+\]\s+(\d+) (\w{3}) (\d\d) (\d{4}) (\d\d:\d\d:\d\d) {2}(.*)$/.exec(
+        line,
+      ) ?? /^ {2}([-d])() ?()()\[LSN\s+\d+\]\s+(\d+) (\w{3}) (\d\d) (\d{4}) (\d\d:\d\d:\d\d) {2}(.*)$/.exec(line);
     if (!m) continue;
     const [, mode, nlink, uid, gid, size, month, day, year, time, rest] = m;
     const [name, target] = mode.startsWith('l') ? rest.split(' -> ') : [rest];
     if (name === '.' || name === '..') continue;
     const date = `${year}-${String(MONTHS.indexOf(month) + 1).padStart(2, '0')}-${day}T${time}Z`;
-    rows.push({ path: `${dir}/${name}`, mode, size: Number(size), date, ...(nlink ? { nlink: Number(nlink), uid: Number(uid), gid: Number(gid) } : {}), ...(target !== undefined ? { target } : {}) });
+    rows.push({
+      path: `${dir}/${name}`,
+      mode,
+      size: Number(size),
+      date,
+      ...(nlink ? { nlink: Number(nlink), uid: Number(uid), gid: Number(gid) } : {}),
+      ...(target !== undefined ? { target } : {}),
+    });
   }
   return rows;
 }
@@ -208,7 +216,10 @@ describe("libcdio's UDF discs", () => {
   it("test-udf1.iso: every file extracts from its UDF tree (check_udf.sh); COPYING is libcdio's own COPYING", async () => {
     const d = await open(disc('test-udf1.iso'), 'udf');
     const entries = await walk(d);
-    expect(entries.map((e) => [e.path, e.size])).toEqual([['/COPYING', 35147], ['/README', 3843]]);
+    expect(entries.map((e) => [e.path, e.size])).toEqual([
+      ['/COPYING', 35147],
+      ['/README', 3843],
+    ]);
     for (const e of entries) expect((await bytesOf(d, e)).length).toBe(e.size);
     expect((await fileBytes(d, '/COPYING')).equals(readFileSync(join(FIXTURES, 'COPYING.libcdio')))).toBe(true);
   });
@@ -224,7 +235,7 @@ describe("libcdio's damaged discs", () => {
     expect(run.stderr).toMatch(/logical block size 12336/);
   });
 
-  it('malformed2.iso fails (non-zero, as check_iso.sh requires): a DiskImgError naming the root\'s record of length 2', async () => {
+  it("malformed2.iso fails (non-zero, as check_iso.sh requires): a DiskImgError naming the root's record of length 2", async () => {
     // Its root directory starts with a record 2 bytes long (a record is at least 34). libcdio's
     // expected output (malformed2.right) still lists the two names it finds further on, /a and
     // /b.txt, before failing; we refuse the directory rather than guess where records resume.

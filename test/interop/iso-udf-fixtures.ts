@@ -31,7 +31,10 @@ export interface UdfFixtures {
 
 /** What the pycdlib disc holds: UDF path → symlink target, or file bytes. */
 export const PYCDLIB_LINKS: Record<string, string> = { '/rel': 'dir1/sub/hello.txt', '/up': '../dir1/./sub', '/abs': '/usr/share/doc' };
-export const PYCDLIB_FILES: Record<string, string> = { '/dir1/sub/hello.txt': 'hello from pycdlib\n', [`/${UDF_VIETNAMESE}`]: 'xin chào\n' };
+export const PYCDLIB_FILES: Record<string, string> = {
+  '/dir1/sub/hello.txt': 'hello from pycdlib\n',
+  [`/${UDF_VIETNAMESE}`]: 'xin chào\n',
+};
 
 const PYCDLIB_SCRIPT = `
 import io, sys, json, pycdlib
@@ -102,17 +105,28 @@ function build(dir: string): UdfFixtures {
     sparable: Object.fromEntries(['cdrw', 'dvdrw'].map((m) => [m, join(dir, `mkudffs-${m}.img`)])),
   };
   tree(at('tree'));
-  execFileSync('genisoimage', ['-quiet', '-udf', '-R', '-J', '-joliet-long', '-V', 'UDF_BRIDGE', '-o', at('bridge.iso'), at('tree')], { stdio: 'ignore' });
+  execFileSync('genisoimage', ['-quiet', '-udf', '-R', '-J', '-joliet-long', '-V', 'UDF_BRIDGE', '-o', at('bridge.iso'), at('tree')], {
+    stdio: 'ignore',
+  });
   wipeIso9660(at('bridge.iso'), at('udf-only.img'));
   for (const [revision, media] of Object.entries(MKUDFFS_REVISIONS)) {
-    execFileSync('mkudffs', [...media, '-r', revision, `--label=UDF ${revision}`, at(`mkudffs-${revision}.img`), '4096'], { stdio: 'ignore' });
+    execFileSync('mkudffs', [...media, '-r', revision, `--label=UDF ${revision}`, at(`mkudffs-${revision}.img`), '4096'], {
+      stdio: 'ignore',
+    });
   }
   for (const size of [512, 2048, 4096]) {
-    execFileSync('mkudffs', ['-m', 'hd', '-b', String(size), `--label=B${size}`, at(`mkudffs-b${size}.img`), String((4 << 20) / size)], { stdio: 'ignore' });
+    execFileSync('mkudffs', ['-m', 'hd', '-b', String(size), `--label=B${size}`, at(`mkudffs-b${size}.img`), String((4 << 20) / size)], {
+      stdio: 'ignore',
+    });
   }
-  for (const media of ['cdrw', 'dvdrw']) execFileSync('mkudffs', ['-m', media, `--label=SPARABLE ${media}`, at(`mkudffs-${media}.img`), '8192'], { stdio: 'ignore' });
+  for (const media of ['cdrw', 'dvdrw'])
+    execFileSync('mkudffs', ['-m', media, `--label=SPARABLE ${media}`, at(`mkudffs-${media}.img`), '8192'], { stdio: 'ignore' });
   // Debian's python3 (pycdlib is a Debian package, not in other Pythons on the PATH).
-  execFileSync('/usr/bin/python3', ['-c', PYCDLIB_SCRIPT, at('pycdlib.iso'), JSON.stringify(PYCDLIB_LINKS), JSON.stringify(PYCDLIB_FILES)], { stdio: 'ignore' });
+  execFileSync(
+    '/usr/bin/python3',
+    ['-c', PYCDLIB_SCRIPT, at('pycdlib.iso'), JSON.stringify(PYCDLIB_LINKS), JSON.stringify(PYCDLIB_FILES)],
+    { stdio: 'ignore' },
+  );
   return paths;
 }
 

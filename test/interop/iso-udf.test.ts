@@ -13,7 +13,15 @@ import { discInfo } from '../../src/core/iso/info.ts';
 import { discLayout, withGaps } from '../../src/core/iso/layout.ts';
 import type { DiscEntry } from '../../src/core/iso/types.ts';
 import { NodeFileStorage } from '../../src/node/file-storage.ts';
-import { MKUDFFS_REVISIONS, patchFile, PYCDLIB_FILES, PYCDLIB_LINKS, UDF_VIETNAMESE, udfFixtures, type UdfFixtures } from './iso-udf-fixtures.ts';
+import {
+  MKUDFFS_REVISIONS,
+  patchFile,
+  PYCDLIB_FILES,
+  PYCDLIB_LINKS,
+  UDF_VIETNAMESE,
+  udfFixtures,
+  type UdfFixtures,
+} from './iso-udf-fixtures.ts';
 import { diskimg } from './support.ts';
 import { walk, bytesOf } from '../support/disc.ts';
 
@@ -51,7 +59,10 @@ function sevenZip(file: string): { version?: string; entries: Map<string, { type
     const path = /^Path = (.*)$/m.exec(block)?.[1];
     const folder = /^Folder = (.*)$/m.exec(block)?.[1];
     if (path === undefined || folder === undefined) continue;
-    entries.set(`/${path}`, { type: folder === '+' ? 'dir' : 'file', size: folder === '+' ? 0 : Number(/^Size = (\d+)$/m.exec(block)?.[1]) });
+    entries.set(`/${path}`, {
+      type: folder === '+' ? 'dir' : 'file',
+      size: folder === '+' ? 0 : Number(/^Size = (\d+)$/m.exec(block)?.[1]),
+    });
   }
   return { version: /^Version = (.*)$/m.exec(head)?.[1], entries };
 }
@@ -60,7 +71,12 @@ const listing = (entries: DiscEntry[]) => new Map(entries.map((e) => [e.path, { 
 
 function udfinfo(file: string): Record<string, string> {
   const out = execFileSync('udfinfo', [file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  return Object.fromEntries(out.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    out
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }
 
 describe('UDF bridge and UDF-only discs', () => {
@@ -101,8 +117,16 @@ describe('UDF bridge and UDF-only discs', () => {
     // Ranges and small chunks read the same bytes as the source.
     const big = await disc.resolve('/big.bin');
     const source = readFileSync(join(f.source, 'big.bin'));
-    for (const [start, length] of [[0, 10], [2047, 2], [1_000_000, 70_000], [source.length - 5, 100]]) {
-      expect(Buffer.from(await disc.readRange(big, start, length)).equals(source.subarray(start, start + length)), `${start}+${length}`).toBe(true);
+    for (const [start, length] of [
+      [0, 10],
+      [2047, 2],
+      [1_000_000, 70_000],
+      [source.length - 5, 100],
+    ]) {
+      expect(
+        Buffer.from(await disc.readRange(big, start, length)).equals(source.subarray(start, start + length)),
+        `${start}+${length}`,
+      ).toBe(true);
     }
     const chunks: Uint8Array[] = [];
     for await (const chunk of disc.read(big, { start: 100, chunk: 4096 })) chunks.push(chunk);
@@ -154,7 +178,8 @@ describe('UDF bridge and UDF-only discs', () => {
     const entries = await walk(disc);
     const links = Object.fromEntries(entries.filter((e) => e.type === 'symlink').map((e) => [e.path, e.target]));
     expect(links).toEqual(PYCDLIB_LINKS);
-    for (const [path, text] of Object.entries(PYCDLIB_FILES)) expect((await bytesOf(disc, await disc.resolve(path))).toString(), path).toBe(text);
+    for (const [path, text] of Object.entries(PYCDLIB_FILES))
+      expect((await bytesOf(disc, await disc.resolve(path))).toString(), path).toBe(text);
     expect(discInfo(disc).udf).toBe(udfinfo(f.pycdlib).udfrev);
   });
 
@@ -189,7 +214,9 @@ describe('damaged UDF discs', () => {
     // Keep the anchor at 256 and the tree, lose the end of the big file.
     truncateSync(file, big.extents[0].offset + 8192);
     const disc = await open(file);
-    await expect(bytesOf(disc, await disc.resolve('/big.bin'))).rejects.toThrow(/The data of \/big\.bin lies at bytes \d+–\d+, past the end of the image/);
+    await expect(bytesOf(disc, await disc.resolve('/big.bin'))).rejects.toThrow(
+      /The data of \/big\.bin lies at bytes \d+–\d+, past the end of the image/,
+    );
   });
 
   it('an image cut before its anchor is not a disc image', async () => {
@@ -210,7 +237,13 @@ describe('damaged UDF discs', () => {
     const raw = readFileSync(file);
     let fid = -1;
     for (let at = raw.indexOf(Buffer.from([1, 1])); at >= 0; at = raw.indexOf(Buffer.from([1, 1]), at + 1)) {
-      if (at % 4 === 0 && raw[at + 19] === 2 && raw[at + 38 + raw.readUInt16LE(at + 36)] === 8 && raw[at + 39 + raw.readUInt16LE(at + 36)] === 0x61 && raw.readUInt32LE(at + 24) === aBlock) {
+      if (
+        at % 4 === 0 &&
+        raw[at + 19] === 2 &&
+        raw[at + 38 + raw.readUInt16LE(at + 36)] === 8 &&
+        raw[at + 39 + raw.readUInt16LE(at + 36)] === 0x61 &&
+        raw.readUInt32LE(at + 24) === aBlock
+      ) {
         fid = at;
         break;
       }
@@ -244,7 +277,13 @@ describe('damaged UDF discs', () => {
     // The root's identifier for "many" (CS0 [8, 'm', 'a', 'n', 'y']): aim it at /a's file entry.
     let fid = -1;
     for (let at = 0; at + 48 < raw.length && fid < 0; at += 4) {
-      if (raw[at] === 1 && raw[at + 1] === 1 && raw.readUInt32LE(at + 24) === manyBlock && raw.toString('latin1', at + 38 + raw.readUInt16LE(at + 36), at + 43 + raw.readUInt16LE(at + 36)) === '\x08many') fid = at;
+      if (
+        raw[at] === 1 &&
+        raw[at + 1] === 1 &&
+        raw.readUInt32LE(at + 24) === manyBlock &&
+        raw.toString('latin1', at + 38 + raw.readUInt16LE(at + 36), at + 43 + raw.readUInt16LE(at + 36)) === '\x08many'
+      )
+        fid = at;
     }
     expect(fid).toBeGreaterThan(0);
     patchFile(file, fid + 24, le32(aBlock));

@@ -48,17 +48,33 @@ async function open(file: string): Promise<Disc> {
  */
 function asXorriso(disc: Disc, entries: DiscEntry[]): Map<string, { type: string; size: number; target?: string }> {
   const catalog = disc.bootCatalog?.offset;
-  return new Map(entries.map((e) => [e.path, { type: e.type, size: e.type === 'file' && e.extents[0]?.offset !== catalog ? e.size : 0, ...(e.target !== undefined ? { target: e.target } : {}) }]));
+  return new Map(
+    entries.map((e) => [
+      e.path,
+      {
+        type: e.type,
+        size: e.type === 'file' && e.extents[0]?.offset !== catalog ? e.size : 0,
+        ...(e.target !== undefined ? { target: e.target } : {}),
+      },
+    ]),
+  );
 }
 
 /** xorriso's own listing: "mode links uid gid size date 'path'[ -> 'target']". */
 function xorrisoListing(file: string): Map<string, { type: string; size: number; target?: string }> {
-  const out = execFileSync('xorriso', ['-indev', file, '-find', '/', '-exec', 'lsdl'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const out = execFileSync('xorriso', ['-indev', file, '-find', '/', '-exec', 'lsdl'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   const entries = new Map<string, { type: string; size: number; target?: string }>();
   for (const line of out.split('\n')) {
     const m = /^(\S)\S+\s+\d+\s+\S+\s+\S+\s+(\d+)\s+\w+\s+\d+\s+[\d:]+\s+'(.*?)'(?: -> '(.*)')?$/.exec(line);
     if (!m || m[3] === '/') continue;
-    entries.set(m[3], { type: m[1] === 'd' ? 'dir' : m[1] === 'l' ? 'symlink' : 'file', size: m[1] === '-' ? Number(m[2]) : 0, ...(m[4] !== undefined ? { target: m[4] } : {}) });
+    entries.set(m[3], {
+      type: m[1] === 'd' ? 'dir' : m[1] === 'l' ? 'symlink' : 'file',
+      size: m[1] === '-' ? Number(m[2]) : 0,
+      ...(m[4] !== undefined ? { target: m[4] } : {}),
+    });
   }
   return entries;
 }
@@ -171,7 +187,9 @@ describe('listings and bytes', () => {
     const huge = await disc.resolve('/huge.bin');
     expect(huge.size).toBe(4 * 2 ** 30 + 4096);
     expect(huge.extents.length).toBeGreaterThan(1);
-    expect(new Map((await walk(disc)).map((e) => [e.path, { type: e.type, size: e.size }]))).toEqual(new Map([...xorrisoListing(iso)].map(([p, v]) => [p, { type: v.type, size: v.size }])));
+    expect(new Map((await walk(disc)).map((e) => [e.path, { type: e.type, size: e.size }]))).toEqual(
+      new Map([...xorrisoListing(iso)].map(([p, v]) => [p, { type: v.type, size: v.size }])),
+    );
     let total = 0;
     for await (const chunk of disc.read(huge)) total += chunk.length;
     expect(total).toBe(huge.size);
@@ -188,7 +206,10 @@ describe('listings and bytes', () => {
 describe('boot and partitions', () => {
   it('El Torito entries match xorriso -report_el_torito, and boot images extract', async () => {
     const disc = await open(f.rich);
-    const report = execFileSync('xorriso', ['-indev', f.rich, '-report_el_torito', 'plain'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const report = execFileSync('xorriso', ['-indev', f.rich, '-report_el_torito', 'plain'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const images = [...report.matchAll(/^El Torito boot img :\s+\d+\s+(\S+)\s+(\S)\s+(\S+)\s+(0x[0-9a-f]+)\s+\S+\s+(\d+)\s+(\d+)$/gm)];
     const entries = disc.bootCatalog!.entries;
     expect(entries.map((e) => [e.platform, e.bootable, e.emulation, e.loadSegment, e.sectorCount, e.offset / 2048])).toEqual(
@@ -203,7 +224,10 @@ describe('boot and partitions', () => {
   });
 
   it('the appended EFI partition shows in the MBR and in the GPT', async () => {
-    for (const [file, scheme] of [[f.rich, 'ef'], [f.gpt, 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B']] as const) {
+    for (const [file, scheme] of [
+      [f.rich, 'ef'],
+      [f.gpt, 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B'],
+    ] as const) {
       const disc = await open(file);
       const sfdisk = JSON.parse(execFileSync('sfdisk', ['--json', file], { encoding: 'utf8' })).partitiontable;
       const efi = disc.partitions.find((p) => p.type.code === scheme || p.type.guid === scheme);
@@ -223,7 +247,11 @@ describe('extraction, zip and checksums', () => {
     const parts: Uint8Array[] = [];
     for await (const chunk of zipStream(zipEntries(disc, await disc.resolve('/')))) parts.push(chunk);
     writeFileSync(zip, Buffer.concat(parts));
-    const check = spawnSync('python3', ['-c', `
+    const check = spawnSync(
+      'python3',
+      [
+        '-c',
+        `
 import zipfile, sys, os
 z = zipfile.ZipFile(sys.argv[1])
 assert z.testzip() is None
@@ -240,7 +268,12 @@ for info in z.infolist():
         assert z.read(info) == open(path, 'rb').read(), rel
     n += 1
 print(n)
-`, zip, f.source], { encoding: 'utf8' });
+`,
+        zip,
+        f.source,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(check.stderr).toBe('');
     expect(Number(check.stdout)).toBeGreaterThan(5);
     await disc.storage.close?.();
@@ -261,7 +294,11 @@ print(n)
     const storage = await NodeFileStorage.open(f.rich);
     const sums = await checksums(storage, ['sha256', 'sha1', 'md5'], nodeHashers);
     await storage.close();
-    for (const [name, tool] of [['sha256', 'sha256sum'], ['sha1', 'sha1sum'], ['md5', 'md5sum']] as const) {
+    for (const [name, tool] of [
+      ['sha256', 'sha256sum'],
+      ['sha1', 'sha1sum'],
+      ['md5', 'md5sum'],
+    ] as const) {
       expect(sums[name]).toBe(execFileSync(tool, [f.rich], { encoding: 'utf8' }).split(' ')[0]);
     }
     const listing = `${'0'.repeat(64)}  other.iso\n${sums.sha256}  ./rich.iso\n`;

@@ -26,7 +26,8 @@ function qemuRetry(...args: string[]): void {
   for (let attempt = 1; ; attempt++) {
     const run = spawnSync('qemu-img', args, { encoding: 'utf8' });
     if (run.status === 0) return;
-    if (attempt >= 40 || !run.stderr.includes('Unable to get accurate CPU usage')) throw new Error(`qemu-img ${args.join(' ')}: ${run.stderr}`);
+    if (attempt >= 40 || !run.stderr.includes('Unable to get accurate CPU usage'))
+      throw new Error(`qemu-img ${args.join(' ')}: ${run.stderr}`);
   }
 }
 
@@ -34,8 +35,34 @@ const fixtures = cachedFixtures('diskimg-luks', import.meta.url, (dir) => {
   writeFileSync(join(dir, 'pass.txt'), `${PASS}\n`);
   const made = COMBOS.map(([name, options, size], i) => {
     const file = join(dir, `v${i}.luks`);
-    qemuRetry('create', '-q', '-f', 'luks', '--object', SECRET, '-o', `key-secret=s0,iter-time=10${options ? `,${options}` : ''}`, file, size);
-    execFileSync('qemu-io', ['--object', SECRET, '--image-opts', imageOpts(file), '-c', 'write -P 7 512 100k', '-c', 'write -P 9 1M 4k', '-c', 'write -z 1100k 64k'], { stdio: 'ignore' });
+    qemuRetry(
+      'create',
+      '-q',
+      '-f',
+      'luks',
+      '--object',
+      SECRET,
+      '-o',
+      `key-secret=s0,iter-time=10${options ? `,${options}` : ''}`,
+      file,
+      size,
+    );
+    execFileSync(
+      'qemu-io',
+      [
+        '--object',
+        SECRET,
+        '--image-opts',
+        imageOpts(file),
+        '-c',
+        'write -P 7 512 100k',
+        '-c',
+        'write -P 9 1M 4k',
+        '-c',
+        'write -z 1100k 64k',
+      ],
+      { stdio: 'ignore' },
+    );
     const raw = `${file}.qemu.raw`;
     qemuImgOk('convert', '--object', SECRET, '--image-opts', imageOpts(file), '-O', 'raw', raw);
     return { name, file, raw, pass: join(dir, 'pass.txt') };
@@ -46,8 +73,12 @@ const fixtures = cachedFixtures('diskimg-luks', import.meta.url, (dir) => {
     const key = join(dir, 'key.bin');
     writeFileSync(key, PASS);
     execFileSync('truncate', ['-s', '6M', file]);
-    execFileSync('cryptsetup', ['luksFormat', '-q', '--type', 'luks1', '--pbkdf-force-iterations', '1000', '--key-file', key, file], { stdio: 'ignore' });
-    execFileSync('qemu-io', ['--object', SECRET, '--image-opts', imageOpts(file), '-c', 'write -P 3 0 64k', '-c', 'write -P 4 2M 1536'], { stdio: 'ignore' });
+    execFileSync('cryptsetup', ['luksFormat', '-q', '--type', 'luks1', '--pbkdf-force-iterations', '1000', '--key-file', key, file], {
+      stdio: 'ignore',
+    });
+    execFileSync('qemu-io', ['--object', SECRET, '--image-opts', imageOpts(file), '-c', 'write -P 3 0 64k', '-c', 'write -P 4 2M 1536'], {
+      stdio: 'ignore',
+    });
     const raw = `${file}.qemu.raw`;
     qemuImgOk('convert', '--object', SECRET, '--image-opts', imageOpts(file), '-O', 'raw', raw);
     made.push({ name: 'cryptsetup luks1', file, raw, pass: join(dir, 'pass.txt') });
@@ -68,7 +99,9 @@ describe('LUKS volumes qemu-img made', () => {
       for (const output of ['human', 'json']) {
         expect((await diskimg('info', `--output=${output}`, f.file)).stdout).toBe(qemuImgOk('info', `--output=${output}`, f.file));
       }
-      expect((await diskimg('map', '--output=json', '--passphrase-file', f.pass, f.file)).stdout).toBe(qemuImgOk('map', '--output=json', '--object', SECRET, '--image-opts', imageOpts(f.file)));
+      expect((await diskimg('map', '--output=json', '--passphrase-file', f.pass, f.file)).stdout).toBe(
+        qemuImgOk('map', '--output=json', '--object', SECRET, '--image-opts', imageOpts(f.file)),
+      );
     });
   }
 

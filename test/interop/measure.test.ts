@@ -16,7 +16,8 @@ import { diskimg, qemuImg, qemuImgOk } from './support.ts';
 
 let dir: string;
 const file = (name: string) => join(dir, name);
-const qemuIo = (format: string, path: string, ...commands: string[]) => execFileSync('qemu-io', ['-f', format, ...commands.flatMap((c) => ['-c', c]), path], { stdio: 'ignore' });
+const qemuIo = (format: string, path: string, ...commands: string[]) =>
+  execFileSync('qemu-io', ['-f', format, ...commands.flatMap((c) => ['-c', c]), path], { stdio: 'ignore' });
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'diskimg-measure-'));
@@ -52,7 +53,18 @@ beforeAll(() => {
   qemuImgOk('convert', '-q', '-O', 'vmdk', file('sparse.raw'), file('sparse.vmdk'));
   qemuImgOk('convert', '-q', '-O', 'vpc', file('sparse.raw'), file('sparse.vhd'));
   writeFileSync(file('secret'), 'passphrase');
-  qemuImgOk('create', '-q', '-f', 'qcow2', '--object', `secret,id=s,file=${file('secret')}`, '-o', 'encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10', file('luks.qcow2'), '8M');
+  qemuImgOk(
+    'create',
+    '-q',
+    '-f',
+    'qcow2',
+    '--object',
+    `secret,id=s,file=${file('secret')}`,
+    '-o',
+    'encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10',
+    file('luks.qcow2'),
+    '8M',
+  );
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -61,7 +73,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function expectSame(args: string[]): Promise<void> {
   const theirs = qemuImg('measure', ...args);
   const ours = await diskimg('measure', ...args);
-  expect({ code: ours.code, stdout: ours.stdout, stderr: ours.stderr }).toEqual({ code: theirs.code, stdout: theirs.stdout, stderr: theirs.stderr.replaceAll('qemu-img:', 'diskimg:') });
+  expect({ code: ours.code, stdout: ours.stdout, stderr: ours.stderr }).toEqual({
+    code: theirs.code,
+    stdout: theirs.stdout,
+    stderr: theirs.stderr.replaceAll('qemu-img:', 'diskimg:'),
+  });
 }
 
 const SECRET = () => ['--object', `secret,id=s,file=${file('secret')}`];
@@ -110,14 +126,45 @@ describe('measure --size', () => {
   });
 
   it('LUKS headers of each key length and cluster size', async () => {
-    for (const extra of ['', ',encrypt.cipher-alg=aes-128', ',encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc', ',encrypt.cipher-alg=aes-192', ',encrypt.cipher-alg=twofish-256', ',cluster_size=4k', ',cluster_size=2M']) {
-      await expectSame([...SECRET(), '-O', 'qcow2', '-o', `encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10${extra}`, '--size', '1G']);
+    for (const extra of [
+      '',
+      ',encrypt.cipher-alg=aes-128',
+      ',encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc',
+      ',encrypt.cipher-alg=aes-192',
+      ',encrypt.cipher-alg=twofish-256',
+      ',cluster_size=4k',
+      ',cluster_size=2M',
+    ]) {
+      await expectSame([
+        ...SECRET(),
+        '-O',
+        'qcow2',
+        '-o',
+        `encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10${extra}`,
+        '--size',
+        '1G',
+      ]);
     }
   });
 });
 
 describe('measure an image', () => {
-  const images = ['sparse.raw', 'dense.raw', 'odd.raw', 'empty.raw', 'hole.raw', 'plain.qcow2', 'compressed.qcow2', 'v2.qcow2', 'overlay.qcow2', 'subclusters.qcow2', 'bitmaps.qcow2', 'snap.qcow2', 'sparse.vmdk', 'sparse.vhd'];
+  const images = [
+    'sparse.raw',
+    'dense.raw',
+    'odd.raw',
+    'empty.raw',
+    'hole.raw',
+    'plain.qcow2',
+    'compressed.qcow2',
+    'v2.qcow2',
+    'overlay.qcow2',
+    'subclusters.qcow2',
+    'bitmaps.qcow2',
+    'snap.qcow2',
+    'sparse.vmdk',
+    'sparse.vhd',
+  ];
   for (const name of images) {
     it(name, async () => {
       await expectSame([file(name)]);
@@ -198,7 +245,8 @@ describe('measureOutput (what the page shows before converting)', () => {
   it('is qemu-img measure’s required size where that is the tighter bound, for qcow2 and raw output', async () => {
     const image = await openImage(await NodeFileStorage.open(file('plain.qcow2')), {});
     try {
-      const required = (args: string[]) => JSON.parse(qemuImgOk('measure', '--output=json', ...args, file('plain.qcow2'))).required as number;
+      const required = (args: string[]) =>
+        JSON.parse(qemuImgOk('measure', '--output=json', ...args, file('plain.qcow2'))).required as number;
       expect(await measureOutput(image, { outputFormat: 'qcow2', clusterSize: 65536 })).toBe(required(['-O', 'qcow2']));
       // 4 KiB clusters: qemu-img counts all 8 L2 tables of the 16 MiB disk; the page, those with data.
       const small = await measureOutput(image, { outputFormat: 'qcow2', clusterSize: 4096 });
@@ -206,7 +254,9 @@ describe('measureOutput (what the page shows before converting)', () => {
       const out = file('plain-4k.qcow2');
       expect((await diskimg('convert', '-O', 'qcow2', '-o', 'cluster_size=4k', file('plain.qcow2'), out)).code).toBe(0);
       expect(statSync(out).size).toBeLessThanOrEqual(small);
-      expect(await measureOutput(image, { outputFormat: 'qcow2', clusterSize: 65536, encrypted: true })).toBe(required([...SECRET(), '-O', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=s']));
+      expect(await measureOutput(image, { outputFormat: 'qcow2', clusterSize: 65536, encrypted: true })).toBe(
+        required([...SECRET(), '-O', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=s']),
+      );
       expect(await measureOutput(image, { outputFormat: 'raw', clusterSize: 65536 })).toBe(required(['-O', 'raw']));
     } finally {
       await image.close();
@@ -233,6 +283,8 @@ describe('measureOutput (what the page shows before converting)', () => {
     const bytes = new Uint8Array(1 << 20);
     bytes[5000] = 1;
     const image = await openImage(new MemoryStorage(bytes, 'memory.raw'), { format: 'raw' });
-    expect(await measureOutput(image, { outputFormat: 'qcow2', clusterSize: 65536 })).toBe(JSON.parse(qemuImgOk('measure', '--output=json', '-O', 'qcow2', '--size', '1M'))['fully-allocated']);
+    expect(await measureOutput(image, { outputFormat: 'qcow2', clusterSize: 65536 })).toBe(
+      JSON.parse(qemuImgOk('measure', '--output=json', '-O', 'qcow2', '--size', '1M'))['fully-allocated'],
+    );
   });
 });

@@ -112,7 +112,12 @@ describe('convert -O ova', () => {
     const sink = new AppendOnlyFileSink(ova);
     let progress = 0;
     try {
-      const result = await convertToOva(image, sink, { ova: { cpus: 4, memory: 512, controller: 'scsi', manifest: true, name: 'Streamed VM' }, defaultName: 'unused', cid: 0xabcdef, onProgress: (done, total) => (progress = done / total) });
+      const result = await convertToOva(image, sink, {
+        ova: { cpus: 4, memory: 512, controller: 'scsi', manifest: true, name: 'Streamed VM' },
+        defaultName: 'unused',
+        cid: 0xabcdef,
+        onProgress: (done, total) => (progress = done / total),
+      });
       expect(result.length).toBe(sink.length);
     } finally {
       await sink.close();

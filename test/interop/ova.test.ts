@@ -28,8 +28,12 @@ function build(dir: string): OvaFixtures {
   run('qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', 'one.raw', 'disk1.vmdk');
   run('qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', 'two.raw', 'disk2.vmdk');
   run('qemu-img', 'convert', '-f', 'raw', '-O', 'vmdk', 'one.raw', 'sparse.vmdk');
-  const capacity = (file: string) => JSON.parse(execFileSync('qemu-img', ['info', '--output=json', join(dir, file)], { encoding: 'utf8' }))['virtual-size'] as number;
-  const disks = [{ file: 'disk1.vmdk', capacity: capacity('disk1.vmdk') }, { file: 'disk2.vmdk', capacity: capacity('disk2.vmdk') }];
+  const capacity = (file: string) =>
+    JSON.parse(execFileSync('qemu-img', ['info', '--output=json', join(dir, file)], { encoding: 'utf8' }))['virtual-size'] as number;
+  const disks = [
+    { file: 'disk1.vmdk', capacity: capacity('disk1.vmdk') },
+    { file: 'disk2.vmdk', capacity: capacity('disk2.vmdk') },
+  ];
   writeFileSync(join(dir, 'vm.ovf'), ovf(disks));
   run('tar', '--format=ustar', '-cf', 'vm.ova', 'vm.ovf', 'disk1.vmdk', 'disk2.vmdk');
   run('tar', '--format=gnu', '-cf', 'vm-gnu.ova', 'vm.ovf', 'disk1.vmdk', 'disk2.vmdk');
@@ -70,7 +74,9 @@ describe('an OVA', () => {
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(firstDifference(ours, theirs)).toBeNull();
     // Map: compressed grains have no host offsets, so the map is the VMDK's own.
-    expect((await diskimg('map', '--output=json', '--ova-disk', String(disk), f[kind])).stdout).toBe(qemuImgOk('map', '--output=json', f.disks[disk]));
+    expect((await diskimg('map', '--output=json', '--ova-disk', String(disk), f[kind])).stdout).toBe(
+      qemuImgOk('map', '--output=json', f.disks[disk]),
+    );
     expect((await diskimg('compare', '--ova-disk', String(disk), f[kind], theirs)).stdout).toBe('Images are identical.\n');
   });
 
@@ -84,8 +90,18 @@ describe('an OVA', () => {
       'vm-name': 'web & db',
       disk: 1,
       disks: [
-        { 'disk-id': 'vmdisk1', filename: 'disk1.vmdk', 'virtual-size': JSON.parse(qemuImgOk('info', '--output=json', f.disks[0]))['virtual-size'], format: 'http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized' },
-        { 'disk-id': 'vmdisk2', filename: 'disk2.vmdk', 'virtual-size': vmdk['virtual-size'], format: 'http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized' },
+        {
+          'disk-id': 'vmdisk1',
+          filename: 'disk1.vmdk',
+          'virtual-size': JSON.parse(qemuImgOk('info', '--output=json', f.disks[0]))['virtual-size'],
+          format: 'http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized',
+        },
+        {
+          'disk-id': 'vmdisk2',
+          filename: 'disk2.vmdk',
+          'virtual-size': vmdk['virtual-size'],
+          format: 'http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized',
+        },
       ],
     });
     expect((await diskimg('info', f.ustar)).stdout).toContain('    ova:\n        vm id: vm-1\n        disk: 0\n');

@@ -12,7 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { cachedFixtures } from '../support/fixture-cache.ts';
 import { diskimg, firstDifference, qemuImgOk } from './support.ts';
 
-const qemuIo = (file: string, ...commands: string[]) => execFileSync('qemu-io', ['-f', 'parallels', ...commands.flatMap((c) => ['-c', c]), file], { stdio: 'ignore' });
+const qemuIo = (file: string, ...commands: string[]) =>
+  execFileSync('qemu-io', ['-f', 'parallels', ...commands.flatMap((c) => ['-c', c]), file], { stdio: 'ignore' });
 
 function patchLE32(file: string, offset: number, value: number): void {
   const fd = openSync(file, 'r+');
@@ -42,7 +43,16 @@ const fixtures = cachedFixtures('diskimg-parallels', import.meta.url, (dir) => {
   };
   make('empty.hdd', '', '4M');
   const base = make('default.hdd', '', '6M', 'write -P 5 0 64k', 'write -P 6 1M 4k', 'write -z 2M 64k', 'write -P 7 5119k 2k');
-  make('64k.hdd', 'cluster_size=64k', '3073k', 'write -P 1 512 100k', 'write -P 2 1M 4k', 'write -z 1536k 64k', 'write -P 3 3072k 1k', 'write -P 4 200k 64k');
+  make(
+    '64k.hdd',
+    'cluster_size=64k',
+    '3073k',
+    'write -P 1 512 100k',
+    'write -P 2 1M 4k',
+    'write -z 1536k 64k',
+    'write -P 3 3072k 1k',
+    'write -P 4 200k 64k',
+  );
   make('3k.hdd', 'cluster_size=3k', '1000k', 'write -P 12 1k 5k', 'write -P 13 600k 7k', 'write -z 900k 3k');
   make('4k.hdd', 'cluster_size=4k', '1M', 'write -P 8 0 4k', 'write -P 9 12k 8k', 'write -P 10 1020k 4k', 'write -P 11 4k 4k');
   // "WithoutFreeSpace": the same image with BAT entries in sectors, not clusters.

@@ -11,7 +11,22 @@ import { cachedFixtures } from '../support/fixture-cache.ts';
 
 export const MiB = 1024 * 1024;
 
-export type FsKind = 'ext2' | 'ext3' | 'ext4' | 'xfs' | 'btrfs' | 'ntfs' | 'fat12' | 'fat16' | 'fat32' | 'exfat' | 'swap' | 'luks1' | 'luks2' | 'lvm' | 'iso9660';
+export type FsKind =
+  | 'ext2'
+  | 'ext3'
+  | 'ext4'
+  | 'xfs'
+  | 'btrfs'
+  | 'ntfs'
+  | 'fat12'
+  | 'fat16'
+  | 'fat32'
+  | 'exfat'
+  | 'swap'
+  | 'luks1'
+  | 'luks2'
+  | 'lvm'
+  | 'iso9660';
 
 export interface PartitionFixtures {
   dir: string;
@@ -57,7 +72,8 @@ const LABELS: Record<FsKind, string> = {
 
 let cwd = '.';
 const run = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
-const runInput = (input: string, cmd: string, ...args: string[]) => execFileSync(cmd, args, { cwd, input, stdio: ['pipe', 'pipe', 'pipe'], encoding: 'utf8' });
+const runInput = (input: string, cmd: string, ...args: string[]) =>
+  execFileSync(cmd, args, { cwd, input, stdio: ['pipe', 'pipe', 'pipe'], encoding: 'utf8' });
 
 /** A sparse file of `bytes` holding a fresh `kind` file system. */
 export function makeFilesystem(kind: FsKind, file: string, bytes: number, seed = 1): string {
@@ -84,7 +100,17 @@ export function makeFilesystem(kind: FsKind, file: string, bytes: number, seed =
     case 'fat12':
     case 'fat16':
     case 'fat32':
-      run('mkfs.vfat', '-F', kind.slice(3), ...(kind === 'fat32' ? ['-s', '1'] : []), '-n', label, '-i', `${seed.toString(16).padStart(4, '0')}BEEF`, file);
+      run(
+        'mkfs.vfat',
+        '-F',
+        kind.slice(3),
+        ...(kind === 'fat32' ? ['-s', '1'] : []),
+        '-n',
+        label,
+        '-i',
+        `${seed.toString(16).padStart(4, '0')}BEEF`,
+        file,
+      );
       break;
     case 'exfat':
       run('mkfs.exfat', '-L', label, file);
@@ -98,7 +124,23 @@ export function makeFilesystem(kind: FsKind, file: string, bytes: number, seed =
       writeFileSync(key, 'not a secret');
       // A 1 MiB keyslot area instead of 16 MiB of random bytes (cryptsetup warns that it is small; it is a test).
       const v2 = kind === 'luks2' ? ['--label', label, '--luks2-keyslots-size', '1m'] : [];
-      run('cryptsetup', 'luksFormat', '-q', '--type', kind, '--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--uuid', uuid, ...v2, '--key-file', key, file);
+      run(
+        'cryptsetup',
+        'luksFormat',
+        '-q',
+        '--type',
+        kind,
+        '--pbkdf',
+        'pbkdf2',
+        '--pbkdf-force-iterations',
+        '1000',
+        '--uuid',
+        uuid,
+        ...v2,
+        '--key-file',
+        key,
+        file,
+      );
       break;
     }
     case 'lvm': {
@@ -173,7 +215,22 @@ function build(dir: string): PartitionFixtures {
   const f = (name: string) => join(dir, name);
 
   const filesystems: PartitionFixtures['filesystems'] = {};
-  const sizes: Partial<Record<FsKind, number>> = { ext2: 16, ext3: 16, ext4: 32, xfs: 300, btrfs: 128, ntfs: 16, fat12: 2, fat16: 32, fat32: 40, exfat: 16, swap: 8, luks1: 8, luks2: 20, lvm: 8 };
+  const sizes: Partial<Record<FsKind, number>> = {
+    ext2: 16,
+    ext3: 16,
+    ext4: 32,
+    xfs: 300,
+    btrfs: 128,
+    ntfs: 16,
+    fat12: 2,
+    fat16: 32,
+    fat32: 40,
+    exfat: 16,
+    swap: 8,
+    luks1: 8,
+    luks2: 20,
+    lvm: 8,
+  };
   for (const [kind, size] of Object.entries(sizes) as [FsKind, number][]) {
     filesystems[kind] = { file: makeFilesystem(kind, f(`${kind}.img`), size * MiB, 7), kind };
   }
@@ -181,10 +238,34 @@ function build(dir: string): PartitionFixtures {
 
   const mbr = blank(f('mbr.raw'), 200 * MiB);
   runInput(
-    ['label: dos', 'label-id: 0x1234abcd', 'start=2048, size=40MiB, type=6, bootable', 'size=32MiB, type=83', 'type=5', 'size=16MiB, type=82', 'size=24MiB, type=7', 'size=24MiB, type=7', 'size=16MiB, type=83', 'size=16MiB, type=83', 'size=4MiB, type=1', 'size=8MiB, type=83'].join('\n'),
-    'sfdisk', '-q', mbr,
+    [
+      'label: dos',
+      'label-id: 0x1234abcd',
+      'start=2048, size=40MiB, type=6, bootable',
+      'size=32MiB, type=83',
+      'type=5',
+      'size=16MiB, type=82',
+      'size=24MiB, type=7',
+      'size=24MiB, type=7',
+      'size=16MiB, type=83',
+      'size=16MiB, type=83',
+      'size=4MiB, type=1',
+      'size=8MiB, type=83',
+    ].join('\n'),
+    'sfdisk',
+    '-q',
+    mbr,
   );
-  const mbrContents: Record<number, FsKind> = { 1: 'fat16', 2: 'ext4', 5: 'swap', 6: 'ntfs', 7: 'exfat', 8: 'ext2', 9: 'ext3', 10: 'fat12' };
+  const mbrContents: Record<number, FsKind> = {
+    1: 'fat16',
+    2: 'ext4',
+    5: 'swap',
+    6: 'ntfs',
+    7: 'exfat',
+    8: 'ext2',
+    9: 'ext3',
+    10: 'fat12',
+  };
   fill(mbr, mbrContents);
 
   const gpt = blank(f('gpt.raw'), 240 * MiB);
@@ -229,7 +310,8 @@ function build(dir: string): PartitionFixtures {
   run('qemu-img', 'convert', '-O', 'raw', overlay, overlayFlat);
 
   // mkfs.xfs and cryptsetup write long runs of zeros (the log, the keyslot area): punch them back into holes.
-  for (const file of [...Object.values(filesystems).map((fs) => fs.file), mbr, gpt, gpt4k, overlayFlat]) run('fallocate', '--dig-holes', file);
+  for (const file of [...Object.values(filesystems).map((fs) => fs.file), mbr, gpt, gpt4k, overlayFlat])
+    run('fallocate', '--dig-holes', file);
 
   return {
     dir,

@@ -37,11 +37,32 @@ function expectBlkid(ours: FilesystemInfo | null, theirs: Record<string, string>
     return;
   }
   expect(ours).not.toBeNull();
-  expect({ type: ours!.type, label: ours!.label, uuid: ours!.uuid, version: ours!.version }).toEqual({ type: theirs.TYPE, label: theirs.LABEL, uuid: theirs.UUID, version: theirs.VERSION });
+  expect({ type: ours!.type, label: ours!.label, uuid: ours!.uuid, version: ours!.version }).toEqual({
+    type: theirs.TYPE,
+    label: theirs.LABEL,
+    uuid: theirs.UUID,
+    version: theirs.VERSION,
+  });
 }
 
 describe('each file system on a whole disk (no partition table) reads as blkid says', () => {
-  const kinds = ['ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'ntfs', 'fat12', 'fat16', 'fat32', 'exfat', 'swap', 'luks1', 'luks2', 'lvm', 'iso9660'];
+  const kinds = [
+    'ext2',
+    'ext3',
+    'ext4',
+    'xfs',
+    'btrfs',
+    'ntfs',
+    'fat12',
+    'fat16',
+    'fat32',
+    'exfat',
+    'swap',
+    'luks1',
+    'luks2',
+    'lvm',
+    'iso9660',
+  ];
   for (const kind of kinds) {
     it(kind, async () => {
       const { file } = fx.filesystems[kind];
@@ -55,7 +76,16 @@ describe('each file system on a whole disk (no partition table) reads as blkid s
 
   it('gives the file system size from the superblock', async () => {
     const MiB = 1024 * 1024;
-    const sizes: Record<string, number> = { ext4: 32 * MiB, xfs: 300 * MiB, btrfs: 128 * MiB, fat32: 40 * MiB, exfat: 16 * MiB, swap: 8 * MiB, lvm: 8 * MiB, ntfs: 16 * MiB - 512 };
+    const sizes: Record<string, number> = {
+      ext4: 32 * MiB,
+      xfs: 300 * MiB,
+      btrfs: 128 * MiB,
+      fat32: 40 * MiB,
+      exfat: 16 * MiB,
+      swap: 8 * MiB,
+      lvm: 8 * MiB,
+      ntfs: 16 * MiB - 512,
+    };
     for (const [kind, size] of Object.entries(sizes)) {
       expect((await detect(fx.filesystems[kind].file)).partitions[0].filesystem?.size, kind).toBe(size);
     }
@@ -69,8 +99,20 @@ describe('MBR with primary, extended and logical partitions (sfdisk)', () => {
     expect(report.scheme).toBe('mbr');
     expect(report['disk-id']).toBe(table.id);
     expect(blkid(fx.mbr.file)).toMatchObject({ PTTYPE: 'dos', PTUUID: (table.id as string).slice(2) });
-    const theirs = table.partitions.map((p) => ({ index: partitionIndex(p.node), start: p.start * 512, size: p.size * 512, code: p.type, bootable: (p as { bootable?: boolean }).bootable === true }));
-    const ours = report.partitions.map((p) => ({ index: p.index, start: p.start, size: p.size, code: p.type.code, bootable: p.bootable === true }));
+    const theirs = table.partitions.map((p) => ({
+      index: partitionIndex(p.node),
+      start: p.start * 512,
+      size: p.size * 512,
+      code: p.type,
+      bootable: (p as { bootable?: boolean }).bootable === true,
+    }));
+    const ours = report.partitions.map((p) => ({
+      index: p.index,
+      start: p.start,
+      size: p.size,
+      code: p.type.code,
+      bootable: p.bootable === true,
+    }));
     expect(ours).toEqual(theirs);
     expect(report.partitions.find((p) => p.index === 3)).toMatchObject({ extended: true, type: { name: 'Extended' }, filesystem: null });
     expect(report.partitions.find((p) => p.index === 1)?.type.name).toBe('FAT16');
@@ -98,14 +140,26 @@ describe('GPT with names, type codes and attributes (sgdisk)', () => {
       const q = p as typeof p & { uuid: string; name?: string };
       return { index: partitionIndex(p.node), start: p.start * 512, size: p.size * 512, guid: p.type, uuid: q.uuid, name: q.name };
     });
-    expect(report.partitions.map((p) => ({ index: p.index, start: p.start, size: p.size, guid: p.type.guid, uuid: p.uuid, name: p.name }))).toEqual(theirs);
+    expect(
+      report.partitions.map((p) => ({ index: p.index, start: p.start, size: p.size, guid: p.type.guid, uuid: p.uuid, name: p.name })),
+    ).toEqual(theirs);
     // sgdisk -p: "Number Start End Size Code Name"; the codes map to the GUIDs above, the names are the same.
     const rows = execFileSync('sgdisk', ['-p', fx.gpt.file], { encoding: 'utf8' })
       .split('\n')
       .map((line) => /^\s+(\d+)\s+(\d+)\s+(\d+)\s+\S+ \S+\s+([0-9A-F]{4})\s+(.*)$/.exec(line))
       .filter((m) => m !== null);
-    expect(rows.map((m) => ({ index: Number(m![1]), start: Number(m![2]) * 512, name: m![5] }))).toEqual(report.partitions.map((p) => ({ index: p.index, start: p.start, name: p.name })));
-    expect(report.partitions.map((p) => p.type.name)).toEqual(['EFI System', 'Linux root (x86-64)', 'Linux LVM', 'Linux LUKS', 'Linux LUKS', 'Linux swap', 'Microsoft basic data']);
+    expect(rows.map((m) => ({ index: Number(m![1]), start: Number(m![2]) * 512, name: m![5] }))).toEqual(
+      report.partitions.map((p) => ({ index: p.index, start: p.start, name: p.name })),
+    );
+    expect(report.partitions.map((p) => p.type.name)).toEqual([
+      'EFI System',
+      'Linux root (x86-64)',
+      'Linux LVM',
+      'Linux LUKS',
+      'Linux LUKS',
+      'Linux swap',
+      'Microsoft basic data',
+    ]);
     // sfdisk prints the bits as "RequiredPartition GUID:60,63".
     expect((table.partitions[6] as { attrs?: string }).attrs).toBe('RequiredPartition GUID:60,63');
     expect(report.partitions[6].attributes).toBe('0x9000000000000001');
@@ -115,7 +169,14 @@ describe('GPT with names, type codes and attributes (sgdisk)', () => {
   it('finds in each partition what blkid finds there', async () => {
     const report = await detect(fx.gpt.file);
     for (const p of report.partitions) expectBlkid(p.filesystem, blkid(fx.gpt.file, p.start, p.size));
-    expect(report.partitions.filter((p) => p.filesystem).map((p) => p.filesystem!.type)).toEqual(['vfat', 'btrfs', 'LVM2_member', 'crypto_LUKS', 'crypto_LUKS', 'swap']);
+    expect(report.partitions.filter((p) => p.filesystem).map((p) => p.filesystem!.type)).toEqual([
+      'vfat',
+      'btrfs',
+      'LVM2_member',
+      'crypto_LUKS',
+      'crypto_LUKS',
+      'swap',
+    ]);
   });
 
   it('reads a GPT on 4096-byte sectors as fdisk -b 4096 does', async () => {
@@ -123,7 +184,13 @@ describe('GPT with names, type codes and attributes (sgdisk)', () => {
     const theirs = fdisk4k(fx.gpt4k.file);
     expect(report).toMatchObject({ scheme: 'gpt', 'sector-size': 4096, 'disk-guid': theirs.id });
     expect(report.partitions.map((p) => ({ index: p.index, start: p.start, size: p.size, guid: p.type.guid, uuid: p.uuid }))).toEqual(
-      theirs.partitions.map((p) => ({ index: partitionIndex(p.node), start: p.start * 4096, size: p.size * 4096, guid: p.type, uuid: p.uuid })),
+      theirs.partitions.map((p) => ({
+        index: partitionIndex(p.node),
+        start: p.start * 4096,
+        size: p.size * 4096,
+        guid: p.type,
+        uuid: p.uuid,
+      })),
     );
     for (const p of report.partitions) expectBlkid(p.filesystem, blkid(fx.gpt4k.file, p.start, p.size));
   });
@@ -175,7 +242,9 @@ describe('diskimg info', () => {
     const run = await diskimg('info', fx.gptQcow2);
     expect(run.stdout.startsWith(theirs)).toBe(true);
     const section = run.stdout.slice(theirs.length);
-    expect(section).toContain('Partitions:\n    scheme: gpt\n    disk guid: 8A3D1F1E-5B4C-4D3E-9F20-112233445566\n    sector size: 512\n    [1]:\n        start: 1048576 (1 MiB)\n        size: 41943040 (40 MiB)\n        type: EFI System (C12A7328-F81F-11D2-BA4B-00A0C93EC93B)\n        name: EFI system partition\n');
+    expect(section).toContain(
+      'Partitions:\n    scheme: gpt\n    disk guid: 8A3D1F1E-5B4C-4D3E-9F20-112233445566\n    sector size: 512\n    [1]:\n        start: 1048576 (1 MiB)\n        size: 41943040 (40 MiB)\n        type: EFI System (C12A7328-F81F-11D2-BA4B-00A0C93EC93B)\n        name: EFI system partition\n',
+    );
     expect(section).toContain('        filesystem: vfat (FAT32)\n        label: ESP\n        filesystem uuid: 0001-BEEF\n');
     expect(section).toContain('    [7]:\n');
     expect(section).toContain('        attributes: 0x9000000000000001\n        filesystem: not recognised\n');
@@ -183,10 +252,12 @@ describe('diskimg info', () => {
 
   it('prints a whole-disk file system', async () => {
     const run = await diskimg('info', '-f', 'raw', fx.filesystems.xfs.file);
-    expect(run.stdout).toContain('Partitions:\n    scheme: none (no partition table)\n    [1]:\n        start: 0 (0 B)\n        size: 314572800 (300 MiB)\n        type: whole disk\n        filesystem: xfs\n        label: xfs-data\n');
+    expect(run.stdout).toContain(
+      'Partitions:\n    scheme: none (no partition table)\n    [1]:\n        start: 0 (0 B)\n        size: 314572800 (300 MiB)\n        type: whole disk\n        filesystem: xfs\n        label: xfs-data\n',
+    );
   });
 
-  it('adds nothing for a blank disk: the output stays qemu-img\'s, byte for byte', async () => {
+  it("adds nothing for a blank disk: the output stays qemu-img's, byte for byte", async () => {
     const blank = join(scratch, 'blank.raw');
     writeFileSync(blank, '');
     truncateSync(blank, 64 * 1024 * 1024);

@@ -14,7 +14,8 @@ import { diskimg, firstDifference, qemuImg, qemuImgOk } from './support.ts';
 let dir: string;
 let serial = 0;
 const file = (name: string) => join(dir, name);
-const qemuIo = (path: string, ...commands: string[]) => execFileSync('qemu-io', ['-f', 'qcow2', ...commands.flatMap((c) => ['-c', c]), path], { stdio: 'ignore' });
+const qemuIo = (path: string, ...commands: string[]) =>
+  execFileSync('qemu-io', ['-f', 'qcow2', ...commands.flatMap((c) => ['-c', c]), path], { stdio: 'ignore' });
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'diskimg-resize-'));
@@ -93,12 +94,31 @@ describe('resize qcow2: grow', () => {
 
   it('a LUKS-encrypted image (diskimg needs no passphrase: no data is read or written)', async () => {
     const path = file('luks.qcow2');
-    qemuImgOk('create', '-q', '-f', 'qcow2', '--object', 'secret,id=s,data=pass', '-o', 'encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10', path, '1G');
+    qemuImgOk(
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '--object',
+      'secret,id=s,data=pass',
+      '-o',
+      'encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10',
+      path,
+      '1G',
+    );
     const theirs = file('luks-theirs.qcow2');
     const ours = file('luks-ours.qcow2');
     copyFileSync(path, theirs);
     copyFileSync(path, ours);
-    qemuImgOk('resize', '-q', '--object', 'secret,id=s,data=pass', '--image-opts', `driver=qcow2,file.filename=${theirs},encrypt.key-secret=s`, '+1G');
+    qemuImgOk(
+      'resize',
+      '-q',
+      '--object',
+      'secret,id=s,data=pass',
+      '--image-opts',
+      `driver=qcow2,file.filename=${theirs},encrypt.key-secret=s`,
+      '+1G',
+    );
     expect((await diskimg('resize', ours, '+1G')).code).toBe(0);
     expect(firstDifference(ours, theirs)).toBeNull();
   });
@@ -199,7 +219,10 @@ describe('resize: bad arguments', () => {
     };
     const corrupt = qcow2('', '16M', 'write -P 1 0 64k');
     patchByte(corrupt, 79, 2);
-    expect(await diskimg('resize', corrupt, '+1M')).toEqual({ ...qemuImg('resize', corrupt, '+1M'), stderr: qemuImg('resize', corrupt, '+1M').stderr.replace('qemu-img:', 'diskimg:') });
+    expect(await diskimg('resize', corrupt, '+1M')).toEqual({
+      ...qemuImg('resize', corrupt, '+1M'),
+      stderr: qemuImg('resize', corrupt, '+1M').stderr.replace('qemu-img:', 'diskimg:'),
+    });
     const bitmaps = qcow2('', '16M');
     qemuImgOk('bitmap', '--add', bitmaps, 'b0');
     const dirty = qcow2('', '16M');
@@ -213,10 +236,18 @@ describe('resize: bad arguments', () => {
     ];
     for (const [path, args, message] of refusals) {
       const before = readFileSync(path);
-      expect(await diskimg('resize', ...args, path, '+1M')).toEqual({ code: 1, stdout: '', stderr: `diskimg: Could not resize the image: ${message}\n` });
+      expect(await diskimg('resize', ...args, path, '+1M')).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `diskimg: Could not resize the image: ${message}\n`,
+      });
       expect(readFileSync(path).equals(before)).toBe(true);
     }
-    expect(await diskimg('resize', '--preallocation=full', dirty, '+1M')).toEqual({ code: 1, stdout: '', stderr: 'diskimg: --preallocation=full is not supported by diskimg for qcow2 (only off)\n' });
+    expect(await diskimg('resize', '--preallocation=full', dirty, '+1M')).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'diskimg: --preallocation=full is not supported by diskimg for qcow2 (only off)\n',
+    });
   });
 
   it('says what it does not do yet, before writing anything', async () => {
@@ -225,14 +256,22 @@ describe('resize: bad arguments', () => {
     const before = file('before.qcow2');
     copyFileSync(snapshotted, before);
     const run = await diskimg('resize', '--shrink', snapshotted, '512M');
-    expect(run).toMatchObject({ code: 1, stderr: 'diskimg: Could not resize the image: Shrinking an image with internal snapshots is not supported by diskimg yet\n' });
+    expect(run).toMatchObject({
+      code: 1,
+      stderr: 'diskimg: Could not resize the image: Shrinking an image with internal snapshots is not supported by diskimg yet\n',
+    });
     expect(firstDifference(snapshotted, before)).toBeNull();
     // 512-byte clusters: an L1 table of 25 MB reaches past what a one-cluster reftable counts.
     const small = qcow2('cluster_size=512', '64M', 'write -P 1 0 1M');
     const copy = file('small-before.qcow2');
     copyFileSync(small, copy);
     const grown = await diskimg('resize', small, '100G');
-    expect(grown).toEqual({ code: 1, stdout: '', stderr: "diskimg: Could not resize the image: The new L1 table could lie past what the refcount table can reach: growing the refcount table is not supported by diskimg yet\n" });
+    expect(grown).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        'diskimg: Could not resize the image: The new L1 table could lie past what the refcount table can reach: growing the refcount table is not supported by diskimg yet\n',
+    });
     expect(firstDifference(small, copy)).toBeNull();
   });
 });
@@ -247,7 +286,10 @@ describe('resize: a process killed mid-way', () => {
     for (let writes = 1; ; writes += stride) {
       const target = file(`killed-${serial++}.qcow2`);
       copyFileSync(source, target);
-      const child = spawn(process.execPath, ['--import', 'tsx', bin, 'resize', ...args, target, size], { stdio: 'ignore', env: { ...process.env, DISKIMG_KILL_AFTER_WRITES: String(writes) } });
+      const child = spawn(process.execPath, ['--import', 'tsx', bin, 'resize', ...args, target, size], {
+        stdio: 'ignore',
+        env: { ...process.env, DISKIMG_KILL_AFTER_WRITES: String(writes) },
+      });
       const signal = await new Promise((resolve) => child.once('exit', (_code, killed) => resolve(killed)));
       const check = qemuImg('check', target);
       // 0: clean; 3: leaked clusters only, which `check -r leaks` repairs.

@@ -20,7 +20,8 @@ export interface SmallFixture extends Fixture {
 const MiB = 1024 * 1024;
 let cwd = '.';
 const qemuImg = (...args: string[]) => execFileSync('qemu-img', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-const qemuIo = (format: string, file: string, ...commands: string[]) => execFileSync('qemu-io', ['-f', format, ...commands.flatMap((c) => ['-c', c]), file], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+const qemuIo = (format: string, file: string, ...commands: string[]) =>
+  execFileSync('qemu-io', ['-f', format, ...commands.flatMap((c) => ['-c', c]), file], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 
 /** Writes a 32-bit little-endian value into a file (a VirtualBox-style discarded block). */
 function patchLE32(file: string, offset: number, value: number): void {
@@ -31,7 +32,8 @@ function patchLE32(file: string, offset: number, value: number): void {
   closeSync(fd);
 }
 
-const HOLES = 'qemu-img asks the file system which parts of a preallocated image are holes (SEEK_DATA), which neither Node nor the browser can see';
+const HOLES =
+  'qemu-img asks the file system which parts of a preallocated image are holes (SEEK_DATA), which neither Node nor the browser can see';
 
 function build(dir: string): SmallFixture[] {
   cwd = dir;
@@ -40,7 +42,15 @@ function build(dir: string): SmallFixture[] {
   const add = (format: SmallFormat, name: string, extra: Partial<SmallFixture> = {}) => out.push({ format, name, file: f(name), ...extra });
   const source = mixedRaw(f('source.raw'), 9 * MiB + 5 * 512, 11);
   const text = f('text.raw');
-  writeFileSync(text, Buffer.concat([pattern('text', 3 * MiB, 5), pattern('zero', MiB, 0), pattern('random', 512 * 1024, 6), pattern('text', 1536 * 1024, 8)]));
+  writeFileSync(
+    text,
+    Buffer.concat([
+      pattern('text', 3 * MiB, 5),
+      pattern('zero', MiB, 0),
+      pattern('random', 512 * 1024, 6),
+      pattern('text', 1536 * 1024, 8),
+    ]),
+  );
   // A raw base written in full (no holes, so qemu-img map says the same as we do).
   const base = f('base.raw');
   execFileSync('cp', [source, base]);
@@ -68,7 +78,12 @@ function build(dir: string): SmallFixture[] {
   add('vdi', 'discarded.vdi');
 
   // preallocation= (the file layer's): full writes the file's zeros, falloc reserves them.
-  for (const [format, mode] of [['vdi', 'full'], ['qed', 'full'], ['qcow', 'falloc'], ['qcow', 'full']] as const) {
+  for (const [format, mode] of [
+    ['vdi', 'full'],
+    ['qed', 'full'],
+    ['qcow', 'falloc'],
+    ['qcow', 'full'],
+  ] as const) {
     const name = `prealloc-${mode}.${format}`;
     qemuImg('create', '-f', format, '-o', `preallocation=${mode}`, f(name), '3M');
     qemuIo(format, name, 'write -P 12 0 8k', 'write -P 13 2M 4k');
@@ -79,13 +94,26 @@ function build(dir: string): SmallFixture[] {
   qemuImg('create', '-f', 'qed', f('empty.qed'), '5M');
   add('qed', 'empty.qed');
   qemuImg('create', '-f', 'qed', f('writes.qed'), `${12 * MiB}`);
-  qemuIo('qed', 'writes.qed', 'write -P 5 0 64k', 'write -P 6 100k 300k', 'write -z 1M 128k', 'write -z 2M 3k', 'write -P 7 3M 64k', 'write -z 3M 64k');
+  qemuIo(
+    'qed',
+    'writes.qed',
+    'write -P 5 0 64k',
+    'write -P 6 100k 300k',
+    'write -z 1M 128k',
+    'write -z 2M 3k',
+    'write -P 7 3M 64k',
+    'write -z 3M 64k',
+  );
   add('qed', 'writes.qed');
   qemuImg('create', '-f', 'qed', '-o', 'cluster_size=4k,table_size=2', f('small-tables.qed'), `${20 * MiB}`);
   qemuIo('qed', 'small-tables.qed', 'write -P 1 0 8k', 'write -P 2 4092k 8k', 'write -z 8M 64k', 'write -P 3 19M 1M');
   add('qed', 'small-tables.qed');
   // (qemu cannot open its own table_size=1 images: see the bad-input tests.)
-  for (const [cluster, table] of [['16k', '8'], ['256k', '2'], ['64k', '16']]) {
+  for (const [cluster, table] of [
+    ['16k', '8'],
+    ['256k', '2'],
+    ['64k', '16'],
+  ]) {
     const name = `cluster${cluster}-table${table}.qed`;
     qemuImg('convert', '-f', 'raw', '-O', 'qed', '-o', `cluster_size=${cluster},table_size=${table}`, source, f(name));
     add('qed', name);
@@ -134,7 +162,20 @@ function build(dir: string): SmallFixture[] {
   add('qcow', 'top.qcow', { chain: true });
   const secret = 'secret,id=sec0,data=passw0rd';
   qemuImg('create', '-f', 'qcow', '--object', secret, '-o', 'encrypt.format=aes,encrypt.key-secret=sec0', f('aes.qcow'), `${3 * MiB}`);
-  execFileSync('qemu-io', ['--object', secret, '--image-opts', '-c', 'write -P 7 512 100k', '-c', 'write -P 9 1M 4k', `driver=qcow,file.filename=${f('aes.qcow')},encrypt.key-secret=sec0`], { stdio: 'ignore' });
+  execFileSync(
+    'qemu-io',
+    [
+      '--object',
+      secret,
+      '--image-opts',
+      '-c',
+      'write -P 7 512 100k',
+      '-c',
+      'write -P 9 1M 4k',
+      `driver=qcow,file.filename=${f('aes.qcow')},encrypt.key-secret=sec0`,
+    ],
+    { stdio: 'ignore' },
+  );
   add('qcow', 'aes.qcow', { secret });
   return out;
 }

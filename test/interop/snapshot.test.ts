@@ -13,7 +13,8 @@ import { diskimg, firstDifference, qemuImg, qemuImgOk } from './support.ts';
 let dir: string;
 let serial = 0;
 const file = (name: string) => join(dir, name);
-const qemuIo = (path: string, ...commands: string[]) => execFileSync('qemu-io', ['-f', 'qcow2', ...commands.flatMap((c) => ['-c', c]), path], { stdio: 'ignore' });
+const qemuIo = (path: string, ...commands: string[]) =>
+  execFileSync('qemu-io', ['-f', 'qcow2', ...commands.flatMap((c) => ['-c', c]), path], { stdio: 'ignore' });
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'diskimg-snapshot-'));
@@ -43,7 +44,9 @@ function withoutDates(path: string): string {
 }
 
 const snapshotsOf = (path: string) =>
-  (JSON.parse(qemuImgOk('info', '--output=json', path)).snapshots ?? []).map(({ 'date-sec': _s, 'date-nsec': _n, ...rest }: Record<string, unknown>) => rest);
+  (JSON.parse(qemuImgOk('info', '--output=json', path)).snapshots ?? []).map(
+    ({ 'date-sec': _s, 'date-nsec': _n, ...rest }: Record<string, unknown>) => rest,
+  );
 
 type Step = string[] | ((path: string) => void);
 
@@ -61,7 +64,14 @@ async function both(source: string, steps: Step[]): Promise<void> {
     }
     const expected = qemuImg('snapshot', ...step, theirs);
     const run = await diskimg('snapshot', ...step, ours);
-    expect({ code: run.code, stdout: run.stdout, stderr: run.stderr.replaceAll(ours, 'FILE') }).toEqual({ code: expected.code, stdout: expected.stdout, stderr: expected.stderr.replaceAll('qemu-img:', 'diskimg:').replaceAll("'qemu-img --help'", "'diskimg --help'").replaceAll(theirs, 'FILE') });
+    expect({ code: run.code, stdout: run.stdout, stderr: run.stderr.replaceAll(ours, 'FILE') }).toEqual({
+      code: expected.code,
+      stdout: expected.stdout,
+      stderr: expected.stderr
+        .replaceAll('qemu-img:', 'diskimg:')
+        .replaceAll("'qemu-img --help'", "'diskimg --help'")
+        .replaceAll(theirs, 'FILE'),
+    });
     expect(firstDifference(withoutDates(ours), withoutDates(theirs)), `after snapshot ${step.join(' ')}`).toBeNull();
     expect(qemuImg('check', ours).code).toBe(0);
     expect(snapshotsOf(ours)).toEqual(snapshotsOf(theirs));
@@ -69,7 +79,10 @@ async function both(source: string, steps: Step[]): Promise<void> {
   }
 }
 
-const write = (...commands: string[]) => (path: string) => qemuIo(path, ...commands);
+const write =
+  (...commands: string[]) =>
+  (path: string) =>
+    qemuIo(path, ...commands);
 
 describe('snapshot -c, -a, -d: the same file as qemu-img’s', () => {
   const images: [string, string, string[]][] = [
@@ -82,12 +95,30 @@ describe('snapshot -c, -a, -d: the same file as qemu-img’s', () => {
   for (const [name, options, writes] of images) {
     it(name, async () => {
       const source = qcow2(options, '64M', ...writes);
-      await both(source, [['-c', 'first'], write('write -P 3 0 64k', 'write -P 4 20M 64k'), ['-c', 'second'], ['-a', 'first'], write('write -P 5 64k 64k'), ['-d', 'second'], ['-c', 'third'], ['-a', '3'], ['-d', 'first'], ['-d', 'third'], ['-l']]);
+      await both(source, [
+        ['-c', 'first'],
+        write('write -P 3 0 64k', 'write -P 4 20M 64k'),
+        ['-c', 'second'],
+        ['-a', 'first'],
+        write('write -P 5 64k 64k'),
+        ['-d', 'second'],
+        ['-c', 'third'],
+        ['-a', '3'],
+        ['-d', 'first'],
+        ['-d', 'third'],
+        ['-l'],
+      ]);
     });
   }
 
   it('2-bit refcounts, up to their limit (3)', async () => {
-    await both(qcow2('refcount_bits=2', '64M', 'write -P 1 0 128k'), [['-c', 'first'], write('write -P 2 64k 64k'), ['-c', 'second'], ['-d', 'first'], ['-c', 'third']]);
+    await both(qcow2('refcount_bits=2', '64M', 'write -P 1 0 128k'), [
+      ['-c', 'first'],
+      write('write -P 2 64k 64k'),
+      ['-c', 'second'],
+      ['-d', 'first'],
+      ['-c', 'third'],
+    ]);
   });
 
   it('compressed clusters (shared host clusters), and a duplicate name', async () => {
@@ -106,7 +137,9 @@ describe('snapshot: errors', () => {
     const run = await diskimg('snapshot', '-c', 'first', ours);
     expect(run).toEqual({ code: 1, stdout: '', stderr: "diskimg: Could not create snapshot 'first': -22 (Invalid argument)\n" });
     copyFileSync(source, file('full-qemu.qcow2'));
-    expect(qemuImg('snapshot', '-c', 'first', file('full-qemu.qcow2')).stderr).toBe("qemu-img: Could not create snapshot 'first': -22 (Invalid argument)\n");
+    expect(qemuImg('snapshot', '-c', 'first', file('full-qemu.qcow2')).stderr).toBe(
+      "qemu-img: Could not create snapshot 'first': -22 (Invalid argument)\n",
+    );
     expect(firstDifference(ours, source)).toBeNull();
     // Applying a snapshot whose clusters have no room for one more reference.
     const two = qcow2('refcount_bits=2', '16M', 'write -P 1 0 64k');
@@ -114,17 +147,32 @@ describe('snapshot: errors', () => {
     qemuImgOk('snapshot', '-c', 'b', two);
     const before = file('two-before.qcow2');
     copyFileSync(two, before);
-    expect(await diskimg('snapshot', '-a', 'a', two)).toEqual({ code: 1, stdout: '', stderr: "diskimg: Could not apply snapshot 'a': Failed to load snapshot: Invalid argument\n" });
-    expect(qemuImg('snapshot', '-a', 'a', before).stderr).toBe("qemu-img: Could not apply snapshot 'a': Failed to load snapshot: Invalid argument\n");
+    expect(await diskimg('snapshot', '-a', 'a', two)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: "diskimg: Could not apply snapshot 'a': Failed to load snapshot: Invalid argument\n",
+    });
+    expect(qemuImg('snapshot', '-a', 'a', before).stderr).toBe(
+      "qemu-img: Could not apply snapshot 'a': Failed to load snapshot: Invalid argument\n",
+    );
     expect(qemuImg('check', two).code).toBe(0);
   });
 
   it('a missing snapshot, a raw image, mixed actions', async () => {
     const source = qcow2('', '16M', 'write -P 1 0 64k');
-    await both(source, [['-d', 'nope'], ['-a', 'nope'], ['-c', 'one', '-d', 'one'], ['-l', '-c', 'two']]);
+    await both(source, [
+      ['-d', 'nope'],
+      ['-a', 'nope'],
+      ['-c', 'one', '-d', 'one'],
+      ['-l', '-c', 'two'],
+    ]);
     const raw = file('disk.raw');
     qemuImgOk('create', '-q', '-f', 'raw', raw, '1M');
-    for (const args of [['-c', 'a'], ['-d', 'a'], ['-a', 'a']]) {
+    for (const args of [
+      ['-c', 'a'],
+      ['-d', 'a'],
+      ['-a', 'a'],
+    ]) {
       const ours = await diskimg('snapshot', ...args, raw);
       const theirs = qemuImg('snapshot', ...args, raw);
       expect(ours).toEqual({ code: theirs.code, stdout: theirs.stdout, stderr: theirs.stderr.replaceAll('qemu-img:', 'diskimg:') });
@@ -147,7 +195,10 @@ describe('snapshot: images it refuses, untouched', () => {
     for (const path of [corrupt, dataFile]) {
       const before = readFileSync(path);
       const ours = await diskimg('snapshot', '-c', 'a', path);
-      expect(ours).toEqual({ ...qemuImg('snapshot', '-c', 'a', path), stderr: qemuImg('snapshot', '-c', 'a', path).stderr.replace('qemu-img:', 'diskimg:') });
+      expect(ours).toEqual({
+        ...qemuImg('snapshot', '-c', 'a', path),
+        stderr: qemuImg('snapshot', '-c', 'a', path).stderr.replace('qemu-img:', 'diskimg:'),
+      });
       expect(readFileSync(path).equals(before)).toBe(true);
     }
   });
@@ -155,12 +206,22 @@ describe('snapshot: images it refuses, untouched', () => {
   it('a dirty image, and a snapshot of another size (qemu-img repairs or resizes: diskimg says so)', async () => {
     const dirty = qcow2('', '16M', 'write -P 1 0 64k');
     patchByte(dirty, 79, 1); // incompatible_features: dirty
-    expect(await diskimg('snapshot', '-c', 'a', dirty)).toEqual({ code: 1, stdout: '', stderr: "diskimg: Could not create snapshot 'a': The image is marked dirty (its refcounts are not up to date): repair it with qemu-img check -r all first\n" });
+    expect(await diskimg('snapshot', '-c', 'a', dirty)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        "diskimg: Could not create snapshot 'a': The image is marked dirty (its refcounts are not up to date): repair it with qemu-img check -r all first\n",
+    });
     const resized = qcow2('', '16M', 'write -P 1 0 64k');
     qemuImgOk('snapshot', '-c', 'small', resized);
     qemuImgOk('resize', '-q', resized, '+16M');
     const before = readFileSync(resized);
-    expect(await diskimg('snapshot', '-a', 'small', resized)).toEqual({ code: 1, stdout: '', stderr: "diskimg: Could not apply snapshot 'small': Snapshot 'small' has another virtual size (16777216 bytes) than the image: applying it is not supported by diskimg yet\n" });
+    expect(await diskimg('snapshot', '-a', 'small', resized)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        "diskimg: Could not apply snapshot 'small': Snapshot 'small' has another virtual size (16777216 bytes) than the image: applying it is not supported by diskimg yet\n",
+    });
     expect(readFileSync(resized).equals(before)).toBe(true);
   });
 });
@@ -172,7 +233,10 @@ describe('snapshot: a process killed mid-way', () => {
     for (let writes = 1; ; writes += stride) {
       const target = file(`killed-${serial++}.qcow2`);
       copyFileSync(source, target);
-      const child = spawn(process.execPath, ['--import', 'tsx', bin, 'snapshot', ...args, target], { stdio: 'ignore', env: { ...process.env, DISKIMG_KILL_AFTER_WRITES: String(writes) } });
+      const child = spawn(process.execPath, ['--import', 'tsx', bin, 'snapshot', ...args, target], {
+        stdio: 'ignore',
+        env: { ...process.env, DISKIMG_KILL_AFTER_WRITES: String(writes) },
+      });
       const signal = await new Promise((resolve) => child.once('exit', (_code, killed) => resolve(killed)));
       const check = qemuImg('check', target);
       // Clean, leaks (3), or COPIED flags and leaks that -r all repairs (2): never lost data.

@@ -15,7 +15,8 @@ const MiB = 1024 * 1024;
 let dir: string;
 const f = (name: string) => join(dir, name);
 const qemuImg = (...args: string[]) => execFileSync('qemu-img', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-const qemuIo = (file: string, ...commands: string[]) => execFileSync('qemu-io', ['-f', 'vhdx', ...commands.flatMap((c) => ['-c', c]), file], { cwd: dir, stdio: 'ignore' });
+const qemuIo = (file: string, ...commands: string[]) =>
+  execFileSync('qemu-io', ['-f', 'vhdx', ...commands.flatMap((c) => ['-c', c]), file], { cwd: dir, stdio: 'ignore' });
 
 function read(file: string, offset: number, length: number): Buffer {
   const fd = openSync(file, 'r');
@@ -34,7 +35,12 @@ function write(file: string, offset: number, bytes: Uint8Array): void {
 function guidBytes(text: string): Buffer {
   const h = text.replace(/-/g, '');
   const b = Buffer.from(h, 'hex');
-  return Buffer.concat([Buffer.from(b.subarray(0, 4)).reverse(), Buffer.from(b.subarray(4, 6)).reverse(), Buffer.from(b.subarray(6, 8)).reverse(), b.subarray(8)]);
+  return Buffer.concat([
+    Buffer.from(b.subarray(0, 4)).reverse(),
+    Buffer.from(b.subarray(4, 6)).reverse(),
+    Buffer.from(b.subarray(6, 8)).reverse(),
+    b.subarray(8),
+  ]);
 }
 
 interface Layout {
@@ -59,7 +65,8 @@ function layout(file: string): Layout {
   const table = read(file, metadata, 64 * 1024);
   const count = table.readUInt16LE(10);
   const items = new Map<string, number>();
-  for (let i = 0; i < count; i++) items.set(table.subarray(32 + i * 32, 48 + i * 32).toString('hex'), metadata + table.readUInt32LE(48 + i * 32));
+  for (let i = 0; i < count; i++)
+    items.set(table.subarray(32 + i * 32, 48 + i * 32).toString('hex'), metadata + table.readUInt32LE(48 + i * 32));
   return { bat, metadata, items, count };
 }
 
@@ -124,7 +131,7 @@ function setBat(file: string, index: number, state: number, offset?: number): vo
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'diskimg-vhdx-diff-'));
 });
-afterAll(() => process.env.KEEP ? undefined : rmSync(dir, { recursive: true, force: true }));
+afterAll(() => (process.env.KEEP ? undefined : rmSync(dir, { recursive: true, force: true })));
 
 describe.each([512, 4096])('a differencing VHDX with %i-byte logical sectors', (sector) => {
   it('reads each block from itself, its parent or zeros as its BAT and sector bitmap say', async () => {
@@ -162,7 +169,8 @@ describe.each([512, 4096])('a differencing VHDX with %i-byte logical sectors', (
     const childRaw = readFileSync(f('child.raw'));
     const expected = Buffer.from(parentRaw);
     childRaw.copy(expected, 0, 0, MiB);
-    for (const s of [...Array(8).keys(), ...Array.from({ length: 8 }, (_, i) => 16 + i)]) childRaw.copy(expected, 2 * MiB + s * sector, 2 * MiB + s * sector, 2 * MiB + (s + 1) * sector);
+    for (const s of [...Array(8).keys(), ...Array.from({ length: 8 }, (_, i) => 16 + i)])
+      childRaw.copy(expected, 2 * MiB + s * sector, 2 * MiB + s * sector, 2 * MiB + (s + 1) * sector);
     expected.fill(0, 3 * MiB, 4 * MiB);
     expected.fill(0, 6 * MiB, 7 * MiB);
 
@@ -173,7 +181,13 @@ describe.each([512, 4096])('a differencing VHDX with %i-byte logical sectors', (
     expect(ours.findIndex((b, i) => b !== expected[i])).toBe(-1);
 
     const info = JSON.parse((await diskimg('info', '--output=json', f(child))).stdout);
-    expect(info).toMatchObject({ format: 'vhdx', 'backing-filename': parent, 'full-backing-filename': f(parent), 'backing-filename-format': 'vhdx', 'cluster-size': MiB });
+    expect(info).toMatchObject({
+      format: 'vhdx',
+      'backing-filename': parent,
+      'full-backing-filename': f(parent),
+      'backing-filename-format': 'vhdx',
+      'cluster-size': MiB,
+    });
     const chain = JSON.parse((await diskimg('info', '--output=json', '--backing-chain', f(child))).stdout);
     expect(chain.map((i: { filename: string }) => i.filename)).toEqual([f(child), f(parent)]);
   });

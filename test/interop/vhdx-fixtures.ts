@@ -25,10 +25,20 @@ export interface VhdxFixture {
 const MiB = 1024 * 1024;
 let cwd = '.';
 const qemuImg = (...args: string[]) => execFileSync('qemu-img', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-const qemuIo = (file: string, ...commands: string[]) => execFileSync('qemu-io', ['-f', 'vhdx', ...commands.flatMap((c) => ['-c', c]), file], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+const qemuIo = (file: string, ...commands: string[]) =>
+  execFileSync('qemu-io', ['-f', 'vhdx', ...commands.flatMap((c) => ['-c', c]), file], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 
 /** Writes that touch whole blocks, parts of blocks (leading, trailing, middle), zeros and discards. */
-const WRITES = ['write -P 1 0 64k', 'write -P 2 1000k 100k', 'write -z 3M 1M', 'write -P 3 5M 512', 'write -P 4 6143k 2k', 'discard 0 4k', 'write -z 9M 4k', 'write -P 5 12M 1M'];
+const WRITES = [
+  'write -P 1 0 64k',
+  'write -P 2 1000k 100k',
+  'write -z 3M 1M',
+  'write -P 3 5M 512',
+  'write -P 4 6143k 2k',
+  'discard 0 4k',
+  'write -z 9M 4k',
+  'write -P 5 12M 1M',
+];
 
 function readBytes(file: string, offset: number, length: number): Buffer {
   const fd = openSync(file, 'r');
@@ -76,7 +86,10 @@ export function unflushLastLogEntry(file: string, before: string): void {
     const at = Number(d.readBigUInt64LE(16));
     writeBytes(file, at, readBytes(before, at, 4096));
   }
-  for (const [h, at] of [[h1, 64 * 1024], [h2, 128 * 1024]] as const) {
+  for (const [h, at] of [
+    [h1, 64 * 1024],
+    [h2, 128 * 1024],
+  ] as const) {
     guid.copy(h, 48);
     stampCrc(h, 4);
     writeBytes(file, at, h);

@@ -32,7 +32,13 @@ function write(file: string, offset: number, bytes: Uint8Array): void {
 }
 
 /** One log entry: its descriptors (zero runs and 4 KiB data sectors), checksummed. */
-function entry(guid: Buffer, seq: bigint, fileSize: number, lastFileOffset: number, writes: Array<{ at: number; zero?: number; data?: Buffer }>): Buffer {
+function entry(
+  guid: Buffer,
+  seq: bigint,
+  fileSize: number,
+  lastFileOffset: number,
+  writes: Array<{ at: number; zero?: number; data?: Buffer }>,
+): Buffer {
   const descSectors = Math.ceil((writes.length + 2) / 128);
   const data = writes.filter((w) => w.data);
   const out = Buffer.alloc((descSectors + data.length) * 4096);
@@ -103,7 +109,11 @@ it('replays zero and data descriptors over several entries as qemu-img does', as
   expect(run).toMatchObject({ code: 0, stderr: '' });
   expect(firstDifference(join(dir, 'ours.raw'), join(dir, 'qemu.raw'))).toBeNull();
   // The replay did something, and nothing was written to the input.
-  expect(readFileSync(join(dir, 'qemu.raw')).subarray(MiB + 4096, MiB + 8192).equals(pattern(5))).toBe(true);
+  expect(
+    readFileSync(join(dir, 'qemu.raw'))
+      .subarray(MiB + 4096, MiB + 8192)
+      .equals(pattern(5)),
+  ).toBe(true);
   expect(readFileSync(file).equals(before)).toBe(true);
   const info = JSON.parse((await diskimg('info', '--output=json', file)).stdout);
   expect(info['virtual-size']).toBe(6 * MiB);

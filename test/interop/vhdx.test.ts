@@ -35,22 +35,34 @@ describe.each(vhdxFixtures().map((f) => [f.name, f] as [string, VhdxFixture]))('
     rmSync(theirs);
   });
 
-  if (!fixture.sparse && !fixture.chain) it('converts to qcow2 exactly as qemu-img does', async () => {
-    const ours = join(out, `${name}.ours.qcow2`);
-    const theirs = join(out, `${name}.qemu.qcow2`);
-    qemuImgOk('convert', '-O', 'qcow2', reference, theirs);
-    expect((await diskimg('convert', '-O', 'qcow2', fixture.file, ours)).code).toBe(0);
-    expect(firstDifference(ours, theirs)).toBeNull();
-  });
+  if (!fixture.sparse && !fixture.chain)
+    it('converts to qcow2 exactly as qemu-img does', async () => {
+      const ours = join(out, `${name}.ours.qcow2`);
+      const theirs = join(out, `${name}.qemu.qcow2`);
+      qemuImgOk('convert', '-O', 'qcow2', reference, theirs);
+      expect((await diskimg('convert', '-O', 'qcow2', fixture.file, ours)).code).toBe(0);
+      expect(firstDifference(ours, theirs)).toBeNull();
+    });
 
   it('prints info, map and check as qemu-img does', async () => {
-    const commands: string[][] = [['info', '--output=json'], ['info'], ['map', '--output=json'], ['map'], ['check', '--output=json'], ['check']];
+    const commands: string[][] = [
+      ['info', '--output=json'],
+      ['info'],
+      ['map', '--output=json'],
+      ['map'],
+      ['check', '--output=json'],
+      ['check'],
+    ];
     if (fixture.chain) commands.push(['info', '--backing-chain'], ['info', '--output=json', '--backing-chain']);
     for (const command of commands) {
       const expected = qemuImg(...command, reference);
       const run = await diskimg(...command, fixture.file);
       // The replayed copy has another name; its size on disk differs after qemu's replay writes.
-      const normalise = (text: string, file: string) => text.split(file).join('IMAGE').replace(/("actual-size": |disk size: ).*/g, '$1…');
+      const normalise = (text: string, file: string) =>
+        text
+          .split(file)
+          .join('IMAGE')
+          .replace(/("actual-size": |disk size: ).*/g, '$1…');
       expect(normalise(run.stdout, fixture.file), command.join(' ')).toBe(normalise(expected.stdout, reference));
       expect(run.code, command.join(' ')).toBe(expected.code);
     }

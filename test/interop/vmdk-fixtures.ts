@@ -66,7 +66,13 @@ export function seSparseExtent(): Buffer {
   [0xcafecafen, 1n, 1n, 0n].forEach((value, i) => u64(512 + i * 8, value));
   u64(3 * 512, 0x1000000000000000n);
   const allocated = (c: bigint) => (3n << 60n) | ((c & 0xfffn) << 48n) | (c >> 12n);
-  const entries: Array<[number, bigint]> = [[0, allocated(0n)], [9, allocated(1n)], [300, allocated(2n)], [5, 0x2000000000000000n], [7, 0x1000000000000000n]];
+  const entries: Array<[number, bigint]> = [
+    [0, allocated(0n)],
+    [9, allocated(1n)],
+    [300, allocated(2n)],
+    [5, 0x2000000000000000n],
+    [7, 0x1000000000000000n],
+  ];
   for (const [grain, entry] of entries) u64(4 * 512 + grain * 8, entry);
   return Buffer.concat([head, Buffer.alloc(4096, 0x11), Buffer.alloc(4096, 0x22), Buffer.alloc(4096, 0x33)]);
 }
@@ -94,16 +100,39 @@ function build(dir: string): VmdkFixture[] {
 
   // A VMDK3 (COWD, ESX 2) sparse extent behind a vmfsSparse descriptor: qemu-img reads these but
   // cannot write them, so this one is made by hand — 8 KiB grains, four of them written.
-  writeFileSync(f('vmfsSparse-delta.vmdk'), cowdExtent(4096, 16, [[0, 0x11], [5, 0x22], [200, 0x33], [3, 0x44]]));
-  writeFileSync(f('vmfsSparse.vmdk'), '# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\ncreateType="vmfsSparse"\n\n# Extent description\nRW 4096 VMFSSPARSE "vmfsSparse-delta.vmdk"\n\n# The Disk Data Base\n#DDB\n');
+  writeFileSync(
+    f('vmfsSparse-delta.vmdk'),
+    cowdExtent(4096, 16, [
+      [0, 0x11],
+      [5, 0x22],
+      [200, 0x33],
+      [3, 0x44],
+    ]),
+  );
+  writeFileSync(
+    f('vmfsSparse.vmdk'),
+    '# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\ncreateType="vmfsSparse"\n\n# Extent description\nRW 4096 VMFSSPARSE "vmfsSparse-delta.vmdk"\n\n# The Disk Data Base\n#DDB\n',
+  );
   fixtures.push({ name: 'vmfsSparse.vmdk', file: f('vmfsSparse.vmdk') });
 
   writeFileSync(f('seSparse-sesparse.vmdk'), seSparseExtent());
-  writeFileSync(f('seSparse.vmdk'), '# Disk DescriptorFile\nversion=1\nCID=abcdef01\nparentCID=ffffffff\ncreateType="seSparse"\n\n# Extent description\nRW 4096 SESPARSE "seSparse-sesparse.vmdk"\n\n# The Disk Data Base\n#DDB\n');
+  writeFileSync(
+    f('seSparse.vmdk'),
+    '# Disk DescriptorFile\nversion=1\nCID=abcdef01\nparentCID=ffffffff\ncreateType="seSparse"\n\n# Extent description\nRW 4096 SESPARSE "seSparse-sesparse.vmdk"\n\n# The Disk Data Base\n#DDB\n',
+  );
   fixtures.push({ name: 'seSparse.vmdk', file: f('seSparse.vmdk') });
 
   // Create options: they change the descriptor's DDB and header version, never the data.
-  const options = ['adapter_type=ide', 'adapter_type=buslogic', 'adapter_type=lsilogic', 'adapter_type=legacyESX', 'compat6=on', 'hwversion=6', 'hwversion=undefined', 'toolsversion=11333'];
+  const options = [
+    'adapter_type=ide',
+    'adapter_type=buslogic',
+    'adapter_type=lsilogic',
+    'adapter_type=legacyESX',
+    'compat6=on',
+    'hwversion=6',
+    'hwversion=undefined',
+    'toolsversion=11333',
+  ];
   for (const [i, option] of options.entries()) {
     const subformat = i % 2 === 0 ? 'monolithicSparse' : 'twoGbMaxExtentSparse';
     const name = `create-${option.replace('=', '-')}-${subformat}.vmdk`;

@@ -100,7 +100,8 @@ function replaying(qemuFile: string): ClusterCompressor {
     async compress(grain) {
       const next = queue.shift();
       if (!next) throw new Error('more grains than qemu-img wrote');
-      if (!inflateSync(next).equals(Buffer.from(grain.buffer, grain.byteOffset, grain.length))) throw new Error('grain differs from the one qemu-img wrote there');
+      if (!inflateSync(next).equals(Buffer.from(grain.buffer, grain.byteOffset, grain.length)))
+        throw new Error('grain differs from the one qemu-img wrote there');
       return new Uint8Array(next);
     },
   };
@@ -152,7 +153,12 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Converts with qemu-img and with diskimg, each into its own folder under the same name. */
-async function both(source: string, tag: string, options = 'subformat=streamOptimized', extra: string[] = []): Promise<{ qemu: string; ours: string }> {
+async function both(
+  source: string,
+  tag: string,
+  options = 'subformat=streamOptimized',
+  extra: string[] = [],
+): Promise<{ qemu: string; ours: string }> {
   mkdirSync(join(dir, tag, 'qemu'), { recursive: true });
   mkdirSync(join(dir, tag, 'ours'), { recursive: true });
   const qemu = join(dir, tag, 'qemu', 'disk.vmdk');
@@ -180,11 +186,21 @@ describe('convert -O vmdk -o subformat=streamOptimized', () => {
       const qemu = join(dir, `source${index}`, 'qemu', 'disk.vmdk');
       const replayed = join(dir, `source${index}`, 'replayed', 'disk.vmdk');
       mkdirSync(join(dir, `source${index}`, 'replayed'), { recursive: true });
-      const cid = parseInt(/^CID=([0-9a-f]+)$/m.exec(readFileSync(qemu).subarray(512, 21 * 512).toString('latin1'))![1], 16);
+      const cid = parseInt(
+        /^CID=([0-9a-f]+)$/m.exec(
+          readFileSync(qemu)
+            .subarray(512, 21 * 512)
+            .toString('latin1'),
+        )![1],
+        16,
+      );
       const image = await open(source.file);
       const sink = await NodeFileSink.create(replayed);
       try {
-        const result = await convertToStreamOptimizedVmdk(image, sink, { compressor: replaying(qemu), settings: { adapterType: 'ide', hwVersion: '4', toolsVersion: '2147483647', zeroedGrain: false, cid, extentName: 'disk.vmdk' } });
+        const result = await convertToStreamOptimizedVmdk(image, sink, {
+          compressor: replaying(qemu),
+          settings: { adapterType: 'ide', hwVersion: '4', toolsVersion: '2147483647', zeroedGrain: false, cid, extentName: 'disk.vmdk' },
+        });
         expect(result.layout).toBe('qemu');
       } finally {
         await sink.close();
@@ -197,7 +213,9 @@ describe('convert -O vmdk -o subformat=streamOptimized', () => {
   it('deflates the same on one thread as on the pool', async () => {
     const { ours } = await both(sources[2].file, 'threads-pool');
     const single = join(dir, 'threads-pool', 'ours', 'single.vmdk');
-    expect((await diskimg('convert', '-O', 'vmdk', '-o', 'subformat=streamOptimized', '--threads', '1', sources[2].file, single)).code).toBe(0);
+    expect(
+      (await diskimg('convert', '-O', 'vmdk', '-o', 'subformat=streamOptimized', '--threads', '1', sources[2].file, single)).code,
+    ).toBe(0);
     const a = readFileSync(ours);
     const b = readFileSync(single);
     // Same CID masking; the name in the descriptor differs by file name.
@@ -206,7 +224,11 @@ describe('convert -O vmdk -o subformat=streamOptimized', () => {
   }, 120_000);
 
   it('takes qemu-img options into the header and descriptor as qemu-img does', async () => {
-    for (const [index, options] of ['adapter_type=lsilogic,hwversion=7,toolsversion=10304', 'adapter_type=buslogic,compat6=on,zeroed_grain=on', 'adapter_type=legacyESX,toolsversion=x'].entries()) {
+    for (const [index, options] of [
+      'adapter_type=lsilogic,hwversion=7,toolsversion=10304',
+      'adapter_type=buslogic,compat6=on,zeroed_grain=on',
+      'adapter_type=legacyESX,toolsversion=x',
+    ].entries()) {
       const { qemu, ours } = await both(sources[3].file, `options${index}`, `subformat=streamOptimized,${options}`);
       expectSameAsQemu(qemu, ours);
       expectReadsAsSource(sources[3].file, ours);
@@ -216,7 +238,14 @@ describe('convert -O vmdk -o subformat=streamOptimized', () => {
   it("refuses bad options with qemu-img's words", async () => {
     const source = sources[3].file;
     const target = join(dir, 'bad.vmdk');
-    for (const options of ['adapter_type=scsi', 'subformat=bogus', 'compat6=maybe', 'zeroed_grain=2', 'compat6=on,hwversion=6', 'foo=bar']) {
+    for (const options of [
+      'adapter_type=scsi',
+      'subformat=bogus',
+      'compat6=maybe',
+      'zeroed_grain=2',
+      'compat6=on,hwversion=6',
+      'foo=bar',
+    ]) {
       const expected = qemuImg('convert', '-O', 'vmdk', '-o', `subformat=streamOptimized,${options}`, source, target);
       rmSync(target, { force: true });
       const run = await diskimg('convert', '-O', 'vmdk', '-o', `subformat=streamOptimized,${options}`, source, target);
@@ -231,7 +260,9 @@ describe('convert -O vmdk -o subformat=streamOptimized', () => {
     const empty = join(dir, 'empty.raw');
     writeFileSync(empty, '');
     // qemu-img writes one, then cannot open it.
-    expect(qemuImg('convert', '-O', 'vmdk', '-o', 'subformat=streamOptimized', empty, join(dir, 'empty-qemu.vmdk')).stderr).toContain("Unsupported image type 'streamOptimized'");
+    expect(qemuImg('convert', '-O', 'vmdk', '-o', 'subformat=streamOptimized', empty, join(dir, 'empty-qemu.vmdk')).stderr).toContain(
+      "Unsupported image type 'streamOptimized'",
+    );
     const run = await diskimg('convert', '-O', 'vmdk', '-o', 'subformat=streamOptimized', empty, target);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('A streamOptimized VMDK of 0 bytes cannot be opened');
@@ -252,7 +283,16 @@ describe('the stream form, on an append-only sink', () => {
       const image = await open(source.file);
       const sink = new AppendOnlyFileSink(output);
       try {
-        const result = await convertToStreamOptimizedVmdk(image, sink, { settings: { adapterType: 'lsilogic', hwVersion: '4', toolsVersion: '2147483647', zeroedGrain: false, cid: 0x1234abcd, extentName: 'disk.vmdk' } });
+        const result = await convertToStreamOptimizedVmdk(image, sink, {
+          settings: {
+            adapterType: 'lsilogic',
+            hwVersion: '4',
+            toolsVersion: '2147483647',
+            zeroedGrain: false,
+            cid: 0x1234abcd,
+            extentName: 'disk.vmdk',
+          },
+        });
         expect(result.layout).toBe('stream');
         expect(result.length).toBe(sink.length);
       } finally {

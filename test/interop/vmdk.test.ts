@@ -42,14 +42,15 @@ describe.each(vmdkFixtures().map((f) => [f.name, f] as [string, VmdkFixture]))('
     }
   });
 
-  if (fixture.mapDiffers === undefined) it('prints map as qemu-img does', async () => {
-    for (const flags of [['--output=json'], []]) {
-      const expected = qemuImg('map', ...flags, fixture.file);
-      const run = await diskimg('map', ...flags, fixture.file);
-      expect(run.stdout).toBe(expected.stdout);
-      expect(run.code).toBe(expected.code);
-    }
-  });
+  if (fixture.mapDiffers === undefined)
+    it('prints map as qemu-img does', async () => {
+      for (const flags of [['--output=json'], []]) {
+        const expected = qemuImg('map', ...flags, fixture.file);
+        const run = await diskimg('map', ...flags, fixture.file);
+        expect(run.stdout).toBe(expected.stdout);
+        expect(run.code).toBe(expected.code);
+      }
+    });
 
   it('checks as qemu-img does', async () => {
     for (const flags of [['--output=json'], []]) {
@@ -64,7 +65,9 @@ describe.each(vmdkFixtures().map((f) => [f.name, f] as [string, VmdkFixture]))('
 describe('snapshot children', () => {
   it('refuse to read their parent once its CID changed, as qemu-img does', async () => {
     const dir = mkdtempSync(join(out, 'cid-'));
-    const base = vmdkFixtures().find((f) => f.name === 'child.vmdk')!.file.replace('child.vmdk', 'base.vmdk');
+    const base = vmdkFixtures()
+      .find((f) => f.name === 'child.vmdk')!
+      .file.replace('child.vmdk', 'base.vmdk');
     copyFileSync(base, join(dir, 'base.vmdk'));
     qemuImgOk('create', '-q', '-f', 'vmdk', '-b', 'base.vmdk', '-F', 'vmdk', join(dir, 'child.vmdk'));
     // A write to the parent gives it a new CID: the child's parentCID no longer matches.
@@ -75,9 +78,13 @@ describe('snapshot children', () => {
     expect(qemuImg('convert', '-O', 'raw', join(dir, 'child.vmdk'), join(dir, 'after.raw')).code).toBe(1);
     const run = await diskimg('convert', '-O', 'raw', join(dir, 'child.vmdk'), join(dir, 'ours-after.raw'));
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/Invalid argument: .*child\.vmdk' cannot read its backing file: its parentCID [0-9a-f]+ is not the CID [0-9a-f]+ of/);
+    expect(run.stderr).toMatch(
+      /Invalid argument: .*child\.vmdk' cannot read its backing file: its parentCID [0-9a-f]+ is not the CID [0-9a-f]+ of/,
+    );
     // map does not read data, and qemu-img's map does not check the CID either.
-    expect((await diskimg('map', '--output=json', join(dir, 'child.vmdk'))).stdout).toBe(qemuImgOk('map', '--output=json', join(dir, 'child.vmdk')));
+    expect((await diskimg('map', '--output=json', join(dir, 'child.vmdk'))).stdout).toBe(
+      qemuImgOk('map', '--output=json', join(dir, 'child.vmdk')),
+    );
   });
 });
 

@@ -21,7 +21,8 @@ export interface VpcFixture {
   mapDiffers?: string;
 }
 
-const HOLES = 'fixed VHD: qemu-img asks the file system which parts of the file are holes (SEEK_DATA), which neither Node nor the browser can see';
+const HOLES =
+  'fixed VHD: qemu-img asks the file system which parts of the file are holes (SEEK_DATA), which neither Node nor the browser can see';
 
 function build(dir: string): VpcFixture[] {
   const f = (name: string) => join(dir, name);
@@ -50,7 +51,9 @@ function build(dir: string): VpcFixture[] {
       for (const force of ['off', 'on']) {
         const name = `io-${subformat}-${size}-force${force}.vhd`;
         run('qemu-img', 'create', '-f', 'vpc', '-o', `subformat=${subformat},force_size=${force}`, f(name), String(size));
-        const virtual = JSON.parse(execFileSync('qemu-img', ['info', '-f', 'vpc', '--output=json', f(name)], { encoding: 'utf8' }))['virtual-size'] as number;
+        const virtual = JSON.parse(execFileSync('qemu-img', ['info', '-f', 'vpc', '--output=json', f(name)], { encoding: 'utf8' }))[
+          'virtual-size'
+        ] as number;
         io(f(name), ...writes(virtual));
         fixtures.push({ name, file: f(name), fixed: subformat === 'fixed', mapDiffers: subformat === 'fixed' ? HOLES : undefined });
       }

@@ -14,7 +14,19 @@
  *        checksum and log GUID, and the page 83 data (a random serial).
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, writeFileSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  writeFileSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +65,11 @@ const vhdMask: Mask = (file) => {
 const vdiMask: Mask = () => [[0x188, 32]];
 /** The embedded descriptor (its CID is random, and its length follows the CID's): compared apart. */
 const vmdkMask: Mask = () => [[512, 20 * 512]];
-const vmdkDescriptor = (file: string) => readAt(file, 512, 20 * 512).toString('latin1').replace(/\0+$/, '').replace(/^CID=[0-9a-f]{1,8}$/m, 'CID=…');
+const vmdkDescriptor = (file: string) =>
+  readAt(file, 512, 20 * 512)
+    .toString('latin1')
+    .replace(/\0+$/, '')
+    .replace(/^CID=[0-9a-f]{1,8}$/m, 'CID=…');
 function readAt(file: string, offset: number, length: number): Buffer {
   const bytes = Buffer.alloc(length);
   const fd = openSync(file, 'r');
@@ -74,7 +90,11 @@ const vhdxMask: Mask = (file) => {
     // each log entry: its checksum and log GUID, and what follows its descriptors in its first
     // sector (qemu leaves there whatever its unzeroed buffer held; we write zeros)
     const descriptors = log.readUInt32LE(at + 24);
-    ranges.push([1024 * 1024 + at + 4, 4], [1024 * 1024 + at + 32, 16], [1024 * 1024 + at + 64 + 32 * descriptors, 4096 - 64 - 32 * descriptors]);
+    ranges.push(
+      [1024 * 1024 + at + 4, 4],
+      [1024 * 1024 + at + 32, 16],
+      [1024 * 1024 + at + 64 + 32 * descriptors, 4096 - 64 - 32 * descriptors],
+    );
   }
   const metadata = Number(readAt(file, 0x30000 + 64, 8).readBigUInt64LE(0));
   ranges.push([metadata + 64 * 1024 + 16, 16]); // page 83 data (the disk's serial)
@@ -102,7 +122,9 @@ function sevenZipOpens(file: string): boolean {
 
 /** SHA-256 of what 7-Zip reads out of the image. */
 function sevenZipDigest(file: string): string {
-  return createHash('sha256').update(execFileSync('7z', ['x', '-so', file], { maxBuffer: 1 << 30 })).digest('hex');
+  return createHash('sha256')
+    .update(execFileSync('7z', ['x', '-so', file], { maxBuffer: 1 << 30 }))
+    .digest('hex');
 }
 
 /** SHA-256 of the source's guest disk, zero-padded to `size` bytes (the output may be larger). */
@@ -110,7 +132,9 @@ function rawDigest(input: string, size: number): string {
   const raw = join(out, `digest-${createHash('md5').update(input).digest('hex')}.raw`);
   qemuImgOk('convert', '-O', 'raw', input, raw);
   const bytes = execFileSync('cat', [raw], { maxBuffer: 1 << 30 });
-  return createHash('sha256').update(Buffer.concat([bytes, Buffer.alloc(size - bytes.length)])).digest('hex');
+  return createHash('sha256')
+    .update(Buffer.concat([bytes, Buffer.alloc(size - bytes.length)]))
+    .digest('hex');
 }
 
 interface Case {
@@ -126,20 +150,83 @@ interface Case {
 
 const CASES: Case[] = [
   { format: 'vpc', options: '', extension: 'vhd', mask: vhdMask, info: { format: 'vpc', 'cluster-size': 2097152 }, sevenZip: true },
-  { format: 'vpc', options: 'subformat=dynamic,force_size=on', extension: 'vhd', mask: vhdMask, info: { format: 'vpc', 'cluster-size': 2097152 }, sevenZip: true },
+  {
+    format: 'vpc',
+    options: 'subformat=dynamic,force_size=on',
+    extension: 'vhd',
+    mask: vhdMask,
+    info: { format: 'vpc', 'cluster-size': 2097152 },
+    sevenZip: true,
+  },
   { format: 'vpc', options: 'subformat=fixed', extension: 'vhd', mask: vhdMask, info: { format: 'vpc' }, sevenZip: false },
   { format: 'vpc', options: 'subformat=fixed,force_size=on', extension: 'vhd', mask: vhdMask, info: { format: 'vpc' }, sevenZip: false },
   { format: 'vdi', options: '', extension: 'vdi', mask: vdiMask, info: { format: 'vdi', 'cluster-size': 1048576 }, sevenZip: true },
-  { format: 'vdi', options: 'static=on', extension: 'vdi', mask: vdiMask, info: { format: 'vdi', 'cluster-size': 1048576 }, sevenZip: true },
-  { format: 'vmdk', options: '', extension: 'vmdk', mask: vmdkMask, info: { format: 'vmdk', 'format-specific': { data: { 'create-type': 'monolithicSparse' } } }, sevenZip: true },
-  { format: 'vmdk', options: 'adapter_type=lsilogic,hwversion=7,toolsversion=12345', extension: 'vmdk', mask: vmdkMask, info: { format: 'vmdk', 'format-specific': { data: { 'create-type': 'monolithicSparse' } } }, sevenZip: true },
-  { format: 'vmdk', options: 'compat6=on,zeroed_grain=on', extension: 'vmdk', mask: vmdkMask, info: { format: 'vmdk', 'format-specific': { data: { 'create-type': 'monolithicSparse' } } }, sevenZip: true },
+  {
+    format: 'vdi',
+    options: 'static=on',
+    extension: 'vdi',
+    mask: vdiMask,
+    info: { format: 'vdi', 'cluster-size': 1048576 },
+    sevenZip: true,
+  },
+  {
+    format: 'vmdk',
+    options: '',
+    extension: 'vmdk',
+    mask: vmdkMask,
+    info: { format: 'vmdk', 'format-specific': { data: { 'create-type': 'monolithicSparse' } } },
+    sevenZip: true,
+  },
+  {
+    format: 'vmdk',
+    options: 'adapter_type=lsilogic,hwversion=7,toolsversion=12345',
+    extension: 'vmdk',
+    mask: vmdkMask,
+    info: { format: 'vmdk', 'format-specific': { data: { 'create-type': 'monolithicSparse' } } },
+    sevenZip: true,
+  },
+  {
+    format: 'vmdk',
+    options: 'compat6=on,zeroed_grain=on',
+    extension: 'vmdk',
+    mask: vmdkMask,
+    info: { format: 'vmdk', 'format-specific': { data: { 'create-type': 'monolithicSparse' } } },
+    sevenZip: true,
+  },
   { format: 'vhdx', options: '', extension: 'vhdx', mask: vhdxMask, info: { format: 'vhdx', 'cluster-size': 8388608 }, sevenZip: true },
-  { format: 'vhdx', options: 'subformat=fixed', extension: 'vhdx', mask: vhdxMask, info: { format: 'vhdx', 'cluster-size': 8388608 }, sevenZip: true },
-  { format: 'vhdx', options: 'subformat=fixed,block_state_zero=off', extension: 'vhdx', mask: vhdxMask, info: { format: 'vhdx' }, sevenZip: true },
+  {
+    format: 'vhdx',
+    options: 'subformat=fixed',
+    extension: 'vhdx',
+    mask: vhdxMask,
+    info: { format: 'vhdx', 'cluster-size': 8388608 },
+    sevenZip: true,
+  },
+  {
+    format: 'vhdx',
+    options: 'subformat=fixed,block_state_zero=off',
+    extension: 'vhdx',
+    mask: vhdxMask,
+    info: { format: 'vhdx' },
+    sevenZip: true,
+  },
   { format: 'vhdx', options: 'block_state_zero=off', extension: 'vhdx', mask: vhdxMask, info: { format: 'vhdx' }, sevenZip: true },
-  { format: 'vhdx', options: 'block_size=1M,log_size=2M', extension: 'vhdx', mask: vhdxMask, info: { format: 'vhdx', 'cluster-size': 1048576 }, sevenZip: true },
-  { format: 'vhdx', options: 'block_size=300M,log_size=1536k', extension: 'vhdx', mask: vhdxMask, info: { format: 'vhdx', 'cluster-size': 268435456 }, sevenZip: true },
+  {
+    format: 'vhdx',
+    options: 'block_size=1M,log_size=2M',
+    extension: 'vhdx',
+    mask: vhdxMask,
+    info: { format: 'vhdx', 'cluster-size': 1048576 },
+    sevenZip: true,
+  },
+  {
+    format: 'vhdx',
+    options: 'block_size=300M,log_size=1536k',
+    extension: 'vhdx',
+    mask: vhdxMask,
+    info: { format: 'vhdx', 'cluster-size': 268435456 },
+    sevenZip: true,
+  },
 ];
 
 const SOURCES = ['raw', 'compressed-zlib-64k.qcow2', 'chain-depth3', 'io-v3.qcow2', 'odd-size'];
@@ -237,8 +324,13 @@ describe('an empty disk', () => {
   it('convert -O vmdk is refused: qemu-img writes one, then cannot open it', async () => {
     const ours = join(out, 'empty.vmdk');
     const run = await diskimg('convert', '-f', 'raw', '-O', 'vmdk', empty(), ours);
-    expect(run).toMatchObject({ code: 1, stderr: `diskimg: ${ours}: error while converting vmdk: A VMDK of 0 bytes cannot be opened by qemu (it writes one, then refuses it)\n` });
-    expect(qemuImg('convert', '-f', 'raw', '-O', 'vmdk', empty(), join(out, 'empty.qemu.vmdk')).stderr).toContain("Unsupported image type 'monolithicSparse'");
+    expect(run).toMatchObject({
+      code: 1,
+      stderr: `diskimg: ${ours}: error while converting vmdk: A VMDK of 0 bytes cannot be opened by qemu (it writes one, then refuses it)\n`,
+    });
+    expect(qemuImg('convert', '-f', 'raw', '-O', 'vmdk', empty(), join(out, 'empty.qemu.vmdk')).stderr).toContain(
+      "Unsupported image type 'monolithicSparse'",
+    );
     expect(existsSync(ours)).toBe(false);
   });
 });
@@ -249,7 +341,11 @@ describe('VMDK of several files: a descriptor and its extents beside it', () => 
     const file = join(out, 'five.qcow2');
     if (!existsSync(file)) {
       qemuImgOk('create', '-q', '-f', 'qcow2', file, '5G');
-      execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x11 0 1M', '-c', 'write -P 0x22 2047M 2M', '-c', 'write -P 0x33 4500M 64k', file], { stdio: 'ignore' });
+      execFileSync(
+        'qemu-io',
+        ['-f', 'qcow2', '-c', 'write -P 0x11 0 1M', '-c', 'write -P 0x22 2047M 2M', '-c', 'write -P 0x33 4500M 64k', file],
+        { stdio: 'ignore' },
+      );
     }
     return file;
   };
@@ -295,7 +391,7 @@ describe('VMDK of several files: a descriptor and its extents beside it', () => 
     const before = statSync(input).size;
     const run = await diskimg('convert', '-f', 'qcow2', '-O', 'vmdk', '-o', 'subformat=monolithicFlat', input, join(dir, 'disk.vmdk'));
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain("diskimg never writes to its input");
+    expect(run.stderr).toContain('diskimg never writes to its input');
     expect(statSync(input).size).toBe(before);
     expect(existsSync(join(dir, 'disk.vmdk'))).toBe(false);
   });

@@ -11,7 +11,19 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 it('typedoc documents diskimg, diskimg/node and diskimg/browser, warnings counted as errors', () => {
   // typedoc.json sets treatWarningsAsErrors: a type reachable from an entry but not exported fails here.
-  const log = execFileSync(process.execPath, [join(REPO, 'node_modules/typedoc/bin/typedoc'), '--out', out], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+  const log = execFileSync(process.execPath, [join(REPO, 'node_modules/typedoc/bin/typedoc'), '--out', out], {
+    cwd: REPO,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 300_000,
+  });
   expect(log).not.toMatch(/warning/i);
-  for (const page of ['index.html', 'modules/diskimg.html', 'modules/diskimg_node.html', 'modules/diskimg_browser.html', 'functions/diskimg.openImage.html']) expect(existsSync(join(out, page)), page).toBe(true);
+  for (const page of [
+    'index.html',
+    'modules/diskimg.html',
+    'modules/diskimg_node.html',
+    'modules/diskimg_browser.html',
+    'functions/diskimg.openImage.html',
+  ])
+    expect(existsSync(join(out, page)), page).toBe(true);
 }, 300_000);

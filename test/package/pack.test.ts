@@ -48,14 +48,18 @@ async function helpText(): Promise<string> {
  */
 function packACopy(): void {
   const copy = join(work, 'source');
-  for (const part of ['package.json', 'README.md', 'tsconfig.lib.json', 'scripts', 'src', 'workers']) cpSync(join(REPO, part), join(copy, part), { recursive: true });
+  for (const part of ['package.json', 'README.md', 'tsconfig.lib.json', 'scripts', 'src', 'workers'])
+    cpSync(join(REPO, part), join(copy, part), { recursive: true });
   symlinkSync(join(REPO, 'node_modules'), join(copy, 'node_modules'));
   run('npm', ['pack', '--pack-destination', work], copy);
 }
 
 beforeAll(() => {
   packACopy();
-  tarball = join(work, readdirSync(work).find((name) => name.endsWith('.tgz'))!);
+  tarball = join(
+    work,
+    readdirSync(work).find((name) => name.endsWith('.tgz'))!,
+  );
   mkdirSync(app);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'pack-test', private: true, type: 'module' }));
   install(app);
@@ -98,8 +102,19 @@ describe('the packed package', () => {
 
   it('the browser entry bundles for a browser with no Node module in it', async () => {
     const entry = join(app, 'page.js');
-    writeFileSync(entry, "import { BlobStorage, openImage, SyncAccessSink, convertImage } from 'diskimg/browser';\nexport { BlobStorage, openImage, SyncAccessSink, convertImage };\n");
-    const result = await build({ entryPoints: [entry], bundle: true, platform: 'browser', format: 'esm', write: false, absWorkingDir: app, logLevel: 'silent' });
+    writeFileSync(
+      entry,
+      "import { BlobStorage, openImage, SyncAccessSink, convertImage } from 'diskimg/browser';\nexport { BlobStorage, openImage, SyncAccessSink, convertImage };\n",
+    );
+    const result = await build({
+      entryPoints: [entry],
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      absWorkingDir: app,
+      logLevel: 'silent',
+    });
     const text = result.outputFiles[0].text;
     expect(text).toMatch(/SyncAccessSink = class/);
     expect(text).not.toMatch(/from\s*["']node:|require\(["']node:/);
@@ -108,7 +123,10 @@ describe('the packed package', () => {
 
 describe('examples/node-info against the packed package', () => {
   beforeAll(() => {
-    cpSync(join(REPO, 'examples/node-info'), example, { recursive: true, filter: (path) => !/node_modules|dist|package-lock/.test(path.slice(REPO.length)) });
+    cpSync(join(REPO, 'examples/node-info'), example, {
+      recursive: true,
+      filter: (path) => !/node_modules|dist|package-lock/.test(path.slice(REPO.length)),
+    });
     install(example);
     run('npm', ['run', 'build'], example);
   }, 900_000);
@@ -132,12 +150,16 @@ describe('examples/node-info against the packed package', () => {
     const blocks = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1]);
     expect(blocks.length).toBe(3);
     // What the examples take from the page around them.
-    const given = 'declare const input: HTMLInputElement;\ndeclare const writable: WritableStream<Uint8Array>;\ndeclare const blob: Blob;\n';
+    const given =
+      'declare const input: HTMLInputElement;\ndeclare const writable: WritableStream<Uint8Array>;\ndeclare const blob: Blob;\n';
     const files = blocks.map((code, i) => {
       writeFileSync(join(example, `readme-${i}.ts`), `${given}${code}`);
       return `readme-${i}.ts`;
     });
-    writeFileSync(join(example, 'tsconfig.readme.json'), JSON.stringify({ extends: './tsconfig.json', compilerOptions: { noEmit: true, noUnusedLocals: false }, files }));
+    writeFileSync(
+      join(example, 'tsconfig.readme.json'),
+      JSON.stringify({ extends: './tsconfig.json', compilerOptions: { noEmit: true, noUnusedLocals: false }, files }),
+    );
     run('npx', ['--no', '--', 'tsc', '-p', 'tsconfig.readme.json'], example);
   });
 

@@ -8,7 +8,16 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 
-export const CHUNK = { zero: 0, raw: 1, ignore: 2, zlib: 0x80000005, bzip2: 0x80000006, lzfse: 0x80000007, comment: 0x7ffffffe, end: 0xffffffff } as const;
+export const CHUNK = {
+  zero: 0,
+  raw: 1,
+  ignore: 2,
+  zlib: 0x80000005,
+  bzip2: 0x80000006,
+  lzfse: 0x80000007,
+  comment: 0x7ffffffe,
+  end: 0xffffffff,
+} as const;
 
 export interface DmgChunk {
   type: keyof typeof CHUNK;
@@ -40,7 +49,11 @@ function encode(chunk: DmgChunk): Buffer {
   }
 }
 
-function mish(firstSector: number, dataOffset: number, entries: Array<{ type: number; sector: number; count: number; offset: number; length: number }>): Buffer {
+function mish(
+  firstSector: number,
+  dataOffset: number,
+  entries: Array<{ type: number; sector: number; count: number; offset: number; length: number }>,
+): Buffer {
   const out = Buffer.alloc(204 + entries.length * 40);
   out.write('mish', 0, 'latin1');
   out.writeUInt32BE(1, 4);
@@ -61,13 +74,23 @@ function mish(firstSector: number, dataOffset: number, entries: Array<{ type: nu
 
 function plist(blocks: Buffer[]): Buffer {
   const items = blocks
-    .map((b, i) => `\t\t\t<dict>\n\t\t\t\t<key>Attributes</key>\n\t\t\t\t<string>0x0050</string>\n\t\t\t\t<key>Data</key>\n\t\t\t\t<data>\n${b.toString('base64').replace(/(.{52})/g, '\t\t\t\t$1\n')}\n\t\t\t\t</data>\n\t\t\t\t<key>ID</key>\n\t\t\t\t<string>${i - 1}</string>\n\t\t\t\t<key>Name</key>\n\t\t\t\t<string>partition ${i}</string>\n\t\t\t</dict>\n`)
+    .map(
+      (b, i) =>
+        `\t\t\t<dict>\n\t\t\t\t<key>Attributes</key>\n\t\t\t\t<string>0x0050</string>\n\t\t\t\t<key>Data</key>\n\t\t\t\t<data>\n${b.toString('base64').replace(/(.{52})/g, '\t\t\t\t$1\n')}\n\t\t\t\t</data>\n\t\t\t\t<key>ID</key>\n\t\t\t\t<string>${i - 1}</string>\n\t\t\t\t<key>Name</key>\n\t\t\t\t<string>partition ${i}</string>\n\t\t\t</dict>\n`,
+    )
     .join('');
-  return Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n<plist version="1.0">\n<dict>\n\t<key>resource-fork</key>\n\t<dict>\n\t\t<key>blkx</key>\n\t\t<array>\n${items}\t\t</array>\n\t\t<key>plst</key>\n\t\t<array>\n\t\t\t<dict>\n\t\t\t\t<key>Data</key>\n\t\t\t\t<data>\n\t\t\t\tAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n\t\t\t\t</data>\n\t\t\t</dict>\n\t\t</array>\n\t</dict>\n</dict>\n</plist>\n`, 'latin1');
+  return Buffer.from(
+    `<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n<plist version="1.0">\n<dict>\n\t<key>resource-fork</key>\n\t<dict>\n\t\t<key>blkx</key>\n\t\t<array>\n${items}\t\t</array>\n\t\t<key>plst</key>\n\t\t<array>\n\t\t\t<dict>\n\t\t\t\t<key>Data</key>\n\t\t\t\t<data>\n\t\t\t\tAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n\t\t\t\t</data>\n\t\t\t</dict>\n\t\t</array>\n\t</dict>\n</dict>\n</plist>\n`,
+    'latin1',
+  );
 }
 
 function resourceFork(blocks: Buffer[]): Buffer {
-  const body = Buffer.concat(blocks.map((b) => Buffer.concat([Buffer.from([(b.length >>> 24) & 255, (b.length >>> 16) & 255, (b.length >>> 8) & 255, b.length & 255]), b])));
+  const body = Buffer.concat(
+    blocks.map((b) =>
+      Buffer.concat([Buffer.from([(b.length >>> 24) & 255, (b.length >>> 16) & 255, (b.length >>> 8) & 255, b.length & 255]), b]),
+    ),
+  );
   const head = Buffer.alloc(256);
   head.writeUInt32BE(256, 0);
   head.writeUInt32BE(256 + body.length, 4);
@@ -90,7 +113,13 @@ export function dmgImage(file: string, spec: DmgSpec): Buffer {
     for (const chunk of partition) {
       const bytes = encode(chunk);
       // Offsets are relative to the partition's data offset (the mish block's DataOffset).
-      entries.push({ type: CHUNK[chunk.type], sector: local, count: chunk.sectors, offset: dataLength - partitionOffset, length: bytes.length });
+      entries.push({
+        type: CHUNK[chunk.type],
+        sector: local,
+        count: chunk.sectors,
+        offset: dataLength - partitionOffset,
+        length: bytes.length,
+      });
       pieces.push(bytes);
       dataLength += bytes.length;
       if (chunk.type !== 'comment' && chunk.type !== 'end') local += chunk.sectors;
@@ -120,5 +149,10 @@ export function dmgImage(file: string, spec: DmgSpec): Buffer {
   koly.writeUInt32BE(1, 0x1e8);
   koly.writeBigUInt64BE(BigInt(sector), 0x1ec);
   writeFileSync(file, Buffer.concat([...pieces, info, Buffer.alloc(spec.padding ?? 0), koly]));
-  return Buffer.concat(spec.partitions.flat().filter((c) => c.type !== 'comment' && c.type !== 'end').map((c) => (c.type === 'zero' || c.type === 'ignore' || !c.data ? Buffer.alloc(c.sectors * 512) : c.data)));
+  return Buffer.concat(
+    spec.partitions
+      .flat()
+      .filter((c) => c.type !== 'comment' && c.type !== 'end')
+      .map((c) => (c.type === 'zero' || c.type === 'ignore' || !c.data ? Buffer.alloc(c.sectors * 512) : c.data)),
+  );
 }

@@ -16,7 +16,10 @@ const WAIT_MS = 600_000;
 const STALE_MS = 3_600_000;
 
 export function cachedFixtures<T>(prefix: string, maker: string, build: (dir: string) => T): T {
-  const hash = createHash('sha256').update(readFileSync(fileURLToPath(maker))).digest('hex').slice(0, 12);
+  const hash = createHash('sha256')
+    .update(readFileSync(fileURLToPath(maker)))
+    .digest('hex')
+    .slice(0, 12);
   const dir = join(tmpdir(), `${prefix}-${hash}`);
   const manifest = join(dir, 'fixtures.json');
   if (!existsSync(manifest)) {
@@ -51,7 +54,12 @@ export function cachedFixtures<T>(prefix: string, maker: string, build: (dir: st
 function removeStale(prefix: string, current: string): void {
   for (const name of readdirSync(tmpdir())) {
     const other = join(tmpdir(), name);
-    if (name.startsWith(`${prefix}-`) && /^[0-9a-f]{12}$/.test(name.slice(prefix.length + 1)) && other !== current && Date.now() - statSync(other).mtimeMs > STALE_MS) {
+    if (
+      name.startsWith(`${prefix}-`) &&
+      /^[0-9a-f]{12}$/.test(name.slice(prefix.length + 1)) &&
+      other !== current &&
+      Date.now() - statSync(other).mtimeMs > STALE_MS
+    ) {
       rmSync(other, { recursive: true, force: true });
     }
   }

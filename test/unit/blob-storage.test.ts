@@ -21,8 +21,14 @@ import { scratchDir } from '../support/qemu.ts';
 
 const dir = scratchDir();
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const bytes = new Uint8Array(Buffer.concat([pattern('random', 9_000_000, 1), pattern('zero', 3_000_000, 0), pattern('text', 5_000_321, 3)]));
-const expected = (offset: number, length: number) => Buffer.concat([Buffer.from(bytes.subarray(offset, offset + length)), Buffer.alloc(Math.max(0, offset + length - Math.max(offset, bytes.length)))]);
+const bytes = new Uint8Array(
+  Buffer.concat([pattern('random', 9_000_000, 1), pattern('zero', 3_000_000, 0), pattern('text', 5_000_321, 3)]),
+);
+const expected = (offset: number, length: number) =>
+  Buffer.concat([
+    Buffer.from(bytes.subarray(offset, offset + length)),
+    Buffer.alloc(Math.max(0, offset + length - Math.max(offset, bytes.length))),
+  ]);
 
 async function readAll(storage: BlobStorage, reads: Array<[number, number]>, concurrently = false): Promise<void> {
   const one = async ([offset, length]: [number, number]) => {
@@ -50,7 +56,8 @@ class FaultyStreamBlob extends Blob {
   override stream(): ReadableStream<Uint8Array<ArrayBuffer>> {
     const fault = this.fault;
     // A default (not byte) stream, as some browsers' Blobs give: it has no BYOB reader.
-    if (fault === 'not-bytes') return new ReadableStream({ pull: (controller) => controller.close() }) as ReadableStream<Uint8Array<ArrayBuffer>>;
+    if (fault === 'not-bytes')
+      return new ReadableStream({ pull: (controller) => controller.close() }) as ReadableStream<Uint8Array<ArrayBuffer>>;
     return new ReadableStream({
       type: 'bytes',
       pull: () => (fault === 'stall' ? new Promise<void>(() => {}) : Promise.reject(new DOMException('file changed', 'NotReadableError'))),
@@ -79,9 +86,12 @@ describe('blob storage read through its stream', () => {
       [bytes.length - 1000, 1 << 20], // past the end: zeros
       [bytes.length + 10, 4096], // wholly past the end
     ]);
-    const seeded = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const seeded = (seed: number) => () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const next = seeded(5);
-    const random: Array<[number, number]> = Array.from({ length: 300 }, () => [Math.floor(next() * bytes.length), 1 + Math.floor(next() * (next() < 0.1 ? 3 << 20 : 70_000))]);
+    const random: Array<[number, number]> = Array.from({ length: 300 }, () => [
+      Math.floor(next() * bytes.length),
+      1 + Math.floor(next() * (next() < 0.1 ? 3 << 20 : 70_000)),
+    ]);
     await readAll(storage, random);
     await readAll(storage, random.slice(0, 60), true);
   });
@@ -110,7 +120,9 @@ describe('blob storage read through its stream', () => {
     const error = await storage.readInto(3 << 20, new Uint8Array(2 << 20)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DiskImgError);
     expect((error as DiskImgError).kind).toBe('io');
-    expect((error as DiskImgError).message).toBe(`Could not read 'gone.raw' at offset ${3 << 20}: the file changed, moved or was removed after it was opened (NotReadableError)`);
+    expect((error as DiskImgError).message).toBe(
+      `Could not read 'gone.raw' at offset ${3 << 20}: the file changed, moved or was removed after it was opened (NotReadableError)`,
+    );
   });
 });
 

@@ -16,7 +16,15 @@ const le32 = (v: number) => [v & 255, (v >>> 8) & 255, (v >>> 16) & 255, (v >>> 
 beforeAll(() => {
   dir = scratchDir();
   good = join(dir, 'good.bochs');
-  bochsImage(good, { version: 2, diskBytes: 1 << 20, extentBytes: 65536, sectors: new Map([[0, 1], [200, 2]]) });
+  bochsImage(good, {
+    version: 2,
+    diskBytes: 1 << 20,
+    extentBytes: 65536,
+    sectors: new Map([
+      [0, 1],
+      [200, 2],
+    ]),
+  });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -26,7 +34,6 @@ const damaged = (patches: Array<[number, number[]]>) => {
   for (const [at, bytes] of patches) patch(file, at, bytes);
   return file;
 };
-
 
 const cases: Array<{ what: string; patches: Array<[number, number[]]>; kind: DiskImgError['kind']; field: string }> = [
   { what: 'bad magic', patches: [[0, [0x62]]], kind: 'invalid-format', field: 'magic' },

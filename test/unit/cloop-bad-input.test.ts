@@ -30,7 +30,6 @@ const damaged = (patches: Array<[number, number[]]>) => {
   return file;
 };
 
-
 const cases: Array<{ what: string; patches: Array<[number, number[]]>; kind: DiskImgError['kind']; field: string; qemu: boolean }> = [
   { what: 'block size not a multiple of 512', patches: [[128, be32(1000)]], kind: 'invalid-format', field: 'block_size', qemu: true },
   { what: 'block size zero', patches: [[128, be32(0)]], kind: 'invalid-format', field: 'block_size', qemu: true },
@@ -39,8 +38,20 @@ const cases: Array<{ what: string; patches: Array<[number, number[]]>; kind: Dis
   { what: 'too many offsets', patches: [[132, be32(0x10000000)]], kind: 'invalid-format', field: 'n_blocks', qemu: true },
   { what: 'offsets going backwards', patches: [[136 + 8, be64(1n)]], kind: 'invalid-format', field: 'offsets', qemu: true },
   { what: 'a compressed block over 128 MB', patches: [[136 + 16, be64(1n << 40n)]], kind: 'invalid-format', field: 'offsets', qemu: true },
-  { what: 'a table running past the end of the file', patches: [[132, be32(0x100000)]], kind: 'invalid-format', field: 'offsets', qemu: true },
-  { what: 'a block that does not inflate', patches: [[800, [1, 2, 3, 4, 5, 6, 7, 8]]], kind: 'corrupt', field: 'compressed block', qemu: false },
+  {
+    what: 'a table running past the end of the file',
+    patches: [[132, be32(0x100000)]],
+    kind: 'invalid-format',
+    field: 'offsets',
+    qemu: true,
+  },
+  {
+    what: 'a block that does not inflate',
+    patches: [[800, [1, 2, 3, 4, 5, 6, 7, 8]]],
+    kind: 'corrupt',
+    field: 'compressed block',
+    qemu: false,
+  },
 ];
 
 describe.skipIf(!HAVE_TOOL)('damaged cloop images', () => {

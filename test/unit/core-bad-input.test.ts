@@ -99,7 +99,9 @@ describe('tables the reader walks', () => {
     patch(file, hostOffset, new Array(64).fill(0xff));
     const error = await readFailure(file);
     expect(error.kind).toBe('corrupt');
-    expect(error.message).toMatch(/^Compressed cluster at host offset 0x[0-9a-f]+ \(guest offset 0x0\) does not decompress \(zlib\) to 65536 bytes$/);
+    expect(error.message).toMatch(
+      /^Compressed cluster at host offset 0x[0-9a-f]+ \(guest offset 0x0\) does not decompress \(zlib\) to 65536 bytes$/,
+    );
     expect(error.context.offset).toBe(hostOffset);
     qemuImgError('convert', '-O', 'raw', file, join(dir, 'out.raw')); // qemu-img fails on it too
   });
@@ -178,7 +180,9 @@ describe('backing chains', () => {
     qemuImg('create', '-q', '-f', 'qcow2', base, '1M');
     qemuImg('create', '-q', '-f', 'qcow2', '-b', 'nores-base.qcow2', '-F', 'qcow2', file);
     const bytes = new Uint8Array(await import('node:fs').then((fs) => fs.readFileSync(file)));
-    await expect(openImage(new MemoryStorage(bytes, 'nores.qcow2'))).rejects.toThrow("Could not open backing file: Could not open 'nores-base.qcow2': No such file or directory");
+    await expect(openImage(new MemoryStorage(bytes, 'nores.qcow2'))).rejects.toThrow(
+      "Could not open backing file: Could not open 'nores-base.qcow2': No such file or directory",
+    );
   });
 });
 
@@ -207,7 +211,18 @@ describe('snapshots', () => {
 describe('what probing and opening say', () => {
   it('refuses to open an encrypted image without its passphrase, saying so', async () => {
     const file = join(dir, 'aes.qcow2');
-    qemuImg('create', '-q', '-f', 'qcow2', '--object', 'secret,id=s0,data=abc', '-o', 'encrypt.format=aes,encrypt.key-secret=s0', file, '1M');
+    qemuImg(
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '--object',
+      'secret,id=s0,data=abc',
+      '-o',
+      'encrypt.format=aes,encrypt.key-secret=s0',
+      file,
+      '1M',
+    );
     const error = await readFailure(file);
     expect(error.kind).toBe('needs-passphrase');
     expect(error.message).toContain('The image is encrypted (aes): its passphrase is needed to read it');

@@ -72,7 +72,10 @@ describe('zstd', () => {
 });
 
 // The portable decoder, and the page's and CLI's libzstd in WASM (which falls back to it).
-for (const [name, decode] of [['fzstd', zstdDecodeCluster], ['libzstd in WASM', (await nodeDecoders()).zstd]] as const) {
+for (const [name, decode] of [
+  ['fzstd', zstdDecodeCluster],
+  ['libzstd in WASM', (await nodeDecoders()).zstd],
+] as const) {
   describe(`zstd clusters decoded by ${name}`, () => {
     it('decodes a cluster followed by the next compressed cluster', () => {
       const cluster = textCluster(8);

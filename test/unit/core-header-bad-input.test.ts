@@ -40,7 +40,14 @@ const damages: Damage[] = [
   { what: 'header longer than a cluster', patches: [[100, be32(0x20000)]], kind: 'invalid-format' },
   { what: 'backing file offset past the first cluster', patches: [[8, be64(0x20000n)]], kind: 'invalid-format' },
   { what: 'unknown incompatible feature bit 5', patches: [[79, [0x20]]], kind: 'unsupported' },
-  { what: 'compression type 2', patches: [[104, [2]], [79, [0x08]]], kind: 'unsupported' },
+  {
+    what: 'compression type 2',
+    patches: [
+      [104, [2]],
+      [79, [0x08]],
+    ],
+    kind: 'unsupported',
+  },
   { what: 'zstd without its feature bit', patches: [[104, [1]]], kind: 'invalid-format' },
   { what: 'compression feature bit with zlib', patches: [[79, [0x08]]], kind: 'invalid-format' },
   { what: 'refcount_order 7', patches: [[96, be32(7)]], kind: 'unsupported' },
@@ -51,7 +58,14 @@ const damages: Damage[] = [
   { what: 'L1 table too small for the size', patches: [[24, be64(1n << 40n)]], kind: 'invalid-format' },
   { what: 'unaligned L1 table', patches: [[40, be64(0x30200n)]], kind: 'invalid-format' },
   { what: 'snapshot table too large', patches: [[60, be32(0x20000)]], kind: 'limit' },
-  { what: 'unaligned snapshot table', patches: [[60, be32(1)], [64, be64(0x10010n)]], kind: 'invalid-format' },
+  {
+    what: 'unaligned snapshot table',
+    patches: [
+      [60, be32(1)],
+      [64, be64(0x10010n)],
+    ],
+    kind: 'invalid-format',
+  },
   { what: 'image too big', patches: [[24, be64(1n << 62n)]], kind: 'limit' },
   { what: 'backing file name too long', from: () => withBacking, patches: [[16, be32(2000)]], kind: 'limit' },
 ];

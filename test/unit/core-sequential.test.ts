@@ -38,7 +38,12 @@ let dir: string;
 beforeAll(() => {
   dir = scratchDir();
   raw = join(dir, 'source.raw');
-  const parts = [pattern('text', 3_000_000, 1), pattern('zero', 1_500_000, 0), pattern('random', 700_000, 2), pattern('text', 2_000_512, 3)];
+  const parts = [
+    pattern('text', 3_000_000, 1),
+    pattern('zero', 1_500_000, 0),
+    pattern('random', 700_000, 2),
+    pattern('text', 2_000_512, 3),
+  ];
   writeFileSync(raw, Buffer.concat(parts));
   qcow2 = join(dir, 'source.qcow2');
   qemuImg('convert', '-q', '-c', '-f', 'raw', '-O', 'qcow2', raw, qcow2);

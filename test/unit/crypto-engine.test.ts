@@ -18,7 +18,10 @@ for (let i = 0; i < SIZE; i += 4096) guest[i] = (i >> 12) & 255 || 1;
 async function encrypted(passphrase: string): Promise<Uint8Array> {
   const source = await openImage(new MemoryStorage(guest, 'plain.raw'), { format: 'raw' });
   const sink = new MemorySink();
-  await convertImage(source, sink, { outputFormat: 'qcow2', encrypt: { format: 'luks', passphrase, cipherMode: 'cbc', ivgenAlg: 'essiv', slotIterations: 1000, masterKeyIterations: 1000 } });
+  await convertImage(source, sink, {
+    outputFormat: 'qcow2',
+    encrypt: { format: 'luks', passphrase, cipherMode: 'cbc', ivgenAlg: 'essiv', slotIterations: 1000, masterKeyIterations: 1000 },
+  });
   return sink.bytes;
 }
 
@@ -30,7 +33,7 @@ describe('encrypted images through the engine API', async () => {
     const image = await openImage(storage(), { allowLocked: true });
     expect(lockedLayers(image)).toEqual([{ depth: 0, name: 'disk.qcow2', format: 'luks' }]);
     const info = await imageInfo(image);
-    expect(((info['format-specific'] as { data: { encrypt: Record<string, unknown> } }).data.encrypt)['cipher-mode']).toBe('cbc');
+    expect((info['format-specific'] as { data: { encrypt: Record<string, unknown> } }).data.encrypt['cipher-mode']).toBe('cbc');
     const locked = await image.read(0, 4096).catch((e) => e);
     expect(locked).toBeInstanceOf(DiskImgError);
     expect(locked.kind).toBe('needs-passphrase');

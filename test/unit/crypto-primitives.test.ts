@@ -29,7 +29,9 @@ function reference(spec: CipherSpec, key: Buffer, data: Buffer, first: number): 
   const out = Buffer.alloc(data.length);
   for (let s = 0; s < data.length / SECTOR; s++) {
     const bits = spec.mode === 'xts' ? (key.length / 2) * 8 : key.length * 8;
-    const cipher = createCipheriv(`aes-${bits}-${spec.mode}`, key, spec.mode === 'ecb' ? null : ivFor(spec, key, first + s)).setAutoPadding(false);
+    const cipher = createCipheriv(`aes-${bits}-${spec.mode}`, key, spec.mode === 'ecb' ? null : ivFor(spec, key, first + s)).setAutoPadding(
+      false,
+    );
     cipher.update(data.subarray(s * SECTOR, (s + 1) * SECTOR)).copy(out, s * SECTOR);
   }
   return out;
@@ -79,7 +81,9 @@ describe('sector ciphers match OpenSSL sector by sector', () => {
   });
 
   it('refuses serpent, twofish and cast5 by name', () => {
-    expect(() => createSectorCipher({ alg: 'serpent-256', mode: 'xts', ivgen: 'plain64' }, randomBytes(64), portableCrypto())).toThrow(/serpent-256 is not supported/);
+    expect(() => createSectorCipher({ alg: 'serpent-256', mode: 'xts', ivgen: 'plain64' }, randomBytes(64), portableCrypto())).toThrow(
+      /serpent-256 is not supported/,
+    );
   });
 });
 
@@ -130,14 +134,39 @@ describe('LUKS headers', () => {
       ['version 2', (v) => v.setUint16(6, 2), 'unsupported', 'LUKS version 2 is not supported'],
       ['cipher name without NUL', (_v, b) => b.fill(0x61, 8, 40), 'invalid-format', 'LUKS header cipher name is not NUL terminated'],
       ['stripes', (v) => v.setUint32(208 + 44, 3999), 'corrupt', 'Keyslot 0 is corrupted (stripes 3999 != 4000)'],
-      ['absurd stripes', (v) => v.setUint32(208 + 48 * 3 + 44, 0xffffffff), 'corrupt', 'Keyslot 3 is corrupted (stripes 4294967295 != 4000)'],
+      [
+        'absurd stripes',
+        (v) => v.setUint32(208 + 48 * 3 + 44, 0xffffffff),
+        'corrupt',
+        'Keyslot 3 is corrupted (stripes 4294967295 != 4000)',
+      ],
       ['slot state', (v) => v.setUint32(208 + 48 * 2, 1), 'corrupt', 'Keyslot 2 state (active/disable) is corrupted'],
-      ['key material past the payload', (v) => v.setUint32(208 + 48 * 7 + 40, 4000), 'corrupt', 'Keyslot 7 is overlapping with the encrypted payload'],
+      [
+        'key material past the payload',
+        (v) => v.setUint32(208 + 48 * 7 + 40, 4000),
+        'corrupt',
+        'Keyslot 7 is overlapping with the encrypted payload',
+      ],
       ['key material in the header', (v) => v.setUint32(208 + 40, 1), 'corrupt', 'Keyslot 0 is overlapping with the LUKS header'],
-      ['overlapping slots', (v) => v.setUint32(208 + 48 + 40, v.getUint32(208 + 40)), 'corrupt', 'Keyslots 0 and 1 are overlapping in the header'],
+      [
+        'overlapping slots',
+        (v) => v.setUint32(208 + 48 + 40, v.getUint32(208 + 40)),
+        'corrupt',
+        'Keyslots 0 and 1 are overlapping in the header',
+      ],
       ['zero iterations', (v) => v.setUint32(164, 0), 'corrupt', 'LUKS key iteration count is zero'],
-      ['unknown hash', (_v, b) => b.set(new TextEncoder().encode('sha2566\0'), 72), 'unsupported', "Hash algorithm 'sha2566' not supported"],
-      ['unknown cipher', (_v, b) => b.set(new TextEncoder().encode('foo\0'), 8), 'unsupported', "Algorithm 'foo' with key size 32 bytes not supported"],
+      [
+        'unknown hash',
+        (_v, b) => b.set(new TextEncoder().encode('sha2566\0'), 72),
+        'unsupported',
+        "Hash algorithm 'sha2566' not supported",
+      ],
+      [
+        'unknown cipher',
+        (_v, b) => b.set(new TextEncoder().encode('foo\0'), 8),
+        'unsupported',
+        "Algorithm 'foo' with key size 32 bytes not supported",
+      ],
     ];
     for (const [what, edit, kind, message] of cases) {
       it(what, () => {

@@ -19,7 +19,16 @@ const text = (sectors: number) => Buffer.from('bad dmg input '.repeat(sectors * 
 beforeAll(() => {
   dir = scratchDir();
   good = join(dir, 'good.dmg');
-  dmgImage(good, { partitions: [[{ type: 'zlib', sectors: 16, data: text(16) }, { type: 'raw', sectors: 2, data: text(2) }, { type: 'zero', sectors: 8 }, { type: 'bzip2', sectors: 8, data: text(8) }]] });
+  dmgImage(good, {
+    partitions: [
+      [
+        { type: 'zlib', sectors: 16, data: text(16) },
+        { type: 'raw', sectors: 2, data: text(2) },
+        { type: 'zero', sectors: 8 },
+        { type: 'bzip2', sectors: 8, data: text(8) },
+      ],
+    ],
+  });
   koly = readFileSync(good).length - 512;
   rsrc = join(dir, 'rsrc.dmg');
   dmgImage(rsrc, { resourceFork: true, partitions: [[{ type: 'zlib', sectors: 16, data: text(16) }]] });
@@ -32,7 +41,6 @@ const damaged = (from: string, patches: Array<[number, number[]]>) => {
   for (const [at, bytes] of patches) patch(file, at, bytes);
   return file;
 };
-
 
 /** The first chunk entry of the mish block, found in the file through its base64 (XML plist). */
 function firstChunkEntry(file: string): { text: string; at: number } {

@@ -15,7 +15,8 @@ describe('the format table', () => {
   it('the installed app opens every file ending a format has', () => {
     const manifest = JSON.parse(readFileSync(new URL('../../public/manifest.webmanifest', import.meta.url), 'utf8'));
     const accepted = new Set(manifest.file_handlers.flatMap((h: { accept: Record<string, string[]> }) => Object.values(h.accept).flat()));
-    for (const driver of DRIVERS) for (const ending of driver.extensions) expect(accepted, `${driver.name}: .${ending}`).toContain(`.${ending}`);
+    for (const driver of DRIVERS)
+      for (const ending of driver.extensions) expect(accepted, `${driver.name}: .${ending}`).toContain(`.${ending}`);
   });
 
   it("the CLI's help lists every format read", async () => {

@@ -22,7 +22,12 @@ describe('the incompressible-cluster guess', () => {
     half.set(randomBytes(CLUSTER / 2));
     const block = randomBytes(1024);
     const repeated = new Uint8Array(CLUSTER).map((_, i) => block[i % 1024]);
-    for (const [name, cluster] of [['text', pattern('text', CLUSTER, 1)], ['zeros', new Uint8Array(CLUSTER)], ['half noise', half], ['repeated noise', repeated]] as const) {
+    for (const [name, cluster] of [
+      ['text', pattern('text', CLUSTER, 1)],
+      ['zeros', new Uint8Array(CLUSTER)],
+      ['half noise', half],
+      ['repeated noise', repeated],
+    ] as const) {
       expect(looksIncompressible(cluster), name).toBe(false);
       expect(shrinks(cluster), name).toBe(true);
     }

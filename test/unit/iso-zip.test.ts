@@ -36,15 +36,22 @@ function python(script: string, ...args: string[]): string {
 }
 
 const bytes = (text: string) => new TextEncoder().encode(text);
-const data = (...chunks: Uint8Array[]) => async function* () {
-  yield* chunks;
-};
+const data = (...chunks: Uint8Array[]) =>
+  async function* () {
+    yield* chunks;
+  };
 
 describe('zip writer', () => {
   it('CRC-32 equals zlib’s over odd lengths and offsets', () => {
     const buffer = new Uint8Array(100_003);
     for (let i = 0; i < buffer.length; i++) buffer[i] = (i * 2654435761) >>> 24;
-    for (const [from, to] of [[0, 0], [0, 1], [3, 20], [1, 100_003], [7, 65_543]]) {
+    for (const [from, to] of [
+      [0, 0],
+      [0, 1],
+      [3, 20],
+      [1, 100_003],
+      [7, 65_543],
+    ]) {
       expect(crc32Update(0, buffer.subarray(from, to))).toBe(crc32(buffer.subarray(from, to)));
     }
     expect(crc32Update(crc32Update(0, buffer.subarray(0, 5000)), buffer.subarray(5000))).toBe(crc32(buffer));
@@ -56,7 +63,13 @@ describe('zip writer', () => {
     await write(file, [
       { path: 'disc', type: 'dir', size: 0, modified: '2024-02-29T12:34:56Z' },
       { path: 'disc/Tiếng Việt', type: 'dir', size: 0 },
-      { path: 'disc/Tiếng Việt/ổ đĩa ảo.txt', type: 'file', size: 9, data: data(bytes('xin '), bytes('chào')), modified: '2024-02-29T12:34:56+07:00' },
+      {
+        path: 'disc/Tiếng Việt/ổ đĩa ảo.txt',
+        type: 'file',
+        size: 9,
+        data: data(bytes('xin '), bytes('chào')),
+        modified: '2024-02-29T12:34:56+07:00',
+      },
       { path: 'disc/empty', type: 'file', size: 0, data: data() },
       { path: 'disc/big.bin', type: 'file', size: big.length, data: data(big.subarray(0, 1000), big.subarray(1000)) },
       { path: 'disc/link', type: 'symlink', size: 0, target: 'Tiếng Việt' },
@@ -87,7 +100,8 @@ print(json.dumps([[i.filename, i.file_size, i.flag_bits & 0x800, i.external_attr
     await write(
       file,
       (function* () {
-        for (let i = 0; i < count; i++) yield { path: `f/${i}.txt`, type: 'file' as const, size: String(i).length, data: data(bytes(String(i))) };
+        for (let i = 0; i < count; i++)
+          yield { path: `f/${i}.txt`, type: 'file' as const, size: String(i).length, data: data(bytes(String(i))) };
       })(),
     );
     const out = python(

@@ -87,7 +87,11 @@ describe('zisofs streams', () => {
   });
 
   it('a v2 pointer beyond 2^32 is past the stored file, not a huge read', async () => {
-    const error = await damaged((s) => s.writeBigUInt64LE(1n << 40n, 24 + 8 * 2), /block 1 ends at byte 1099511627776, past the end of the stored file/, true);
+    const error = await damaged(
+      (s) => s.writeBigUInt64LE(1n << 40n, 24 + 8 * 2),
+      /block 1 ends at byte 1099511627776, past the end of the stored file/,
+      true,
+    );
     expect(error.context).toMatchObject({ file: '/f', block: 1 });
   });
 

@@ -16,7 +16,18 @@ const PASS = 'pw';
 beforeAll(() => {
   dir = scratchDir();
   good = join(dir, 'good.luks');
-  execFileSync('qemu-img', ['create', '-q', '-f', 'luks', '--object', `secret,id=s0,data=${PASS}`, '-o', 'key-secret=s0,iter-time=10,cipher-alg=aes-128', good, '64k']);
+  execFileSync('qemu-img', [
+    'create',
+    '-q',
+    '-f',
+    'luks',
+    '--object',
+    `secret,id=s0,data=${PASS}`,
+    '-o',
+    'key-secret=s0,iter-time=10,cipher-alg=aes-128',
+    good,
+    '64k',
+  ]);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

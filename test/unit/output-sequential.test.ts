@@ -38,7 +38,13 @@ let dir: string;
 beforeAll(() => {
   dir = scratchDir();
   raw = join(dir, 'source.raw');
-  const parts = [pattern('text', 3_000_000, 1), pattern('zero', 2_500_000, 0), pattern('random', 700_000, 2), pattern('zero', 4_000_000, 0), pattern('text', 2_000_512, 3)];
+  const parts = [
+    pattern('text', 3_000_000, 1),
+    pattern('zero', 2_500_000, 0),
+    pattern('random', 700_000, 2),
+    pattern('zero', 4_000_000, 0),
+    pattern('text', 2_000_512, 3),
+  ];
   writeFileSync(raw, Buffer.concat(parts));
   qcow2 = join(dir, 'source.qcow2');
   qemuImg('convert', '-q', '-c', '-f', 'raw', '-O', 'qcow2', raw, qcow2);
@@ -90,7 +96,11 @@ describe.each([
       const progress: number[] = [];
       try {
         await convertImage(image, seekable, { outputFormat, formatOptions: new Map(Object.entries(options)) });
-        await convertImage(image, stream, { outputFormat, formatOptions: new Map(Object.entries(options)), onProgress: (done) => progress.push(done) });
+        await convertImage(image, stream, {
+          outputFormat,
+          formatOptions: new Map(Object.entries(options)),
+          onProgress: (done) => progress.push(done),
+        });
       } finally {
         await image.close();
       }
@@ -112,9 +122,13 @@ describe.each([
 it('refuses an output of several files (a monolithicFlat VMDK) on a download stream', async () => {
   const image = await open(raw, { format: 'raw' });
   try {
-    await expect(convertImage(image, new AppendOnlySink(), { outputFormat: 'vmdk', formatOptions: new Map([['subformat', 'monolithicFlat']]), outputFileName: 'disk.vmdk' })).rejects.toThrow(
-      'This output is 2 files (disk-flat.vmdk beside it): it needs a folder to write them into, not a download stream',
-    );
+    await expect(
+      convertImage(image, new AppendOnlySink(), {
+        outputFormat: 'vmdk',
+        formatOptions: new Map([['subformat', 'monolithicFlat']]),
+        outputFileName: 'disk.vmdk',
+      }),
+    ).rejects.toThrow('This output is 2 files (disk-flat.vmdk beside it): it needs a folder to write them into, not a download stream');
   } finally {
     await image.close();
   }
@@ -148,7 +162,10 @@ it('gives a download stream a writer that writes front to back in one pass (Outp
   const image = await open(raw, { format: 'raw' });
   const stream = new AppendOnlySink();
   let reads = 0;
-  const counting = Object.assign(Object.create(image), { readInto: (offset: number, target: Uint8Array) => (reads++, image.readInto(offset, target)), read: (offset: number, length: number) => (reads++, image.read(offset, length)) });
+  const counting = Object.assign(Object.create(image), {
+    readInto: (offset: number, target: Uint8Array) => (reads++, image.readInto(offset, target)),
+    read: (offset: number, length: number) => (reads++, image.read(offset, length)),
+  });
   try {
     await convertToOutput(counting, stream, inOrder, null);
     const disk = readFileSync(raw);

@@ -36,7 +36,14 @@ it('rounds a fixed VHD up to a whole MiB for Azure, as qemu-img create + convert
   expect(size).toBe(5 * 1024 * 1024);
   const sink = new MemorySink();
   try {
-    await convertImage(image, sink, { outputFormat: 'vpc', formatOptions: new Map([['subformat', 'fixed'], ['force_size', 'on']]), targetSize: size });
+    await convertImage(image, sink, {
+      outputFormat: 'vpc',
+      formatOptions: new Map([
+        ['subformat', 'fixed'],
+        ['force_size', 'on'],
+      ]),
+      targetSize: size,
+    });
   } finally {
     await image.close();
   }
@@ -53,7 +60,9 @@ it('rounds a fixed VHD up to a whole MiB for Azure, as qemu-img create + convert
 it('refuses a target size that is not whole sectors', async () => {
   const image = await open(raw, { format: 'raw' });
   try {
-    await expect(convertImage(image, new MemorySink(), { outputFormat: 'vdi', targetSize: 10 * 1024 * 1024 + 1 })).rejects.toThrow("The output's size must be a whole number of 512-byte sectors (10485761 is not)");
+    await expect(convertImage(image, new MemorySink(), { outputFormat: 'vdi', targetSize: 10 * 1024 * 1024 + 1 })).rejects.toThrow(
+      "The output's size must be a whole number of 512-byte sectors (10485761 is not)",
+    );
   } finally {
     await image.close();
   }

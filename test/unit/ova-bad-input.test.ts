@@ -38,16 +38,41 @@ interface Damage {
   ovaDisk?: number;
 }
 
-const withOvf = (name: string, text: string, ...members: string[]) => () => {
-  writeFileSync(join(dir, `${name}.ovf`), text);
-  return tar(`${name}.ova`, `${name}.ovf`, ...members);
-};
+const withOvf =
+  (name: string, text: string, ...members: string[]) =>
+  () => {
+    writeFileSync(join(dir, `${name}.ovf`), text);
+    return tar(`${name}.ova`, `${name}.ovf`, ...members);
+  };
 
 const damages: Damage[] = [
   { what: 'a disk number past the last', make: () => good, kind: 'usage', field: 'ova disk', ovaDisk: 1 },
-  { what: 'a disk missing from the archive', make: withOvf('missing', ovf([{ file: 'gone.vmdk', capacity: 1 }])), kind: 'not-found', field: 'href' },
-  { what: 'a gzip-compressed disk', make: withOvf('gzip', ovf([{ file: 'a.vmdk', capacity: 1 }]).replace('ovf:id="file1"', 'ovf:id="file1" ovf:compression="gzip"'), 'a.vmdk'), kind: 'unsupported', field: 'compression' },
-  { what: 'a disk in chunks', make: withOvf('chunks', ovf([{ file: 'a.vmdk', capacity: 1 }]).replace('ovf:id="file1"', 'ovf:id="file1" ovf:chunkSize="65536"'), 'a.vmdk'), kind: 'unsupported', field: 'chunkSize' },
+  {
+    what: 'a disk missing from the archive',
+    make: withOvf('missing', ovf([{ file: 'gone.vmdk', capacity: 1 }])),
+    kind: 'not-found',
+    field: 'href',
+  },
+  {
+    what: 'a gzip-compressed disk',
+    make: withOvf(
+      'gzip',
+      ovf([{ file: 'a.vmdk', capacity: 1 }]).replace('ovf:id="file1"', 'ovf:id="file1" ovf:compression="gzip"'),
+      'a.vmdk',
+    ),
+    kind: 'unsupported',
+    field: 'compression',
+  },
+  {
+    what: 'a disk in chunks',
+    make: withOvf(
+      'chunks',
+      ovf([{ file: 'a.vmdk', capacity: 1 }]).replace('ovf:id="file1"', 'ovf:id="file1" ovf:chunkSize="65536"'),
+      'a.vmdk',
+    ),
+    kind: 'unsupported',
+    field: 'chunkSize',
+  },
   { what: 'an OVF naming no disk', make: withOvf('empty', ovf([])), kind: 'invalid-format', field: 'DiskSection' },
   {
     what: 'a bad checksum in the second header',

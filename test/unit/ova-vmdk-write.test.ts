@@ -36,7 +36,9 @@ describe('tar member headers', () => {
     archive.set(tarHeader('big.vmdk', size, 0));
     expect(archive[124]).toBe(0x80);
     // Both read the size; the member's data is missing from this small archive, which both notice.
-    await expect(listTar(new MemoryStorage(archive, 'big.ova'))).rejects.toThrow(`the tar member at offset 0 claims ${size} bytes, past the end of the file`);
+    await expect(listTar(new MemoryStorage(archive, 'big.ova'))).rejects.toThrow(
+      `the tar member at offset 0 claims ${size} bytes, past the end of the file`,
+    );
     const file = join(mkdtempSync(join(tmpdir(), 'diskimg-tar-')), 'big.tar');
     writeFileSync(file, archive);
     const listing = spawnSync('tar', ['tvf', file], { encoding: 'utf8' }).stdout;
@@ -57,12 +59,23 @@ describe('the OVA on an append-only sink', () => {
     let reads = 0;
     // Every read after the first pass's sees noise: the disk deflates to another length.
     const moving: DiskImage = Object.create(image, {
-      read: { value: async (offset: number, length: number) => (reads++ < 4 ? image.read(offset, length) : crypto.getRandomValues(new Uint8Array(length))) },
-      readInto: { value: async (offset: number, target: Uint8Array) => target.set(reads++ < 4 ? await image.read(offset, target.length) : crypto.getRandomValues(new Uint8Array(target.length))) },
+      read: {
+        value: async (offset: number, length: number) =>
+          reads++ < 4 ? image.read(offset, length) : crypto.getRandomValues(new Uint8Array(length)),
+      },
+      readInto: {
+        value: async (offset: number, target: Uint8Array) =>
+          target.set(reads++ < 4 ? await image.read(offset, target.length) : crypto.getRandomValues(new Uint8Array(target.length))),
+      },
     });
-    const error = await convertToOva(moving, new AppendOnlySink(), { ova: { cpus: 1, memory: 256, controller: 'scsi', manifest: true }, defaultName: 'vm' }).catch((e: unknown) => e);
+    const error = await convertToOva(moving, new AppendOnlySink(), {
+      ova: { cpus: 1, memory: 256, controller: 'scsi', manifest: true },
+      defaultName: 'vm',
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DiskImgError);
-    expect((error as DiskImgError).message).toMatch(/the disk came out at \d+ bytes on the second pass, \d+ on the first: the source changed/);
+    expect((error as DiskImgError).message).toMatch(
+      /the disk came out at \d+ bytes on the second pass, \d+ on the first: the source changed/,
+    );
   });
 });
 

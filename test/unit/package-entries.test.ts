@@ -31,7 +31,15 @@ describe('the platform-free entry', () => {
   });
 
   it('an entry that imports a Node module fails that check (the check can fail)', async () => {
-    const failing = build({ entryPoints: [resolve(REPO, 'src/node/index.ts')], bundle: true, platform: 'neutral', mainFields: ['module', 'main'], format: 'esm', write: false, logLevel: 'silent' });
+    const failing = build({
+      entryPoints: [resolve(REPO, 'src/node/index.ts')],
+      bundle: true,
+      platform: 'neutral',
+      mainFields: ['module', 'main'],
+      format: 'esm',
+      write: false,
+      logLevel: 'silent',
+    });
     await expect(failing).rejects.toThrow(/node:/);
   });
 });

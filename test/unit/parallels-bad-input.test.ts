@@ -30,7 +30,6 @@ const damaged = (patches: Array<[number, number[]]>) => {
   return file;
 };
 
-
 const cases: Array<{ what: string; patches: Array<[number, number[]]>; kind: DiskImgError['kind']; field: string; qemu?: boolean }> = [
   { what: 'version 3', patches: [[16, le32(3)]], kind: 'invalid-format', field: 'version', qemu: true },
   { what: 'bad magic', patches: [[0, [0x58]]], kind: 'invalid-format', field: 'magic', qemu: true },
@@ -68,7 +67,12 @@ describe('damaged Parallels images', () => {
   });
 
   it('a large BAT past a small file allocates nothing', async () => {
-    const image = await open(damaged([[32, le32(0x1fffffff)], [36, le32(0xffffffff)]]));
+    const image = await open(
+      damaged([
+        [32, le32(0x1fffffff)],
+        [36, le32(0xffffffff)],
+      ]),
+    );
     expect(image.virtualSize).toBe(0xffffffff * 512);
     await image.close();
   });

@@ -100,7 +100,10 @@ describe('GPT', () => {
     const r = await detectBytes(disk);
     expect(r.scheme).toBe('gpt');
     expect(partitionsOf(r)).toEqual(partitionsOf(await detectBytes(copy())));
-    expect(r.warnings).toEqual([expect.stringMatching(/^primary GPT header: header CRC32 mismatch at LBA 1/), `using the backup GPT header at LBA ${lastLba}`]);
+    expect(r.warnings).toEqual([
+      expect.stringMatching(/^primary GPT header: header CRC32 mismatch at LBA 1/),
+      `using the backup GPT header at LBA ${lastLba}`,
+    ]);
   });
 
   it('falls back to the backup when the primary entry array CRC is wrong (sgdisk agrees the primary is damaged)', async () => {
@@ -196,8 +199,11 @@ describe('GPT', () => {
 
   it('survives random damage to every header and entry sector (no throw, bounded reads)', async () => {
     let state = 12345;
-    const next = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) >>> 8);
-    const hot = [...Array.from({ length: 34 * SECTOR }, (_, i) => i), ...Array.from({ length: 33 * SECTOR }, (_, i) => clean.length - 33 * SECTOR + i)];
+    const next = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) >>> 8;
+    const hot = [
+      ...Array.from({ length: 34 * SECTOR }, (_, i) => i),
+      ...Array.from({ length: 33 * SECTOR }, (_, i) => clean.length - 33 * SECTOR + i),
+    ];
     for (let round = 0; round < 200; round++) {
       const disk = copy();
       for (let n = 1 + (next() % 8); n > 0; n--) disk[hot[next() % hot.length]] = next() & 0xff;
@@ -289,7 +295,9 @@ describe('MBR and EBR chains', () => {
     setLe32(disk, 446 + 12, 0xffffffff);
     const r = await detectBytes(disk);
     expect(r.partitions[0].size).toBe(0xffffffff * SECTOR);
-    expect(r.warnings).toEqual([`partition 1 ends past the end of the disk (${2048 * SECTOR + 0xffffffff * SECTOR} > ${disk.length} bytes)`]);
+    expect(r.warnings).toEqual([
+      `partition 1 ends past the end of the disk (${2048 * SECTOR + 0xffffffff * SECTOR} > ${disk.length} bytes)`,
+    ]);
   });
 
   it('takes a sector with an invalid boot indicator for boot code, not a table', async () => {

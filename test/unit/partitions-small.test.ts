@@ -49,7 +49,10 @@ describe('small raw files without a partition table', () => {
 it('diskimg info on such files prints exactly what qemu-img info prints (no Partitions section)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'diskimg-small-raw-'));
   try {
-    for (const [name, bytes] of [['zeros.raw', Buffer.alloc(2560)], ['noise.raw', randomBytes(1024)]] as const) {
+    for (const [name, bytes] of [
+      ['zeros.raw', Buffer.alloc(2560)],
+      ['noise.raw', randomBytes(1024)],
+    ] as const) {
       const file = join(dir, name);
       writeFileSync(file, bytes);
       for (const output of ['human', 'json']) {

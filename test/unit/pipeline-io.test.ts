@@ -16,7 +16,14 @@ import { scratchDir } from '../support/qemu.ts';
 
 const dir = scratchDir();
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const bytes = new Uint8Array(Buffer.concat([pattern('text', 3_000_000, 1), pattern('zero', 2_000_000, 0), pattern('random', 1_000_000, 2), pattern('text', 1_000_123, 3)]));
+const bytes = new Uint8Array(
+  Buffer.concat([
+    pattern('text', 3_000_000, 1),
+    pattern('zero', 2_000_000, 0),
+    pattern('random', 1_000_000, 2),
+    pattern('text', 1_000_123, 3),
+  ]),
+);
 
 describe('reads into fresh buffers', () => {
   it('a compressed conversion from storage without readInto equals the one from a file', async () => {
@@ -40,9 +47,13 @@ describe('coalescing sink', () => {
     const direct = new MemorySink();
     const inner = new MemorySink();
     let calls = 0;
-    const counted = { write: (o: number, b: Uint8Array) => (calls++, inner.write(o, b)), truncate: (n: number) => inner.truncate(n), close: () => inner.close() };
+    const counted = {
+      write: (o: number, b: Uint8Array) => (calls++, inner.write(o, b)),
+      truncate: (n: number) => inner.truncate(n),
+      close: () => inner.close(),
+    };
     const coalesced = new CoalescingSink(counted, 1 << 16);
-    const random = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = (seed: number) => () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const next = random(9);
     let at = 0;
     for (let i = 0; i < 2000; i++) {
@@ -66,13 +77,18 @@ describe('cached storage', () => {
     let reads = 0;
     const counted = { name: 'm', size: inner.size, read: (o: number, l: number) => (reads++, inner.read(o, l)) };
     const cached = new CachedStorage(counted, 1 << 16, 4);
-    const expected = (o: number, l: number) => Buffer.concat([Buffer.from(bytes.subarray(o, o + l)), Buffer.alloc(Math.max(0, o + l - bytes.length))]);
+    const expected = (o: number, l: number) =>
+      Buffer.concat([Buffer.from(bytes.subarray(o, o + l)), Buffer.alloc(Math.max(0, o + l - bytes.length))]);
     for (let i = 0; i < 500; i++) {
       const offset = (i * 7919 * 13) % bytes.length;
       const length = 1 + ((i * 104729) % 3000);
       expect(Buffer.from(await cached.read(offset, length)).equals(expected(offset, length))).toBe(true);
     }
-    for (const [offset, length] of [[65530, 20], [bytes.length - 5, 50], [0, 1 << 20]]) {
+    for (const [offset, length] of [
+      [65530, 20],
+      [bytes.length - 5, 50],
+      [0, 1 << 20],
+    ]) {
       expect(Buffer.from(await cached.read(offset, length)).equals(expected(offset, length))).toBe(true);
     }
     // Sequential small reads cost one inner read per block.

@@ -108,7 +108,9 @@ describe('qcow table entries', () => {
     patch(file, host, Array(64).fill(0xff));
     const error = await readFailure(file);
     expect(error).toMatchObject({ kind: 'corrupt', context: { field: 'compressed cluster', offset: host } });
-    expect(error.message).toBe(`qcow compressed cluster at host offset 0x${host.toString(16)} (guest offset 0x0) does not decompress to 4096 bytes`);
+    expect(error.message).toBe(
+      `qcow compressed cluster at host offset 0x${host.toString(16)} (guest offset 0x0) does not decompress to 4096 bytes`,
+    );
     expect(qemuImgRun('convert', '-O', 'raw', file, join(dir, 'garbage.raw')).code).toBe(1);
   });
 

@@ -15,7 +15,8 @@ const MiB = 1024 * 1024;
 let dir: string;
 let plain: string; // dynamic, 1 MiB blocks, 8 MiB, blocks 0–2 written
 let dirty: string; // a log to replay
-const qemuIo = (file: string, ...commands: string[]) => execFileSync('qemu-io', ['-f', 'vhdx', ...commands.flatMap((c) => ['-c', c]), file], { stdio: 'ignore' });
+const qemuIo = (file: string, ...commands: string[]) =>
+  execFileSync('qemu-io', ['-f', 'vhdx', ...commands.flatMap((c) => ['-c', c]), file], { stdio: 'ignore' });
 
 function read(file: string, offset: number, length: number): Buffer {
   const fd = openSync(file, 'r');
@@ -84,7 +85,7 @@ describe('the header section', () => {
     expect(error).toMatchObject({ kind: 'invalid-format', context: { field: 'signature', offset: 0 } });
   });
 
-  it('refuses two headers that fail their checksums with qemu-img\'s words', async () => {
+  it("refuses two headers that fail their checksums with qemu-img's words", async () => {
     const file = damaged();
     for (const at of HEADERS) write(file, at + 20, [0xff]);
     const error = await readFailure(file);
@@ -201,7 +202,7 @@ describe('the metadata', () => {
 });
 
 describe('the BAT', () => {
-  it('refuses blocks past the end of the file with qemu-img\'s words, and check counts them as qemu-img does', async () => {
+  it("refuses blocks past the end of the file with qemu-img's words, and check counts them as qemu-img does", async () => {
     const file = damaged();
     truncateSync(file, 5 * MiB);
     const error = await readFailure(file);
@@ -264,7 +265,7 @@ describe('the log', () => {
     expect(await readFailure(file)).toMatchObject({ kind: 'corrupt', context: { field: 'log flushed file offset', offset: logEntry } });
   });
 
-  it('refuses a data sector whose sequence number is not its descriptor\'s', async () => {
+  it("refuses a data sector whose sequence number is not its descriptor's", async () => {
     const file = damaged(dirty);
     const entry = read(file, logEntry, 8192);
     entry.writeUInt32LE(entry.readUInt32LE(4096 + 4092) + 1, 4096 + 4092);

@@ -64,11 +64,35 @@ const flatText = () => readFileSync(flat, 'latin1');
 
 const damages: Damage[] = [
   { what: 'version 4', make: patched(() => sparse, [[4, le32(4)]]), kind: 'unsupported', field: 'version', sameAsQemu: true },
-  { what: 'grain tables of 1024 entries', make: patched(() => sparse, [[44, le32(1024)]]), kind: 'limit', field: 'numGTEsPerGT', sameAsQemu: true },
-  { what: 'grain tables of no entries', make: patched(() => sparse, [[44, le32(0)]]), kind: 'invalid-format', field: 'grainSize', sameAsQemu: true },
+  {
+    what: 'grain tables of 1024 entries',
+    make: patched(() => sparse, [[44, le32(1024)]]),
+    kind: 'limit',
+    field: 'numGTEsPerGT',
+    sameAsQemu: true,
+  },
+  {
+    what: 'grain tables of no entries',
+    make: patched(() => sparse, [[44, le32(0)]]),
+    kind: 'invalid-format',
+    field: 'grainSize',
+    sameAsQemu: true,
+  },
   { what: '2 GiB grains', make: patched(() => sparse, [[20, le64(0x400000)]]), kind: 'limit', field: 'grainSize', sameAsQemu: true },
-  { what: 'first grain past the end of the file', make: patched(() => sparse, [[64, le64(0x100000)]]), kind: 'corrupt', field: 'overHead', sameAsQemu: true },
-  { what: 'a grain directory of more than 32 Mi entries', make: patched(() => sparse, [[12, le64(2 ** 45)]]), kind: 'limit', field: 'capacity', sameAsQemu: true },
+  {
+    what: 'first grain past the end of the file',
+    make: patched(() => sparse, [[64, le64(0x100000)]]),
+    kind: 'corrupt',
+    field: 'overHead',
+    sameAsQemu: true,
+  },
+  {
+    what: 'a grain directory of more than 32 Mi entries',
+    make: patched(() => sparse, [[12, le64(2 ** 45)]]),
+    kind: 'limit',
+    field: 'capacity',
+    sameAsQemu: true,
+  },
   {
     what: 'a truncated file',
     make: (name) => {
@@ -80,20 +104,100 @@ const damages: Damage[] = [
     field: 'overHead',
     sameAsQemu: true,
   },
-  { what: 'grain directory at the end, without a footer', make: patched(() => sparse, [[56, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]]]), kind: 'invalid-format', field: 'footer', sameAsQemu: true },
+  {
+    what: 'grain directory at the end, without a footer',
+    make: patched(() => sparse, [[56, [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]]]),
+    kind: 'invalid-format',
+    field: 'footer',
+    sameAsQemu: true,
+  },
   // QEMU opens it (and would divide by zero reading it): a granularity of 0 is refused here.
-  { what: 'a COWD (VMDK3) file of granularity 0', make: patched(() => sparse, [[0, [0x43, 0x4f, 0x57, 0x44]]]), kind: 'invalid-format', field: 'granularity' },
-  { what: 'a COWD (VMDK3) file of 2 GiB grains', make: patched(() => sparse, [[0, [0x43, 0x4f, 0x57, 0x44]], [16, le32(0x400000)]]), kind: 'limit', field: 'granularity', sameAsQemu: true },
-  { what: 'a descriptor without createType', make: descriptor('# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\nRW 2048 FLAT "flat-flat.vmdk" 0\n'), kind: 'invalid-format', field: 'createType', sameAsQemu: true },
-  { what: 'a descriptor file of type monolithicSparse', make: (n) => descriptor(flatText().replace('monolithicFlat', 'monolithicSparse'))(n), kind: 'unsupported', field: 'createType', sameAsQemu: true },
-  { what: 'a FLAT extent without its offset', make: (n) => descriptor(flatText().replace('"flat-flat.vmdk" 0', '"flat-flat.vmdk"'))(n), kind: 'invalid-format', field: 'extent line', sameAsQemu: true },
-  { what: 'a SPARSE extent with an offset', make: (n) => descriptor(flatText().replace('FLAT "flat-flat.vmdk" 0', 'SPARSE "flat-flat.vmdk" 0'))(n), kind: 'invalid-format', field: 'extent line', sameAsQemu: true },
-  { what: 'a missing extent file', make: (n) => descriptor(flatText().replace('flat-flat.vmdk', 'gone-flat.vmdk'))(n), kind: 'not-found', field: 'extent file' },
-  { what: 'a SPARSE extent that is not a VMDK', make: (n) => descriptor(flatText().replace('FLAT "flat-flat.vmdk" 0', 'SPARSE "data.raw"'))(n), kind: 'invalid-format', field: 'magic', sameAsQemu: true },
-  { what: 'a descriptor without CID', make: (n) => descriptor(flatText().replace(/\n(parent)?CID=[0-9a-f]+/g, ''))(n), kind: 'invalid-format', field: 'CID' },
-  { what: 'an unterminated parentFileNameHint', make: (n) => descriptor(`${flatText()}\nparentFileNameHint="base.vmdk`)(n), kind: 'invalid-format', field: 'parentFileNameHint' },
-  { what: 'a compressed grain with a marker size of 0', make: patched(() => stream, [[(f) => firstGte(f) + 8, le32(0)]]), kind: 'corrupt', field: 'grain marker size', onRead: true },
-  { what: 'a compressed grain that does not inflate', make: patched(() => stream, [[(f) => firstGte(f) + 12, [0, 0, 0, 0]]]), kind: 'corrupt', field: 'compressed grain', onRead: true },
+  {
+    what: 'a COWD (VMDK3) file of granularity 0',
+    make: patched(() => sparse, [[0, [0x43, 0x4f, 0x57, 0x44]]]),
+    kind: 'invalid-format',
+    field: 'granularity',
+  },
+  {
+    what: 'a COWD (VMDK3) file of 2 GiB grains',
+    make: patched(
+      () => sparse,
+      [
+        [0, [0x43, 0x4f, 0x57, 0x44]],
+        [16, le32(0x400000)],
+      ],
+    ),
+    kind: 'limit',
+    field: 'granularity',
+    sameAsQemu: true,
+  },
+  {
+    what: 'a descriptor without createType',
+    make: descriptor('# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\nRW 2048 FLAT "flat-flat.vmdk" 0\n'),
+    kind: 'invalid-format',
+    field: 'createType',
+    sameAsQemu: true,
+  },
+  {
+    what: 'a descriptor file of type monolithicSparse',
+    make: (n) => descriptor(flatText().replace('monolithicFlat', 'monolithicSparse'))(n),
+    kind: 'unsupported',
+    field: 'createType',
+    sameAsQemu: true,
+  },
+  {
+    what: 'a FLAT extent without its offset',
+    make: (n) => descriptor(flatText().replace('"flat-flat.vmdk" 0', '"flat-flat.vmdk"'))(n),
+    kind: 'invalid-format',
+    field: 'extent line',
+    sameAsQemu: true,
+  },
+  {
+    what: 'a SPARSE extent with an offset',
+    make: (n) => descriptor(flatText().replace('FLAT "flat-flat.vmdk" 0', 'SPARSE "flat-flat.vmdk" 0'))(n),
+    kind: 'invalid-format',
+    field: 'extent line',
+    sameAsQemu: true,
+  },
+  {
+    what: 'a missing extent file',
+    make: (n) => descriptor(flatText().replace('flat-flat.vmdk', 'gone-flat.vmdk'))(n),
+    kind: 'not-found',
+    field: 'extent file',
+  },
+  {
+    what: 'a SPARSE extent that is not a VMDK',
+    make: (n) => descriptor(flatText().replace('FLAT "flat-flat.vmdk" 0', 'SPARSE "data.raw"'))(n),
+    kind: 'invalid-format',
+    field: 'magic',
+    sameAsQemu: true,
+  },
+  {
+    what: 'a descriptor without CID',
+    make: (n) => descriptor(flatText().replace(/\n(parent)?CID=[0-9a-f]+/g, ''))(n),
+    kind: 'invalid-format',
+    field: 'CID',
+  },
+  {
+    what: 'an unterminated parentFileNameHint',
+    make: (n) => descriptor(`${flatText()}\nparentFileNameHint="base.vmdk`)(n),
+    kind: 'invalid-format',
+    field: 'parentFileNameHint',
+  },
+  {
+    what: 'a compressed grain with a marker size of 0',
+    make: patched(() => stream, [[(f) => firstGte(f) + 8, le32(0)]]),
+    kind: 'corrupt',
+    field: 'grain marker size',
+    onRead: true,
+  },
+  {
+    what: 'a compressed grain that does not inflate',
+    make: patched(() => stream, [[(f) => firstGte(f) + 12, [0, 0, 0, 0]]]),
+    kind: 'corrupt',
+    field: 'compressed grain',
+    onRead: true,
+  },
   ...seSparseDamages(),
 ];
 
@@ -103,7 +207,9 @@ function seSparseDamages(): Damage[] {
     const extent = seSparseExtent();
     Buffer.from(bytes).copy(extent, at);
     writeFileSync(join(dir, `${name}-sesparse.vmdk`), extent);
-    return descriptor(`# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType="seSparse"\nRW 4096 SESPARSE "${name}-sesparse.vmdk"\n`)(name);
+    return descriptor(
+      `# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType="seSparse"\nRW 4096 SESPARSE "${name}-sesparse.vmdk"\n`,
+    )(name);
   };
   return [
     { what: 'seSparse: bad const magic', make: make(0, [0xbf]), kind: 'invalid-format', field: 'magic', sameAsQemu: true },
@@ -112,9 +218,21 @@ function seSparseDamages(): Damage[] {
     { what: 'seSparse: flags', make: make(40, [1]), kind: 'unsupported', field: 'flags', sameAsQemu: true },
     { what: 'seSparse: reserved bits', make: make(56, [1]), kind: 'unsupported', field: 'reserved', sameAsQemu: true },
     { what: 'seSparse: padding', make: make(300, [1]), kind: 'unsupported', field: 'pad', sameAsQemu: true },
-    { what: 'seSparse: bad volatile magic', make: make(512, [0]), kind: 'invalid-format', field: 'volatile header magic', sameAsQemu: true },
+    {
+      what: 'seSparse: bad volatile magic',
+      make: make(512, [0]),
+      kind: 'invalid-format',
+      field: 'volatile header magic',
+      sameAsQemu: true,
+    },
     { what: 'seSparse: journal to replay', make: make(512 + 24, [1]), kind: 'unsupported', field: 'replay_journal', sameAsQemu: true },
-    { what: 'seSparse: a grain table entry of type 4', make: make(4 * 512 + 7, [0x40]), kind: 'corrupt', field: 'grain entry', onRead: true },
+    {
+      what: 'seSparse: a grain table entry of type 4',
+      make: make(4 * 512 + 7, [0x40]),
+      kind: 'corrupt',
+      field: 'grain entry',
+      onRead: true,
+    },
   ];
 }
 

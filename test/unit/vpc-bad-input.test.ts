@@ -38,14 +38,43 @@ interface Damage {
 
 const damages: Damage[] = [
   { what: 'footer checksum', patches: [[36, [0x41]]], kind: 'corrupt', field: 'footer checksum' },
-  { what: 'no cookie at the start or the end', patches: [[0, [0x41]], [-512, [0x41]]], kind: 'invalid-format', field: 'footer cookie' },
+  {
+    what: 'no cookie at the start or the end',
+    patches: [
+      [0, [0x41]],
+      [-512, [0x41]],
+    ],
+    kind: 'invalid-format',
+    field: 'footer cookie',
+  },
   { what: 'footer at the end only, of a dynamic disk', patches: [[0, [0x41]]], kind: 'invalid-format', field: 'footer cookie' },
   { what: 'fixed footer checksum', from: () => fixed, patches: [[-512 + 36, [0x41]]], kind: 'corrupt', field: 'footer checksum' },
   { what: 'empty file', patches: [], truncate: 0, kind: 'invalid-format', field: 'file size' },
-  { what: 'file of 100 bytes (qemu rounds its length up to a sector)', patches: [[0, [0x41]]], truncate: 100, kind: 'invalid-format', field: 'footer cookie' },
-  { what: 'disk over 2040 GiB', patches: [[28, [...Buffer.from('qem2')]], [48, be64(2041n << 30n)]], resum: [0], kind: 'limit', field: 'current_size' },
+  {
+    what: 'file of 100 bytes (qemu rounds its length up to a sector)',
+    patches: [[0, [0x41]]],
+    truncate: 100,
+    kind: 'invalid-format',
+    field: 'footer cookie',
+  },
+  {
+    what: 'disk over 2040 GiB',
+    patches: [
+      [28, [...Buffer.from('qem2')]],
+      [48, be64(2041n << 30n)],
+    ],
+    resum: [0],
+    kind: 'limit',
+    field: 'current_size',
+  },
   { what: 'dynamic header cookie', patches: [[512, [0x41]]], kind: 'invalid-format', field: 'dynamic header cookie' },
-  { what: 'dynamic header past the end of the file', patches: [[16, be64(1n << 40n)]], resum: [0], kind: 'invalid-format', field: 'dynamic header cookie' },
+  {
+    what: 'dynamic header past the end of the file',
+    patches: [[16, be64(1n << 40n)]],
+    resum: [0],
+    kind: 'invalid-format',
+    field: 'dynamic header cookie',
+  },
   { what: 'block size not a power of two', patches: [[512 + 32, be32(1000)]], kind: 'invalid-format', field: 'block_size' },
   { what: 'block size 256', patches: [[512 + 32, be32(256)]], kind: 'invalid-format', field: 'block_size' },
   { what: 'block table too small for the disk', patches: [[512 + 28, be32(2)]], kind: 'invalid-format', field: 'max_table_entries' },

@@ -39,7 +39,9 @@ function makeChild(name: string, platform: string, path: string, encoding: 'utf1
   bytes.copy(bytes, bytes.length - 512, 0, 512);
   // Dynamic header: parent UUID (the parent's footer UUID), parent name, one locator.
   parent.copy(bytes, 512 + 40, 68, 84);
-  Buffer.from('parent.vhd', 'utf16le').swap16().copy(bytes, 512 + 64);
+  Buffer.from('parent.vhd', 'utf16le')
+    .swap16()
+    .copy(bytes, 512 + 64);
   bytes.write(platform, 512 + 576, 'latin1');
   bytes.writeUInt32BE(1, 512 + 580);
   bytes.writeUInt32BE(pathBytes.length, 512 + 584);
@@ -73,7 +75,7 @@ beforeAll(() => {
 });
 
 describe('a differencing VHD reads through to its parent (synthetic images)', () => {
-  it('unallocated blocks and clear bitmap bits are the parent\'s', async () => {
+  it("unallocated blocks and clear bitmap bits are the parent's", async () => {
     const image = await open(makeChild('w2ru.vhd', 'W2ru', '.\\parent.vhd', 'utf16le'));
     try {
       expect(image.layers.map((l) => l.backingFilename)).toEqual(['parent.vhd', undefined]);
@@ -106,7 +108,10 @@ describe('a differencing VHD reads through to its parent (synthetic images)', ()
   });
 
   it('names its parent by a Mac OS X file URL or a Windows absolute path', async () => {
-    const mac = await open(makeChild('macx.vhd', 'MacX', 'file://localhost/Users/me/VMs/my%20parent.vhd', 'utf8'), { format: 'vpc', noBacking: true });
+    const mac = await open(makeChild('macx.vhd', 'MacX', 'file://localhost/Users/me/VMs/my%20parent.vhd', 'utf8'), {
+      format: 'vpc',
+      noBacking: true,
+    });
     expect(mac.layers[0].backingFilename).toBe('/Users/me/VMs/my parent.vhd');
     await mac.close();
     const win = await open(makeChild('w2ku.vhd', 'W2ku', 'C:\\VMs\\parent.vhd', 'utf16le'), { format: 'vpc', noBacking: true });

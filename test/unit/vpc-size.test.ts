@@ -59,7 +59,7 @@ async function sameAsQemu(file: string): Promise<void> {
 }
 
 describe('quirks of qemu 7.2 we keep', () => {
-  it('a dynamic disk\'s sector bitmap is ignored: an allocated block reads whole', async () => {
+  it("a dynamic disk's sector bitmap is ignored: an allocated block reads whole", async () => {
     const file = join(dir, 'bitmap-clear.vhd');
     qemuImg('create', '-q', '-f', 'vpc', file, '4M');
     execFileSync('qemu-io', ['-f', 'vpc', '-c', 'write -P 0x5a 0 2M', file], { stdio: 'ignore' });

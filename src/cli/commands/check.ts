@@ -8,19 +8,36 @@ import { type CliIO, explain, fail, openForCommand, outputFormat, usage } from '
 import { checkHuman } from '../format.ts';
 import { SECRET_OPTIONS, Secrets, imageSpec } from '../secrets.ts';
 
-export const checkHelp = 'check [-f FMT] [--output=human|json] [-r leaks|all] [--object secret,...] [--image-opts] [-U] FILE   (-r: qcow2 leaks only, in place)';
+export const checkHelp =
+  'check [-f FMT] [--output=human|json] [-r leaks|all] [--object secret,...] [--image-opts] [-U] FILE   (-r: qcow2 leaks only, in place)';
 
 /** qemu-img's exit codes: 1 check errors, 2 corruptions, 3 leaks only, 63 no checks for the format. */
 export async function check(argv: string[], io: CliIO): Promise<number> {
-  const args = parseArgs(argv, { withValue: 'fr', flags: 'Uqh', long: { output: { key: 'output', value: true }, 'force-share': { key: 'U', value: false }, repair: { key: 'r', value: true }, ...SECRET_OPTIONS } });
+  const args = parseArgs(argv, {
+    withValue: 'fr',
+    flags: 'Uqh',
+    long: {
+      output: { key: 'output', value: true },
+      'force-share': { key: 'U', value: false },
+      repair: { key: 'r', value: true },
+      ...SECRET_OPTIONS,
+    },
+  });
   const format = outputFormat(io, args.values.get('output'));
   const repair = args.values.get('r');
-  if (repair !== undefined && repair !== 'leaks' && repair !== 'all') usage(`Unknown option value for -r (expecting 'leaks' or 'all'): ${repair}`);
+  if (repair !== undefined && repair !== 'leaks' && repair !== 'all')
+    usage(`Unknown option value for -r (expecting 'leaks' or 'all'): ${repair}`);
   if (args.positional.length !== 1) usage('Expecting one image file name');
   const spec = imageSpec(io, args, Secrets.fromArgs(io, args), args.positional[0], args.values.get('f'));
   const run = async (): Promise<{ result: CheckResult; layer: unknown }> => {
     // The check reads only metadata, so an encrypted image needs no passphrase here (qemu-img wants one).
-    const image = await openForCommand(io, spec.path, { format: spec.format, display: spec.display, noBacking: true, allowLocked: true, forCheck: true });
+    const image = await openForCommand(io, spec.path, {
+      format: spec.format,
+      display: spec.display,
+      noBacking: true,
+      allowLocked: true,
+      forCheck: true,
+    });
     try {
       if (!image.layers[0].check) fail(io, 'This image format does not support checks', 63);
       return { result: await explain(io, 'Check failed', () => checkImage(image)), layer: image.layers[0] };
@@ -28,11 +45,17 @@ export async function check(argv: string[], io: CliIO): Promise<number> {
       await image.close();
     }
   };
-  let { result, layer } = await run();
+  const first = await run();
+  const { layer } = first;
+  let { result } = first;
   let leaksFixed = 0;
   if (repair !== undefined && result.leaks > 0) {
     if (!(layer instanceof Qcow2Layer)) fail(io, 'Repairing (-r) is supported by diskimg for qcow2 images only');
-    if (result.corruptions > 0 || result['check-errors'] > 0) fail(io, 'The image has corruptions: repairing them (-r all) is not supported by diskimg yet; nothing was changed (qemu-img check -r all repairs them)');
+    if (result.corruptions > 0 || result['check-errors'] > 0)
+      fail(
+        io,
+        'The image has corruptions: repairing them (-r all) is not supported by diskimg yet; nothing was changed (qemu-img check -r all repairs them)',
+      );
     const leaks = result.leakedClusters ?? [];
     // QEMU compares twice: once finding (the check's lines), then once repairing, a line each.
     for (const message of result.messages) io.stderr(`${message}\n`);
@@ -44,11 +67,17 @@ export async function check(argv: string[], io: CliIO): Promise<number> {
       await target.close();
     }
     leaksFixed = leaks.length;
-    if (format === 'human') io.stdout(`The following inconsistencies were found and repaired:\n\n    ${leaksFixed} leaked clusters\n    0 corruptions\n\nDouble checking the fixed image now...\n`);
+    if (format === 'human')
+      io.stdout(
+        `The following inconsistencies were found and repaired:\n\n    ${leaksFixed} leaked clusters\n    0 corruptions\n\nDouble checking the fixed image now...\n`,
+      );
     ({ result } = await run());
   }
   for (const message of result.messages) io.stderr(`${message}\n`);
-  if (format === 'json') io.stdout(`${formatQemuJson(checkJson({ ...result, filename: args.positional[0], ...(leaksFixed ? { 'leaks-fixed': leaksFixed } : {}) }))}\n`);
+  if (format === 'json')
+    io.stdout(
+      `${formatQemuJson(checkJson({ ...result, filename: args.positional[0], ...(leaksFixed ? { 'leaks-fixed': leaksFixed } : {}) }))}\n`,
+    );
   else io.stdout(checkHuman(result as unknown as Record<string, number>));
   if (result['check-errors']) return 1;
   if (result.corruptions) return 2;

@@ -40,9 +40,14 @@ export async function convertToVmdkOrOva(args: ParsedArgs, io: CliIO, outFormat:
     ova = parsed.settings;
   }
   if (await sameFile(source, target)) fail(io, `The output '${target}' is the input: diskimg never writes to its input`);
-  const image = await openForCommand(io, source, { format: args.values.get('f'), snapshot: args.values.get('l'), ovaDisk: ovaDiskOption(args.values) });
+  const image = await openForCommand(io, source, {
+    format: args.values.get('f'),
+    snapshot: args.values.get('l'),
+    ovaDisk: ovaDiskOption(args.values),
+  });
   const threads = Number(args.values.get('threads') ?? 0) || undefined;
-  const compressor: ClusterCompressor = threads === 1 ? inlineCompressor(vmdkGrainDeflater(GRAIN_SIZE)) : new NodeCompressorPool('vmdk', GRAIN_SIZE, threads);
+  const compressor: ClusterCompressor =
+    threads === 1 ? inlineCompressor(vmdkGrainDeflater(GRAIN_SIZE)) : new NodeCompressorPool('vmdk', GRAIN_SIZE, threads);
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   process.once('SIGINT', onSignal);

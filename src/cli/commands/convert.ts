@@ -30,7 +30,13 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   const args = parseArgs(argv, {
     withValue: 'fOolsSmtTBF',
     flags: 'cpqUWnh',
-    long: { 'force-share': { key: 'U', value: false }, backing: { key: 'backing', value: true }, 'threads': { key: 'threads', value: true }, ...OVA_DISK_OPTION, ...SECRET_OPTIONS },
+    long: {
+      'force-share': { key: 'U', value: false },
+      backing: { key: 'backing', value: true },
+      threads: { key: 'threads', value: true },
+      ...OVA_DISK_OPTION,
+      ...SECRET_OPTIONS,
+    },
   });
   const secrets = Secrets.fromArgs(io, args);
   if (args.positional.length < 2) usage('Must specify image file name');
@@ -38,7 +44,8 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   const [source, target] = args.positional;
   const outFormat = (args.values.get('O') ?? 'raw') as OutputFormat | 'ova';
   // streamOptimized VMDKs and OVAs have a writer of their own (deflated grains, markers, a tar).
-  const streamOptimized = outFormat === 'vmdk' && parseOptionList((args.all.get('o') ?? []).join(',')).get('subformat') === 'streamOptimized';
+  const streamOptimized =
+    outFormat === 'vmdk' && parseOptionList((args.all.get('o') ?? []).join(',')).get('subformat') === 'streamOptimized';
   if (outFormat === 'ova' || streamOptimized) return convertToVmdkOrOva(args, io, outFormat as 'vmdk' | 'ova');
   if (!OUTPUT_FORMATS.includes(outFormat as OutputFormat)) fail(io, `Unknown file format '${outFormat}'`);
   if (args.values.has('B')) fail(io, 'convert -B (a backing file for the target) is not supported yet');
@@ -54,7 +61,8 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
       fail(io, (error as Error).message);
     }
   }
-  if (outFormat === 'raw' && (compress || options.size > 0)) fail(io, compress ? "Compression not supported for this file format" : `Invalid parameter '${[...options.keys()][0]}'`);
+  if (outFormat === 'raw' && (compress || options.size > 0))
+    fail(io, compress ? 'Compression not supported for this file format' : `Invalid parameter '${[...options.keys()][0]}'`);
   const parsed = viaWriter ? {} : qcow2Options(options);
   if (parsed.error) fail(io, parsed.error);
   const encryption = viaWriter ? undefined : encryptOptions(options);
@@ -64,10 +72,16 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   let encrypt: EncryptRequest | undefined;
   if (encryption && !('error' in encryption)) {
     const { keySecret, given: _given, ...luks } = encryption;
-    const passphrase = keySecret !== undefined ? secrets.get(io, keySecret, target) : args.values.has('passphrase-file') ? passphraseFile(io, args.values.get('passphrase-file')!) : undefined;
+    const passphrase =
+      keySecret !== undefined
+        ? secrets.get(io, keySecret, target)
+        : args.values.has('passphrase-file')
+          ? passphraseFile(io, args.values.get('passphrase-file')!)
+          : undefined;
     if (passphrase === undefined) fail(io, `${target}: Parameter 'encrypt.key-secret' is required for cipher`);
     encrypt = { ...luks, passphrase: passphrase! };
-    if (parsed.preallocation === 'metadata') fail(io, `${target}: Encryption and preallocation=metadata are not supported together by diskimg`);
+    if (parsed.preallocation === 'metadata')
+      fail(io, `${target}: Encryption and preallocation=metadata are not supported together by diskimg`);
     try {
       luksCreateSpec(encrypt);
     } catch (error) {
@@ -77,7 +91,14 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   const spec = imageSpec(io, args, secrets, source, args.values.get('f'));
   if (await sameFile(spec.path, target)) fail(io, `The output '${target}' is the input: diskimg never writes to its input`);
 
-  const image = await openForCommand(io, spec.path, { format: spec.format, display: spec.display, passphrase: spec.passphrase, snapshot: args.values.get('l'), backing: args.all.get('backing'), ovaDisk: ovaDiskOption(args.values) });
+  const image = await openForCommand(io, spec.path, {
+    format: spec.format,
+    display: spec.display,
+    passphrase: spec.passphrase,
+    snapshot: args.values.get('l'),
+    backing: args.all.get('backing'),
+    ovaDisk: ovaDiskOption(args.values),
+  });
   // The backing files and external data files are inputs too.
   const inputs = image.layers.flatMap((layer, depth) => [...(depth > 0 ? [layer.storage.name] : []), ...(layer.otherFiles ?? [])]);
   for (const input of inputs) {
@@ -118,7 +139,10 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   let compressor: ClusterCompressor | undefined;
   if (compress) {
     const threads = Number(args.values.get('threads') ?? 0) || undefined;
-    compressor = threads === 1 && writeOptions.compressionType === 'zlib' ? inlineCompressor(deflateCompressor(writeOptions.clusterSize)) : new NodeCompressorPool(writeOptions.compressionType, writeOptions.clusterSize, threads);
+    compressor =
+      threads === 1 && writeOptions.compressionType === 'zlib'
+        ? inlineCompressor(deflateCompressor(writeOptions.clusterSize))
+        : new NodeCompressorPool(writeOptions.compressionType, writeOptions.clusterSize, threads);
   }
   const controller = new AbortController();
   const onSignal = () => controller.abort();
@@ -127,9 +151,21 @@ export async function convert(argv: string[], io: CliIO): Promise<number> {
   const sink = await explain(io, 'Could not create the output', () => NodeFileSink.create(target));
   const companionSinks: NodeFileSink[] = [];
   try {
-    for (const companion of companions) companionSinks.push(await explain(io, 'Could not create the output', () => NodeFileSink.create(companion)));
+    for (const companion of companions)
+      companionSinks.push(await explain(io, 'Could not create the output', () => NodeFileSink.create(companion)));
     await explain(io, 'error while converting', async () => {
-      await convertImage(image, sink, { outputFormat: outFormat, formatOptions: viaWriter ? options : undefined, outputFileName: basename(target), companionSinks, qcow2, compressor, encrypt, crypto: nodeCrypto(), onProgress: progress.update, signal: controller.signal });
+      await convertImage(image, sink, {
+        outputFormat: outFormat,
+        formatOptions: viaWriter ? options : undefined,
+        outputFileName: basename(target),
+        companionSinks,
+        qcow2,
+        compressor,
+        encrypt,
+        crypto: nodeCrypto(),
+        onProgress: progress.update,
+        signal: controller.signal,
+      });
     });
     for (const companion of companionSinks) await companion.close();
     await sink.close();

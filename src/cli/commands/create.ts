@@ -34,7 +34,8 @@ export async function create(argv: string[], io: CliIO): Promise<number> {
   const quiet = args.flags.has('q');
   // qemu-img prints the size asked for, and makes the image that size rounded up to sectors.
   let requested = sizeText === undefined ? undefined : parseSize(sizeText);
-  if (sizeText !== undefined && requested === undefined) fail(io, 'Invalid image size specified. You may use k, M, G, T, P or E suffixes for');
+  if (sizeText !== undefined && requested === undefined)
+    fail(io, 'Invalid image size specified. You may use k, M, G, T, P or E suffixes for');
   let size = requested === undefined ? undefined : Math.ceil(requested / 512) * 512;
 
   if (format === 'raw') {
@@ -75,12 +76,14 @@ export async function create(argv: string[], io: CliIO): Promise<number> {
   } catch (error) {
     fail(io, `${file}: ${(error as Error).message}`);
   }
-  if (!quiet) io.stdout(formattingLine(file, options, requested ?? size, encryption && !('error' in encryption) ? encryption.given : undefined));
+  if (!quiet)
+    io.stdout(formattingLine(file, options, requested ?? size, encryption && !('error' in encryption) ? encryption.given : undefined));
   if (encryption) {
     if ('error' in encryption) fail(io, `${file}: ${encryption.error}`);
     const { keySecret, given: _given, ...luks } = encryption;
     if (keySecret === undefined) fail(io, `${file}: Parameter 'encrypt.key-secret' is required for cipher`);
-    if (options.preallocation === 'metadata') fail(io, `${file}: Encryption and preallocation=metadata are not supported together by diskimg`);
+    if (options.preallocation === 'metadata')
+      fail(io, `${file}: Encryption and preallocation=metadata are not supported together by diskimg`);
     const request = { ...luks, passphrase: secrets.get(io, keySecret!, file) };
     try {
       luksCreateSpec(request);

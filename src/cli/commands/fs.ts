@@ -13,7 +13,8 @@ import { parseArgs } from '../args.ts';
 import { type CliIO, fail, openForCommand, outputFormat, usage } from '../context.ts';
 import { outputError, refuseInput, writeOut } from './iso.ts';
 
-export const fsHelp = 'fs ls [-R] [-l] [--partition N] [-f FMT] [--output=human|json] IMAGE [PATH] | fs cat [--partition N] [-f FMT] IMAGE PATH | fs extract [--partition N] [-f FMT] IMAGE PATH OUT (a folder: OUT.zip → a zip, else a folder tree)';
+export const fsHelp =
+  'fs ls [-R] [-l] [--partition N] [-f FMT] [--output=human|json] IMAGE [PATH] | fs cat [--partition N] [-f FMT] IMAGE PATH | fs extract [--partition N] [-f FMT] IMAGE PATH OUT (a folder: OUT.zip → a zip, else a folder tree)';
 
 const SPECIAL = { block: 'block device', char: 'character device', fifo: 'FIFO', socket: 'socket' } as const;
 
@@ -43,34 +44,49 @@ async function extract(io: CliIO, fs: FileSystem, input: string, path: string, o
       if (!target.startsWith(root + sep)) fail(io, `Refusing to write ${child.path} outside ${out}`);
       try {
         if (child.type === 'dir') await mkdir(target, { recursive: true });
-        else if (child.type === 'symlink') await symlink(child.target ?? '', target).catch((error: NodeJS.ErrnoException) => (error.code === 'EEXIST' ? undefined : Promise.reject(error)));
+        else if (child.type === 'symlink')
+          await symlink(child.target ?? '', target).catch((error: NodeJS.ErrnoException) =>
+            error.code === 'EEXIST' ? undefined : Promise.reject(error),
+          );
         else if (child.type !== 'file') skipped.push(child);
         else await writeOut(target, fs.read(child));
       } catch (error) {
         throw outputError(target, error);
       }
     }
-    for (const special of skipped) io.stderr(`diskimg: skipped ${special.path}: a ${SPECIAL[special.type as keyof typeof SPECIAL]} is not extracted\n`);
+    for (const special of skipped)
+      io.stderr(`diskimg: skipped ${special.path}: a ${SPECIAL[special.type as keyof typeof SPECIAL]} is not extracted\n`);
     return;
   }
-  const isDir = await stat(out).then((s) => s.isDirectory()).catch(() => false);
+  const isDir = await stat(out)
+    .then((s) => s.isDirectory())
+    .catch(() => false);
   const file = isDir ? join(out, entry.name) : out;
   await refuseInput(io, input, file);
   if (entry.type === 'symlink') await symlink(entry.target ?? '', file).catch((error) => Promise.reject(outputError(file, error)));
-  else if (entry.type !== 'file') fail(io, `${entry.path} is a ${SPECIAL[entry.type as keyof typeof SPECIAL]}: there are no bytes to extract`);
+  else if (entry.type !== 'file')
+    fail(io, `${entry.path} is a ${SPECIAL[entry.type as keyof typeof SPECIAL]}: there are no bytes to extract`);
   else await writeOut(file, fs.read(entry));
 }
 
 function partitionNumber(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^[1-9]\d{0,3}$/.test(value)) usage(`--partition must be a partition number as the partition table numbers them (1, 2, …; logical MBR partitions from 5), not '${value}'`);
+  if (!/^[1-9]\d{0,3}$/.test(value))
+    usage(
+      `--partition must be a partition number as the partition table numbers them (1, 2, …; logical MBR partitions from 5), not '${value}'`,
+    );
   return Number(value);
 }
 
 export async function fs(argv: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = argv;
-  const args = parseArgs(rest, { withValue: 'f', flags: 'Rlh', long: { output: { key: 'output', value: true }, partition: { key: 'partition', value: true }, format: { key: 'f', value: true } } });
-  if (!['ls', 'cat', 'extract'].includes(sub ?? '')) usage(sub === undefined ? `Expecting an fs command: diskimg ${fsHelp}` : `Unknown fs command '${sub}': diskimg ${fsHelp}`);
+  const args = parseArgs(rest, {
+    withValue: 'f',
+    flags: 'Rlh',
+    long: { output: { key: 'output', value: true }, partition: { key: 'partition', value: true }, format: { key: 'f', value: true } },
+  });
+  if (!['ls', 'cat', 'extract'].includes(sub ?? ''))
+    usage(sub === undefined ? `Expecting an fs command: diskimg ${fsHelp}` : `Unknown fs command '${sub}': diskimg ${fsHelp}`);
   const format = outputFormat(io, args.values.get('output'));
   const partition = partitionNumber(args.values.get('partition'));
   const [file, ...more] = args.positional;
@@ -83,7 +99,8 @@ export async function fs(argv: string[], io: CliIO): Promise<number> {
     const chosen = await choosePartition(image, partition);
     const where = chosen.partition.type.name === 'whole disk' ? '' : ` partition ${chosen.partition.index}`;
     const fsys = await openFileSystem(chosen.source).catch((error: unknown) => {
-      if (error instanceof DiskImgError) throw new DiskImgError(error.kind, `${where ? `${where.trim()}: ` : ''}${error.message}`, error.context);
+      if (error instanceof DiskImgError)
+        throw new DiskImgError(error.kind, `${where ? `${where.trim()}: ` : ''}${error.message}`, error.context);
       throw error;
     });
     for (const warning of fsys.warnings) io.stderr(`diskimg: warning: ${file}${where}: ${warning}\n`);

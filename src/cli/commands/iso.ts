@@ -16,7 +16,8 @@ import { NodeFileStorage } from '../../node/file-storage.ts';
 import { parseArgs } from '../args.ts';
 import { type CliIO, fail, outputFormat, usage } from '../context.ts';
 
-export const isoHelp = 'iso info [--output=human|json] FILE | iso ls [-R] [-l] [--names=udf|rock-ridge|joliet|iso9660] [--output=human|json] FILE [PATH] | iso extract [--names=…] FILE PATH OUT (a folder: OUT.zip → a zip, else a folder tree) | iso checksum [--sha256] [--sha1] [--md5] [--check SUMSFILE] FILE';
+export const isoHelp =
+  'iso info [--output=human|json] FILE | iso ls [-R] [-l] [--names=udf|rock-ridge|joliet|iso9660] [--output=human|json] FILE [PATH] | iso extract [--names=…] FILE PATH OUT (a folder: OUT.zip → a zip, else a folder tree) | iso checksum [--sha256] [--sha1] [--md5] [--check SUMSFILE] FILE';
 
 const TREE_KINDS: readonly TreeKind[] = ['udf', 'rock-ridge', 'joliet', 'iso9660'];
 
@@ -34,8 +35,14 @@ async function openDisc(io: CliIO, path: string, names: TreeKind | undefined): P
 const NAMES = { 'rock-ridge': 'Rock Ridge', joliet: 'Joliet', iso9660: 'ISO 9660', udf: 'UDF' } as const;
 
 function infoHuman(info: DiscInfo): string {
-  const row = (label: string, value: string | number | null) => `${`${label}:`.padEnd(24)}${value === null || value === '' ? '-' : value}\n`;
-  const systems = [info['available-names'].includes('iso9660') ? (info['iso9660-1999'] ? 'ISO 9660:1999' : 'ISO 9660') : '', info['rock-ridge'] ? `Rock Ridge (${info['rock-ridge']})` : '', info.joliet ? `Joliet level ${info['joliet-level']}` : '', info.udf ? `UDF ${info.udf}` : ''].filter(Boolean);
+  const row = (label: string, value: string | number | null) =>
+    `${`${label}:`.padEnd(24)}${value === null || value === '' ? '-' : value}\n`;
+  const systems = [
+    info['available-names'].includes('iso9660') ? (info['iso9660-1999'] ? 'ISO 9660:1999' : 'ISO 9660') : '',
+    info['rock-ridge'] ? `Rock Ridge (${info['rock-ridge']})` : '',
+    info.joliet ? `Joliet level ${info['joliet-level']}` : '',
+    info.udf ? `UDF ${info.udf}` : '',
+  ].filter(Boolean);
   let out =
     row('Volume id', info['volume-id']) +
     row('System id', info['system-id']) +
@@ -66,7 +73,11 @@ function infoHuman(info: DiscInfo): string {
   }
   if (info['udf-error']) out += row('UDF not readable', info['udf-error']);
   const tables = info['path-tables'];
-  if (tables) out += row('Path tables', `${tables.size} bytes, ${tables.directories} directories${tables.problems.length ? `; ${tables.problems.join('; ')}` : ', consistent'}`);
+  if (tables)
+    out += row(
+      'Path tables',
+      `${tables.size} bytes, ${tables.directories} directories${tables.problems.length ? `; ${tables.problems.join('; ')}` : ', consistent'}`,
+    );
   const boot = info['el-torito'];
   if (boot) {
     out += `El Torito boot catalog at byte ${boot['catalog-offset']}:\n`;
@@ -77,12 +88,21 @@ function infoHuman(info: DiscInfo): string {
   } else out += row('El Torito', 'no boot catalog');
   if (info.partitions.length > 0) {
     out += 'Partitions in the system area:\n';
-    for (const p of info.partitions) out += `  ${p.scheme.toUpperCase()} [${p.index}] ${p.type.name}${p.type.code ? ` (${p.type.code})` : p.type.guid ? ` (${p.type.guid})` : ''}, start ${p.start}, size ${p.size}${p.name ? `, name ${p.name}` : ''}${p.filesystem ? `, ${p.filesystem.type}` : ''}${p.appended ? ', appended' : ''}\n`;
+    for (const p of info.partitions)
+      out += `  ${p.scheme.toUpperCase()} [${p.index}] ${p.type.name}${p.type.code ? ` (${p.type.code})` : p.type.guid ? ` (${p.type.guid})` : ''}, start ${p.start}, size ${p.size}${p.name ? `, name ${p.name}` : ''}${p.filesystem ? `, ${p.filesystem.type}` : ''}${p.appended ? ', appended' : ''}\n`;
   }
   return out;
 }
 
-const KIND_LETTERS: Record<DiscEntry['type'], string> = { file: '-', dir: 'd', symlink: 'l', block: 'b', char: 'c', fifo: 'p', socket: 's' };
+const KIND_LETTERS: Record<DiscEntry['type'], string> = {
+  file: '-',
+  dir: 'd',
+  symlink: 'l',
+  block: 'b',
+  char: 'c',
+  fifo: 'p',
+  socket: 's',
+};
 
 /** Files stored zisofs-compressed: how many, their bytes on the disc and decompressed, the first paths. */
 function zisofsRows(info: DiscInfo): string {
@@ -111,7 +131,8 @@ function modeString(entry: DiscEntry): string {
   const kind = KIND_LETTERS[entry.type];
   const mode = entry.mode ?? (entry.type === 'dir' ? 0o555 : 0o444);
   let bits = '';
-  for (let shift = 6; shift >= 0; shift -= 3) bits += `${mode & (4 << shift) ? 'r' : '-'}${mode & (2 << shift) ? 'w' : '-'}${mode & (1 << shift) ? 'x' : '-'}`;
+  for (let shift = 6; shift >= 0; shift -= 3)
+    bits += `${mode & (4 << shift) ? 'r' : '-'}${mode & (2 << shift) ? 'w' : '-'}${mode & (1 << shift) ? 'x' : '-'}`;
   return kind + bits;
 }
 
@@ -128,7 +149,18 @@ function lsLine(entry: DiscEntry, long: boolean): string {
 export function outputError(file: string, error: unknown): DiskImgError {
   if (error instanceof DiskImgError) return error;
   const code = (error as NodeJS.ErrnoException).code;
-  const reason = code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' || code === 'EPERM' ? 'Permission denied' : code === 'ENOSPC' ? 'No space left on device' : code === 'EISDIR' ? 'Is a directory' : code === 'EEXIST' ? 'File exists' : String((error as Error).message);
+  const reason =
+    code === 'ENOENT'
+      ? 'No such file or directory'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'Permission denied'
+        : code === 'ENOSPC'
+          ? 'No space left on device'
+          : code === 'EISDIR'
+            ? 'Is a directory'
+            : code === 'EEXIST'
+              ? 'File exists'
+              : String((error as Error).message);
   return new DiskImgError('io', `Could not write '${file}': ${reason}`, { file, field: 'output', value: code ?? 'error' });
 }
 
@@ -172,21 +204,28 @@ async function extract(io: CliIO, disc: Disc, input: string, path: string, out: 
       if (!target.startsWith(root + sep)) fail(io, `Refusing to write ${child.path} outside ${out}`);
       try {
         if (child.type === 'dir') await mkdir(target, { recursive: true });
-        else if (child.type === 'symlink') await symlink(child.target ?? '', target).catch((error: NodeJS.ErrnoException) => (error.code === 'EEXIST' ? undefined : Promise.reject(error)));
+        else if (child.type === 'symlink')
+          await symlink(child.target ?? '', target).catch((error: NodeJS.ErrnoException) =>
+            error.code === 'EEXIST' ? undefined : Promise.reject(error),
+          );
         else if (child.type !== 'file') skipped.push(child);
         else await writeOut(target, disc.read(child));
       } catch (error) {
         throw outputError(target, error);
       }
     }
-    for (const special of skipped) io.stderr(`diskimg: skipped ${special.path}: a ${SPECIAL_NAMES[special.type as keyof typeof SPECIAL_NAMES]} is not extracted\n`);
+    for (const special of skipped)
+      io.stderr(`diskimg: skipped ${special.path}: a ${SPECIAL_NAMES[special.type as keyof typeof SPECIAL_NAMES]} is not extracted\n`);
     return;
   }
-  const isDir = await stat(out).then((s) => s.isDirectory()).catch(() => false);
+  const isDir = await stat(out)
+    .then((s) => s.isDirectory())
+    .catch(() => false);
   const file = isDir ? join(out, entry.name) : out;
   await refuseInput(io, input, file);
   if (entry.type === 'symlink') await symlink(entry.target ?? '', file).catch((error) => Promise.reject(outputError(file, error)));
-  else if (entry.type !== 'file') fail(io, `${entry.path} is a ${SPECIAL_NAMES[entry.type as keyof typeof SPECIAL_NAMES]}: there are no bytes to extract`);
+  else if (entry.type !== 'file')
+    fail(io, `${entry.path} is a ${SPECIAL_NAMES[entry.type as keyof typeof SPECIAL_NAMES]}: there are no bytes to extract`);
   else await writeOut(file, disc.read(entry));
 }
 
@@ -195,10 +234,18 @@ export async function iso(argv: string[], io: CliIO): Promise<number> {
   const args = parseArgs(rest, {
     withValue: '',
     flags: 'Rlh',
-    long: { output: { key: 'output', value: true }, names: { key: 'names', value: true }, sha256: { key: 'sha256', value: false }, sha1: { key: 'sha1', value: false }, md5: { key: 'md5', value: false }, check: { key: 'check', value: true } },
+    long: {
+      output: { key: 'output', value: true },
+      names: { key: 'names', value: true },
+      sha256: { key: 'sha256', value: false },
+      sha1: { key: 'sha1', value: false },
+      md5: { key: 'md5', value: false },
+      check: { key: 'check', value: true },
+    },
   });
   const format = outputFormat(io, args.values.get('output'));
-  if (!['info', 'ls', 'extract', 'checksum'].includes(sub ?? '')) usage(sub === undefined ? `Expecting an iso command: diskimg ${isoHelp}` : `Unknown iso command '${sub}': diskimg ${isoHelp}`);
+  if (!['info', 'ls', 'extract', 'checksum'].includes(sub ?? ''))
+    usage(sub === undefined ? `Expecting an iso command: diskimg ${isoHelp}` : `Unknown iso command '${sub}': diskimg ${isoHelp}`);
   const names = args.values.get('names') as TreeKind | undefined;
   if (names !== undefined && !TREE_KINDS.includes(names)) usage(`--names must be one of ${TREE_KINDS.join(', ')}`);
   const [file, ...more] = args.positional;
@@ -211,9 +258,18 @@ export async function iso(argv: string[], io: CliIO): Promise<number> {
       const sums = await checksums(storage, names, nodeHashers);
       const check = args.values.get('check');
       if (check !== undefined) {
-        const text = await readFile(check, 'utf8').catch((error: NodeJS.ErrnoException) => fail(io, `Could not read '${check}': ${error.code === 'ENOENT' ? 'No such file or directory' : error.message}`));
+        const text = await readFile(check, 'utf8').catch((error: NodeJS.ErrnoException) =>
+          fail(io, `Could not read '${check}': ${error.code === 'ENOENT' ? 'No such file or directory' : error.message}`),
+        );
         const name = file.split(/[\\/]/).pop()!;
-        const verdict = verifySums(text, name, { ...sums, ...(await checksums(storage, (['sha256', 'sha1', 'md5'] as HashName[]).filter((n) => !(n in sums)), nodeHashers)) });
+        const verdict = verifySums(text, name, {
+          ...sums,
+          ...(await checksums(
+            storage,
+            (['sha256', 'sha1', 'md5'] as HashName[]).filter((n) => !(n in sums)),
+            nodeHashers,
+          )),
+        });
         if (verdict.status === 'not-listed') fail(io, `${name} is not listed in ${check}`, 2);
         io.stdout(`${name}: ${verdict.status === 'match' ? 'OK' : 'FAILED'} (${verdict.algorithm})\n`);
         return verdict.status === 'match' ? 0 : 1;

@@ -1,17 +1,47 @@
 import { luksPayloadBytes } from '../../core/crypto/luks.ts';
 import { CIPHER_MODES, type CipherAlg, type CipherMode } from '../../core/crypto/sector-cipher.ts';
 import { isDiskImgError } from '../../core/errors.ts';
-import { DEFAULT_MEASURE_OPTIONS, measure, type Measurement, type MeasureSource, type Preallocation, type Qcow2MeasureOptions } from '../../core/pipeline/measure.ts';
+import {
+  DEFAULT_MEASURE_OPTIONS,
+  measure,
+  type Measurement,
+  type MeasureSource,
+  type Preallocation,
+  type Qcow2MeasureOptions,
+} from '../../core/pipeline/measure.ts';
 import { formatQemuJson } from '../../core/qemu-json.ts';
 import { parseArgs, parseOptionList, parseSizeBig } from '../args.ts';
 import { type CliIO, OVA_DISK_OPTION, explain, fail, openForCommand, outputFormat, ovaDiskOption } from '../context.ts';
 import { SECRET_OPTIONS, Secrets, imageSpec } from '../secrets.ts';
 
-export const measureHelp = 'measure [--output=human|json] [-O raw|qcow2] [-o OPTIONS] [--object secret,...] (--size SIZE | [-f FMT] [-l SNAPSHOT] [--image-opts] [-U] FILE)';
+export const measureHelp =
+  'measure [--output=human|json] [-O raw|qcow2] [-o OPTIONS] [--object secret,...] (--size SIZE | [-f FMT] [-l SNAPSHOT] [--image-opts] [-U] FILE)';
 
 /** The -o keys each output format's creation accepts in qemu-img 7.2 (qcow2_create_opts, file-posix's). */
 const CREATE_KEYS: Record<string, ReadonlySet<string>> = {
-  qcow2: new Set(['size', 'compat', 'backing_file', 'backing_fmt', 'encryption', 'encrypt.format', 'encrypt.key-secret', 'encrypt.cipher-alg', 'encrypt.cipher-mode', 'encrypt.ivgen-alg', 'encrypt.ivgen-hash-alg', 'encrypt.hash-alg', 'encrypt.iter-time', 'cluster_size', 'data_file', 'data_file_raw', 'preallocation', 'lazy_refcounts', 'refcount_bits', 'compression_type', 'extended_l2']),
+  qcow2: new Set([
+    'size',
+    'compat',
+    'backing_file',
+    'backing_fmt',
+    'encryption',
+    'encrypt.format',
+    'encrypt.key-secret',
+    'encrypt.cipher-alg',
+    'encrypt.cipher-mode',
+    'encrypt.ivgen-alg',
+    'encrypt.ivgen-hash-alg',
+    'encrypt.hash-alg',
+    'encrypt.iter-time',
+    'cluster_size',
+    'data_file',
+    'data_file_raw',
+    'preallocation',
+    'lazy_refcounts',
+    'refcount_bits',
+    'compression_type',
+    'extended_l2',
+  ]),
   raw: new Set(['size', 'preallocation', 'nocow', 'extent_size_hint']),
 };
 const SIZE_KEYS = new Set(['size', 'cluster_size', 'extent_size_hint']);
@@ -19,7 +49,8 @@ const BOOL_KEYS = new Set(['encryption', 'data_file_raw', 'lazy_refcounts', 'ext
 const NUMBER_KEYS = new Set(['refcount_bits', 'encrypt.iter-time']);
 const PREALLOCATION_MODES: readonly string[] = ['off', 'metadata', 'falloc', 'full'];
 
-const INVALID_SIZE = 'Invalid image size specified. You may use k, M, G, T, P or E suffixes for\ndiskimg: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.';
+const INVALID_SIZE =
+  'Invalid image size specified. You may use k, M, G, T, P or E suffixes for\ndiskimg: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.';
 const SIZE_SUFFIX_HINT = 'Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.';
 
 /** -o for the output format, checked as qemu_opts_do_parse checks it, with its messages. */
@@ -28,7 +59,8 @@ function createOptions(io: CliIO, format: string, text: string): Map<string, str
   const invalid = (message: string): never => fail(io, `${message}\ndiskimg: Invalid options for file format '${format}'`);
   for (const [key, value] of options) {
     if (!CREATE_KEYS[format].has(key)) invalid(`Invalid parameter '${key}'`);
-    if (SIZE_KEYS.has(key) && parseSizeBig(value) === undefined) invalid(`Parameter '${key}' expects a non-negative number below 2^64\n${SIZE_SUFFIX_HINT}`);
+    if (SIZE_KEYS.has(key) && parseSizeBig(value) === undefined)
+      invalid(`Parameter '${key}' expects a non-negative number below 2^64\n${SIZE_SUFFIX_HINT}`);
     if (BOOL_KEYS.has(key) && value !== 'on' && value !== 'off') invalid(`Parameter '${key}' expects 'on' or 'off'`);
     if (NUMBER_KEYS.has(key) && !/^\d+$/.test(value)) invalid(`Parameter '${key}' expects a number`);
   }
@@ -57,7 +89,8 @@ function qcow2MeasureOptions(io: CliIO, options: Map<string, string>, secrets: S
     if (secret === undefined) fail(io, "Parameter 'encrypt.key-secret' is required for cipher");
     secrets.get(io, secret!);
     const cipherMode = options.get('encrypt.cipher-mode');
-    if (cipherMode !== undefined && !(CIPHER_MODES as readonly string[]).includes(cipherMode)) fail(io, `Parameter 'cipher-mode' does not accept value '${cipherMode}'`);
+    if (cipherMode !== undefined && !(CIPHER_MODES as readonly string[]).includes(cipherMode))
+      fail(io, `Parameter 'cipher-mode' does not accept value '${cipherMode}'`);
     const cipherAlg = options.get('encrypt.cipher-alg') as CipherAlg | undefined;
     const bytes = luksPayloadBytes({ cipherAlg, cipherMode: cipherMode as CipherMode | undefined });
     if (!Number.isInteger(bytes)) fail(io, `Parameter 'cipher-alg' does not accept value '${cipherAlg}'`);
@@ -81,7 +114,14 @@ export async function measureCommand(argv: string[], io: CliIO): Promise<number>
   const args = parseArgs(argv, {
     withValue: 'fOol',
     flags: 'Uh',
-    long: { output: { key: 'output', value: true }, size: { key: 'size', value: true }, 'force-share': { key: 'U', value: false }, format: { key: 'f', value: true }, ...OVA_DISK_OPTION, ...SECRET_OPTIONS },
+    long: {
+      output: { key: 'output', value: true },
+      size: { key: 'size', value: true },
+      'force-share': { key: 'U', value: false },
+      format: { key: 'f', value: true },
+      ...OVA_DISK_OPTION,
+      ...SECRET_OPTIONS,
+    },
   });
   const secrets = Secrets.fromArgs(io, args);
   const format = outputFormat(io, args.values.get('output'));
@@ -94,7 +134,8 @@ export async function measureCommand(argv: string[], io: CliIO): Promise<number>
   }
   const [file, ...extra] = args.positional;
   if (extra.length > 0) fail(io, 'At most one filename argument is allowed.');
-  if (file === undefined && (args.flags.has('image-opts') || args.values.has('f') || args.values.has('l'))) fail(io, '--image-opts, -f, and -l require a filename argument.');
+  if (file === undefined && (args.flags.has('image-opts') || args.values.has('f') || args.values.has('l')))
+    fail(io, '--image-opts, -f, and -l require a filename argument.');
   if (file !== undefined && size !== undefined) fail(io, '--size N cannot be used together with a filename.');
   if (file === undefined && size === undefined) fail(io, 'Either --size N or one filename must be specified.');
 
@@ -102,7 +143,10 @@ export async function measureCommand(argv: string[], io: CliIO): Promise<number>
   if (outFormat !== 'raw' && outFormat !== 'qcow2') {
     // qemu-img knows more formats than diskimg writes; those it knows say they cannot be measured.
     const known = ['vmdk', 'vdi', 'vpc', 'vhdx', 'qed', 'qcow', 'parallels', 'luks', 'dmg', 'bochs', 'cloop'];
-    fail(io, known.includes(outFormat) ? `Block driver '${outFormat}' does not support size measurement` : `Unknown file format '${outFormat}'`);
+    fail(
+      io,
+      known.includes(outFormat) ? `Block driver '${outFormat}' does not support size measurement` : `Unknown file format '${outFormat}'`,
+    );
   }
   const options = createOptions(io, outFormat, (args.all.get('o') ?? []).join(','));
   const qcow2 = outFormat === 'qcow2' ? qcow2MeasureOptions(io, options, secrets) : undefined;
@@ -112,7 +156,13 @@ export async function measureCommand(argv: string[], io: CliIO): Promise<number>
   if (file !== undefined) {
     const spec = imageSpec(io, args, secrets, file, args.values.get('f'));
     // As qemu-img, an encrypted source is opened with its passphrase (though only its tables are read).
-    const image = await openForCommand(io, spec.path, { format: spec.format, display: spec.display, passphrase: spec.passphrase, snapshot: args.values.get('l'), ovaDisk: ovaDiskOption(args.values) });
+    const image = await openForCommand(io, spec.path, {
+      format: spec.format,
+      display: spec.display,
+      passphrase: spec.passphrase,
+      snapshot: args.values.get('l'),
+      ovaDisk: ovaDiskOption(args.values),
+    });
     source = { image };
     close = () => image.close();
   } else {

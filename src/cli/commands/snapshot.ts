@@ -8,9 +8,14 @@ import { parseArgs } from '../args.ts';
 import { type CliIO, fail, openForCommand, usage } from '../context.ts';
 import { snapshotTable } from '../format.ts';
 
-export const snapshotHelp = 'snapshot [-l | -c NAME | -a NAME | -d NAME] [-f FMT] [-q] [-U] FILE   (-c, -a and -d change FILE in place, qcow2 only)';
+export const snapshotHelp =
+  'snapshot [-l | -c NAME | -a NAME | -d NAME] [-f FMT] [-q] [-U] FILE   (-c, -a and -d change FILE in place, qcow2 only)';
 
-const ACTIONS = { c: { verb: 'create', run: createSnapshot }, a: { verb: 'apply', run: applySnapshot }, d: { verb: 'delete', run: deleteSnapshot } } as const;
+const ACTIONS = {
+  c: { verb: 'create', run: createSnapshot },
+  a: { verb: 'apply', run: applySnapshot },
+  d: { verb: 'delete', run: deleteSnapshot },
+} as const;
 
 /** qemu-img snapshot: lists, or changes the image in place (one of the few verbs that write their input). */
 export async function snapshot(argv: string[], io: CliIO): Promise<number> {
@@ -37,14 +42,24 @@ export async function snapshot(argv: string[], io: CliIO): Promise<number> {
   const name = args.values.get(chosen[0])!;
   // qemu-img opens the image twice to apply a snapshot, and warns each time.
   for (let i = 0; i < (layer.format === 'raw' && format === undefined ? (chosen[0] === 'a' ? 2 : 1) : 0); i++) {
-    io.stderr(`WARNING: Image format was not specified for '${file}' and probing guessed raw.\n         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n         Specify the 'raw' format explicitly to remove the restrictions.\n`);
+    io.stderr(
+      `WARNING: Image format was not specified for '${file}' and probing guessed raw.\n         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n         Specify the 'raw' format explicitly to remove the restrictions.\n`,
+    );
   }
   if (!(layer instanceof Qcow2Layer)) {
-    const reason = chosen[0] === 'c' ? '-95 (Operation not supported)' : chosen[0] === 'd' ? 'snapshot not found' : 'Block driver does not support snapshots';
+    const reason =
+      chosen[0] === 'c'
+        ? '-95 (Operation not supported)'
+        : chosen[0] === 'd'
+          ? 'snapshot not found'
+          : 'Block driver does not support snapshots';
     fail(io, `Could not ${action.verb} snapshot '${name}': ${reason}`);
   }
-  if (hasIncompat((layer as Qcow2Layer).header, INCOMPAT_CORRUPT)) fail(io, `Could not open '${file}': qcow2: Image is corrupt; cannot be opened read/write`);
-  const target = await NodeWritableFile.open(file).catch((error: unknown) => fail(io, `Could not open '${file}': ${(error as Error).message}`));
+  if (hasIncompat((layer as Qcow2Layer).header, INCOMPAT_CORRUPT))
+    fail(io, `Could not open '${file}': qcow2: Image is corrupt; cannot be opened read/write`);
+  const target = await NodeWritableFile.open(file).catch((error: unknown) =>
+    fail(io, `Could not open '${file}': ${(error as Error).message}`),
+  );
   try {
     await action.run(target, (layer as Qcow2Layer).header, name);
   } catch (error) {

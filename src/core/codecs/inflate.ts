@@ -42,7 +42,12 @@ export class Inflater {
     }
     const produced = s.next_out;
     s.input = new Uint8Array(0);
-    return { ended: status === Z_STREAM_END, full: produced === out.length, broken: status !== Z_STREAM_END && status !== Z_BUF_ERROR, produced };
+    return {
+      ended: status === Z_STREAM_END,
+      full: produced === out.length,
+      broken: status !== Z_STREAM_END && status !== Z_BUF_ERROR,
+      produced,
+    };
   }
 }
 

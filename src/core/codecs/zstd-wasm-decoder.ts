@@ -12,7 +12,15 @@ export interface ZstdDecodeModule {
   HEAPU8: Uint8Array;
   _malloc(size: number): number;
   _ZSTD_createDCtx(): number;
-  _ZSTD_decompress_usingDict(dctx: number, dst: number, capacity: number, src: number, size: number, dict: number, dictSize: number): number;
+  _ZSTD_decompress_usingDict(
+    dctx: number,
+    dst: number,
+    capacity: number,
+    src: number,
+    size: number,
+    dict: number,
+    dictSize: number,
+  ): number;
   _ZSTD_isError(code: number): number;
 }
 

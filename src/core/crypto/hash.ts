@@ -15,7 +15,10 @@ export interface HashFunction {
   create(): { update(data: Uint8Array): unknown; digest(): Uint8Array };
 }
 
-const FUNCTIONS: Record<HashAlg, HashFunction> = { md5, sha1, sha224, sha256, sha384, sha512, ripemd160 } as unknown as Record<HashAlg, HashFunction>;
+const FUNCTIONS: Record<HashAlg, HashFunction> = { md5, sha1, sha224, sha256, sha384, sha512, ripemd160 } as unknown as Record<
+  HashAlg,
+  HashFunction
+>;
 
 export const isHashAlg = (name: string): name is HashAlg => (HASH_ALGS as readonly string[]).includes(name);
 

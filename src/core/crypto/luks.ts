@@ -115,25 +115,36 @@ export function parseLuksHeader(bytes: Uint8Array): LuksHeader {
   for (let i = 0; i < LUKS_SLOTS; i++) {
     const at = 208 + i * 48;
     rawActive.push(v.getUint32(at));
-    slots.push({ active: v.getUint32(at) === SLOT_ENABLED, iterations: v.getUint32(at + 4), salt: bytes.slice(at + 8, at + 40), keyOffsetSector: v.getUint32(at + 40), stripes: v.getUint32(at + 44) });
+    slots.push({
+      active: v.getUint32(at) === SLOT_ENABLED,
+      iterations: v.getUint32(at + 4),
+      salt: bytes.slice(at + 8, at + 40),
+      keyOffsetSector: v.getUint32(at + 40),
+      stripes: v.getUint32(at + 44),
+    });
   }
-  if (payloadOffsetSector < HEADER_SECTORS) corrupt('LUKS payload is overlapping with the header', { offset: 104, value: payloadOffsetSector });
+  if (payloadOffsetSector < HEADER_SECTORS)
+    corrupt('LUKS payload is overlapping with the header', { offset: 104, value: payloadOffsetSector });
   if (masterKeyIterations === 0) corrupt('LUKS key iteration count is zero', { offset: 164, value: 0 });
   for (let i = 0; i < LUKS_SLOTS; i++) {
     const slot = slots[i];
     const at = 208 + i * 48;
-    if (slot.stripes !== LUKS_STRIPES) corrupt(`Keyslot ${i} is corrupted (stripes ${slot.stripes} != ${LUKS_STRIPES})`, { offset: at + 44, value: slot.stripes });
-    if (rawActive[i] !== SLOT_ENABLED && rawActive[i] !== SLOT_DISABLED) corrupt(`Keyslot ${i} state (active/disable) is corrupted`, { offset: at, value: rawActive[i] });
+    if (slot.stripes !== LUKS_STRIPES)
+      corrupt(`Keyslot ${i} is corrupted (stripes ${slot.stripes} != ${LUKS_STRIPES})`, { offset: at + 44, value: slot.stripes });
+    if (rawActive[i] !== SLOT_ENABLED && rawActive[i] !== SLOT_DISABLED)
+      corrupt(`Keyslot ${i} state (active/disable) is corrupted`, { offset: at, value: rawActive[i] });
     if (slot.active && slot.iterations === 0) corrupt(`Keyslot ${i} iteration count is zero`, { offset: at + 4, value: 0 });
     const start = slot.keyOffsetSector;
     const length = splitKeySectors(keyBytes, slot.stripes);
     if (start < HEADER_SECTORS) corrupt(`Keyslot ${i} is overlapping with the LUKS header`, { offset: at + 40, value: start });
     // Unsigned 32-bit sums, as QEMU computes them (a wrapped sum passes here; the read fails later).
-    if (((start + length) >>> 0) > payloadOffsetSector) corrupt(`Keyslot ${i} is overlapping with the encrypted payload`, { offset: at + 40, value: start });
+    if ((start + length) >>> 0 > payloadOffsetSector)
+      corrupt(`Keyslot ${i} is overlapping with the encrypted payload`, { offset: at + 40, value: start });
     for (let j = i + 1; j < LUKS_SLOTS; j++) {
       const other = slots[j].keyOffsetSector;
       const otherLength = splitKeySectors(keyBytes, slots[j].stripes);
-      if (((start + length) >>> 0) > other && ((other + otherLength) >>> 0) > start) corrupt(`Keyslots ${i} and ${j} are overlapping in the header`, { offset: at + 40, value: start });
+      if ((start + length) >>> 0 > other && (other + otherLength) >>> 0 > start)
+        corrupt(`Keyslots ${i} and ${j} are overlapping in the header`, { offset: at + 40, value: start });
     }
   }
 
@@ -148,13 +159,16 @@ export function parseLuksHeader(bytes: Uint8Array): LuksHeader {
     ivgenHash = lookupHash(ivgenName.slice(colon + 1));
     ivgenName = ivgenName.slice(0, colon);
   }
-  if (!(CIPHER_MODES as readonly string[]).includes(modeName)) unsupported(`Cipher mode '${modeName}' not supported`, { offset: 40, value: modeName });
+  if (!(CIPHER_MODES as readonly string[]).includes(modeName))
+    unsupported(`Cipher mode '${modeName}' not supported`, { offset: 40, value: modeName });
   const mode = modeName as CipherMode;
   const algKeyBytes = mode === 'xts' ? keyBytes / 2 : keyBytes;
-  if (!CIPHER_SIZES[cipherName]?.includes(algKeyBytes)) unsupported(`Algorithm '${cipherName}' with key size ${Math.floor(algKeyBytes)} bytes not supported`, { offset: 8, value: cipherName });
+  if (!CIPHER_SIZES[cipherName]?.includes(algKeyBytes))
+    unsupported(`Algorithm '${cipherName}' with key size ${Math.floor(algKeyBytes)} bytes not supported`, { offset: 8, value: cipherName });
   const alg = `${cipherName}-${algKeyBytes * 8}` as CipherAlg;
   const hash = lookupHash(hashSpec);
-  if (!(IVGEN_ALGS as readonly string[]).includes(ivgenName)) unsupported(`IV generator '${ivgenName}' not supported`, { offset: 40, value: ivgenName });
+  if (!(IVGEN_ALGS as readonly string[]).includes(ivgenName))
+    unsupported(`IV generator '${ivgenName}' not supported`, { offset: 40, value: ivgenName });
   const ivgen = ivgenName as IvGenAlg;
   const cipher: CipherSpec = { alg, mode, ivgen };
   if (ivgen === 'essiv') {
@@ -180,13 +194,22 @@ export function parseLuksHeader(bytes: Uint8Array): LuksHeader {
 
 /** qemu-img info's "encrypt" object for a LUKS image (QCryptoBlockInfoLUKS, in schema order). */
 export function luksInfo(h: LuksHeader): Record<string, unknown> {
-  const info: Record<string, unknown> = { format: 'luks', 'cipher-alg': h.cipher.alg, 'cipher-mode': h.cipher.mode, 'ivgen-alg': h.cipher.ivgen };
+  const info: Record<string, unknown> = {
+    format: 'luks',
+    'cipher-alg': h.cipher.alg,
+    'cipher-mode': h.cipher.mode,
+    'ivgen-alg': h.cipher.ivgen,
+  };
   if (h.cipher.ivgen === 'essiv') info['ivgen-hash-alg'] = h.cipher.ivgenHash;
   info['hash-alg'] = h.hash;
   info['payload-offset'] = h.payloadOffsetSector * SECTOR;
   info['master-key-iters'] = h.masterKeyIterations;
   info.uuid = h.uuid;
-  info.slots = h.slots.map((s) => (s.active ? { active: true, iters: s.iterations, stripes: s.stripes, 'key-offset': s.keyOffsetSector * SECTOR } : { active: false, 'key-offset': s.keyOffsetSector * SECTOR }));
+  info.slots = h.slots.map((s) =>
+    s.active
+      ? { active: true, iters: s.iterations, stripes: s.stripes, 'key-offset': s.keyOffsetSector * SECTOR }
+      : { active: false, 'key-offset': s.keyOffsetSector * SECTOR },
+  );
   return info;
 }
 
@@ -201,7 +224,13 @@ export function passphraseBytes(passphrase: string | Uint8Array): Uint8Array {
 }
 
 /** Key material is enciphered in 512-byte sectors; a short last sector is padded for the work. */
-function cipherKeyMaterial(spec: CipherSpec, key: Uint8Array, provider: CryptoProvider, material: Uint8Array, encrypt: boolean): Uint8Array {
+function cipherKeyMaterial(
+  spec: CipherSpec,
+  key: Uint8Array,
+  provider: CryptoProvider,
+  material: Uint8Array,
+  encrypt: boolean,
+): Uint8Array {
   const padded = new Uint8Array(Math.ceil(material.length / SECTOR) * SECTOR);
   padded.set(material);
   const cipher = createSectorCipher(spec, key, provider);
@@ -212,7 +241,11 @@ function cipherKeyMaterial(spec: CipherSpec, key: Uint8Array, provider: CryptoPr
 
 function checkIterations(count: number, what: string, context: Record<string, unknown>): void {
   if (count > MAX_PBKDF2_ITERATIONS) {
-    throw new DiskImgError('limit', `${what} has ${count} PBKDF2 iterations, more than diskimg accepts (${MAX_PBKDF2_ITERATIONS}); the header is damaged or hostile`, { field: 'LUKS header', value: count, ...context });
+    throw new DiskImgError(
+      'limit',
+      `${what} has ${count} PBKDF2 iterations, more than diskimg accepts (${MAX_PBKDF2_ITERATIONS}); the header is damaged or hostile`,
+      { field: 'LUKS header', value: count, ...context },
+    );
   }
 }
 
@@ -226,7 +259,12 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
  * Tries the passphrase on every active key slot in turn (qcrypto_block_luks_find_key) and returns
  * the master key. A passphrase that opens none is DiskImgError 'wrong-passphrase'.
  */
-export async function unlockLuks(h: LuksHeader, passphrase: string | Uint8Array, read: LuksReader, provider: CryptoProvider): Promise<Uint8Array> {
+export async function unlockLuks(
+  h: LuksHeader,
+  passphrase: string | Uint8Array,
+  read: LuksReader,
+  provider: CryptoProvider,
+): Promise<Uint8Array> {
   requireSupported(h.cipher);
   const password = passphraseBytes(passphrase);
   checkIterations(h.masterKeyIterations, 'The master key digest', { offset: 164 });
@@ -320,7 +358,8 @@ export function luksPayloadBytes(o: Pick<LuksCreateOptions, 'cipherAlg' | 'ciphe
 export async function createLuks(passphrase: string | Uint8Array, o: LuksCreateOptions, provider: CryptoProvider): Promise<LuksVolume> {
   const { cipher, hash, modeSpec } = luksCreateSpec(o);
   const iterTime = o.iterTime ?? DEFAULT_ITER_TIME_MS;
-  if (!Number.isSafeInteger(iterTime) || iterTime <= 0) usage(`Parameter 'encrypt.iter-time' expects a positive number of milliseconds`, 'encrypt.iter-time', iterTime);
+  if (!Number.isSafeInteger(iterTime) || iterTime <= 0)
+    usage(`Parameter 'encrypt.iter-time' expects a positive number of milliseconds`, 'encrypt.iter-time', iterTime);
   const keyBytes = cipherKeyLength(cipher.alg) * (cipher.mode === 'xts' ? 2 : 1);
   const password = passphraseBytes(passphrase);
   const masterKey = randomBytes(keyBytes);
@@ -332,8 +371,8 @@ export async function createLuks(passphrase: string | Uint8Array, o: LuksCreateO
   if (masterKeyIterations === undefined || slotIterations === undefined) {
     const rate = await pbkdf2Rate(provider, hash);
     const blocks = (n: number) => Math.ceil(n / digestLength(hash));
-    masterKeyIterations ??= Math.floor((rate / blocks(DIGEST_BYTES)) * iterTime / 1000 / 8);
-    slotIterations ??= Math.floor((rate / blocks(keyBytes)) * iterTime / 1000);
+    masterKeyIterations ??= Math.floor(((rate / blocks(DIGEST_BYTES)) * iterTime) / 1000 / 8);
+    slotIterations ??= Math.floor(((rate / blocks(keyBytes)) * iterTime) / 1000);
   }
   masterKeyIterations = Math.min(0xffffffff, Math.max(MIN_ITERATIONS, masterKeyIterations));
   slotIterations = Math.min(0xffffffff, Math.max(MIN_ITERATIONS, slotIterations));

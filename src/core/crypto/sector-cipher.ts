@@ -17,7 +17,17 @@ const BLOCKS_PER_SECTOR = SECTOR / BLOCK;
 export type CipherMode = 'ecb' | 'cbc' | 'xts' | 'ctr';
 export type IvGenAlg = 'plain' | 'plain64' | 'essiv';
 /** QEMU's names (QCryptoCipherAlgorithm); only AES can be used, the others are named to refuse them. */
-export type CipherAlg = 'aes-128' | 'aes-192' | 'aes-256' | 'cast5-128' | 'serpent-128' | 'serpent-192' | 'serpent-256' | 'twofish-128' | 'twofish-192' | 'twofish-256';
+export type CipherAlg =
+  | 'aes-128'
+  | 'aes-192'
+  | 'aes-256'
+  | 'cast5-128'
+  | 'serpent-128'
+  | 'serpent-192'
+  | 'serpent-256'
+  | 'twofish-128'
+  | 'twofish-192'
+  | 'twofish-256';
 
 export const CIPHER_MODES: readonly CipherMode[] = ['ecb', 'cbc', 'xts', 'ctr'];
 export const IVGEN_ALGS: readonly IvGenAlg[] = ['plain', 'plain64', 'essiv'];
@@ -47,14 +57,22 @@ export function essivCipher(alg: CipherAlg, hash: HashAlg): CipherAlg {
   const candidate = `${family}-${digest * 8}` as CipherAlg;
   if (family !== 'cast5' && [16, 24, 32].includes(digest)) return candidate;
   const names: Record<string, string> = { aes: 'AES', serpent: 'Serpent', twofish: 'Twofish' };
-  if (names[family]) throw new DiskImgError('unsupported', `No ${names[family]} cipher with key size ${digest} available`, { field: 'ivgen-hash-alg', value: hash });
+  if (names[family])
+    throw new DiskImgError('unsupported', `No ${names[family]} cipher with key size ${digest} available`, {
+      field: 'ivgen-hash-alg',
+      value: hash,
+    });
   throw new DiskImgError('unsupported', `Cipher ${alg} not supported with essiv`, { field: 'cipher-alg', value: alg });
 }
 
 /** Refuses what diskimg cannot compute, by name. */
 export function requireSupported(spec: CipherSpec): void {
   if (!isAes(spec.alg)) {
-    throw new DiskImgError('unsupported', `Cipher algorithm ${spec.alg} is not supported by diskimg (only aes-128, aes-192 and aes-256 are); decrypt the image with qemu-img first`, { field: 'cipher-alg', value: spec.alg });
+    throw new DiskImgError(
+      'unsupported',
+      `Cipher algorithm ${spec.alg} is not supported by diskimg (only aes-128, aes-192 and aes-256 are); decrypt the image with qemu-img first`,
+      { field: 'cipher-alg', value: spec.alg },
+    );
   }
 }
 
@@ -83,7 +101,11 @@ function xorWords(a: Uint32Array, b: Uint32Array): void {
 export function createSectorCipher(spec: CipherSpec, key: Uint8Array, provider: CryptoProvider): SectorCipher {
   requireSupported(spec);
   const keyLength = cipherKeyLength(spec.alg) * (spec.mode === 'xts' ? 2 : 1);
-  if (key.length !== keyLength) throw new DiskImgError('invalid-format', `Key length ${key.length} does not fit ${spec.alg}-${spec.mode}`, { field: 'key_bytes', value: key.length });
+  if (key.length !== keyLength)
+    throw new DiskImgError('invalid-format', `Key length ${key.length} does not fit ${spec.alg}-${spec.mode}`, {
+      field: 'key_bytes',
+      value: key.length,
+    });
   const half = cipherKeyLength(spec.alg);
   const data = provider.aes(spec.mode === 'xts' ? key.subarray(0, half) : key);
   const tweak = spec.mode === 'xts' ? provider.aes(key.subarray(half)) : undefined;
@@ -118,7 +140,10 @@ export function createSectorCipher(spec: CipherSpec, key: Uint8Array, provider: 
     const t0 = words(initial);
     const out = words(bigScratch.get(count * SECTOR));
     for (let s = 0; s < count; s++) {
-      let w0 = t0[s * 4], w1 = t0[s * 4 + 1], w2 = t0[s * 4 + 2], w3 = t0[s * 4 + 3];
+      let w0 = t0[s * 4],
+        w1 = t0[s * 4 + 1],
+        w2 = t0[s * 4 + 2],
+        w3 = t0[s * 4 + 3];
       for (let j = 0, at = s * (SECTOR / 4); j < BLOCKS_PER_SECTOR; j++, at += 4) {
         out[at] = w0;
         out[at + 1] = w1;

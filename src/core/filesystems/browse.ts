@@ -24,7 +24,6 @@ import { XfsReader } from './xfs-reader.ts';
 
 export { BROWSABLE };
 
-
 export async function openFileSystem(source: ByteSource): Promise<FileSystem> {
   const ext = await source.read(1024, 1024);
   if (ext && ext[56] === 0x53 && ext[57] === 0xef) return new FileSystem(await ExtReader.open(source));
@@ -36,11 +35,16 @@ export async function openFileSystem(source: ByteSource): Promise<FileSystem> {
   if (bs && isExfatBootSector(bs)) return new FileSystem(await ExfatReader.open(source));
   if (bs && fatGeometry(bs)) return new FileSystem(await FatReader.open(source));
   const found = await probeFilesystem(source);
-  if (found) throw new DiskImgError('unsupported', `${found.type} file systems cannot be browsed (yet): only ${BROWSABLE.join(', ')}`, { field: 'file system', value: found.type });
+  if (found)
+    throw new DiskImgError('unsupported', `${found.type} file systems cannot be browsed (yet): only ${BROWSABLE.join(', ')}`, {
+      field: 'file system',
+      value: found.type,
+    });
   throw new DiskImgError('invalid-format', 'No file system was recognised here', { field: 'file system' });
 }
 
-const describe = (p: Partition) => `${p.index} (${p.filesystem ? p.filesystem.type : 'no file system'}${p.filesystem?.label ? ` "${p.filesystem.label}"` : ''}, ${p.size} bytes)`;
+const describe = (p: Partition) =>
+  `${p.index} (${p.filesystem ? p.filesystem.type : 'no file system'}${p.filesystem?.label ? ` "${p.filesystem.label}"` : ''}, ${p.size} bytes)`;
 
 /**
  * The stretch of the disk to browse: partition `index` as the table numbers it (logical MBR
@@ -53,15 +57,33 @@ export async function choosePartition(disk: GuestReader, index?: number): Promis
   if (index !== undefined) {
     const p = real.find((q) => q.index === index);
     const container = report.partitions.find((q) => q.index === index && (q.extended || q.type.code === 'ee'));
-    if (container) throw new DiskImgError('usage', `Partition ${index} is ${container.extended ? 'an extended partition (a container of logical partitions, numbered from 5)' : 'a protective entry'}: it holds no file system; partitions: ${real.map(describe).join('; ')}`, { field: 'partition', value: index });
+    if (container)
+      throw new DiskImgError(
+        'usage',
+        `Partition ${index} is ${container.extended ? 'an extended partition (a container of logical partitions, numbered from 5)' : 'a protective entry'}: it holds no file system; partitions: ${real.map(describe).join('; ')}`,
+        { field: 'partition', value: index },
+      );
     if (!p) {
       const list = real.length ? real.map(describe).join('; ') : 'none';
-      throw new DiskImgError('not-found', `There is no partition ${index}${report.scheme === 'none' ? ' (the disk has no partition table)' : ''}; partitions: ${list}`, { field: 'partition', value: index });
+      throw new DiskImgError(
+        'not-found',
+        `There is no partition ${index}${report.scheme === 'none' ? ' (the disk has no partition table)' : ''}; partitions: ${list}`,
+        { field: 'partition', value: index },
+      );
     }
     return { source: ByteSource.whole(disk).slice(p.start, p.size), partition: p };
   }
   const withFs = real.filter((p) => p.filesystem !== null);
   if (withFs.length === 1) return { source: ByteSource.whole(disk).slice(withFs[0].start, withFs[0].size), partition: withFs[0] };
-  if (withFs.length === 0) throw new DiskImgError('not-found', `No file system was found on the disk${real.length ? `; partitions: ${real.map(describe).join('; ')}` : report.scheme === 'none' ? '' : ` (its ${report.scheme.toUpperCase()} partition table is empty)`}`, { field: 'partition' });
-  throw new DiskImgError('usage', `The disk has ${withFs.length} file systems: choose a partition (--partition N): ${real.map(describe).join('; ')}`, { field: 'partition' });
+  if (withFs.length === 0)
+    throw new DiskImgError(
+      'not-found',
+      `No file system was found on the disk${real.length ? `; partitions: ${real.map(describe).join('; ')}` : report.scheme === 'none' ? '' : ` (its ${report.scheme.toUpperCase()} partition table is empty)`}`,
+      { field: 'partition' },
+    );
+  throw new DiskImgError(
+    'usage',
+    `The disk has ${withFs.length} file systems: choose a partition (--partition N): ${real.map(describe).join('; ')}`,
+    { field: 'partition' },
+  );
 }

@@ -24,7 +24,15 @@ const FS_TREE = 5;
 const MAX_LEVEL = 8;
 const NODES_KEPT = 64;
 
-const TYPES: Record<number, FsEntryType> = { 0x1: 'fifo', 0x2: 'char', 0x4: 'dir', 0x6: 'block', 0x8: 'file', 0xa: 'symlink', 0xc: 'socket' };
+const TYPES: Record<number, FsEntryType> = {
+  0x1: 'fifo',
+  0x2: 'char',
+  0x4: 'dir',
+  0x6: 'block',
+  0x8: 'file',
+  0xa: 'symlink',
+  0xc: 'socket',
+};
 
 interface Key {
   objectid: number;
@@ -64,30 +72,69 @@ export class BtrfsReader implements FsReader {
 
   static async open(source: ByteSource): Promise<BtrfsReader> {
     const sb = await readChecked(source, SUPER_OFFSET, 4096, 'The Btrfs superblock');
-    if (String.fromCharCode(...sb.subarray(0x40, 0x48)) !== '_BHRfS_M') throw new DiskImgError('invalid-format', 'Not a Btrfs file system: no _BHRfS_M at byte 65600', { field: 'magic', offset: SUPER_OFFSET + 0x40 });
-    if (le16(sb, 0xc4) !== 0) throw new DiskImgError('unsupported', `This Btrfs uses checksum type ${le16(sb, 0xc4)}; only CRC-32C is read`, { field: 'csum_type', value: le16(sb, 0xc4) });
-    if (!crcValid(sb)) throw new DiskImgError('corrupt', "The Btrfs superblock's checksum does not match its bytes: the superblock is damaged", { field: 'checksum', offset: SUPER_OFFSET });
+    if (String.fromCharCode(...sb.subarray(0x40, 0x48)) !== '_BHRfS_M')
+      throw new DiskImgError('invalid-format', 'Not a Btrfs file system: no _BHRfS_M at byte 65600', {
+        field: 'magic',
+        offset: SUPER_OFFSET + 0x40,
+      });
+    if (le16(sb, 0xc4) !== 0)
+      throw new DiskImgError('unsupported', `This Btrfs uses checksum type ${le16(sb, 0xc4)}; only CRC-32C is read`, {
+        field: 'csum_type',
+        value: le16(sb, 0xc4),
+      });
+    if (!crcValid(sb))
+      throw new DiskImgError('corrupt', "The Btrfs superblock's checksum does not match its bytes: the superblock is damaged", {
+        field: 'checksum',
+        offset: SUPER_OFFSET,
+      });
     const nodeSize = le32(sb, 0x94);
-    if (nodeSize < 4096 || nodeSize > 65536 || (nodeSize & (nodeSize - 1)) !== 0) throw new DiskImgError('corrupt', `The Btrfs node size ${nodeSize} is not a power of two from 4096 to 65536`, { field: 'nodesize', offset: SUPER_OFFSET + 0x94, value: nodeSize });
-    if (le64(sb, 0x88) !== 1) throw new DiskImgError('unsupported', `This Btrfs spans ${le64(sb, 0x88)} devices; only single-device file systems are read`, { field: 'num_devices', value: le64(sb, 0x88) });
+    if (nodeSize < 4096 || nodeSize > 65536 || (nodeSize & (nodeSize - 1)) !== 0)
+      throw new DiskImgError('corrupt', `The Btrfs node size ${nodeSize} is not a power of two from 4096 to 65536`, {
+        field: 'nodesize',
+        offset: SUPER_OFFSET + 0x94,
+        value: nodeSize,
+      });
+    if (le64(sb, 0x88) !== 1)
+      throw new DiskImgError('unsupported', `This Btrfs spans ${le64(sb, 0x88)} devices; only single-device file systems are read`, {
+        field: 'num_devices',
+        value: le64(sb, 0x88),
+      });
     const reader = new BtrfsReader(source, nodeSize);
     // The system chunks in the superblock map the chunk tree, which maps everything else.
     const arraySize = le32(sb, 0xa0);
-    if (arraySize > 2048) throw new DiskImgError('corrupt', `The Btrfs system chunk array claims ${arraySize} bytes (at most 2048)`, { field: 'sys_chunk_array_size', value: arraySize });
+    if (arraySize > 2048)
+      throw new DiskImgError('corrupt', `The Btrfs system chunk array claims ${arraySize} bytes (at most 2048)`, {
+        field: 'sys_chunk_array_size',
+        value: arraySize,
+      });
     const array = sb.subarray(0x32b, 0x32b + arraySize);
-    for (let at = 0; at + 17 + 48 <= array.length; ) {
+    for (let at = 0; at + 17 + 48 <= array.length;) {
       const key = readKey(array, at);
       const stripes = le16(array, at + 17 + 44);
-      if (key.type !== CHUNK_ITEM || stripes === 0) throw new DiskImgError('corrupt', 'The Btrfs system chunk array is damaged', { field: 'sys_chunk_array', value: at });
+      if (key.type !== CHUNK_ITEM || stripes === 0)
+        throw new DiskImgError('corrupt', 'The Btrfs system chunk array is damaged', { field: 'sys_chunk_array', value: at });
       reader.chunks.push({ logical: key.offset, length: le64(array, at + 17), physical: le64(array, at + 17 + 48 + 8) });
       at += 17 + 48 + stripes * 32;
     }
-    for await (const { key, data } of reader.items(le64(sb, 0x58), sb[0xc7], { objectid: 0, type: 0, offset: 0 }, { objectid: Number.MAX_SAFE_INTEGER, type: 255, offset: Number.MAX_SAFE_INTEGER }, 'the chunk tree')) {
+    for await (const { key, data } of reader.items(
+      le64(sb, 0x58),
+      sb[0xc7],
+      { objectid: 0, type: 0, offset: 0 },
+      { objectid: Number.MAX_SAFE_INTEGER, type: 255, offset: Number.MAX_SAFE_INTEGER },
+      'the chunk tree',
+    )) {
       if (key.type !== CHUNK_ITEM || data.length < 48 + 32) continue;
-      if (!reader.chunks.some((c) => c.logical === key.offset)) reader.chunks.push({ logical: key.offset, length: le64(data, 0), physical: le64(data, 48 + 8) });
+      if (!reader.chunks.some((c) => c.logical === key.offset))
+        reader.chunks.push({ logical: key.offset, length: le64(data, 0), physical: le64(data, 48 + 8) });
     }
     const fsKey = { objectid: FS_TREE, type: ROOT_ITEM, offset: 0 };
-    for await (const { data } of reader.items(le64(sb, 0x50), sb[0xc6], fsKey, { ...fsKey, offset: Number.MAX_SAFE_INTEGER }, 'the root tree')) {
+    for await (const { data } of reader.items(
+      le64(sb, 0x50),
+      sb[0xc6],
+      fsKey,
+      { ...fsKey, offset: Number.MAX_SAFE_INTEGER },
+      'the root tree',
+    )) {
       if (data.length < 239) continue;
       reader.fsRoot = le64(data, 176);
       reader.fsLevel = data[238];
@@ -100,19 +147,34 @@ export class BtrfsReader implements FsReader {
     for (const c of this.chunks) {
       if (logical >= c.logical && logical + length <= c.logical + c.length) return c.physical + (logical - c.logical);
     }
-    throw new DiskImgError('corrupt', `${what} lies at logical address ${logical}, which no chunk maps`, { field: 'logical address', value: logical });
+    throw new DiskImgError('corrupt', `${what} lies at logical address ${logical}, which no chunk maps`, {
+      field: 'logical address',
+      value: logical,
+    });
   }
 
   private async node(logical: number, level: number, what: string): Promise<Uint8Array> {
     let b = this.nodes.get(logical);
     if (!b) {
       b = await readChecked(this.source, this.physical(logical, this.nodeSize, what), this.nodeSize, what);
-      if (!crcValid(b)) throw new DiskImgError('corrupt', `The tree block at ${logical} (${what}) fails its checksum`, { field: 'tree block checksum', value: logical });
-      if (le64(b, 48) !== logical) throw new DiskImgError('corrupt', `The tree block at ${logical} (${what}) says it is at ${le64(b, 48)}`, { field: 'bytenr', value: logical });
+      if (!crcValid(b))
+        throw new DiskImgError('corrupt', `The tree block at ${logical} (${what}) fails its checksum`, {
+          field: 'tree block checksum',
+          value: logical,
+        });
+      if (le64(b, 48) !== logical)
+        throw new DiskImgError('corrupt', `The tree block at ${logical} (${what}) says it is at ${le64(b, 48)}`, {
+          field: 'bytenr',
+          value: logical,
+        });
       if (this.nodes.size >= NODES_KEPT) this.nodes.delete(this.nodes.keys().next().value!);
       this.nodes.set(logical, b);
     }
-    if (b[100] !== level) throw new DiskImgError('corrupt', `The tree block at ${logical} (${what}) is at level ${b[100]}, expected ${level}`, { field: 'level', value: b[100] });
+    if (b[100] !== level)
+      throw new DiskImgError('corrupt', `The tree block at ${logical} (${what}) is at level ${b[100]}, expected ${level}`, {
+        field: 'level',
+        value: b[100],
+      });
     return b;
   }
 
@@ -122,19 +184,22 @@ export class BtrfsReader implements FsReader {
     const b = await this.node(root, level, what);
     const count = le32(b, 96);
     if (level === 0) {
-      if (HEADER + count * ITEM > b.length) throw new DiskImgError('corrupt', `The leaf at ${root} (${what}) claims ${count} items`, { field: 'nritems', value: count });
+      if (HEADER + count * ITEM > b.length)
+        throw new DiskImgError('corrupt', `The leaf at ${root} (${what}) claims ${count} items`, { field: 'nritems', value: count });
       for (let i = 0; i < count; i++) {
         const key = readKey(b, HEADER + i * ITEM);
         if (compareKeys(key, min) < 0) continue;
         if (compareKeys(key, max) > 0) return;
         const offset = HEADER + le32(b, HEADER + i * ITEM + 17);
         const size = le32(b, HEADER + i * ITEM + 21);
-        if (offset + size > b.length) throw new DiskImgError('corrupt', `An item of the leaf at ${root} (${what}) runs past the block`, { field: 'item', value: i });
+        if (offset + size > b.length)
+          throw new DiskImgError('corrupt', `An item of the leaf at ${root} (${what}) runs past the block`, { field: 'item', value: i });
         yield { key, data: b.subarray(offset, offset + size) };
       }
       return;
     }
-    if (HEADER + count * KEY_PTR > b.length) throw new DiskImgError('corrupt', `The node at ${root} (${what}) claims ${count} children`, { field: 'nritems', value: count });
+    if (HEADER + count * KEY_PTR > b.length)
+      throw new DiskImgError('corrupt', `The node at ${root} (${what}) claims ${count} children`, { field: 'nritems', value: count });
     for (let i = 0; i < count; i++) {
       const next = i + 1 < count ? readKey(b, HEADER + (i + 1) * KEY_PTR) : null;
       if (next && compareKeys(next, min) <= 0) continue;
@@ -144,7 +209,13 @@ export class BtrfsReader implements FsReader {
   }
 
   private async *fsItems(objectid: number, type: number, from = 0): AsyncGenerator<{ key: Key; data: Uint8Array }> {
-    yield* this.items(this.fsRoot, this.fsLevel, { objectid, type, offset: from }, { objectid, type, offset: Number.MAX_SAFE_INTEGER }, 'the file tree');
+    yield* this.items(
+      this.fsRoot,
+      this.fsLevel,
+      { objectid, type, offset: from },
+      { objectid, type, offset: Number.MAX_SAFE_INTEGER },
+      'the file tree',
+    );
   }
 
   private async inode(ino: number): Promise<Uint8Array> {
@@ -165,11 +236,16 @@ export class BtrfsReader implements FsReader {
       const nameLength = le16(data, 27);
       const name = decoder.decode(data.subarray(30, 30 + nameLength));
       if (location.type !== INODE_ITEM) continue; // a subvolume or snapshot: another tree, not followed
-      if (out.length >= MAX_DIR_ENTRIES) throw new DiskImgError('limit', `${dir.path} has more than ${MAX_DIR_ENTRIES} entries`, { field: 'directory', value: dir.path });
+      if (out.length >= MAX_DIR_ENTRIES)
+        throw new DiskImgError('limit', `${dir.path} has more than ${MAX_DIR_ENTRIES} entries`, { field: 'directory', value: dir.path });
       const item = await this.inode(location.objectid);
       const mode = le32(item, 52);
       const type = TYPES[mode >> 12];
-      if (!type) throw new DiskImgError('corrupt', `Inode ${location.objectid} (${childPath(dir, name)}) has an unknown file type`, { field: 'mode', value: location.objectid });
+      if (!type)
+        throw new DiskImgError('corrupt', `Inode ${location.objectid} (${childPath(dir, name)}) has an unknown file type`, {
+          field: 'mode',
+          value: location.objectid,
+        });
       const entry: FsEntry = {
         path: childPath(dir, name),
         name,
@@ -218,10 +294,16 @@ export class BtrfsReader implements FsReader {
       if (extentStart >= end) break;
       yield* zeros(Math.min(extentStart, end));
       const stop = Math.min(extentEnd, end);
-      if (data[16] !== 0) throw new DiskImgError('unsupported', `${what} is stored compressed (${['none', 'zlib', 'lzo', 'zstd'][data[16]] ?? `type ${data[16]}`}), which cannot be read yet`, { field: 'compression', value: data[16] });
+      if (data[16] !== 0)
+        throw new DiskImgError(
+          'unsupported',
+          `${what} is stored compressed (${['none', 'zlib', 'lzo', 'zstd'][data[16]] ?? `type ${data[16]}`}), which cannot be read yet`,
+          { field: 'compression', value: data[16] },
+        );
       if (type === 0) {
         const inline = data.subarray(21);
-        if (stop - extentStart > inline.length) throw new DiskImgError('corrupt', `The inline data of ${what} is shorter than it says`, { field: 'inline extent', value: ino });
+        if (stop - extentStart > inline.length)
+          throw new DiskImgError('corrupt', `The inline data of ${what} is shorter than it says`, { field: 'inline extent', value: ino });
         yield inline.slice(at - extentStart, stop - extentStart);
         at = stop;
         continue;

@@ -33,7 +33,14 @@ function timestamp(stamp: number, tenMs: number, offset: number): string | undef
   if (stamp === 0) return undefined;
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   const year = 1980 + (stamp >>> 25);
-  const local = Date.UTC(year, ((stamp >>> 21) & 15) - 1, (stamp >>> 16) & 31, (stamp >>> 11) & 31, (stamp >>> 5) & 63, (stamp & 31) * 2 + Math.floor(tenMs / 100));
+  const local = Date.UTC(
+    year,
+    ((stamp >>> 21) & 15) - 1,
+    (stamp >>> 16) & 31,
+    (stamp >>> 11) & 31,
+    (stamp >>> 5) & 63,
+    (stamp & 31) * 2 + Math.floor(tenMs / 100),
+  );
   if (!(offset & 0x80)) {
     const d = new Date(local);
     return `${p(d.getUTCFullYear(), 4)}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}T${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}`;
@@ -68,21 +75,47 @@ export class ExfatReader implements FsReader {
       sum = ((sum & 1 ? 0x80000000 : 0) + (sum >>> 1) + region[i]) >>> 0;
     }
     const stored = le32(region, 11 * sectorSize);
-    if (stored !== sum) throw new DiskImgError('corrupt', `The exFAT boot region's checksum is 0x${stored.toString(16)}, but its sectors sum to 0x${sum.toString(16)}: the boot sector is damaged`, { field: 'boot checksum', offset: 11 * sectorSize, value: stored });
+    if (stored !== sum)
+      throw new DiskImgError(
+        'corrupt',
+        `The exFAT boot region's checksum is 0x${stored.toString(16)}, but its sectors sum to 0x${sum.toString(16)}: the boot sector is damaged`,
+        { field: 'boot checksum', offset: 11 * sectorSize, value: stored },
+      );
     const clusterSize = sectorSize * 2 ** bs[109];
     const clusterCount = le32(bs, 92);
     const heapOffset = le32(bs, 88) * sectorSize;
     const fatOffset = le32(bs, 80) * sectorSize;
     const end = heapOffset + clusterCount * clusterSize;
-    if (end > source.size) throw new DiskImgError('corrupt', `The exFAT cluster heap ends at byte ${end}, past the end of its partition (${source.size} bytes)`, { field: 'cluster count', offset: 92, value: clusterCount });
-    if (le32(bs, 84) * sectorSize < (clusterCount + 2) * 4) throw new DiskImgError('corrupt', `The exFAT FAT has ${le32(bs, 84) * sectorSize} bytes, too few for ${clusterCount} clusters`, { field: 'FAT length', offset: 84, value: le32(bs, 84) });
+    if (end > source.size)
+      throw new DiskImgError(
+        'corrupt',
+        `The exFAT cluster heap ends at byte ${end}, past the end of its partition (${source.size} bytes)`,
+        { field: 'cluster count', offset: 92, value: clusterCount },
+      );
+    if (le32(bs, 84) * sectorSize < (clusterCount + 2) * 4)
+      throw new DiskImgError('corrupt', `The exFAT FAT has ${le32(bs, 84) * sectorSize} bytes, too few for ${clusterCount} clusters`, {
+        field: 'FAT length',
+        offset: 84,
+        value: le32(bs, 84),
+      });
     const root = le32(bs, 96);
-    if (root < 2 || root >= clusterCount + 2) throw new DiskImgError('corrupt', `The exFAT root directory starts at cluster ${root}, outside clusters 2–${clusterCount + 1}`, { field: 'root cluster', offset: 96, value: root });
+    if (root < 2 || root >= clusterCount + 2)
+      throw new DiskImgError('corrupt', `The exFAT root directory starts at cluster ${root}, outside clusters 2–${clusterCount + 1}`, {
+        field: 'root cluster',
+        offset: 96,
+        value: root,
+      });
     return new ExfatReader(source, clusterSize, fatOffset, heapOffset, clusterCount, root);
   }
 
   root(): FsEntry {
-    return { path: '/', name: '', type: 'dir', size: 0, ref: { id: `cluster ${this.rootCluster}`, cluster: this.rootCluster, length: -1, valid: -1, contiguous: false } as ExfatRef };
+    return {
+      path: '/',
+      name: '',
+      type: 'dir',
+      size: 0,
+      ref: { id: `cluster ${this.rootCluster}`, cluster: this.rootCluster, length: -1, valid: -1, contiguous: false } as ExfatRef,
+    };
   }
 
   private async next(cluster: number): Promise<number> {
@@ -101,7 +134,12 @@ export class ExfatReader implements FsReader {
   private async *runs(ref: ExfatRef, limit: number, what: string): AsyncGenerator<{ cluster: number; count: number }> {
     const inRange = (c: number) => c >= 2 && c < this.clusterCount + 2;
     if (ref.contiguous) {
-      if (!inRange(ref.cluster) || ref.cluster + limit > this.clusterCount + 2) throw new DiskImgError('corrupt', `${what} occupies clusters ${ref.cluster}–${ref.cluster + limit - 1}, outside the cluster heap (clusters 2–${this.clusterCount + 1})`, { field: 'first cluster', value: ref.cluster });
+      if (!inRange(ref.cluster) || ref.cluster + limit > this.clusterCount + 2)
+        throw new DiskImgError(
+          'corrupt',
+          `${what} occupies clusters ${ref.cluster}–${ref.cluster + limit - 1}, outside the cluster heap (clusters 2–${this.clusterCount + 1})`,
+          { field: 'first cluster', value: ref.cluster },
+        );
       yield { cluster: ref.cluster, count: limit };
       return;
     }
@@ -111,8 +149,17 @@ export class ExfatReader implements FsReader {
     let power = 1;
     let steps = 0;
     for (let n = 0; n < limit; n++) {
-      if (!inRange(cluster)) throw new DiskImgError('corrupt', `The cluster chain of ${what} reaches cluster ${cluster}, outside clusters 2–${this.clusterCount + 1}`, { field: 'cluster', value: cluster });
-      if (cluster === saved) throw new DiskImgError('corrupt', `The cluster chain of ${what} loops back to cluster ${cluster}`, { field: 'cluster', value: cluster });
+      if (!inRange(cluster))
+        throw new DiskImgError(
+          'corrupt',
+          `The cluster chain of ${what} reaches cluster ${cluster}, outside clusters 2–${this.clusterCount + 1}`,
+          { field: 'cluster', value: cluster },
+        );
+      if (cluster === saved)
+        throw new DiskImgError('corrupt', `The cluster chain of ${what} loops back to cluster ${cluster}`, {
+          field: 'cluster',
+          value: cluster,
+        });
       if (++steps === power) {
         saved = cluster;
         power *= 2;
@@ -143,7 +190,12 @@ export class ExfatReader implements FsReader {
         const size = Math.min(READ_CHUNK, to - at);
         if (ref.valid >= 0 && at >= ref.valid) yield new Uint8Array(size);
         else {
-          const bytes = await readChecked(this.source, this.heapOffset + (run.cluster - 2) * this.clusterSize + (at - logical), size, `The data of ${what}`);
+          const bytes = await readChecked(
+            this.source,
+            this.heapOffset + (run.cluster - 2) * this.clusterSize + (at - logical),
+            size,
+            `The data of ${what}`,
+          );
           if (ref.valid >= 0 && at + size > ref.valid) bytes.fill(0, ref.valid - at);
           yield bytes;
         }
@@ -151,13 +203,21 @@ export class ExfatReader implements FsReader {
       logical += runBytes;
       if (logical >= end) return;
     }
-    if (logical < end) throw new DiskImgError('corrupt', `The cluster chain of ${what} ends after ${logical} bytes; it should hold ${end}`, { field: 'cluster chain', value: logical });
+    if (logical < end)
+      throw new DiskImgError('corrupt', `The cluster chain of ${what} ends after ${logical} bytes; it should hold ${end}`, {
+        field: 'cluster chain',
+        value: logical,
+      });
   }
 
   async list(dir: FsEntry): Promise<FsEntry[]> {
     const ref = dir.ref as ExfatRef;
     const what = `directory ${dir.path}`;
-    if (ref.length > MAX_DIR_BYTES) throw new DiskImgError('limit', `${what} is ${ref.length} bytes, more than exFAT's ${MAX_DIR_BYTES}`, { field: 'directory size', value: ref.length });
+    if (ref.length > MAX_DIR_BYTES)
+      throw new DiskImgError('limit', `${what} is ${ref.length} bytes, more than exFAT's ${MAX_DIR_BYTES}`, {
+        field: 'directory size',
+        value: ref.length,
+      });
     const parts: Uint8Array[] = [];
     let total = 0;
     if (ref.length >= 0) {
@@ -165,8 +225,19 @@ export class ExfatReader implements FsReader {
     } else {
       for await (const run of this.runs(ref, MAX_DIR_BYTES / this.clusterSize + 1, what)) {
         for (let c = 0; c < run.count; c++) {
-          if ((total += this.clusterSize) > MAX_DIR_BYTES) throw new DiskImgError('corrupt', `${what} is longer than exFAT's limit of 256 MiB (its cluster chain loops or is damaged)`, { field: 'directory', value: dir.path });
-          parts.push(await readChecked(this.source, this.heapOffset + (run.cluster + c - 2) * this.clusterSize, this.clusterSize, `A cluster of ${what}`));
+          if ((total += this.clusterSize) > MAX_DIR_BYTES)
+            throw new DiskImgError('corrupt', `${what} is longer than exFAT's limit of 256 MiB (its cluster chain loops or is damaged)`, {
+              field: 'directory',
+              value: dir.path,
+            });
+          parts.push(
+            await readChecked(
+              this.source,
+              this.heapOffset + (run.cluster + c - 2) * this.clusterSize,
+              this.clusterSize,
+              `A cluster of ${what}`,
+            ),
+          );
         }
       }
     }
@@ -179,24 +250,47 @@ export class ExfatReader implements FsReader {
       if (type !== ENTRY_FILE) continue;
       const secondaries = b[at + 1];
       const setEnd = at + 32 * (secondaries + 1);
-      if (secondaries < 2 || setEnd > b.length) throw new DiskImgError('corrupt', `A file entry of ${what} at byte ${at} has ${secondaries} secondary entries, which do not fit`, { field: 'secondary count', value: secondaries });
+      if (secondaries < 2 || setEnd > b.length)
+        throw new DiskImgError('corrupt', `A file entry of ${what} at byte ${at} has ${secondaries} secondary entries, which do not fit`, {
+          field: 'secondary count',
+          value: secondaries,
+        });
       let sum = 0;
       for (let i = at; i < setEnd; i++) if (i !== at + 2 && i !== at + 3) sum = ((sum & 1 ? 0x8000 : 0) + (sum >>> 1) + b[i]) & 0xffff;
-      if (sum !== le16(b, at + 2)) throw new DiskImgError('corrupt', `The entry set at byte ${at} of ${what} fails its checksum (0x${le16(b, at + 2).toString(16)} stored, 0x${sum.toString(16)} computed)`, { field: 'set checksum', value: at });
+      if (sum !== le16(b, at + 2))
+        throw new DiskImgError(
+          'corrupt',
+          `The entry set at byte ${at} of ${what} fails its checksum (0x${le16(b, at + 2).toString(16)} stored, 0x${sum.toString(16)} computed)`,
+          { field: 'set checksum', value: at },
+        );
       const stream = at + 32;
-      if (b[stream] !== ENTRY_STREAM) throw new DiskImgError('corrupt', `The file entry at byte ${at} of ${what} is not followed by a stream extension`, { field: 'stream extension', value: at });
+      if (b[stream] !== ENTRY_STREAM)
+        throw new DiskImgError('corrupt', `The file entry at byte ${at} of ${what} is not followed by a stream extension`, {
+          field: 'stream extension',
+          value: at,
+        });
       const nameLength = b[stream + 3];
       let name = '';
       for (let e = stream + 32; e < setEnd && b[e] === ENTRY_NAME && name.length < nameLength; e += 32) {
         for (let i = 0; i < 15 && name.length < nameLength; i++) name += String.fromCharCode(le16(b, e + 2 + 2 * i));
       }
-      if (name.length !== nameLength || name === '') throw new DiskImgError('corrupt', `The entry set at byte ${at} of ${what} holds ${name.length} of its name's ${nameLength} characters`, { field: 'name length', value: nameLength });
+      if (name.length !== nameLength || name === '')
+        throw new DiskImgError(
+          'corrupt',
+          `The entry set at byte ${at} of ${what} holds ${name.length} of its name's ${nameLength} characters`,
+          { field: 'name length', value: nameLength },
+        );
       const attributes = le16(b, at + 4);
       const isDir = (attributes & ATTR_DIRECTORY) !== 0;
       const size = le64(b, stream + 24);
       const valid = le64(b, stream + 8);
-      if (!Number.isSafeInteger(size) || valid > size) throw new DiskImgError('corrupt', `${childPath(dir, name)} has data length ${size} and valid data length ${valid}`, { field: 'data length', value: size });
-      if (out.length >= MAX_DIR_ENTRIES) throw new DiskImgError('limit', `${what} has more than ${MAX_DIR_ENTRIES} entries`, { field: 'directory', value: dir.path });
+      if (!Number.isSafeInteger(size) || valid > size)
+        throw new DiskImgError('corrupt', `${childPath(dir, name)} has data length ${size} and valid data length ${valid}`, {
+          field: 'data length',
+          value: size,
+        });
+      if (out.length >= MAX_DIR_ENTRIES)
+        throw new DiskImgError('limit', `${what} has more than ${MAX_DIR_ENTRIES} entries`, { field: 'directory', value: dir.path });
       const cluster = le32(b, stream + 20);
       const mtime = timestamp(le32(b, at + 12), b[at + 21], b[at + 23]);
       out.push({

@@ -51,7 +51,15 @@ interface Inode {
   seed: number;
 }
 
-const TYPES: Record<number, FsEntryType> = { 0x1: 'fifo', 0x2: 'char', 0x4: 'dir', 0x6: 'block', 0x8: 'file', 0xa: 'symlink', 0xc: 'socket' };
+const TYPES: Record<number, FsEntryType> = {
+  0x1: 'fifo',
+  0x2: 'char',
+  0x4: 'dir',
+  0x6: 'block',
+  0x8: 'file',
+  0xa: 'symlink',
+  0xc: 'socket',
+};
 const u32le = (n: number) => new Uint8Array([n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff]);
 
 /** The CRC-32C of `bytes` with `length` bytes at `hole` read as zero (a record's own checksum field). */
@@ -95,7 +103,10 @@ export class ExtReader implements FsReader {
     this.groups = Math.ceil((this.blocks - this.firstDataBlock) / perGroup);
     this.csum = (le32(sb, 100) & RO_COMPAT_METADATA_CSUM) !== 0;
     this.seed = incompat & INCOMPAT_CSUM_SEED ? le32(sb, 0x270) : crc32cUpdate(0xffffffff, sb.subarray(104, 120));
-    if (incompat & INCOMPAT_RECOVER) this.warnings.push('The journal needs recovery (the file system was not cleanly unmounted): it is read as it stands, without replaying the journal, so recent changes may be missing');
+    if (incompat & INCOMPAT_RECOVER)
+      this.warnings.push(
+        'The journal needs recovery (the file system was not cleanly unmounted): it is read as it stands, without replaying the journal, so recent changes may be missing',
+      );
   }
 
   static async open(source: ByteSource): Promise<ExtReader> {
@@ -103,7 +114,11 @@ export class ExtReader implements FsReader {
     const bad = (field: string, offset: number, value: number, why: string): never => {
       throw new DiskImgError('corrupt', `The ext superblock's ${field} (${value}) ${why}`, { field, offset: 1024 + offset, value });
     };
-    if (le16(sb, 56) !== 0xef53) throw new DiskImgError('invalid-format', 'Not an ext2/3/4 file system: no superblock magic 0xEF53 at byte 1080', { field: 'magic', offset: 1080 });
+    if (le16(sb, 56) !== 0xef53)
+      throw new DiskImgError('invalid-format', 'Not an ext2/3/4 file system: no superblock magic 0xEF53 at byte 1080', {
+        field: 'magic',
+        offset: 1080,
+      });
     const logBlock = le32(sb, 24);
     if (logBlock > 6) bad('block size', 24, logBlock, 'is beyond 64 KiB');
     const incompat = le32(sb, 96);
@@ -111,26 +126,51 @@ export class ExtReader implements FsReader {
     if (roCompat & RO_COMPAT_METADATA_CSUM) {
       const stored = le32(sb, 0x3fc);
       const computed = crc32cUpdate(0xffffffff, sb.subarray(0, 0x3fc)) >>> 0;
-      if (stored !== computed) throw new DiskImgError('corrupt', `The ext superblock's checksum is 0x${stored.toString(16)}, but its bytes sum to 0x${computed.toString(16)}: the superblock is damaged`, { field: 'checksum', offset: 1024 + 0x3fc, value: stored });
+      if (stored !== computed)
+        throw new DiskImgError(
+          'corrupt',
+          `The ext superblock's checksum is 0x${stored.toString(16)}, but its bytes sum to 0x${computed.toString(16)}: the superblock is damaged`,
+          { field: 'checksum', offset: 1024 + 0x3fc, value: stored },
+        );
     }
-    for (const [flag, name] of [[INCOMPAT_COMPRESSION, 'compression'], [INCOMPAT_JOURNAL_DEV, 'an external journal device'], [INCOMPAT_META_BG, 'meta_bg'], [INCOMPAT_DIRDATA, 'dirdata'], [INCOMPAT_ENCRYPT, 'encryption']] as const) {
-      if (incompat & flag) throw new DiskImgError('unsupported', `This ext file system uses ${name}, which cannot be browsed (yet)`, { field: 'incompatible features', offset: 1024 + 96, value: incompat });
+    for (const [flag, name] of [
+      [INCOMPAT_COMPRESSION, 'compression'],
+      [INCOMPAT_JOURNAL_DEV, 'an external journal device'],
+      [INCOMPAT_META_BG, 'meta_bg'],
+      [INCOMPAT_DIRDATA, 'dirdata'],
+      [INCOMPAT_ENCRYPT, 'encryption'],
+    ] as const) {
+      if (incompat & flag)
+        throw new DiskImgError('unsupported', `This ext file system uses ${name}, which cannot be browsed (yet)`, {
+          field: 'incompatible features',
+          offset: 1024 + 96,
+          value: incompat,
+        });
     }
     const blockSize = 1024 << logBlock;
     const inodesPerGroup = le32(sb, 40);
     const blocksPerGroup = le32(sb, 32);
-    if (inodesPerGroup === 0 || inodesPerGroup > blockSize * 8) bad('inodes per group', 40, inodesPerGroup, `is not within 1–${blockSize * 8}`);
-    if (blocksPerGroup === 0 || blocksPerGroup > blockSize * 8) bad('blocks per group', 32, blocksPerGroup, `is not within 1–${blockSize * 8}`);
+    if (inodesPerGroup === 0 || inodesPerGroup > blockSize * 8)
+      bad('inodes per group', 40, inodesPerGroup, `is not within 1–${blockSize * 8}`);
+    if (blocksPerGroup === 0 || blocksPerGroup > blockSize * 8)
+      bad('blocks per group', 32, blocksPerGroup, `is not within 1–${blockSize * 8}`);
     const inodeSize = le32(sb, 76) === 0 ? 128 : le16(sb, 88);
-    if (inodeSize < 128 || inodeSize > blockSize || (inodeSize & (inodeSize - 1)) !== 0) bad('inode size', 88, inodeSize, `is not a power of two from 128 to the block size ${blockSize}`);
+    if (inodeSize < 128 || inodeSize > blockSize || (inodeSize & (inodeSize - 1)) !== 0)
+      bad('inode size', 88, inodeSize, `is not a power of two from 128 to the block size ${blockSize}`);
     if (incompat & INCOMPAT_64BIT) {
       const descSize = le16(sb, 0xfe);
-      if (descSize < 64 || descSize > 1024 || (descSize & (descSize - 1)) !== 0) bad('group descriptor size', 0xfe, descSize, 'is not a power of two from 64 to 1024');
+      if (descSize < 64 || descSize > 1024 || (descSize & (descSize - 1)) !== 0)
+        bad('group descriptor size', 0xfe, descSize, 'is not a power of two from 64 to 1024');
     }
     const blocks = le32(sb, 4) + (incompat & INCOMPAT_64BIT ? le32(sb, 0x150) * 0x1_0000_0000 : 0);
     const firstDataBlock = le32(sb, 20);
     if (blocks <= firstDataBlock) bad('block count', 4, blocks, 'leaves no blocks');
-    if (blocks * blockSize > source.size) throw new DiskImgError('corrupt', `The ext superblock says the file system has ${blocks * blockSize} bytes, but its partition has only ${source.size}`, { field: 'block count', offset: 1028, value: blocks });
+    if (blocks * blockSize > source.size)
+      throw new DiskImgError(
+        'corrupt',
+        `The ext superblock says the file system has ${blocks * blockSize} bytes, but its partition has only ${source.size}`,
+        { field: 'block count', offset: 1028, value: blocks },
+      );
     const info = await probeExt(source);
     return new ExtReader(source, sb, info?.type ?? 'ext4');
   }
@@ -141,7 +181,11 @@ export class ExtReader implements FsReader {
 
   /** A metadata block, through a small cache (inode tables are read a block at a time). */
   private async block(n: number, what: string): Promise<Uint8Array> {
-    if (!Number.isSafeInteger(n) || n >= this.blocks) throw new DiskImgError('corrupt', `${what} points to block ${n}, beyond the end of the file system (${this.blocks} blocks)`, { field: 'block', value: n });
+    if (!Number.isSafeInteger(n) || n >= this.blocks)
+      throw new DiskImgError('corrupt', `${what} points to block ${n}, beyond the end of the file system (${this.blocks} blocks)`, {
+        field: 'block',
+        value: n,
+      });
     const hit = this.cache.get(n);
     if (hit) return hit;
     const bytes = await readChecked(this.source, n * this.blockSize, this.blockSize, what);
@@ -162,7 +206,12 @@ export class ExtReader implements FsReader {
     if (this.csum) {
       const stored = le16(desc, 0x1e);
       const computed = crcWithHole(crc32cUpdate(this.seed, u32le(g)), desc, 0x1e, 2) & 0xffff;
-      if (stored !== computed) throw new DiskImgError('corrupt', `The descriptor of block group ${g} has checksum 0x${stored.toString(16)}, but its bytes sum to 0x${computed.toString(16)}`, { field: 'group descriptor checksum', offset: (gdt * this.blockSize) + at, value: stored });
+      if (stored !== computed)
+        throw new DiskImgError(
+          'corrupt',
+          `The descriptor of block group ${g} has checksum 0x${stored.toString(16)}, but its bytes sum to 0x${computed.toString(16)}`,
+          { field: 'group descriptor checksum', offset: gdt * this.blockSize + at, value: stored },
+        );
     }
     const table = le32(desc, 8) + (this.descSize >= 64 ? le32(desc, 0x28) * 0x1_0000_0000 : 0);
     this.tables.set(g, table);
@@ -170,12 +219,20 @@ export class ExtReader implements FsReader {
   }
 
   private async inode(ino: number): Promise<Inode> {
-    if (ino < 1 || ino > this.inodeCount) throw new DiskImgError('corrupt', `Inode ${ino} is outside 1–${this.inodeCount}`, { field: 'inode', value: ino });
+    if (ino < 1 || ino > this.inodeCount)
+      throw new DiskImgError('corrupt', `Inode ${ino} is outside 1–${this.inodeCount}`, { field: 'inode', value: ino });
     const g = Math.floor((ino - 1) / this.inodesPerGroup);
-    if (g >= this.groups) throw new DiskImgError('corrupt', `Inode ${ino} is in block group ${g}, but there are ${this.groups}`, { field: 'inode', value: ino });
+    if (g >= this.groups)
+      throw new DiskImgError('corrupt', `Inode ${ino} is in block group ${g}, but there are ${this.groups}`, {
+        field: 'inode',
+        value: ino,
+      });
     const index = (ino - 1) % this.inodesPerGroup;
     const byteInTable = index * this.inodeSize;
-    const block = await this.block((await this.inodeTable(g)) + Math.floor(byteInTable / this.blockSize), `The inode table of block group ${g}`);
+    const block = await this.block(
+      (await this.inodeTable(g)) + Math.floor(byteInTable / this.blockSize),
+      `The inode table of block group ${g}`,
+    );
     const raw = block.subarray(byteInTable % this.blockSize, (byteInTable % this.blockSize) + this.inodeSize);
     const extra = this.inodeSize > 128 ? le16(raw, 0x80) : 0;
     let seed = 0;
@@ -186,17 +243,31 @@ export class ExtReader implements FsReader {
       if (this.inodeSize > 128) crc = hasHi ? crcWithHole(crc, raw.subarray(128), 2, 2) : crc32cUpdate(crc, raw.subarray(128));
       const stored = le16(raw, 0x7c) + (hasHi ? le16(raw, 0x82) * 0x10000 : 0);
       const computed = hasHi ? crc >>> 0 : crc & 0xffff;
-      if (stored !== computed) throw new DiskImgError('corrupt', `Inode ${ino} has checksum 0x${stored.toString(16)}, but its bytes sum to 0x${computed.toString(16)}: the inode is damaged`, { field: 'inode checksum', value: ino });
+      if (stored !== computed)
+        throw new DiskImgError(
+          'corrupt',
+          `Inode ${ino} has checksum 0x${stored.toString(16)}, but its bytes sum to 0x${computed.toString(16)}: the inode is damaged`,
+          { field: 'inode checksum', value: ino },
+        );
     }
     const size = le32(raw, 4) + le32(raw, 0x6c) * 0x1_0000_0000;
-    if (!Number.isSafeInteger(size)) throw new DiskImgError('limit', `Inode ${ino} says it holds ${size} bytes, more than can be addressed`, { field: 'inode size', value: ino });
+    if (!Number.isSafeInteger(size))
+      throw new DiskImgError('limit', `Inode ${ino} says it holds ${size} bytes, more than can be addressed`, {
+        field: 'inode size',
+        value: ino,
+      });
     return { ino, raw, mode: le16(raw, 0), size, flags: le32(raw, 0x20), seed };
   }
 
   private entryFor(dir: FsEntry, name: string, inode: Inode): FsEntry {
     const r = inode.raw;
     const type = TYPES[inode.mode >> 12];
-    if (!type) throw new DiskImgError('corrupt', `Inode ${inode.ino} (${childPath(dir, name)}) has an unknown file type 0o${(inode.mode >> 12).toString(8)}`, { field: 'mode', value: inode.ino });
+    if (!type)
+      throw new DiskImgError(
+        'corrupt',
+        `Inode ${inode.ino} (${childPath(dir, name)}) has an unknown file type 0o${(inode.mode >> 12).toString(8)}`,
+        { field: 'mode', value: inode.ino },
+      );
     const extra = this.inodeSize > 128 ? le16(r, 0x80) : 0;
     let seconds = new DataView(r.buffer, r.byteOffset).getInt32(0x10, true);
     if (extra >= 0x0c) seconds += (le32(r, 0x88) & 3) * 0x1_0000_0000;
@@ -216,7 +287,9 @@ export class ExtReader implements FsReader {
       // Old encoding in i_block[0], new (large numbers) in i_block[1].
       const old = le32(r, 0x28);
       const dev = old || le32(r, 0x2c);
-      entry.device = old ? { major: (old >> 8) & 0xff, minor: old & 0xff } : { major: (dev & 0xfff00) >> 8, minor: (dev & 0xff) | ((dev >> 12) & 0xfff00) };
+      entry.device = old
+        ? { major: (old >> 8) & 0xff, minor: old & 0xff }
+        : { major: (dev & 0xfff00) >> 8, minor: (dev & 0xff) | ((dev >> 12) & 0xfff00) };
     }
     return entry;
   }
@@ -228,13 +301,17 @@ export class ExtReader implements FsReader {
     const start = 128 + le16(r, 0x80);
     if (start + 4 > r.length || le32(r, start) !== 0xea020000) return new Uint8Array(0);
     const base = start + 4;
-    for (let at = base; at + 16 <= r.length && le32(r, at) !== 0; ) {
+    for (let at = base; at + 16 <= r.length && le32(r, at) !== 0;) {
       const nameLength = r[at];
       const index = r[at + 1];
       const valueAt = base + le16(r, at + 2);
       const valueSize = le32(r, at + 8);
       if (index === 7 && nameLength === 4 && String.fromCharCode(...r.subarray(at + 16, at + 20)) === 'data') {
-        if (valueAt + valueSize > r.length) throw new DiskImgError('corrupt', `The inline data of inode ${inode.ino} runs past the end of the inode`, { field: 'inline data', value: inode.ino });
+        if (valueAt + valueSize > r.length)
+          throw new DiskImgError('corrupt', `The inline data of inode ${inode.ino} runs past the end of the inode`, {
+            field: 'inline data',
+            value: inode.ino,
+          });
         return r.subarray(valueAt, valueAt + valueSize);
       }
       at += (16 + nameLength + 3) & ~3;
@@ -259,14 +336,18 @@ export class ExtReader implements FsReader {
 
   private async *extentRuns(inode: Inode, node: Uint8Array, depthExpected: number, where: string): AsyncGenerator<Run> {
     const bad = (why: string): never => {
-      throw new DiskImgError('corrupt', `The extent tree of inode ${inode.ino} is damaged at ${where}: ${why}`, { field: 'extent tree', value: inode.ino });
+      throw new DiskImgError('corrupt', `The extent tree of inode ${inode.ino} is damaged at ${where}: ${why}`, {
+        field: 'extent tree',
+        value: inode.ino,
+      });
     };
     if (le16(node, 0) !== EXTENT_MAGIC) bad('no extent header magic 0xF30A');
     const entries = le16(node, 2);
     const max = le16(node, 4);
     const depth = le16(node, 6);
     if (entries > max || 12 + max * 12 > node.length) bad(`${entries} entries of at most ${max} do not fit`);
-    if (depthExpected >= 0 ? depth !== depthExpected : depth > 5) bad(`depth ${depth}${depthExpected >= 0 ? `, expected ${depthExpected}` : ''}`);
+    if (depthExpected >= 0 ? depth !== depthExpected : depth > 5)
+      bad(`depth ${depth}${depthExpected >= 0 ? `, expected ${depthExpected}` : ''}`);
     let last = -1;
     for (let i = 0; i < entries; i++) {
       const at = 12 + i * 12;
@@ -278,7 +359,12 @@ export class ExtReader implements FsReader {
         const unwritten = count > 32768;
         if (unwritten) count -= 32768;
         const physical = le16(node, at + 6) * 0x1_0000_0000 + le32(node, at + 8);
-        if (physical + count > this.blocks) throw new DiskImgError('corrupt', `An extent of inode ${inode.ino} covers blocks ${physical}–${physical + count - 1}, beyond the end of the file system (${this.blocks} blocks)`, { field: 'extent', value: physical });
+        if (physical + count > this.blocks)
+          throw new DiskImgError(
+            'corrupt',
+            `An extent of inode ${inode.ino} covers blocks ${physical}–${physical + count - 1}, beyond the end of the file system (${this.blocks} blocks)`,
+            { field: 'extent', value: physical },
+          );
         yield { logical, physical: unwritten ? -1 : physical, count };
       } else {
         const child = le32(node, at + 4) + le16(node, at + 8) * 0x1_0000_0000;
@@ -286,7 +372,11 @@ export class ExtReader implements FsReader {
         if (this.csum) {
           const cmax = le16(block, 4);
           const tail = 12 + cmax * 12;
-          if (tail + 4 <= block.length && le32(block, tail) !== crc32cUpdate(inode.seed, block.subarray(0, tail)) >>> 0) throw new DiskImgError('corrupt', `The extent block ${child} of inode ${inode.ino} fails its checksum`, { field: 'extent block checksum', value: child });
+          if (tail + 4 <= block.length && le32(block, tail) !== crc32cUpdate(inode.seed, block.subarray(0, tail)) >>> 0)
+            throw new DiskImgError('corrupt', `The extent block ${child} of inode ${inode.ino} fails its checksum`, {
+              field: 'extent block checksum',
+              value: child,
+            });
         }
         yield* this.extentRuns(inode, block, depth - 1, `block ${child}`);
       }
@@ -298,6 +388,8 @@ export class ExtReader implements FsReader {
     const needed = Math.ceil(inode.size / this.blockSize);
     const r = inode.raw;
     let logical = 0;
+    // A nested generator function (there are no generator arrows) has a `this` of its own.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     async function* level(pointer: number, depth: number): AsyncGenerator<Run> {
       const span = perBlock ** depth;
@@ -306,7 +398,12 @@ export class ExtReader implements FsReader {
         return;
       }
       if (depth === 0) {
-        if (pointer >= self.blocks) throw new DiskImgError('corrupt', `Block ${logical} of inode ${inode.ino} is mapped to block ${pointer}, beyond the end of the file system (${self.blocks} blocks)`, { field: 'block map', value: pointer });
+        if (pointer >= self.blocks)
+          throw new DiskImgError(
+            'corrupt',
+            `Block ${logical} of inode ${inode.ino} is mapped to block ${pointer}, beyond the end of the file system (${self.blocks} blocks)`,
+            { field: 'block map', value: pointer },
+          );
         yield { logical: logical++, physical: pointer, count: 1 };
         return;
       }
@@ -334,7 +431,11 @@ export class ExtReader implements FsReader {
   private async *data(inode: Inode, start: number, length: number, what: string): AsyncGenerator<Uint8Array> {
     if (inode.flags & INODE_INLINE_DATA) {
       const bytes = this.inlineBytes(inode);
-      if (start + length > bytes.length) throw new DiskImgError('corrupt', `${what} holds ${bytes.length} bytes of inline data, fewer than its size ${inode.size}`, { field: 'inline data', value: inode.ino });
+      if (start + length > bytes.length)
+        throw new DiskImgError('corrupt', `${what} holds ${bytes.length} bytes of inline data, fewer than its size ${inode.size}`, {
+          field: 'inline data',
+          value: inode.ino,
+        });
       yield bytes.slice(start, start + length);
       return;
     }
@@ -342,7 +443,7 @@ export class ExtReader implements FsReader {
     const end = start + length;
     let at = start;
     const zeros = function* (to: number) {
-      for (; at < to; ) {
+      for (; at < to;) {
         const size = Math.min(READ_CHUNK, to - at);
         at += size;
         yield new Uint8Array(size);
@@ -357,7 +458,9 @@ export class ExtReader implements FsReader {
       const to = Math.min(runEnd, end);
       while (at < to) {
         const size = Math.min(READ_CHUNK, to - at);
-        yield run.physical < 0 ? new Uint8Array(size) : await readChecked(this.source, run.physical * bs + (at - runStart), size, `The data of ${what}`);
+        yield run.physical < 0
+          ? new Uint8Array(size)
+          : await readChecked(this.source, run.physical * bs + (at - runStart), size, `The data of ${what}`);
         at += size;
       }
     }
@@ -366,21 +469,29 @@ export class ExtReader implements FsReader {
 
   async list(dir: FsEntry): Promise<FsEntry[]> {
     const inode = await this.inode((dir.ref as ExtRef).ino);
-    if (inode.mode >> 12 !== 0x4) throw new DiskImgError('corrupt', `${dir.path} (inode ${inode.ino}) is not a directory`, { field: 'mode', value: inode.ino });
-    if (inode.flags & INODE_ENCRYPT) throw new DiskImgError('unsupported', `${dir.path} is encrypted`, { field: 'flags', value: inode.ino });
+    if (inode.mode >> 12 !== 0x4)
+      throw new DiskImgError('corrupt', `${dir.path} (inode ${inode.ino}) is not a directory`, { field: 'mode', value: inode.ino });
+    if (inode.flags & INODE_ENCRYPT)
+      throw new DiskImgError('unsupported', `${dir.path} is encrypted`, { field: 'flags', value: inode.ino });
     const found: Array<{ name: string; ino: number }> = [];
     const what = `directory ${dir.path} (inode ${inode.ino})`;
     const take = (b: Uint8Array, from: number, to: number, blockNo: number) => {
-      for (let at = from; at + 8 <= to; ) {
+      for (let at = from; at + 8 <= to;) {
         let recLength = le16(b, at + 4);
         if (this.blockSize === 65536 && (recLength === 0 || recLength === 65535)) recLength = 65536;
         const nameLength = b[at + 6];
-        if (recLength < 8 || recLength % 4 !== 0 || at + recLength > to || 8 + nameLength > recLength) throw new DiskImgError('corrupt', `A directory entry of ${what} at byte ${at} of its block ${blockNo} has record length ${recLength}, which does not fit`, { field: 'rec_len', value: recLength });
+        if (recLength < 8 || recLength % 4 !== 0 || at + recLength > to || 8 + nameLength > recLength)
+          throw new DiskImgError(
+            'corrupt',
+            `A directory entry of ${what} at byte ${at} of its block ${blockNo} has record length ${recLength}, which does not fit`,
+            { field: 'rec_len', value: recLength },
+          );
         const ino = le32(b, at);
         if (ino !== 0) {
           const name = new TextDecoder().decode(b.subarray(at + 8, at + 8 + nameLength));
           if (name !== '.' && name !== '..') {
-            if (found.length >= MAX_DIR_ENTRIES) throw new DiskImgError('limit', `${what} has more than ${MAX_DIR_ENTRIES} entries`, { field: 'directory', value: dir.path });
+            if (found.length >= MAX_DIR_ENTRIES)
+              throw new DiskImgError('limit', `${what} has more than ${MAX_DIR_ENTRIES} entries`, { field: 'directory', value: dir.path });
             found.push({ name, ino });
           }
         }
@@ -393,7 +504,11 @@ export class ExtReader implements FsReader {
       const tail = this.inlineXattr(inode);
       take(tail, 0, tail.length, 1);
     } else {
-      if (inode.size > MAX_DIR_BYTES) throw new DiskImgError('limit', `${what} is ${inode.size} bytes long, more than ${MAX_DIR_BYTES}`, { field: 'directory size', value: inode.size });
+      if (inode.size > MAX_DIR_BYTES)
+        throw new DiskImgError('limit', `${what} is ${inode.size} bytes long, more than ${MAX_DIR_BYTES}`, {
+          field: 'directory size',
+          value: inode.size,
+        });
       const bs = this.blockSize;
       let blockNo = 0;
       let pending = new Uint8Array(0);
@@ -414,7 +529,12 @@ export class ExtReader implements FsReader {
             limit = bs - 12;
             const stored = le32(b, bs - 4);
             const computed = crc32cUpdate(inode.seed, b.subarray(0, bs - 12)) >>> 0;
-            if (stored !== computed) throw new DiskImgError('corrupt', `Block ${blockNo} of ${what} fails its checksum (0x${stored.toString(16)} stored, 0x${computed.toString(16)} computed)`, { field: 'directory block checksum', value: blockNo });
+            if (stored !== computed)
+              throw new DiskImgError(
+                'corrupt',
+                `Block ${blockNo} of ${what} fails its checksum (0x${stored.toString(16)} stored, 0x${computed.toString(16)} computed)`,
+                { field: 'directory block checksum', value: blockNo },
+              );
           }
           take(b, 0, limit, blockNo);
         }
@@ -432,7 +552,11 @@ export class ExtReader implements FsReader {
   }
 
   private async linkTarget(inode: Inode, path: string): Promise<string> {
-    if (inode.size > 65536) throw new DiskImgError('corrupt', `The symbolic link ${path} says its target is ${inode.size} bytes long`, { field: 'symlink size', value: inode.size });
+    if (inode.size > 65536)
+      throw new DiskImgError('corrupt', `The symbolic link ${path} says its target is ${inode.size} bytes long`, {
+        field: 'symlink size',
+        value: inode.size,
+      });
     let bytes: Uint8Array;
     const blocks = le32(inode.raw, 0x1c);
     if (!(inode.flags & (INODE_EXTENTS | INODE_INLINE_DATA)) && inode.size < 60 && (blocks === 0 || le32(inode.raw, 0x68) !== 0)) {
@@ -448,7 +572,8 @@ export class ExtReader implements FsReader {
 
   async *read(file: FsEntry, start: number, length: number): AsyncGenerator<Uint8Array> {
     const inode = await this.inode((file.ref as ExtRef).ino);
-    if (inode.flags & INODE_ENCRYPT) throw new DiskImgError('unsupported', `${file.path} is encrypted`, { field: 'flags', value: inode.ino });
+    if (inode.flags & INODE_ENCRYPT)
+      throw new DiskImgError('unsupported', `${file.path} is encrypted`, { field: 'flags', value: inode.ino });
     yield* this.data(inode, start, length, file.path);
   }
 }

@@ -11,7 +11,8 @@ export async function* fsZipEntries(fs: FileSystem, dir: FsEntry, topName = 'roo
   const top = dir.path === '/' ? topName : dir.name;
   const modified = (e: FsEntry) => (e.mtime === undefined ? null : e.mtime.endsWith('Z') ? e.mtime : `${e.mtime}Z`);
   // A zip's external attributes hold the whole st_mode, file type bits included.
-  const mode = (e: FsEntry) => (e.mode === undefined ? undefined : e.mode | (e.type === 'dir' ? 0o40000 : e.type === 'symlink' ? 0o120000 : 0o100000));
+  const mode = (e: FsEntry) =>
+    e.mode === undefined ? undefined : e.mode | (e.type === 'dir' ? 0o40000 : e.type === 'symlink' ? 0o120000 : 0o100000);
   yield { path: top, type: 'dir', size: 0, modified: modified(dir), mode: mode(dir) };
   const prefix = dir.path === '/' ? '/' : `${dir.path}/`;
   for await (const entry of fs.walk(dir)) {

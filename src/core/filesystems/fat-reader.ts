@@ -71,18 +71,37 @@ export class FatReader implements FsReader {
     this.fatStart = g.reserved * g.sectorSize;
     this.dataStart = (g.reserved + g.fats * g.fatLength + Math.ceil((g.rootEntries * 32) / g.sectorSize)) * g.sectorSize;
     this.rootCluster = g.fat32 ? le32(bs, 44) : 0;
-    if (g.fat32 && !this.inRange(this.rootCluster)) throw new DiskImgError('corrupt', `The FAT32 root directory starts at cluster ${this.rootCluster}, outside clusters 2–${g.clusters + 1}`, { field: 'root cluster', offset: 44, value: this.rootCluster });
+    if (g.fat32 && !this.inRange(this.rootCluster))
+      throw new DiskImgError(
+        'corrupt',
+        `The FAT32 root directory starts at cluster ${this.rootCluster}, outside clusters 2–${g.clusters + 1}`,
+        { field: 'root cluster', offset: 44, value: this.rootCluster },
+      );
   }
 
   static async open(source: ByteSource): Promise<FatReader> {
     const bs = await readChecked(source, 0, 512, 'The FAT boot sector');
     const g = fatGeometry(bs);
-    if (!g) throw new DiskImgError('invalid-format', 'Not a FAT boot sector: its BIOS parameter block is not valid', { field: 'boot sector', offset: 0 });
+    if (!g)
+      throw new DiskImgError('invalid-format', 'Not a FAT boot sector: its BIOS parameter block is not valid', {
+        field: 'boot sector',
+        offset: 0,
+      });
     const end = g.sectors * g.sectorSize;
-    if (end > source.size) throw new DiskImgError('corrupt', `The FAT boot sector says the file system has ${end} bytes, but its partition has only ${source.size}`, { field: 'total sectors', offset: 19, value: g.sectors });
+    if (end > source.size)
+      throw new DiskImgError(
+        'corrupt',
+        `The FAT boot sector says the file system has ${end} bytes, but its partition has only ${source.size}`,
+        { field: 'total sectors', offset: 19, value: g.sectors },
+      );
     const fatBytes = g.fatLength * g.sectorSize;
     const needed = g.fat32 ? (g.clusters + 2) * 4 : g.clusters < 0xff5 ? Math.ceil(((g.clusters + 2) * 3) / 2) : (g.clusters + 2) * 2;
-    if (fatBytes < needed) throw new DiskImgError('corrupt', `The FAT has ${fatBytes} bytes, too few for ${g.clusters} clusters`, { field: 'sectors per FAT', offset: 22, value: g.fatLength });
+    if (fatBytes < needed)
+      throw new DiskImgError('corrupt', `The FAT has ${fatBytes} bytes, too few for ${g.clusters} clusters`, {
+        field: 'sectors per FAT',
+        offset: 22,
+        value: g.fatLength,
+      });
     return new FatReader(source, g, bs);
   }
 
@@ -111,7 +130,13 @@ export class FatReader implements FsReader {
   private async next(cluster: number): Promise<number> {
     if (this.bits === 32) {
       const at = cluster * 4;
-      return ((await this.fatByte(at)) | ((await this.fatByte(at + 1)) << 8) | ((await this.fatByte(at + 2)) << 16) | ((await this.fatByte(at + 3)) << 24)) & 0x0fffffff;
+      return (
+        ((await this.fatByte(at)) |
+          ((await this.fatByte(at + 1)) << 8) |
+          ((await this.fatByte(at + 2)) << 16) |
+          ((await this.fatByte(at + 3)) << 24)) &
+        0x0fffffff
+      );
     }
     if (this.bits === 16) return (await this.fatByte(cluster * 2)) | ((await this.fatByte(cluster * 2 + 1)) << 8);
     const at = cluster + (cluster >> 1);
@@ -134,8 +159,17 @@ export class FatReader implements FsReader {
     let power = 1;
     let steps = 0;
     for (let n = 0; n < limit; n++) {
-      if (!this.inRange(cluster)) throw new DiskImgError('corrupt', `The cluster chain of ${what} reaches cluster ${cluster}, outside clusters 2–${this.g.clusters + 1}`, { field: 'cluster', value: cluster });
-      if (cluster === saved) throw new DiskImgError('corrupt', `The cluster chain of ${what} loops back to cluster ${cluster}`, { field: 'cluster', value: cluster });
+      if (!this.inRange(cluster))
+        throw new DiskImgError(
+          'corrupt',
+          `The cluster chain of ${what} reaches cluster ${cluster}, outside clusters 2–${this.g.clusters + 1}`,
+          { field: 'cluster', value: cluster },
+        );
+      if (cluster === saved)
+        throw new DiskImgError('corrupt', `The cluster chain of ${what} loops back to cluster ${cluster}`, {
+          field: 'cluster',
+          value: cluster,
+        });
       if (++steps === power) {
         saved = cluster;
         power *= 2;
@@ -149,7 +183,12 @@ export class FatReader implements FsReader {
       if (n + 1 === limit) break;
       const following = await this.next(cluster);
       if (following >= this.endOfChain) break;
-      if (following === 0 || following === this.endOfChain - 1) throw new DiskImgError('corrupt', `The cluster chain of ${what} reaches a ${following === 0 ? 'free' : 'bad'} cluster after cluster ${cluster}`, { field: 'cluster', value: cluster });
+      if (following === 0 || following === this.endOfChain - 1)
+        throw new DiskImgError(
+          'corrupt',
+          `The cluster chain of ${what} reaches a ${following === 0 ? 'free' : 'bad'} cluster after cluster ${cluster}`,
+          { field: 'cluster', value: cluster },
+        );
       cluster = following;
     }
     if (run.count > 0) yield run;
@@ -162,14 +201,27 @@ export class FatReader implements FsReader {
   /** A directory's raw entries, at most the spec's 2 MiB. */
   private async dirBytes(dir: FsEntry): Promise<Uint8Array> {
     const ref = dir.ref as FatRef;
-    if (ref.cluster === 0) return readChecked(this.source, this.dataStart - Math.ceil((this.g.rootEntries * 32) / this.g.sectorSize) * this.g.sectorSize, this.g.rootEntries * 32, 'The root directory');
+    if (ref.cluster === 0)
+      return readChecked(
+        this.source,
+        this.dataStart - Math.ceil((this.g.rootEntries * 32) / this.g.sectorSize) * this.g.sectorSize,
+        this.g.rootEntries * 32,
+        'The root directory',
+      );
     const limit = Math.ceil(MAX_DIR_BYTES / this.clusterBytes) + 1;
     const parts: Uint8Array[] = [];
     let total = 0;
     for await (const run of this.runs(ref.cluster, limit, `directory ${dir.path}`)) {
       for (let c = 0; c < run.count; c++) {
-        if (total >= MAX_DIR_BYTES) throw new DiskImgError('corrupt', `Directory ${dir.path} is longer than FAT's limit of 65536 entries (its cluster chain loops or is damaged)`, { field: 'directory', value: dir.path });
-        parts.push(await readChecked(this.source, this.clusterOffset(run.cluster + c), this.clusterBytes, `A cluster of directory ${dir.path}`));
+        if (total >= MAX_DIR_BYTES)
+          throw new DiskImgError(
+            'corrupt',
+            `Directory ${dir.path} is longer than FAT's limit of 65536 entries (its cluster chain loops or is damaged)`,
+            { field: 'directory', value: dir.path },
+          );
+        parts.push(
+          await readChecked(this.source, this.clusterOffset(run.cluster + c), this.clusterBytes, `A cluster of directory ${dir.path}`),
+        );
         total += this.clusterBytes;
       }
     }
@@ -210,7 +262,11 @@ export class FatReader implements FsReader {
           continue;
         }
         let piece = '';
-        for (const [from, count] of [[1, 5], [14, 6], [28, 2]] as const) {
+        for (const [from, count] of [
+          [1, 5],
+          [14, 6],
+          [28, 2],
+        ] as const) {
           for (let i = 0; i < count; i++) piece += String.fromCharCode(le16(b, at + from + i * 2));
         }
         long[seq - 1] = piece;
@@ -222,7 +278,11 @@ export class FatReader implements FsReader {
       long = [];
       if (attr & ATTR_VOLUME) continue;
       if (name === '.' || name === '..') continue;
-      if (out.length >= MAX_DIR_ENTRIES) throw new DiskImgError('limit', `Directory ${dir.path} has more than ${MAX_DIR_ENTRIES} entries`, { field: 'directory', value: dir.path });
+      if (out.length >= MAX_DIR_ENTRIES)
+        throw new DiskImgError('limit', `Directory ${dir.path} has more than ${MAX_DIR_ENTRIES} entries`, {
+          field: 'directory',
+          value: dir.path,
+        });
       const cluster = (this.bits === 32 ? le16(b, at + 20) * 0x10000 : 0) + le16(b, at + 26);
       const isDir = (attr & ATTR_DIR) !== 0;
       const mtime = fatTime(le16(b, at + 24), le16(b, at + 22));
@@ -235,7 +295,8 @@ export class FatReader implements FsReader {
         ...(mtime ? { mtime } : {}),
         ref: { id: `cluster ${cluster}`, cluster } as FatRef,
       };
-      if (isDir && cluster === 0) throw new DiskImgError('corrupt', `Directory ${entry.path} has no first cluster`, { field: 'first cluster', value: entry.path });
+      if (isDir && cluster === 0)
+        throw new DiskImgError('corrupt', `Directory ${entry.path} has no first cluster`, { field: 'first cluster', value: entry.path });
       out.push(entry);
     }
     return out;
@@ -245,7 +306,11 @@ export class FatReader implements FsReader {
     const ref = file.ref as FatRef;
     const needed = Math.ceil(file.size / this.clusterBytes);
     if (needed === 0) return;
-    if (ref.cluster === 0) throw new DiskImgError('corrupt', `${file.path} has ${file.size} bytes but no first cluster`, { field: 'first cluster', value: file.path });
+    if (ref.cluster === 0)
+      throw new DiskImgError('corrupt', `${file.path} has ${file.size} bytes but no first cluster`, {
+        field: 'first cluster',
+        value: file.path,
+      });
     const end = start + length;
     let logical = 0; // byte offset in the file of the current run
     let clusters = 0;
@@ -261,6 +326,11 @@ export class FatReader implements FsReader {
       logical += runBytes;
       if (logical >= end) return;
     }
-    if (clusters < needed) throw new DiskImgError('corrupt', `The cluster chain of ${file.path} ends after ${clusters} clusters; its ${file.size} bytes need ${needed}`, { field: 'cluster chain', value: file.path });
+    if (clusters < needed)
+      throw new DiskImgError(
+        'corrupt',
+        `The cluster chain of ${file.path} ends after ${clusters} clusters; its ${file.size} bytes need ${needed}`,
+        { field: 'cluster chain', value: file.path },
+      );
   }
 }

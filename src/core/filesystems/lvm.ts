@@ -14,7 +14,8 @@ function lvmCrc(bytes: Uint8Array): number {
 }
 
 /** LVM prints the 32-character id as 6-4-4-4-4-4-6. */
-const dashed = (id: string) => [id.slice(0, 6), id.slice(6, 10), id.slice(10, 14), id.slice(14, 18), id.slice(18, 22), id.slice(22, 26), id.slice(26, 32)].join('-');
+const dashed = (id: string) =>
+  [id.slice(0, 6), id.slice(6, 10), id.slice(10, 14), id.slice(14, 18), id.slice(18, 22), id.slice(22, 26), id.slice(26, 32)].join('-');
 
 export async function probeLvm(source: ByteSource): Promise<FilesystemInfo | null> {
   const head = await source.read(0, 4 * 512);

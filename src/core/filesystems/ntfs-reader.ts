@@ -146,15 +146,26 @@ export class NtfsReader implements FsReader {
     const bs = await readChecked(source, 0, 512, 'The NTFS boot sector');
     const g = ntfsGeometry(bs);
     if (!g) throw new DiskImgError('invalid-format', 'Not an NTFS boot sector', { field: 'boot sector', offset: 0 });
-    if (g.sectors * g.sectorSize > source.size + g.sectorSize) throw new DiskImgError('corrupt', `The NTFS boot sector says the volume has ${g.sectors * g.sectorSize} bytes, but its partition has only ${source.size}`, { field: 'total sectors', offset: 40, value: g.sectors });
+    if (g.sectors * g.sectorSize > source.size + g.sectorSize)
+      throw new DiskImgError(
+        'corrupt',
+        `The NTFS boot sector says the volume has ${g.sectors * g.sectorSize} bytes, but its partition has only ${source.size}`,
+        { field: 'total sectors', offset: 40, value: g.sectors },
+      );
     const perIndex = (bs[68] << 24) >> 24;
     const indexRecordSize = perIndex > 0 ? perIndex * g.clusterSize : 2 ** -perIndex;
-    if (indexRecordSize < 512 || indexRecordSize > 65536 || (indexRecordSize & (indexRecordSize - 1)) !== 0) throw new DiskImgError('corrupt', `The NTFS index record size ${indexRecordSize} is not a power of two from 512 to 65536`, { field: 'clusters per index record', offset: 68, value: bs[68] });
+    if (indexRecordSize < 512 || indexRecordSize > 65536 || (indexRecordSize & (indexRecordSize - 1)) !== 0)
+      throw new DiskImgError('corrupt', `The NTFS index record size ${indexRecordSize} is not a power of two from 512 to 65536`, {
+        field: 'clusters per index record',
+        offset: 68,
+        value: bs[68],
+      });
     const reader = new NtfsReader(source, g, indexRecordSize);
     // $MFT's own record (at the boot sector's MFT address) says where the rest of the MFT lies.
     const first = await reader.recordAt(g.mftOffset, 0);
     const data = reader.attributes(first, 0).find((a) => a.type === AT_DATA && a.name === '' && !a.resident);
-    if (!data) throw new DiskImgError('corrupt', 'MFT record 0 ($MFT) has no non-resident $DATA attribute', { field: '$MFT', offset: g.mftOffset });
+    if (!data)
+      throw new DiskImgError('corrupt', 'MFT record 0 ($MFT) has no non-resident $DATA attribute', { field: '$MFT', offset: g.mftOffset });
     reader.mftRuns = data.runs;
     // A fragmented MFT keeps the rest of its runlist in extension records its attribute list names.
     if (reader.attributes(first, 0).some((a) => a.type === AT_ATTRIBUTE_LIST)) {
@@ -171,8 +182,18 @@ export class NtfsReader implements FsReader {
   private async recordAt(offset: number, number: number): Promise<Uint8Array> {
     const record = await readChecked(this.source, offset, this.g.mftRecordSize, `MFT record ${number}`);
     const magic = String.fromCharCode(...record.subarray(0, 4));
-    if (magic !== 'FILE') throw new DiskImgError('corrupt', `MFT record ${number} has no FILE signature (found ${JSON.stringify(magic)})`, { field: 'MFT record', offset, value: number });
-    if (!applyFixups(record)) throw new DiskImgError('corrupt', `MFT record ${number} fails its update-sequence check (a torn write)`, { field: 'MFT record', offset, value: number });
+    if (magic !== 'FILE')
+      throw new DiskImgError('corrupt', `MFT record ${number} has no FILE signature (found ${JSON.stringify(magic)})`, {
+        field: 'MFT record',
+        offset,
+        value: number,
+      });
+    if (!applyFixups(record))
+      throw new DiskImgError('corrupt', `MFT record ${number} fails its update-sequence check (a torn write)`, {
+        field: 'MFT record',
+        offset,
+        value: number,
+      });
     return record;
   }
 
@@ -180,7 +201,8 @@ export class NtfsReader implements FsReader {
   private locate(runs: Run[], offset: number): number {
     const vcn = Math.floor(offset / this.g.clusterSize);
     for (const run of runs) {
-      if (vcn >= run.vcn && vcn < run.vcn + run.count) return run.lcn < 0 ? -1 : (run.lcn + vcn - run.vcn) * this.g.clusterSize + (offset % this.g.clusterSize);
+      if (vcn >= run.vcn && vcn < run.vcn + run.count)
+        return run.lcn < 0 ? -1 : (run.lcn + vcn - run.vcn) * this.g.clusterSize + (offset % this.g.clusterSize);
     }
     return -2;
   }
@@ -189,7 +211,11 @@ export class NtfsReader implements FsReader {
     const at = this.locate(this.mftRuns, number * this.g.mftRecordSize);
     if (at < 0) throw new DiskImgError('corrupt', `MFT record ${number} lies outside the MFT`, { field: 'MFT record', value: number });
     const record = await this.recordAt(at, number);
-    if (!(le16(record, 0x16) & 1)) throw new DiskImgError('corrupt', `MFT record ${number} is not in use, but a folder lists it`, { field: 'MFT record', value: number });
+    if (!(le16(record, 0x16) & 1))
+      throw new DiskImgError('corrupt', `MFT record ${number} is not in use, but a folder lists it`, {
+        field: 'MFT record',
+        value: number,
+      });
     return record;
   }
 
@@ -200,22 +226,33 @@ export class NtfsReader implements FsReader {
     while (at < end && b[at] !== 0) {
       const lengthSize = b[at] & 0xf;
       const offsetSize = b[at] >> 4;
-      if (lengthSize === 0 || lengthSize > 8 || offsetSize > 8 || at + 1 + lengthSize + offsetSize > end) throw new DiskImgError('corrupt', `The runlist of ${where} is damaged at byte ${at} (header 0x${b[at].toString(16)})`, { field: 'runlist', value: b[at] });
+      if (lengthSize === 0 || lengthSize > 8 || offsetSize > 8 || at + 1 + lengthSize + offsetSize > end)
+        throw new DiskImgError('corrupt', `The runlist of ${where} is damaged at byte ${at} (header 0x${b[at].toString(16)})`, {
+          field: 'runlist',
+          value: b[at],
+        });
       let count = 0;
       for (let i = lengthSize - 1; i >= 0; i--) count = count * 256 + b[at + 1 + i];
       let delta = 0;
       for (let i = offsetSize - 1; i >= 0; i--) delta = delta * 256 + b[at + 1 + lengthSize + i];
       if (offsetSize > 0 && b[at + lengthSize + offsetSize] & 0x80) delta -= 2 ** (8 * offsetSize);
       at += 1 + lengthSize + offsetSize;
-      if (!Number.isSafeInteger(count) || count <= 0) throw new DiskImgError('corrupt', `The runlist of ${where} has a run of ${count} clusters`, { field: 'runlist', value: count });
+      if (!Number.isSafeInteger(count) || count <= 0)
+        throw new DiskImgError('corrupt', `The runlist of ${where} has a run of ${count} clusters`, { field: 'runlist', value: count });
       if (offsetSize === 0) runs.push({ vcn, lcn: -1, count });
       else {
         lcn += delta;
-        if (lcn < 0 || lcn + count > this.clusters) throw new DiskImgError('corrupt', `A run of ${where} covers clusters ${lcn}–${lcn + count - 1}, beyond the end of the volume (${this.clusters} clusters)`, { field: 'runlist', value: lcn });
+        if (lcn < 0 || lcn + count > this.clusters)
+          throw new DiskImgError(
+            'corrupt',
+            `A run of ${where} covers clusters ${lcn}–${lcn + count - 1}, beyond the end of the volume (${this.clusters} clusters)`,
+            { field: 'runlist', value: lcn },
+          );
         runs.push({ vcn, lcn, count });
       }
       vcn += count;
-      if (runs.length > MAX_RUNS) throw new DiskImgError('limit', `The runlist of ${where} has more than ${MAX_RUNS} runs`, { field: 'runlist' });
+      if (runs.length > MAX_RUNS)
+        throw new DiskImgError('limit', `The runlist of ${where} has more than ${MAX_RUNS} runs`, { field: 'runlist' });
     }
     return runs;
   }
@@ -229,7 +266,12 @@ export class NtfsReader implements FsReader {
       const type = le32(record, at);
       if (type === AT_END) break;
       const length = le32(record, at + 4);
-      if (length < 16 || at + length > used || n > 512) throw new DiskImgError('corrupt', `An attribute of MFT record ${number} at byte ${at} has length ${length}, which does not fit the record`, { field: 'attribute', value: number });
+      if (length < 16 || at + length > used || n > 512)
+        throw new DiskImgError(
+          'corrupt',
+          `An attribute of MFT record ${number} at byte ${at} has length ${length}, which does not fit the record`,
+          { field: 'attribute', value: number },
+        );
       const a = record.subarray(at, at + length);
       const nameLength = a[9];
       const name = utf16(a, le16(a, 10), Math.min(nameLength, (length - le16(a, 10)) >> 1));
@@ -237,13 +279,42 @@ export class NtfsReader implements FsReader {
       if (a[8] === 0) {
         const valueLength = le32(a, 16);
         const valueAt = le16(a, 20);
-        if (valueAt + valueLength > length) throw new DiskImgError('corrupt', `A resident attribute of MFT record ${number} runs past its end`, { field: 'attribute', value: number });
-        out.push({ type, name, flags, resident: true, value: a.subarray(valueAt, valueAt + valueLength), startVcn: 0, runs: [], size: valueLength, initialized: valueLength, compressionUnit: 0 });
+        if (valueAt + valueLength > length)
+          throw new DiskImgError('corrupt', `A resident attribute of MFT record ${number} runs past its end`, {
+            field: 'attribute',
+            value: number,
+          });
+        out.push({
+          type,
+          name,
+          flags,
+          resident: true,
+          value: a.subarray(valueAt, valueAt + valueLength),
+          startVcn: 0,
+          runs: [],
+          size: valueLength,
+          initialized: valueLength,
+          compressionUnit: 0,
+        });
       } else {
-        if (length < 64) throw new DiskImgError('corrupt', `A non-resident attribute of MFT record ${number} is only ${length} bytes`, { field: 'attribute', value: number });
+        if (length < 64)
+          throw new DiskImgError('corrupt', `A non-resident attribute of MFT record ${number} is only ${length} bytes`, {
+            field: 'attribute',
+            value: number,
+          });
         const startVcn = le64(a, 16);
         const runsAt = le16(a, 32);
-        out.push({ type, name, flags, resident: false, startVcn, runs: this.runlist(a, runsAt, length, startVcn, `MFT record ${number}`), size: le64(a, 48), initialized: le64(a, 56), compressionUnit: a[34] });
+        out.push({
+          type,
+          name,
+          flags,
+          resident: false,
+          startVcn,
+          runs: this.runlist(a, runsAt, length, startVcn, `MFT record ${number}`),
+          size: le64(a, 48),
+          initialized: le64(a, 56),
+          compressionUnit: a[34],
+        });
       }
       at += length;
     }
@@ -257,12 +328,20 @@ export class NtfsReader implements FsReader {
     if (!list) return own;
     const bytes = await this.small(list, `the attribute list of MFT record ${number}`);
     const records = new Set<number>();
-    for (let at = 0; at + 26 <= bytes.length; ) {
+    for (let at = 0; at + 26 <= bytes.length;) {
       const length = le16(bytes, at + 4);
-      if (length < 26) throw new DiskImgError('corrupt', `The attribute list of MFT record ${number} has an entry of ${length} bytes`, { field: 'attribute list', value: number });
-      const ref = le32(bytes, at + 16) + (le16(bytes, at + 20) * 0x1_0000_0000);
+      if (length < 26)
+        throw new DiskImgError('corrupt', `The attribute list of MFT record ${number} has an entry of ${length} bytes`, {
+          field: 'attribute list',
+          value: number,
+        });
+      const ref = le32(bytes, at + 16) + le16(bytes, at + 20) * 0x1_0000_0000;
       if (ref !== number) records.add(ref);
-      if (records.size > MAX_ATTRIBUTES) throw new DiskImgError('limit', `MFT record ${number} spreads over more than ${MAX_ATTRIBUTES} records`, { field: 'attribute list', value: number });
+      if (records.size > MAX_ATTRIBUTES)
+        throw new DiskImgError('limit', `MFT record ${number} spreads over more than ${MAX_ATTRIBUTES} records`, {
+          field: 'attribute list',
+          value: number,
+        });
       at += length;
     }
     const all = own.filter((a) => a.type !== AT_ATTRIBUTE_LIST);
@@ -283,7 +362,11 @@ export class NtfsReader implements FsReader {
   /** A whole small attribute (an index root, a list, a bitmap) in memory. */
   private async small(a: Attribute, what: string): Promise<Uint8Array> {
     if (a.resident) return a.value!;
-    if (a.size > MAX_SMALL_ATTRIBUTE) throw new DiskImgError('limit', `${what} is ${a.size} bytes, more than ${MAX_SMALL_ATTRIBUTE}`, { field: 'attribute size', value: a.size });
+    if (a.size > MAX_SMALL_ATTRIBUTE)
+      throw new DiskImgError('limit', `${what} is ${a.size} bytes, more than ${MAX_SMALL_ATTRIBUTE}`, {
+        field: 'attribute size',
+        value: a.size,
+      });
     const out = new Uint8Array(a.size);
     let at = 0;
     for await (const chunk of this.stream(a, 0, a.size, what)) {
@@ -299,7 +382,8 @@ export class NtfsReader implements FsReader {
       yield a.value!.slice(start, start + length);
       return;
     }
-    if (a.flags & FLAG_ENCRYPTED) throw new DiskImgError('unsupported', `${what} is encrypted (EFS)`, { field: 'attribute flags', value: a.flags });
+    if (a.flags & FLAG_ENCRYPTED)
+      throw new DiskImgError('unsupported', `${what} is encrypted (EFS)`, { field: 'attribute flags', value: a.flags });
     if (a.flags & FLAG_COMPRESSED && a.compressionUnit > 0) {
       yield* this.compressed(a, start, length, what);
       return;
@@ -325,14 +409,22 @@ export class NtfsReader implements FsReader {
       }
       if (at >= end) return;
     }
-    if (at < end) throw new DiskImgError('corrupt', `The runlist of ${what} ends at byte ${at}, before its size ${a.size}`, { field: 'runlist', value: at });
+    if (at < end)
+      throw new DiskImgError('corrupt', `The runlist of ${what} ends at byte ${at}, before its size ${a.size}`, {
+        field: 'runlist',
+        value: at,
+      });
   }
 
   private async *compressed(a: Attribute, start: number, length: number, what: string): AsyncGenerator<Uint8Array> {
     const cs = this.g.clusterSize;
     const unitClusters = 2 ** a.compressionUnit;
     const unitBytes = unitClusters * cs;
-    if (a.compressionUnit > 8) throw new DiskImgError('corrupt', `${what} has a compression unit of 2^${a.compressionUnit} clusters`, { field: 'compression unit', value: a.compressionUnit });
+    if (a.compressionUnit > 8)
+      throw new DiskImgError('corrupt', `${what} has a compression unit of 2^${a.compressionUnit} clusters`, {
+        field: 'compression unit',
+        value: a.compressionUnit,
+      });
     const end = start + length;
     for (let unit = Math.floor(start / unitBytes); unit * unitBytes < end; unit++) {
       // The unit's clusters: all allocated → stored as is; some → LZNT1; none → zeros.
@@ -385,7 +477,11 @@ export class NtfsReader implements FsReader {
         const length = le16(b, at + 8);
         const flags = le32(b, at + 12);
         if (flags & 2) break;
-        if (length < 16 || at + length > end) throw new DiskImgError('corrupt', `An entry of ${where} at byte ${at} has length ${length}, which does not fit`, { field: 'index entry', value: length });
+        if (length < 16 || at + length > end)
+          throw new DiskImgError('corrupt', `An entry of ${where} at byte ${at} has length ${length}, which does not fit`, {
+            field: 'index entry',
+            value: length,
+          });
         const keyLength = le16(b, at + 10);
         if (keyLength >= 66 && 16 + keyLength <= length) {
           const key = b.subarray(at + 16, at + 16 + keyLength);
@@ -395,7 +491,11 @@ export class NtfsReader implements FsReader {
           // DOS (8.3) aliases are left out: the Win32 or POSIX name of the same file is there too.
           if (namespace !== 2 && !(number === ROOT_RECORD && record < FIRST_USER_RECORD) && !seen.has(`${record}/${name}`)) {
             seen.add(`${record}/${name}`);
-            if (found.length >= MAX_DIR_ENTRIES) throw new DiskImgError('limit', `${dir.path} has more than ${MAX_DIR_ENTRIES} entries`, { field: 'directory', value: dir.path });
+            if (found.length >= MAX_DIR_ENTRIES)
+              throw new DiskImgError('limit', `${dir.path} has more than ${MAX_DIR_ENTRIES} entries`, {
+                field: 'directory',
+                value: dir.path,
+              });
             found.push({ record, name });
           }
         }
@@ -414,7 +514,11 @@ export class NtfsReader implements FsReader {
         const parts: Uint8Array[] = [];
         for await (const chunk of this.stream(allocation, i * this.indexRecordSize, this.indexRecordSize, where)) parts.push(chunk);
         const block = parts.length === 1 ? new Uint8Array(parts[0]) : concat(parts);
-        if (String.fromCharCode(...block.subarray(0, 4)) !== 'INDX' || !applyFixups(block)) throw new DiskImgError('corrupt', `Index block ${i} of ${where} has no INDX signature or fails its update-sequence check`, { field: 'index block', value: i });
+        if (String.fromCharCode(...block.subarray(0, 4)) !== 'INDX' || !applyFixups(block))
+          throw new DiskImgError('corrupt', `Index block ${i} of ${where} has no INDX signature or fails its update-sequence check`, {
+            field: 'index block',
+            value: i,
+          });
         take(block, 0x18);
       }
     }
@@ -439,10 +543,20 @@ export class NtfsReader implements FsReader {
     };
     const mtime = info && info.length >= 16 ? filetime(info, 8) : undefined;
     if (mtime) entry.mtime = mtime;
-    const streams = attributes.filter((a) => a.type === AT_DATA && a.name !== '' && !(a.startVcn > 0)).map((a) => ({ name: a.name, size: a.size }));
+    const streams = attributes
+      .filter((a) => a.type === AT_DATA && a.name !== '' && !(a.startVcn > 0))
+      .map((a) => ({ name: a.name, size: a.size }));
     if (streams.length > 0) entry.streams = streams;
     // ntfs-3g's default symlink (Interix, as Services for Unix made them): a system file holding "IntxLNK\1" and the target in UTF-16.
-    if (!isDir && data && info && info.length >= 36 && le32(info, 32) & FILE_ATTRIBUTE_SYSTEM && data.size > 8 && data.size <= 8 + 2 * 4096) {
+    if (
+      !isDir &&
+      data &&
+      info &&
+      info.length >= 36 &&
+      le32(info, 32) & FILE_ATTRIBUTE_SYSTEM &&
+      data.size > 8 &&
+      data.size <= 8 + 2 * 4096
+    ) {
       const bytes = await this.small(data, entry.path);
       if (String.fromCharCode(...bytes.subarray(0, 8)) === 'IntxLNK\u0001') {
         entry.type = 'symlink';
@@ -462,7 +576,11 @@ export class NtfsReader implements FsReader {
         const substituteAt = body + le16(r, 8);
         const substituteLength = le16(r, 10);
         const [at, bytes] = printLength > 0 ? [printAt, printLength] : [substituteAt, substituteLength];
-        if (at + bytes > r.length) throw new DiskImgError('corrupt', `The reparse point of ${entry.path} names a target past its end`, { field: 'reparse point', value: number });
+        if (at + bytes > r.length)
+          throw new DiskImgError('corrupt', `The reparse point of ${entry.path} names a target past its end`, {
+            field: 'reparse point',
+            value: number,
+          });
         let target = utf16(r, at, bytes >> 1).replace(/\\/g, '/');
         if (tag === REPARSE_MOUNT_POINT || !(le32(r, 16) & 1)) target = target.replace(/^\/\?\?\//, '');
         entry.type = 'symlink';
@@ -476,8 +594,10 @@ export class NtfsReader implements FsReader {
   async *read(file: FsEntry, start: number, length: number): AsyncGenerator<Uint8Array> {
     const number = (file.ref as NtfsRef).record;
     const data = (await this.allAttributes(number)).find((a) => a.type === AT_DATA && a.name === '');
-    if (!data) throw new DiskImgError('corrupt', `${file.path} (MFT record ${number}) has no $DATA attribute`, { field: '$DATA', value: number });
-    if (data.size < start + length) throw new DiskImgError('corrupt', `${file.path} holds ${data.size} bytes, fewer than asked for`, { field: '$DATA', value: number });
+    if (!data)
+      throw new DiskImgError('corrupt', `${file.path} (MFT record ${number}) has no $DATA attribute`, { field: '$DATA', value: number });
+    if (data.size < start + length)
+      throw new DiskImgError('corrupt', `${file.path} holds ${data.size} bytes, fewer than asked for`, { field: '$DATA', value: number });
     yield* this.stream(data, start, length, file.path);
   }
 }

@@ -17,7 +17,18 @@ import { probeXfs } from './xfs.ts';
 
 type Probe = (source: ByteSource) => Promise<FilesystemInfo | null>;
 
-const PROBES: readonly Probe[] = [probeLuks, probeLvm, probeXfs, probeExt, probeBtrfs, probeNtfs, probeExfat, probeFat, probeSwap, probeIso9660];
+const PROBES: readonly Probe[] = [
+  probeLuks,
+  probeLvm,
+  probeXfs,
+  probeExt,
+  probeBtrfs,
+  probeNtfs,
+  probeExfat,
+  probeFat,
+  probeSwap,
+  probeIso9660,
+];
 
 /** The same fields in one order whatever the probe, so JSON output reads alike. */
 function ordered(fs: FilesystemInfo): FilesystemInfo {

@@ -62,7 +62,12 @@ export const childPath = (dir: FsEntry, name: string) => (dir.path === '/' ? `/$
 /** Bytes at `offset` of the file system, or a 'corrupt' error naming what pointed past its end. */
 export async function readChecked(source: ByteSource, offset: number, length: number, what: string): Promise<Uint8Array> {
   const bytes = await source.read(offset, length);
-  if (!bytes) throw new DiskImgError('corrupt', `${what} lies at bytes ${offset}–${offset + length}, past the end of the file system (${source.size} bytes)`, { field: what, offset, value: length });
+  if (!bytes)
+    throw new DiskImgError(
+      'corrupt',
+      `${what} lies at bytes ${offset}–${offset + length}, past the end of the file system (${source.size} bytes)`,
+      { field: what, offset, value: length },
+    );
   return bytes;
 }
 
@@ -91,13 +96,19 @@ export class FileSystem {
   async resolve(path: string): Promise<FsEntry> {
     let entry = this.reader.root();
     const parts = path.split('/').filter((p) => p !== '' && p !== '.');
-    if (parts.length > MAX_DEPTH) throw new DiskImgError('limit', `The path has more than ${MAX_DEPTH} parts`, { field: 'path', value: shorten(path) });
+    if (parts.length > MAX_DEPTH)
+      throw new DiskImgError('limit', `The path has more than ${MAX_DEPTH} parts`, { field: 'path', value: shorten(path) });
     for (const part of parts) {
       if (part === '..') throw new DiskImgError('usage', `Paths are absolute without "..": ${path}`, { field: 'path', value: path });
       if (entry.type !== 'dir') throw new DiskImgError('not-found', `${entry.path} is not a directory`, { field: 'path', value: path });
       const children = await this.reader.list(entry);
-      const found = children.find((c) => c.name === part) ?? (this.reader.type === 'vfat' || this.reader.type === 'exfat' || this.reader.type === 'ntfs' ? children.find((c) => c.name.toUpperCase() === part.toUpperCase()) : undefined);
-      if (!found) throw new DiskImgError('not-found', `No such file or directory in the file system: ${path}`, { field: 'path', value: path });
+      const found =
+        children.find((c) => c.name === part) ??
+        (this.reader.type === 'vfat' || this.reader.type === 'exfat' || this.reader.type === 'ntfs'
+          ? children.find((c) => c.name.toUpperCase() === part.toUpperCase())
+          : undefined);
+      if (!found)
+        throw new DiskImgError('not-found', `No such file or directory in the file system: ${path}`, { field: 'path', value: path });
       entry = found;
     }
     return entry;
@@ -114,14 +125,27 @@ export class FileSystem {
   }
 
   private async *walkBelow(dir: FsEntry, ancestors: Set<string>, seen: Map<string, string>, depth: number): AsyncGenerator<FsEntry> {
-    if (depth > MAX_DEPTH) throw new DiskImgError('limit', `The directory tree is deeper than ${MAX_DEPTH} levels at ${shorten(dir.path)}`, { field: 'depth', value: depth });
+    if (depth > MAX_DEPTH)
+      throw new DiskImgError('limit', `The directory tree is deeper than ${MAX_DEPTH} levels at ${shorten(dir.path)}`, {
+        field: 'depth',
+        value: depth,
+      });
     for (const entry of await this.reader.list(dir)) {
       yield entry;
       if (entry.type !== 'dir') continue;
       const id = entry.ref.id;
-      if (ancestors.has(id)) throw new DiskImgError('corrupt', `Directory loop: ${shorten(entry.path)} is one of its own parent directories (${id})`, { field: 'directory', value: entry.path });
+      if (ancestors.has(id))
+        throw new DiskImgError('corrupt', `Directory loop: ${shorten(entry.path)} is one of its own parent directories (${id})`, {
+          field: 'directory',
+          value: entry.path,
+        });
       const earlier = seen.get(id);
-      if (earlier !== undefined) throw new DiskImgError('corrupt', `Directory ${shorten(entry.path)} is the same directory as ${shorten(earlier)} (${id}): a directory may have only one parent`, { field: 'directory', value: entry.path });
+      if (earlier !== undefined)
+        throw new DiskImgError(
+          'corrupt',
+          `Directory ${shorten(entry.path)} is the same directory as ${shorten(earlier)} (${id}): a directory may have only one parent`,
+          { field: 'directory', value: entry.path },
+        );
       seen.set(id, entry.path);
       ancestors.add(id);
       yield* this.walkBelow(entry, ancestors, seen, depth + 1);
@@ -132,7 +156,12 @@ export class FileSystem {
   /** A file's bytes in order (from `start`, `length` of them; the whole file by default), chunks ≤ 1 MiB. */
   async *read(entry: FsEntry, options: { start?: number; length?: number } = {}): AsyncGenerator<Uint8Array> {
     if (entry.type === 'dir') throw new DiskImgError('usage', `${entry.path} is a directory`, { field: 'path', value: entry.path });
-    if (entry.type !== 'file') throw new DiskImgError('usage', `${entry.path} is a ${entry.type === 'symlink' ? 'symbolic link' : entry.type === 'block' ? 'block device' : entry.type === 'char' ? 'character device' : entry.type === 'fifo' ? 'FIFO' : 'socket'}: it has no bytes to read`, { field: 'path', value: entry.path });
+    if (entry.type !== 'file')
+      throw new DiskImgError(
+        'usage',
+        `${entry.path} is a ${entry.type === 'symlink' ? 'symbolic link' : entry.type === 'block' ? 'block device' : entry.type === 'char' ? 'character device' : entry.type === 'fifo' ? 'FIFO' : 'socket'}: it has no bytes to read`,
+        { field: 'path', value: entry.path },
+      );
     const start = Math.min(Math.max(0, options.start ?? 0), entry.size);
     const length = Math.max(0, Math.min(options.length ?? entry.size, entry.size - start));
     if (length === 0) return;
@@ -141,7 +170,8 @@ export class FileSystem {
       produced += chunk.length;
       yield chunk;
     }
-    if (produced !== length) throw new DiskImgError('corrupt', `${entry.path}: read ${produced} bytes, expected ${length}`, { field: 'size', value: entry.size });
+    if (produced !== length)
+      throw new DiskImgError('corrupt', `${entry.path}: read ${produced} bytes, expected ${length}`, { field: 'size', value: entry.size });
   }
 }
 
@@ -150,12 +180,21 @@ export function modeString(entry: FsEntry): string {
   const kind = { file: '-', dir: 'd', symlink: 'l', block: 'b', char: 'c', fifo: 'p', socket: 's' }[entry.type];
   const mode = entry.mode ?? (entry.type === 'dir' ? 0o755 : 0o644);
   let bits = '';
-  for (let shift = 6; shift >= 0; shift -= 3) bits += `${mode & (4 << shift) ? 'r' : '-'}${mode & (2 << shift) ? 'w' : '-'}${mode & (1 << shift) ? 'x' : '-'}`;
+  for (let shift = 6; shift >= 0; shift -= 3)
+    bits += `${mode & (4 << shift) ? 'r' : '-'}${mode & (2 << shift) ? 'w' : '-'}${mode & (1 << shift) ? 'x' : '-'}`;
   return kind + bits;
 }
 
 /** The JSON shape `diskimg fs ls` prints. */
-export function fsEntryJson(entry: FsEntry): { path: string; type: FsEntryType; size: number; target?: string; mode?: number; mtime?: string; streams?: Array<{ name: string; size: number }> } {
+export function fsEntryJson(entry: FsEntry): {
+  path: string;
+  type: FsEntryType;
+  size: number;
+  target?: string;
+  mode?: number;
+  mtime?: string;
+  streams?: Array<{ name: string; size: number }>;
+} {
   return {
     path: entry.path,
     type: entry.type,

@@ -23,7 +23,15 @@ const MAX_DIR_BYTES = 256 << 20;
 const MAX_EXTENTS = 1_000_000;
 const BLOCKS_KEPT = 64;
 
-const TYPES: Record<number, FsEntryType> = { 0x1: 'fifo', 0x2: 'char', 0x4: 'dir', 0x6: 'block', 0x8: 'file', 0xa: 'symlink', 0xc: 'socket' };
+const TYPES: Record<number, FsEntryType> = {
+  0x1: 'fifo',
+  0x2: 'char',
+  0x4: 'dir',
+  0x6: 'block',
+  0x8: 'file',
+  0xa: 'symlink',
+  0xc: 'socket',
+};
 const be16 = (b: Uint8Array, at: number) => (b[at] << 8) | b[at + 1];
 const be32 = (b: Uint8Array, at: number) => ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
 const be64 = (b: Uint8Array, at: number) => be32(b, at) * 0x1_0000_0000 + be32(b, at + 4);
@@ -84,33 +92,59 @@ export class XfsReader implements FsReader {
 
   static async open(source: ByteSource): Promise<XfsReader> {
     const sb = await readChecked(source, 0, 512, 'The XFS superblock');
-    if (ascii(sb, 0, 4) !== 'XFSB') throw new DiskImgError('invalid-format', 'Not an XFS file system: no XFSB at byte 0', { field: 'magic', offset: 0 });
+    if (ascii(sb, 0, 4) !== 'XFSB')
+      throw new DiskImgError('invalid-format', 'Not an XFS file system: no XFSB at byte 0', { field: 'magic', offset: 0 });
     const bad = (field: string, offset: number, value: number, why: string): never => {
       throw new DiskImgError('corrupt', `The XFS superblock's ${field} (${value}) ${why}`, { field, offset, value });
     };
     const blockSize = be32(sb, 4);
-    if (blockSize < 512 || blockSize > 65536 || (blockSize & (blockSize - 1)) !== 0) bad('block size', 4, blockSize, 'is not a power of two from 512 to 65536');
+    if (blockSize < 512 || blockSize > 65536 || (blockSize & (blockSize - 1)) !== 0)
+      bad('block size', 4, blockSize, 'is not a power of two from 512 to 65536');
     const version = be16(sb, 100) & 0xf;
     if (version !== 4 && version !== 5) bad('version', 100, version, 'is not 4 or 5');
     const v5 = version === 5;
     const sectorSize = be16(sb, 102);
     if (v5) {
       const sector = await readChecked(source, 0, sectorSize, 'The XFS superblock');
-      if (!crcValid(sector, 224)) throw new DiskImgError('corrupt', "The XFS superblock's checksum does not match its bytes: the superblock is damaged", { field: 'checksum', offset: 224 });
+      if (!crcValid(sector, 224))
+        throw new DiskImgError('corrupt', "The XFS superblock's checksum does not match its bytes: the superblock is damaged", {
+          field: 'checksum',
+          offset: 224,
+        });
     }
     const agBlocks = be32(sb, 84);
     const agCount = be32(sb, 88);
     const inodeSize = be16(sb, 104);
     const agBlockLog = sb[124];
     const inodesPerBlockLog = sb[123];
-    if (inodeSize < 256 || inodeSize > 2048 || (inodeSize & (inodeSize - 1)) !== 0 || blockSize / inodeSize !== 2 ** inodesPerBlockLog) bad('inode size', 104, inodeSize, `does not fit blocks of ${blockSize} bytes`);
-    if (agBlocks === 0 || agBlockLog > 31 || 2 ** agBlockLog < agBlocks || agCount === 0) bad('allocation group size', 84, agBlocks, `does not agree with its log ${agBlockLog}`);
+    if (inodeSize < 256 || inodeSize > 2048 || (inodeSize & (inodeSize - 1)) !== 0 || blockSize / inodeSize !== 2 ** inodesPerBlockLog)
+      bad('inode size', 104, inodeSize, `does not fit blocks of ${blockSize} bytes`);
+    if (agBlocks === 0 || agBlockLog > 31 || 2 ** agBlockLog < agBlocks || agCount === 0)
+      bad('allocation group size', 84, agBlocks, `does not agree with its log ${agBlockLog}`);
     const dblocks = be64(sb, 8);
-    if (dblocks * blockSize > source.size) throw new DiskImgError('corrupt', `The XFS superblock says the file system has ${dblocks * blockSize} bytes, but its partition has only ${source.size}`, { field: 'data blocks', offset: 8, value: dblocks });
+    if (dblocks * blockSize > source.size)
+      throw new DiskImgError(
+        'corrupt',
+        `The XFS superblock says the file system has ${dblocks * blockSize} bytes, but its partition has only ${source.size}`,
+        { field: 'data blocks', offset: 8, value: dblocks },
+      );
     const incompat = v5 ? be32(sb, 216) : 0;
     const ftype = v5 ? (incompat & INCOMPAT_FTYPE) !== 0 : (be32(sb, 200) & FEATURES2_FTYPE) !== 0;
     const dirBlockSize = blockSize * 2 ** sb[192];
-    return new XfsReader(source, blockSize, agBlocks, agCount, agBlockLog, inodesPerBlockLog, inodeSize, dirBlockSize, be64(sb, 56), v5, ftype, (incompat & INCOMPAT_NREXT64) !== 0);
+    return new XfsReader(
+      source,
+      blockSize,
+      agBlocks,
+      agCount,
+      agBlockLog,
+      inodesPerBlockLog,
+      inodeSize,
+      dirBlockSize,
+      be64(sb, 56),
+      v5,
+      ftype,
+      (incompat & INCOMPAT_NREXT64) !== 0,
+    );
   }
 
   root(): FsEntry {
@@ -121,7 +155,12 @@ export class XfsReader implements FsReader {
   private address(fsb: number, what: string): number {
     const ag = Math.floor(fsb / 2 ** this.agBlockLog);
     const block = fsb % 2 ** this.agBlockLog;
-    if (ag >= this.agCount || block >= this.agBlocks) throw new DiskImgError('corrupt', `${what} points to block ${fsb} (AG ${ag}, block ${block}), beyond the file system (${this.agCount} AGs of ${this.agBlocks} blocks)`, { field: 'block', value: fsb });
+    if (ag >= this.agCount || block >= this.agBlocks)
+      throw new DiskImgError(
+        'corrupt',
+        `${what} points to block ${fsb} (AG ${ag}, block ${block}), beyond the file system (${this.agCount} AGs of ${this.agBlocks} blocks)`,
+        { field: 'block', value: fsb },
+      );
     return (ag * this.agBlocks + block) * this.blockSize;
   }
 
@@ -142,13 +181,19 @@ export class XfsReader implements FsReader {
     const raw = block.subarray(slot * this.inodeSize, (slot + 1) * this.inodeSize);
     if (ascii(raw, 0, 2) !== 'IN') throw new DiskImgError('corrupt', `Inode ${ino} has no IN signature`, { field: 'inode', value: ino });
     const version = raw[4];
-    if (version === 3 && !crcValid(raw, 100)) throw new DiskImgError('corrupt', `Inode ${ino} fails its checksum: the inode is damaged`, { field: 'inode checksum', value: ino });
+    if (version === 3 && !crcValid(raw, 100))
+      throw new DiskImgError('corrupt', `Inode ${ino} fails its checksum: the inode is damaged`, { field: 'inode checksum', value: ino });
     const fork = version === 3 ? 176 : 100;
     const forkOffset = raw[82];
     const forkSize = forkOffset ? forkOffset * 8 : this.inodeSize - fork;
-    if (fork + forkSize > this.inodeSize) throw new DiskImgError('corrupt', `Inode ${ino}'s fork offset ${forkOffset} runs past the inode`, { field: 'fork offset', value: ino });
+    if (fork + forkSize > this.inodeSize)
+      throw new DiskImgError('corrupt', `Inode ${ino}'s fork offset ${forkOffset} runs past the inode`, {
+        field: 'fork offset',
+        value: ino,
+      });
     const size = be64(raw, 56);
-    if (!Number.isSafeInteger(size)) throw new DiskImgError('limit', `Inode ${ino} says it holds ${size} bytes`, { field: 'size', value: ino });
+    if (!Number.isSafeInteger(size))
+      throw new DiskImgError('limit', `Inode ${ino} says it holds ${size} bytes`, { field: 'size', value: ino });
     const extents = this.nrext64 && be64(raw, 120) & 0x10 ? be64(raw, 24) : be32(raw, 76);
     return { ino, raw, mode: be16(raw, 2), format: raw[5], size, fork, forkSize, extents };
   }
@@ -168,19 +213,32 @@ export class XfsReader implements FsReader {
   private async *extentsOf(inode: Inode): AsyncGenerator<Extent> {
     const f = inode.raw.subarray(inode.fork, inode.fork + inode.forkSize);
     if (inode.format === FORMAT_EXTENTS) {
-      if (inode.extents * 16 > f.length) throw new DiskImgError('corrupt', `Inode ${inode.ino} says it has ${inode.extents} extents, more than its fork holds`, { field: 'extents', value: inode.ino });
+      if (inode.extents * 16 > f.length)
+        throw new DiskImgError('corrupt', `Inode ${inode.ino} says it has ${inode.extents} extents, more than its fork holds`, {
+          field: 'extents',
+          value: inode.ino,
+        });
       for (let i = 0; i < inode.extents; i++) yield this.parseExtent(f, i * 16);
       return;
     }
-    if (inode.format !== FORMAT_BTREE) throw new DiskImgError('corrupt', `Inode ${inode.ino} has data fork format ${inode.format}`, { field: 'format', value: inode.ino });
+    if (inode.format !== FORMAT_BTREE)
+      throw new DiskImgError('corrupt', `Inode ${inode.ino} has data fork format ${inode.format}`, { field: 'format', value: inode.ino });
     const level = be16(f, 0);
     const records = be16(f, 2);
     const maxRecords = Math.floor((f.length - 4) / 16);
-    if (level === 0 || level > 8 || records > maxRecords) throw new DiskImgError('corrupt', `The extent B+tree root of inode ${inode.ino} is damaged (level ${level}, ${records} records)`, { field: 'bmbt root', value: inode.ino });
+    if (level === 0 || level > 8 || records > maxRecords)
+      throw new DiskImgError('corrupt', `The extent B+tree root of inode ${inode.ino} is damaged (level ${level}, ${records} records)`, {
+        field: 'bmbt root',
+        value: inode.ino,
+      });
     let seen = 0;
     for (let i = 0; i < records; i++) {
       for await (const e of this.btree(inode, be64(f, 4 + maxRecords * 8 + i * 8), level - 1)) {
-        if (++seen > MAX_EXTENTS) throw new DiskImgError('limit', `Inode ${inode.ino} has more than ${MAX_EXTENTS} extents`, { field: 'extents', value: inode.ino });
+        if (++seen > MAX_EXTENTS)
+          throw new DiskImgError('limit', `Inode ${inode.ino} has more than ${MAX_EXTENTS} extents`, {
+            field: 'extents',
+            value: inode.ino,
+          });
         yield e;
       }
     }
@@ -189,24 +247,45 @@ export class XfsReader implements FsReader {
   private async *btree(inode: Inode, fsb: number, level: number): AsyncGenerator<Extent> {
     const b = await this.block(fsb, `An extent B+tree block of inode ${inode.ino}`);
     const magic = ascii(b, 0, 4);
-    if (magic !== (this.v5 ? 'BMA3' : 'BMAP') || be16(b, 4) !== level) throw new DiskImgError('corrupt', `Extent B+tree block ${fsb} of inode ${inode.ino} is damaged (magic ${JSON.stringify(magic)}, level ${be16(b, 4)}, expected ${level})`, { field: 'bmbt block', value: fsb });
-    if (this.v5 && !crcValid(b, 64)) throw new DiskImgError('corrupt', `Extent B+tree block ${fsb} of inode ${inode.ino} fails its checksum`, { field: 'bmbt checksum', value: fsb });
+    if (magic !== (this.v5 ? 'BMA3' : 'BMAP') || be16(b, 4) !== level)
+      throw new DiskImgError(
+        'corrupt',
+        `Extent B+tree block ${fsb} of inode ${inode.ino} is damaged (magic ${JSON.stringify(magic)}, level ${be16(b, 4)}, expected ${level})`,
+        { field: 'bmbt block', value: fsb },
+      );
+    if (this.v5 && !crcValid(b, 64))
+      throw new DiskImgError('corrupt', `Extent B+tree block ${fsb} of inode ${inode.ino} fails its checksum`, {
+        field: 'bmbt checksum',
+        value: fsb,
+      });
     const header = this.v5 ? 72 : 24;
     const records = be16(b, 6);
     if (level === 0) {
-      if (header + records * 16 > b.length) throw new DiskImgError('corrupt', `Extent B+tree block ${fsb} of inode ${inode.ino} claims ${records} records`, { field: 'bmbt records', value: records });
+      if (header + records * 16 > b.length)
+        throw new DiskImgError('corrupt', `Extent B+tree block ${fsb} of inode ${inode.ino} claims ${records} records`, {
+          field: 'bmbt records',
+          value: records,
+        });
       for (let i = 0; i < records; i++) yield this.parseExtent(b, header + i * 16);
       return;
     }
     const maxRecords = Math.floor((b.length - header) / 16);
-    if (records > maxRecords) throw new DiskImgError('corrupt', `Extent B+tree block ${fsb} of inode ${inode.ino} claims ${records} records`, { field: 'bmbt records', value: records });
+    if (records > maxRecords)
+      throw new DiskImgError('corrupt', `Extent B+tree block ${fsb} of inode ${inode.ino} claims ${records} records`, {
+        field: 'bmbt records',
+        value: records,
+      });
     for (let i = 0; i < records; i++) yield* this.btree(inode, be64(b, header + maxRecords * 8 + i * 8), level - 1);
   }
 
   /** Bytes `start`..`start+length` of an inode's data: inline, or through its extents (holes and unwritten extents as zeros). */
   private async *data(inode: Inode, start: number, length: number, what: string): AsyncGenerator<Uint8Array> {
     if (inode.format === FORMAT_LOCAL) {
-      if (start + length > inode.forkSize) throw new DiskImgError('corrupt', `${what} holds ${inode.forkSize} bytes inline, fewer than its size ${inode.size}`, { field: 'size', value: inode.ino });
+      if (start + length > inode.forkSize)
+        throw new DiskImgError('corrupt', `${what} holds ${inode.forkSize} bytes inline, fewer than its size ${inode.size}`, {
+          field: 'size',
+          value: inode.ino,
+        });
       yield inode.raw.slice(inode.fork + start, inode.fork + start + length);
       return;
     }
@@ -233,7 +312,12 @@ export class XfsReader implements FsReader {
         if (e.unwritten) yield new Uint8Array(size);
         else {
           const first = e.block + Math.floor((at - from) / bs);
-          yield await readChecked(this.source, this.address(first, `The data of ${what}`) + ((at - from) % bs), size, `The data of ${what}`);
+          yield await readChecked(
+            this.source,
+            this.address(first, `The data of ${what}`) + ((at - from) % bs),
+            size,
+            `The data of ${what}`,
+          );
         }
         at += size;
       }
@@ -244,7 +328,11 @@ export class XfsReader implements FsReader {
   private entryFor(dir: FsEntry, name: string, inode: Inode): FsEntry {
     const r = inode.raw;
     const type = TYPES[inode.mode >> 12];
-    if (!type) throw new DiskImgError('corrupt', `Inode ${inode.ino} (${childPath(dir, name)}) has an unknown file type`, { field: 'mode', value: inode.ino });
+    if (!type)
+      throw new DiskImgError('corrupt', `Inode ${inode.ino} (${childPath(dir, name)}) has an unknown file type`, {
+        field: 'mode',
+        value: inode.ino,
+      });
     const bigtime = r[4] === 3 && be64(r, 120) & DIFLAG2_BIGTIME;
     const seconds = bigtime ? Number(be64n(r, 40) / 1_000_000_000n) - 2 ** 31 : new DataView(r.buffer, r.byteOffset).getInt32(40);
     const entry: FsEntry = {
@@ -268,11 +356,13 @@ export class XfsReader implements FsReader {
 
   async list(dir: FsEntry): Promise<FsEntry[]> {
     const inode = await this.inode((dir.ref as XfsRef).ino);
-    if (inode.mode >> 12 !== 0x4) throw new DiskImgError('corrupt', `${dir.path} (inode ${inode.ino}) is not a directory`, { field: 'mode', value: inode.ino });
+    if (inode.mode >> 12 !== 0x4)
+      throw new DiskImgError('corrupt', `${dir.path} (inode ${inode.ino}) is not a directory`, { field: 'mode', value: inode.ino });
     const what = `directory ${dir.path} (inode ${inode.ino})`;
     const found: Array<{ name: string; ino: number }> = [];
     const push = (name: string, ino: number) => {
-      if (found.length >= MAX_DIR_ENTRIES) throw new DiskImgError('limit', `${what} has more than ${MAX_DIR_ENTRIES} entries`, { field: 'directory', value: dir.path });
+      if (found.length >= MAX_DIR_ENTRIES)
+        throw new DiskImgError('limit', `${what} has more than ${MAX_DIR_ENTRIES} entries`, { field: 'directory', value: dir.path });
       if (name !== '.' && name !== '..') found.push({ name, ino });
     };
     const decoder = new TextDecoder();
@@ -285,7 +375,11 @@ export class XfsReader implements FsReader {
       for (let i = 0; i < count; i++) {
         const nameLength = f[at];
         const next = at + 3 + nameLength + (this.ftype ? 1 : 0) + inoSize;
-        if (nameLength === 0 || next > f.length) throw new DiskImgError('corrupt', `The short-form entries of ${what} run past its fork`, { field: 'shortform', value: inode.ino });
+        if (nameLength === 0 || next > f.length)
+          throw new DiskImgError('corrupt', `The short-form entries of ${what} run past its fork`, {
+            field: 'shortform',
+            value: inode.ino,
+          });
         const name = decoder.decode(f.subarray(at + 3, at + 3 + nameLength));
         const inoAt = at + 3 + nameLength + (this.ftype ? 1 : 0);
         push(name, wide ? be64(f, inoAt) : be32(f, inoAt));
@@ -293,7 +387,11 @@ export class XfsReader implements FsReader {
       }
     } else {
       const dataEnd = Math.min(inode.size, DIR_LEAF_OFFSET);
-      if (dataEnd > MAX_DIR_BYTES) throw new DiskImgError('limit', `${what} is ${dataEnd} bytes, more than ${MAX_DIR_BYTES}`, { field: 'directory size', value: dataEnd });
+      if (dataEnd > MAX_DIR_BYTES)
+        throw new DiskImgError('limit', `${what} is ${dataEnd} bytes, more than ${MAX_DIR_BYTES}`, {
+          field: 'directory size',
+          value: dataEnd,
+        });
       const dbs = this.dirBlockSize;
       let pending = new Uint8Array(0);
       for await (const chunk of this.data(inode, 0, Math.ceil(dataEnd / dbs) * dbs, what)) {
@@ -323,33 +421,52 @@ export class XfsReader implements FsReader {
     const magic = ascii(b, 0, 4);
     if (b.every((x) => x === 0)) return;
     const block = magic === 'XDB3' || magic === 'XD2B';
-    if (!block && magic !== 'XDD3' && magic !== 'XD2D') throw new DiskImgError('corrupt', `A data block of ${what} has no directory signature (found ${JSON.stringify(magic)})`, { field: 'directory block', value: magic });
-    if (this.v5 && !crcValid(b, 4)) throw new DiskImgError('corrupt', `A data block of ${what} fails its checksum`, { field: 'directory block checksum' });
+    if (!block && magic !== 'XDD3' && magic !== 'XD2D')
+      throw new DiskImgError('corrupt', `A data block of ${what} has no directory signature (found ${JSON.stringify(magic)})`, {
+        field: 'directory block',
+        value: magic,
+      });
+    if (this.v5 && !crcValid(b, 4))
+      throw new DiskImgError('corrupt', `A data block of ${what} fails its checksum`, { field: 'directory block checksum' });
     let end = b.length;
     if (block) {
       const leaves = be32(b, b.length - 8);
       end = b.length - 8 - leaves * 8;
-      if (end < 0) throw new DiskImgError('corrupt', `A block of ${what} claims ${leaves} leaf entries`, { field: 'leaf count', value: leaves });
+      if (end < 0)
+        throw new DiskImgError('corrupt', `A block of ${what} claims ${leaves} leaf entries`, { field: 'leaf count', value: leaves });
     }
     const decoder = new TextDecoder();
-    for (let at = this.v5 ? 64 : 16; at + 8 <= end; ) {
+    for (let at = this.v5 ? 64 : 16; at + 8 <= end;) {
       if (be16(b, at) === 0xffff) {
         const length = be16(b, at + 2);
-        if (length < 8 || length % 8 !== 0) throw new DiskImgError('corrupt', `An unused entry of ${what} at byte ${at} has length ${length}`, { field: 'unused entry', value: length });
+        if (length < 8 || length % 8 !== 0)
+          throw new DiskImgError('corrupt', `An unused entry of ${what} at byte ${at} has length ${length}`, {
+            field: 'unused entry',
+            value: length,
+          });
         at += length;
         continue;
       }
       const nameLength = b[at + 8];
       const size = Math.ceil((8 + 1 + nameLength + (this.ftype ? 1 : 0) + 2) / 8) * 8;
-      if (nameLength === 0 || at + size > end) throw new DiskImgError('corrupt', `An entry of ${what} at byte ${at} does not fit its block`, { field: 'directory entry', value: at });
+      if (nameLength === 0 || at + size > end)
+        throw new DiskImgError('corrupt', `An entry of ${what} at byte ${at} does not fit its block`, {
+          field: 'directory entry',
+          value: at,
+        });
       push(decoder.decode(b.subarray(at + 9, at + 9 + nameLength)), be64(b, at));
       at += size;
     }
   }
 
   private async linkTarget(inode: Inode, path: string): Promise<string> {
-    if (inode.size > 1024) throw new DiskImgError('corrupt', `The symbolic link ${path} says its target is ${inode.size} bytes long (XFS allows 1024)`, { field: 'symlink size', value: inode.size });
-    if (inode.format === FORMAT_LOCAL) return new TextDecoder().decode(inode.raw.subarray(inode.fork, inode.fork + Math.min(inode.size, inode.forkSize)));
+    if (inode.size > 1024)
+      throw new DiskImgError('corrupt', `The symbolic link ${path} says its target is ${inode.size} bytes long (XFS allows 1024)`, {
+        field: 'symlink size',
+        value: inode.size,
+      });
+    if (inode.format === FORMAT_LOCAL)
+      return new TextDecoder().decode(inode.raw.subarray(inode.fork, inode.fork + Math.min(inode.size, inode.forkSize)));
     // Remote: v5 blocks each start with a 56-byte header (XSLM) before their part of the target.
     const header = this.v5 ? 56 : 0;
     const parts: Uint8Array[] = [];
@@ -357,7 +474,8 @@ export class XfsReader implements FsReader {
     for await (const e of this.extentsOf(inode)) {
       for (let i = 0; i < e.count && left > 0; i++) {
         const b = await this.block(e.block + i, `The target of ${path}`);
-        if (this.v5 && ascii(b, 0, 4) !== 'XSLM') throw new DiskImgError('corrupt', `A block of the symbolic link ${path} has no XSLM signature`, { field: 'symlink block' });
+        if (this.v5 && ascii(b, 0, 4) !== 'XSLM')
+          throw new DiskImgError('corrupt', `A block of the symbolic link ${path} has no XSLM signature`, { field: 'symlink block' });
         const take = Math.min(left, b.length - header);
         parts.push(b.subarray(header, header + take));
         left -= take;

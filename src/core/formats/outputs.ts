@@ -8,7 +8,14 @@ import { DiskImgError } from '../errors.ts';
 import type { OutputDriver, OutputOption, OutputOptionValues } from './output/driver.ts';
 import { checkVdiSize, VdiWriter, type VdiWriteOptions } from './vdi/write.ts';
 import { resolveVhdxOptions, VhdxWriter, type VhdxWriteOptions } from './vhdx/write.ts';
-import { vmdkCompanions, resolveVmdkOptions, VMDK_ADAPTER_TYPES, VMDK_SUBFORMAT_WRITERS, VMDK_SUBFORMATS, type VmdkWriteOptions } from './vmdk/write-sparse.ts';
+import {
+  vmdkCompanions,
+  resolveVmdkOptions,
+  VMDK_ADAPTER_TYPES,
+  VMDK_SUBFORMAT_WRITERS,
+  VMDK_SUBFORMATS,
+  type VmdkWriteOptions,
+} from './vmdk/write-sparse.ts';
 import { VpcWriter, vpcSize, type VpcWriteOptions } from './vpc/write.ts';
 
 const BOOL = 'bool' as const;
@@ -27,10 +34,22 @@ export const QCOW2_OPTIONS: readonly OutputOption[] = [
   { key: 'backing_fmt', type: 'string', help: 'Image format of the base image' },
   { key: 'cluster_size', type: 'size', default: '65536', help: 'qcow2 cluster size' },
   { key: 'compat', type: 'enum', default: '1.1', values: ['0.10', 'v2', '1.1', 'v3'], help: 'Compatibility level (v2 [0.10] or v3 [1.1])' },
-  { key: 'compression_type', type: 'enum', default: 'zlib', values: ['zlib', 'zstd'], help: 'Compression method used for image cluster compression' },
+  {
+    key: 'compression_type',
+    type: 'enum',
+    default: 'zlib',
+    values: ['zlib', 'zstd'],
+    help: 'Compression method used for image cluster compression',
+  },
   { key: 'extended_l2', type: BOOL, default: 'off', help: 'Extended L2 tables (diskimg writes off only)' },
   { key: 'lazy_refcounts', type: BOOL, default: 'off', help: 'Postpone refcount updates' },
-  { key: 'preallocation', type: 'enum', default: 'off', values: ['off', 'metadata'], help: 'Preallocation mode (diskimg writes off and metadata)' },
+  {
+    key: 'preallocation',
+    type: 'enum',
+    default: 'off',
+    values: ['off', 'metadata'],
+    help: 'Preallocation mode (diskimg writes off and metadata)',
+  },
   { key: 'refcount_bits', type: 'number', default: '16', help: 'Width of a reference count entry in bits' },
   { key: 'size', type: 'size', help: 'Virtual disk size' },
 ];
@@ -48,13 +67,27 @@ export const vpcOutput: OutputDriver<VpcWriteOptions, 'vpc'> = {
   title: 'Virtual Hard Disk (VHD), for Hyper-V, Azure and Virtual PC',
   extension: 'vhd',
   options: [
-    { key: 'force_size', type: BOOL, default: 'off', help: 'Force disk size calculation to use the actual size specified, rather than using the nearest CHS-based calculation' },
+    {
+      key: 'force_size',
+      type: BOOL,
+      default: 'off',
+      help: 'Force disk size calculation to use the actual size specified, rather than using the nearest CHS-based calculation',
+    },
     { key: 'size', type: 'size', help: 'Virtual disk size' },
-    { key: 'subformat', type: 'enum', default: 'dynamic', values: ['dynamic', 'fixed'], help: 'Type of virtual hard disk format. Supported formats are {dynamic (default) | fixed}' },
+    {
+      key: 'subformat',
+      type: 'enum',
+      default: 'dynamic',
+      values: ['dynamic', 'fixed'],
+      help: 'Type of virtual hard disk format. Supported formats are {dynamic (default) | fixed}',
+    },
   ],
   compression: false,
   resolve(values: OutputOptionValues, virtualSize: number): VpcWriteOptions {
-    const options: VpcWriteOptions = { subformat: (values.get('subformat') as VpcWriteOptions['subformat']) ?? 'dynamic', forceSize: values.get('force_size') === true };
+    const options: VpcWriteOptions = {
+      subformat: (values.get('subformat') as VpcWriteOptions['subformat']) ?? 'dynamic',
+      forceSize: values.get('force_size') === true,
+    };
     vpcSize(virtualSize, options.forceSize);
     return options;
   },
@@ -83,10 +116,21 @@ export const vhdxOutput: OutputDriver<VhdxWriteOptions, 'vhdx'> = {
   extension: 'vhdx',
   options: [
     { key: 'block_size', type: 'size', default: '0', help: 'Block Size; min 1MB, max 256MB. 0 means auto-calculate based on image size.' },
-    { key: 'block_state_zero', type: BOOL, default: 'on', help: "Force use of payload blocks of type 'ZERO'. Non-standard, but default.  Do not set to 'off' when using 'qemu-img convert' with subformat=dynamic." },
+    {
+      key: 'block_state_zero',
+      type: BOOL,
+      default: 'on',
+      help: "Force use of payload blocks of type 'ZERO'. Non-standard, but default.  Do not set to 'off' when using 'qemu-img convert' with subformat=dynamic.",
+    },
     { key: 'log_size', type: 'size', default: '1048576', help: 'Log size; min 1MB.' },
     { key: 'size', type: 'size', help: 'Virtual disk size; max of 64TB.' },
-    { key: 'subformat', type: 'enum', default: 'dynamic', values: ['dynamic', 'fixed'], help: "VHDX format type, can be either 'dynamic' or 'fixed'. Default is 'dynamic'." },
+    {
+      key: 'subformat',
+      type: 'enum',
+      default: 'dynamic',
+      values: ['dynamic', 'fixed'],
+      help: "VHDX format type, can be either 'dynamic' or 'fixed'. Default is 'dynamic'.",
+    },
   ],
   compression: false,
   resolve: (values, virtualSize) =>
@@ -104,7 +148,13 @@ export const vmdkOutput: OutputDriver<VmdkWriteOptions, 'vmdk'> = {
   title: 'VMware virtual disk (VMDK)',
   extension: 'vmdk',
   options: [
-    { key: 'adapter_type', type: 'string', default: 'ide', values: VMDK_ADAPTER_TYPES, help: 'Virtual adapter type, can be one of ide (default), lsilogic, buslogic or legacyESX' },
+    {
+      key: 'adapter_type',
+      type: 'string',
+      default: 'ide',
+      values: VMDK_ADAPTER_TYPES,
+      help: 'Virtual adapter type, can be one of ide (default), lsilogic, buslogic or legacyESX',
+    },
     { key: 'backing_file', type: 'string', help: 'File name of a base image' },
     { key: 'backing_fmt', type: 'string', help: "Must be 'vmdk' if present" },
     { key: 'compat6', type: BOOL, default: 'off', help: 'VMDK version 6 image' },

@@ -122,7 +122,11 @@ const ROOT_RECORD = 156;
 
 function checkRoot(volume: VolumeDescriptor, storage: Storage): void {
   if (volume.root.extent * SECTOR >= storage.size) {
-    throw new DiskImgError('invalid-format', `The root directory of the ${volume.type} volume descriptor lies at sector ${volume.root.extent}, past the end of the image (${storage.size} bytes)`, { file: storage.name, field: 'root directory extent', offset: volume.offset + ROOT_RECORD + 2, value: volume.root.extent });
+    throw new DiskImgError(
+      'invalid-format',
+      `The root directory of the ${volume.type} volume descriptor lies at sector ${volume.root.extent}, past the end of the image (${storage.size} bytes)`,
+      { file: storage.name, field: 'root directory extent', offset: volume.offset + ROOT_RECORD + 2, value: volume.root.extent },
+    );
   }
 }
 
@@ -132,7 +136,12 @@ function parseVolume(b: Uint8Array, offset: number, type: 'primary' | 'supplemen
   const blockSize = le16(b, 128);
   if (blockSize !== SECTOR) {
     // Every real disc uses 2048; other sizes are legal in ECMA-119 but would break our offsets.
-    throw new DiskImgError('unsupported', `ISO 9660 logical block size ${blockSize} is not supported (only 2048)`, { file: name, field: 'logical block size', offset: offset + 128, value: blockSize });
+    throw new DiskImgError('unsupported', `ISO 9660 logical block size ${blockSize} is not supported (only 2048)`, {
+      file: name,
+      field: 'logical block size',
+      offset: offset + 128,
+      value: blockSize,
+    });
   }
   const root = { extent: le32(b, ROOT_RECORD + 2), size: le32(b, ROOT_RECORD + 10) };
   return {
@@ -154,7 +163,7 @@ function parseVolume(b: Uint8Array, offset: number, type: 'primary' | 'supplemen
     logicalBlockSize: blockSize,
     pathTableSize: le32(b, 132),
     pathTableL: le32(b, 140),
-    pathTableM: (b[148] << 24 >>> 0) + (b[149] << 16) + (b[150] << 8) + b[151],
+    pathTableM: ((b[148] << 24) >>> 0) + (b[149] << 16) + (b[150] << 8) + b[151],
     root,
     creationDate: decDateTime(b, 813),
     modificationDate: decDateTime(b, 830),
@@ -177,11 +186,19 @@ export async function readDescriptors(storage: Storage): Promise<Descriptors> {
   for (let i = 0; i < MAX_DESCRIPTORS; i++) {
     const offset = (FIRST_DESCRIPTOR + i) * SECTOR;
     if (offset + SECTOR > storage.size) {
-      throw new DiskImgError('invalid-format', `The ISO 9660 volume descriptor set is cut short: the image ends at ${storage.size} bytes, before its terminator`, { file: storage.name, offset });
+      throw new DiskImgError(
+        'invalid-format',
+        `The ISO 9660 volume descriptor set is cut short: the image ends at ${storage.size} bytes, before its terminator`,
+        { file: storage.name, offset },
+      );
     }
     const b = await storage.read(offset, SECTOR);
     if (!isIso9660(b)) {
-      throw new DiskImgError('invalid-format', `Sector ${FIRST_DESCRIPTOR + i} is not an ISO 9660 volume descriptor (no CD001 signature) and no terminator came before it`, { file: storage.name, field: 'standard identifier', offset: offset + 1 });
+      throw new DiskImgError(
+        'invalid-format',
+        `Sector ${FIRST_DESCRIPTOR + i} is not an ISO 9660 volume descriptor (no CD001 signature) and no terminator came before it`,
+        { file: storage.name, field: 'standard identifier', offset: offset + 1 },
+      );
     }
     offsets.push(offset);
     const type = b[0];
@@ -189,9 +206,17 @@ export async function readDescriptors(storage: Storage): Promise<Descriptors> {
     if (type === 0 && text(b, 7, 32, false).startsWith('EL TORITO SPECIFICATION')) bootCatalog = le32(b, 71);
     else if (type === 1 && !primary) primary = parseVolume(b, offset, 'primary', storage.name);
     else if (type === 2) supplementary.push(parseVolume(b, offset, 'supplementary', storage.name));
-    if (i === MAX_DESCRIPTORS - 1) throw new DiskImgError('limit', `More than ${MAX_DESCRIPTORS} ISO 9660 volume descriptors without a terminator`, { file: storage.name, offset });
+    if (i === MAX_DESCRIPTORS - 1)
+      throw new DiskImgError('limit', `More than ${MAX_DESCRIPTORS} ISO 9660 volume descriptors without a terminator`, {
+        file: storage.name,
+        offset,
+      });
   }
-  if (!primary) throw new DiskImgError('invalid-format', 'The ISO 9660 image has no primary volume descriptor', { file: storage.name, offset: FIRST_DESCRIPTOR * SECTOR });
+  if (!primary)
+    throw new DiskImgError('invalid-format', 'The ISO 9660 image has no primary volume descriptor', {
+      file: storage.name,
+      offset: FIRST_DESCRIPTOR * SECTOR,
+    });
   for (const volume of [primary, ...supplementary]) checkRoot(volume, storage);
   return { primary, supplementary, bootCatalog, offsets };
 }

@@ -60,15 +60,31 @@ const S_IFLNK = 0o120000;
 
 export const isDirMode = (mode: number | undefined) => mode !== undefined && (mode & S_IFMT) === S_IFDIR;
 export const isLinkMode = (mode: number | undefined) => mode !== undefined && (mode & S_IFMT) === S_IFLNK;
-const SPECIAL: Record<number, 'block' | 'char' | 'fifo' | 'socket'> = { 0o060000: 'block', 0o020000: 'char', 0o010000: 'fifo', 0o140000: 'socket' };
+const SPECIAL: Record<number, 'block' | 'char' | 'fifo' | 'socket'> = {
+  0o060000: 'block',
+  0o020000: 'char',
+  0o010000: 'fifo',
+  0o140000: 'socket',
+};
 /** A device node, FIFO or socket, from PX's file type bits. */
 export const specialType = (mode: number | undefined) => (mode === undefined ? undefined : SPECIAL[mode & S_IFMT]);
 
 /** Reads a directory's extent, refusing one that lies outside the image or is absurdly large. */
 export async function readDirectoryBytes(storage: Storage, extent: number, size: number, path: string): Promise<Uint8Array> {
   const offset = extent * SECTOR;
-  if (size > MAX_DIRECTORY_BYTES) throw new DiskImgError('limit', `Directory ${path} claims ${size} bytes, more than the ${MAX_DIRECTORY_BYTES} accepted`, { file: storage.name, field: 'directory size', offset, value: size });
-  if (offset + size > storage.size) throw new DiskImgError('invalid-format', `Directory ${path} lies at bytes ${offset}–${offset + size}, past the end of the image (${storage.size} bytes): the image is truncated or damaged`, { file: storage.name, field: 'directory extent', offset, value: extent });
+  if (size > MAX_DIRECTORY_BYTES)
+    throw new DiskImgError('limit', `Directory ${path} claims ${size} bytes, more than the ${MAX_DIRECTORY_BYTES} accepted`, {
+      file: storage.name,
+      field: 'directory size',
+      offset,
+      value: size,
+    });
+  if (offset + size > storage.size)
+    throw new DiskImgError(
+      'invalid-format',
+      `Directory ${path} lies at bytes ${offset}–${offset + size}, past the end of the image (${storage.size} bytes): the image is truncated or damaged`,
+      { file: storage.name, field: 'directory extent', offset, value: extent },
+    );
   return storage.read(offset, size);
 }
 
@@ -84,7 +100,14 @@ function decodeName(raw: Uint8Array, joliet: boolean): string {
 }
 
 /** Every record of a directory's bytes, "." and ".." included, in order. */
-export async function parseRecords(storage: Storage, bytes: Uint8Array, extent: number, joliet: boolean, susp: { skip: number } | null, systemUse = true): Promise<RawRecord[]> {
+export async function parseRecords(
+  storage: Storage,
+  bytes: Uint8Array,
+  extent: number,
+  joliet: boolean,
+  susp: { skip: number } | null,
+  systemUse = true,
+): Promise<RawRecord[]> {
   const records: RawRecord[] = [];
   let at = 0;
   while (at < bytes.length) {
@@ -95,10 +118,21 @@ export async function parseRecords(storage: Storage, bytes: Uint8Array, extent: 
     }
     const where = extent * SECTOR + at;
     if (length < 34 || at + length > bytes.length || Math.floor(at / SECTOR) !== Math.floor((at + length - 1) / SECTOR)) {
-      throw new DiskImgError('invalid-format', `A directory record at byte ${where} has an impossible length ${length}`, { file: storage.name, field: 'directory record length', offset: where, value: length });
+      throw new DiskImgError('invalid-format', `A directory record at byte ${where} has an impossible length ${length}`, {
+        file: storage.name,
+        field: 'directory record length',
+        offset: where,
+        value: length,
+      });
     }
     const nameLength = bytes[at + 32];
-    if (33 + nameLength > length) throw new DiskImgError('invalid-format', `A directory record at byte ${where} has a name longer than the record`, { file: storage.name, field: 'file identifier length', offset: where + 32, value: nameLength });
+    if (33 + nameLength > length)
+      throw new DiskImgError('invalid-format', `A directory record at byte ${where} has a name longer than the record`, {
+        file: storage.name,
+        field: 'file identifier length',
+        offset: where + 32,
+        value: nameLength,
+      });
     const flags = bytes[at + 25];
     const record: RawRecord = {
       at: where,
@@ -153,16 +187,29 @@ function parseSystemUse(storage: Storage, area: Uint8Array, recordAt: number): R
   return next ? followContinuations(storage, state, next, recordAt) : finish(state);
 }
 
-async function followContinuations(storage: Storage, state: SuspState, first: { offset: number; length: number }, recordAt: number): Promise<RockRidge | undefined> {
+async function followContinuations(
+  storage: Storage,
+  state: SuspState,
+  first: { offset: number; length: number },
+  recordAt: number,
+): Promise<RockRidge | undefined> {
   const visited = new Set<number>();
   let next: { offset: number; length: number } | undefined = first;
   for (let continuations = 0; next; continuations++) {
     if (continuations >= MAX_CONTINUATIONS || visited.has(next.offset)) {
-      throw new DiskImgError('corrupt', `The Rock Ridge continuation areas of the record at byte ${recordAt} loop or go on past ${MAX_CONTINUATIONS} areas`, { file: storage.name, field: 'CE', offset: next.offset });
+      throw new DiskImgError(
+        'corrupt',
+        `The Rock Ridge continuation areas of the record at byte ${recordAt} loop or go on past ${MAX_CONTINUATIONS} areas`,
+        { file: storage.name, field: 'CE', offset: next.offset },
+      );
     }
     visited.add(next.offset);
     if (next.length > SECTOR || next.offset + next.length > storage.size) {
-      throw new DiskImgError('invalid-format', `A Rock Ridge continuation area of the record at byte ${recordAt} lies at bytes ${next.offset}–${next.offset + next.length}, outside the image or longer than a sector`, { file: storage.name, field: 'CE', offset: next.offset, value: next.length });
+      throw new DiskImgError(
+        'invalid-format',
+        `A Rock Ridge continuation area of the record at byte ${recordAt} lies at bytes ${next.offset}–${next.offset + next.length}, outside the image or longer than a sector`,
+        { file: storage.name, field: 'CE', offset: next.offset, value: next.length },
+      );
     }
     next = parseArea(await storage.read(next.offset, next.length), state);
   }
@@ -209,7 +256,8 @@ function parseArea(current: Uint8Array, state: SuspState): { offset: number; len
           const low = u32(e, 12);
           // genisoimage writes major and minor in the two words (as RRIP means, and as Linux reads a non-zero high word);
           // libisofs writes the whole glibc dev_t in the low word: major in bits 8–19, minor in bits 0–7 and 20–31.
-          rr.device = high !== 0 ? { major: high, minor: low } : { major: (low >>> 8) & 0xfff, minor: (low & 0xff) | ((low >>> 12) & 0xfff00) };
+          rr.device =
+            high !== 0 ? { major: high, minor: low } : { major: (low >>> 8) & 0xfff, minor: (low & 0xff) | ((low >>> 12) & 0xfff00) };
         }
         state.found = true;
         break;

@@ -89,9 +89,20 @@ export interface Truncation {
   stopped?: string;
 }
 
-async function findTruncation(storage: Storage, volumeSize: number, walk: () => AsyncGenerator<DiscEntry>): Promise<Truncation | undefined> {
+async function findTruncation(
+  storage: Storage,
+  volumeSize: number,
+  walk: () => AsyncGenerator<DiscEntry>,
+): Promise<Truncation | undefined> {
   if (storage.size >= volumeSize) return undefined;
-  const t: Truncation = { volumeSize, imageSize: storage.size, missing: volumeSize - storage.size, files: [], fileCount: 0, complete: true };
+  const t: Truncation = {
+    volumeSize,
+    imageSize: storage.size,
+    missing: volumeSize - storage.size,
+    files: [],
+    fileCount: 0,
+    complete: true,
+  };
   let seen = 0;
   try {
     for await (const entry of walk()) {
@@ -99,7 +110,8 @@ async function findTruncation(storage: Storage, volumeSize: number, walk: () => 
         Object.assign(t, { complete: false, stopped: `more than ${TRUNCATED_SEARCH} entries` });
         break;
       }
-      if (entry.type !== 'file' || !entry.extents.some((e) => e.offset >= 0 && e.length > 0 && e.offset + e.length > storage.size)) continue;
+      if (entry.type !== 'file' || !entry.extents.some((e) => e.offset >= 0 && e.length > 0 && e.offset + e.length > storage.size))
+        continue;
       if (t.files.length < TRUNCATED_NAMES) t.files.push(entry.path);
       t.fileCount++;
     }
@@ -173,7 +185,11 @@ export class Disc {
       }
     }
     if (!iso9660 && !udfTree) {
-      throw new DiskImgError('invalid-format', `Not an ISO 9660 or UDF disc image: no CD001 volume descriptor at byte ${16 * SECTOR} and no UDF anchor at sector 256`, { file: storage.name, field: 'volume descriptor', offset: 16 * SECTOR });
+      throw new DiskImgError(
+        'invalid-format',
+        `Not an ISO 9660 or UDF disc image: no CD001 volume descriptor at byte ${16 * SECTOR} and no UDF anchor at sector 256`,
+        { file: storage.name, field: 'volume descriptor', offset: 16 * SECTOR },
+      );
     }
     const trees: Partial<Record<TreeKind, DiscTree>> = {
       udf: udfTree,
@@ -185,13 +201,22 @@ export class Disc {
     let tree: DiscTree | undefined;
     if (options.names) {
       tree = trees[options.names];
-      if (!tree) throw new DiskImgError('not-found', `The disc has no ${options.names} tree`, { file: storage.name, field: 'names', value: options.names });
+      if (!tree)
+        throw new DiskImgError('not-found', `The disc has no ${options.names} tree`, {
+          file: storage.name,
+          field: 'names',
+          value: options.names,
+        });
     } else tree = trees['rock-ridge'] ?? trees.udf ?? trees.joliet ?? trees.iso9660!;
     const bootSector = iso9660?.descriptors.bootCatalog;
     const bootCatalog = bootSector !== undefined ? await readBootCatalog(storage, bootSector) : null;
     if (bootCatalog) await findBootFiles(tree, bootCatalog);
     const primary = iso9660?.descriptors.primary;
-    const volumeEnd = primary ? primary.volumeSpaceSize * SECTOR : udfTree ? Math.max(...udfTree.volume.partitions.map((p) => (p.start + p.length) * udfTree.volume.blockSize)) : undefined;
+    const volumeEnd = primary
+      ? primary.volumeSpaceSize * SECTOR
+      : udfTree
+        ? Math.max(...udfTree.volume.partitions.map((p) => (p.start + p.length) * udfTree.volume.blockSize))
+        : undefined;
     const systemArea = await readSystemArea(storage, volumeEnd);
     const disc = new Disc(storage, iso9660, udfTree, udfError, tree, bootCatalog, systemArea);
     if (volumeEnd !== undefined) disc.truncation = await findTruncation(storage, volumeEnd, () => disc.walk());
@@ -237,10 +262,20 @@ export class Disc {
   async resolve(path: string): Promise<DiscEntry> {
     let entry = this.tree.root();
     for (const part of path.split('/').filter(Boolean)) {
-      if (entry.type !== 'dir') throw new DiskImgError('not-found', `${entry.path} is not a directory`, { file: this.storage.name, field: 'path', value: path });
+      if (entry.type !== 'dir')
+        throw new DiskImgError('not-found', `${entry.path} is not a directory`, { file: this.storage.name, field: 'path', value: path });
       const children = await this.tree.list(entry);
-      const found = children.find((c) => c.name === part) ?? (this.tree.kind === 'iso9660' || this.tree.kind === 'udf' ? children.find((c) => c.name.toUpperCase() === part.toUpperCase()) : undefined);
-      if (!found) throw new DiskImgError('not-found', `No such file or directory on the disc: ${path}`, { file: this.storage.name, field: 'path', value: path });
+      const found =
+        children.find((c) => c.name === part) ??
+        (this.tree.kind === 'iso9660' || this.tree.kind === 'udf'
+          ? children.find((c) => c.name.toUpperCase() === part.toUpperCase())
+          : undefined);
+      if (!found)
+        throw new DiskImgError('not-found', `No such file or directory on the disc: ${path}`, {
+          file: this.storage.name,
+          field: 'path',
+          value: path,
+        });
       entry = found;
     }
     return entry;
@@ -259,14 +294,29 @@ export class Disc {
   }
 
   private async *walkBelow(dir: DiscEntry, ancestors: Set<string>, seen: Map<string, string>, depth: number): AsyncGenerator<DiscEntry> {
-    if (depth > MAX_DEPTH) throw new DiskImgError('limit', `The directory tree is deeper than ${MAX_DEPTH} levels at ${shorten(dir.path)}`, { file: this.storage.name, field: 'depth', value: depth });
+    if (depth > MAX_DEPTH)
+      throw new DiskImgError('limit', `The directory tree is deeper than ${MAX_DEPTH} levels at ${shorten(dir.path)}`, {
+        file: this.storage.name,
+        field: 'depth',
+        value: depth,
+      });
     for (const entry of await this.tree.list(dir)) {
       yield entry;
       if (entry.type !== 'dir') continue;
       const key = JSON.stringify(entry.ref);
-      if (ancestors.has(key)) throw new DiskImgError('corrupt', `Directory loop: ${shorten(entry.path)} is one of its own parent directories`, { file: this.storage.name, field: 'directory extent', value: entry.path });
+      if (ancestors.has(key))
+        throw new DiskImgError('corrupt', `Directory loop: ${shorten(entry.path)} is one of its own parent directories`, {
+          file: this.storage.name,
+          field: 'directory extent',
+          value: entry.path,
+        });
       const earlier = seen.get(key);
-      if (earlier !== undefined) throw new DiskImgError('corrupt', `Directory ${shorten(entry.path)} is the same directory as ${shorten(earlier)}: a directory may have only one parent`, { file: this.storage.name, field: 'directory extent', value: entry.path });
+      if (earlier !== undefined)
+        throw new DiskImgError(
+          'corrupt',
+          `Directory ${shorten(entry.path)} is the same directory as ${shorten(earlier)}: a directory may have only one parent`,
+          { file: this.storage.name, field: 'directory extent', value: entry.path },
+        );
       seen.set(key, entry.path);
       ancestors.add(key);
       yield* this.walkBelow(entry, ancestors, seen, depth + 1);
@@ -280,13 +330,19 @@ export class Disc {
    * error, not zeros; unrecorded (sparse) UDF extents read as zeros.
    */
   async *read(entry: DiscEntry, options: { start?: number; length?: number; chunk?: number } = {}): AsyncGenerator<Uint8Array> {
-    if (entry.type === 'dir') throw new DiskImgError('usage', `${entry.path} is a directory`, { file: this.storage.name, field: 'path', value: entry.path });
+    if (entry.type === 'dir')
+      throw new DiskImgError('usage', `${entry.path} is a directory`, { file: this.storage.name, field: 'path', value: entry.path });
     const chunk = Math.max(512, Math.min(options.chunk ?? READ_CHUNK, 64 << 20));
     let skip = Math.max(0, options.start ?? 0);
     let left = Math.max(0, Math.min(options.length ?? entry.size, entry.size - skip));
     if (entry.type !== 'file') {
       // A device, FIFO or socket has no bytes; a symlink's are its target.
-      if (entry.type !== 'symlink') throw new DiskImgError('usage', `${entry.path} is a ${DEVICE_NAMES[entry.type]}: it has no bytes to read`, { file: this.storage.name, field: 'path', value: entry.path });
+      if (entry.type !== 'symlink')
+        throw new DiskImgError('usage', `${entry.path} is a ${DEVICE_NAMES[entry.type]}: it has no bytes to read`, {
+          file: this.storage.name,
+          field: 'path',
+          value: entry.path,
+        });
       return;
     }
     if (entry.zisofs) {
@@ -305,7 +361,11 @@ export class Disc {
       }
       const take = Math.min(extent.length - skip, left);
       if (extent.offset >= 0 && extent.offset + extent.length > this.storage.size) {
-        throw new DiskImgError('invalid-format', `The data of ${entry.path} lies at bytes ${extent.offset}–${extent.offset + extent.length}, past the end of the image (${this.storage.size} bytes): the image is truncated or damaged`, { file: this.storage.name, field: 'extent', offset: extent.offset, value: extent.length });
+        throw new DiskImgError(
+          'invalid-format',
+          `The data of ${entry.path} lies at bytes ${extent.offset}–${extent.offset + extent.length}, past the end of the image (${this.storage.size} bytes): the image is truncated or damaged`,
+          { file: this.storage.name, field: 'extent', offset: extent.offset, value: extent.length },
+        );
       }
       for (let done = 0; done < take; done += chunk) {
         const size = Math.min(chunk, take - done);
@@ -317,10 +377,23 @@ export class Disc {
   }
 
   /** A zisofs file decompressed: the stored bytes (its extents) are read through the plain path. */
-  private async *readZisofs(entry: DiscEntry, z: NonNullable<DiscEntry['zisofs']>, start: number, length: number, chunk: number): AsyncGenerator<Uint8Array> {
+  private async *readZisofs(
+    entry: DiscEntry,
+    z: NonNullable<DiscEntry['zisofs']>,
+    start: number,
+    length: number,
+    chunk: number,
+  ): AsyncGenerator<Uint8Array> {
     const stored: DiscEntry = { ...entry, size: z.stored, zisofs: undefined };
     const read = (offset: number, size: number) => this.readRange(stored, offset, size);
-    const codec = { algorithm: z.version === 2 ? ('PZ' as const) : ('pz' as const), entry: z.entry, headerSize: z.headerSize, blockLog2: Math.log2(z.blockSize), size: entry.size, stored: z.stored };
+    const codec = {
+      algorithm: z.version === 2 ? ('PZ' as const) : ('pz' as const),
+      entry: z.entry,
+      headerSize: z.headerSize,
+      blockLog2: Math.log2(z.blockSize),
+      size: entry.size,
+      stored: z.stored,
+    };
     for await (const block of readZisofs(codec, entry.path, read, start, length)) {
       for (let at = 0; at < block.length; at += chunk) yield block.subarray(at, Math.min(block.length, at + chunk));
     }
@@ -328,7 +401,12 @@ export class Disc {
 
   /** Up to `length` bytes of a file from `start`, in one array (a preview: at most 16 MiB). */
   async readRange(entry: DiscEntry, start: number, length: number): Promise<Uint8Array> {
-    if (length > MAX_RANGE) throw new DiskImgError('limit', `A range of ${length} bytes is more than the ${MAX_RANGE} one read returns; stream the file with read() instead`, { file: this.storage.name, field: 'length', value: length });
+    if (length > MAX_RANGE)
+      throw new DiskImgError(
+        'limit',
+        `A range of ${length} bytes is more than the ${MAX_RANGE} one read returns; stream the file with read() instead`,
+        { file: this.storage.name, field: 'length', value: length },
+      );
     const out = new Uint8Array(Math.max(0, Math.min(length, entry.size - start)));
     let at = 0;
     for await (const bytes of this.read(entry, { start, length })) {
@@ -341,7 +419,12 @@ export class Disc {
   /** A boot image's bytes (its load size, from the entry's start). */
   async *readBootImage(index: number): AsyncGenerator<Uint8Array> {
     const entry = this.bootCatalog?.entries[index];
-    if (!entry) throw new DiskImgError('not-found', `No El Torito boot entry ${index}`, { file: this.storage.name, field: 'boot entry', value: index });
+    if (!entry)
+      throw new DiskImgError('not-found', `No El Torito boot entry ${index}`, {
+        file: this.storage.name,
+        field: 'boot entry',
+        value: index,
+      });
     const end = Math.min(this.storage.size, entry.offset + entry.loadSize);
     for (let at = entry.offset; at < end; at += READ_CHUNK) yield await this.storage.read(at, Math.min(READ_CHUNK, end - at));
   }

@@ -62,15 +62,29 @@ async function fatSize(storage: Storage, offset: number): Promise<number | undef
 export async function readBootCatalog(storage: Storage, sector: number): Promise<BootCatalog> {
   const offset = sector * SECTOR;
   if (offset + SECTOR > storage.size) {
-    throw new DiskImgError('invalid-format', `The El Torito boot catalog lies at sector ${sector}, past the end of the image`, { file: storage.name, field: 'boot catalog', offset, value: sector });
+    throw new DiskImgError('invalid-format', `The El Torito boot catalog lies at sector ${sector}, past the end of the image`, {
+      file: storage.name,
+      field: 'boot catalog',
+      offset,
+      value: sector,
+    });
   }
   const b = await storage.read(offset, SECTOR);
   if (b[0] !== 1 || b[30] !== 0x55 || b[31] !== 0xaa) {
-    throw new DiskImgError('invalid-format', `The El Torito validation entry at byte ${offset} is not valid (header ${b[0]}, key ${b[30].toString(16)} ${b[31].toString(16)})`, { file: storage.name, field: 'validation entry', offset });
+    throw new DiskImgError(
+      'invalid-format',
+      `The El Torito validation entry at byte ${offset} is not valid (header ${b[0]}, key ${b[30].toString(16)} ${b[31].toString(16)})`,
+      { file: storage.name, field: 'validation entry', offset },
+    );
   }
   let sum = 0;
   for (let i = 0; i < 32; i += 2) sum = (sum + u16(b, i)) & 0xffff;
-  if (sum !== 0) throw new DiskImgError('invalid-format', `The El Torito validation entry's checksum is wrong (the words sum to 0x${sum.toString(16)}, not 0)`, { file: storage.name, field: 'validation checksum', offset: offset + 28 });
+  if (sum !== 0)
+    throw new DiskImgError(
+      'invalid-format',
+      `The El Torito validation entry's checksum is wrong (the words sum to 0x${sum.toString(16)}, not 0)`,
+      { file: storage.name, field: 'validation checksum', offset: offset + 28 },
+    );
   const entries: BootEntry[] = [];
   let platform = b[1];
   const entry = async (at: number): Promise<BootEntry> => {
@@ -81,8 +95,19 @@ export async function readBootCatalog(storage: Storage, sector: number): Promise
     const stored = sectorCount * 512;
     const floppy = FLOPPY_BYTES[media & 0x0f];
     const fat = floppy === undefined && p === 'uefi' ? await fatSize(storage, start) : undefined;
-    const [loadSize, sizeFrom] = floppy !== undefined ? [floppy, 'floppy' as const] : fat !== undefined ? [fat, 'fat' as const] : [stored, 'sector-count' as const];
-    return { platform: p, emulation: emulationName(media), bootable: b[at] === 0x88, loadSegment: u16(b, at + 2), systemType: b[at + 4], sectorCount, offset: start, loadSize, sizeFrom };
+    const [loadSize, sizeFrom] =
+      floppy !== undefined ? [floppy, 'floppy' as const] : fat !== undefined ? [fat, 'fat' as const] : [stored, 'sector-count' as const];
+    return {
+      platform: p,
+      emulation: emulationName(media),
+      bootable: b[at] === 0x88,
+      loadSegment: u16(b, at + 2),
+      systemType: b[at + 4],
+      sectorCount,
+      offset: start,
+      loadSize,
+      sizeFrom,
+    };
   };
   const warnings: string[] = [];
   const seen = new Map<string, number>();
@@ -99,12 +124,15 @@ export async function readBootCatalog(storage: Storage, sector: number): Promise
     if (twin !== undefined) warnings.push(`entry [${index}] at byte ${where} is a duplicate of entry [${twin}]`);
     else seen.set(key, index);
     if ((b[at + 1] & 0x0f) > 4) warnings.push(`entry [${index}] at byte ${where} has an unknown media type 0x${b[at + 1].toString(16)}`);
-    if (e.offset >= storage.size) warnings.push(`entry [${index}] at byte ${where}: its image at byte ${e.offset} lies past the end of the image (${storage.size} bytes)`);
+    if (e.offset >= storage.size)
+      warnings.push(
+        `entry [${index}] at byte ${where}: its image at byte ${e.offset} lies past the end of the image (${storage.size} bytes)`,
+      );
     entries.push(e);
   };
   await add(32);
   // Section headers (0x90, 0x91 for the last) each followed by their section entries.
-  for (let at = 64; at + 32 <= SECTOR && entries.length < MAX_ENTRIES; ) {
+  for (let at = 64; at + 32 <= SECTOR && entries.length < MAX_ENTRIES;) {
     const header = b[at];
     if (header !== 0x90 && header !== 0x91) break;
     platform = b[at + 1];

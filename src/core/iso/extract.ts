@@ -8,7 +8,7 @@ import type { ZipInput } from './zip.ts';
  * decompressed. Devices, FIFOs and sockets are left out: a zip has no way to hold them.
  */
 export async function* zipEntries(disc: Disc, dir: DiscEntry): AsyncGenerator<ZipInput> {
-  const top = dir.path === '/' ? (disc.label || 'disc') : dir.name;
+  const top = dir.path === '/' ? disc.label || 'disc' : dir.name;
   yield { path: top, type: 'dir', size: 0, modified: dir.modified, mode: dir.mode };
   const prefix = dir.path === '/' ? '/' : `${dir.path}/`;
   for await (const entry of disc.walk(dir)) {

@@ -13,7 +13,17 @@
  *   const sums = await checksums(storage, ['sha256'], wasmHashers, onProgress);
  *   const verdict = verifySums(pastedText, file.name, sums);
  */
-export { checksums, parseSums, verifySums, HASH_LENGTH, type Hasher, type HasherFactory, type HashName, type SumLine, type Verdict } from './checksums.ts';
+export {
+  checksums,
+  parseSums,
+  verifySums,
+  HASH_LENGTH,
+  type Hasher,
+  type HasherFactory,
+  type HashName,
+  type SumLine,
+  type Verdict,
+} from './checksums.ts';
 export { Disc, MAX_DEPTH, type OpenDiscOptions, type TreeKind } from './disc.ts';
 export type { BootCatalog, BootEntry, Emulation, Platform } from './eltorito.ts';
 export { zipEntries } from './extract.ts';

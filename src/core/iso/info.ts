@@ -60,14 +60,34 @@ export interface DiscInfo {
     'catalog-offset': number;
     /** The validation entry's ID string (the manufacturer's, often empty). */
     'validation-id': string;
-    entries: Array<{ platform: string; emulation: string; bootable: boolean; 'load-segment': number; 'system-type': number; 'sector-count': number; 'load-rba': number; offset: number; 'load-size': number; 'size-from': string; path?: string }>;
+    entries: Array<{
+      platform: string;
+      emulation: string;
+      bootable: boolean;
+      'load-segment': number;
+      'system-type': number;
+      'sector-count': number;
+      'load-rba': number;
+      offset: number;
+      'load-size': number;
+      'size-from': string;
+      path?: string;
+    }>;
     /** Damage in the catalog, each naming its entry (only when there is some). */
     warnings?: string[];
   };
   /** Files stored zisofs-compressed (only `iso info`, which walks the tree for them; only when there are some). */
   zisofs?: ZisofsSummary;
   /** The image is shorter than its volume: how much is missing and the first files that lose data (only when truncated). */
-  truncated?: { 'volume-size': number; 'image-size': number; 'missing-bytes': number; files: string[]; 'file-count': number; complete: boolean; stopped?: string };
+  truncated?: {
+    'volume-size': number;
+    'image-size': number;
+    'missing-bytes': number;
+    files: string[];
+    'file-count': number;
+    complete: boolean;
+    stopped?: string;
+  };
   /** MBR and GPT partitions from the system area, each with its scheme; appended ones marked. */
   partitions: SystemAreaPartition[];
   'system-area': { mbr: boolean; gpt: boolean; 'disk-id'?: string; 'disk-guid'?: string; warnings?: string[] };
@@ -96,7 +116,7 @@ export function discInfo(disc: Disc): DiscInfo {
   const catalog = disc.bootCatalog;
   const udfEnd = u ? Math.max(...u.partitions.map((x) => (x.start + x.length) * u.blockSize)) : 0;
   return {
-    'volume-id': p ? volumeText(disc, 'volumeId') : (u!.logicalVolumeId || u!.volumeId),
+    'volume-id': p ? volumeText(disc, 'volumeId') : u!.logicalVolumeId || u!.volumeId,
     'system-id': volumeText(disc, 'systemId'),
     'volume-set-id': p ? volumeText(disc, 'volumeSetId') : u!.volumeSetId,
     'publisher-id': volumeText(disc, 'publisherId'),
@@ -131,7 +151,12 @@ export function discInfo(disc: Disc): DiscInfo {
           'recording-date': u.recorded,
           'block-size': u.blockSize,
           ...(u.minReadRevision ? { 'min-read-revision': u.minReadRevision, 'max-write-revision': u.maxWriteRevision } : {}),
-          partitions: u.partitions.map((x) => ({ number: x.number, kind: x.kind, start: x.start * u.blockSize, length: x.length * u.blockSize })),
+          partitions: u.partitions.map((x) => ({
+            number: x.number,
+            kind: x.kind,
+            start: x.start * u.blockSize,
+            length: x.length * u.blockSize,
+          })),
         }
       : null,
     ...(disc.udfError ? { 'udf-error': disc.udfError.message } : {}),
@@ -140,7 +165,19 @@ export function discInfo(disc: Disc): DiscInfo {
       ? {
           'catalog-offset': catalog.offset,
           'validation-id': catalog.validationId,
-          entries: catalog.entries.map((e) => ({ platform: e.platform, emulation: e.emulation, bootable: e.bootable, 'load-segment': e.loadSegment, 'system-type': e.systemType, 'sector-count': e.sectorCount, 'load-rba': e.offset / 2048, offset: e.offset, 'load-size': e.loadSize, 'size-from': e.sizeFrom, ...(e.path !== undefined ? { path: e.path } : {}) })),
+          entries: catalog.entries.map((e) => ({
+            platform: e.platform,
+            emulation: e.emulation,
+            bootable: e.bootable,
+            'load-segment': e.loadSegment,
+            'system-type': e.systemType,
+            'sector-count': e.sectorCount,
+            'load-rba': e.offset / 2048,
+            offset: e.offset,
+            'load-size': e.loadSize,
+            'size-from': e.sizeFrom,
+            ...(e.path !== undefined ? { path: e.path } : {}),
+          })),
           ...(catalog.warnings.length > 0 ? { warnings: catalog.warnings } : {}),
         }
       : null,
@@ -198,7 +235,16 @@ export async function zisofsSummary(disc: Disc, limit = 200_000): Promise<Zisofs
 }
 
 /** One entry of `iso ls --output=json`: a zisofs file's size is its decompressed size, `stored-size` what the disc holds. */
-export function entryJson(entry: DiscEntry): { path: string; type: string; size: number; target?: string; major?: number; minor?: number; compression?: string; 'stored-size'?: number } {
+export function entryJson(entry: DiscEntry): {
+  path: string;
+  type: string;
+  size: number;
+  target?: string;
+  major?: number;
+  minor?: number;
+  compression?: string;
+  'stored-size'?: number;
+} {
   return {
     path: entry.path,
     type: entry.type,

@@ -61,16 +61,35 @@ export class Iso9660Tree implements DiscTree {
       if (rr?.relocated) continue; // listed where its CL placeholder stands
       const name = rr?.name ?? first.name;
       if (!name || name.includes('/') || name === '.' || name === '..') {
-        throw new DiskImgError('invalid-format', `A directory record in ${dir.path} at byte ${first.at} has an invalid name '${name}'`, { file: this.storage.name, field: 'file identifier', offset: first.at });
+        throw new DiskImgError('invalid-format', `A directory record in ${dir.path} at byte ${first.at} has an invalid name '${name}'`, {
+          file: this.storage.name,
+          field: 'file identifier',
+          offset: first.at,
+        });
       }
-      const entry: DiscEntry = { path: `${base}/${name}`, name, type: 'file', size: 0, extents: [], modified: rr?.modified ?? first.recorded, hidden: first.hidden || undefined };
+      const entry: DiscEntry = {
+        path: `${base}/${name}`,
+        name,
+        type: 'file',
+        size: 0,
+        extents: [],
+        modified: rr?.modified ?? first.recorded,
+        hidden: first.hidden || undefined,
+      };
       if (rr) Object.assign(entry, { mode: rr.mode, uid: rr.uid, gid: rr.gid, nlink: rr.nlink });
       if (rr?.childLink !== undefined) {
         // The placeholder is a file record of no size; the directory's own attributes are in its "."
         // (as the Linux kernel and libcdio list it: size 2048, its own link count).
         const dot = await this.relocated(rr.childLink, entry.path);
         Object.assign(entry, { type: 'dir', size: dot.ref.size, ref: dot.ref });
-        if (dot.rr) Object.assign(entry, { mode: dot.rr.mode ?? entry.mode, uid: dot.rr.uid ?? entry.uid, gid: dot.rr.gid ?? entry.gid, nlink: dot.rr.nlink ?? entry.nlink, modified: dot.rr.modified ?? entry.modified });
+        if (dot.rr)
+          Object.assign(entry, {
+            mode: dot.rr.mode ?? entry.mode,
+            uid: dot.rr.uid ?? entry.uid,
+            gid: dot.rr.gid ?? entry.gid,
+            nlink: dot.rr.nlink ?? entry.nlink,
+            modified: dot.rr.modified ?? entry.modified,
+          });
       } else if (rr?.symlink !== undefined || isLinkMode(rr?.mode)) {
         Object.assign(entry, { type: 'symlink', target: rr?.symlink ?? '' });
       } else if (first.directory || isDirMode(rr?.mode)) {
@@ -84,7 +103,13 @@ export class Iso9660Tree implements DiscTree {
         entry.size = parts.reduce((total, p) => total + p.size, 0);
         if (rr?.zisofs) {
           const z = rr.zisofs;
-          entry.zisofs = { version: z.algorithm === 'PZ' ? 2 : 1, stored: entry.size, blockSize: 2 ** z.blockLog2, headerSize: z.headerSize, entry: z.entry };
+          entry.zisofs = {
+            version: z.algorithm === 'PZ' ? 2 : 1,
+            stored: entry.size,
+            blockSize: 2 ** z.blockLog2,
+            headerSize: z.headerSize,
+            entry: z.entry,
+          };
           entry.size = z.size;
         }
       }

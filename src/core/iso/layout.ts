@@ -7,7 +7,8 @@
 import type { Disc } from './disc.ts';
 import { SECTOR } from './descriptors.ts';
 
-export type RegionKind = 'system-area' | 'descriptors' | 'path-tables' | 'directories' | 'files' | 'boot-catalog' | 'boot-image' | 'partition';
+export type RegionKind =
+  'system-area' | 'descriptors' | 'path-tables' | 'directories' | 'files' | 'boot-catalog' | 'boot-image' | 'partition';
 
 export interface Region {
   kind: RegionKind;
@@ -27,7 +28,8 @@ export async function discLayout(disc: Disc): Promise<Region[]> {
   const p = disc.primary;
   if (disc.descriptors && p) {
     for (const offset of disc.descriptors.offsets) regions.push({ kind: 'descriptors', offset, length: SECTOR });
-    for (const table of [p.pathTableL, p.pathTableM]) if (table > 0) regions.push({ kind: 'path-tables', offset: table * SECTOR, length: p.pathTableSize });
+    for (const table of [p.pathTableL, p.pathTableM])
+      if (table > 0) regions.push({ kind: 'path-tables', offset: table * SECTOR, length: p.pathTableSize });
     regions.push({ kind: 'directories', offset: p.root.extent * SECTOR, length: p.root.size });
   }
   const udf = disc.udfTree;
@@ -47,14 +49,24 @@ export async function discLayout(disc: Disc): Promise<Region[]> {
     regions.push({ kind: 'boot-catalog', offset: disc.bootCatalog.offset, length: SECTOR });
     for (const entry of disc.bootCatalog.entries) regions.push({ kind: 'boot-image', offset: entry.offset, length: entry.loadSize });
   }
-  for (const partition of disc.partitions) if (!partition.extended) regions.push({ kind: 'partition', offset: partition.start, length: partition.size, detail: partition.type.guid ? 'gpt' : 'mbr' });
+  for (const partition of disc.partitions)
+    if (!partition.extended)
+      regions.push({ kind: 'partition', offset: partition.start, length: partition.size, detail: partition.type.guid ? 'gpt' : 'mbr' });
   const tree = disc.tree;
   for await (const entry of disc.walk()) {
     if (entry.type === 'dir') {
       const ref = entry.ref as { extent?: number; size?: number; partition?: number; block?: number } | undefined;
       if (ref?.extent !== undefined) regions.push({ kind: 'directories', offset: ref.extent * SECTOR, length: ref.size ?? SECTOR });
-      else if (udf && tree === udf && ref?.block !== undefined) regions.push({ kind: 'directories', offset: udf.volume.offsetOf(ref.partition ?? 0, ref.block), length: udf.volume.blockSize, detail: 'udf' });
-    } else for (const extent of entry.extents) if (extent.offset >= 0 && extent.length > 0) regions.push({ kind: 'files', offset: extent.offset, length: extent.length });
+      else if (udf && tree === udf && ref?.block !== undefined)
+        regions.push({
+          kind: 'directories',
+          offset: udf.volume.offsetOf(ref.partition ?? 0, ref.block),
+          length: udf.volume.blockSize,
+          detail: 'udf',
+        });
+    } else
+      for (const extent of entry.extents)
+        if (extent.offset >= 0 && extent.length > 0) regions.push({ kind: 'files', offset: extent.offset, length: extent.length });
   }
   return coalesce(regions, disc.storage.size);
 }
@@ -83,19 +95,24 @@ export function coalesce(regions: Region[], size: number): Region[] {
   for (const region of sorted) {
     const last = merged[merged.length - 1];
     // Sector padding between two files is still "files" at this scale.
-    if (last && last.kind === region.kind && last.detail === region.detail && region.offset <= last.offset + last.length + SECTOR) last.length = Math.max(last.length, region.offset + region.length - last.offset);
+    if (last && last.kind === region.kind && last.detail === region.detail && region.offset <= last.offset + last.length + SECTOR)
+      last.length = Math.max(last.length, region.offset + region.length - last.offset);
     else merged.push({ ...region });
   }
   for (let gap = SECTOR * 16; merged.length > MAX_REGIONS; gap *= 4) {
     if (gap > size) {
       // Kinds alternate too finely to merge: keep the largest regions, which are what shows anyway.
-      merged = merged.sort((a, b) => b.length - a.length).slice(0, MAX_REGIONS).sort((a, b) => a.offset - b.offset);
+      merged = merged
+        .sort((a, b) => b.length - a.length)
+        .slice(0, MAX_REGIONS)
+        .sort((a, b) => a.offset - b.offset);
       break;
     }
     const next: Region[] = [];
     for (const region of merged) {
       const last = next[next.length - 1];
-      if (last && last.kind === region.kind && last.detail === region.detail && region.offset <= last.offset + last.length + gap) last.length = Math.max(last.length, region.offset + region.length - last.offset);
+      if (last && last.kind === region.kind && last.detail === region.detail && region.offset <= last.offset + last.length + gap)
+        last.length = Math.max(last.length, region.offset + region.length - last.offset);
       else next.push(region);
     }
     merged = next;

@@ -32,8 +32,11 @@ const MAX_TABLE = 16 << 20;
 export function parsePathTable(b: Uint8Array, bigEndian: boolean): { records: PathTableRecord[]; problem?: string } {
   const records: PathTableRecord[] = [];
   const u16 = (at: number) => (bigEndian ? (b[at] << 8) | b[at + 1] : b[at] | (b[at + 1] << 8));
-  const u32 = (at: number) => (bigEndian ? b[at] * 0x1000000 + ((b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) : b[at + 3] * 0x1000000 + ((b[at + 2] << 16) | (b[at + 1] << 8) | b[at]));
-  for (let at = 0; at + 8 <= b.length; ) {
+  const u32 = (at: number) =>
+    bigEndian
+      ? b[at] * 0x1000000 + ((b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3])
+      : b[at + 3] * 0x1000000 + ((b[at + 2] << 16) | (b[at + 1] << 8) | b[at]);
+  for (let at = 0; at + 8 <= b.length;) {
     const length = b[at];
     if (length === 0) return { records, problem: `a record of zero length at byte ${at} of the table` };
     if (at + 8 + length > b.length) return { records, problem: `the record at byte ${at} runs past the table's recorded size` };
@@ -57,7 +60,10 @@ export async function readPathTables(storage: Storage, volume: VolumeDescriptor)
     return report;
   }
   const tables: Array<{ records: PathTableRecord[]; which: string }> = [];
-  for (const [which, sector, bigEndian] of [['L', volume.pathTableL, false], ['M', volume.pathTableM, true]] as const) {
+  for (const [which, sector, bigEndian] of [
+    ['L', volume.pathTableL, false],
+    ['M', volume.pathTableM, true],
+  ] as const) {
     if (sector === 0) continue;
     if (sector * SECTOR + size > storage.size) {
       report.problems.push(`the ${which} path table at sector ${sector} lies past the end of the image`);
@@ -75,9 +81,16 @@ export async function readPathTables(storage: Storage, volume: VolumeDescriptor)
     report.problems.push(`the ${first.which} path table's first record is not the root directory (sector ${volume.root.extent})`);
   }
   const orphan = first.records.findIndex((r, i) => r.parent < 1 || r.parent > i + 1);
-  if (orphan >= 0) report.problems.push(`the ${first.which} path table's record ${orphan + 1} names parent ${first.records[orphan].parent}, which does not come before it`);
+  if (orphan >= 0)
+    report.problems.push(
+      `the ${first.which} path table's record ${orphan + 1} names parent ${first.records[orphan].parent}, which does not come before it`,
+    );
   if (second) {
-    const differs = second.records.length !== first.records.length || second.records.some((r, i) => r.extent !== first.records[i].extent || r.parent !== first.records[i].parent || r.name !== first.records[i].name);
+    const differs =
+      second.records.length !== first.records.length ||
+      second.records.some(
+        (r, i) => r.extent !== first.records[i].extent || r.parent !== first.records[i].parent || r.name !== first.records[i].name,
+      );
     if (differs) report.problems.push('the L and M path tables differ');
   }
   return report;

@@ -40,7 +40,14 @@ export async function readSystemArea(storage: Storage, volumeEnd: number | undef
     // readMbr leaves out type 0x00; the kernel and xorriso list any entry with a size.
     for (const e of mbrEntries(sector0)) {
       if (e.type !== 0 || e.sectors === 0 || listed.has(e.slot + 1)) continue;
-      table.partitions.push({ index: e.slot + 1, start: e.start * 512, size: e.sectors * 512, type: { name: mbrTypeName(0), code: '0' }, ...(e.bootIndicator === 0x80 ? { bootable: true } : {}), filesystem: null });
+      table.partitions.push({
+        index: e.slot + 1,
+        start: e.start * 512,
+        size: e.sectors * 512,
+        type: { name: mbrTypeName(0), code: '0' },
+        ...(e.bootIndicator === 0x80 ? { bootable: true } : {}),
+        filesystem: null,
+      });
     }
     table.partitions.sort((a, b) => a.index - b.index);
     if (table.partitions.length > 0) {

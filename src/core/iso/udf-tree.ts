@@ -45,14 +45,22 @@ export class UdfTree implements DiscTree {
     checkInside(storage, fsdAt, volume.blockSize, 'file set descriptor');
     const fsd = await storage.read(fsdAt, volume.blockSize);
     if (tagId(fsd) !== TAG.FSD) {
-      throw new DiskImgError('invalid-format', `No UDF file set descriptor at byte ${fsdAt} (where the logical volume descriptor points)`, { file: storage.name, field: 'file set descriptor', offset: fsdAt });
+      throw new DiskImgError('invalid-format', `No UDF file set descriptor at byte ${fsdAt} (where the logical volume descriptor points)`, {
+        file: storage.name,
+        field: 'file set descriptor',
+        offset: fsdAt,
+      });
     }
     const root = longAd(fsd, 400);
     const ref = { partition: root.partition, block: root.block };
     const tree = new UdfTree(storage, volume, { path: '/', name: '', type: 'dir', size: 0, extents: [], ref }, fsdAt, dstring32(fsd, 304));
     const entry = await tree.fileEntry(ref, '/');
     if (entry.fe[16 + 11] !== FILE_TYPE.DIRECTORY) {
-      throw new DiskImgError('invalid-format', `The UDF root directory's file entry at byte ${entry.at} is not a directory (file type ${entry.fe[27]})`, { file: storage.name, field: 'file type', offset: entry.at + 27, value: entry.fe[27] });
+      throw new DiskImgError(
+        'invalid-format',
+        `The UDF root directory's file entry at byte ${entry.at} is not a directory (file type ${entry.fe[27]})`,
+        { file: storage.name, field: 'file type', offset: entry.at + 27, value: entry.fe[27] },
+      );
     }
     Object.assign(tree.rootEntry, attributes(entry.fe), { type: 'dir' });
     return tree;
@@ -76,9 +84,16 @@ export class UdfTree implements DiscTree {
         current = { partition: next.partition, block: next.block };
         continue;
       }
-      throw new DiskImgError('invalid-format', `The UDF file entry of ${path} at byte ${at} has no valid descriptor tag${id === null ? '' : ` (tag ${id})`}`, { file: this.storage.name, field: 'descriptor tag', offset: at, value: id ?? 'none' });
+      throw new DiskImgError(
+        'invalid-format',
+        `The UDF file entry of ${path} at byte ${at} has no valid descriptor tag${id === null ? '' : ` (tag ${id})`}`,
+        { file: this.storage.name, field: 'descriptor tag', offset: at, value: id ?? 'none' },
+      );
     }
-    throw new DiskImgError('corrupt', `The UDF indirect entries for ${path} go on past ${MAX_INDIRECT}`, { file: this.storage.name, field: 'indirect entry' });
+    throw new DiskImgError('corrupt', `The UDF indirect entries for ${path} go on past ${MAX_INDIRECT}`, {
+      file: this.storage.name,
+      field: 'indirect entry',
+    });
   }
 
   /**
@@ -108,15 +123,20 @@ export class UdfTree implements DiscTree {
 
   async list(dir: DiscEntry): Promise<DiscEntry[]> {
     const entry = await this.fileEntry(dir.ref as IcbRef, dir.path);
-    if (entry.fe[27] !== FILE_TYPE.DIRECTORY) throw new DiskImgError('usage', `${dir.path} is not a directory`, { file: this.storage.name, field: 'path', value: dir.path });
+    if (entry.fe[27] !== FILE_TYPE.DIRECTORY)
+      throw new DiskImgError('usage', `${dir.path} is not a directory`, { file: this.storage.name, field: 'path', value: dir.path });
     const bytes = await this.data(entry, dir.path, MAX_DIRECTORY_BYTES);
     const base = dir.path === '/' ? '' : dir.path;
     const out: DiscEntry[] = [];
-    for (let at = 0; at + 38 <= bytes.length; ) {
+    for (let at = 0; at + 38 <= bytes.length;) {
       if (tagId(bytes.subarray(at, at + 16)) !== TAG.FID) {
         // Trailing zeros end a directory; anything else is damage.
         if (bytes.subarray(at).every((x) => x === 0)) break;
-        throw new DiskImgError('invalid-format', `A UDF file identifier in ${dir.path} (byte ${at} of the directory) has no valid descriptor tag`, { file: this.storage.name, field: 'file identifier descriptor', offset: entry.at, value: at });
+        throw new DiskImgError(
+          'invalid-format',
+          `A UDF file identifier in ${dir.path} (byte ${at} of the directory) has no valid descriptor tag`,
+          { file: this.storage.name, field: 'file identifier descriptor', offset: entry.at, value: at },
+        );
       }
       const characteristics = bytes[at + 18];
       const nameLength = bytes[at + 19];
@@ -124,14 +144,22 @@ export class UdfTree implements DiscTree {
       const impUse = le16(bytes, at + 36);
       const length = 4 * Math.ceil((38 + impUse + nameLength) / 4);
       if (at + 38 + impUse + nameLength > bytes.length) {
-        throw new DiskImgError('invalid-format', `A UDF file identifier in ${dir.path} runs past the end of the directory`, { file: this.storage.name, field: 'length of file identifier', value: nameLength });
+        throw new DiskImgError('invalid-format', `A UDF file identifier in ${dir.path} runs past the end of the directory`, {
+          file: this.storage.name,
+          field: 'length of file identifier',
+          value: nameLength,
+        });
       }
       const deleted = (characteristics & 0x04) !== 0;
       const parent = (characteristics & 0x08) !== 0;
       if (!deleted && !parent) {
         const name = cs0(bytes.subarray(at + 38 + impUse, at + 38 + impUse + nameLength));
         if (!name || name.includes('/') || name === '.' || name === '..') {
-          throw new DiskImgError('invalid-format', `A UDF file identifier in ${dir.path} has an invalid name '${name}'`, { file: this.storage.name, field: 'file identifier', value: name });
+          throw new DiskImgError('invalid-format', `A UDF file identifier in ${dir.path} has an invalid name '${name}'`, {
+            file: this.storage.name,
+            field: 'file identifier',
+            value: name,
+          });
         }
         out.push(await this.child(`${base}/${name}`, name, { partition: icb.partition, block: icb.block }, (characteristics & 0x01) !== 0));
       }
@@ -167,7 +195,11 @@ export class UdfTree implements DiscTree {
     }
     // Unrecorded (sparse) parts read as zeros; a claim of more than a terabyte of them is a hostile size.
     if (zeros > MAX_SPARSE_BYTES) {
-      throw new DiskImgError('limit', `${path} claims ${size} bytes, ${zeros} of them unrecorded: more than the ${MAX_SPARSE_BYTES} bytes of zeros accepted`, { file: this.storage.name, field: 'information length', offset: entry.at + 56, value: size });
+      throw new DiskImgError(
+        'limit',
+        `${path} claims ${size} bytes, ${zeros} of them unrecorded: more than the ${MAX_SPARSE_BYTES} bytes of zeros accepted`,
+        { file: this.storage.name, field: 'information length', offset: entry.at + 56, value: size },
+      );
     }
     return { ...base, size, extents: trimmed };
   }
@@ -200,7 +232,7 @@ function attributes(fe: Uint8Array): Pick<DiscEntry, 'mode' | 'uid' | 'gid' | 'n
 export function symlinkTarget(b: Uint8Array): string {
   const parts: string[] = [];
   let absolute = false;
-  for (let at = 0; at + 4 <= b.length; ) {
+  for (let at = 0; at + 4 <= b.length;) {
     const type = b[at];
     const length = b[at + 1];
     const name = cs0(b.subarray(at + 4, at + 4 + length));

@@ -9,7 +9,24 @@ import { DiskImgError } from '../errors.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { ByteRange } from './types.ts';
 
-export const TAG = { PVD: 1, AVDP: 2, VDP: 3, IUVD: 4, PD: 5, LVD: 6, USD: 7, TD: 8, LVID: 9, FSD: 256, FID: 257, AED: 258, IE: 259, TE: 260, FE: 261, EFE: 266 } as const;
+export const TAG = {
+  PVD: 1,
+  AVDP: 2,
+  VDP: 3,
+  IUVD: 4,
+  PD: 5,
+  LVD: 6,
+  USD: 7,
+  TD: 8,
+  LVID: 9,
+  FSD: 256,
+  FID: 257,
+  AED: 258,
+  IE: 259,
+  TE: 260,
+  FE: 261,
+  EFE: 266,
+} as const;
 
 /** Volume descriptors read in one sequence (ECMA-167 asks for at most a few dozen). */
 const MAX_SEQUENCE = 512;
@@ -52,7 +69,7 @@ export function dstring(b: Uint8Array, at: number, size: number): string {
 /** An ECMA-167 timestamp as ISO 8601 (with its zone when it has one), or null when unset. */
 export function udfTimestamp(b: Uint8Array, at: number): string | null {
   const typeAndZone = le16(b, at);
-  const year = (b[at + 2] | (b[at + 3] << 8)) << 16 >> 16;
+  const year = ((b[at + 2] | (b[at + 3] << 8)) << 16) >> 16;
   const [month, day, hour, minute, second, centi] = [b[at + 4], b[at + 5], b[at + 6], b[at + 7], b[at + 8], b[at + 9]];
   if (year === 0 && month === 0 && day === 0) return null;
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return null;
@@ -212,35 +229,74 @@ export async function readUdfVolume(storage: Storage): Promise<UdfVolume | null>
     seq = await readSequence(storage, blockSize, start, Math.min(length, MAX_SEQUENCE * blockSize));
   }
   if (!seq?.lvd || seq.pds.size === 0) {
-    return invalid(storage, `The UDF volume descriptor sequence named by the anchor at byte ${anchors[0]} has no ${seq?.lvd ? 'partition' : 'logical volume'} descriptor`, { field: 'volume descriptor sequence', offset: anchors[0] });
+    return invalid(
+      storage,
+      `The UDF volume descriptor sequence named by the anchor at byte ${anchors[0]} has no ${seq?.lvd ? 'partition' : 'logical volume'} descriptor`,
+      { field: 'volume descriptor sequence', offset: anchors[0] },
+    );
   }
   const lvd = seq.lvd;
   const logicalBlockSize = le32(lvd, 212);
   if (logicalBlockSize !== blockSize) {
-    throw new DiskImgError('unsupported', `The UDF logical block size ${logicalBlockSize} differs from the ${blockSize}-byte sectors the anchor was found with`, { file: storage.name, field: 'logical block size', value: logicalBlockSize });
+    throw new DiskImgError(
+      'unsupported',
+      `The UDF logical block size ${logicalBlockSize} differs from the ${blockSize}-byte sectors the anchor was found with`,
+      { file: storage.name, field: 'logical block size', value: logicalBlockSize },
+    );
   }
   const revisionWord = le16(lvd, 216 + 24);
   const partitions: UdfPartition[] = [];
   const mapCount = le32(lvd, 268);
   const mapTableLength = le32(lvd, 264);
   if (mapCount > 64 || 440 + mapTableLength > blockSize) {
-    return invalid(storage, `The UDF logical volume descriptor has ${mapCount} partition maps in ${mapTableLength} bytes, more than its block holds`, { field: 'number of partition maps', value: mapCount });
+    return invalid(
+      storage,
+      `The UDF logical volume descriptor has ${mapCount} partition maps in ${mapTableLength} bytes, more than its block holds`,
+      { field: 'number of partition maps', value: mapCount },
+    );
   }
   const pending: Array<{ ref: number; map: Uint8Array }> = [];
   for (let i = 0, at = 440; i < mapCount; i++) {
     const type = lvd[at];
     const length = lvd[at + 1];
-    if (length < 6 || at + length > 440 + mapTableLength) return invalid(storage, `UDF partition map ${i} has an impossible length ${length}`, { field: 'partition map length', value: length });
+    if (length < 6 || at + length > 440 + mapTableLength)
+      return invalid(storage, `UDF partition map ${i} has an impossible length ${length}`, {
+        field: 'partition map length',
+        value: length,
+      });
     const map = lvd.subarray(at, at + length);
     const number = type === 1 ? le16(map, 4) : le16(map, 38);
     const pd = seq.pds.get(number);
-    if (!pd) return invalid(storage, `UDF partition map ${i} names partition ${number}, which has no partition descriptor`, { field: 'partition number', value: number });
+    if (!pd)
+      return invalid(storage, `UDF partition map ${i} names partition ${number}, which has no partition descriptor`, {
+        field: 'partition number',
+        value: number,
+      });
     const start = le32(pd, 188);
     const len = le32(pd, 192);
-    if (start * blockSize >= storage.size) return invalid(storage, `UDF partition ${number} starts at block ${start}, past the end of the image (${storage.size} bytes)`, { field: 'partition starting location', offset: start * blockSize, value: start });
+    if (start * blockSize >= storage.size)
+      return invalid(storage, `UDF partition ${number} starts at block ${start}, past the end of the image (${storage.size} bytes)`, {
+        field: 'partition starting location',
+        offset: start * blockSize,
+        value: start,
+      });
     const ident = type === 2 ? regidText(map, 4) : '';
-    const kind = type === 1 ? 'physical' : ident === '*UDF Virtual Partition' ? 'virtual' : ident === '*UDF Sparable Partition' ? 'sparable' : ident === '*UDF Metadata Partition' ? 'metadata' : undefined;
-    if (!kind) throw new DiskImgError('unsupported', `UDF partition map ${i} is of a kind we do not read (type ${type}${ident ? `, ${ident}` : ''})`, { file: storage.name, field: 'partition map', value: ident || type });
+    const kind =
+      type === 1
+        ? 'physical'
+        : ident === '*UDF Virtual Partition'
+          ? 'virtual'
+          : ident === '*UDF Sparable Partition'
+            ? 'sparable'
+            : ident === '*UDF Metadata Partition'
+              ? 'metadata'
+              : undefined;
+    if (!kind)
+      throw new DiskImgError(
+        'unsupported',
+        `UDF partition map ${i} is of a kind we do not read (type ${type}${ident ? `, ${ident}` : ''})`,
+        { file: storage.name, field: 'partition map', value: ident || type },
+      );
     partitions.push({ ref: i, kind, number, start, length: len });
     if (kind !== 'physical') pending.push({ ref: i, map });
     at += length;
@@ -266,26 +322,33 @@ export async function readUdfVolume(storage: Storage): Promise<UdfVolume | null>
     tables,
     offsetOf(ref, block) {
       const partition = partitions[ref];
-      if (!partition) return invalid(storage, `A UDF address names partition reference ${ref}; the volume has ${partitions.length}`, { field: 'partition reference number', value: ref });
+      if (!partition)
+        return invalid(storage, `A UDF address names partition reference ${ref}; the volume has ${partitions.length}`, {
+          field: 'partition reference number',
+          value: ref,
+        });
       const mapper = mappers.get(ref);
       return mapper ? mapper(block) : direct(ref, block);
     },
   };
   // Sparable partitions first: a virtual or metadata partition may lie on one.
-  for (const { ref, map } of pending) if (partitions[ref].kind === 'sparable') mappers.set(ref, await sparingMapper(storage, volume, ref, map, tables));
+  for (const { ref, map } of pending)
+    if (partitions[ref].kind === 'sparable') mappers.set(ref, await sparingMapper(storage, volume, ref, map, tables));
   for (const { ref, map } of pending) {
     const partition = partitions[ref];
     if (partition.kind === 'sparable') continue;
     // The physical partition under a virtual or metadata one: the type 1 map of the same number.
     const under = partitions.find((p) => p.number === partition.number && (p.kind === 'physical' || p.kind === 'sparable'))?.ref ?? ref;
-    if (partition.kind === 'virtual') mappers.set(ref, await vatMapper(storage, volume, under, tables, (header) => Object.assign(volume, revisions(header, 136))));
+    if (partition.kind === 'virtual')
+      mappers.set(ref, await vatMapper(storage, volume, under, tables, (header) => Object.assign(volume, revisions(header, 136))));
     else mappers.set(ref, await metadataMapper(storage, volume, under, le32(map, 40), le32(map, 44), tables));
   }
   if (volume.minReadRevision === undefined && volume.integrity && volume.integrity.offset + blockSize <= storage.size) {
     const lvid = await storage.read(volume.integrity.offset, blockSize);
     const n = le32(lvid, 72);
     const impUse = 80 + 8 * n;
-    if (tagId(lvid) === TAG.LVID && n < 64 && le32(lvid, 76) >= 46 && impUse + 46 <= blockSize) Object.assign(volume, revisions(lvid, impUse + 32));
+    if (tagId(lvid) === TAG.LVID && n < 64 && le32(lvid, 76) >= 46 && impUse + 46 <= blockSize)
+      Object.assign(volume, revisions(lvid, impUse + 32));
   }
   return volume;
 }
@@ -294,7 +357,12 @@ export async function readUdfVolume(storage: Storage): Promise<UdfVolume | null>
 function revisions(b: Uint8Array, at: number): Pick<UdfVolume, 'files' | 'directories' | 'minReadRevision' | 'maxWriteRevision'> {
   // Zero: not recorded (UDF 1.01 writers leave it so).
   const revision = (word: number) => (word === 0 ? undefined : revisionText(word));
-  return { files: le32(b, at), directories: le32(b, at + 4), minReadRevision: revision(le16(b, at + 8)), maxWriteRevision: revision(le16(b, at + 12)) };
+  return {
+    files: le32(b, at),
+    directories: le32(b, at + 4),
+    minReadRevision: revision(le16(b, at + 8)),
+    maxWriteRevision: revision(le16(b, at + 12)),
+  };
 }
 
 /**
@@ -311,7 +379,13 @@ export async function readFileData(
   onExtent?: (range: ByteRange) => void,
 ): Promise<Uint8Array> {
   const { extents, inline, size } = allocation(storage, volume, fe, ref);
-  if (size > limit) throw new DiskImgError('limit', `${what.name} claims ${size} bytes, more than the ${limit} accepted`, { file: storage.name, field: 'information length', offset: what.offset, value: size });
+  if (size > limit)
+    throw new DiskImgError('limit', `${what.name} claims ${size} bytes, more than the ${limit} accepted`, {
+      file: storage.name,
+      field: 'information length',
+      offset: what.offset,
+      value: size,
+    });
   if (inline) return inline.subarray(0, size);
   const out = new Uint8Array(size);
   let done = 0;
@@ -330,7 +404,11 @@ export async function readFileData(
 
 export function checkInside(storage: Storage, offset: number, length: number, field: string): void {
   if (offset < 0 || offset + length > storage.size) {
-    throw new DiskImgError('invalid-format', `A UDF ${field} lies at bytes ${offset}–${offset + length}, past the end of the image (${storage.size} bytes): the image is truncated or damaged`, { file: storage.name, field, offset, value: length });
+    throw new DiskImgError(
+      'invalid-format',
+      `A UDF ${field} lies at bytes ${offset}–${offset + length}, past the end of the image (${storage.size} bytes): the image is truncated or damaged`,
+      { file: storage.name, field, offset, value: length },
+    );
   }
 }
 
@@ -338,25 +416,45 @@ export function checkInside(storage: Storage, offset: number, length: number, fi
  * The UDF 2.00+ virtual allocation table: the last recorded block holds its file entry (type 248);
  * each 4-byte entry gives a virtual block's place in the physical partition.
  */
-async function vatMapper(storage: Storage, volume: UdfVolume, under: number, tables: ByteRange[], header: (vat: Uint8Array) => void): Promise<(block: number) => number> {
+async function vatMapper(
+  storage: Storage,
+  volume: UdfVolume,
+  under: number,
+  tables: ByteRange[],
+  header: (vat: Uint8Array) => void,
+): Promise<(block: number) => number> {
   const bs = volume.blockSize;
   const last = Math.floor(storage.size / bs) - 1;
   for (let block = last; block >= Math.max(0, last - 32); block--) {
     const fe = await storage.read(block * bs, bs);
     const id = tagId(fe);
     if ((id !== TAG.FE && id !== TAG.EFE) || fe[16 + 11] !== 248) continue;
-    const data = await readFileData(storage, volume, fe, under, MAX_TABLE_BYTES, { name: 'A UDF table file' }, (range) => tables.push(range));
+    const data = await readFileData(storage, volume, fe, under, MAX_TABLE_BYTES, { name: 'A UDF table file' }, (range) =>
+      tables.push(range),
+    );
     tables.push({ offset: block * bs, length: bs });
     const headerLength = le16(data, 0);
-    if (headerLength < 152 || headerLength > data.length) return invalid(storage, `The UDF VAT at block ${block} has a header of ${headerLength} bytes, outside its ${data.length}`, { field: 'VAT header length', offset: block * bs, value: headerLength });
+    if (headerLength < 152 || headerLength > data.length)
+      return invalid(storage, `The UDF VAT at block ${block} has a header of ${headerLength} bytes, outside its ${data.length}`, {
+        field: 'VAT header length',
+        offset: block * bs,
+        value: headerLength,
+      });
     header(data);
     const count = Math.floor((data.length - headerLength) / 4);
     return (virtual) => {
-      if (virtual >= count) return invalid(storage, `UDF virtual block ${virtual} is outside the VAT's ${count} entries`, { field: 'virtual block', value: virtual });
+      if (virtual >= count)
+        return invalid(storage, `UDF virtual block ${virtual} is outside the VAT's ${count} entries`, {
+          field: 'virtual block',
+          value: virtual,
+        });
       return (volume.partitions[under].start + le32(data, headerLength + virtual * 4)) * bs;
     };
   }
-  return invalid(storage, 'The UDF volume has a virtual partition but no virtual allocation table (VAT) in its last blocks', { field: 'VAT', offset: last * bs });
+  return invalid(storage, 'The UDF volume has a virtual partition but no virtual allocation table (VAT) in its last blocks', {
+    field: 'VAT',
+    offset: last * bs,
+  });
 }
 
 /** Remapped packets a sparing table may list: a table fills at most a few blocks. */
@@ -367,7 +465,13 @@ const MAX_SPARING_ENTRIES = 4096;
  * sparing table moved elsewhere (original: a block number in the partition; mapped: a sector).
  * An image of a disc without defects has no remapped packet.
  */
-async function sparingMapper(storage: Storage, volume: UdfVolume, ref: number, map: Uint8Array, tables: ByteRange[]): Promise<(block: number) => number> {
+async function sparingMapper(
+  storage: Storage,
+  volume: UdfVolume,
+  ref: number,
+  map: Uint8Array,
+  tables: ByteRange[],
+): Promise<(block: number) => number> {
   const bs = volume.blockSize;
   const start = volume.partitions[ref].start;
   const packet = le16(map, 40);
@@ -387,7 +491,11 @@ async function sparingMapper(storage: Storage, volume: UdfVolume, ref: number, m
     break; // the first readable table is as good as any copy
   }
   if (packet === 0 || (packet & (packet - 1)) !== 0) {
-    throw new DiskImgError('invalid-format', `The UDF sparable partition's packet length ${packet} is not a power of two`, { file: storage.name, field: 'packet length', value: packet });
+    throw new DiskImgError('invalid-format', `The UDF sparable partition's packet length ${packet} is not a power of two`, {
+      file: storage.name,
+      field: 'packet length',
+      value: packet,
+    });
   }
   return (block) => {
     const mapped = remaps.size > 0 ? remaps.get(block - (block % packet)) : undefined;
@@ -396,7 +504,14 @@ async function sparingMapper(storage: Storage, volume: UdfVolume, ref: number, m
 }
 
 /** UDF 2.50+ metadata partition: its blocks are the metadata file's extents, in order (the mirror if the main one is unreadable). */
-async function metadataMapper(storage: Storage, volume: UdfVolume, under: number, main: number, mirror: number, tables: ByteRange[]): Promise<(block: number) => number> {
+async function metadataMapper(
+  storage: Storage,
+  volume: UdfVolume,
+  under: number,
+  main: number,
+  mirror: number,
+  tables: ByteRange[],
+): Promise<(block: number) => number> {
   const bs = volume.blockSize;
   let extents: ByteRange[] | undefined;
   for (const location of [main, mirror]) {
@@ -410,7 +525,11 @@ async function metadataMapper(storage: Storage, volume: UdfVolume, under: number
     tables.push({ offset: at, length: bs }, ...extents.filter((e) => e.offset >= 0));
     break;
   }
-  if (!extents) return invalid(storage, 'The UDF metadata partition has no readable metadata file (main or mirror)', { field: 'metadata file location', value: main });
+  if (!extents)
+    return invalid(storage, 'The UDF metadata partition has no readable metadata file (main or mirror)', {
+      field: 'metadata file location',
+      value: main,
+    });
   const found = extents;
   return (block) => {
     let skip = block * bs;
@@ -437,15 +556,31 @@ export function allocation(storage: Storage, volume: UdfVolume, fe: Uint8Array, 
   const adLength = le32(fe, extended ? 212 : 172);
   const adStart = (extended ? 216 : 176) + eaLength;
   if (adStart + adLength > fe.length || !Number.isSafeInteger(size)) {
-    return invalid(storage, `A UDF file entry's allocation descriptors (${adLength} bytes after ${eaLength} of attributes) do not fit its block`, { field: 'length of allocation descriptors', value: adLength });
+    return invalid(
+      storage,
+      `A UDF file entry's allocation descriptors (${adLength} bytes after ${eaLength} of attributes) do not fit its block`,
+      { field: 'length of allocation descriptors', value: adLength },
+    );
   }
   const adType = le16(fe, 16 + 18) & 7;
   if (adType === 3) return { size, inline: fe.subarray(adStart, adStart + adLength), extents: Promise.resolve([]) };
-  if (adType !== 0 && adType !== 1) throw new DiskImgError('unsupported', `UDF allocation descriptor type ${adType} (extended) is not supported`, { file: storage.name, field: 'ICB flags', value: adType });
+  if (adType !== 0 && adType !== 1)
+    throw new DiskImgError('unsupported', `UDF allocation descriptor type ${adType} (extended) is not supported`, {
+      file: storage.name,
+      field: 'ICB flags',
+      value: adType,
+    });
   return { size, extents: readAds(storage, volume, fe.subarray(adStart, adStart + adLength), adType === 1, ref, size) };
 }
 
-async function readAds(storage: Storage, volume: UdfVolume, first: Uint8Array, long: boolean, ref: number, size: number): Promise<ByteRange[]> {
+async function readAds(
+  storage: Storage,
+  volume: UdfVolume,
+  first: Uint8Array,
+  long: boolean,
+  ref: number,
+  size: number,
+): Promise<ByteRange[]> {
   const out: ByteRange[] = [];
   const step = long ? 16 : 8;
   let ads = first;
@@ -464,7 +599,12 @@ async function readAds(storage: Storage, volume: UdfVolume, first: Uint8Array, l
         next = { offset: volume.offsetOf(part, block), length };
         break;
       }
-      if (out.length >= MAX_AD_EXTENTS) throw new DiskImgError('limit', `A UDF file has more than ${MAX_AD_EXTENTS} extents`, { file: storage.name, field: 'allocation descriptors', value: out.length });
+      if (out.length >= MAX_AD_EXTENTS)
+        throw new DiskImgError('limit', `A UDF file has more than ${MAX_AD_EXTENTS} extents`, {
+          file: storage.name,
+          field: 'allocation descriptors',
+          value: out.length,
+        });
       // Recorded data is read; allocated-but-unrecorded and sparse extents read as zeros.
       const offset = type === 0 ? volume.offsetOf(part, block) : -1;
       out.push({ offset, length });
@@ -472,11 +612,20 @@ async function readAds(storage: Storage, volume: UdfVolume, first: Uint8Array, l
       if (total >= size) return out;
     }
     if (!next) return out;
-    if (chains >= MAX_AD_EXTENTS || seen.has(next.offset)) throw new DiskImgError('corrupt', `The UDF allocation extent chain loops at byte ${next.offset}`, { file: storage.name, field: 'allocation extent descriptor', offset: next.offset });
+    if (chains >= MAX_AD_EXTENTS || seen.has(next.offset))
+      throw new DiskImgError('corrupt', `The UDF allocation extent chain loops at byte ${next.offset}`, {
+        file: storage.name,
+        field: 'allocation extent descriptor',
+        offset: next.offset,
+      });
     seen.add(next.offset);
     checkInside(storage, next.offset, volume.blockSize, 'allocation extent descriptor');
     const aed = await storage.read(next.offset, volume.blockSize);
-    if (tagId(aed) !== TAG.AED) return invalid(storage, `The UDF allocation extent at byte ${next.offset} has no valid descriptor tag`, { field: 'allocation extent descriptor', offset: next.offset });
+    if (tagId(aed) !== TAG.AED)
+      return invalid(storage, `The UDF allocation extent at byte ${next.offset} has no valid descriptor tag`, {
+        field: 'allocation extent descriptor',
+        offset: next.offset,
+      });
     ads = aed.subarray(24, 24 + Math.min(le32(aed, 20), volume.blockSize - 24));
   }
 }

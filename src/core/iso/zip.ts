@@ -149,7 +149,11 @@ export async function* zipStream(entries: AsyncIterable<ZipInput>): AsyncGenerat
       written += chunk.length;
       yield chunk;
     }
-    if (written !== size) throw new DiskImgError('corrupt', `${entry.path} gave ${written} bytes for the zip, not the ${size} its entry announced`, { field: 'size', value: written });
+    if (written !== size)
+      throw new DiskImgError('corrupt', `${entry.path} gave ${written} bytes for the zip, not the ${size} its entry announced`, {
+        field: 'size',
+        value: written,
+      });
     offset += written;
     const descriptor = new Writer(24).u32(0x08074b50).u32(crc);
     if (zip64) descriptor.u64(size).u64(size);

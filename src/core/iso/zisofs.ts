@@ -42,7 +42,14 @@ export function parseZf(e: Uint8Array, signature: 'ZF' | 'Z2'): Omit<Zisofs, 'st
   if (e.length < 16) return undefined;
   const algorithm = String.fromCharCode(e[4], e[5]);
   const version = e[3];
-  const size = version >= 2 || signature === 'Z2' ? e[8] + e[9] * 0x100 + e[10] * 0x10000 + e[11] * 0x1000000 + (e[12] + e[13] * 0x100 + e[14] * 0x10000 + e[15] * 0x1000000) * 0x100000000 : e[8] + e[9] * 0x100 + e[10] * 0x10000 + e[11] * 0x1000000;
+  const size =
+    version >= 2 || signature === 'Z2'
+      ? e[8] +
+        e[9] * 0x100 +
+        e[10] * 0x10000 +
+        e[11] * 0x1000000 +
+        (e[12] + e[13] * 0x100 + e[14] * 0x10000 + e[15] * 0x1000000) * 0x100000000
+      : e[8] + e[9] * 0x100 + e[10] * 0x10000 + e[11] * 0x1000000;
   if (algorithm !== 'pz' && algorithm !== 'PZ') return undefined;
   // A block size no writer uses is no zisofs (libarchive refuses it too: 2^2 made a 4 GiB size from a 2 KiB file).
   if (e[7] < 15 || e[7] > (algorithm === 'PZ' ? 20 : 17)) return undefined;
@@ -50,29 +57,59 @@ export function parseZf(e: Uint8Array, signature: 'ZF' | 'Z2'): Omit<Zisofs, 'st
 }
 
 function fail(file: string, message: string, block?: number, value?: number): never {
-  throw new DiskImgError('corrupt', `zisofs file ${file}: ${message}`, { file, field: block === undefined ? 'zisofs header' : 'zisofs block pointer', ...(block !== undefined ? { block } : {}), ...(value !== undefined ? { value } : {}) });
+  throw new DiskImgError('corrupt', `zisofs file ${file}: ${message}`, {
+    file,
+    field: block === undefined ? 'zisofs header' : 'zisofs block pointer',
+    ...(block !== undefined ? { block } : {}),
+    ...(value !== undefined ? { value } : {}),
+  });
 }
 
 /** Checks the stored header against the entry; returns the block size and the first pointer's offset. */
-async function readHeader(z: Zisofs, path: string, read: StoredReader): Promise<{ blockSize: number; pointerSize: number; table: number; blocks: number }> {
+async function readHeader(
+  z: Zisofs,
+  path: string,
+  read: StoredReader,
+): Promise<{ blockSize: number; pointerSize: number; table: number; blocks: number }> {
   const v2 = z.algorithm === 'PZ';
   const min = v2 ? 24 : 16;
-  if (z.headerSize < min || z.headerSize > 1024) fail(path, `header size ${z.headerSize} is not between ${min} and 1024`, undefined, z.headerSize);
-  if (z.stored < z.headerSize) fail(path, `the stored file (${z.stored} bytes) is shorter than its ${z.headerSize}-byte header`, undefined, z.stored);
+  if (z.headerSize < min || z.headerSize > 1024)
+    fail(path, `header size ${z.headerSize} is not between ${min} and 1024`, undefined, z.headerSize);
+  if (z.stored < z.headerSize)
+    fail(path, `the stored file (${z.stored} bytes) is shorter than its ${z.headerSize}-byte header`, undefined, z.stored);
   const h = await read(0, z.headerSize);
   const magic = v2 ? MAGIC_V2 : MAGIC_V1;
   if (!magic.every((b, i) => h[i] === b)) fail(path, `no zisofs${v2 ? '2' : ''} magic at the start of the stored file`);
   const blockLog2 = v2 ? h[11] : h[13];
-  const size = v2 ? h[12] + h[13] * 0x100 + h[14] * 0x10000 + h[15] * 0x1000000 + (h[16] + h[17] * 0x100 + h[18] * 0x10000 + h[19] * 0x1000000) * 0x100000000 : h[8] + h[9] * 0x100 + h[10] * 0x10000 + h[11] * 0x1000000;
-  if (v2 && h[10] !== 1) throw new DiskImgError('unsupported', `zisofs2 file ${path}: compression algorithm ${h[10]} is not supported (only 1, zlib)`, { file: path, field: 'zisofs algorithm', value: h[10] });
-  if (blockLog2 !== z.blockLog2) fail(path, `the header's block size 2^${blockLog2} differs from the Rock Ridge entry's 2^${z.blockLog2}`, undefined, blockLog2);
+  const size = v2
+    ? h[12] +
+      h[13] * 0x100 +
+      h[14] * 0x10000 +
+      h[15] * 0x1000000 +
+      (h[16] + h[17] * 0x100 + h[18] * 0x10000 + h[19] * 0x1000000) * 0x100000000
+    : h[8] + h[9] * 0x100 + h[10] * 0x10000 + h[11] * 0x1000000;
+  if (v2 && h[10] !== 1)
+    throw new DiskImgError('unsupported', `zisofs2 file ${path}: compression algorithm ${h[10]} is not supported (only 1, zlib)`, {
+      file: path,
+      field: 'zisofs algorithm',
+      value: h[10],
+    });
+  if (blockLog2 !== z.blockLog2)
+    fail(path, `the header's block size 2^${blockLog2} differs from the Rock Ridge entry's 2^${z.blockLog2}`, undefined, blockLog2);
   if (size !== z.size) fail(path, `the header's size ${size} differs from the Rock Ridge entry's ${z.size}`, undefined, size);
   const [low, high] = v2 ? [15, 20] : [15, 17];
-  if (blockLog2 < low || blockLog2 > high) fail(path, `block size 2^${blockLog2} is not between 2^${low} and 2^${high}`, undefined, blockLog2);
+  if (blockLog2 < low || blockLog2 > high)
+    fail(path, `block size 2^${blockLog2} is not between 2^${low} and 2^${high}`, undefined, blockLog2);
   const blockSize = 2 ** blockLog2;
   const blocks = Math.ceil(size / blockSize);
   const pointerSize = v2 ? 8 : 4;
-  if (z.headerSize + (blocks + 1) * pointerSize > z.stored) fail(path, `${blocks + 1} block pointers do not fit in the stored file (${z.stored} bytes): the size ${size} is a lie`, undefined, size);
+  if (z.headerSize + (blocks + 1) * pointerSize > z.stored)
+    fail(
+      path,
+      `${blocks + 1} block pointers do not fit in the stored file (${z.stored} bytes): the size ${size} is a lie`,
+      undefined,
+      size,
+    );
   return { blockSize, pointerSize, table: z.headerSize, blocks };
 }
 
@@ -98,7 +135,11 @@ export async function* readZisofs(z: Zisofs, path: string, read: StoredReader, s
       for (let k = 0; k < count; k++) {
         const at = k * pointerSize;
         const lo = bytes[at] + bytes[at + 1] * 0x100 + bytes[at + 2] * 0x10000 + bytes[at + 3] * 0x1000000;
-        window.push(pointerSize === 8 ? lo + (bytes[at + 4] + bytes[at + 5] * 0x100 + bytes[at + 6] * 0x10000 + bytes[at + 7] * 0x1000000) * 0x100000000 : lo);
+        window.push(
+          pointerSize === 8
+            ? lo + (bytes[at + 4] + bytes[at + 5] * 0x100 + bytes[at + 6] * 0x10000 + bytes[at + 7] * 0x1000000) * 0x100000000
+            : lo,
+        );
       }
     }
     return window[i - windowFirst];
@@ -115,10 +156,13 @@ export async function* readZisofs(z: Zisofs, path: string, read: StoredReader, s
     next = await pointer(block + 1);
     const blockStart = block * blockSize;
     const blockLength = Math.min(blockSize, z.size - blockStart);
-    if (from < dataStart || from > z.stored) fail(path, `block ${block} starts at byte ${from}, outside the data (${dataStart}–${z.stored})`, block, from);
+    if (from < dataStart || from > z.stored)
+      fail(path, `block ${block} starts at byte ${from}, outside the data (${dataStart}–${z.stored})`, block, from);
     if (next < from) fail(path, `block pointers ${block} and ${block + 1} are out of order (${from} > ${next})`, block, next);
-    if (next > z.stored) fail(path, `block ${block} ends at byte ${next}, past the end of the stored file (${z.stored} bytes)`, block, next);
-    if (next - from > maxCompressed) fail(path, `block ${block} is ${next - from} bytes compressed, more than a ${blockSize}-byte block can take`, block, next - from);
+    if (next > z.stored)
+      fail(path, `block ${block} ends at byte ${next}, past the end of the stored file (${z.stored} bytes)`, block, next);
+    if (next - from > maxCompressed)
+      fail(path, `block ${block} is ${next - from} bytes compressed, more than a ${blockSize}-byte block can take`, block, next - from);
     let out: Uint8Array;
     if (next === from) out = (zeros ??= new Uint8Array(blockSize)).subarray(0, blockLength);
     else {
@@ -134,7 +178,13 @@ export async function* readZisofs(z: Zisofs, path: string, read: StoredReader, s
       const produced = stream.next_out;
       stream.input = new Uint8Array(0);
       if (produced > blockLength) fail(path, `block ${block} inflates to more than its ${blockLength} bytes`, block, produced);
-      if (status !== Z_STREAM_END || produced !== blockLength) fail(path, `block ${block} does not inflate to its ${blockLength} bytes (${status === Z_STREAM_END ? `${produced} bytes` : 'the zlib stream is damaged or cut short'})`, block, produced);
+      if (status !== Z_STREAM_END || produced !== blockLength)
+        fail(
+          path,
+          `block ${block} does not inflate to its ${blockLength} bytes (${status === Z_STREAM_END ? `${produced} bytes` : 'the zlib stream is damaged or cut short'})`,
+          block,
+          produced,
+        );
       out = out.subarray(0, blockLength);
     }
     const skip = Math.max(0, start - blockStart);

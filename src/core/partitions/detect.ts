@@ -18,7 +18,8 @@ export type { GuestReader } from './source.ts';
 const GPT_PROTECTIVE = 0xee;
 
 /** A FAT, NTFS or exFAT boot sector also ends in 0x55AA: it is a file system, not a partition table. */
-const isVolumeBootRecord = (sector: Uint8Array): boolean => fatGeometry(sector) !== null || ntfsGeometry(sector) !== null || isExfatBootSector(sector);
+const isVolumeBootRecord = (sector: Uint8Array): boolean =>
+  fatGeometry(sector) !== null || ntfsGeometry(sector) !== null || isExfatBootSector(sector);
 
 export async function detectPartitions(disk: GuestReader): Promise<PartitionReport> {
   const whole = ByteSource.whole(disk);
@@ -34,20 +35,39 @@ export async function detectPartitions(disk: GuestReader): Promise<PartitionRepo
       if ('header' in gpt) {
         const warnings = [...gpt.warnings];
         if (!mbr) warnings.unshift('no protective MBR in sector 0');
-        return finish(whole, { scheme: 'gpt', 'sector-size': sectorSize, 'disk-guid': gpt.header.diskGuid, partitions: gpt.partitions, warnings });
+        return finish(whole, {
+          scheme: 'gpt',
+          'sector-size': sectorSize,
+          'disk-guid': gpt.header.diskGuid,
+          partitions: gpt.partitions,
+          warnings,
+        });
       }
       if (gpt.signature) problems.push(...gpt.problems.map((p) => (sectorSize === 512 ? p : `${p} (4096-byte sectors)`)));
     }
     if (protective) {
       // A protective MBR whose GPT is unreadable: report the MBR as it stands, and why.
       const table = await readMbr(whole, sector0);
-      return finish(whole, { scheme: 'mbr', 'sector-size': 512, 'disk-id': table.diskId, partitions: table.partitions, warnings: [...problems, 'no valid GPT behind the protective MBR', ...table.warnings] });
+      return finish(whole, {
+        scheme: 'mbr',
+        'sector-size': 512,
+        'disk-id': table.diskId,
+        partitions: table.partitions,
+        warnings: [...problems, 'no valid GPT behind the protective MBR', ...table.warnings],
+      });
     }
-    if (problems.length > 0) return { scheme: 'none', partitions: [], warnings: [...problems, 'a GPT signature was found but neither header is usable'] };
+    if (problems.length > 0)
+      return { scheme: 'none', partitions: [], warnings: [...problems, 'a GPT signature was found but neither header is usable'] };
   } else {
     const table = await readMbr(whole, sector0);
     if (table.partitions.length > 0 || table.warnings.length > 0) {
-      return finish(whole, { scheme: 'mbr', 'sector-size': 512, 'disk-id': table.diskId, partitions: table.partitions, warnings: table.warnings });
+      return finish(whole, {
+        scheme: 'mbr',
+        'sector-size': 512,
+        'disk-id': table.diskId,
+        partitions: table.partitions,
+        warnings: table.warnings,
+      });
     }
     // An empty MBR: a whole-disk file system (an isohybrid image, say) says more than an empty table.
     const filesystem = await probeFilesystem(whole);
@@ -71,4 +91,5 @@ async function finish(whole: ByteSource, report: PartitionReport): Promise<Parti
 }
 
 /** True when the report has something to show: a partition table, or a file system on the whole disk. */
-export const hasPartitionInfo = (report: PartitionReport): boolean => report.scheme !== 'none' || report.partitions.length > 0 || (report.warnings?.length ?? 0) > 0;
+export const hasPartitionInfo = (report: PartitionReport): boolean =>
+  report.scheme !== 'none' || report.partitions.length > 0 || (report.warnings?.length ?? 0) > 0;

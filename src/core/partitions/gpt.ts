@@ -44,7 +44,8 @@ export async function readGptHeader(disk: ByteSource, sectorSize: number, lba: n
   const copy = sector.slice(0, headerSize);
   copy.fill(0, 16, 20);
   const stored = le32(sector, 16);
-  if (crc32(copy) !== stored) return `header CRC32 mismatch at LBA ${lba} (stored 0x${stored.toString(16)}, computed 0x${crc32(copy).toString(16)})`;
+  if (crc32(copy) !== stored)
+    return `header CRC32 mismatch at LBA ${lba} (stored 0x${stored.toString(16)}, computed 0x${crc32(copy).toString(16)})`;
   const h: GptHeader = {
     lba: le64(sector, 24),
     alternateLba: le64(sector, 32),
@@ -57,8 +58,10 @@ export async function readGptHeader(disk: ByteSource, sectorSize: number, lba: n
     entriesCrc: le32(sector, 88),
   };
   if (h.lba !== lba) return `header at LBA ${lba} says it lives at LBA ${h.lba}`;
-  if (h.entrySize < 128 || h.entrySize % 128 !== 0 || h.entrySize > 4096) return `entry size ${h.entrySize} at LBA ${lba} is not a multiple of 128 up to 4096`;
-  if (h.entryCount > MAX_GPT_ENTRIES || h.entryCount * h.entrySize > MAX_GPT_ARRAY) return `${h.entryCount} entries of ${h.entrySize} bytes at LBA ${lba} exceed the limit (${MAX_GPT_ENTRIES} entries, ${MAX_GPT_ARRAY} bytes)`;
+  if (h.entrySize < 128 || h.entrySize % 128 !== 0 || h.entrySize > 4096)
+    return `entry size ${h.entrySize} at LBA ${lba} is not a multiple of 128 up to 4096`;
+  if (h.entryCount > MAX_GPT_ENTRIES || h.entryCount * h.entrySize > MAX_GPT_ARRAY)
+    return `${h.entryCount} entries of ${h.entrySize} bytes at LBA ${lba} exceed the limit (${MAX_GPT_ENTRIES} entries, ${MAX_GPT_ARRAY} bytes)`;
   if (!Number.isSafeInteger(h.entriesLba * sectorSize)) return `entry array LBA ${h.entriesLba} is out of range`;
   return h;
 }
@@ -69,7 +72,8 @@ async function readEntries(disk: ByteSource, sectorSize: number, h: GptHeader): 
   const bytes = await disk.read(h.entriesLba * sectorSize, h.entryCount * h.entrySize);
   if (!bytes) return `the entry array at LBA ${h.entriesLba} runs past the end of the disk`;
   const crc = crc32(bytes);
-  if (crc !== h.entriesCrc) return `entry array CRC32 mismatch at LBA ${h.entriesLba} (stored 0x${h.entriesCrc.toString(16)}, computed 0x${crc.toString(16)})`;
+  if (crc !== h.entriesCrc)
+    return `entry array CRC32 mismatch at LBA ${h.entriesLba} (stored 0x${h.entriesCrc.toString(16)}, computed 0x${crc.toString(16)})`;
   return bytes;
 }
 
@@ -86,15 +90,22 @@ function parseEntries(bytes: Uint8Array, h: GptHeader, sectorSize: number, diskS
       continue;
     }
     const guid = guidLE(e, 0);
-    const p = { index, start: first * sectorSize, size: (last - first + 1) * sectorSize, type: { name: gptTypeName(guid), guid } } as Partition;
+    const p = {
+      index,
+      start: first * sectorSize,
+      size: (last - first + 1) * sectorSize,
+      type: { name: gptTypeName(guid), guid },
+    } as Partition;
     const name = utf16le(e, 56, 72);
     if (name) p.name = name;
     p.uuid = guidLE(e, 16);
     const attributes = new DataView(e.buffer, e.byteOffset + 48, 8).getBigUint64(0, true);
     if (attributes !== 0n) p.attributes = `0x${attributes.toString(16).padStart(16, '0')}`;
     p.filesystem = null; // last, so JSON lists it after the table's own fields
-    if (first < h.firstUsable || last > h.lastUsable) warnings.push(`partition ${index} lies outside the usable LBAs ${h.firstUsable}–${h.lastUsable}`);
-    if (p.start + p.size > diskSize) warnings.push(`partition ${index} ends past the end of the disk (${p.start + p.size} > ${diskSize} bytes)`);
+    if (first < h.firstUsable || last > h.lastUsable)
+      warnings.push(`partition ${index} lies outside the usable LBAs ${h.firstUsable}–${h.lastUsable}`);
+    if (p.start + p.size > diskSize)
+      warnings.push(`partition ${index} ends past the end of the disk (${p.start + p.size} > ${diskSize} bytes)`);
     out.push(p);
   }
   return out;
@@ -127,7 +138,8 @@ export async function readGpt(disk: ByteSource, sectorSize: number): Promise<Gpt
       continue;
     }
     const warnings = which === 'primary' ? [] : [...problems, `using the backup GPT header at LBA ${header.lba}`];
-    if (header.lastUsable > lastLba) warnings.push(`GPT last usable LBA ${header.lastUsable} is past the end of the disk (last LBA ${lastLba})`);
+    if (header.lastUsable > lastLba)
+      warnings.push(`GPT last usable LBA ${header.lastUsable} is past the end of the disk (last LBA ${lastLba})`);
     return { header, partitions: parseEntries(entries, header, sectorSize, disk.size, warnings), warnings };
   }
   return { problems, signature };

@@ -45,7 +45,12 @@ export interface MbrTable {
 }
 
 function partition(index: number, e: MbrEntry, startSector: number): Partition {
-  const p = { index, start: startSector * SECTOR, size: e.sectors * SECTOR, type: { name: mbrTypeName(e.type), code: e.type.toString(16) } } as Partition;
+  const p = {
+    index,
+    start: startSector * SECTOR,
+    size: e.sectors * SECTOR,
+    type: { name: mbrTypeName(e.type), code: e.type.toString(16) },
+  } as Partition;
   if (e.bootIndicator === 0x80) p.bootable = true;
   if (isExtendedType(e.type)) p.extended = true;
   p.filesystem = null; // last, so JSON lists it after the table's own fields
@@ -67,7 +72,8 @@ export async function readMbr(disk: ByteSource, sector0: Uint8Array): Promise<Mb
   }
   if (extended) partitions.push(...(await readLogical(disk, extended, diskSectors, warnings)));
   for (const p of partitions) {
-    if (p.start + p.size > disk.size) warnings.push(`partition ${p.index} ends past the end of the disk (${p.start + p.size} > ${disk.size} bytes)`);
+    if (p.start + p.size > disk.size)
+      warnings.push(`partition ${p.index} ends past the end of the disk (${p.start + p.size} > ${disk.size} bytes)`);
   }
   return { diskId: `0x${le32(sector0, 440).toString(16).padStart(8, '0')}`, partitions, warnings };
 }

@@ -33,8 +33,13 @@ export class ByteSource {
 
   /** Bytes at `offset`; null when any of them lies outside the window. */
   async read(offset: number, length: number): Promise<Uint8Array | null> {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) return null;
-    if (length > MAX_PROBE_READ) throw new DiskImgError('limit', `A probe read of ${length} bytes is larger than ${MAX_PROBE_READ}`, { offset: this.start + offset, value: length });
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size)
+      return null;
+    if (length > MAX_PROBE_READ)
+      throw new DiskImgError('limit', `A probe read of ${length} bytes is larger than ${MAX_PROBE_READ}`, {
+        offset: this.start + offset,
+        value: length,
+      });
     return this.disk.read(this.start + offset, length);
   }
 }

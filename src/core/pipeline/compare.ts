@@ -27,7 +27,13 @@ const SECTOR = 512;
 const readsAsZero = (e: Extent) => e.kind === 'zero' || e.kind === 'unallocated';
 
 /** Walks the guest range in pieces where neither image changes kind, reading only what is needed. */
-async function firstDifference(a: DiskImage, b: DiskImage, start: number, end: number, options: CompareOptions): Promise<number | undefined> {
+async function firstDifference(
+  a: DiskImage,
+  b: DiskImage,
+  start: number,
+  end: number,
+  options: CompareOptions,
+): Promise<number | undefined> {
   const left = a.mappings(start, end);
   const right = b.mappings(start, end);
   let ea = (await left.next()).value as Extent | undefined;

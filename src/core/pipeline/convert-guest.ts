@@ -30,7 +30,8 @@ interface Prepared {
 export async function driveGuestWrites(image: DiskImage, writer: GuestWriter, options: DriveOptions): Promise<void> {
   const cs = options.clusterSize;
   const compressor = options.compressor;
-  if (compressor && !writer.writeCompressed) throw new DiskImgError('usage', 'Compression not supported for this file format', { field: 'compress' });
+  if (compressor && !writer.writeCompressed)
+    throw new DiskImgError('usage', 'Compression not supported for this file format', { field: 'compress' });
   const total = image.virtualSize;
   const pool = new BufferPool();
   const inPlace = BufferPool.fillsInPlace(image);

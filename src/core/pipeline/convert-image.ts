@@ -67,12 +67,14 @@ export async function convertImage(image: DiskImage, sink: Sink, options: Conver
     return;
   }
   if (options.outputFormat === 'raw') {
-    if (options.encrypt) throw new DiskImgError('usage', "Encryption is only supported for the qcow2 output format", { field: 'encrypt.format' });
+    if (options.encrypt)
+      throw new DiskImgError('usage', 'Encryption is only supported for the qcow2 output format', { field: 'encrypt.format' });
     return convertToRaw(image, sink, options);
   }
   if (options.outputFormat !== 'qcow2') return convertThroughWriter(image, sink, options);
   if (options.encrypt) {
-    if (options.compressor) throw new DiskImgError('usage', 'Compression and encryption not supported at the same time', { field: 'encrypt.format' });
+    if (options.compressor)
+      throw new DiskImgError('usage', 'Compression and encryption not supported at the same time', { field: 'encrypt.format' });
     options = { ...options, qcow2: { ...options.qcow2, encryption: await prepareEncryption(options.encrypt, options.crypto) } };
   }
   if (isSeekable(sink)) await convertToQcow2(image, sink, options);
@@ -82,11 +84,17 @@ export async function convertImage(image: DiskImage, sink: Sink, options: Conver
 /** A format written through its GuestWriter (formats/outputs.ts): VHD, VDI, … */
 async function convertThroughWriter(image: DiskImage, sink: Sink, options: ConvertImageOptions): Promise<void> {
   const driver = outputDriver(options.outputFormat);
-  if (options.encrypt) throw new DiskImgError('usage', 'Encryption is only supported for the qcow2 output format', { field: 'encrypt.format' });
-  if (options.compressor && !driver.compression) throw new DiskImgError('usage', 'Compression not supported for this file format', { field: 'compress' });
+  if (options.encrypt)
+    throw new DiskImgError('usage', 'Encryption is only supported for the qcow2 output format', { field: 'encrypt.format' });
+  if (options.compressor && !driver.compression)
+    throw new DiskImgError('usage', 'Compression not supported for this file format', { field: 'compress' });
   const values = parseOutputOptions(driver, options.formatOptions ?? new Map());
   const size = Math.max(Math.ceil(image.virtualSize / 512) * 512, options.targetSize ?? 0);
-  if (size % 512 !== 0) throw new DiskImgError('usage', `The output's size must be a whole number of 512-byte sectors (${size} is not)`, { field: 'size', value: size });
+  if (size % 512 !== 0)
+    throw new DiskImgError('usage', `The output's size must be a whole number of 512-byte sectors (${size} is not)`, {
+      field: 'size',
+      value: size,
+    });
   const resolved = resolveOutputOptions(driver, values, size, { fileName: options.outputFileName });
   await convertToOutput(image, sink, driver, resolved, options, options.companionSinks, size);
 }
@@ -95,9 +103,16 @@ async function convertThroughWriter(image: DiskImage, sink: Sink, options: Conve
  * The other files an output of these options consists of, by base name, to be made beside it (a
  * monolithicFlat VMDK's flat extent); throws the options' errors as convertImage would.
  */
-export function outputCompanions(format: OutputFormat, formatOptions: ReadonlyMap<string, string>, virtualSize: number, fileName: string): string[] {
+export function outputCompanions(
+  format: OutputFormat,
+  formatOptions: ReadonlyMap<string, string>,
+  virtualSize: number,
+  fileName: string,
+): string[] {
   if (format === 'raw' || format === 'qcow2') return [];
   const driver = outputDriver(format);
-  const resolved = resolveOutputOptions(driver, parseOutputOptions(driver, formatOptions), Math.ceil(virtualSize / 512) * 512, { fileName });
+  const resolved = resolveOutputOptions(driver, parseOutputOptions(driver, formatOptions), Math.ceil(virtualSize / 512) * 512, {
+    fileName,
+  });
   return driver.companions?.(resolved) ?? [];
 }

@@ -35,15 +35,32 @@ const UNCOMPRESSED_UNIT = 512;
  * in that order. `targetSize`: a larger disk than the source, its end reading as zeros (as
  * `qemu-img create` of that size then `qemu-img convert -n` into it).
  */
-export async function convertToOutput<O>(image: DiskImage, sink: Sink, driver: OutputDriver<O>, options: O, convert: ConvertOptions = {}, companions: Sink[] = [], targetSize?: number): Promise<void> {
+export async function convertToOutput<O>(
+  image: DiskImage,
+  sink: Sink,
+  driver: OutputDriver<O>,
+  options: O,
+  convert: ConvertOptions = {},
+  companions: Sink[] = [],
+  targetSize?: number,
+): Promise<void> {
   const size = Math.max(createSize(image), targetSize ?? 0);
   const names = driver.companions?.(options) ?? [];
   if (names.length > 0 && (!sink.truncate || companions.length !== names.length || companions.some((c) => !c.truncate))) {
-    throw new DiskImgError('usage', `This output is ${names.length + 1} files (${names.join(', ')} beside it): it needs a folder to write them into, not a download stream`, { field: 'subformat' });
+    throw new DiskImgError(
+      'usage',
+      `This output is ${names.length + 1} files (${names.join(', ')} beside it): it needs a folder to write them into, not a download stream`,
+      { field: 'subformat' },
+    );
   }
   const clusterSize = driver.clusterSize?.(options) ?? UNCOMPRESSED_UNIT;
   if (sink.truncate || driver.streams?.(options)) {
-    const writer = await driver.create!(HostFile.writing(sink), size, options, companions.map((c) => HostFile.writing(c)));
+    const writer = await driver.create!(
+      HostFile.writing(sink),
+      size,
+      options,
+      companions.map((c) => HostFile.writing(c)),
+    );
     await driveGuestWrites(image, writer, { ...convert, clusterSize });
     return;
   }
@@ -58,7 +75,13 @@ export async function convertToOutput<O>(image: DiskImage, sink: Sink, driver: O
 const WINDOW = 4 * 1024 * 1024;
 
 /** The planned file, front to back: its metadata, with the guest data read again into place. */
-async function emitInOrder(image: DiskImage, sink: Sink, plan: HostFile, convert: ConvertOptions, progress: (done: number) => void): Promise<void> {
+async function emitInOrder(
+  image: DiskImage,
+  sink: Sink,
+  plan: HostFile,
+  convert: ConvertOptions,
+  progress: (done: number) => void,
+): Promise<void> {
   const placed: Placement[] = [...plan.placements].sort((a, b) => a.host - b.host);
   const length = plan.length;
   const total = image.virtualSize;

@@ -22,7 +22,7 @@ class MetadataOverlay implements Sink {
 
   async write(offset: number, bytes: Uint8Array): Promise<void> {
     const cs = this.clusterSize;
-    for (let at = offset; at < offset + bytes.length; ) {
+    for (let at = offset; at < offset + bytes.length;) {
       const index = Math.floor(at / cs);
       const end = Math.min(offset + bytes.length, (index + 1) * cs);
       let cluster = this.clusters.get(index);
@@ -42,7 +42,7 @@ class MetadataOverlay implements Sink {
   read(offset: number, length: number): Uint8Array {
     const out = new Uint8Array(length);
     const cs = this.clusterSize;
-    for (let at = offset; at < offset + length; ) {
+    for (let at = offset; at < offset + length;) {
       const index = Math.floor(at / cs);
       const end = Math.min(offset + length, (index + 1) * cs);
       const cluster = this.clusters.get(index);
@@ -77,7 +77,12 @@ function placements(overlay: MetadataOverlay, l1Offset: number, l1Size: number, 
       const lo = table.getUint32(j * 8 + 4);
       if ((hi & OFLAG_COMPRESSED_HI) !== 0) {
         const d = compressedDescriptor({ clusterBits }, hi, lo);
-        list.push({ host: d.hostOffset, guestCluster: i * l2Entries + j, compressed: true, sectors: (d.length + (d.hostOffset & 511)) / 512 });
+        list.push({
+          host: d.hostOffset,
+          guestCluster: i * l2Entries + j,
+          compressed: true,
+          sectors: (d.length + (d.hostOffset & 511)) / 512,
+        });
       } else {
         const host = entryOffset(hi, lo);
         if (host !== 0) list.push({ host, guestCluster: i * l2Entries + j, compressed: false });
@@ -98,7 +103,11 @@ export async function convertToQcow2Sequential(image: DiskImage, sink: Sink, opt
 
   // Pass 1: the layout, and the metadata, without the data.
   const overlay = new MetadataOverlay(cs);
-  const plan = await convertToQcow2(image, overlay, { ...options, onProgress: (done) => halves(done, 0), qcow2: { ...writeOptions, skipData: true } });
+  const plan = await convertToQcow2(image, overlay, {
+    ...options,
+    onProgress: (done) => halves(done, 0),
+    qcow2: { ...writeOptions, skipData: true },
+  });
   const fileLength = Math.max(plan.length, overlay.length);
   const placed = placements(overlay, plan.l1TableOffset, plan.l1Size, clusterBits);
 
@@ -112,7 +121,11 @@ export async function convertToQcow2Sequential(image: DiskImage, sink: Sink, opt
     const result = await options.compressor!.compress(cluster);
     const sectors = result ? Math.floor((p.host + result.length - 1) / 512) - Math.floor(p.host / 512) + 1 : -1;
     if (!result || sectors !== p.sectors) {
-      throw new DiskImgError('io', 'The second pass did not compress a cluster to the same size as the first (did the source change while it was read?)', { offset: p.host });
+      throw new DiskImgError(
+        'io',
+        'The second pass did not compress a cluster to the same size as the first (did the source change while it was read?)',
+        { offset: p.host },
+      );
     }
     return result;
   };
@@ -122,7 +135,12 @@ export async function convertToQcow2Sequential(image: DiskImage, sink: Sink, opt
     const window = overlay.read(start, end - start);
     const fresh: Placement[] = [];
     while (next < placed.length && placed[next].host < end) fresh.push(placed[next++]);
-    const streams = [...carry, ...(await Promise.all(fresh.filter((p) => p.compressed).map(async (placement) => ({ placement, bytes: await recompress(placement) }))))];
+    const streams = [
+      ...carry,
+      ...(await Promise.all(
+        fresh.filter((p) => p.compressed).map(async (placement) => ({ placement, bytes: await recompress(placement) })),
+      )),
+    ];
     carry = [];
     for (const { placement: p, bytes } of streams) {
       const from = Math.max(start, p.host);

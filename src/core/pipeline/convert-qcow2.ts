@@ -28,7 +28,8 @@ export interface Qcow2Layout {
 
 export async function convertToQcow2(image: DiskImage, sink: Sink, options: Qcow2ConvertOptions = {}): Promise<Qcow2Layout> {
   const writeOptions: Qcow2WriteOptions = { ...DEFAULT_WRITE_OPTIONS, ...options.qcow2 };
-  if (writeOptions.encryption && options.compressor) throw new DiskImgError('usage', 'Compression and encryption not supported at the same time', { field: 'encrypt.format' });
+  if (writeOptions.encryption && options.compressor)
+    throw new DiskImgError('usage', 'Compression and encryption not supported at the same time', { field: 'encrypt.format' });
   const writer = await Qcow2Writer.create(sink, image.virtualSize, writeOptions);
   await driveGuestWrites(image, writer, { ...options, clusterSize: writeOptions.clusterSize });
   return { l1TableOffset: writer.l1TableOffset, l1Size: writer.l1Size, length: writer.length };

@@ -61,7 +61,7 @@ async function* pieces(image: DiskImage, pool: BufferPool, signal?: AbortSignal)
       batchStart = batchEnd = extent.start + extent.length;
       continue;
     }
-    for (let at = extent.start; at < extent.start + extent.length; ) {
+    for (let at = extent.start; at < extent.start + extent.length;) {
       const step = Math.min(extent.start + extent.length, batchStart + CHUNK_BYTES) - at;
       batchEnd = at + step;
       at += step;

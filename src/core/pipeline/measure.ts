@@ -32,7 +32,15 @@ export interface Qcow2MeasureOptions {
   luksHeaderBytes: number;
 }
 
-export const DEFAULT_MEASURE_OPTIONS: Qcow2MeasureOptions = { clusterSize: 65536, version: 3, refcountBits: 16, extendedL2: false, preallocation: 'off', hasBackingFile: false, luksHeaderBytes: 0 };
+export const DEFAULT_MEASURE_OPTIONS: Qcow2MeasureOptions = {
+  clusterSize: 65536,
+  version: 3,
+  refcountBits: 16,
+  extendedL2: false,
+  preallocation: 'off',
+  hasBackingFile: false,
+  luksHeaderBytes: 0,
+};
 
 export interface Measurement {
   required: bigint;
@@ -56,10 +64,18 @@ const invalid = (message: string, field: string, value: number | string): never 
 /** The option checks qcow2_measure makes, with its messages. */
 export function validateMeasureOptions(o: Qcow2MeasureOptions): void {
   const bits = Math.log2(o.clusterSize);
-  if (!Number.isInteger(bits) || bits < 9 || bits > 21) invalid('Cluster size must be a power of two between 512 and 2048k', 'cluster_size', o.clusterSize);
-  if (o.extendedL2 && o.clusterSize < 16384) invalid('Extended L2 entries are only supported with cluster sizes of at least 16384 bytes', 'extended_l2', o.clusterSize);
-  if (o.refcountBits > 64 || !Number.isInteger(Math.log2(o.refcountBits))) invalid('Refcount width must be a power of two and may not exceed 64 bits', 'refcount_bits', o.refcountBits);
-  if (o.version < 3 && o.refcountBits !== 16) invalid('Different refcount widths than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)', 'refcount_bits', o.refcountBits);
+  if (!Number.isInteger(bits) || bits < 9 || bits > 21)
+    invalid('Cluster size must be a power of two between 512 and 2048k', 'cluster_size', o.clusterSize);
+  if (o.extendedL2 && o.clusterSize < 16384)
+    invalid('Extended L2 entries are only supported with cluster sizes of at least 16384 bytes', 'extended_l2', o.clusterSize);
+  if (o.refcountBits > 64 || !Number.isInteger(Math.log2(o.refcountBits)))
+    invalid('Refcount width must be a power of two and may not exceed 64 bits', 'refcount_bits', o.refcountBits);
+  if (o.version < 3 && o.refcountBits !== 16)
+    invalid(
+      'Different refcount widths than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)',
+      'refcount_bits',
+      o.refcountBits,
+    );
 }
 
 /**
@@ -82,7 +98,10 @@ function refcountMetadataBytes(clusters: bigint, clusterSize: bigint, refcountBi
 }
 
 /** Every byte of a fully allocated qcow2 of `virtualSize` (qcow2_calc_prealloc_size). */
-export function qcow2FullyAllocated(virtualSize: bigint, o: Pick<Qcow2MeasureOptions, 'clusterSize' | 'refcountBits' | 'extendedL2'>): bigint {
+export function qcow2FullyAllocated(
+  virtualSize: bigint,
+  o: Pick<Qcow2MeasureOptions, 'clusterSize' | 'refcountBits' | 'extendedL2'>,
+): bigint {
   const cs = BigInt(o.clusterSize);
   const l2EntrySize = o.extendedL2 ? 16n : 8n;
   const dataBytes = roundUp(virtualSize, cs);
@@ -148,7 +167,11 @@ async function bitmapBytes(layer: Qcow2Layer, virtualSize: bigint, clusterSize: 
 }
 
 /** qemu-img measure -O `format`: the figures it prints. */
-export async function measure(source: MeasureSource, format: OutputFormat, options: Qcow2MeasureOptions = DEFAULT_MEASURE_OPTIONS): Promise<Measurement> {
+export async function measure(
+  source: MeasureSource,
+  format: OutputFormat,
+  options: Qcow2MeasureOptions = DEFAULT_MEASURE_OPTIONS,
+): Promise<Measurement> {
   if (format === 'raw') {
     // A raw image's holes still count towards its size.
     const size = 'image' in source ? BigInt(source.image.virtualSize) : roundUp(source.size, 512n);
@@ -159,7 +182,8 @@ export async function measure(source: MeasureSource, format: OutputFormat, optio
   // The size limit is checked against --size only (an image's size is not known yet here in QEMU).
   const asked = roundUp('size' in source ? source.size : 0n, cs);
   const l2Tables = divRoundUp(asked / cs, cs / (options.extendedL2 ? 16n : 8n));
-  if (l2Tables * L1E_SIZE > QCOW_MAX_L1_SIZE) invalid('The image size is too large (try using a larger cluster size)', 'size', String(asked));
+  if (l2Tables * L1E_SIZE > QCOW_MAX_L1_SIZE)
+    invalid('The image size is too large (try using a larger cluster size)', 'size', String(asked));
 
   let virtualSize = asked;
   let used = 0n;
@@ -170,10 +194,12 @@ export async function measure(source: MeasureSource, format: OutputFormat, optio
     // A new backing file may share nothing with the source: every cluster may need writing.
     used = options.hasBackingFile ? virtualSize : await dataClusterBytes(image, options.clusterSize);
     const [top] = image.layers;
-    if (options.version >= 3 && top instanceof Qcow2Layer && top.header.version >= 3) bitmaps = await bitmapBytes(top, BigInt(image.virtualSize), options.clusterSize);
+    if (options.version >= 3 && top instanceof Qcow2Layer && top.header.version >= 3)
+      bitmaps = await bitmapBytes(top, BigInt(image.virtualSize), options.clusterSize);
   }
   if (options.preallocation === 'full' || options.preallocation === 'falloc') used = virtualSize;
-  const fullyAllocated = BigInt(options.luksHeaderBytes === 0 ? 0 : roundUp(BigInt(options.luksHeaderBytes), cs)) + qcow2FullyAllocated(virtualSize, options);
+  const fullyAllocated =
+    BigInt(options.luksHeaderBytes === 0 ? 0 : roundUp(BigInt(options.luksHeaderBytes), cs)) + qcow2FullyAllocated(virtualSize, options);
   // The metadata of the fully allocated image stays counted: an overestimate, as QEMU's.
   const measurement: Measurement = { required: fullyAllocated - virtualSize + used, fullyAllocated };
   if (bitmaps !== undefined) measurement.bitmaps = bitmaps;
@@ -223,7 +249,6 @@ function writerFormatBound(format: Exclude<OutputFormat, 'raw' | 'qcow2'>, virtu
     }
   }
 }
-
 
 /**
  * An upper bound of the qcow2 diskimg writes, counting only the L2 tables that map data. QEMU's

@@ -3,7 +3,11 @@
  * so reading (and decoding) the next pieces overlaps with writing the current one, while memory
  * stays bounded by `concurrency` results.
  */
-export async function runOrdered<T>(tasks: AsyncIterable<() => Promise<T>>, concurrency: number, consume: (result: T) => Promise<void>): Promise<void> {
+export async function runOrdered<T>(
+  tasks: AsyncIterable<() => Promise<T>>,
+  concurrency: number,
+  consume: (result: T) => Promise<void>,
+): Promise<void> {
   const inFlight: Promise<T>[] = [];
   try {
     for await (const task of tasks) {

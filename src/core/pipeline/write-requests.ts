@@ -52,7 +52,7 @@ export async function* writeRequests(image: DiskImage, compressed: boolean, clus
   let current: Extent | undefined;
   let status: 'data' | 'zero' = 'data';
   let nextStatus = 0;
-  for (let sector = 0; sector < total; ) {
+  for (let sector = 0; sector < total;) {
     let n = Math.min(total - sector, MAX_REQUEST_SECTORS);
     if (nextStatus <= sector) {
       while (!current || (current.start + current.length) / SECTOR <= sector) {
@@ -143,7 +143,7 @@ export function dataRuns(offset: number, buffer: Uint8Array): Array<[number, num
   const zero = zeroSectors(buffer);
   const sectors = zero.length;
   if (!zero.includes(1)) return [[0, buffer.length]];
-  for (let at = 0; at < sectors; ) {
+  for (let at = 0; at < sectors;) {
     const [allocated, count] = allocatedRunMin(zero, at, sectors - at, offset / SECTOR + at);
     if (allocated) runs.push([at * SECTOR, Math.min(buffer.length, (at + count) * SECTOR)]);
     at += count;

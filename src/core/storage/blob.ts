@@ -145,7 +145,9 @@ export class BlobStorage implements Storage {
     const stalled = new Promise<'stalled'>((resolve) => (this.giveUp = () => resolve('stalled')));
     this.pullSince = Date.now();
     this.watch();
-    const result = await Promise.race([reader.read(new Uint8Array(buffer as ArrayBuffer)), stalled]).finally(() => (this.pullSince = undefined));
+    const result = await Promise.race([reader.read(new Uint8Array(buffer as ArrayBuffer)), stalled]).finally(
+      () => (this.pullSince = undefined),
+    );
     if (result === 'stalled') {
       this.streamBroken = true;
       this.stop();
@@ -189,7 +191,11 @@ export class BlobStorage implements Storage {
   private unreadable(error: unknown, offset: number): DiskImgError {
     // Browsers refuse to read a File that changed or was removed after it was chosen
     // (NotReadableError, with a misleading text about permissions).
-    return new DiskImgError('io', `Could not read '${this.name}' at offset ${offset}: the file changed, moved or was removed after it was opened (${(error as Error).name})`, { file: this.name, offset });
+    return new DiskImgError(
+      'io',
+      `Could not read '${this.name}' at offset ${offset}: the file changed, moved or was removed after it was opened (${(error as Error).name})`,
+      { file: this.name, offset },
+    );
   }
 
   async close(): Promise<void> {

@@ -67,7 +67,10 @@ export class CachedStorage implements Storage {
       this.blocks.delete(index);
     } else {
       const start = index * this.blockSize;
-      block = start >= this.inner.size ? Promise.resolve(new Uint8Array(0)) : this.inner.read(start, Math.min(this.blockSize, this.inner.size - start));
+      block =
+        start >= this.inner.size
+          ? Promise.resolve(new Uint8Array(0))
+          : this.inner.read(start, Math.min(this.blockSize, this.inner.size - start));
       block.catch(() => this.blocks.delete(index)); // a failed read is not cached
     }
     this.blocks.set(index, block);

@@ -55,7 +55,15 @@ export class Extractor {
         job.stop();
         this.error =
           'refused' in chosen
-            ? { kind: 'limit', message: locale.m.convert.tooBig(formatBytes(chosen.size), chosen.free === undefined ? undefined : formatBytes(chosen.free), formatBytes(MEMORY_LIMIT)), context: {} }
+            ? {
+                kind: 'limit',
+                message: locale.m.convert.tooBig(
+                  formatBytes(chosen.size),
+                  chosen.free === undefined ? undefined : formatBytes(chosen.free),
+                  formatBytes(MEMORY_LIMIT),
+                ),
+                context: {},
+              }
             : chosen;
         return;
       }

@@ -41,7 +41,9 @@ export class FsBrowser {
       this.warnings = result.value.warnings;
       this.path = result.value.entry.path;
       // Folders first, then names as people sort them (file-2 before file-10).
-      this.children = result.value.children.sort((a, b) => (a.type === 'dir' ? 0 : 1) - (b.type === 'dir' ? 0 : 1) || collator.compare(a.name, b.name));
+      this.children = result.value.children.sort(
+        (a, b) => (a.type === 'dir' ? 0 : 1) - (b.type === 'dir' ? 0 : 1) || collator.compare(a.name, b.name),
+      );
       this.selected = result.value.entry.path === '/' ? null : result.value.entry;
     } finally {
       engine.stop();

@@ -6,7 +6,28 @@ export const bochsRecipes: RecipeBook = {
   url: import.meta.url,
   tools: [],
   recipes: {
-    'v2-4k.bochs': (f) => bochsImage(f, { version: 2, diskBytes: 256 << 10, extentBytes: 4096, sectors: new Map([[0, 1], [1, 2], [9, 3], [300, 4]]), order: [37, 0, 1] }),
-    'v1-64k.bochs': (f) => bochsImage(f, { version: 1, diskBytes: 512 << 10, extentBytes: 65536, sectors: new Map([[3, 5], [130, 6]]) }),
+    'v2-4k.bochs': (f) =>
+      bochsImage(f, {
+        version: 2,
+        diskBytes: 256 << 10,
+        extentBytes: 4096,
+        sectors: new Map([
+          [0, 1],
+          [1, 2],
+          [9, 3],
+          [300, 4],
+        ]),
+        order: [37, 0, 1],
+      }),
+    'v1-64k.bochs': (f) =>
+      bochsImage(f, {
+        version: 1,
+        diskBytes: 512 << 10,
+        extentBytes: 65536,
+        sectors: new Map([
+          [3, 5],
+          [130, 6],
+        ]),
+      }),
   },
 };

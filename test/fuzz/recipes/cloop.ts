@@ -10,7 +10,14 @@ export const cloopRecipes: RecipeBook = {
   recipes: {
     '16k.cloop': (f, dir) => {
       const input = join(dir, 'cloop-input.raw');
-      writeFileSync(input, Buffer.concat([Buffer.from('cloop seed '.repeat(4000)), Buffer.alloc(20000), Buffer.from([...Array(5000).keys()].map((i) => (i * 7919) & 255))]));
+      writeFileSync(
+        input,
+        Buffer.concat([
+          Buffer.from('cloop seed '.repeat(4000)),
+          Buffer.alloc(20000),
+          Buffer.from([...Array(5000).keys()].map((i) => (i * 7919) & 255)),
+        ]),
+      );
       execFileSync('create_compressed_fs', ['-q', '-B', '16384', input, f], { stdio: 'ignore' });
     },
   },

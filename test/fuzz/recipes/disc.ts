@@ -15,7 +15,9 @@ function zisofsDisc(file: string, tree: string, settings: string): void {
   writeFileSync(join(tree, 'text.txt'), text);
   writeFileSync(join(tree, 'sub', 'zeros.bin'), Buffer.alloc(80_000));
   writeFileSync(join(tree, 'tiny.txt'), 'tiny\n');
-  execFileSync('xorriso', ['-outdev', file, '-zisofs', settings, '-map', tree, '/', '-set_filter_r', '--zisofs', '/', '--', '-commit'], { stdio: 'ignore' });
+  execFileSync('xorriso', ['-outdev', file, '-zisofs', settings, '-map', tree, '/', '-set_filter_r', '--zisofs', '/', '--', '-commit'], {
+    stdio: 'ignore',
+  });
   rmSync(tree, { recursive: true, force: true });
 }
 
@@ -29,7 +31,27 @@ export const discRecipes: RecipeBook = {
       writeFileSync(join(tree, 'boot', 'loader.bin'), Buffer.alloc(2048, 0x90));
       writeFileSync(join(tree, 'boot', 'deep', 'er', 'Tiếng Việt tên dài.txt'), 'xin chào\n');
       for (let i = 0; i < 20; i++) writeFileSync(join(tree, `file-${i}.txt`), `file ${i}\n`.repeat(i + 1));
-      execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-V', 'FUZZ', '-b', 'boot/loader.bin', '-no-emul-boot', '-boot-load-size', '4', '-o', f, tree], { stdio: 'ignore' });
+      execFileSync(
+        'xorriso',
+        [
+          '-as',
+          'mkisofs',
+          '-quiet',
+          '-R',
+          '-J',
+          '-V',
+          'FUZZ',
+          '-b',
+          'boot/loader.bin',
+          '-no-emul-boot',
+          '-boot-load-size',
+          '4',
+          '-o',
+          f,
+          tree,
+        ],
+        { stdio: 'ignore' },
+      );
       rmSync(tree, { recursive: true, force: true });
     },
     'udf-bridge.iso': (f, dir) => {

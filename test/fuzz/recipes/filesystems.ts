@@ -30,7 +30,10 @@ function fat(file: string, dir: string, bits: 12 | 16, bytes: number): void {
   truncateSync(file, bytes);
   execFileSync('mkfs.vfat', ['-F', String(bits), '-s', '1', '-n', 'FUZZ', file], { stdio: 'ignore' });
   const root = tree(join(dir, `fat${bits}-tree`), false);
-  execFileSync('mcopy', ['-s', '-i', file, ...readdirSync(root).map((n) => join(root, n)), '::/'], { stdio: 'ignore', env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  execFileSync('mcopy', ['-s', '-i', file, ...readdirSync(root).map((n) => join(root, n)), '::/'], {
+    stdio: 'ignore',
+    env: { ...process.env, MTOOLS_SKIP_CHECK: '1' },
+  });
   rmSync(root, { recursive: true, force: true });
 }
 
@@ -58,14 +61,18 @@ function ntfs(file: string, dir: string): void {
   if (spawnSync('ntfs-3g', ['-o', 'compression', file, mount], { stdio: 'ignore' }).status === 0) {
     try {
       mkdirSync(join(mount, 'compressed'));
-      execFileSync('python3', ['-c', `import os; os.setxattr(${JSON.stringify(join(mount, 'compressed'))}, 'system.ntfs_attrib_be', (0x810).to_bytes(4, 'big'))`]);
+      execFileSync('python3', [
+        '-c',
+        `import os; os.setxattr(${JSON.stringify(join(mount, 'compressed'))}, 'system.ntfs_attrib_be', (0x810).to_bytes(4, 'big'))`,
+      ]);
       writeFileSync(join(mount, 'compressed', 'text.txt'), 'compressible line\n'.repeat(4000));
       execFileSync('cp', ['-a', '--sparse=always', `${root}/.`, mount]);
     } finally {
       execFileSync('umount', [mount]);
     }
   } else {
-    for (const name of ['A long file name.txt', 'inline.txt']) execFileSync('ntfscp', ['-q', file, join(root, name), name], { stdio: 'ignore' });
+    for (const name of ['A long file name.txt', 'inline.txt'])
+      execFileSync('ntfscp', ['-q', file, join(root, name), name], { stdio: 'ignore' });
     execFileSync('ntfscp', ['-q', file, join(root, 'sub', 'deeper', 'data.bin'), 'data.bin'], { stdio: 'ignore' });
   }
   rmSync(root, { recursive: true, force: true });
@@ -103,15 +110,27 @@ function exfat(file: string, dir: string): void {
 function xfs(file: string, dir: string): void {
   const root = tree(join(dir, 'xfs-tree'), false);
   const lines = ['/dev/null', '0 0', 'd--755 0 0', 'sub d--755 0 0'];
-  for (let i = 0; i < 60; i++) lines.push(`entry-number-${i}-with-a-long-name.txt ---644 0 0 ${join(root, 'sub', `entry-number-${i}-with-a-long-name.txt`)}`);
-  lines.push('deeper d--755 0 0', `data.bin ---644 0 0 ${join(root, 'sub', 'deeper', 'data.bin')}`, '$', '$', 'link l--777 0 0 sub/deeper/data.bin', 'many d--755 0 0');
-  for (let i = 0; i < 400; i++) lines.push(`name-${i}-${'n'.repeat(40)} ---644 0 0 ${join(root, 'sub', 'entry-number-1-with-a-long-name.txt')}`);
+  for (let i = 0; i < 60; i++)
+    lines.push(`entry-number-${i}-with-a-long-name.txt ---644 0 0 ${join(root, 'sub', `entry-number-${i}-with-a-long-name.txt`)}`);
+  lines.push(
+    'deeper d--755 0 0',
+    `data.bin ---644 0 0 ${join(root, 'sub', 'deeper', 'data.bin')}`,
+    '$',
+    '$',
+    'link l--777 0 0 sub/deeper/data.bin',
+    'many d--755 0 0',
+  );
+  for (let i = 0; i < 400; i++)
+    lines.push(`name-${i}-${'n'.repeat(40)} ---644 0 0 ${join(root, 'sub', 'entry-number-1-with-a-long-name.txt')}`);
   lines.push('$', '$');
   const proto = join(dir, 'xfs.proto');
   writeFileSync(proto, `${lines.join('\n')}\n`);
   writeFileSync(file, '');
   truncateSync(file, 16 << 20);
-  execFileSync('mkfs.xfs', ['-q', '-f', '-b', 'size=1024', '-d', 'agcount=1', '-p', proto, file], { stdio: 'ignore', env: { ...process.env, TEST_DIR: '1', TEST_DEV: '1', QA_CHECK_FS: '1' } });
+  execFileSync('mkfs.xfs', ['-q', '-f', '-b', 'size=1024', '-d', 'agcount=1', '-p', proto, file], {
+    stdio: 'ignore',
+    env: { ...process.env, TEST_DIR: '1', TEST_DEV: '1', QA_CHECK_FS: '1' },
+  });
   rmSync(root, { recursive: true, force: true });
   rmSync(proto);
 }
@@ -142,7 +161,10 @@ export const filesystemRecipes: RecipeBook = {
       fat(part, dir, 12, 1 << 20);
       writeFileSync(f, '');
       truncateSync(f, 3 << 20);
-      execFileSync('sfdisk', ['-q', f], { input: 'label: gpt\nstart=2048, size=2048, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n', stdio: ['pipe', 'ignore', 'ignore'] });
+      execFileSync('sfdisk', ['-q', f], {
+        input: 'label: gpt\nstart=2048, size=2048, type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7\n',
+        stdio: ['pipe', 'ignore', 'ignore'],
+      });
       execFileSync('dd', [`if=${part}`, `of=${f}`, 'bs=512', 'seek=2048', 'conv=notrunc', 'status=none']);
       rmSync(part);
     },

@@ -6,7 +6,18 @@ export const luksRecipes: RecipeBook = {
   tools: ['qemu-img'],
   recipes: {
     'aes128-cbc-essiv.luks': (f) => {
-      qemuImg('create', '-q', '-f', 'luks', '--object', 'secret,id=s0,data=fuzz', '-o', 'key-secret=s0,iter-time=10,cipher-alg=aes-128,cipher-mode=cbc,ivgen-alg=essiv,hash-alg=sha1', f, '64k');
+      qemuImg(
+        'create',
+        '-q',
+        '-f',
+        'luks',
+        '--object',
+        'secret,id=s0,data=fuzz',
+        '-o',
+        'key-secret=s0,iter-time=10,cipher-alg=aes-128,cipher-mode=cbc,ivgen-alg=essiv,hash-alg=sha1',
+        f,
+        '64k',
+      );
     },
   },
 };

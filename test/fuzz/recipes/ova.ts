@@ -14,7 +14,13 @@ export const ovaRecipes: RecipeBook = {
       writeFileSync(join(dir, 'b.raw'), Buffer.alloc(64 * 1024, 0x5a));
       qemuImg('convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', join(dir, 'a.raw'), join(dir, 'a.vmdk'));
       qemuImg('convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', join(dir, 'b.raw'), join(dir, 'b.vmdk'));
-      writeFileSync(join(dir, 'vm.ovf'), ovf([{ file: 'a.vmdk', capacity: 96 * 1024 }, { file: 'b.vmdk', capacity: 64 * 1024 }]));
+      writeFileSync(
+        join(dir, 'vm.ovf'),
+        ovf([
+          { file: 'a.vmdk', capacity: 96 * 1024 },
+          { file: 'b.vmdk', capacity: 64 * 1024 },
+        ]),
+      );
       execFileSync('tar', ['--format=ustar', '-cf', f, 'vm.ovf', 'a.vmdk', 'b.vmdk'], { cwd: dir, stdio: 'ignore' });
     },
   },

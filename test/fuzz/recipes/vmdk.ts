@@ -28,7 +28,18 @@ export const vmdkRecipes: RecipeBook = {
     },
     'stream-footer.vmdk': (f, dir) => {
       writeFileSync(join(dir, 'stream2.raw'), data(130 * 1024));
-      qemuImg('convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', join(dir, 'stream2.raw'), join(dir, 'stream2.vmdk'));
+      qemuImg(
+        'convert',
+        '-q',
+        '-f',
+        'raw',
+        '-O',
+        'vmdk',
+        '-o',
+        'subformat=streamOptimized',
+        join(dir, 'stream2.raw'),
+        join(dir, 'stream2.vmdk'),
+      );
       footerCopy(join(dir, 'stream2.vmdk'), f);
     },
     'flat-descriptor.vmdk': (f, dir) => {

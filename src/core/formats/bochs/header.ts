@@ -34,7 +34,12 @@ export function isBochs(head: Uint8Array): boolean {
   if (head.length < HEADER_BYTES) return false;
   const version = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(64, true);
   // strcmp on the magic may read on into the type field when it has no NUL; such a header never matches.
-  return cString(head, 0, 32) === MAGIC && cString(head, 32, 16) === 'Redolog' && cString(head, 48, 16) === 'Growing' && (version === VERSION_2 || version === VERSION_1);
+  return (
+    cString(head, 0, 32) === MAGIC &&
+    cString(head, 32, 16) === 'Redolog' &&
+    cString(head, 48, 16) === 'Growing' &&
+    (version === VERSION_2 || version === VERSION_1)
+  );
 }
 
 const invalid = (message: string, field: string, offset: number, value?: number) => {
@@ -48,15 +53,22 @@ export function parseHeader(head: Uint8Array): BochsHeader {
   const version = view.getUint32(64, true) === VERSION_1 ? 1 : 2;
   const diskLow = view.getUint32(version === 1 ? 84 : 88, true);
   const diskHigh = view.getUint32(version === 1 ? 88 : 92, true);
-  if (diskHigh >= 1 << 21) throw new DiskImgError('limit', `Bochs disk size of ${diskHigh * 2 ** 32 + diskLow} bytes is larger than diskimg reads`, { field: 'disk', offset: version === 1 ? 84 : 88, value: diskHigh * 2 ** 32 + diskLow });
+  if (diskHigh >= 1 << 21)
+    throw new DiskImgError('limit', `Bochs disk size of ${diskHigh * 2 ** 32 + diskLow} bytes is larger than diskimg reads`, {
+      field: 'disk',
+      offset: version === 1 ? 84 : 88,
+      value: diskHigh * 2 ** 32 + diskLow,
+    });
   const catalogEntries = view.getUint32(72, true);
-  if (catalogEntries > MAX_CATALOG) throw new DiskImgError('limit', 'Catalog size is too large', { field: 'catalog', offset: 72, value: catalogEntries });
+  if (catalogEntries > MAX_CATALOG)
+    throw new DiskImgError('limit', 'Catalog size is too large', { field: 'catalog', offset: 72, value: catalogEntries });
   const extentBytes = view.getUint32(80, true);
   if (extentBytes < 512) invalid('Extent size must be at least 512', 'extent', 80, extentBytes);
   if ((extentBytes & (extentBytes - 1)) !== 0) invalid(`Extent size ${extentBytes} is not a power of two`, 'extent', 80, extentBytes);
   if (extentBytes > MAX_EXTENT) invalid(`Extent size ${extentBytes} is too large`, 'extent', 80, extentBytes);
   const diskBytes = diskHigh * 2 ** 32 + diskLow;
   const sectors = Math.floor(diskBytes / 512);
-  if (catalogEntries < Math.ceil(sectors / (extentBytes / 512))) invalid('Catalog size is too small for this disk size', 'catalog', 72, catalogEntries);
+  if (catalogEntries < Math.ceil(sectors / (extentBytes / 512)))
+    invalid('Catalog size is too small for this disk size', 'catalog', 72, catalogEntries);
   return { version, headerSize: view.getUint32(68, true), catalogEntries, bitmapBytes: view.getUint32(76, true), extentBytes, diskBytes };
 }

@@ -75,13 +75,18 @@ export class BochsLayer implements Layer {
       const bitmapOffset = this.dataOffset + SECTOR * slot * (this.extentBlocks + this.bitmapBlocks);
       const firstSector = Math.floor((guest - extentStart) / SECTOR);
       const lastSector = Math.ceil((extentEnd - extentStart) / SECTOR);
-      const bitmap = await this.storage.read(bitmapOffset + Math.floor(firstSector / 8), Math.ceil(lastSector / 8) - Math.floor(firstSector / 8));
+      const bitmap = await this.storage.read(
+        bitmapOffset + Math.floor(firstSector / 8),
+        Math.ceil(lastSector / 8) - Math.floor(firstSector / 8),
+      );
       for (let sector = firstSector; sector < lastSector; sector++) {
         const bit = (bitmap[Math.floor(sector / 8) - Math.floor(firstSector / 8)] >> (sector % 8)) & 1;
         const from = Math.max(guest, extentStart + sector * SECTOR);
         const to = Math.min(extentEnd, extentStart + (sector + 1) * SECTOR);
         const host = bitmapOffset + SECTOR * (this.bitmapBlocks + sector) + (from - extentStart - sector * SECTOR);
-        yield bit ? { start: from, length: to - from, kind: 'data', depth: 0, hostOffset: host } : { start: from, length: to - from, kind: 'data', depth: 0 };
+        yield bit
+          ? { start: from, length: to - from, kind: 'data', depth: 0, hostOffset: host }
+          : { start: from, length: to - from, kind: 'data', depth: 0 };
       }
       guest = extentEnd;
     }
@@ -95,7 +100,12 @@ export class BochsLayer implements Layer {
 
   async readExtentInto(extent: Extent, start: number, target: Uint8Array): Promise<void> {
     if (extent.hostOffset === undefined) target.fill(0);
-    else if (extent.hostOffset + (start - extent.start) > Number.MAX_SAFE_INTEGER) throw new DiskImgError('corrupt', 'Bochs catalog entry points past any file', { file: this.storage.name, field: 'catalog', value: extent.hostOffset });
+    else if (extent.hostOffset + (start - extent.start) > Number.MAX_SAFE_INTEGER)
+      throw new DiskImgError('corrupt', 'Bochs catalog entry points past any file', {
+        file: this.storage.name,
+        field: 'catalog',
+        value: extent.hostOffset,
+      });
     else await readInto(this.storage, extent.hostOffset + (start - extent.start), target);
   }
 }

@@ -57,15 +57,27 @@ export class CloopLayer implements Layer {
     for (let i = 0; i < offsets.length; i++) {
       const value = i < inFile ? view.getBigUint64(i * 8) : 0n;
       if (i > 0) {
-        if (value < previous) invalid(`offsets not monotonically increasing at index ${i}, image file is corrupt`, 'offsets', TABLE_AT + i * 8, Number(value));
-        if (value - previous > BigInt(2 * MAX_BLOCK)) invalid(`invalid compressed block size at index ${i}, image file is corrupt`, 'offsets', TABLE_AT + i * 8, Number(value - previous));
+        if (value < previous)
+          invalid(`offsets not monotonically increasing at index ${i}, image file is corrupt`, 'offsets', TABLE_AT + i * 8, Number(value));
+        if (value - previous > BigInt(2 * MAX_BLOCK))
+          invalid(
+            `invalid compressed block size at index ${i}, image file is corrupt`,
+            'offsets',
+            TABLE_AT + i * 8,
+            Number(value - previous),
+          );
       }
       offsets[i] = Number(value);
       previous = value;
     }
     if (offsets.length !== blocks + 1) {
       // A table of zeros running past the end of the file: QEMU would take it (and fail every read).
-      throw new DiskImgError('corrupt', `cloop offsets table (${blocks + 1} entries) runs past the end of the file`, { file: storage.name, field: 'n_blocks', offset: 132, value: blocks });
+      throw new DiskImgError('corrupt', `cloop offsets table (${blocks + 1} entries) runs past the end of the file`, {
+        file: storage.name,
+        field: 'n_blocks',
+        offset: 132,
+        value: blocks,
+      });
     }
     return new CloopLayer(storage, blockSize, offsets);
   }
@@ -76,11 +88,19 @@ export class CloopLayer implements Layer {
 
   async *mappings(start: number, end: number): AsyncGenerator<Extent> {
     end = Math.min(end, this.virtualSize);
-    for (let guest = start; guest < end; ) {
+    for (let guest = start; guest < end;) {
       const index = Math.floor(guest / this.blockSize);
       const blockStart = index * this.blockSize;
       const pieceEnd = Math.min(end, blockStart + this.blockSize);
-      yield { start: guest, length: pieceEnd - guest, kind: 'compressed', depth: 0, hostOffset: this.offsets[index], compressedLength: this.offsets[index + 1] - this.offsets[index], clusterStart: blockStart };
+      yield {
+        start: guest,
+        length: pieceEnd - guest,
+        kind: 'compressed',
+        depth: 0,
+        hostOffset: this.offsets[index],
+        compressedLength: this.offsets[index + 1] - this.offsets[index],
+        clusterStart: blockStart,
+      };
       guest = pieceEnd;
     }
   }
@@ -103,7 +123,12 @@ export class CloopLayer implements Layer {
     const input = await this.storage.read(at, this.offsets[index + 1] - at);
     const bytes = new Uint8Array(this.blockSize);
     if (!this.inflater.inflate(input, bytes)) {
-      throw new DiskImgError('corrupt', `cloop block ${index} at offset ${at} does not decompress (zlib) to ${this.blockSize} bytes`, { file: this.storage.name, field: 'compressed block', offset: at, value: index });
+      throw new DiskImgError('corrupt', `cloop block ${index} at offset ${at} does not decompress (zlib) to ${this.blockSize} bytes`, {
+        file: this.storage.name,
+        field: 'compressed block',
+        offset: at,
+        value: index,
+      });
     }
     this.last = { index, bytes };
     return bytes;

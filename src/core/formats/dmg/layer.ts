@@ -40,13 +40,20 @@ export class DmgLayer implements Layer {
       const { sectors, chunks } = await readTables(storage);
       return new DmgLayer(storage, sectors, chunks);
     } catch (error) {
-      if (error instanceof DiskImgError && !error.context.file) throw new DiskImgError(error.kind, error.message, { ...error.context, file: storage.name });
+      if (error instanceof DiskImgError && !error.context.file)
+        throw new DiskImgError(error.kind, error.message, { ...error.context, file: storage.name });
       throw error;
     }
   }
 
   get codecs(): readonly string[] {
-    return [...new Set(this.chunks.map((c) => (c.type === CHUNK_ZLIB ? 'zlib' : c.type === CHUNK_BZIP2 ? 'bzip2' : c.type === CHUNK_LZFSE ? 'lzfse' : '')).filter(Boolean))];
+    return [
+      ...new Set(
+        this.chunks
+          .map((c) => (c.type === CHUNK_ZLIB ? 'zlib' : c.type === CHUNK_BZIP2 ? 'bzip2' : c.type === CHUNK_LZFSE ? 'lzfse' : ''))
+          .filter(Boolean),
+      ),
+    ];
   }
 
   describe(): Promise<FormatFacts> {
@@ -98,8 +105,19 @@ export class DmgLayer implements Layer {
       const length = pieceEnd - guest;
       let extent: DmgExtent;
       if (c.type === CHUNK_ZERO || c.type === CHUNK_IGNORE) extent = { start: guest, length, kind: 'data', depth: 0, chunk: current };
-      else if (c.type === CHUNK_RAW) extent = { start: guest, length, kind: 'data', depth: 0, hostOffset: c.offset + (guest - chunkStart), chunk: current };
-      else extent = { start: guest, length, kind: 'compressed', depth: 0, hostOffset: c.offset, compressedLength: c.length, clusterStart: chunkStart, chunk: current };
+      else if (c.type === CHUNK_RAW)
+        extent = { start: guest, length, kind: 'data', depth: 0, hostOffset: c.offset + (guest - chunkStart), chunk: current };
+      else
+        extent = {
+          start: guest,
+          length,
+          kind: 'compressed',
+          depth: 0,
+          hostOffset: c.offset,
+          compressedLength: c.length,
+          clusterStart: chunkStart,
+          chunk: current,
+        };
       yield extent;
       guest = pieceEnd;
     }
@@ -126,7 +144,11 @@ export class DmgLayer implements Layer {
   async readExtentInto(extent: Extent, start: number, target: Uint8Array): Promise<void> {
     const index = (extent as DmgExtent).chunk ?? this.search(Math.floor(start / SECTOR));
     if (index < 0) {
-      throw new DiskImgError('corrupt', `No DMG chunk holds guest sector ${Math.floor(start / SECTOR)}: the image's chunk tables leave it out`, { file: this.storage.name, field: 'mish chunk', offset: start });
+      throw new DiskImgError(
+        'corrupt',
+        `No DMG chunk holds guest sector ${Math.floor(start / SECTOR)}: the image's chunk tables leave it out`,
+        { file: this.storage.name, field: 'mish chunk', offset: start },
+      );
     }
     const c = this.chunks[index];
     const within = start - c.sector * SECTOR;
@@ -147,16 +169,31 @@ export class DmgLayer implements Layer {
     if (this.last?.chunk === index) return this.last.bytes;
     const c = this.chunks[index];
     const where = { file: this.storage.name, field: 'mish chunk', offset: c.offset, value: index };
-    if (c.type === CHUNK_LZFSE) throw new DiskImgError('unsupported', `DMG chunk ${index} is LZFSE-compressed, which diskimg cannot decode (convert the image with a qemu-img built with lzfse, or with hdiutil/dmg2img)`, where);
+    if (c.type === CHUNK_LZFSE)
+      throw new DiskImgError(
+        'unsupported',
+        `DMG chunk ${index} is LZFSE-compressed, which diskimg cannot decode (convert the image with a qemu-img built with lzfse, or with hdiutil/dmg2img)`,
+        where,
+      );
     const input = await this.storage.read(c.offset, c.length);
     const bytes = new Uint8Array(c.sectors * SECTOR);
     if (c.type === CHUNK_ZLIB) {
-      if (!this.inflater.inflate(input, bytes)) throw new DiskImgError('corrupt', `DMG chunk ${index} at offset ${c.offset} does not decompress (zlib) to ${bytes.length} bytes`, where);
+      if (!this.inflater.inflate(input, bytes))
+        throw new DiskImgError(
+          'corrupt',
+          `DMG chunk ${index} at offset ${c.offset} does not decompress (zlib) to ${bytes.length} bytes`,
+          where,
+        );
     } else {
       try {
         bunzip2Into(input, bytes);
       } catch (error) {
-        if (error instanceof Bzip2Error) throw new DiskImgError('corrupt', `DMG chunk ${index} at offset ${c.offset} does not decompress (bzip2) to ${bytes.length} bytes: ${error.message}`, where);
+        if (error instanceof Bzip2Error)
+          throw new DiskImgError(
+            'corrupt',
+            `DMG chunk ${index} at offset ${c.offset} does not decompress (bzip2) to ${bytes.length} bytes: ${error.message}`,
+            where,
+          );
         throw error;
       }
     }

@@ -53,7 +53,8 @@ export async function findKoly(storage: Storage): Promise<number | null> {
   if (length < 512) return null;
   const offset = length > 511 + 512 ? length - 511 - 512 : 0;
   const bytes = await storage.read(offset, Math.min(length, 515));
-  for (let i = 0; i + 3 < bytes.length; i++) if (bytes[i] === 0x6b && bytes[i + 1] === 0x6f && bytes[i + 2] === 0x6c && bytes[i + 3] === 0x79) return offset + i;
+  for (let i = 0; i + 3 < bytes.length; i++)
+    if (bytes[i] === 0x6b && bytes[i + 1] === 0x6f && bytes[i + 2] === 0x6c && bytes[i + 3] === 0x79) return offset + i;
   return null;
 }
 
@@ -67,13 +68,30 @@ export async function readTables(storage: Storage): Promise<DmgTables> {
   if (dataFork > at) invalid(`DMG data fork offset ${dataFork} lies past the UDIF trailer at ${at}`, 'DataForkOffset', at + 0x18, dataFork);
   const rsrcOffset = u64(view, 0x28);
   const rsrcLength = u64(view, 0x30);
-  if (rsrcOffset >= at || rsrcLength > at - rsrcOffset) invalid(`DMG resource fork (offset ${rsrcOffset}, ${rsrcLength} bytes) does not lie before the UDIF trailer`, 'RsrcForkOffset', at + 0x28, rsrcOffset);
+  if (rsrcOffset >= at || rsrcLength > at - rsrcOffset)
+    invalid(
+      `DMG resource fork (offset ${rsrcOffset}, ${rsrcLength} bytes) does not lie before the UDIF trailer`,
+      'RsrcForkOffset',
+      at + 0x28,
+      rsrcOffset,
+    );
   const xmlOffset = u64(view, 0xd8);
   const xmlLength = u64(view, 0xe0);
-  if (xmlOffset >= at || xmlLength > at - xmlOffset) invalid(`DMG property list (offset ${xmlOffset}, ${xmlLength} bytes) does not lie before the UDIF trailer`, 'XMLOffset', at + 0xd8, xmlOffset);
+  if (xmlOffset >= at || xmlLength > at - xmlOffset)
+    invalid(
+      `DMG property list (offset ${xmlOffset}, ${xmlLength} bytes) does not lie before the UDIF trailer`,
+      'XMLOffset',
+      at + 0xd8,
+      xmlOffset,
+    );
   const sectorsBig = view.getBigUint64(0x1ec);
   if (sectorsBig >= 1n << 63n) invalid('DMG sector count is negative', 'SectorCount', at + 0x1ec, `0x${sectorsBig.toString(16)}`);
-  if (sectorsBig * 512n > BigInt(Number.MAX_SAFE_INTEGER)) throw new DiskImgError('limit', `DMG disk of ${sectorsBig} sectors is larger than diskimg reads`, { field: 'SectorCount', offset: at + 0x1ec, value: sectorsBig.toString() });
+  if (sectorsBig * 512n > BigInt(Number.MAX_SAFE_INTEGER))
+    throw new DiskImgError('limit', `DMG disk of ${sectorsBig} sectors is larger than diskimg reads`, {
+      field: 'SectorCount',
+      offset: at + 0x1ec,
+      value: sectorsBig.toString(),
+    });
   const chunks: Chunk[] = [];
   const state = { dataFork };
   if (rsrcLength !== 0) await readResourceFork(storage, rsrcOffset, rsrcLength, chunks, state);
@@ -83,17 +101,26 @@ export async function readTables(storage: Storage): Promise<DmgTables> {
 }
 
 /** dmg_read_resource_fork: a header naming the resource data, then [u32 length][block] after block. */
-async function readResourceFork(storage: Storage, begin: number, length: number, chunks: Chunk[], state: { dataFork: number }): Promise<void> {
+async function readResourceFork(
+  storage: Storage,
+  begin: number,
+  length: number,
+  chunks: Chunk[],
+  state: { dataFork: number },
+): Promise<void> {
   const head = new DataView((await storage.read(begin, 12)).slice().buffer);
   const dataOffset = head.getUint32(0);
-  if (dataOffset > length) invalid(`DMG resource data offset ${dataOffset} lies past the resource fork (${length} bytes)`, 'resource fork', begin, dataOffset);
+  if (dataOffset > length)
+    invalid(`DMG resource data offset ${dataOffset} lies past the resource fork (${length} bytes)`, 'resource fork', begin, dataOffset);
   const count = head.getUint32(8);
-  if (count === 0 || dataOffset + count > length) invalid(`DMG resource data length ${count} does not fit the resource fork (${length} bytes)`, 'resource fork', begin + 8, count);
+  if (count === 0 || dataOffset + count > length)
+    invalid(`DMG resource data length ${count} does not fit the resource fork (${length} bytes)`, 'resource fork', begin + 8, count);
   let offset = begin + dataOffset;
   const end = offset + count;
   while (offset < end) {
     const size = new DataView((await storage.read(offset, 4)).slice().buffer).getUint32(0);
-    if (size === 0 || size > end - offset) invalid(`DMG resource of ${size} bytes at offset ${offset} does not fit the resource data`, 'resource fork', offset, size);
+    if (size === 0 || size > end - offset)
+      invalid(`DMG resource of ${size} bytes at offset ${offset} does not fit the resource data`, 'resource fork', offset, size);
     offset += 4;
     readMish(await storage.read(offset, size), chunks, state);
     offset += size;
@@ -102,7 +129,11 @@ async function readResourceFork(storage: Storage, begin: number, length: number,
 
 /** dmg_read_plist_xml: every <data>…</data>, base64-decoded, is tried as a mish block. */
 async function readPlist(storage: Storage, begin: number, length: number, chunks: Chunk[], state: { dataFork: number }): Promise<void> {
-  if (length > MAX_XML) throw new DiskImgError('limit', `DMG property list of ${length} bytes is larger than QEMU reads (16 MiB)`, { field: 'XMLLength', value: length });
+  if (length > MAX_XML)
+    throw new DiskImgError('limit', `DMG property list of ${length} bytes is larger than QEMU reads (16 MiB)`, {
+      field: 'XMLLength',
+      value: length,
+    });
   const bytes = await storage.read(begin, length);
   // QEMU searches a C string: it ends at the first NUL.
   const nul = bytes.indexOf(0);
@@ -164,8 +195,10 @@ function readMish(block: Uint8Array, chunks: Chunk[], state: { dataFork: number 
       invalid(`sector count ${sectors} for chunk ${index} is larger than max (${MAX_SECTORS})`, 'mish chunk', undefined, sectors);
     }
     const length = u64(view, at + 0x20);
-    if (length > MAX_LENGTH) invalid(`length ${length} for chunk ${index} is larger than max (${MAX_LENGTH})`, 'mish chunk', undefined, length);
-    if (chunks.length >= MAX_CHUNKS) throw new DiskImgError('limit', `DMG has more than ${MAX_CHUNKS} chunks`, { field: 'mish chunk', value: chunks.length });
+    if (length > MAX_LENGTH)
+      invalid(`length ${length} for chunk ${index} is larger than max (${MAX_LENGTH})`, 'mish chunk', undefined, length);
+    if (chunks.length >= MAX_CHUNKS)
+      throw new DiskImgError('limit', `DMG has more than ${MAX_CHUNKS} chunks`, { field: 'mish chunk', value: chunks.length });
     chunks.push({ type, sector: u64(view, at + 8) + firstSector, sectors, offset: u64(view, at + 0x18) + inOffset, length });
   }
 }

@@ -5,7 +5,7 @@ import { LuksLayer } from './layer.ts';
 
 export const luksDriver: FormatDriver = {
   name: 'luks',
-  title: 'LUKS1-encrypted volume (qemu\'s luks driver)',
+  title: "LUKS1-encrypted volume (qemu's luks driver)",
   extensions: ['luks'],
   probe(head) {
     // qcrypto_block_luks_has_format: the magic and version 1.

@@ -33,7 +33,12 @@ export class LuksLayer implements Layer {
     const layer = new LuksLayer(storage, header);
     if (layer.virtualSize < 0) {
       // block_crypto_co_getlength fails with EIO when the file ends before the payload starts.
-      throw new DiskImgError('corrupt', 'Could not refresh total sector count: Input/output error', { file: storage.name, field: 'payload_offset', offset: 104, value: layer.payloadOffset });
+      throw new DiskImgError('corrupt', 'Could not refresh total sector count: Input/output error', {
+        file: storage.name,
+        field: 'payload_offset',
+        offset: 104,
+        value: layer.payloadOffset,
+      });
     }
     return layer;
   }
@@ -44,12 +49,17 @@ export class LuksLayer implements Layer {
 
   async unlock(passphrase: string | Uint8Array, crypto: CryptoProvider = portableCrypto()): Promise<void> {
     // Key material past the end of the file reads as zeros, as QEMU's file protocol reads it.
-    const masterKey = await withFile(this.storage, () => unlockLuks(this.header, passphrase, (offset, length) => this.storage.read(offset, length), crypto));
+    const masterKey = await withFile(this.storage, () =>
+      unlockLuks(this.header, passphrase, (offset, length) => this.storage.read(offset, length), crypto),
+    );
     this.cipher = createSectorCipher(this.header.cipher, masterKey, crypto);
   }
 
   needsPassphrase(): DiskImgError {
-    return new DiskImgError('needs-passphrase', "Parameter 'key-secret' is required for cipher", { file: this.storage.name, field: 'key-secret' });
+    return new DiskImgError('needs-passphrase', "Parameter 'key-secret' is required for cipher", {
+      file: this.storage.name,
+      field: 'key-secret',
+    });
   }
 
   describe(): Promise<FormatFacts> {
@@ -87,7 +97,8 @@ async function withFile<T>(storage: Storage, work: () => T | Promise<T>): Promis
   try {
     return await work();
   } catch (error) {
-    if (error instanceof DiskImgError && !error.context.file) throw new DiskImgError(error.kind, error.message, { ...error.context, file: storage.name });
+    if (error instanceof DiskImgError && !error.context.file)
+      throw new DiskImgError(error.kind, error.message, { ...error.context, file: storage.name });
     throw error;
   }
 }

@@ -78,7 +78,10 @@ const TRUE = ['on', 'yes', 'true', 'y'];
 const FALSE = ['off', 'no', 'false', 'n'];
 
 /** qemu's QemuOpts parsing of -o: its messages for an unknown key or a value of the wrong type. */
-export function parseOutputOptions(driver: Pick<OutputDriver, 'options'>, given: ReadonlyMap<string, string>): Map<string, string | number | boolean> {
+export function parseOutputOptions(
+  driver: Pick<OutputDriver, 'options'>,
+  given: ReadonlyMap<string, string>,
+): Map<string, string | number | boolean> {
   const out = new Map<string, string | number | boolean>();
   for (const [key, text] of given) {
     const option = driver.options.find((o) => o.key === key);
@@ -113,10 +116,16 @@ export function parseOutputOptions(driver: Pick<OutputDriver, 'options'>, given:
  * The checks the format's create makes of the values (an enum's value among those it takes), with
  * qemu's message; then the format's own (resolve). qemu-img reports these as create failures.
  */
-export function resolveOutputOptions<O>(driver: OutputDriver<O>, values: OutputOptionValues, virtualSize: number, context: OutputContext = {}): O {
+export function resolveOutputOptions<O>(
+  driver: OutputDriver<O>,
+  values: OutputOptionValues,
+  virtualSize: number,
+  context: OutputContext = {},
+): O {
   for (const [key, value] of values) {
     const option = driver.options.find((o) => o.key === key);
-    if (option?.type === 'enum' && !option.values!.includes(String(value))) usage(`Parameter '${key}' does not accept value '${value}'`, key, String(value));
+    if (option?.type === 'enum' && !option.values!.includes(String(value)))
+      usage(`Parameter '${key}' does not accept value '${value}'`, key, String(value));
   }
   return driver.resolve!(values, virtualSize, context);
 }

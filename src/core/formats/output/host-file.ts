@@ -21,7 +21,7 @@ export class MetadataOverlay {
   private readonly chunks = new Map<number, Uint8Array>();
 
   write(offset: number, bytes: Uint8Array): void {
-    for (let at = offset; at < offset + bytes.length; ) {
+    for (let at = offset; at < offset + bytes.length;) {
       const index = Math.floor(at / CHUNK);
       const end = Math.min(offset + bytes.length, (index + 1) * CHUNK);
       let chunk = this.chunks.get(index);
@@ -33,7 +33,7 @@ export class MetadataOverlay {
 
   /** Forgets [offset, offset + length): what a later write of data or zeros replaced. */
   clear(offset: number, length: number): void {
-    for (let at = offset; at < offset + length; ) {
+    for (let at = offset; at < offset + length;) {
       const index = Math.floor(at / CHUNK);
       const end = Math.min(offset + length, (index + 1) * CHUNK);
       this.chunks.get(index)?.fill(0, at - index * CHUNK, end - index * CHUNK);
@@ -43,7 +43,7 @@ export class MetadataOverlay {
 
   read(offset: number, length: number): Uint8Array {
     const out = new Uint8Array(length);
-    for (let at = offset; at < offset + length; ) {
+    for (let at = offset; at < offset + length;) {
       const index = Math.floor(at / CHUNK);
       const end = Math.min(offset + length, (index + 1) * CHUNK);
       const chunk = this.chunks.get(index);
@@ -62,9 +62,7 @@ export class HostFile {
   readonly overlay?: MetadataOverlay;
   readonly placements: Placement[] = [];
 
-  private constructor(
-    private readonly sink: Sink | undefined,
-  ) {
+  private constructor(private readonly sink: Sink | undefined) {
     if (!sink) this.overlay = new MetadataOverlay();
   }
 
@@ -105,7 +103,8 @@ export class HostFile {
   async zeros(offset: number, length: number): Promise<void> {
     this.end = Math.max(this.end, offset + length);
     if (!this.sink) return this.overlay!.clear(offset, length);
-    for (let at = 0; at < length; at += ZEROS.length) await this.sink.write(offset + at, ZEROS.subarray(0, Math.min(ZEROS.length, length - at)));
+    for (let at = 0; at < length; at += ZEROS.length)
+      await this.sink.write(offset + at, ZEROS.subarray(0, Math.min(ZEROS.length, length - at)));
   }
 
   /** Makes the file this long; what was never written reads as zeros (a hole where it can be). */

@@ -26,19 +26,49 @@ export const ovaDriver: FormatDriver = {
     const file = storage.name;
     const members = await listTar(storage);
     const descriptor = members[0];
-    if (!descriptor || !descriptor.name.toLowerCase().endsWith('.ovf')) throw new DiskImgError('invalid-format', 'OVA: the first file of the archive is not an OVF descriptor (.ovf)', { file, field: 'tar member', value: descriptor?.name ?? '' });
-    if (descriptor.size > MAX_OVF) throw new DiskImgError('limit', `OVA: the OVF descriptor of ${descriptor.size} bytes is larger than ${MAX_OVF}`, { file, field: 'ovf', value: descriptor.size });
+    if (!descriptor || !descriptor.name.toLowerCase().endsWith('.ovf'))
+      throw new DiskImgError('invalid-format', 'OVA: the first file of the archive is not an OVF descriptor (.ovf)', {
+        file,
+        field: 'tar member',
+        value: descriptor?.name ?? '',
+      });
+    if (descriptor.size > MAX_OVF)
+      throw new DiskImgError('limit', `OVA: the OVF descriptor of ${descriptor.size} bytes is larger than ${MAX_OVF}`, {
+        file,
+        field: 'ovf',
+        value: descriptor.size,
+      });
     const ovf = parseOvf(latin1(await storage.read(descriptor.offset, descriptor.size)));
     const disks = diskList(ovf, members);
-    if (disks.length === 0) throw new DiskImgError('invalid-format', `OVA: ${descriptor.name} names no disk`, { file, field: 'DiskSection' });
+    if (disks.length === 0)
+      throw new DiskImgError('invalid-format', `OVA: ${descriptor.name} names no disk`, { file, field: 'DiskSection' });
     const index = context.options.ovaDisk ?? 0;
     if (!Number.isInteger(index) || index < 0 || index >= disks.length) {
-      throw new DiskImgError('usage', `OVA: there is no disk ${index}; ${descriptor.name} names ${disks.length} (--ova-disk 0 to ${disks.length - 1})`, { file, field: 'ova disk', value: index });
+      throw new DiskImgError(
+        'usage',
+        `OVA: there is no disk ${index}; ${descriptor.name} names ${disks.length} (--ova-disk 0 to ${disks.length - 1})`,
+        { file, field: 'ova disk', value: index },
+      );
     }
     const chosen = disks[index];
-    if (chosen.compression && chosen.compression !== 'identity') throw new DiskImgError('unsupported', `OVA: disk ${index} ('${chosen.href}') is ${chosen.compression}-compressed, which is not supported`, { file, field: 'compression', value: chosen.compression });
-    if (chosen.chunkSize) throw new DiskImgError('unsupported', `OVA: disk ${index} ('${chosen.href}') is split in chunks, which is not supported`, { file, field: 'chunkSize', value: chosen.chunkSize });
-    if (!chosen.member) throw new DiskImgError('not-found', `OVA: disk ${index} ('${chosen.href}') is not in the archive`, { file, field: 'href', value: chosen.href });
+    if (chosen.compression && chosen.compression !== 'identity')
+      throw new DiskImgError(
+        'unsupported',
+        `OVA: disk ${index} ('${chosen.href}') is ${chosen.compression}-compressed, which is not supported`,
+        { file, field: 'compression', value: chosen.compression },
+      );
+    if (chosen.chunkSize)
+      throw new DiskImgError('unsupported', `OVA: disk ${index} ('${chosen.href}') is split in chunks, which is not supported`, {
+        file,
+        field: 'chunkSize',
+        value: chosen.chunkSize,
+      });
+    if (!chosen.member)
+      throw new DiskImgError('not-found', `OVA: disk ${index} ('${chosen.href}') is not in the archive`, {
+        file,
+        field: 'href',
+        value: chosen.href,
+      });
     const member = new WindowStorage(storage, chosen.member.offset, chosen.member.size, `${file}/${chosen.member.name}`);
     const inner = await context.openNested(member);
     return new OvaLayer(storage, inner, chosen.member.offset, {
@@ -60,7 +90,8 @@ interface DiskEntry {
 
 /** The DiskSection's disks in order, each with its File and tar member; without a DiskSection, every File. */
 function diskList(ovf: Ovf, members: TarMember[]): DiskEntry[] {
-  const memberNamed = (href: string) => members.find((m) => m.name === href || m.name === `./${href}` || m.name.replace(/^\.\//, '') === href);
+  const memberNamed = (href: string) =>
+    members.find((m) => m.name === href || m.name === `./${href}` || m.name.replace(/^\.\//, '') === href);
   const entry = (diskId: string, fileRef: string | undefined, capacity?: number, format?: string): DiskEntry | undefined => {
     const ref = ovf.files.find((f) => f.id === fileRef);
     if (!ref) return undefined;

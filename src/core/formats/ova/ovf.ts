@@ -64,7 +64,8 @@ export function parseOvf(xml: string): Ovf {
   for (const m of xml.matchAll(TAG)) {
     const [, closing, local, rest] = m;
     if (closing) {
-      if (local === 'Name' && nameStart >= 0 && ovf.systemName === undefined) ovf.systemName = decodeEntities(xml.slice(nameStart, m.index).trim());
+      if (local === 'Name' && nameStart >= 0 && ovf.systemName === undefined)
+        ovf.systemName = decodeEntities(xml.slice(nameStart, m.index).trim());
       nameStart = -1;
       continue;
     }
@@ -72,7 +73,14 @@ export function parseOvf(xml: string): Ovf {
     if (local === 'File') {
       const id = attrs.get('id');
       const href = attrs.get('href');
-      if (id !== undefined && href !== undefined) ovf.files.push({ id, href, size: integer(attrs.get('size')), compression: attrs.get('compression'), chunkSize: integer(attrs.get('chunkSize')) });
+      if (id !== undefined && href !== undefined)
+        ovf.files.push({
+          id,
+          href,
+          size: integer(attrs.get('size')),
+          compression: attrs.get('compression'),
+          chunkSize: integer(attrs.get('chunkSize')),
+        });
     } else if (local === 'Disk') {
       const diskId = attrs.get('diskId');
       if (diskId === undefined) continue;

@@ -60,21 +60,33 @@ export async function listTar(storage: Storage): Promise<TarMember[]> {
   while (at + 512 <= storage.size) {
     const block = await storage.read(at, 512);
     if (block.every((b) => b === 0)) break;
-    if (!isTarHeader(block)) throw new DiskImgError('corrupt', `OVA: the tar header at offset ${at} has a bad checksum`, { file, field: 'tar header', offset: at });
+    if (!isTarHeader(block))
+      throw new DiskImgError('corrupt', `OVA: the tar header at offset ${at} has a bad checksum`, {
+        file,
+        field: 'tar header',
+        offset: at,
+      });
     const size = octal(block.subarray(124, 136));
     const type = String.fromCharCode(block[156]);
     const dataAt = at + 512;
     if (!Number.isSafeInteger(size) || dataAt + size > storage.size) {
-      throw new DiskImgError('corrupt', `OVA: the tar member at offset ${at} claims ${size} bytes, past the end of the file`, { file, field: 'tar member size', offset: at + 124, value: size });
+      throw new DiskImgError('corrupt', `OVA: the tar member at offset ${at} claims ${size} bytes, past the end of the file`, {
+        file,
+        field: 'tar member size',
+        offset: at + 124,
+        value: size,
+      });
     }
     if (type === 'L' || type === 'x') {
-      if (size > MAX_LONG_NAME) throw new DiskImgError('limit', `OVA: a tar long name of ${size} bytes`, { file, field: 'tar long name', offset: at, value: size });
+      if (size > MAX_LONG_NAME)
+        throw new DiskImgError('limit', `OVA: a tar long name of ${size} bytes`, { file, field: 'tar long name', offset: at, value: size });
       const text = cString(await storage.read(dataAt, size));
       longName = type === 'L' ? text : (/(?:^|\n)\d+ path=([^\n]*)\n/.exec(text)?.[1] ?? longName);
     } else if (type === '0' || type === '\0' || type === '7') {
       members.push({ name: longName ?? headerName(block), offset: dataAt, size });
       longName = undefined;
-      if (members.length > MAX_MEMBERS) throw new DiskImgError('limit', `OVA: more than ${MAX_MEMBERS} files in the archive`, { file, field: 'tar members' });
+      if (members.length > MAX_MEMBERS)
+        throw new DiskImgError('limit', `OVA: more than ${MAX_MEMBERS} files in the archive`, { file, field: 'tar members' });
     } else longName = undefined;
     at = dataAt + Math.ceil(size / 512) * 512;
   }

@@ -33,7 +33,10 @@ export async function checkExtension(storage: Storage, offset: number, clusterBy
   let at = HEADER;
   for (;;) {
     const remaining = length - at;
-    if (remaining < FEATURE_HEADER) fail(`Can not read feature header, as remaining bytes (${remaining}) in Format Extension is less than Feature header size (${FEATURE_HEADER})`);
+    if (remaining < FEATURE_HEADER)
+      fail(
+        `Can not read feature header, as remaining bytes (${remaining}) in Format Extension is less than Feature header size (${FEATURE_HEADER})`,
+      );
     const featureMagic = view.getBigUint64(at, true);
     const flags = view.getBigUint64(at + 8, true);
     const dataSize = view.getUint32(at + 16, true);

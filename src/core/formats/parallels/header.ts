@@ -54,8 +54,22 @@ export function parseHeader(head: Uint8Array): ParallelsHeader {
   const low = view.getUint32(36, true);
   const high = magic === MAGIC_V1 ? 0 : view.getUint32(40, true);
   // bdrv_getlength fails past INT64_MAX bytes; we stop at what a JS number holds exactly.
-  if (high >= 1 << 22) fail('limit', 'Could not refresh total sector count: File too large', 'nb_sectors', 36, `0x${(BigInt(high) << 32n | BigInt(low)).toString(16)}`);
-  if (high * 2 ** 32 * 512 > Number.MAX_SAFE_INTEGER) fail('limit', `Parallels image of ${high * 2 ** 32 + low} sectors is larger than diskimg reads`, 'nb_sectors', 36, high * 2 ** 32 + low);
+  if (high >= 1 << 22)
+    fail(
+      'limit',
+      'Could not refresh total sector count: File too large',
+      'nb_sectors',
+      36,
+      `0x${((BigInt(high) << 32n) | BigInt(low)).toString(16)}`,
+    );
+  if (high * 2 ** 32 * 512 > Number.MAX_SAFE_INTEGER)
+    fail(
+      'limit',
+      `Parallels image of ${high * 2 ** 32 + low} sectors is larger than diskimg reads`,
+      'nb_sectors',
+      36,
+      high * 2 ** 32 + low,
+    );
   return {
     magic,
     tracks,

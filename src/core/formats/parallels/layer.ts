@@ -41,7 +41,11 @@ export class ParallelsLayer implements Layer {
     const inFile = Math.max(0, Math.ceil((storage.size - HEADER_BYTES) / 4));
     const count = Math.min(header.batEntries, inFile);
     if (count > MAX_LOADED_ENTRIES) {
-      throw new DiskImgError('limit', `Parallels BAT of ${header.batEntries} entries is larger than diskimg reads (${MAX_LOADED_ENTRIES})`, { file: storage.name, field: 'bat_entries', offset: 32, value: header.batEntries });
+      throw new DiskImgError(
+        'limit',
+        `Parallels BAT of ${header.batEntries} entries is larger than diskimg reads (${MAX_LOADED_ENTRIES})`,
+        { file: storage.name, field: 'bat_entries', offset: 32, value: header.batEntries },
+      );
     }
     const bytes = await storage.read(HEADER_BYTES, count * 4);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -70,8 +74,16 @@ export class ParallelsLayer implements Layer {
       // Past the BAT entries held, everything is unallocated: one piece, not one per cluster.
       const pieceEnd = index >= this.bat.length ? end : Math.min(end, (index + 1) * this.clusterBytes);
       const cluster = this.clusterOffset(index);
-      const next: Extent = cluster === 0 ? { start: guest, length: pieceEnd - guest, kind: 'unallocated', depth: 0 } : { start: guest, length: pieceEnd - guest, kind: 'data', depth: 0, hostOffset: cluster + (guest - index * this.clusterBytes) };
-      if (pending && pending.kind === next.kind && (next.hostOffset === undefined || pending.hostOffset! + pending.length === next.hostOffset)) pending.length += next.length;
+      const next: Extent =
+        cluster === 0
+          ? { start: guest, length: pieceEnd - guest, kind: 'unallocated', depth: 0 }
+          : { start: guest, length: pieceEnd - guest, kind: 'data', depth: 0, hostOffset: cluster + (guest - index * this.clusterBytes) };
+      if (
+        pending &&
+        pending.kind === next.kind &&
+        (next.hostOffset === undefined || pending.hostOffset! + pending.length === next.hostOffset)
+      )
+        pending.length += next.length;
       else {
         if (pending) yield pending;
         pending = next;
@@ -123,6 +135,14 @@ export class ParallelsLayer implements Layer {
       leaks = Math.ceil((size - end) / this.clusterBytes);
       messages.push(`ERROR space leaked at the end of the image ${size - end}`);
     }
-    return checkResult(this, { corruptions, leaks, 'image-end-offset': end, 'total-clusters': this.header.batEntries, 'allocated-clusters': allocated, 'fragmented-clusters': fragmented, messages });
+    return checkResult(this, {
+      corruptions,
+      leaks,
+      'image-end-offset': end,
+      'total-clusters': this.header.batEntries,
+      'allocated-clusters': allocated,
+      'fragmented-clusters': fragmented,
+      messages,
+    });
   }
 }

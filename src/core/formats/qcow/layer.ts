@@ -37,7 +37,8 @@ export class QcowLayer implements Layer {
   static async open(storage: Storage, decoders?: ClusterDecoders): Promise<QcowLayer> {
     const header = parseHeader(await storage.read(0, HEADER_BYTES));
     checkBackingName(header);
-    const name = header.backingFileOffset !== 0 ? backingName(await storage.read(header.backingFileOffset, header.backingFileSize)) : undefined;
+    const name =
+      header.backingFileOffset !== 0 ? backingName(await storage.read(header.backingFileOffset, header.backingFileSize)) : undefined;
     return new QcowLayer(storage, header, name, decoders);
   }
 
@@ -73,7 +74,10 @@ export class QcowLayer implements Layer {
   }
 
   needsPassphrase(): DiskImgError {
-    return new DiskImgError('needs-passphrase', 'The image is encrypted (aes): its passphrase is needed to read it', { file: this.storage.name, field: 'encrypt.key-secret' });
+    return new DiskImgError('needs-passphrase', 'The image is encrypted (aes): its passphrase is needed to read it', {
+      file: this.storage.name,
+      field: 'encrypt.key-secret',
+    });
   }
 
   mappings(start: number, end: number): AsyncGenerator<Extent> {
@@ -130,7 +134,12 @@ export class QcowLayer implements Layer {
 
   private badEntry(hi: number, lo: number, at: number): never {
     const value = `0x${((BigInt(hi) << 32n) | BigInt(lo)).toString(16)}`;
-    throw new DiskImgError('corrupt', `qcow L2 entry ${value} at offset 0x${at.toString(16)} points past any file`, { file: this.storage.name, field: 'L2 entry', offset: at, value });
+    throw new DiskImgError('corrupt', `qcow L2 entry ${value} at offset 0x${at.toString(16)} points past any file`, {
+      file: this.storage.name,
+      field: 'L2 entry',
+      offset: at,
+      value,
+    });
   }
 
   async readExtent(extent: Extent, start: number, length: number): Promise<Uint8Array> {
@@ -154,7 +163,11 @@ export class QcowLayer implements Layer {
     // qemu refuses a data cluster that does not start on a sector (EIO).
     if ((extent.hostOffset! - extent.start) % 512 !== 0) {
       const cluster = extent.hostOffset! - (extent.start % this.header.clusterSize);
-      throw new DiskImgError('corrupt', `qcow data cluster at host offset 0x${cluster.toString(16)} (guest offset 0x${(start - (start % this.header.clusterSize)).toString(16)}) is not sector-aligned`, { file: this.storage.name, field: 'L2 entry', offset: cluster, value: cluster });
+      throw new DiskImgError(
+        'corrupt',
+        `qcow data cluster at host offset 0x${cluster.toString(16)} (guest offset 0x${(start - (start % this.header.clusterSize)).toString(16)}) is not sector-aligned`,
+        { file: this.storage.name, field: 'L2 entry', offset: cluster, value: cluster },
+      );
     }
     if (this.encryption) {
       if (!this.cipher) throw this.needsPassphrase();
@@ -169,11 +182,15 @@ export class QcowLayer implements Layer {
     const input = await this.storage.read(hostOffset, extent.compressedLength!);
     const decoded = (this.decoders ?? portableDecoders()).zlib(input, new Uint8Array(this.header.clusterSize));
     if (!decoded) {
-      throw new DiskImgError('corrupt', `qcow compressed cluster at host offset 0x${hostOffset.toString(16)} (guest offset 0x${extent.clusterStart!.toString(16)}) does not decompress to ${this.header.clusterSize} bytes`, {
-        file: this.storage.name,
-        field: 'compressed cluster',
-        offset: hostOffset,
-      });
+      throw new DiskImgError(
+        'corrupt',
+        `qcow compressed cluster at host offset 0x${hostOffset.toString(16)} (guest offset 0x${extent.clusterStart!.toString(16)}) does not decompress to ${this.header.clusterSize} bytes`,
+        {
+          file: this.storage.name,
+          field: 'compressed cluster',
+          offset: hostOffset,
+        },
+      );
     }
     this.lastCluster = { hostOffset, bytes: decoded };
     return decoded;

@@ -65,7 +65,9 @@ class Checker {
   private reference(offset: number, size: number): void {
     if (size <= 0) return;
     if (offset + size - this.fileLength >= this.cs) {
-      this.messages.push(`ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset ${cHex(offset)} size ${cHex(size)}`);
+      this.messages.push(
+        `ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset ${cHex(offset)} size ${cHex(size)}`,
+      );
       this.corruptions++;
       return;
     }
@@ -90,12 +92,16 @@ class Checker {
       // calculate_refcounts: a damaged snapshot entry is counted and skipped, never followed.
       const name = `${snapshot.id} (${snapshot.name})`;
       if (snapshot.l1TableOffset % this.cs !== 0) {
-        this.messages.push(`ERROR snapshot ${name} l1_offset=0x${snapshot.l1TableOffset.toString(16)}: L1 table is not cluster aligned; snapshot table entry corrupted`);
+        this.messages.push(
+          `ERROR snapshot ${name} l1_offset=0x${snapshot.l1TableOffset.toString(16)}: L1 table is not cluster aligned; snapshot table entry corrupted`,
+        );
         this.corruptions++;
         continue;
       }
       if (snapshot.l1Size > MAX_L1_BYTES / 8) {
-        this.messages.push(`ERROR snapshot ${name} l1_size=0x${snapshot.l1Size.toString(16)}: L1 table is too large; snapshot table entry corrupted`);
+        this.messages.push(
+          `ERROR snapshot ${name} l1_size=0x${snapshot.l1Size.toString(16)}: L1 table is too large; snapshot table entry corrupted`,
+        );
         this.corruptions++;
         continue;
       }
@@ -191,7 +197,9 @@ class Checker {
           this.corruptions++;
         }
         if (h.extendedL2 && (table.getUint32(at + 8) !== 0 || table.getUint32(at + 12) !== 0)) {
-          this.messages.push(`ERROR compressed cluster ${i} with non-zero subcluster allocation bitmap, entry=0x${be64n(table, at).toString(16)}`);
+          this.messages.push(
+            `ERROR compressed cluster ${i} with non-zero subcluster allocation bitmap, entry=0x${be64n(table, at).toString(16)}`,
+          );
           this.corruptions++;
         }
         const d = compressedDescriptor(h, hi, lo);

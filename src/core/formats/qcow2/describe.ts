@@ -36,7 +36,11 @@ export async function describeQcow2(layer: Qcow2Layer): Promise<FormatFacts> {
     data['lazy-refcounts'] = (h.compatibleFeatures & BigInt(COMPAT_LAZY_REFCOUNTS)) !== 0n;
     const bitmaps = await readBitmaps(layer);
     if (bitmaps.length > 0) {
-      data.bitmaps = bitmaps.map((b) => ({ flags: [...(b.flags.inUse ? ['in-use'] : []), ...(b.flags.auto ? ['auto'] : [])], name: b.name, granularity: b.granularity }));
+      data.bitmaps = bitmaps.map((b) => ({
+        flags: [...(b.flags.inUse ? ['in-use'] : []), ...(b.flags.auto ? ['auto'] : [])],
+        name: b.name,
+        granularity: b.granularity,
+      }));
     }
     data['refcount-bits'] = 2 ** h.refcountOrder;
     if (layer.dataFileName !== undefined) data['data-file'] = layer.dataFileName;

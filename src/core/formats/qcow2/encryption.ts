@@ -6,7 +6,15 @@
  * itself as an AES-128 key and numbers sectors by guest offset (QEMU's crypt_physical_offset).
  */
 import { DiskImgError } from '../../errors.ts';
-import { LUKS_HEADER_BYTES, createLuks, parseLuksHeader, passphraseBytes, unlockLuks, type LuksCreateOptions, type LuksHeader } from '../../crypto/luks.ts';
+import {
+  LUKS_HEADER_BYTES,
+  createLuks,
+  parseLuksHeader,
+  passphraseBytes,
+  unlockLuks,
+  type LuksCreateOptions,
+  type LuksHeader,
+} from '../../crypto/luks.ts';
 import { portableCrypto, type CryptoProvider } from '../../crypto/provider.ts';
 import { createSectorCipher, SECTOR, type SectorCipher } from '../../crypto/sector-cipher.ts';
 import type { Storage } from '../../storage/storage.ts';
@@ -29,16 +37,29 @@ export async function readEncryption(storage: Storage, header: Qcow2Header, exte
   if (header.cryptMethod !== CRYPT_LUKS) return undefined;
   const region = extensions.crypto!;
   if (region.offset % header.clusterSize !== 0) {
-    throw new DiskImgError('invalid-format', `Encryption header offset '${region.offset}' is not a multiple of cluster size '${header.clusterSize}'`, { field: 'crypto header', value: region.offset });
+    throw new DiskImgError(
+      'invalid-format',
+      `Encryption header offset '${region.offset}' is not a multiple of cluster size '${header.clusterSize}'`,
+      { field: 'crypto header', value: region.offset },
+    );
   }
   const luks = parseLuksHeader(await readRegion(storage, region, 0, LUKS_HEADER_BYTES));
   return { format: 'luks', luks, physicalSectors: true };
 }
 
 /** qcow2_crypto_hdr_read_func: reads inside the region the extension names, never past it. */
-async function readRegion(storage: Storage, region: { offset: number; length: number }, offset: number, length: number): Promise<Uint8Array> {
+async function readRegion(
+  storage: Storage,
+  region: { offset: number; length: number },
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
   if (offset + length > region.length) {
-    throw new DiskImgError('corrupt', 'Request for data outside of extension header', { field: 'crypto header', offset: region.offset + offset, value: region.length });
+    throw new DiskImgError('corrupt', 'Request for data outside of extension header', {
+      field: 'crypto header',
+      offset: region.offset + offset,
+      value: region.length,
+    });
   }
   return storage.read(region.offset + offset, length);
 }
@@ -47,14 +68,25 @@ async function readRegion(storage: Storage, region: { offset: number; length: nu
  * The passphrase → the cipher for the image's data. LUKS checks the passphrase against its key
  * slots ('wrong-passphrase' when none opens); legacy AES cannot tell a wrong passphrase.
  */
-export async function unlockEncryption(encryption: Qcow2Encryption, storage: Storage, extensions: Extensions, passphrase: string | Uint8Array, provider: CryptoProvider): Promise<SectorCipher> {
+export async function unlockEncryption(
+  encryption: Qcow2Encryption,
+  storage: Storage,
+  extensions: Extensions,
+  passphrase: string | Uint8Array,
+  provider: CryptoProvider,
+): Promise<SectorCipher> {
   if (encryption.format === 'aes') {
     const key = new Uint8Array(16);
     key.set(passphraseBytes(passphrase).subarray(0, 16));
     return createSectorCipher({ alg: 'aes-128', mode: 'cbc', ivgen: 'plain64' }, key, provider);
   }
   const luks = encryption.luks!;
-  const masterKey = await unlockLuks(luks, passphrase, (offset, length) => readRegion(storage, extensions.crypto!, offset, length), provider);
+  const masterKey = await unlockLuks(
+    luks,
+    passphrase,
+    (offset, length) => readRegion(storage, extensions.crypto!, offset, length),
+    provider,
+  );
   return createSectorCipher(luks.cipher, masterKey, provider);
 }
 
@@ -62,7 +94,14 @@ export async function unlockEncryption(encryption: Qcow2Encryption, storage: Sto
  * Reads guest bytes of one data extent and deciphers them: `host` and `guest` are where they
  * start; the read is widened to whole sectors and cut back.
  */
-export async function readDecrypted(storage: Storage, cipher: SectorCipher, physical: boolean, host: number, guest: number, target: Uint8Array): Promise<void> {
+export async function readDecrypted(
+  storage: Storage,
+  cipher: SectorCipher,
+  physical: boolean,
+  host: number,
+  guest: number,
+  target: Uint8Array,
+): Promise<void> {
   const lead = host % SECTOR;
   const start = host - lead;
   const end = Math.ceil((host + target.length) / SECTOR) * SECTOR;
@@ -97,7 +136,16 @@ export interface EncryptRequest extends LuksCreateOptions {
  * its data cipher. Made once per output: both passes of a sequential conversion use the same.
  */
 export async function prepareEncryption(request: EncryptRequest, provider: CryptoProvider = portableCrypto()): Promise<WriterEncryption> {
-  if (request.format !== 'luks') throw new DiskImgError('unsupported', `Writing encryption format '${request.format as string}' is not supported (only luks is)`, { field: 'encrypt.format', value: request.format });
+  if (request.format !== 'luks')
+    throw new DiskImgError('unsupported', `Writing encryption format '${request.format as string}' is not supported (only luks is)`, {
+      field: 'encrypt.format',
+      value: request.format,
+    });
   const volume = await createLuks(request.passphrase, request, provider);
-  return { format: 'luks', region: volume.region, header: volume.header, cipher: createSectorCipher(volume.header.cipher, volume.masterKey, provider) };
+  return {
+    format: 'luks',
+    region: volume.region,
+    header: volume.header,
+    cipher: createSectorCipher(volume.header.cipher, volume.masterKey, provider),
+  };
 }

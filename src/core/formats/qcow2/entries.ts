@@ -12,14 +12,7 @@ export const OFLAG_ZERO_LO = 0x1;
 const OFFSET_MASK_HI = 0x00ffffff;
 const OFFSET_MASK_LO = 0xfffffe00;
 
-export type SubclusterType =
-  | 'normal'
-  | 'compressed'
-  | 'zero-plain'
-  | 'zero-alloc'
-  | 'unallocated-plain'
-  | 'unallocated-alloc'
-  | 'invalid';
+export type SubclusterType = 'normal' | 'compressed' | 'zero-plain' | 'zero-alloc' | 'unallocated-plain' | 'unallocated-alloc' | 'invalid';
 
 /** The host offset an L1 or standard L2 entry holds (bits 9..55). */
 export function entryOffset(hi: number, lo: number): number {
@@ -42,7 +35,15 @@ export function compressedDescriptor(h: Pick<Qcow2Header, 'clusterBits'>, hi: nu
 }
 
 /** The type of subcluster `sc` of an entry (for standard L2, sc is 0 and the bitmap unused). */
-export function subclusterType(h: Qcow2Header, hasDataFile: boolean, hi: number, lo: number, bitmapHi: number, bitmapLo: number, sc: number): SubclusterType {
+export function subclusterType(
+  h: Qcow2Header,
+  hasDataFile: boolean,
+  hi: number,
+  lo: number,
+  bitmapHi: number,
+  bitmapLo: number,
+  sc: number,
+): SubclusterType {
   if ((hi & OFLAG_COMPRESSED_HI) !== 0) return 'compressed';
   const offset = entryOffset(hi, lo);
   const unallocated = offset === 0 && !(hasDataFile && (hi & OFLAG_COPIED_HI) !== 0);

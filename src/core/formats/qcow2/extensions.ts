@@ -98,7 +98,8 @@ export function parseExtensions(h: Qcow2Header, cluster0: Uint8Array): Extension
         if (out.bitmapsIgnored) out.bitmaps = undefined;
         break;
       case EXT_CRYPTO:
-        if (h.cryptMethod !== CRYPT_LUKS) invalid('CRYPTO header extension only expected with LUKS encryption method', recordStart, 'crypto header');
+        if (h.cryptMethod !== CRYPT_LUKS)
+          invalid('CRYPTO header extension only expected with LUKS encryption method', recordStart, 'crypto header');
         if (length !== 16) invalid(`CRYPTO header extension size ${length}, but expected size 16`, recordStart, 'crypto header');
         out.crypto = { offset: be64(view(data), 0), length: be64(view(data), 8) };
         record.name = 'crypto';
@@ -119,11 +120,16 @@ function parseBitmapsExtension(h: Qcow2Header, data: Uint8Array, at: number): Bi
   const v = view(data);
   const ext = { count: v.getUint32(0), directorySize: be64(v, 8), directoryOffset: be64(v, 16) };
   if (v.getUint32(4) !== 0) invalid('bitmaps_ext: Reserved field is not zero', at, 'bitmaps');
-  if (ext.count > MAX_BITMAPS) invalid(`bitmaps_ext: Image has ${ext.count} bitmaps, exceeding the QEMU supported maximum of ${MAX_BITMAPS}`, at, 'bitmaps');
+  if (ext.count > MAX_BITMAPS)
+    invalid(`bitmaps_ext: Image has ${ext.count} bitmaps, exceeding the QEMU supported maximum of ${MAX_BITMAPS}`, at, 'bitmaps');
   if (ext.count === 0) invalid('found bitmaps extension with zero bitmaps', at, 'bitmaps');
   if (ext.directoryOffset % h.clusterSize !== 0) invalid('bitmaps_ext: invalid bitmap directory offset', at, 'bitmaps');
   if (ext.directorySize > MAX_BITMAP_DIRECTORY_BYTES) {
-    invalid(`bitmaps_ext: bitmap directory size (${ext.directorySize}) exceeds the maximum supported size (${MAX_BITMAP_DIRECTORY_BYTES})`, at, 'bitmaps');
+    invalid(
+      `bitmaps_ext: bitmap directory size (${ext.directorySize}) exceeds the maximum supported size (${MAX_BITMAP_DIRECTORY_BYTES})`,
+      at,
+      'bitmaps',
+    );
   }
   return ext;
 }

@@ -80,7 +80,14 @@ function refuse(message: string, context: ErrorContext, kind: 'invalid-format' |
  * QEMU's qcow2_validate_table: the table must fit under `maxBytes` and start cluster-aligned,
  * without its end overflowing a signed 64-bit offset.
  */
-export function validateTable(offset: number, entries: number, entryLength: number, maxBytes: number, clusterSize: number, name: string): void {
+export function validateTable(
+  offset: number,
+  entries: number,
+  entryLength: number,
+  maxBytes: number,
+  clusterSize: number,
+  name: string,
+): void {
   if (entries > maxBytes / entryLength) refuse(`${name} too large`, { field: name, value: entries }, 'limit');
   if (offset % clusterSize !== 0 || offset + entries * entryLength > Number.MAX_SAFE_INTEGER) {
     refuse(CLUSTER_ALIGN_MSG(name), { field: name, offset });
@@ -90,9 +97,11 @@ export function validateTable(offset: number, entries: number, entryLength: numb
 /** Parses and validates the fixed header. `bytes` holds at least the first 112 bytes of the file. */
 export function parseHeader(bytes: Uint8Array): Qcow2Header {
   const v = view(bytes);
-  if (bytes.length < V2_HEADER_LENGTH || v.getUint32(0) !== QCOW2_MAGIC) refuse('Image is not in qcow2 format', { field: 'magic', offset: 0 });
+  if (bytes.length < V2_HEADER_LENGTH || v.getUint32(0) !== QCOW2_MAGIC)
+    refuse('Image is not in qcow2 format', { field: 'magic', offset: 0 });
   const version = v.getUint32(4);
-  if (version !== 2 && version !== 3) refuse(`Unsupported qcow2 version ${version}`, { field: 'version', offset: 4, value: version }, 'unsupported');
+  if (version !== 2 && version !== 3)
+    refuse(`Unsupported qcow2 version ${version}`, { field: 'version', offset: 4, value: version }, 'unsupported');
   const clusterBits = v.getUint32(20);
   if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) {
     refuse(`Unsupported cluster size: 2^${clusterBits}`, { field: 'cluster_bits', offset: 20, value: clusterBits }, 'unsupported');
@@ -115,7 +124,8 @@ export function parseHeader(bytes: Uint8Array): Qcow2Header {
   if (headerLength > clusterSize) refuse('qcow2 header exceeds cluster size', { field: 'header_length', offset: 100, value: headerLength });
 
   const backingFileOffset = be64(v, 8);
-  if (backingFileOffset > clusterSize) refuse('Invalid backing file offset', { field: 'backing_file_offset', offset: 8, value: backingFileOffset });
+  if (backingFileOffset > clusterSize)
+    refuse('Invalid backing file offset', { field: 'backing_file_offset', offset: 8, value: backingFileOffset });
 
   const compressionTypeCode = headerLength > V3_MIN_HEADER_LENGTH ? bytes[104] : 0;
   const extendedL2 = (incompatibleFeatures & BigInt(INCOMPAT_EXTL2)) !== 0n;
@@ -172,10 +182,18 @@ export function validateFeatures(h: Qcow2Header, featureNames: ReadonlyMap<strin
       }
     }
     if (rest !== 0n) named.push(`Unknown incompatible feature: ${rest.toString(16)}`);
-    refuse(`Unsupported qcow2 feature(s): ${named.join(', ')}`, { field: 'incompatible_features', offset: 72, value: unknown }, 'unsupported');
+    refuse(
+      `Unsupported qcow2 feature(s): ${named.join(', ')}`,
+      { field: 'incompatible_features', offset: 72, value: unknown },
+      'unsupported',
+    );
   }
   if (h.compressionTypeCode > 1) {
-    refuse(`qcow2: unknown compression type: ${h.compressionTypeCode}`, { field: 'compression_type', offset: 104, value: h.compressionTypeCode }, 'unsupported');
+    refuse(
+      `qcow2: unknown compression type: ${h.compressionTypeCode}`,
+      { field: 'compression_type', offset: 104, value: h.compressionTypeCode },
+      'unsupported',
+    );
   }
   const compressionBit = hasIncompat(h, INCOMPAT_COMPRESSION);
   if (h.compressionTypeCode === 0 && compressionBit) {
@@ -188,15 +206,27 @@ export function validateFeatures(h: Qcow2Header, featureNames: ReadonlyMap<strin
     refuse(`Unsupported subcluster size: ${h.subclusterSize}`, { field: 'cluster_bits', offset: 20, value: h.clusterBits }, 'unsupported');
   }
   if (h.refcountOrder > 6) {
-    refuse('Reference count entry width too large; may not exceed 64 bits', { field: 'refcount_order', offset: 96, value: h.refcountOrder }, 'unsupported');
+    refuse(
+      'Reference count entry width too large; may not exceed 64 bits',
+      { field: 'refcount_order', offset: 96, value: h.refcountOrder },
+      'unsupported',
+    );
   }
 }
 
 /** The table-size checks QEMU makes after the header fields themselves (qcow2_do_open). */
 export function validateTables(h: Qcow2Header): void {
-  if (h.refcountTableClusters === 0) refuse('Image does not contain a reference count table', { field: 'refcount_table_clusters', offset: 56, value: 0 });
+  if (h.refcountTableClusters === 0)
+    refuse('Image does not contain a reference count table', { field: 'refcount_table_clusters', offset: 56, value: 0 });
   validateTable(h.refcountTableOffset, h.refcountTableClusters, h.clusterSize, MAX_REFTABLE_BYTES, h.clusterSize, 'Reference count table');
-  validateTable(h.snapshotsOffset, h.nbSnapshots, SNAPSHOT_HEADER_BYTES, MAX_SNAPSHOTS * SNAPSHOT_HEADER_BYTES, h.clusterSize, 'Snapshot table');
+  validateTable(
+    h.snapshotsOffset,
+    h.nbSnapshots,
+    SNAPSHOT_HEADER_BYTES,
+    MAX_SNAPSHOTS * SNAPSHOT_HEADER_BYTES,
+    h.clusterSize,
+    'Snapshot table',
+  );
   validateTable(h.l1TableOffset, h.l1Size, 8, MAX_L1_BYTES, h.clusterSize, 'Active L1 table');
   const l1Needed = Math.ceil(h.virtualSize / h.l2Coverage);
   if (l1Needed > 0x7fffffff) refuse('Image is too big', { field: 'size', offset: 24, value: h.sizeField }, 'limit');

@@ -10,7 +10,8 @@ const QCOW_MAGIC = 0x514649fb;
 
 export const qcow2Driver: FormatDriver = {
   name: 'qcow2',
-  title: 'QEMU copy-on-write, v2 and v3: compressed (zlib, zstd), extended L2, snapshots, backing chains, data files, LUKS and AES encryption',
+  title:
+    'QEMU copy-on-write, v2 and v3: compressed (zlib, zstd), extended L2, snapshots, backing chains, data files, LUKS and AES encryption',
   extensions: ['qcow2', 'img'],
   probe(head) {
     const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
@@ -21,7 +22,11 @@ export const qcow2Driver: FormatDriver = {
     let dataFile: Storage | undefined;
     if (hasIncompat(header, INCOMPAT_DATA_FILE) && extensions.dataFile !== undefined) {
       dataFile = (await resolveFile(extensions.dataFile)) ?? undefined;
-      if (!dataFile && !options.noBacking) throw new DiskImgError('not-found', `Could not open '${extensions.dataFile}': No such file or directory`, { file: extensions.dataFile, field: 'data file' });
+      if (!dataFile && !options.noBacking)
+        throw new DiskImgError('not-found', `Could not open '${extensions.dataFile}': No such file or directory`, {
+          file: extensions.dataFile,
+          field: 'data file',
+        });
     }
     return Qcow2Layer.open(storage, { dataFile, snapshot: parseSnapshotSpec(options.snapshot), decoders: options.decoders });
   },

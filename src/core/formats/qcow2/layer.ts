@@ -124,7 +124,9 @@ export class Qcow2Layer implements Layer {
   }
 
   /** Reads the metadata (header, extensions, backing name, snapshots, L1) and checks it as QEMU does. */
-  static async readMetadata(storage: Storage): Promise<{ header: Qcow2Header; extensions: Extensions; backingFilename?: string; cluster0: Uint8Array }> {
+  static async readMetadata(
+    storage: Storage,
+  ): Promise<{ header: Qcow2Header; extensions: Extensions; backingFilename?: string; cluster0: Uint8Array }> {
     const head = await storage.read(0, KNOWN_HEADER_LENGTH);
     const header = parseHeader(head);
     const cluster0 = await storage.read(0, header.clusterSize);
@@ -133,7 +135,11 @@ export class Qcow2Layer implements Layer {
     validateFeatures(header, extensions.featureNames);
     validateTables(header);
     if (header.cryptMethod !== CRYPT_NONE && header.cryptMethod !== CRYPT_AES && header.cryptMethod !== CRYPT_LUKS) {
-      throw new DiskImgError('unsupported', `Unsupported encryption method: ${header.cryptMethod}`, { field: 'crypt_method', offset: 32, value: header.cryptMethod });
+      throw new DiskImgError('unsupported', `Unsupported encryption method: ${header.cryptMethod}`, {
+        field: 'crypt_method',
+        offset: 32,
+        value: header.cryptMethod,
+      });
     }
     if (header.cryptMethod === CRYPT_LUKS && !extensions.crypto) {
       throw new DiskImgError('invalid-format', 'Missing CRYPTO header for crypt method 2', { field: 'crypt_method', offset: 32 });
@@ -157,7 +163,11 @@ export class Qcow2Layer implements Layer {
     let loaded: Snapshot | undefined;
     if (options.snapshot) {
       loaded = findSnapshot(snapshots, options.snapshot);
-      if (!loaded) throw new DiskImgError('not-found', "Failed to load snapshot: Can't find snapshot", { field: 'snapshot', value: options.snapshot.id ?? options.snapshot.name ?? options.snapshot.idOrName });
+      if (!loaded)
+        throw new DiskImgError('not-found', "Failed to load snapshot: Can't find snapshot", {
+          field: 'snapshot',
+          value: options.snapshot.id ?? options.snapshot.name ?? options.snapshot.idOrName,
+        });
       try {
         validateTable(loaded.l1TableOffset, loaded.l1Size, 8, MAX_L1_BYTES, header.clusterSize, 'Snapshot L1 table');
       } catch (error) {
@@ -169,9 +179,20 @@ export class Qcow2Layer implements Layer {
     const l1 = view(await storage.read(l1Offset, l1Size * 8));
     const hasDataFile = hasIncompat(header, INCOMPAT_DATA_FILE);
     if (hasDataFile && !options.dataFile) {
-      throw new DiskImgError('not-found', extensions.dataFile ? `Could not open data file '${extensions.dataFile}'` : 'Missing data file', { field: 'data_file' });
+      throw new DiskImgError('not-found', extensions.dataFile ? `Could not open data file '${extensions.dataFile}'` : 'Missing data file', {
+        field: 'data_file',
+      });
     }
-    const layer = new Qcow2Layer(storage, header, extensions, snapshots, l1, hasDataFile ? options.dataFile! : storage, backingFilename, loaded);
+    const layer = new Qcow2Layer(
+      storage,
+      header,
+      extensions,
+      snapshots,
+      l1,
+      hasDataFile ? options.dataFile! : storage,
+      backingFilename,
+      loaded,
+    );
     layer.decoders = options.decoders;
     layer.encryptionInfo = await readEncryption(storage, header, extensions);
     if (layer.encryptionInfo && options.passphrase !== undefined) await layer.unlock(options.passphrase, options.crypto);
@@ -192,7 +213,8 @@ export class Qcow2Layer implements Layer {
     try {
       this.cipher = await unlockEncryption(this.encryptionInfo, this.storage, this.extensions, passphrase, crypto);
     } catch (error) {
-      if (error instanceof DiskImgError && !error.context.file) throw new DiskImgError(error.kind, error.message, { ...error.context, file: this.storage.name });
+      if (error instanceof DiskImgError && !error.context.file)
+        throw new DiskImgError(error.kind, error.message, { ...error.context, file: this.storage.name });
       throw error;
     }
   }
@@ -213,7 +235,7 @@ export class Qcow2Layer implements Layer {
   /** The guest range table by table, each table's pieces as it maps them. */
   private async *pieces(start: number, end: number): AsyncGenerator<Extent> {
     const h = this.header;
-    for (let guest = start; guest < end; ) {
+    for (let guest = start; guest < end;) {
       const l1Index = Math.floor(guest / h.l2Coverage);
       const tableEnd = Math.min(end, (l1Index + 1) * h.l2Coverage);
       yield* await this.tablePieces(l1Index, guest, tableEnd);
@@ -228,7 +250,12 @@ export class Qcow2Layer implements Layer {
     const l1lo = l1Index < this.l1Entries ? this.l1.getUint32(l1Index * 8 + 4) : 0;
     const l2Offset = entryOffset(l1hi, l1lo);
     if (l2Offset === 0) return [{ start: from, length: to - from, kind: 'unallocated', depth: 0 }];
-    if (l2Offset % h.clusterSize !== 0) corrupt(`Image is corrupt: L2 table offset ${cHex(l2Offset)} unaligned (L1 index: ${cHex(l1Index)})`, { field: 'L1 entry', offset: h.l1TableOffset + l1Index * 8, value: l2Offset });
+    if (l2Offset % h.clusterSize !== 0)
+      corrupt(`Image is corrupt: L2 table offset ${cHex(l2Offset)} unaligned (L1 index: ${cHex(l1Index)})`, {
+        field: 'L1 entry',
+        offset: h.l1TableOffset + l1Index * 8,
+        value: l2Offset,
+      });
     const table = view(await this.l2Cache.get(l2Offset));
     const pieces: Extent[] = [];
     const tableStart = l1Index * h.l2Coverage;
@@ -255,13 +282,26 @@ export class Qcow2Layer implements Layer {
     return pieces;
   }
 
-  private piece(type: SubclusterType, start: number, length: number, clusterStart: number, hi: number, lo: number, l2Offset: number, l2Index: number): Extent {
+  private piece(
+    type: SubclusterType,
+    start: number,
+    length: number,
+    clusterStart: number,
+    hi: number,
+    lo: number,
+    l2Offset: number,
+    l2Index: number,
+  ): Extent {
     const h = this.header;
     const where = { field: 'L2 entry', offset: l2Offset + l2Index * h.l2EntryBytes };
     const hostOffset = entryOffset(hi, lo) + (start - clusterStart);
     switch (type) {
       case 'compressed': {
-        if (this.hasDataFile) corrupt(`Image is corrupt: Compressed cluster in an image with an external data file (L2 offset: ${cHex(l2Offset)}, L2 index: ${cHex(l2Index)})`, where);
+        if (this.hasDataFile)
+          corrupt(
+            `Image is corrupt: Compressed cluster in an image with an external data file (L2 offset: ${cHex(l2Offset)}, L2 index: ${cHex(l2Index)})`,
+            where,
+          );
         const d = compressedDescriptor(h, hi, lo);
         return { start, length, kind: 'compressed', depth: 0, hostOffset: d.hostOffset, compressedLength: d.length, clusterStart };
       }
@@ -269,7 +309,11 @@ export class Qcow2Layer implements Layer {
         return corrupt(`Image is corrupt: Invalid cluster entry found  (L2 offset: ${cHex(l2Offset)}, L2 index: ${cHex(l2Index)})`, where);
       case 'zero-plain':
       case 'zero-alloc':
-        if (h.version < 3) corrupt(`Image is corrupt: Zero cluster entry found in pre-v3 image (L2 offset: ${cHex(l2Offset)}, L2 index: ${cHex(l2Index)})`, where);
+        if (h.version < 3)
+          corrupt(
+            `Image is corrupt: Zero cluster entry found in pre-v3 image (L2 offset: ${cHex(l2Offset)}, L2 index: ${cHex(l2Index)})`,
+            where,
+          );
         return type === 'zero-alloc' ? { start, length, kind: 'zero', depth: 0, hostOffset } : { start, length, kind: 'zero', depth: 0 };
       case 'unallocated-plain':
         return { start, length, kind: 'unallocated', depth: 0 };
@@ -277,9 +321,14 @@ export class Qcow2Layer implements Layer {
       case 'normal': {
         const aligned = entryOffset(hi, lo);
         if (aligned % h.clusterSize !== 0) {
-          corrupt(`Image is corrupt: Cluster allocation offset ${cHex(aligned)} unaligned (L2 offset: ${cHex(l2Offset)}, L2 index: ${cHex(l2Index)})`, where);
+          corrupt(
+            `Image is corrupt: Cluster allocation offset ${cHex(aligned)} unaligned (L2 offset: ${cHex(l2Offset)}, L2 index: ${cHex(l2Index)})`,
+            where,
+          );
         }
-        return type === 'normal' ? { start, length, kind: 'data', depth: 0, hostOffset } : { start, length, kind: 'unallocated', depth: 0, hostOffset };
+        return type === 'normal'
+          ? { start, length, kind: 'data', depth: 0, hostOffset }
+          : { start, length, kind: 'unallocated', depth: 0, hostOffset };
       }
     }
   }
@@ -300,7 +349,14 @@ export class Qcow2Layer implements Layer {
   async readExtentInto(extent: Extent, start: number, target: Uint8Array): Promise<void> {
     if (extent.kind === 'data' && this.encryptionInfo) {
       if (!this.cipher) throw this.needsPassphrase();
-      await readDecrypted(this.dataStorage, this.cipher, this.encryptionInfo.physicalSectors, extent.hostOffset! + (start - extent.start), start, target);
+      await readDecrypted(
+        this.dataStorage,
+        this.cipher,
+        this.encryptionInfo.physicalSectors,
+        extent.hostOffset! + (start - extent.start),
+        start,
+        target,
+      );
     } else if (extent.kind === 'data') await readInto(this.dataStorage, extent.hostOffset! + (start - extent.start), target);
     else if (extent.kind === 'compressed') {
       const from = start - extent.clusterStart!;
@@ -312,7 +368,10 @@ export class Qcow2Layer implements Layer {
   }
 
   needsPassphrase(): DiskImgError {
-    return new DiskImgError('needs-passphrase', `The image is encrypted (${this.encryption}): its passphrase is needed to read it`, { file: this.storage.name, field: 'encrypt.key-secret' });
+    return new DiskImgError('needs-passphrase', `The image is encrypted (${this.encryption}): its passphrase is needed to read it`, {
+      file: this.storage.name,
+      field: 'encrypt.key-secret',
+    });
   }
 
   /**
@@ -327,11 +386,15 @@ export class Qcow2Layer implements Layer {
     this.decoders ??= portableDecoders();
     const decoded = this.decoders[this.header.compressionType](input, out);
     if (!decoded) {
-      throw new DiskImgError('corrupt', `Compressed cluster at host offset ${hex(hostOffset)} (guest offset ${hex(extent.clusterStart!)}) does not decompress (${this.header.compressionType}) to ${this.header.clusterSize} bytes`, {
-        file: this.storage.name,
-        offset: hostOffset,
-        field: 'compressed cluster',
-      });
+      throw new DiskImgError(
+        'corrupt',
+        `Compressed cluster at host offset ${hex(hostOffset)} (guest offset ${hex(extent.clusterStart!)}) does not decompress (${this.header.compressionType}) to ${this.header.clusterSize} bytes`,
+        {
+          file: this.storage.name,
+          offset: hostOffset,
+          field: 'compressed cluster',
+        },
+      );
     }
     if (!into) this.lastCluster = { hostOffset, bytes: decoded };
     return decoded;

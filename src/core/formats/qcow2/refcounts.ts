@@ -79,7 +79,12 @@ export class Refcounts {
   /** Writes one refcount (only the bytes that hold it). */
   async set(cluster: number, value: number): Promise<void> {
     const block = await this.block(cluster);
-    if (!block) throw new DiskImgError('unsupported', `Cluster ${cluster} has no refcount block: growing the refcount structures is not supported by diskimg yet`, { value: cluster });
+    if (!block)
+      throw new DiskImgError(
+        'unsupported',
+        `Cluster ${cluster} has no refcount block: growing the refcount structures is not supported by diskimg yet`,
+        { value: cluster },
+      );
     const index = cluster % this.perBlock;
     const b = block.bytes;
     const view = new DataView(b.buffer, b.byteOffset, b.length);
@@ -118,7 +123,8 @@ export class Refcounts {
   async add(first: number, count: number, delta: number, onFreed?: (cluster: number) => void): Promise<void> {
     for (let cluster = first; cluster < first + count; cluster++) {
       const value = (await this.get(cluster)) + delta;
-      if (value < 0 || value > 2 ** this.bits - 1) throw new DiskImgError('corrupt', `Refcount of cluster ${cluster} would become ${value}`, { value: cluster });
+      if (value < 0 || value > 2 ** this.bits - 1)
+        throw new DiskImgError('corrupt', `Refcount of cluster ${cluster} would become ${value}`, { value: cluster });
       await this.set(cluster, value);
       if (value === 0) {
         if (cluster < this.freeIndex) this.freeIndex = cluster;
@@ -170,7 +176,12 @@ export class Refcounts {
       const missing = [...Array(count).keys()].map((i) => first + i).find((cluster) => !this.covers(cluster));
       if (missing === undefined) return first;
       const index = Math.floor(missing / this.perBlock);
-      if (index >= this.table.length) throw new DiskImgError('unsupported', `Cluster ${missing} lies past what the refcount table can reach: growing the refcount table is not supported by diskimg yet`, { value: missing });
+      if (index >= this.table.length)
+        throw new DiskImgError(
+          'unsupported',
+          `Cluster ${missing} lies past what the refcount table can reach: growing the refcount table is not supported by diskimg yet`,
+          { value: missing },
+        );
       const block = await this.nextFree(1);
       const blockIndex = Math.floor(block / this.perBlock);
       if (blockIndex === index) {
@@ -184,7 +195,11 @@ export class Refcounts {
         // describing itself) and starts over; the first new block stays free.
         const describer = await this.nextFree(1);
         if (Math.floor(describer / this.perBlock) !== blockIndex || blockIndex >= this.table.length) {
-          throw new DiskImgError('unsupported', `A new refcount block at cluster ${describer} would not describe itself: not supported by diskimg yet`, { value: describer });
+          throw new DiskImgError(
+            'unsupported',
+            `A new refcount block at cluster ${describer} would not describe itself: not supported by diskimg yet`,
+            { value: describer },
+          );
         }
         await this.hookBlock(blockIndex, describer, true);
       }

@@ -41,9 +41,11 @@ export interface Qcow2ResizeFacts {
 /** What resizing this image needs that diskimg does not do: said before anything is written. */
 function refuseUnsupported(h: Qcow2Header, facts: Qcow2ResizeFacts): void {
   if (hasIncompat(h, INCOMPAT_CORRUPT)) unsupported('qcow2: Image is corrupt; cannot be opened read/write');
-  if (hasIncompat(h, INCOMPAT_DIRTY)) unsupported('The image is marked dirty (its refcounts are not up to date): repair it with qemu-img check -r all first');
+  if (hasIncompat(h, INCOMPAT_DIRTY))
+    unsupported('The image is marked dirty (its refcounts are not up to date): repair it with qemu-img check -r all first');
   if (hasIncompat(h, INCOMPAT_DATA_FILE)) unsupported('Resizing an image with an external data file is not supported by diskimg yet');
-  if (facts.hasBitmaps) unsupported('Resizing an image with persistent bitmaps is not supported by diskimg yet (their data must be resized too)');
+  if (facts.hasBitmaps)
+    unsupported('Resizing an image with persistent bitmaps is not supported by diskimg yet (their data must be resized too)');
 }
 
 async function readL1(file: WritableStorage, h: Qcow2Header): Promise<Uint8Array> {
@@ -78,7 +80,10 @@ async function grow(file: WritableStorage, h: Qcow2Header, newSize: number): Pro
   // New refcount blocks are made as QEMU makes them; a new, larger reftable is not (yet): refused
   // before any write when the table and its blocks could reach past the reftable's end.
   const worstEnd = Math.ceil((await file.length()) / cs) + count + 2 * Math.ceil(count / refcounts.perBlock) + 2;
-  if (worstEnd > refcounts.reach) unsupported('The new L1 table could lie past what the refcount table can reach: growing the refcount table is not supported by diskimg yet');
+  if (worstEnd > refcounts.reach)
+    unsupported(
+      'The new L1 table could lie past what the refcount table can reach: growing the refcount table is not supported by diskimg yet',
+    );
   const first = await refcounts.allocate(count);
   const table = new Uint8Array(tableBytes);
   table.set(await readL1(file, h));
@@ -133,7 +138,11 @@ async function shrink(file: WritableStorage, h: Qcow2Header, newSize: number): P
     const zeroed: number[] = [];
     for (const [first, count] of runs) await refcounts.add(first, count, -1, (cluster) => zeroed.push(cluster));
     await file.sync();
-    await zeroClusters(file, zeroed.sort((a, b) => a - b), cs);
+    await zeroClusters(
+      file,
+      zeroed.sort((a, b) => a - b),
+      cs,
+    );
   };
   // QEMU's discard walks every L2 table of the range, and gives an index without one a new,
   // empty table first (get_cluster_table → l2_allocate): the file then holds it too.
@@ -143,12 +152,16 @@ async function shrink(file: WritableStorage, h: Qcow2Header, newSize: number): P
   for (let i = firstIndex; i <= lastIndex; i++) {
     const entry = l1View.getBigUint64(i * 8);
     if (entry === 0n) missing++;
-    else if (!(entry & COPIED_FLAG)) unsupported(`L2 table ${i} is shared (its COPIED flag is clear): shrinking it is not supported by diskimg yet`);
+    else if (!(entry & COPIED_FLAG))
+      unsupported(`L2 table ${i} is shared (its COPIED flag is clear): shrinking it is not supported by diskimg yet`);
   }
   if (missing > 0) {
     // Fails before any write if the new tables could reach past what the reftable can name.
     const reach = h.refcountTableClusters * (cs / 8) * ((cs * 8) / 2 ** h.refcountOrder);
-    if (Math.ceil((await file.length()) / cs) + 2 * missing >= reach) unsupported('The new L2 tables could lie past what the refcount table can reach: growing the refcount table is not supported by diskimg yet');
+    if (Math.ceil((await file.length()) / cs) + 2 * missing >= reach)
+      unsupported(
+        'The new L2 tables could lie past what the refcount table can reach: growing the refcount table is not supported by diskimg yet',
+      );
   }
   for (let i = firstIndex; i <= lastIndex; i++) {
     let l2Offset = Number(l1View.getBigUint64(i * 8) & L1E_OFFSET_MASK);
@@ -214,7 +227,7 @@ async function shrink(file: WritableStorage, h: Qcow2Header, newSize: number): P
 async function zeroClusters(file: WritableStorage, clusters: readonly number[], clusterSize: number): Promise<void> {
   const length = await file.length();
   const zeros = new Uint8Array(Math.max(clusterSize, 1 << 20));
-  for (let i = 0; i < clusters.length; ) {
+  for (let i = 0; i < clusters.length;) {
     let run = 1;
     while (i + run < clusters.length && clusters[i + run] === clusters[i] + run && (run + 1) * clusterSize <= zeros.length) run++;
     const offset = clusters[i] * clusterSize;

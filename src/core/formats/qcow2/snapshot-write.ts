@@ -34,7 +34,8 @@ const unsupported = (message: string): never => {
 
 function refuseUnsupported(h: Qcow2Header): void {
   if (hasIncompat(h, INCOMPAT_CORRUPT)) unsupported('qcow2: Image is corrupt; cannot be opened read/write');
-  if (hasIncompat(h, INCOMPAT_DIRTY)) unsupported('The image is marked dirty (its refcounts are not up to date): repair it with qemu-img check -r all first');
+  if (hasIncompat(h, INCOMPAT_DIRTY))
+    unsupported('The image is marked dirty (its refcounts are not up to date): repair it with qemu-img check -r all first');
   // QEMU refuses internal snapshots with an external data file, in these words.
   if (hasIncompat(h, INCOMPAT_DATA_FILE)) unsupported('-95 (Operation not supported)');
 }
@@ -65,7 +66,14 @@ class Discards {
  * then COPIED set exactly where a refcount is 1. Returns the L1 table's new bytes (COPIED flags);
  * L2 tables are written here, one at a time.
  */
-async function updateReferences(file: WritableStorage, h: Qcow2Header, refcounts: Refcounts, l1: Uint8Array, addend: number, discards: Discards): Promise<Uint8Array> {
+async function updateReferences(
+  file: WritableStorage,
+  h: Qcow2Header,
+  refcounts: Refcounts,
+  l1: Uint8Array,
+  addend: number,
+  discards: Discards,
+): Promise<Uint8Array> {
   const cs = h.clusterSize;
   const out = l1.slice();
   const l1View = new DataView(out.buffer);
@@ -167,7 +175,14 @@ async function allocate(refcounts: Refcounts, count: number): Promise<number> {
 }
 
 /** Writes a new snapshot table, then switches the header to it, then frees the old one. */
-async function replaceTable(file: WritableStorage, h: Qcow2Header, refcounts: Refcounts, old: readonly Uint8Array[], entries: readonly Uint8Array[], discards: Discards): Promise<void> {
+async function replaceTable(
+  file: WritableStorage,
+  h: Qcow2Header,
+  refcounts: Refcounts,
+  old: readonly Uint8Array[],
+  entries: readonly Uint8Array[],
+  discards: Discards,
+): Promise<void> {
   const cs = h.clusterSize;
   const table = serializeTable(entries);
   let offset = 0;
@@ -201,9 +216,16 @@ async function readL1(file: WritableStorage, offset: number, entries: number): P
  * Narrow refcounts (1 to 8 bits) can be full: QEMU then fails part-way (-ERANGE, reported as
  * -EINVAL). diskimg looks first, so the image is left untouched.
  */
-async function refuseFullRefcounts(file: WritableStorage, h: Qcow2Header, refcounts: Refcounts, l1Offset: number, l1Size: number, message: string): Promise<void> {
+async function refuseFullRefcounts(
+  file: WritableStorage,
+  h: Qcow2Header,
+  refcounts: Refcounts,
+  l1Offset: number,
+  l1Size: number,
+  message: string,
+): Promise<void> {
   if (h.refcountOrder > 3) return;
-  const max = 2 ** 2 ** h.refcountOrder - 1;
+  const max = 2 ** (2 ** h.refcountOrder) - 1;
   const l1 = new DataView((await readL1(file, l1Offset, l1Size)).buffer);
   const full = async (offset: number) => (await refcounts.get(Math.floor(offset / h.clusterSize))) >= max;
   for (let i = 0; i < l1Size; i++) {
@@ -245,7 +267,14 @@ export async function createSnapshot(file: WritableStorage, h: Qcow2Header, name
   await file.sync();
   await file.write(h.l1TableOffset, active);
   await file.sync();
-  await replaceTable(file, h, refcounts, oldTableEntries, [...oldTableEntries, newEntry(id, name, copyOffset, h.l1Size, h.sizeField, now)], discards);
+  await replaceTable(
+    file,
+    h,
+    refcounts,
+    oldTableEntries,
+    [...oldTableEntries, newEntry(id, name, copyOffset, h.l1Size, h.sizeField, now)],
+    discards,
+  );
   await discards.flush();
 }
 
@@ -260,7 +289,14 @@ export async function deleteSnapshot(file: WritableStorage, h: Qcow2Header, name
   const discards = new Discards(file, cs);
   const oldTableEntries = await readEntries(file, h);
   const gone = snapshots[index];
-  await replaceTable(file, h, refcounts, oldTableEntries, oldTableEntries.filter((_, i) => i !== index), discards);
+  await replaceTable(
+    file,
+    h,
+    refcounts,
+    oldTableEntries,
+    oldTableEntries.filter((_, i) => i !== index),
+    discards,
+  );
   await discards.flush();
   const l1 = await readL1(file, gone.l1TableOffset, gone.l1Size);
   await file.write(gone.l1TableOffset, await updateReferences(file, h, refcounts, l1, -1, discards));
@@ -288,8 +324,12 @@ export async function applySnapshot(file: WritableStorage, h: Qcow2Header, name:
   const snapshots = await readSnapshots(file, h);
   const target: Snapshot | undefined = snapshots.find((s) => s.id === name) ?? snapshots.find((s) => s.name === name);
   if (!target) throw new DiskImgError('not-found', 'Failed to load snapshot: No such file or directory', { value: name });
-  if (target.diskSize !== undefined && target.diskSize !== h.sizeField) unsupported(`Snapshot '${name}' has another virtual size (${target.diskSize} bytes) than the image: applying it is not supported by diskimg yet`);
-  if (target.l1Size > h.l1Size) unsupported(`Snapshot '${name}' has a longer L1 table than the image: applying it is not supported by diskimg yet`);
+  if (target.diskSize !== undefined && target.diskSize !== h.sizeField)
+    unsupported(
+      `Snapshot '${name}' has another virtual size (${target.diskSize} bytes) than the image: applying it is not supported by diskimg yet`,
+    );
+  if (target.l1Size > h.l1Size)
+    unsupported(`Snapshot '${name}' has a longer L1 table than the image: applying it is not supported by diskimg yet`);
   const cs = h.clusterSize;
   const refcounts = await Refcounts.load(file, h);
   const discards = new Discards(file, cs);

@@ -57,7 +57,11 @@ export async function readSnapshots(storage: Storage, h: Qcow2Header): Promise<S
     const nameSize = head.getUint16(14);
     const extraSize = head.getUint32(36);
     if (extraSize > MAX_SNAPSHOT_EXTRA_DATA) {
-      throw new DiskImgError('limit', `Too much extra metadata in snapshot table entry ${i}`, { field: 'extra_data_size', offset: entryStart + 36, value: extraSize });
+      throw new DiskImgError('limit', `Too much extra metadata in snapshot table entry ${i}`, {
+        field: 'extra_data_size',
+        offset: entryStart + 36,
+        value: extraSize,
+      });
     }
     const extra = view(await cursor.take(extraSize));
     const id = utf8(await cursor.take(idSize));

@@ -68,19 +68,26 @@ export function parseHeader(head: Uint8Array, storageSize: number): QedHeader {
   if (u32(0) !== QED_MAGIC) invalid('Image not in QED format', 'magic', 0, u32(0));
   const features = u64(16);
   if (features & ~FEATURE_MASK) {
-    throw new DiskImgError('unsupported', `Unsupported QED features: ${(features & ~FEATURE_MASK).toString(16)}`, { field: 'features', offset: 16, value: `0x${features.toString(16)}` });
+    throw new DiskImgError('unsupported', `Unsupported QED features: ${(features & ~FEATURE_MASK).toString(16)}`, {
+      field: 'features',
+      offset: 16,
+      value: `0x${features.toString(16)}`,
+    });
   }
   const clusterSize = u32(4);
-  if (!isPowerOfTwo(clusterSize) || clusterSize < 4096 || clusterSize > 64 * 1024 * 1024) invalid('QED cluster size is invalid', 'cluster_size', 4, clusterSize);
+  if (!isPowerOfTwo(clusterSize) || clusterSize < 4096 || clusterSize > 64 * 1024 * 1024)
+    invalid('QED cluster size is invalid', 'cluster_size', 4, clusterSize);
   const fileSize = Math.floor(storageSize / clusterSize) * clusterSize;
   const tableSize = u32(8);
   if (!isPowerOfTwo(tableSize) || tableSize > 16) invalid('QED table size is invalid', 'table_size', 8, tableSize);
   const imageSize = u64(48);
-  if (imageSize % 512n !== 0n || imageSize > maxImageSize(clusterSize, tableSize)) invalid('QED image size is invalid', 'image_size', 48, `0x${imageSize.toString(16)}`);
+  if (imageSize % 512n !== 0n || imageSize > maxImageSize(clusterSize, tableSize))
+    invalid('QED image size is invalid', 'image_size', 48, `0x${imageSize.toString(16)}`);
   const l1 = u64(40);
   const headerSize = u32(12);
   const geometry = { clusterSize, headerSize, fileSize, tableSize };
-  if (l1 > BigInt(Number.MAX_SAFE_INTEGER) || !validTableOffset(geometry, Number(l1))) invalid('QED table offset is invalid', 'l1_table_offset', 40, `0x${l1.toString(16)}`);
+  if (l1 > BigInt(Number.MAX_SAFE_INTEGER) || !validTableOffset(geometry, Number(l1)))
+    invalid('QED table offset is invalid', 'l1_table_offset', 40, `0x${l1.toString(16)}`);
   if (headerSize > Math.floor(0xffffffff / clusterSize)) invalid('QED header size is too large', 'header_size', 12, headerSize);
   const tableEntries = (clusterSize * tableSize) / 8;
   const h: QedHeader = {
@@ -114,6 +121,10 @@ export function backingName(h: QedHeader, bytes: Uint8Array): string | undefined
 
 export function checkBackingNameSize(h: QedHeader): void {
   if (h.features & F_BACKING_FILE && h.backingFilenameSize >= MAX_BACKING_NAME) {
-    throw new DiskImgError('limit', 'Failed to read backing filename', { field: 'backing_filename_size', offset: 60, value: h.backingFilenameSize });
+    throw new DiskImgError('limit', 'Failed to read backing filename', {
+      field: 'backing_filename_size',
+      offset: 60,
+      value: h.backingFilenameSize,
+    });
   }
 }

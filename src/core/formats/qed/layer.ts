@@ -8,7 +8,18 @@ import type { Storage } from '../../storage/storage.ts';
 import { merged, readStored, readStoredInto } from '../extents.ts';
 import { TablePages } from '../tables.ts';
 import { checkQed } from './check.ts';
-import { F_BACKING_FILE, F_BACKING_FORMAT_NO_PROBE, HEADER_BYTES, ZERO_CLUSTER, backingName, checkBackingNameSize, parseHeader, validClusterOffset, validTableOffset, type QedHeader } from './header.ts';
+import {
+  F_BACKING_FILE,
+  F_BACKING_FORMAT_NO_PROBE,
+  HEADER_BYTES,
+  ZERO_CLUSTER,
+  backingName,
+  checkBackingNameSize,
+  parseHeader,
+  validClusterOffset,
+  validTableOffset,
+  type QedHeader,
+} from './header.ts';
 
 export class QedLayer implements Layer {
   readonly format = 'qed';
@@ -25,7 +36,10 @@ export class QedLayer implements Layer {
   static async open(storage: Storage): Promise<QedLayer> {
     const header = parseHeader(await storage.read(0, HEADER_BYTES), storage.size);
     checkBackingNameSize(header);
-    const name = header.features & F_BACKING_FILE ? backingName(header, await storage.read(header.backingFilenameOffset, header.backingFilenameSize)) : undefined;
+    const name =
+      header.features & F_BACKING_FILE
+        ? backingName(header, await storage.read(header.backingFilenameOffset, header.backingFilenameSize))
+        : undefined;
     return new QedLayer(storage, header, name);
   }
 
@@ -85,7 +99,12 @@ export class QedLayer implements Layer {
         continue;
       }
       if (!validTableOffset(h, l2)) {
-        throw new DiskImgError('corrupt', `QED L2 table offset 0x${l2.toString(16)} is invalid (L1 index ${l1Index})`, { file: this.storage.name, field: 'L1 entry', offset: h.l1TableOffset + l1Index * 8, value: l2 });
+        throw new DiskImgError('corrupt', `QED L2 table offset 0x${l2.toString(16)} is invalid (L1 index ${l1Index})`, {
+          file: this.storage.name,
+          field: 'L1 entry',
+          offset: h.l1TableOffset + l1Index * 8,
+          value: l2,
+        });
       }
       while (guest < tableEnd) {
         const index = Math.floor((guest - tableStart) / h.clusterSize);
@@ -94,9 +113,14 @@ export class QedLayer implements Layer {
         const entry = await this.l2Entry(l2, index);
         if (entry === 0) yield { start: guest, length, kind: 'unallocated', depth: 0 };
         else if (entry === ZERO_CLUSTER) yield { start: guest, length, kind: 'zero', depth: 0 };
-        else if (validClusterOffset(h, entry)) yield { start: guest, length, kind: 'data', depth: 0, hostOffset: entry + (guest - clusterStart) };
+        else if (validClusterOffset(h, entry))
+          yield { start: guest, length, kind: 'data', depth: 0, hostOffset: entry + (guest - clusterStart) };
         else {
-          throw new DiskImgError('corrupt', `QED cluster offset 0x${entry.toString(16)} is invalid (L2 table at 0x${l2.toString(16)}, index ${index})`, { file: this.storage.name, field: 'L2 entry', offset: l2 + index * 8, value: entry });
+          throw new DiskImgError(
+            'corrupt',
+            `QED cluster offset 0x${entry.toString(16)} is invalid (L2 table at 0x${l2.toString(16)}, index ${index})`,
+            { file: this.storage.name, field: 'L2 entry', offset: l2 + index * 8, value: entry },
+          );
         }
         guest += length;
       }

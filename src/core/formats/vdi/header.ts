@@ -58,7 +58,12 @@ export function parseHeader(head: Uint8Array): VdiHeader {
   const sizeHi = u32(0x174);
   const rawSize = BigInt(sizeHi) * 0x1_0000_0000n + BigInt(sizeLo);
   if (rawSize > BigInt(MAX_DISK_SIZE)) {
-    unsupported(`Unsupported VDI image size (size is 0x${rawSize.toString(16)}, max supported is 0x${MAX_DISK_SIZE.toString(16)})`, 'disk_size', 0x170, `0x${rawSize.toString(16)}`);
+    unsupported(
+      `Unsupported VDI image size (size is 0x${rawSize.toString(16)}, max supported is 0x${MAX_DISK_SIZE.toString(16)})`,
+      'disk_size',
+      0x170,
+      `0x${rawSize.toString(16)}`,
+    );
   }
   // 'VBoxManage convertfromraw' makes odd sizes; qemu rounds them up to whole sectors.
   const diskSize = Math.ceil(Number(rawSize) / SECTOR) * SECTOR;
@@ -85,22 +90,47 @@ export function parseHeader(head: Uint8Array): VdiHeader {
   };
   const signature = u32(0x40);
   if (signature !== VDI_SIGNATURE) {
-    throw new DiskImgError('invalid-format', `Image not in VDI format (bad signature ${signature.toString(16).padStart(8, '0')})`, { field: 'signature', offset: 0x40, value: signature });
+    throw new DiskImgError('invalid-format', `Image not in VDI format (bad signature ${signature.toString(16).padStart(8, '0')})`, {
+      field: 'signature',
+      offset: 0x40,
+      value: signature,
+    });
   }
-  if (h.version !== VDI_VERSION_1_1) unsupported(`unsupported VDI image (version ${h.version >>> 16}.${h.version & 0xffff})`, 'version', 0x44, h.version);
-  if (h.offsetBmap % SECTOR !== 0) unsupported(`unsupported VDI image (unaligned block map offset 0x${h.offsetBmap.toString(16)})`, 'offset_bmap', 0x154, h.offsetBmap);
-  if (h.offsetData % SECTOR !== 0) unsupported(`unsupported VDI image (unaligned data offset 0x${h.offsetData.toString(16)})`, 'offset_data', 0x158, h.offsetData);
-  if (h.sectorSize !== SECTOR) unsupported(`unsupported VDI image (sector size ${h.sectorSize} is not ${SECTOR})`, 'sector_size', 0x168, h.sectorSize);
-  if (h.blockSize !== BLOCK_SIZE) unsupported(`unsupported VDI image (block size ${h.blockSize} is not ${BLOCK_SIZE})`, 'block_size', 0x178, h.blockSize);
+  if (h.version !== VDI_VERSION_1_1)
+    unsupported(`unsupported VDI image (version ${h.version >>> 16}.${h.version & 0xffff})`, 'version', 0x44, h.version);
+  if (h.offsetBmap % SECTOR !== 0)
+    unsupported(`unsupported VDI image (unaligned block map offset 0x${h.offsetBmap.toString(16)})`, 'offset_bmap', 0x154, h.offsetBmap);
+  if (h.offsetData % SECTOR !== 0)
+    unsupported(`unsupported VDI image (unaligned data offset 0x${h.offsetData.toString(16)})`, 'offset_data', 0x158, h.offsetData);
+  if (h.sectorSize !== SECTOR)
+    unsupported(`unsupported VDI image (sector size ${h.sectorSize} is not ${SECTOR})`, 'sector_size', 0x168, h.sectorSize);
+  if (h.blockSize !== BLOCK_SIZE)
+    unsupported(`unsupported VDI image (block size ${h.blockSize} is not ${BLOCK_SIZE})`, 'block_size', 0x178, h.blockSize);
   if (h.diskSize > h.blocksInImage * h.blockSize) {
-    unsupported(`unsupported VDI image (disk size ${h.diskSize}, image bitmap has room for ${h.blocksInImage * h.blockSize})`, 'blocks_in_image', 0x180, h.blocksInImage);
+    unsupported(
+      `unsupported VDI image (disk size ${h.diskSize}, image bitmap has room for ${h.blocksInImage * h.blockSize})`,
+      'blocks_in_image',
+      0x180,
+      h.blocksInImage,
+    );
   }
   if (h.uuidLink !== NULL_UUID) unsupported('unsupported VDI image (non-NULL link UUID)', 'uuid_link', 0x1a8, h.uuidLink);
   if (h.uuidParent !== NULL_UUID) {
     // A differencing image names its parent by UUID only: neither qemu-img nor we can find it.
     const kind = TYPE_NAMES[h.imageType] ?? `type ${h.imageType}`;
-    unsupported(`unsupported VDI image (non-NULL parent UUID): this ${kind} image's parent is the VDI with UUID ${h.uuidParent}, which cannot be found by UUID; convert it with VirtualBox (VBoxManage clonemedium) first`, 'uuid_parent', 0x1b8, h.uuidParent);
+    unsupported(
+      `unsupported VDI image (non-NULL parent UUID): this ${kind} image's parent is the VDI with UUID ${h.uuidParent}, which cannot be found by UUID; convert it with VirtualBox (VBoxManage clonemedium) first`,
+      'uuid_parent',
+      0x1b8,
+      h.uuidParent,
+    );
   }
-  if (h.blocksInImage > MAX_BLOCKS) unsupported(`unsupported VDI image (too many blocks ${h.blocksInImage}, max is ${MAX_BLOCKS})`, 'blocks_in_image', 0x180, h.blocksInImage);
+  if (h.blocksInImage > MAX_BLOCKS)
+    unsupported(
+      `unsupported VDI image (too many blocks ${h.blocksInImage}, max is ${MAX_BLOCKS})`,
+      'blocks_in_image',
+      0x180,
+      h.blocksInImage,
+    );
   return h;
 }

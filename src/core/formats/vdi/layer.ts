@@ -28,12 +28,16 @@ export class VdiLayer implements Layer {
     // qemu reads the whole map (past the end of the file as zeros); a real image always holds it.
     const bmapEnd = header.offsetBmap + header.blocksInImage * 4;
     if (bmapEnd > storage.size) {
-      throw new DiskImgError('corrupt', `VDI block map (${header.blocksInImage} entries at offset 0x${header.offsetBmap.toString(16)}) runs past the end of the file (${storage.size} bytes)`, {
-        file: storage.name,
-        field: 'blocks_in_image',
-        offset: 0x180,
-        value: header.blocksInImage,
-      });
+      throw new DiskImgError(
+        'corrupt',
+        `VDI block map (${header.blocksInImage} entries at offset 0x${header.offsetBmap.toString(16)}) runs past the end of the file (${storage.size} bytes)`,
+        {
+          file: storage.name,
+          field: 'blocks_in_image',
+          offset: 0x180,
+          value: header.blocksInImage,
+        },
+      );
     }
     return new VdiLayer(storage, header);
   }

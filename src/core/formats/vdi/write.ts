@@ -44,7 +44,11 @@ const FIELD = {
 export function checkVdiSize(virtualSize: number): number {
   const size = Math.ceil(virtualSize / SECTOR) * SECTOR;
   if (size > MAX_DISK_SIZE) {
-    throw new DiskImgError('usage', `Unsupported VDI image size (size is 0x${size.toString(16)}, max supported is 0x${MAX_DISK_SIZE.toString(16)})`, { field: 'size', value: size });
+    throw new DiskImgError(
+      'usage',
+      `Unsupported VDI image size (size is 0x${size.toString(16)}, max supported is 0x${MAX_DISK_SIZE.toString(16)})`,
+      { field: 'size', value: size },
+    );
   }
   return size;
 }
@@ -109,15 +113,18 @@ export class VdiWriter implements GuestWriter {
     const out = new Uint8Array(count * SECTOR);
     const v = new DataView(out.buffer);
     const perSector = SECTOR / 4;
-    for (let i = 0; i < count * perSector && first * perSector + i < this.map.length; i++) v.setUint32(i * 4, this.map[first * perSector + i], true);
+    for (let i = 0; i < count * perSector && first * perSector + i < this.map.length; i++)
+      v.setUint32(i * 4, this.map[first * perSector + i], true);
     return out;
   }
 
   async write(guestOffset: number, bytes: Uint8Array): Promise<void> {
     if (guestOffset + bytes.length > this.size) {
-      throw new DiskImgError('usage', `A write at ${guestOffset} of ${bytes.length} bytes runs past the VDI's ${this.size} bytes`, { offset: guestOffset });
+      throw new DiskImgError('usage', `A write at ${guestOffset} of ${bytes.length} bytes runs past the VDI's ${this.size} bytes`, {
+        offset: guestOffset,
+      });
     }
-    for (let done = 0; done < bytes.length; ) {
+    for (let done = 0; done < bytes.length;) {
       const at = guestOffset + done;
       const index = Math.floor(at / BLOCK_SIZE);
       const inBlock = at % BLOCK_SIZE;

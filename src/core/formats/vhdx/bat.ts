@@ -48,7 +48,7 @@ export class Bat {
     const at = (index % PAGE_ENTRIES) * 8;
     const lo = le32(page, at);
     const hi = le32(page, at + 4);
-    return { state: lo & 7, offset: ((BigInt(hi) << 32n) | BigInt(lo >>> 20 << 20 >>> 0)) };
+    return { state: lo & 7, offset: (BigInt(hi) << 32n) | BigInt(((lo >>> 20) << 20) >>> 0) };
   }
 
   /** The raw entries [0, to) a page at a time (not kept): for the open-time check. */

@@ -13,8 +13,12 @@ const hex2 = (n: number) => n.toString(16).padStart(2, '0');
 /** The GUID at `at` in its usual text form (lower case). */
 export function leGuid(b: Uint8Array, at: number): string {
   const d1 = le32(b, at).toString(16).padStart(8, '0');
-  const d2 = le16(b, at + 4).toString(16).padStart(4, '0');
-  const d3 = le16(b, at + 6).toString(16).padStart(4, '0');
+  const d2 = le16(b, at + 4)
+    .toString(16)
+    .padStart(4, '0');
+  const d3 = le16(b, at + 6)
+    .toString(16)
+    .padStart(4, '0');
   const d4 = Array.from(b.subarray(at + 8, at + 16), hex2).join('');
   return `${d1}-${d2}-${d3}-${d4.slice(0, 4)}-${d4.slice(4)}`;
 }

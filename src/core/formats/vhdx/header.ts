@@ -69,12 +69,14 @@ function parseHeader(bytes: Uint8Array, index: 0 | 1): VhdxHeader | null {
 /** The file identifier's signature, then the current header (vhdx_parse_header). */
 export async function readHeader(storage: Storage): Promise<VhdxHeader> {
   const id = await storage.read(0, 8);
-  if (String.fromCharCode(...id) !== 'vhdxfile') invalid("the file type identifier is not 'vhdxfile'", { file: storage.name, field: 'signature', offset: 0 });
+  if (String.fromCharCode(...id) !== 'vhdxfile')
+    invalid("the file type identifier is not 'vhdxfile'", { file: storage.name, field: 'signature', offset: 0 });
   const raw1 = await storage.read(HEADER1_OFFSET, HEADER_SIZE);
   const raw2 = await storage.read(HEADER2_OFFSET, HEADER_SIZE);
   const h1 = parseHeader(raw1, 0);
   const h2 = parseHeader(raw2, 1);
-  const none = () => new DiskImgError('corrupt', 'No valid VHDX header found', { file: storage.name, field: 'header', offset: HEADER1_OFFSET });
+  const none = () =>
+    new DiskImgError('corrupt', 'No valid VHDX header found', { file: storage.name, field: 'header', offset: HEADER1_OFFSET });
   if (!h1 && !h2) throw none();
   if (h1 && !h2) return h1;
   if (h2 && !h1) return h2;
@@ -102,14 +104,24 @@ export async function readRegionTable(storage: Storage): Promise<{ regions: Regi
     const copy = await storage.read(REGION_TABLE2_OFFSET, REGION_TABLE_SIZE);
     if (!good(copy)) {
       const what = checksumValid(table, 4) ? "signature is not 'regi'" : 'checksum is wrong';
-      invalid(`the region table's ${what} (and its copy's too)`, { file: storage.name, field: 'region table', offset: REGION_TABLE_OFFSET });
+      invalid(`the region table's ${what} (and its copy's too)`, {
+        file: storage.name,
+        field: 'region table',
+        offset: REGION_TABLE_OFFSET,
+      });
     }
     table = copy;
     at = REGION_TABLE2_OFFSET;
   }
   const count = le32(table, 8);
   // Per spec, at most 2047 entries.
-  if (count > 2047) invalid(`the region table has ${count} entries (at most 2047)`, { file: storage.name, field: 'region table entry count', offset: at + 8, value: count });
+  if (count > 2047)
+    invalid(`the region table has ${count} entries (at most 2047)`, {
+      file: storage.name,
+      field: 'region table entry count',
+      offset: at + 8,
+      value: count,
+    });
   const regions: Region[] = [];
   let bat: Region | undefined;
   let metadata: Region | undefined;
@@ -130,10 +142,14 @@ export async function readRegionTable(storage: Storage): Promise<{ regions: Regi
       if (metadata) invalid('the region table lists the metadata region twice', where);
       metadata = region;
     } else if (region.required) {
-      throw new DiskImgError('unsupported', `VHDX: region table entry ${i} is a required region of unknown type ${region.guid}`, { ...where, value: region.guid });
+      throw new DiskImgError('unsupported', `VHDX: region table entry ${i} is a required region of unknown type ${region.guid}`, {
+        ...where,
+        value: region.guid,
+      });
     }
     regions.push(region);
   }
-  if (!bat || !metadata) invalid(`the region table has no ${bat ? 'metadata region' : 'BAT'}`, { file: storage.name, field: 'region table', offset: at });
+  if (!bat || !metadata)
+    invalid(`the region table has no ${bat ? 'metadata region' : 'BAT'}`, { file: storage.name, field: 'region table', offset: at });
   return { regions, bat: bat!, metadata: metadata! };
 }

@@ -60,7 +60,9 @@ export class VhdxLayer implements Layer {
     // qemu counts blocks in 32 bits; a count beyond that is refused before this point.
     const dataBlocks = Math.ceil(m.virtualDiskSize / m.blockSize);
     const bitmapBlocks = Math.ceil(dataBlocks / this.chunkRatio);
-    this.batEntries = m.hasParent ? bitmapBlocks * (this.chunkRatio + 1) : dataBlocks + Math.floor(((dataBlocks - 1) >>> 0) / this.chunkRatio);
+    this.batEntries = m.hasParent
+      ? bitmapBlocks * (this.chunkRatio + 1)
+      : dataBlocks + Math.floor(((dataBlocks - 1) >>> 0) / this.chunkRatio);
     this.bat = new Bat(data, batRegion.fileOffset, this.batEntries);
     if (m.hasParent && m.parentLocator) {
       const name = m.parentLocator.get('relative_path') ?? m.parentLocator.get('absolute_win32_path') ?? m.parentLocator.get('volume_path');
@@ -96,19 +98,39 @@ export class VhdxLayer implements Layer {
     for (const [i, region] of regions.entries()) {
       const span = { start: region.fileOffset, end: region.fileOffset + region.length };
       const hit = spans.find((s) => overlaps(s, span));
-      if (hit) throw new DiskImgError('corrupt', overlapMessage(span, hit), { file: storage.name, field: `region table entry ${i}`, value: region.fileOffset });
+      if (hit)
+        throw new DiskImgError('corrupt', overlapMessage(span, hit), {
+          file: storage.name,
+          field: `region table entry ${i}`,
+          value: region.fileOffset,
+        });
       spans.push(span);
     }
     const metadata = await readMetadata(data, metadataRegion);
     const blocks = Math.ceil(metadata.virtualDiskSize / metadata.blockSize);
-    if (blocks >= 2 ** 32) throw new DiskImgError('limit', `VHDX: ${blocks} blocks of ${metadata.blockSize} bytes are more than a BAT can count`, { file: storage.name, field: 'virtual disk size', value: metadata.virtualDiskSize });
+    if (blocks >= 2 ** 32)
+      throw new DiskImgError('limit', `VHDX: ${blocks} blocks of ${metadata.blockSize} bytes are more than a BAT can count`, {
+        file: storage.name,
+        field: 'virtual disk size',
+        value: metadata.virtualDiskSize,
+      });
     const layer = new VhdxLayer(storage, data, header, metadata, bat, spans, replayed);
     if (layer.batEntries > Math.floor(bat.length / 8)) {
-      throw new DiskImgError('corrupt', `VHDX: the BAT needs ${layer.batEntries} entries, but its region holds ${Math.floor(bat.length / 8)}`, { file: storage.name, field: 'BAT region length', value: bat.length });
+      throw new DiskImgError(
+        'corrupt',
+        `VHDX: the BAT needs ${layer.batEntries} entries, but its region holds ${Math.floor(bat.length / 8)}`,
+        { file: storage.name, field: 'BAT region length', value: bat.length },
+      );
     }
     if (!options.forCheck) {
       const problems = await layer.checkBat(true);
-      if (problems.length > 0) throw new DiskImgError('corrupt', problems[0].message, { file: storage.name, field: 'BAT entry', offset: problems[0].offset, value: problems[0].index });
+      if (problems.length > 0)
+        throw new DiskImgError('corrupt', problems[0].message, {
+          file: storage.name,
+          field: 'BAT entry',
+          offset: problems[0].offset,
+          value: problems[0].index,
+        });
     }
     return layer;
   }
@@ -145,7 +167,9 @@ export class VhdxLayer implements Layer {
           report(`VHDX BAT entry ${i} start offset ${offset} points after end of file (${fileSize}). Image has probably been truncated.`);
           if (firstOnly) return problems;
         } else if (offset + blockLength > fileSize) {
-          report(`VHDX BAT entry ${i} end offset ${offset + blockLength - 1n} points after end of file (${fileSize}). Image has probably been truncated.`);
+          report(
+            `VHDX BAT entry ${i} end offset ${offset + blockLength - 1n} points after end of file (${fileSize}). Image has probably been truncated.`,
+          );
           if (firstOnly) return problems;
         }
         if (payblocks-- > 0) {
@@ -216,7 +240,15 @@ export class VhdxLayer implements Layer {
       case UNMAPPED_V095:
         return whole('zero');
       case FULLY_PRESENT:
-        return [{ start: from, length: to - from, kind: 'data', depth: 0, hostOffset: this.blockOffset(entry.offset, where) + (from - blockStart) }];
+        return [
+          {
+            start: from,
+            length: to - from,
+            kind: 'data',
+            depth: 0,
+            hostOffset: this.blockOffset(entry.offset, where) + (from - blockStart),
+          },
+        ];
       case PARTIALLY_PRESENT:
         if (this.differencing) return this.partialPieces(block, entry.offset, from, to, where);
     }
@@ -247,7 +279,11 @@ export class VhdxLayer implements Layer {
       while (e < last && (bits ? (bits[e >> 3] >> (e & 7)) & 1 : 0) === set) e++;
       const pieceStart = Math.max(from, blockStart + s * sector);
       const pieceEnd = Math.min(to, blockStart + e * sector);
-      pieces.push(set ? { start: pieceStart, length: pieceEnd - pieceStart, kind: 'data', depth: 0, hostOffset: host + (pieceStart - blockStart) } : { start: pieceStart, length: pieceEnd - pieceStart, kind: 'unallocated', depth: 0 });
+      pieces.push(
+        set
+          ? { start: pieceStart, length: pieceEnd - pieceStart, kind: 'data', depth: 0, hostOffset: host + (pieceStart - blockStart) }
+          : { start: pieceStart, length: pieceEnd - pieceStart, kind: 'unallocated', depth: 0 },
+      );
       s = e;
     }
     return pieces;
@@ -260,7 +296,12 @@ export class VhdxLayer implements Layer {
     const index = chunk * (this.chunkRatio + 1) + this.chunkRatio;
     const entry = await this.bat.entry(index);
     if (entry.state !== SB_PRESENT) return null;
-    const where = { file: this.storage.name, field: 'sector bitmap BAT entry', offset: this.batRegion.fileOffset + index * 8, value: index };
+    const where = {
+      file: this.storage.name,
+      field: 'sector bitmap BAT entry',
+      offset: this.batRegion.fileOffset + index * 8,
+      value: index,
+    };
     const bitmap = this.blockOffset(entry.offset, where);
     const perBlock = this.blockSize / this.metadata.logicalSectorSize / 8;
     const bytes = await this.data.read(bitmap + (block % this.chunkRatio) * perBlock, perBlock);
@@ -286,12 +327,23 @@ export class VhdxLayer implements Layer {
     const index = block + Math.floor(block / this.chunkRatio);
     const { state } = await this.bat.entry(index);
     const what = state === PARTIALLY_PRESENT ? 'is partially present in a disk with no parent' : `has unknown state ${state}`;
-    throw new DiskImgError('corrupt', `VHDX: the block of BAT entry ${index} ${what}`, { file: this.storage.name, field: 'BAT entry', offset: this.batRegion.fileOffset + index * 8, value: state });
+    throw new DiskImgError('corrupt', `VHDX: the block of BAT entry ${index} ${what}`, {
+      file: this.storage.name,
+      field: 'BAT entry',
+      offset: this.batRegion.fileOffset + index * 8,
+      value: state,
+    });
   }
 }
 
 /** The extent kind of a block whose state says it holds nothing here. */
-const EMPTY_KIND: Record<number, Extent['kind'] | undefined> = { [NOT_PRESENT]: 'unallocated', [UNDEFINED]: 'unallocated', [ZERO]: 'zero', [UNMAPPED]: 'zero', [UNMAPPED_V095]: 'zero' };
+const EMPTY_KIND: Record<number, Extent['kind'] | undefined> = {
+  [NOT_PRESENT]: 'unallocated',
+  [UNDEFINED]: 'unallocated',
+  [ZERO]: 'zero',
+  [UNMAPPED]: 'zero',
+  [UNMAPPED_V095]: 'zero',
+};
 
 const overlaps = (a: Span, b: Span) => !(b.start >= a.end || b.end <= a.start);
 /** qemu's words (vhdx_region_check): the new span first, then the one it overlaps. */

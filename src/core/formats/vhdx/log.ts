@@ -126,7 +126,12 @@ class Log {
     let crc = 0xffffffff;
     let pending = new Uint8Array(0);
     for (let s = 0; s < sectors; s++) {
-      if (cursor.read === cursor.write) corrupt(this.storage, `the entry at log offset ${start} has fewer descriptor sectors than its ${header.descriptorCount} descriptors need`, this.offset + start);
+      if (cursor.read === cursor.write)
+        corrupt(
+          this.storage,
+          `the entry at log offset ${start} has fewer descriptor sectors than its ${header.descriptorCount} descriptors need`,
+          this.offset + start,
+        );
       const sector = (await this.sector(cursor.read)).slice();
       if (s === 0) sector.fill(0, 4, 8);
       crc = crc32cUpdate(crc, sector);
@@ -151,7 +156,13 @@ class Log {
           descriptor.sequence === header.sequence &&
           descriptor.fileOffset % BigInt(SECTOR) === 0n &&
           ((signature === ZERO_SIGNATURE && descriptor.zeroLength % BigInt(SECTOR) === 0n) || signature === DESC_SIGNATURE);
-        if (!ok) corrupt(this.storage, `descriptor ${descriptors.length} of the entry at log offset ${start} is invalid`, this.offset + start, 'log descriptor');
+        if (!ok)
+          corrupt(
+            this.storage,
+            `descriptor ${descriptors.length} of the entry at log offset ${start} is invalid`,
+            this.offset + start,
+            'log descriptor',
+          );
         descriptors.push(descriptor);
         at += 32;
       }
@@ -221,23 +232,36 @@ async function replay(log: Log, overlay: OverlayStorage, sequence: Sequence): Pr
     const entryAt = log.offset + cursor.read;
     const { header: peeked } = await log.peek(cursor);
     if (peeked.flushedFileOffset > BigInt(Math.ceil(overlay.size / 512) * 512)) {
-      corrupt(log.storage, `the entry at log offset ${cursor.read} was written when the file was ${peeked.flushedFileOffset} bytes long; it is ${overlay.size}: the image has been truncated`, entryAt, 'log flushed file offset');
+      corrupt(
+        log.storage,
+        `the entry at log offset ${cursor.read} was written when the file was ${peeked.flushedFileOffset} bytes long; it is ${overlay.size}: the image has been truncated`,
+        entryAt,
+        'log flushed file offset',
+      );
     }
     const { header, descriptors } = await log.descriptors(cursor);
     for (const d of descriptors) {
-      if (++replayed > MAX_DESCRIPTORS) throw new DiskImgError('limit', `VHDX log: more than ${MAX_DESCRIPTORS} descriptors to replay`, { file: log.storage.name, field: 'log', offset: entryAt });
+      if (++replayed > MAX_DESCRIPTORS)
+        throw new DiskImgError('limit', `VHDX log: more than ${MAX_DESCRIPTORS} descriptors to replay`, {
+          file: log.storage.name,
+          field: 'log',
+          offset: entryAt,
+        });
       const length = d.zero ? d.zeroLength : BigInt(SECTOR);
-      if (d.fileOffset + length > BigInt(MAX_FILE_END)) corrupt(log.storage, `a descriptor writes at ${d.fileOffset} (+${length}), beyond any file`, entryAt, 'log descriptor');
+      if (d.fileOffset + length > BigInt(MAX_FILE_END))
+        corrupt(log.storage, `a descriptor writes at ${d.fileOffset} (+${length}), beyond any file`, entryAt, 'log descriptor');
       const at = Number(d.fileOffset);
       if (d.zero) {
         if (length > 0n) overlay.write(at, Number(length));
         continue;
       }
-      if (cursor.read === cursor.write) corrupt(log.storage, `the entry at log offset ${entryAt - log.offset} has fewer data sectors than descriptors`, entryAt);
+      if (cursor.read === cursor.write)
+        corrupt(log.storage, `the entry at log offset ${entryAt - log.offset} has fewer data sectors than descriptors`, entryAt);
       const data = await log.sector(cursor.read);
       cursor.read = log.next(cursor.read);
       const seq = (BigInt(le32(data, 4)) << 32n) | BigInt(le32(data, 4092));
-      if (seq !== d.sequence) corrupt(log.storage, `a data sector's sequence number ${seq} is not its descriptor's ${d.sequence}`, entryAt, 'log data sector');
+      if (seq !== d.sequence)
+        corrupt(log.storage, `a data sector's sequence number ${seq} is not its descriptor's ${d.sequence}`, entryAt, 'log data sector');
       const sector = new Uint8Array(SECTOR);
       sector.set(d.leading, 0);
       sector.set(data.subarray(8, 4092), 8);
@@ -248,7 +272,8 @@ async function replay(log: Log, overlay: OverlayStorage, sequence: Sequence): Pr
     const last = header.lastFileOffset;
     if (BigInt(overlay.size) < last && last % BigInt(MiB) !== 0n) {
       const grown = ((last >> 20n) + 1n) << 20n;
-      if (grown > BigInt(MAX_FILE_END)) corrupt(log.storage, `the last file offset ${last} is beyond any file`, entryAt, 'log last file offset');
+      if (grown > BigInt(MAX_FILE_END))
+        corrupt(log.storage, `the last file offset ${last} is beyond any file`, entryAt, 'log last file offset');
       overlay.grow(Number(grown));
     }
   }
@@ -262,11 +287,25 @@ export async function openLog(storage: Storage, header: VhdxHeader): Promise<{ s
   const at = header.index === 0 ? 64 * 1024 : 128 * 1024;
   const where = (field: string, offset: number, value: number) => ({ file: storage.name, field, offset: at + offset, value });
   if (header.logOffset < MiB || header.logOffset % MiB !== 0) {
-    throw new DiskImgError('invalid-format', `VHDX: log offset ${header.logOffset} is not a multiple of 1 MiB past the header section`, where('log offset', 72, header.logOffset));
+    throw new DiskImgError(
+      'invalid-format',
+      `VHDX: log offset ${header.logOffset} is not a multiple of 1 MiB past the header section`,
+      where('log offset', 72, header.logOffset),
+    );
   }
-  if (header.logVersion !== 0) throw new DiskImgError('unsupported', `VHDX: log version ${header.logVersion} (only 0 is known)`, where('log version', 64, header.logVersion));
+  if (header.logVersion !== 0)
+    throw new DiskImgError(
+      'unsupported',
+      `VHDX: log version ${header.logVersion} (only 0 is known)`,
+      where('log version', 64, header.logVersion),
+    );
   if (!hasLog(header)) return { storage, replayed: false };
-  if (header.logLength % MiB !== 0) throw new DiskImgError('invalid-format', `VHDX: log length ${header.logLength} is not a multiple of 1 MiB`, where('log length', 68, header.logLength));
+  if (header.logLength % MiB !== 0)
+    throw new DiskImgError(
+      'invalid-format',
+      `VHDX: log length ${header.logLength} is not a multiple of 1 MiB`,
+      where('log length', 68, header.logLength),
+    );
   const log = new Log(storage, header.logOffset, header.logLength, header.logGuidBytes);
   const sequence = await search(log);
   if (!sequence) return { storage, replayed: false };

@@ -48,9 +48,16 @@ export async function readMetadata(storage: Storage, region: Region): Promise<Vh
   const base = region.fileOffset;
   const table = await storage.read(base, TABLE_MAX);
   const file = storage.name;
-  if (String.fromCharCode(...table.subarray(0, 8)) !== 'metadata') invalid("the metadata table's signature is not 'metadata'", { file, field: 'metadata table', offset: base });
+  if (String.fromCharCode(...table.subarray(0, 8)) !== 'metadata')
+    invalid("the metadata table's signature is not 'metadata'", { file, field: 'metadata table', offset: base });
   const count = le16(table, 10);
-  if (count * 32 > TABLE_MAX - 32) invalid(`the metadata table has ${count} entries (at most 2047)`, { file, field: 'metadata entry count', offset: base + 10, value: count });
+  if (count * 32 > TABLE_MAX - 32)
+    invalid(`the metadata table has ${count} entries (at most 2047)`, {
+      file,
+      field: 'metadata entry count',
+      offset: base + 10,
+      value: count,
+    });
   const items = new Map<string, { offset: number; length: number; at: number }>();
   for (let i = 0; i < count; i++) {
     const e = 32 + i * 32;
@@ -58,14 +65,21 @@ export async function readMetadata(storage: Storage, region: Region): Promise<Vh
     const entry = { offset: le32(table, e + 16), length: le32(table, e + 20), at: base + e };
     const flags = le32(table, e + 24);
     if (ITEMS[id]) {
-      if (items.has(id)) invalid(`the metadata table lists the ${ITEMS[id]} twice`, { file, field: `metadata entry ${i}`, offset: base + e });
+      if (items.has(id))
+        invalid(`the metadata table lists the ${ITEMS[id]} twice`, { file, field: `metadata entry ${i}`, offset: base + e });
       items.set(id, entry);
     } else if (flags & IS_REQUIRED) {
-      throw new DiskImgError('unsupported', `VHDX: metadata entry ${i} is a required item of unknown type ${id}`, { file, field: `metadata entry ${i}`, offset: base + e, value: id });
+      throw new DiskImgError('unsupported', `VHDX: metadata entry ${i} is a required item of unknown type ${id}`, {
+        file,
+        field: `metadata entry ${i}`,
+        offset: base + e,
+        value: id,
+      });
     }
   }
   for (const id of [FILE_PARAMETERS, VIRTUAL_DISK_SIZE, PAGE83, LOGICAL_SECTOR, PHYSICAL_SECTOR]) {
-    if (!items.has(id)) throw new DiskImgError('unsupported', `VHDX: the metadata table has no ${ITEMS[id]} item`, { file, field: ITEMS[id], offset: base });
+    if (!items.has(id))
+      throw new DiskImgError('unsupported', `VHDX: the metadata table has no ${ITEMS[id]} item`, { file, field: ITEMS[id], offset: base });
   }
   const item = async (id: string, length: number) => storage.read(base + items.get(id)!.offset, length);
   const params = await item(FILE_PARAMETERS, 8);
@@ -83,21 +97,49 @@ export async function readMetadata(storage: Storage, region: Region): Promise<Vh
   };
   const at = (id: string) => base + items.get(id)!.offset;
   if (metadata.hasParent) {
-    if (!items.has(PARENT_LOCATOR)) invalid('the file parameters say the disk has a parent, but there is no parent locator', { file, field: 'file parameters', offset: at(FILE_PARAMETERS) + 4, value: bits });
+    if (!items.has(PARENT_LOCATOR))
+      invalid('the file parameters say the disk has a parent, but there is no parent locator', {
+        file,
+        field: 'file parameters',
+        offset: at(FILE_PARAMETERS) + 4,
+        value: bits,
+      });
     const { length } = items.get(PARENT_LOCATOR)!;
-    if (length < 20 || length > LOCATOR_MAX) invalid(`the parent locator is ${length} bytes long`, { file, field: 'parent locator', offset: items.get(PARENT_LOCATOR)!.at + 20, value: length });
+    if (length < 20 || length > LOCATOR_MAX)
+      invalid(`the parent locator is ${length} bytes long`, {
+        file,
+        field: 'parent locator',
+        offset: items.get(PARENT_LOCATOR)!.at + 20,
+        value: length,
+      });
     const locator = await item(PARENT_LOCATOR, length);
     metadata.parentLocatorType = leGuid(locator, 0);
     metadata.parentLocator = parseLocator(locator, file, at(PARENT_LOCATOR));
   }
   const size = le64n(sizeBytes, 0);
-  if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw new DiskImgError('limit', `VHDX: virtual disk size ${size} is too large`, { file, field: 'virtual disk size', offset: at(VIRTUAL_DISK_SIZE), value: size });
+  if (size > BigInt(Number.MAX_SAFE_INTEGER))
+    throw new DiskImgError('limit', `VHDX: virtual disk size ${size} is too large`, {
+      file,
+      field: 'virtual disk size',
+      offset: at(VIRTUAL_DISK_SIZE),
+      value: size,
+    });
   metadata.virtualDiskSize = Number(size);
   if (blockSize < BLOCK_SIZE_MIN || blockSize > BLOCK_SIZE_MAX || !isPowerOfTwo(blockSize)) {
-    invalid(`block size ${blockSize} is not a power of two from 1 MiB to 256 MiB`, { file, field: 'block size', offset: at(FILE_PARAMETERS), value: blockSize });
+    invalid(`block size ${blockSize} is not a power of two from 1 MiB to 256 MiB`, {
+      file,
+      field: 'block size',
+      offset: at(FILE_PARAMETERS),
+      value: blockSize,
+    });
   }
   if (metadata.logicalSectorSize !== 512 && metadata.logicalSectorSize !== 4096) {
-    invalid(`logical sector size ${metadata.logicalSectorSize} is neither 512 nor 4096`, { file, field: 'logical sector size', offset: at(LOGICAL_SECTOR), value: metadata.logicalSectorSize });
+    invalid(`logical sector size ${metadata.logicalSectorSize} is neither 512 nor 4096`, {
+      file,
+      field: 'logical sector size',
+      offset: at(LOGICAL_SECTOR),
+      value: metadata.logicalSectorSize,
+    });
   }
   return metadata;
 }
@@ -106,9 +148,21 @@ export async function readMetadata(storage: Storage, region: Region): Promise<Vh
 function parseLocator(locator: Uint8Array, file: string, base: number): Map<string, string> {
   const count = le16(locator, 18);
   const out = new Map<string, string>();
-  if (20 + count * 12 > locator.length) invalid(`the parent locator has ${count} entries, more than fit in its ${locator.length} bytes`, { file, field: 'parent locator key-value count', offset: base + 18, value: count });
+  if (20 + count * 12 > locator.length)
+    invalid(`the parent locator has ${count} entries, more than fit in its ${locator.length} bytes`, {
+      file,
+      field: 'parent locator key-value count',
+      offset: base + 18,
+      value: count,
+    });
   const text = (offset: number, length: number, what: string, i: number) => {
-    if (offset + length > locator.length) invalid(`parent locator entry ${i}'s ${what} lies outside the locator`, { file, field: `parent locator entry ${i}`, offset: base + 20 + i * 12, value: offset });
+    if (offset + length > locator.length)
+      invalid(`parent locator entry ${i}'s ${what} lies outside the locator`, {
+        file,
+        field: `parent locator entry ${i}`,
+        offset: base + 20 + i * 12,
+        value: offset,
+      });
     return utf16le(locator.subarray(offset, offset + length));
   };
   for (let i = 0; i < count; i++) {

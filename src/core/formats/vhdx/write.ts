@@ -220,10 +220,12 @@ export class VhdxWriter implements GuestWriter {
 
   async write(guestOffset: number, bytes: Uint8Array): Promise<void> {
     if (guestOffset + bytes.length > this.size) {
-      throw new DiskImgError('usage', `A write at ${guestOffset} of ${bytes.length} bytes runs past the VHDX's ${this.size} bytes`, { offset: guestOffset });
+      throw new DiskImgError('usage', `A write at ${guestOffset} of ${bytes.length} bytes runs past the VHDX's ${this.size} bytes`, {
+        offset: guestOffset,
+      });
     }
     const bs = this.options.blockSize;
-    for (let done = 0; done < bytes.length; ) {
+    for (let done = 0; done < bytes.length;) {
       const at = guestOffset + done;
       const block = Math.floor(at / bs);
       const inBlock = at % bs;

@@ -25,7 +25,7 @@ async function firstProblem(layer: VmdkLayer): Promise<string | undefined> {
       if (extent.flatOffset >= extent.storage.size) return `ERROR: cluster offset for sector ${sector(extent.start)} points after EOF`;
       continue;
     }
-    for (let rel = 0; rel < extent.length; ) {
+    for (let rel = 0; rel < extent.length;) {
       const tableIndex = Math.floor(rel / extent.tableCoverage);
       if (tableIndex < extent.gdEntries && extent.gdEntry(tableIndex) === 0) {
         rel = (tableIndex + 1) * extent.tableCoverage;
@@ -38,7 +38,8 @@ async function firstProblem(layer: VmdkLayer): Promise<string | undefined> {
         if (isDiskImgError(error)) return `ERROR: could not get cluster_offset for sector ${sector(extent.start + rel)}`;
         throw error;
       }
-      if (status.kind === 'data' && status.hostOffset >= extent.storage.size) return `ERROR: cluster offset for sector ${sector(extent.start + rel)} points after EOF`;
+      if (status.kind === 'data' && status.hostOffset >= extent.storage.size)
+        return `ERROR: cluster offset for sector ${sector(extent.start + rel)} points after EOF`;
       rel += extent.grainBytes;
     }
   }

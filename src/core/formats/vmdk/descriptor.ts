@@ -49,7 +49,8 @@ export function quotedValue(text: string, name: string, maxLength = 127): string
 export function descriptorFileType(text: string, file: string): string {
   const type = quotedValue(text, 'createType');
   if (type === undefined) throw new DiskImgError('invalid-format', 'invalid VMDK image descriptor', { file, field: 'createType' });
-  if (!DESCRIPTOR_FILE_TYPES.includes(type)) throw new DiskImgError('unsupported', `Unsupported image type '${type}'`, { file, field: 'createType', value: type });
+  if (!DESCRIPTOR_FILE_TYPES.includes(type))
+    throw new DiskImgError('unsupported', `Unsupported image type '${type}'`, { file, field: 'createType', value: type });
   return type;
 }
 
@@ -60,8 +61,12 @@ export function descriptorFileType(text: string, file: string): string {
 export function readCid(text: string, parent: boolean, file: string): number {
   const key = parent ? 'parentCID' : 'CID';
   const at = text.indexOf(key);
-  const value = at < 0 ? null : /^[ \t\n\v\f\r]*([+-]?)(?:0[xX](?=[0-9a-fA-F]))?([0-9a-fA-F]+)/.exec(text.slice(at + key.length + 1, at + key.length + 200));
-  if (!value) throw new DiskImgError('invalid-format', `Could not read the ${key} of the VMDK descriptor: Invalid argument`, { file, field: key });
+  const value =
+    at < 0
+      ? null
+      : /^[ \t\n\v\f\r]*([+-]?)(?:0[xX](?=[0-9a-fA-F]))?([0-9a-fA-F]+)/.exec(text.slice(at + key.length + 1, at + key.length + 200));
+  if (!value)
+    throw new DiskImgError('invalid-format', `Could not read the ${key} of the VMDK descriptor: Invalid argument`, { file, field: key });
   let n = 0;
   for (const digit of value[2]) n = (n * 16 + parseInt(digit, 16)) % 0x1_0000_0000;
   return value[1] === '-' ? (0x1_0000_0000 - n) % 0x1_0000_0000 : n;
@@ -74,7 +79,11 @@ export function parentFileNameHint(text: string, file: string): string | undefin
   if (at < 0) return undefined;
   const start = at + key.length + 2;
   const end = text.indexOf('"', start);
-  if (end < 0 || end - start > MAX_PARENT_NAME) throw new DiskImgError('invalid-format', 'Invalid argument: the parentFileNameHint of the VMDK descriptor is not a quoted name', { file, field: 'parentFileNameHint' });
+  if (end < 0 || end - start > MAX_PARENT_NAME)
+    throw new DiskImgError('invalid-format', 'Invalid argument: the parentFileNameHint of the VMDK descriptor is not a quoted name', {
+      file,
+      field: 'parentFileNameHint',
+    });
   const name = text.slice(start, end);
   return name === '' ? undefined : name;
 }
@@ -121,9 +130,19 @@ export function parseExtentLines(text: string, file: string): ExtentLine[] {
       if (!offset || offset.value < 0) throw invalid();
     } else if (offset) throw invalid();
     if (sectors.value <= 0 || !EXTENT_TYPES.includes(type.value)) continue;
-    if (!Number.isSafeInteger(sectors.value * 512)) throw new DiskImgError('limit', `Extent of ${sectors.value} sectors is too large`, { file, field: 'extent sectors', value: sectors.value });
+    if (!Number.isSafeInteger(sectors.value * 512))
+      throw new DiskImgError('limit', `Extent of ${sectors.value} sectors is too large`, {
+        file,
+        field: 'extent sectors',
+        value: sectors.value,
+      });
     const flatOffset = type.value === 'FLAT' ? offset!.value * 512 : 0;
-    if (!Number.isSafeInteger(flatOffset)) throw new DiskImgError('limit', `Extent offset of ${offset!.value} sectors is too large`, { file, field: 'extent offset', value: offset!.value });
+    if (!Number.isSafeInteger(flatOffset))
+      throw new DiskImgError('limit', `Extent offset of ${offset!.value} sectors is too large`, {
+        file,
+        field: 'extent offset',
+        value: offset!.value,
+      });
     extents.push({ sectors: sectors.value, type: type.value as ExtentType, fileName, flatOffset });
   }
   return extents;

@@ -71,8 +71,20 @@ export class SparseExtent implements ExtentBase {
   static async open(storage: Storage, ownsStorage: boolean, start: number, type: string, header: SparseHeader): Promise<SparseExtent> {
     const file = storage.name;
     const entries = gdEntryCount(header);
-    if (entries > MAX_GD_ENTRIES) throw new DiskImgError('limit', 'L1 size too big', { file, field: header.gdEntries === undefined ? 'capacity' : 'l1dir_size', offset: header.gdEntries === undefined ? 12 : 24, value: entries });
-    if (!Number.isSafeInteger(header.capacity * 512)) throw new DiskImgError('limit', `Sparse extent capacity of ${header.capacity} sectors is too large`, { file, field: 'capacity', offset: 12, value: header.capacity });
+    if (entries > MAX_GD_ENTRIES)
+      throw new DiskImgError('limit', 'L1 size too big', {
+        file,
+        field: header.gdEntries === undefined ? 'capacity' : 'l1dir_size',
+        offset: header.gdEntries === undefined ? 12 : 24,
+        value: entries,
+      });
+    if (!Number.isSafeInteger(header.capacity * 512))
+      throw new DiskImgError('limit', `Sparse extent capacity of ${header.capacity} sectors is too large`, {
+        file,
+        field: 'capacity',
+        offset: 12,
+        value: header.capacity,
+      });
     const gd = await readTable(storage, header.gdOffset, entries * 4);
     const rgd = header.rgdOffset ? await readTable(storage, header.rgdOffset, entries * 4) : undefined;
     return new SparseExtent(storage, ownsStorage, start, type, header, gd, rgd);
@@ -87,7 +99,11 @@ export class SparseExtent implements ExtentBase {
   async grain(offset: number): Promise<GrainStatus> {
     const gdIndex = Math.floor(offset / this.tableCoverage);
     if (gdIndex >= this.gdEntries) {
-      throw new DiskImgError('corrupt', `VMDK grain directory has no entry for extent offset ${offset} (it has ${this.gdEntries})`, { file: this.storage.name, field: 'grain directory', value: gdIndex });
+      throw new DiskImgError('corrupt', `VMDK grain directory has no entry for extent offset ${offset} (it has ${this.gdEntries})`, {
+        file: this.storage.name,
+        field: 'grain directory',
+        value: gdIndex,
+      });
     }
     const tableSector = this.gdEntry(gdIndex);
     if (tableSector === 0) return { kind: 'unallocated' };

@@ -10,7 +10,8 @@ import { COWD, KDMV } from './sparse-header.ts';
 
 export const vmdkDriver: FormatDriver = {
   name: 'vmdk',
-  title: 'VMware VMDK: monolithicSparse, streamOptimized, monolithicFlat, twoGbMaxExtentSparse/Flat, vmfs, vmfsSparse, seSparse; snapshot children',
+  title:
+    'VMware VMDK: monolithicSparse, streamOptimized, monolithicFlat, twoGbMaxExtentSparse/Flat, vmfs, vmfsSparse, seSparse; snapshot children',
   extensions: ['vmdk'],
   probe(head) {
     if (head.length < 4) return null;

@@ -77,7 +77,9 @@ export class VmdkLayer implements Layer {
     const facts: FormatFacts = {};
     const first = this.extents[0];
     // vmdk_co_get_info: a cluster size only when every extent is of the first one's kind.
-    const alike = this.extents.every((e) => e.flat === first.flat && (e.flat || (!first.flat && e.compressed === first.compressed && e.grainBytes === first.grainBytes)));
+    const alike = this.extents.every(
+      (e) => e.flat === first.flat && (e.flat || (!first.flat && e.compressed === first.compressed && e.grainBytes === first.grainBytes)),
+    );
     if (first && !first.flat && alike) facts['cluster-size'] = first.grainBytes;
     facts['format-specific'] = {
       type: 'vmdk',
@@ -100,8 +102,15 @@ export class VmdkLayer implements Layer {
   backingReadError(backing: Layer): Error | undefined {
     const parentCid = backing instanceof VmdkLayer ? backing.cid : undefined;
     if (parentCid === this.parentCid) return undefined;
-    const why = parentCid === undefined ? `its backing file '${backing.storage.name}' is not a VMDK` : `its parentCID ${this.parentCid.toString(16)} is not the CID ${parentCid.toString(16)} of '${backing.storage.name}'`;
-    return new DiskImgError('corrupt', `Invalid argument: '${this.storage.name}' cannot read its backing file: ${why}`, { file: this.storage.name, field: 'parentCID', value: this.parentCid });
+    const why =
+      parentCid === undefined
+        ? `its backing file '${backing.storage.name}' is not a VMDK`
+        : `its parentCID ${this.parentCid.toString(16)} is not the CID ${parentCid.toString(16)} of '${backing.storage.name}'`;
+    return new DiskImgError('corrupt', `Invalid argument: '${this.storage.name}' cannot read its backing file: ${why}`, {
+      file: this.storage.name,
+      field: 'parentCID',
+      value: this.parentCid,
+    });
   }
 
   check(): Promise<CheckResult> {
@@ -130,9 +139,11 @@ export class VmdkLayer implements Layer {
       // Past the end of its file a flat extent reads as zeros: QEMU's block status (recursing into
       // the file) says zero there.
       const fileEnd = e.start + Math.max(0, e.storage.size - e.flatOffset);
-      if (from < Math.min(to, fileEnd)) yield { start: from, length: Math.min(to, fileEnd) - from, kind: 'data', depth: 0, hostOffset: e.flatOffset + (from - e.start) };
+      if (from < Math.min(to, fileEnd))
+        yield { start: from, length: Math.min(to, fileEnd) - from, kind: 'data', depth: 0, hostOffset: e.flatOffset + (from - e.start) };
       const zeroFrom = Math.max(from, fileEnd);
-      if (zeroFrom < to) yield { start: zeroFrom, length: to - zeroFrom, kind: 'zero', depth: 0, hostOffset: e.flatOffset + (zeroFrom - e.start) };
+      if (zeroFrom < to)
+        yield { start: zeroFrom, length: to - zeroFrom, kind: 'zero', depth: 0, hostOffset: e.flatOffset + (zeroFrom - e.start) };
       return;
     }
     let guest = from;
@@ -150,7 +161,16 @@ export class VmdkLayer implements Layer {
       const length = grainEnd - guest;
       const status = await e.grain(rel);
       if (status.kind === 'data') {
-        if (e.compressed) yield { start: guest, length, kind: 'compressed', depth: 0, hostOffset: status.hostOffset, compressedLength: 2 * e.grainBytes, clusterStart: grainStart };
+        if (e.compressed)
+          yield {
+            start: guest,
+            length,
+            kind: 'compressed',
+            depth: 0,
+            hostOffset: status.hostOffset,
+            compressedLength: 2 * e.grainBytes,
+            clusterStart: grainStart,
+          };
         else yield { start: guest, length, kind: 'data', depth: 0, hostOffset: status.hostOffset + (guest - grainStart) };
       } else yield { start: guest, length, kind: status.kind, depth: 0 };
       guest = grainEnd;
@@ -169,7 +189,8 @@ export class VmdkLayer implements Layer {
       return;
     }
     const vmdkExtent = this.extentAt(extent.start);
-    if (!vmdkExtent) throw new DiskImgError('usage', `No VMDK extent holds guest offset ${start}`, { file: this.storage.name, offset: start });
+    if (!vmdkExtent)
+      throw new DiskImgError('usage', `No VMDK extent holds guest offset ${start}`, { file: this.storage.name, offset: start });
     if (extent.kind === 'data') {
       await readInto(vmdkExtent.storage, extent.hostOffset! + (start - extent.start), target);
       return;
@@ -177,7 +198,11 @@ export class VmdkLayer implements Layer {
     const grain = await this.decodeGrain(vmdkExtent, extent);
     const from = start - extent.clusterStart!;
     if (from + target.length > grain.length) {
-      throw new DiskImgError('corrupt', `Compressed VMDK grain at host offset ${hex(extent.hostOffset!)} holds ${grain.length} bytes, not the ${from + target.length} read from it`, { file: vmdkExtent.storage.name, offset: extent.hostOffset, field: 'compressed grain' });
+      throw new DiskImgError(
+        'corrupt',
+        `Compressed VMDK grain at host offset ${hex(extent.hostOffset!)} holds ${grain.length} bytes, not the ${from + target.length} read from it`,
+        { file: vmdkExtent.storage.name, offset: extent.hostOffset, field: 'compressed grain' },
+      );
     }
     target.set(grain.subarray(from, from + target.length));
   }
@@ -189,19 +214,34 @@ export class VmdkLayer implements Layer {
     if (e.flat) throw new DiskImgError('usage', 'A flat VMDK extent has no compressed grains', { file: e.storage.name });
     const grainBytes = e.grainBytes;
     const where = { file: e.storage.name, offset: hostOffset, field: 'compressed grain' };
-    if (grainBytes > MAX_COMPRESSED_GRAIN) throw new DiskImgError('limit', `Compressed VMDK grains of ${grainBytes} bytes are larger than the ${MAX_COMPRESSED_GRAIN} bytes read`, { ...where, field: 'grainSize' });
+    if (grainBytes > MAX_COMPRESSED_GRAIN)
+      throw new DiskImgError(
+        'limit',
+        `Compressed VMDK grains of ${grainBytes} bytes are larger than the ${MAX_COMPRESSED_GRAIN} bytes read`,
+        { ...where, field: 'grainSize' },
+      );
     const inFile = Math.max(0, Math.min(2 * grainBytes, e.storage.size - hostOffset));
     const buffer = inFile > 0 ? await e.storage.read(hostOffset, inFile) : new Uint8Array(0);
     let input = buffer;
     if (e.hasMarker) {
       const size = buffer.length >= MARKER_HEADER ? (buffer[8] | (buffer[9] << 8) | (buffer[10] << 16)) + buffer[11] * 0x1000000 : 0;
-      if (size === 0 || size > 2 * grainBytes) throw new DiskImgError('corrupt', `Compressed VMDK grain at host offset ${hex(hostOffset)} has a marker size of ${size} bytes`, { ...where, field: 'grain marker size', value: size });
+      if (size === 0 || size > 2 * grainBytes)
+        throw new DiskImgError('corrupt', `Compressed VMDK grain at host offset ${hex(hostOffset)} has a marker size of ${size} bytes`, {
+          ...where,
+          field: 'grain marker size',
+          value: size,
+        });
       input = buffer.subarray(MARKER_HEADER, MARKER_HEADER + size);
     } else input = buffer.subarray(0, grainBytes);
     const out = new Uint8Array(grainBytes);
     this.inflater ??= new GrainInflater();
     const produced = this.inflater.inflate(input, out);
-    if (produced === null) throw new DiskImgError('corrupt', `Compressed VMDK grain at host offset ${hex(hostOffset)} (guest offset ${hex(extent.clusterStart!)}) does not decompress`, where);
+    if (produced === null)
+      throw new DiskImgError(
+        'corrupt',
+        `Compressed VMDK grain at host offset ${hex(hostOffset)} (guest offset ${hex(extent.clusterStart!)}) does not decompress`,
+        where,
+      );
     const bytes = out.subarray(0, produced);
     this.lastGrain = { storage: e.storage, hostOffset, bytes };
     return bytes;

@@ -56,7 +56,13 @@ export async function openVmdk(storage: Storage, ctx: OpenContext): Promise<Vmdk
 }
 
 async function readMagic(storage: Storage): Promise<number> {
-  if (storage.size < 4) throw new DiskImgError('invalid-format', 'File is too small, not a valid image', { file: storage.name, field: 'magic', offset: 0, value: storage.size });
+  if (storage.size < 4)
+    throw new DiskImgError('invalid-format', 'File is too small, not a valid image', {
+      file: storage.name,
+      field: 'magic',
+      offset: 0,
+      value: storage.size,
+    });
   const head = await storage.read(0, 4);
   return ((head[0] << 24) | (head[1] << 16) | (head[2] << 8) | head[3]) >>> 0;
 }
@@ -68,7 +74,14 @@ async function readDescriptorFile(storage: Storage, offset: number): Promise<str
 }
 
 /** A sparse file as the image itself or as a SPARSE extent of a descriptor (vmdk_open_sparse). */
-async function openSparseFile(storage: Storage, owns: boolean, ctx: OpenContext, depth: number, opened: VmdkExtent[], type = ''): Promise<Opened> {
+async function openSparseFile(
+  storage: Storage,
+  owns: boolean,
+  ctx: OpenContext,
+  depth: number,
+  opened: VmdkExtent[],
+  type = '',
+): Promise<Opened> {
   const magic = await readMagic(storage);
   if (magic === COWD) {
     const start = opened.reduce((sum, e) => sum + e.length, 0);
@@ -76,10 +89,12 @@ async function openSparseFile(storage: Storage, owns: boolean, ctx: OpenContext,
     // vmdk_open_vmfs_sparse names no create type: a COWD file opened by itself has none.
     return { extents: opened, createType: '' };
   }
-  if (magic !== KDMV) throw new DiskImgError('invalid-format', 'Image not in VMDK format', { file: storage.name, field: 'magic', offset: 0 });
+  if (magic !== KDMV)
+    throw new DiskImgError('invalid-format', 'Image not in VMDK format', { file: storage.name, field: 'magic', offset: 0 });
   const { header, descriptorOnly } = await readSparseHeader(storage);
   if (descriptorOnly) {
-    if (depth >= MAX_NESTING) throw new DiskImgError('limit', 'VMDK descriptors nest too deep', { file: storage.name, field: 'descriptorOffset', offset: 28 });
+    if (depth >= MAX_NESTING)
+      throw new DiskImgError('limit', 'VMDK descriptors nest too deep', { file: storage.name, field: 'descriptorOffset', offset: 28 });
     return openDescriptor(storage, await readDescriptorFile(storage, header.descriptorOffset * 512), ctx, depth + 1, opened);
   }
   const start = opened.reduce((sum, e) => sum + e.length, 0);
@@ -100,11 +115,23 @@ async function openDescriptor(storage: Storage, text: string, ctx: OpenContext, 
       if (isDiskImgError(error)) throw new DiskImgError(error.kind, error.message, { ...error.context, field: 'extent file' });
       throw error;
     }
-    if (!found) throw new DiskImgError('not-found', `Could not open '${combinePath(file, line.fileName)}': No such file or directory`, { file: line.fileName, field: 'extent file' });
+    if (!found)
+      throw new DiskImgError('not-found', `Could not open '${combinePath(file, line.fileName)}': No such file or directory`, {
+        file: line.fileName,
+        field: 'extent file',
+      });
     const start = opened.reduce((sum, e) => sum + e.length, 0);
     try {
       if (line.type === 'FLAT' || line.type === 'VMFS') {
-        opened.push({ flat: true, storage: found, ownsStorage: true, start, length: line.sectors * 512, type: line.type, flatOffset: line.flatOffset });
+        opened.push({
+          flat: true,
+          storage: found,
+          ownsStorage: true,
+          start,
+          length: line.sectors * 512,
+          type: line.type,
+          flatOffset: line.flatOffset,
+        });
       } else if (line.type === 'SPARSE' || line.type === 'VMFSSPARSE') {
         const inner = await openSparseFile(found, true, ctx, depth, opened, line.type);
         // vmdk_open_vmdk4 names a compressed extent's image streamOptimized, whatever the descriptor says.

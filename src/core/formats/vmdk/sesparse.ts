@@ -66,13 +66,28 @@ export class SeSparseExtent {
     const volatileAt = u64(80) * 512;
     const vol = await storage.read(Number.isSafeInteger(volatileAt) && volatileAt < storage.size ? volatileAt : storage.size, 512);
     const w = new DataView(vol.buffer, vol.byteOffset, 512);
-    if (w.getUint32(0, true) !== VOLATILE_MAGIC || w.getUint32(4, true) !== 0) fail('invalid-format', `Bad volatile header magic: ${hex16(w.getUint32(4, true), w.getUint32(0, true))}`, 'volatile header magic', volatileAt);
-    if (w.getUint32(24, true) !== 0 || w.getUint32(28, true) !== 0) fail('unsupported', 'Image is dirty, Replaying journal not supported', 'replay_journal', volatileAt + 24);
-    if (vol.subarray(32).some((b) => b !== 0)) fail('unsupported', 'Unsupported non-zero volatile header padding', 'volatile header pad', volatileAt + 32);
+    if (w.getUint32(0, true) !== VOLATILE_MAGIC || w.getUint32(4, true) !== 0)
+      fail(
+        'invalid-format',
+        `Bad volatile header magic: ${hex16(w.getUint32(4, true), w.getUint32(0, true))}`,
+        'volatile header magic',
+        volatileAt,
+      );
+    if (w.getUint32(24, true) !== 0 || w.getUint32(28, true) !== 0)
+      fail('unsupported', 'Image is dirty, Replaying journal not supported', 'replay_journal', volatileAt + 24);
+    if (vol.subarray(32).some((b) => b !== 0))
+      fail('unsupported', 'Unsupported non-zero volatile header padding', 'volatile header pad', volatileAt + 32);
     const capacity = u64(16);
     const gdEntries = (u64(136) * 512) / 8;
-    if (gdEntries > MAX_GD_ENTRIES) throw new DiskImgError('limit', 'L1 size too big', { file, field: 'grain_dir_size', offset: 136, value: gdEntries });
-    if (!Number.isSafeInteger(capacity * 512)) throw new DiskImgError('limit', `seSparse capacity of ${capacity} sectors is too large`, { file, field: 'capacity', offset: 16, value: capacity });
+    if (gdEntries > MAX_GD_ENTRIES)
+      throw new DiskImgError('limit', 'L1 size too big', { file, field: 'grain_dir_size', offset: 136, value: gdEntries });
+    if (!Number.isSafeInteger(capacity * 512))
+      throw new DiskImgError('limit', `seSparse capacity of ${capacity} sectors is too large`, {
+        file,
+        field: 'capacity',
+        offset: 16,
+        value: capacity,
+      });
     const gdAt = u64(128) * 512;
     const inFile = Number.isSafeInteger(gdAt) ? Math.max(0, Math.min(gdEntries * 8, storage.size - gdAt)) : 0;
     const gdBytes = inFile > 0 ? await storage.read(gdAt, inFile) : new Uint8Array(0);

@@ -94,14 +94,38 @@ export async function readSparseHeader(storage: Storage): Promise<{ header: Spar
     fields = parseFields(t, 512, true);
   }
   const header = finish(fields);
-  if (header.version > 3) throw new DiskImgError('unsupported', `Unsupported VMDK version ${header.version}`, { file, field: 'version', offset: 4, value: header.version });
-  if (header.gtesPerGt > 512) throw new DiskImgError('limit', 'L2 table size too big', { file, field: 'numGTEsPerGT', offset: 44, value: header.gtesPerGt });
+  if (header.version > 3)
+    throw new DiskImgError('unsupported', `Unsupported VMDK version ${header.version}`, {
+      file,
+      field: 'version',
+      offset: 4,
+      value: header.version,
+    });
+  if (header.gtesPerGt > 512)
+    throw new DiskImgError('limit', 'L2 table size too big', { file, field: 'numGTEsPerGT', offset: 44, value: header.gtesPerGt });
   // QEMU multiplies in 32 bits (uint32_t l1_entry_sectors).
-  if ((header.gtesPerGt * header.grainSectors) % 0x1_0000_0000 === 0) throw new DiskImgError('invalid-format', 'L1 entry size is invalid', { file, field: 'grainSize', offset: 20, value: header.grainSectors });
+  if ((header.gtesPerGt * header.grainSectors) % 0x1_0000_0000 === 0)
+    throw new DiskImgError('invalid-format', 'L1 entry size is invalid', {
+      file,
+      field: 'grainSize',
+      offset: 20,
+      value: header.grainSectors,
+    });
   if (Math.floor(storage.size / 512) < header.grainOffset) {
-    throw new DiskImgError('corrupt', `File truncated, expecting at least ${header.grainOffset * 512} bytes`, { file, field: 'overHead', offset: 64, value: header.grainOffset });
+    throw new DiskImgError('corrupt', `File truncated, expecting at least ${header.grainOffset * 512} bytes`, {
+      file,
+      field: 'overHead',
+      offset: 64,
+      value: header.grainOffset,
+    });
   }
-  if (header.grainSectors > 0x200000) throw new DiskImgError('limit', 'Invalid granularity, image may be corrupt', { file, field: 'grainSize', offset: 20, value: header.grainSectors });
+  if (header.grainSectors > 0x200000)
+    throw new DiskImgError('limit', 'Invalid granularity, image may be corrupt', {
+      file,
+      field: 'grainSize',
+      offset: 20,
+      value: header.grainSectors,
+    });
   return { header, descriptorOnly: false };
 }
 
@@ -135,7 +159,14 @@ export async function readCowdHeader(storage: Storage): Promise<SparseHeader> {
     gdEntries: v.getUint32(24, true),
   };
   // QEMU divides by 4096 × granularity unchecked; a granularity of 0 is refused here.
-  if (header.grainSectors === 0) throw new DiskImgError('invalid-format', 'L1 entry size is invalid', { file, field: 'granularity', offset: 16, value: 0 });
-  if (header.grainSectors > 0x200000) throw new DiskImgError('limit', 'Invalid granularity, image may be corrupt', { file, field: 'granularity', offset: 16, value: header.grainSectors });
+  if (header.grainSectors === 0)
+    throw new DiskImgError('invalid-format', 'L1 entry size is invalid', { file, field: 'granularity', offset: 16, value: 0 });
+  if (header.grainSectors > 0x200000)
+    throw new DiskImgError('limit', 'Invalid granularity, image may be corrupt', {
+      file,
+      field: 'granularity',
+      offset: 16,
+      value: header.grainSectors,
+    });
   return header;
 }

@@ -13,7 +13,13 @@ import { setLe64 } from '../output/fields.ts';
 import { FLAG_RGD, FLAG_ZERO_GRAIN, KDMV } from './sparse-header.ts';
 
 export const VMDK_ADAPTER_TYPES = ['ide', 'buslogic', 'lsilogic', 'legacyESX'] as const;
-export const VMDK_SUBFORMATS = ['monolithicSparse', 'monolithicFlat', 'twoGbMaxExtentSparse', 'twoGbMaxExtentFlat', 'streamOptimized'] as const;
+export const VMDK_SUBFORMATS = [
+  'monolithicSparse',
+  'monolithicFlat',
+  'twoGbMaxExtentSparse',
+  'twoGbMaxExtentFlat',
+  'streamOptimized',
+] as const;
 
 export interface VmdkWriteOptions {
   subformat: (typeof VMDK_SUBFORMATS)[number];
@@ -44,7 +50,11 @@ const usage = (message: string, field: string): never => {
 };
 
 /** The -o values vmdk_co_do_create takes, with its messages for what it refuses. */
-export function resolveVmdkOptions(values: ReadonlyMap<string, string | number | boolean>, fileName: string, size: number): VmdkWriteOptions {
+export function resolveVmdkOptions(
+  values: ReadonlyMap<string, string | number | boolean>,
+  fileName: string,
+  size: number,
+): VmdkWriteOptions {
   const compat6 = values.get('compat6') === true;
   const hwversion = values.get('hwversion') as string | undefined;
   if (compat6 && hwversion !== undefined) usage('compat6 cannot be enabled with hwversion set', 'hwversion');
@@ -52,7 +62,8 @@ export function resolveVmdkOptions(values: ReadonlyMap<string, string | number |
   if (!(VMDK_ADAPTER_TYPES as readonly string[]).includes(adapterType)) usage(`invalid parameter value: ${adapterType}`, 'adapter_type');
   const subformat = (values.get('subformat') as string | undefined) ?? 'monolithicSparse';
   if (!(VMDK_SUBFORMATS as readonly string[]).includes(subformat)) usage(`invalid parameter value: ${subformat}`, 'subformat');
-  if (!(subformat in VMDK_SUBFORMAT_WRITERS)) usage(`subformat=${subformat} is not supported by diskimg yet (${Object.keys(VMDK_SUBFORMAT_WRITERS).join(' and ')} are)`, 'subformat');
+  if (!(subformat in VMDK_SUBFORMAT_WRITERS))
+    usage(`subformat=${subformat} is not supported by diskimg yet (${Object.keys(VMDK_SUBFORMAT_WRITERS).join(' and ')} are)`, 'subformat');
   if (values.has('backing_file')) usage('A backing file for a VMDK output is not supported by diskimg', 'backing_file');
   // qemu-img writes one, then cannot open it ("Unsupported image type"): refused before anything is written.
   if (size === 0) usage('A VMDK of 0 bytes cannot be opened by qemu (it writes one, then refuses it)', 'size');
@@ -80,7 +91,9 @@ const SPLIT_SIZE = 2 * 1024 * 1024 * 1024;
 
 /** The other files a VMDK of these options consists of (its extents, beside the descriptor). */
 export function vmdkCompanions(o: VmdkWriteOptions, size: number): string[] {
-  return extents(o, size).filter((e) => e.name !== o.fileName).map((e) => e.name);
+  return extents(o, size)
+    .filter((e) => e.name !== o.fileName)
+    .map((e) => e.name);
 }
 
 interface ExtentPlan {
@@ -164,9 +177,11 @@ export class VmdkExtentsWriter implements GuestWriter {
 
   async write(guestOffset: number, bytes: Uint8Array): Promise<void> {
     if (guestOffset + bytes.length > this.size) {
-      throw new DiskImgError('usage', `A write at ${guestOffset} of ${bytes.length} bytes runs past the VMDK's ${this.size} bytes`, { offset: guestOffset });
+      throw new DiskImgError('usage', `A write at ${guestOffset} of ${bytes.length} bytes runs past the VMDK's ${this.size} bytes`, {
+        offset: guestOffset,
+      });
     }
-    for (let done = 0; done < bytes.length; ) {
+    for (let done = 0; done < bytes.length;) {
       const at = guestOffset + done;
       const part = this.parts.find((p) => at >= p.start && at < p.start + p.size)!;
       const n = Math.min(bytes.length - done, part.start + part.size - at);
@@ -247,15 +262,18 @@ export class VmdkSparseWriter implements GuestWriter {
     }
     if (!embedDescriptor) return;
     const descriptor = new TextEncoder().encode(sparseDescriptor(this.size, o));
-    if (descriptor.length > DESCRIPTOR_SECTORS * SECTOR) usage('The VMDK descriptor does not fit its 20 sectors (is toolsversion or hwversion too long?)', 'toolsversion');
+    if (descriptor.length > DESCRIPTOR_SECTORS * SECTOR)
+      usage('The VMDK descriptor does not fit its 20 sectors (is toolsversion or hwversion too long?)', 'toolsversion');
     await this.host.metadata(DESCRIPTOR_OFFSET * SECTOR, descriptor);
   }
 
   async write(guestOffset: number, bytes: Uint8Array): Promise<void> {
     if (guestOffset + bytes.length > this.size) {
-      throw new DiskImgError('usage', `A write at ${guestOffset} of ${bytes.length} bytes runs past the VMDK's ${this.size} bytes`, { offset: guestOffset });
+      throw new DiskImgError('usage', `A write at ${guestOffset} of ${bytes.length} bytes runs past the VMDK's ${this.size} bytes`, {
+        offset: guestOffset,
+      });
     }
-    for (let done = 0; done < bytes.length; ) {
+    for (let done = 0; done < bytes.length;) {
       const at = guestOffset + done;
       const grain = Math.floor(at / GRAIN);
       const inGrain = at % GRAIN;
@@ -291,7 +309,12 @@ export class VmdkSparseWriter implements GuestWriter {
  * The VMDK subformats diskimg writes, each with its writer (`companions`: the other files of the
  * output, beside it). VMDK streamOptimized registers here.
  */
-export const VMDK_SUBFORMAT_WRITERS: Partial<Record<VmdkWriteOptions['subformat'], (host: HostFile, size: number, options: VmdkWriteOptions, companions: HostFile[]) => Promise<GuestWriter>>> = {
+export const VMDK_SUBFORMAT_WRITERS: Partial<
+  Record<
+    VmdkWriteOptions['subformat'],
+    (host: HostFile, size: number, options: VmdkWriteOptions, companions: HostFile[]) => Promise<GuestWriter>
+  >
+> = {
   monolithicSparse: (host, size, options) => VmdkSparseWriter.create(host, size, options),
   monolithicFlat: (host, size, options, companions) => VmdkExtentsWriter.create(host, size, options, companions),
   twoGbMaxExtentSparse: (host, size, options, companions) => VmdkExtentsWriter.create(host, size, options, companions),

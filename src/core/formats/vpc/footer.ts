@@ -91,11 +91,19 @@ export function virtualSectors(footer: VhdFooter): number {
  */
 export function checkFooter(footer: VhdFooter, bytes: Uint8Array, at: number): number {
   if (footerChecksum(bytes) !== footer.checksum) {
-    throw new DiskImgError('corrupt', 'Incorrect header checksum', { field: 'footer checksum', offset: at + FOOTER_FIELDS.checksum, value: footer.checksum });
+    throw new DiskImgError('corrupt', 'Incorrect header checksum', {
+      field: 'footer checksum',
+      offset: at + FOOTER_FIELDS.checksum,
+      value: footer.checksum,
+    });
   }
   const sectors = virtualSectors(footer);
   if (sectors > MAX_SECTORS) {
-    throw new DiskImgError('limit', `File too large: the VHD footer's disk size (${sectors} sectors) is over qemu's 2040 GiB`, { field: 'current_size', offset: at + FOOTER_FIELDS.currentSize, value: sectors * 512 });
+    throw new DiskImgError('limit', `File too large: the VHD footer's disk size (${sectors} sectors) is over qemu's 2040 GiB`, {
+      field: 'current_size',
+      offset: at + FOOTER_FIELDS.currentSize,
+      value: sectors * 512,
+    });
   }
   return sectors;
 }

@@ -38,18 +38,32 @@ const invalid = (message: string, context: Record<string, unknown>): never => {
 
 /** Parses and checks the header as qemu 7.2's vpc_open does, in its order and with its words. */
 export function parseDynamicHeader(bytes: Uint8Array, at: number, virtualSectors: number): DynamicHeader {
-  if (latin1(bytes.subarray(0, 8)) !== 'cxsparse') invalid('Invalid header magic', { field: 'dynamic header cookie', offset: at, value: latin1(bytes.subarray(0, 8)) });
+  if (latin1(bytes.subarray(0, 8)) !== 'cxsparse')
+    invalid('Invalid header magic', { field: 'dynamic header cookie', offset: at, value: latin1(bytes.subarray(0, 8)) });
   const v = view(bytes);
   const blockSize = v.getUint32(32);
-  if (blockSize < 512 || (blockSize & (blockSize - 1)) !== 0) invalid(`Invalid block size ${blockSize}`, { field: 'block_size', offset: at + 32, value: blockSize });
+  if (blockSize < 512 || (blockSize & (blockSize - 1)) !== 0)
+    invalid(`Invalid block size ${blockSize}`, { field: 'block_size', offset: at + 32, value: blockSize });
   const maxTableEntries = v.getUint32(28);
-  if (Math.floor((virtualSectors * 512) / blockSize) > 0xffffffff) invalid('Too many blocks', { field: 'block_size', offset: at + 32, value: blockSize });
+  if (Math.floor((virtualSectors * 512) / blockSize) > 0xffffffff)
+    invalid('Too many blocks', { field: 'block_size', offset: at + 32, value: blockSize });
   // (2^31 entries and more are negative to qemu: their product wraps to a huge size.)
   if (maxTableEntries < 0x80000000 && maxTableEntries * blockSize < virtualSectors * 512) {
-    invalid('Page table too small', { field: 'max_table_entries', offset: at + 28, value: maxTableEntries, blockSize, virtualSize: virtualSectors * 512 });
+    invalid('Page table too small', {
+      field: 'max_table_entries',
+      offset: at + 28,
+      value: maxTableEntries,
+      blockSize,
+      virtualSize: virtualSectors * 512,
+    });
   }
   // qemu holds the count in an int: 2^31 and more print negative.
-  if (maxTableEntries > INT_MAX_QUARTER) invalid(`Max Table Entries too large (${maxTableEntries | 0})`, { field: 'max_table_entries', offset: at + 28, value: maxTableEntries });
+  if (maxTableEntries > INT_MAX_QUARTER)
+    invalid(`Max Table Entries too large (${maxTableEntries | 0})`, {
+      field: 'max_table_entries',
+      offset: at + 28,
+      value: maxTableEntries,
+    });
   const tableHi = v.getUint32(16);
   const locators: ParentLocator[] = [];
   for (let i = 0; i < 8; i++) {
@@ -57,7 +71,12 @@ export function parseDynamicHeader(bytes: Uint8Array, at: number, virtualSectors
     const code = v.getUint32(base);
     if (code === 0) continue;
     const hi = v.getUint32(base + 16);
-    locators.push({ platform: latin1(bytes.subarray(base, base + 4)), dataLength: v.getUint32(base + 8), dataOffset: hi >= 0x200000 ? Infinity : be64(v, base + 16), at: at + base });
+    locators.push({
+      platform: latin1(bytes.subarray(base, base + 4)),
+      dataLength: v.getUint32(base + 8),
+      dataOffset: hi >= 0x200000 ? Infinity : be64(v, base + 16),
+      at: at + base,
+    });
   }
   return {
     tableOffset: tableHi >= 0x200000 ? Infinity : be64(v, 16),
@@ -86,11 +105,17 @@ const PREFERENCE = ['W2ru', 'MacX', 'W2ku'];
  * if it were dynamic, without its parent.
  */
 export async function parentFileName(storage: Storage, header: DynamicHeader): Promise<string> {
-  const ordered = [...header.locators].filter((l) => PREFERENCE.includes(l.platform)).sort((a, b) => PREFERENCE.indexOf(a.platform) - PREFERENCE.indexOf(b.platform));
+  const ordered = [...header.locators]
+    .filter((l) => PREFERENCE.includes(l.platform))
+    .sort((a, b) => PREFERENCE.indexOf(a.platform) - PREFERENCE.indexOf(b.platform));
   for (const locator of ordered) {
     if (locator.dataLength === 0) continue;
     if (locator.dataLength > MAX_LOCATOR_BYTES || locator.dataOffset + locator.dataLength > storage.size) {
-      throw new DiskImgError('corrupt', `VHD parent locator '${locator.platform}' (${locator.dataLength} bytes at ${locator.dataOffset}) lies past the end of the file`, { field: 'parent locator', offset: locator.at, value: locator.dataOffset });
+      throw new DiskImgError(
+        'corrupt',
+        `VHD parent locator '${locator.platform}' (${locator.dataLength} bytes at ${locator.dataOffset}) lies past the end of the file`,
+        { field: 'parent locator', offset: locator.at, value: locator.dataOffset },
+      );
     }
     const bytes = await storage.read(locator.dataOffset, locator.dataLength);
     const name = locator.platform === 'MacX' ? fileUrlPath(utf8(bytes).replace(/\0+$/, '')) : utf16(bytes, true);
@@ -98,7 +123,10 @@ export async function parentFileName(storage: Storage, header: DynamicHeader): P
     return locator.platform === 'W2ru' ? name.replace(/\\/g, '/').replace(/^(\.\/)+/, '') : name;
   }
   if (header.parentName !== '') return header.parentName;
-  throw new DiskImgError('invalid-format', 'VHD differencing disk names no parent: no parent locator and no parent name', { field: 'parent locator', offset: 576 });
+  throw new DiskImgError('invalid-format', 'VHD differencing disk names no parent: no parent locator and no parent name', {
+    field: 'parent locator',
+    offset: 576,
+  });
 }
 
 /** 'file://localhost/Users/a/b.vhd' → '/Users/a/b.vhd'. */

@@ -66,11 +66,16 @@ export class VpcLayer implements Layer {
     const fileLength = Math.ceil(storage.size / 512) * 512;
     if (!sparse) {
       // A fixed disk has its footer only at the end of the file.
-      if (fileLength < FOOTER_SIZE) throw new DiskImgError('invalid-format', 'File too small for a VHD header', { field: 'file size', value: storage.size });
+      if (fileLength < FOOTER_SIZE)
+        throw new DiskImgError('invalid-format', 'File too small for a VHD header', { field: 'file size', value: storage.size });
       at = fileLength - FOOTER_SIZE;
       bytes = await storage.read(at, FOOTER_SIZE);
       if (!hasCookie(bytes) || parseFooter(bytes).type !== TYPE_FIXED) {
-        throw new DiskImgError('invalid-format', 'invalid VPC image', { field: 'footer cookie', offset: at, value: hasCookie(bytes) ? `disk type ${parseFooter(bytes).type}` : 'no conectix cookie at the start or the end' });
+        throw new DiskImgError('invalid-format', 'invalid VPC image', {
+          field: 'footer cookie',
+          offset: at,
+          value: hasCookie(bytes) ? `disk type ${parseFooter(bytes).type}` : 'no conectix cookie at the start or the end',
+        });
       }
     }
     const footer = parseFooter(bytes);
@@ -108,7 +113,7 @@ export class VpcLayer implements Layer {
     }
     const differencing = this.footer.type === TYPE_DIFFERENCING;
     const { blockSize } = header;
-    for (let guest = start; guest < end; ) {
+    for (let guest = start; guest < end;) {
       const index = Math.floor(guest / blockSize);
       const blockStart = index * blockSize;
       const blockEnd = Math.min(end, blockStart + blockSize);
@@ -138,7 +143,7 @@ export class VpcLayer implements Layer {
   private async sectorPieces(bitmapOffset: number, dataStart: number, blockStart: number, from: number, to: number): Promise<Extent[]> {
     const bitmap = await this.bitmaps!.get(bitmapOffset);
     const pieces: Extent[] = [];
-    for (let guest = from; guest < to; ) {
+    for (let guest = from; guest < to;) {
       const sector = Math.floor((guest - blockStart) / 512);
       const present = (bitmap[sector >> 3] & (0x80 >> (sector & 7))) !== 0;
       let next = Math.min(to, blockStart + (sector + 1) * 512);
@@ -148,7 +153,11 @@ export class VpcLayer implements Layer {
         next = Math.min(to, next + 512);
       }
       const kind: ExtentKind = present ? 'data' : 'unallocated';
-      pieces.push(present ? { start: guest, length: next - guest, kind, depth: 0, hostOffset: dataStart + (guest - blockStart) } : { start: guest, length: next - guest, kind, depth: 0 });
+      pieces.push(
+        present
+          ? { start: guest, length: next - guest, kind, depth: 0, hostOffset: dataStart + (guest - blockStart) }
+          : { start: guest, length: next - guest, kind, depth: 0 },
+      );
       guest = next;
     }
     return pieces;
@@ -180,7 +189,12 @@ async function scanTable(storage: Storage, header: DynamicHeader, fileLength: nu
   const tableBytes = header.maxTableEntries * 4;
   const tableEnd = Math.ceil((header.tableOffset + tableBytes) / 512) * 512;
   if (tableEnd > fileLength) {
-    throw new DiskImgError('corrupt', TRUNCATED, { field: 'table_offset', offset: header.tableOffset, value: tableEnd, entries: header.maxTableEntries });
+    throw new DiskImgError('corrupt', TRUNCATED, {
+      field: 'table_offset',
+      offset: header.tableOffset,
+      value: tableEnd,
+      entries: header.maxTableEntries,
+    });
   }
   const blockBytes = header.bitmapSize + header.blockSize;
   const whole = tableBytes <= WHOLE_TABLE_BYTES ? new Uint8Array(tableBytes) : undefined;
@@ -191,7 +205,12 @@ async function scanTable(storage: Storage, header: DynamicHeader, fileLength: nu
     for (let i = 0; i < chunk.length; i += 4) {
       const entry = v.getUint32(i);
       if (entry !== UNALLOCATED && entry * 512 + blockBytes > fileLength) {
-        throw new DiskImgError('corrupt', TRUNCATED, { field: 'BAT entry', offset: header.tableOffset + done + i, value: entry, block: (done + i) / 4 });
+        throw new DiskImgError('corrupt', TRUNCATED, {
+          field: 'BAT entry',
+          offset: header.tableOffset + done + i,
+          value: entry,
+          block: (done + i) / 4,
+        });
       }
     }
   }

@@ -81,7 +81,8 @@ export function vpcSize(size: number, forceSize: boolean): { size: number; geome
   }
   if (geometry.cylinders * geometry.heads * geometry.sectorsPerTrack === MAX_GEOMETRY) {
     totalSectors = Math.floor(size / SECTOR);
-    if (totalSectors > MAX_SECTORS) throw new DiskImgError('usage', 'Disk size is too large, max size is 2040 GiB', { field: 'size', value: size });
+    if (totalSectors > MAX_SECTORS)
+      throw new DiskImgError('usage', 'Disk size is too large, max size is 2040 GiB', { field: 'size', value: size });
   } else {
     totalSectors = geometry.cylinders * geometry.heads * geometry.sectorsPerTrack;
   }
@@ -166,10 +167,12 @@ export class VpcWriter implements GuestWriter {
 
   async write(guestOffset: number, bytes: Uint8Array): Promise<void> {
     if (guestOffset + bytes.length > this.size) {
-      throw new DiskImgError('usage', `A write at ${guestOffset} of ${bytes.length} bytes runs past the VHD's ${this.size} bytes`, { offset: guestOffset });
+      throw new DiskImgError('usage', `A write at ${guestOffset} of ${bytes.length} bytes runs past the VHD's ${this.size} bytes`, {
+        offset: guestOffset,
+      });
     }
     if (!this.dynamic) return this.host.data(guestOffset, bytes, guestOffset);
-    for (let done = 0; done < bytes.length; ) {
+    for (let done = 0; done < bytes.length;) {
       const at = guestOffset + done;
       const index = Math.floor(at / BLOCK_SIZE);
       const inBlock = at % BLOCK_SIZE;

@@ -57,7 +57,8 @@ class MemberSink implements Sink {
   ) {}
 
   async write(offset: number, bytes: Uint8Array): Promise<void> {
-    if (offset !== this.length) throw new DiskImgError('io', `OVA: the disk's bytes came out of order (at ${offset}, expected ${this.length})`);
+    if (offset !== this.length)
+      throw new DiskImgError('io', `OVA: the disk's bytes came out of order (at ${offset}, expected ${this.length})`);
     this.hash?.update(bytes);
     await this.inner?.write(this.base + offset, bytes);
     this.length += bytes.length;
@@ -68,7 +69,12 @@ class MemberSink implements Sink {
 
 /** File names inside the archive: the machine's name with anything tar or a hypervisor might trip on replaced. */
 function memberBase(name: string): string {
-  return name.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[.-]+/, '').slice(0, 80) || 'disk';
+  return (
+    name
+      .replace(/[^A-Za-z0-9._-]/g, '_')
+      .replace(/^[.-]+/, '')
+      .slice(0, 80) || 'disk'
+  );
 }
 
 export async function convertToOva(image: DiskImage, sink: Sink, options: OvaConvertOptions): Promise<OvaResult> {
@@ -104,7 +110,10 @@ export async function convertToOva(image: DiskImage, sink: Sink, options: OvaCon
   if (seekable) {
     ovf = new TextEncoder().encode(ovfEnvelope(machine({ length: WIDEST, grains: WIDEST / GRAIN_SIZE })));
   } else {
-    measured = await convertToStreamOptimizedVmdk(image, new MemberSink(undefined, 0, undefined), { ...vmdkOptions, onProgress: progress(0, 2) });
+    measured = await convertToStreamOptimizedVmdk(image, new MemberSink(undefined, 0, undefined), {
+      ...vmdkOptions,
+      onProgress: progress(0, 2),
+    });
     ovf = new TextEncoder().encode(ovfEnvelope(machine(measured)));
   }
   const ovfRoom = ovf.length;
@@ -112,8 +121,15 @@ export async function convertToOva(image: DiskImage, sink: Sink, options: OvaCon
   if (!seekable) await writeOvf(sink, ovf, files, mtime, measured!.length);
 
   const vmdkSink = new MemberSink(sink, vmdkStart, sha256.create());
-  const vmdk = await convertToStreamOptimizedVmdk(image, vmdkSink, { ...vmdkOptions, onProgress: progress(seekable ? 0 : 1, seekable ? 1 : 2) });
-  if (measured && measured.length !== vmdk.length) throw new DiskImgError('io', `OVA: the disk came out at ${vmdk.length} bytes on the second pass, ${measured.length} on the first: the source changed while it was read`);
+  const vmdk = await convertToStreamOptimizedVmdk(image, vmdkSink, {
+    ...vmdkOptions,
+    onProgress: progress(seekable ? 0 : 1, seekable ? 1 : 2),
+  });
+  if (measured && measured.length !== vmdk.length)
+    throw new DiskImgError(
+      'io',
+      `OVA: the disk came out at ${vmdk.length} bytes on the second pass, ${measured.length} on the first: the source changed while it was read`,
+    );
   const vmdkEnd = vmdkStart + vmdk.length;
   const tailPad = padToBlock(vmdk.length) - vmdk.length;
   if (tailPad > 0) await sink.write(vmdkEnd, new Uint8Array(tailPad));
@@ -134,7 +150,9 @@ export async function convertToOva(image: DiskImage, sink: Sink, options: OvaCon
   if (options.ova.manifest) {
     const ovfHash = sha256.create();
     ovfHash.update(ovf);
-    const manifest = new TextEncoder().encode(`SHA256(${files.ovf})= ${hexDigest(ovfHash)}\nSHA256(${files.vmdk})= ${hexDigest(vmdkSink.hash!)}\n`);
+    const manifest = new TextEncoder().encode(
+      `SHA256(${files.ovf})= ${hexDigest(ovfHash)}\nSHA256(${files.vmdk})= ${hexDigest(vmdkSink.hash!)}\n`,
+    );
     const block = new Uint8Array(BLOCK + padToBlock(manifest.length));
     block.set(tarHeader(files.mf, manifest.length, mtime));
     block.set(manifest, BLOCK);
@@ -150,7 +168,13 @@ export async function convertToOva(image: DiskImage, sink: Sink, options: OvaCon
 }
 
 /** The .ovf member (header and padded text) at the archive's start, then the VMDK member's header after it. */
-async function writeOvf(sink: Sink, ovf: Uint8Array, files: { ovf: string; vmdk: string }, mtime: number, vmdkLength: number): Promise<void> {
+async function writeOvf(
+  sink: Sink,
+  ovf: Uint8Array,
+  files: { ovf: string; vmdk: string },
+  mtime: number,
+  vmdkLength: number,
+): Promise<void> {
   const bytes = new Uint8Array(BLOCK + padToBlock(ovf.length));
   bytes.set(tarHeader(files.ovf, ovf.length, mtime));
   bytes.set(ovf, BLOCK);

@@ -15,7 +15,13 @@ export const OVA_OUTPUT_OPTIONS: readonly OutputOptionSpec[] = [
   { key: 'cpus', type: 'int', default: 1, help: 'Number of virtual CPUs of the virtual machine' },
   { key: 'memory', type: 'int', default: 1024, help: 'Memory of the virtual machine, in MiB' },
   { key: 'name', type: 'string', default: '', help: "The virtual machine's name (default: the output file's name without .ova)" },
-  { key: 'controller', type: 'enum', default: 'scsi', values: OVA_CONTROLLERS, help: 'The disk controller: scsi (LSI Logic, default), sata (AHCI) or ide' },
+  {
+    key: 'controller',
+    type: 'enum',
+    default: 'scsi',
+    values: OVA_CONTROLLERS,
+    help: 'The disk controller: scsi (LSI Logic, default), sata (AHCI) or ide',
+  },
   { key: 'manifest', type: 'bool', default: true, help: 'Add a .mf manifest with the SHA256 digests of the .ovf and the disk' },
 ];
 
@@ -28,7 +34,8 @@ export interface OvaSettings {
 }
 
 function positiveInteger(key: string, value: string, max: number): number | { error: string } {
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) return { error: `Parameter '${key}' expects a whole number from 1 to ${max}, not '${value}'` };
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max)
+    return { error: `Parameter '${key}' expects a whole number from 1 to ${max}, not '${value}'` };
   return Number(value);
 }
 
@@ -40,7 +47,8 @@ export function parseOvaOptions(options: ReadonlyMap<string, string>): { setting
   const memory = positiveInteger('memory', options.get('memory') ?? '1024', MAX_MEMORY_MIB);
   if (typeof memory !== 'number') return memory;
   const controller = options.get('controller') ?? 'scsi';
-  if (!(OVA_CONTROLLERS as readonly string[]).includes(controller)) return { error: `Parameter 'controller' expects scsi, sata or ide, not '${controller}'` };
+  if (!(OVA_CONTROLLERS as readonly string[]).includes(controller))
+    return { error: `Parameter 'controller' expects scsi, sata or ide, not '${controller}'` };
   const manifest = parseOnOff('manifest', options.get('manifest') ?? 'on');
   if (typeof manifest !== 'boolean') return manifest;
   const name = options.get('name');

@@ -35,7 +35,11 @@ const CONTROLLERS: Record<OvaController, { type: number; subType: string; captio
 };
 
 function item(fields: Array<[string, string | number]>): string {
-  return ['      <Item>', ...fields.map(([key, value]) => `        <rasd:${key}>${escape(String(value))}</rasd:${key}>`), '      </Item>'].join('\n');
+  return [
+    '      <Item>',
+    ...fields.map(([key, value]) => `        <rasd:${key}>${escape(String(value))}</rasd:${key}>`),
+    '      </Item>',
+  ].join('\n');
 }
 
 export function ovfEnvelope(machine: OvfMachine): string {

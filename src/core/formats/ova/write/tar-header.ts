@@ -19,7 +19,11 @@ function putOctal(block: Uint8Array, at: number, length: number, value: number):
 }
 
 export function tarHeader(name: string, size: number, mtime: number): Uint8Array {
-  if (name.length > 100 || !/^[\x20-\x7e]+$/.test(name)) throw new DiskImgError('usage', `A tar member name must be 1 to 100 printable ASCII characters: '${name}'`, { field: 'tar member', value: name });
+  if (name.length > 100 || !/^[\x20-\x7e]+$/.test(name))
+    throw new DiskImgError('usage', `A tar member name must be 1 to 100 printable ASCII characters: '${name}'`, {
+      field: 'tar member',
+      value: name,
+    });
   const block = new Uint8Array(BLOCK);
   putString(block, 0, 100, name);
   putOctal(block, 100, 8, 0o644);

@@ -85,7 +85,11 @@ export function buildHeaderCluster(f: HeaderFields): Uint8Array {
   }
   const addExtension = (type: number, data: Uint8Array) => {
     const padded = (data.length + 7) & ~7;
-    if (at + 8 + padded > clusterSize) throw new DiskImgError('limit', 'Header extensions do not fit in the first cluster; use a larger cluster size', { field: 'cluster_size', value: clusterSize });
+    if (at + 8 + padded > clusterSize)
+      throw new DiskImgError('limit', 'Header extensions do not fit in the first cluster; use a larger cluster size', {
+        field: 'cluster_size',
+        value: clusterSize,
+      });
     v.setUint32(at, type);
     v.setUint32(at + 4, data.length);
     out.set(data, at + 8);
@@ -112,7 +116,8 @@ export function buildHeaderCluster(f: HeaderFields): Uint8Array {
   at += 8; // end marker: type 0, length 0
   if (f.backingFile !== undefined) {
     const name = encoder.encode(f.backingFile);
-    if (name.length > 1023 || at + name.length > clusterSize) throw new DiskImgError('limit', 'Backing file name too long', { field: 'backing_file', value: f.backingFile });
+    if (name.length > 1023 || at + name.length > clusterSize)
+      throw new DiskImgError('limit', 'Backing file name too long', { field: 'backing_file', value: f.backingFile });
     setU64(8, at);
     v.setUint32(16, name.length);
     out.set(name, at);

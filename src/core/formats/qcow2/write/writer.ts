@@ -82,7 +82,8 @@ export class Qcow2Writer implements GuestWriter {
     this.l1 = new BigUint64Array(this.l1Size);
     this.allocator = new HostAllocator(this.clusterBits, Math.log2(options.refcountBits), this.clusterSize, 1, {
       // The old reftable keeps its last content on disk unless something reuses its clusters.
-      onReftableMoved: (offset, clusters, entries) => void this.pendingWrites.push(this.sink.write(offset, encodeTable(entries, clusters * this.clusterSize))),
+      onReftableMoved: (offset, clusters, entries) =>
+        void this.pendingWrites.push(this.sink.write(offset, encodeTable(entries, clusters * this.clusterSize))),
     });
   }
 
@@ -314,7 +315,9 @@ export class Qcow2Writer implements GuestWriter {
 /** Guest bytes as they are stored at host `offset` of an encrypted image (whole sectors). */
 export function encryptAt(encryption: WriterEncryption, offset: number, bytes: Uint8Array): Uint8Array {
   if (offset % 512 !== 0 || bytes.length % 512 !== 0) {
-    throw new DiskImgError('usage', `Encrypted writes must cover whole 512-byte sectors (offset ${offset}, length ${bytes.length})`, { offset });
+    throw new DiskImgError('usage', `Encrypted writes must cover whole 512-byte sectors (offset ${offset}, length ${bytes.length})`, {
+      offset,
+    });
   }
   const out = bytes.slice();
   encryption.cipher.encrypt(out, offset / 512);
@@ -364,15 +367,31 @@ export function validateOptions(virtualSize: number, o: Qcow2WriteOptions): void
   if (!Number.isInteger(Math.log2(o.clusterSize)) || o.clusterSize < 512 || o.clusterSize > 2 * 1024 * 1024) {
     usage('Cluster size must be a power of two between 512 and 2048k', 'cluster_size', o.clusterSize);
   }
-  if (!Number.isInteger(Math.log2(o.refcountBits)) || o.refcountBits > 64) usage('Refcount width must be a power of two and may not exceed 64 bits', 'refcount_bits', o.refcountBits);
+  if (!Number.isInteger(Math.log2(o.refcountBits)) || o.refcountBits > 64)
+    usage('Refcount width must be a power of two and may not exceed 64 bits', 'refcount_bits', o.refcountBits);
   if (o.compat === '0.10') {
-    if (o.refcountBits !== 16) usage('Different refcount widths than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)', 'refcount_bits', o.refcountBits);
-    if (o.lazyRefcounts) usage('Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)', 'lazy_refcounts', 'on');
-    if (o.compressionType !== 'zlib') usage('Non-zlib compression type is only supported with compatibility level 1.1 and above (use compat=1.1 or greater)', 'compression_type', o.compressionType);
+    if (o.refcountBits !== 16)
+      usage(
+        'Different refcount widths than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)',
+        'refcount_bits',
+        o.refcountBits,
+      );
+    if (o.lazyRefcounts)
+      usage('Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)', 'lazy_refcounts', 'on');
+    if (o.compressionType !== 'zlib')
+      usage(
+        'Non-zlib compression type is only supported with compatibility level 1.1 and above (use compat=1.1 or greater)',
+        'compression_type',
+        o.compressionType,
+      );
   }
   const l1Entries = Math.ceil(virtualSize / ((o.clusterSize / 8) * o.clusterSize));
-  if (l1Entries * 8 > 32 * 1024 * 1024) usage("The image size is too large for file format 'qcow2' (try using a larger cluster size)", 'size', virtualSize);
-  if (o.backingFile !== undefined && o.backingFormat === undefined) usage('Backing file specified without backing format', 'backing_fmt', '');
-  if (o.backingFile !== undefined && o.preallocation === 'metadata') usage('Backing file and preallocation can only be used at the same time if extended_l2 is on', 'preallocation', 'metadata');
-  if (o.encryption && o.preallocation === 'metadata') usage('Encryption and preallocation=metadata are not supported together by diskimg', 'preallocation', 'metadata');
+  if (l1Entries * 8 > 32 * 1024 * 1024)
+    usage("The image size is too large for file format 'qcow2' (try using a larger cluster size)", 'size', virtualSize);
+  if (o.backingFile !== undefined && o.backingFormat === undefined)
+    usage('Backing file specified without backing format', 'backing_fmt', '');
+  if (o.backingFile !== undefined && o.preallocation === 'metadata')
+    usage('Backing file and preallocation can only be used at the same time if extended_l2 is on', 'preallocation', 'metadata');
+  if (o.encryption && o.preallocation === 'metadata')
+    usage('Encryption and preallocation=metadata are not supported together by diskimg', 'preallocation', 'metadata');
 }

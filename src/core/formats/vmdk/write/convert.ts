@@ -15,7 +15,13 @@ import { writeRequests } from '../../../pipeline/convert-qcow2.ts';
 import { runOrdered } from '../../../pipeline/ordered.ts';
 import { CoalescingSink, type Sink } from '../../../sink.ts';
 import { vmdkGrainDeflater } from './grain-deflate.ts';
-import { GRAIN_SIZE, StreamOptimizedWriter, type StreamOptimizedLayoutKind, type StreamOptimizedResult, type StreamOptimizedSettings } from './stream-optimized.ts';
+import {
+  GRAIN_SIZE,
+  StreamOptimizedWriter,
+  type StreamOptimizedLayoutKind,
+  type StreamOptimizedResult,
+  type StreamOptimizedSettings,
+} from './stream-optimized.ts';
 
 export interface StreamOptimizedConvertOptions extends ConvertOptions {
   settings: StreamOptimizedSettings;
@@ -34,9 +40,18 @@ interface Prepared {
   deflated?: Uint8Array;
 }
 
-export async function convertToStreamOptimizedVmdk(image: DiskImage, sink: Sink, options: StreamOptimizedConvertOptions): Promise<StreamOptimizedResult> {
+export async function convertToStreamOptimizedVmdk(
+  image: DiskImage,
+  sink: Sink,
+  options: StreamOptimizedConvertOptions,
+): Promise<StreamOptimizedResult> {
   // qemu-img 7.2 writes such a file, then fails to open it ("Unsupported image type"): no use writing one.
-  if (image.virtualSize === 0) throw new DiskImgError('usage', 'A streamOptimized VMDK of 0 bytes cannot be opened by qemu-img ("Unsupported image type"); the source is empty', { field: 'virtual size', value: 0 });
+  if (image.virtualSize === 0)
+    throw new DiskImgError(
+      'usage',
+      'A streamOptimized VMDK of 0 bytes cannot be opened by qemu-img ("Unsupported image type"); the source is empty',
+      { field: 'virtual size', value: 0 },
+    );
   const kind = options.layout ?? (sink.truncate ? 'qemu' : 'stream');
   const out = new CoalescingSink(sink);
   const writer = await StreamOptimizedWriter.create(out, image.virtualSize, options.settings, kind);

@@ -13,17 +13,35 @@ export interface OutputOptionSpec {
   help: string;
 }
 
-export const VMDK_SUBFORMATS = ['monolithicSparse', 'monolithicFlat', 'twoGbMaxExtentSparse', 'twoGbMaxExtentFlat', 'streamOptimized'] as const;
+export const VMDK_SUBFORMATS = [
+  'monolithicSparse',
+  'monolithicFlat',
+  'twoGbMaxExtentSparse',
+  'twoGbMaxExtentFlat',
+  'streamOptimized',
+] as const;
 export const VMDK_ADAPTER_TYPES = ['ide', 'buslogic', 'lsilogic', 'legacyESX'] as const;
 /** ddb.toolsVersion when none is given: INT32_MAX, as qemu-img 7.2 writes it. */
 const DEFAULT_TOOLS_VERSION = '2147483647';
 
 /** In `qemu-img create -f vmdk -o help` order; backing_file, backing_fmt and size left out. */
 export const VMDK_OUTPUT_OPTIONS: readonly OutputOptionSpec[] = [
-  { key: 'adapter_type', type: 'enum', default: 'ide', values: VMDK_ADAPTER_TYPES, help: 'Virtual adapter type, can be one of ide (default), lsilogic, buslogic or legacyESX' },
+  {
+    key: 'adapter_type',
+    type: 'enum',
+    default: 'ide',
+    values: VMDK_ADAPTER_TYPES,
+    help: 'Virtual adapter type, can be one of ide (default), lsilogic, buslogic or legacyESX',
+  },
   { key: 'compat6', type: 'bool', default: false, help: 'VMDK version 6 image' },
   { key: 'hwversion', type: 'string', default: 'undefined', help: 'VMDK hardware version' },
-  { key: 'subformat', type: 'enum', default: 'monolithicSparse', values: VMDK_SUBFORMATS, help: 'VMDK flat extent format, can be one of {monolithicSparse (default) | monolithicFlat | twoGbMaxExtentSparse | twoGbMaxExtentFlat | streamOptimized} ' },
+  {
+    key: 'subformat',
+    type: 'enum',
+    default: 'monolithicSparse',
+    values: VMDK_SUBFORMATS,
+    help: 'VMDK flat extent format, can be one of {monolithicSparse (default) | monolithicFlat | twoGbMaxExtentSparse | twoGbMaxExtentFlat | streamOptimized} ',
+  },
   { key: 'toolsversion', type: 'string', default: DEFAULT_TOOLS_VERSION, help: 'VMware guest tools version' },
   { key: 'zeroed_grain', type: 'bool', default: false, help: 'Enable efficient zero writes using the zeroed-grain GTE feature' },
 ];
@@ -44,7 +62,8 @@ export type VmdkOptionsResult =
 export function parseVmdkOptions(options: ReadonlyMap<string, string>): VmdkOptionsResult {
   const known = new Set(VMDK_OUTPUT_OPTIONS.map((option) => option.key));
   for (const key of options.keys()) {
-    if (key === 'backing_file' || key === 'backing_fmt') return { error: `-o ${key}: diskimg does not write VMDK images with a backing file`, createError: false };
+    if (key === 'backing_file' || key === 'backing_fmt')
+      return { error: `-o ${key}: diskimg does not write VMDK images with a backing file`, createError: false };
     if (!known.has(key)) return { error: `Invalid parameter '${key}'`, createError: false };
   }
   const flags: Record<string, boolean> = {};
@@ -55,15 +74,25 @@ export function parseVmdkOptions(options: ReadonlyMap<string, string>): VmdkOpti
     flags[key] = parsed;
   }
   const adapterType = options.get('adapter_type') ?? 'ide';
-  if (!(VMDK_ADAPTER_TYPES as readonly string[]).includes(adapterType)) return { error: `invalid parameter value: ${adapterType}`, createError: true };
+  if (!(VMDK_ADAPTER_TYPES as readonly string[]).includes(adapterType))
+    return { error: `invalid parameter value: ${adapterType}`, createError: true };
   const subformat = options.get('subformat') ?? 'monolithicSparse';
-  if (!(VMDK_SUBFORMATS as readonly string[]).includes(subformat)) return { error: `invalid parameter value: ${subformat}`, createError: true };
+  if (!(VMDK_SUBFORMATS as readonly string[]).includes(subformat))
+    return { error: `invalid parameter value: ${subformat}`, createError: true };
   let hwVersion = options.get('hwversion');
   if (hwVersion === 'undefined') hwVersion = undefined;
   if (flags.compat6) {
     if (hwVersion !== undefined) return { error: 'compat6 cannot be enabled with hwversion set', createError: true };
     hwVersion = '6';
   }
-  if (subformat !== 'streamOptimized') return { error: `subformat=${subformat}: diskimg writes VMDK only as subformat=streamOptimized so far`, createError: false };
-  return { settings: { adapterType, hwVersion: hwVersion ?? '4', toolsVersion: options.get('toolsversion') ?? DEFAULT_TOOLS_VERSION, zeroedGrain: flags.zeroed_grain } };
+  if (subformat !== 'streamOptimized')
+    return { error: `subformat=${subformat}: diskimg writes VMDK only as subformat=streamOptimized so far`, createError: false };
+  return {
+    settings: {
+      adapterType,
+      hwVersion: hwVersion ?? '4',
+      toolsVersion: options.get('toolsversion') ?? DEFAULT_TOOLS_VERSION,
+      zeroedGrain: flags.zeroed_grain,
+    },
+  };
 }

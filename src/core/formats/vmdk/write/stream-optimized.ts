@@ -86,12 +86,21 @@ const setU64 = (v: DataView, at: number, value: number) => {
 };
 
 /** The 512-byte sparse extent header; gdOffset undefined writes GD_AT_END. */
-function headerSector(layout: StreamOptimizedLayout, settings: StreamOptimizedSettings, kind: StreamOptimizedLayoutKind, gdOffset: number | undefined): Uint8Array {
+function headerSector(
+  layout: StreamOptimizedLayout,
+  settings: StreamOptimizedSettings,
+  kind: StreamOptimizedLayoutKind,
+  gdOffset: number | undefined,
+): Uint8Array {
   const bytes = new Uint8Array(SECTOR);
   const v = new DataView(bytes.buffer);
   v.setUint32(0, KDMV, false);
   v.setUint32(4, 3, true);
-  v.setUint32(8, FLAG_NL_DETECT | (kind === 'qemu' ? FLAG_RGD : 0) | (settings.zeroedGrain ? FLAG_ZERO_GRAIN : 0) | FLAG_COMPRESS | FLAG_MARKER, true);
+  v.setUint32(
+    8,
+    FLAG_NL_DETECT | (kind === 'qemu' ? FLAG_RGD : 0) | (settings.zeroedGrain ? FLAG_ZERO_GRAIN : 0) | FLAG_COMPRESS | FLAG_MARKER,
+    true,
+  );
   setU64(v, 12, layout.capacity);
   setU64(v, 20, GRAIN_SECTORS);
   setU64(v, 28, DESCRIPTOR_OFFSET);
@@ -174,10 +183,21 @@ export class StreamOptimizedWriter {
   }
 
   /** Writes the header and descriptor (and, in the qemu layout, both grain directories). */
-  static async create(sink: Sink, virtualSize: number, settings: StreamOptimizedSettings, kind: StreamOptimizedLayoutKind): Promise<StreamOptimizedWriter> {
+  static async create(
+    sink: Sink,
+    virtualSize: number,
+    settings: StreamOptimizedSettings,
+    kind: StreamOptimizedLayoutKind,
+  ): Promise<StreamOptimizedWriter> {
     let layout = streamOptimizedLayout(virtualSize);
     // The stream form keeps no tables in front: its grains start right after the descriptor.
-    if (kind === 'stream') layout = { ...layout, rgdOffset: 0, gdOffset: 0, grainOffset: Math.ceil((DESCRIPTOR_OFFSET + DESCRIPTOR_SECTORS) / GRAIN_SECTORS) * GRAIN_SECTORS };
+    if (kind === 'stream')
+      layout = {
+        ...layout,
+        rgdOffset: 0,
+        gdOffset: 0,
+        grainOffset: Math.ceil((DESCRIPTOR_OFFSET + DESCRIPTOR_SECTORS) / GRAIN_SECTORS) * GRAIN_SECTORS,
+      };
     const writer = new StreamOptimizedWriter(sink, layout, settings, kind);
     const head = new Uint8Array((kind === 'qemu' ? DESCRIPTOR_OFFSET + DESCRIPTOR_SECTORS : layout.grainOffset) * SECTOR);
     head.set(headerSector(layout, settings, kind, kind === 'qemu' ? layout.gdOffset : undefined));
@@ -199,7 +219,8 @@ export class StreamOptimizedWriter {
 
   /** The deflated grain `index` (guest offset index × 64 KiB), grains in ascending order. */
   async writeGrain(index: number, deflated: Uint8Array): Promise<void> {
-    if (index < this.nextGrain || index >= this.layout.grains) throw new RangeError(`grain ${index} out of order or past the disk's ${this.layout.grains} grains`);
+    if (index < this.nextGrain || index >= this.layout.grains)
+      throw new RangeError(`grain ${index} out of order or past the disk's ${this.layout.grains} grains`);
     this.nextGrain = index + 1;
     const table = Math.floor(index / GTES_PER_GT);
     if (table !== this.tableIndex) {
@@ -212,7 +233,11 @@ export class StreamOptimizedWriter {
     setU64(v, 0, index * GRAIN_SECTORS);
     v.setUint32(8, deflated.length, true);
     const sector = this.position / SECTOR;
-    if (sector + sectors > MAX_SECTOR) throw new DiskImgError('limit', `The VMDK would pass 2 TiB at grain ${index}: its grain tables hold 32-bit sector numbers`, { field: 'grain', value: index });
+    if (sector + sectors > MAX_SECTOR)
+      throw new DiskImgError('limit', `The VMDK would pass 2 TiB at grain ${index}: its grain tables hold 32-bit sector numbers`, {
+        field: 'grain',
+        value: index,
+      });
     // Marker, grain, zeros to the sector's end: three writes the caller's CoalescingSink joins, no copy here.
     await this.sink.write(this.position, marker);
     await this.sink.write(this.position + GRAIN_MARKER, deflated);
@@ -233,7 +258,12 @@ export class StreamOptimizedWriter {
       const { rgdOffset, gdOffset, gdSectors } = this.layout;
       for (const start of [rgdOffset, gdOffset]) await this.sink.write((start + gdSectors + this.tableIndex * GT_SECTORS) * SECTOR, bytes);
     } else {
-      if (this.position / SECTOR + 1 + GT_SECTORS > MAX_SECTOR) throw new DiskImgError('limit', `The VMDK would pass 2 TiB at grain table ${this.tableIndex}: its grain directory holds 32-bit sector numbers`, { field: 'grain table', value: this.tableIndex });
+      if (this.position / SECTOR + 1 + GT_SECTORS > MAX_SECTOR)
+        throw new DiskImgError(
+          'limit',
+          `The VMDK would pass 2 TiB at grain table ${this.tableIndex}: its grain directory holds 32-bit sector numbers`,
+          { field: 'grain table', value: this.tableIndex },
+        );
       await this.sink.write(this.position, markerSector(GT_SECTORS, MARKER_GRAIN_TABLE));
       this.directory![this.tableIndex] = this.position / SECTOR + 1;
       await this.sink.write(this.position + SECTOR, bytes);
@@ -247,7 +277,8 @@ export class StreamOptimizedWriter {
     await this.flushTable();
     let length: number;
     if (this.kind === 'qemu') {
-      length = this.grains > 0 ? Math.max(this.position, (this.lastGrainSector + GRAIN_SECTORS) * SECTOR) : this.layout.grainOffset * SECTOR;
+      length =
+        this.grains > 0 ? Math.max(this.position, (this.lastGrainSector + GRAIN_SECTORS) * SECTOR) : this.layout.grainOffset * SECTOR;
       await this.sink.truncate?.(length);
     } else {
       const { gdSectors } = this.layout;
