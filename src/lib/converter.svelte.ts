@@ -11,6 +11,11 @@ import { formatBytes } from './format.ts';
 /** How the last job ended, for the page to say in its language. */
 export type Outcome = { kind: 'saved' | 'downloaded'; name: string; format: OutputFormat } | { kind: 'cancelled' | 'cancelledIncomplete' };
 
+/** Time left is shown once this much has passed and this much is done (or, on a slow start, after the longer wait). */
+const ESTIMATE_AFTER_SECONDS = 1;
+const ESTIMATE_AFTER_FRACTION = 0.02;
+const ESTIMATE_ANYWAY_SECONDS = 5;
+
 export class Converter {
   settings = $state<ConvertSettings>({ outputFormat: 'qcow2', compression: 'none', clusterSize: 65536, compat: '1.1' });
   /** Encrypt a qcow2 output with LUKS under this passphrase (kept in memory for this page only). */
@@ -36,15 +41,25 @@ export class Converter {
     return seconds > 0.5 ? this.written / seconds : 0;
   }
 
+  /**
+   * Null until the rate means something: the first moments (opening the image, the first
+   * clusters) say nothing of the rest, and an estimate drawn from them is wild.
+   */
   get secondsLeft(): number | null {
+    if (!this.running) return null;
     const seconds = (this.now - this.startedAt) / 1000;
-    const rate = seconds > 0.5 ? this.done / seconds : 0;
+    const fraction = this.total > 0 ? this.done / this.total : 0;
+    if (seconds < ESTIMATE_AFTER_SECONDS || (fraction < ESTIMATE_AFTER_FRACTION && seconds < ESTIMATE_ANYWAY_SECONDS)) return null;
     if (this.done >= this.total) return 0;
+    const rate = this.done / seconds;
     return rate > 0 ? (this.total - this.done) / rate : null;
   }
 
-  /** Call straight from the click: the save picker needs the user's gesture. */
-  async start(source: ImageSource, snapshot = '', inputHandles: FileSystemFileHandle[] = []): Promise<void> {
+  /**
+   * Call straight from the click: the save picker needs the user's gesture. `virtualSize` is the
+   * total shown from the first moment (the engine's count is of guest bytes, never the file's).
+   */
+  async start(source: ImageSource, virtualSize: number, snapshot = '', inputHandles: FileSystemFileHandle[] = []): Promise<void> {
     const { file, backing, passphrase, ovaDisk } = source;
     const name = outputName(file.name, this.settings.outputFormat);
     const settings = $state.snapshot(this.settings);
@@ -85,7 +100,7 @@ export class Converter {
     this.running = true;
     this.done = 0;
     this.written = 0;
-    this.total = file.size;
+    this.total = virtualSize;
     this.startedAt = this.now = performance.now();
     this.stop = engine.stop;
     // What a cancel must undo: never leave a partial file that looks whole.
@@ -131,6 +146,9 @@ export class Converter {
     this.stop?.();
     this.cancelled?.();
     this.running = false;
+    // Nothing of the stopped job stays on screen to read as still going (no "6 s left").
+    this.done = 0;
+    this.written = 0;
     try {
       await this.cleanup?.();
       this.outcome = { kind: 'cancelled' };

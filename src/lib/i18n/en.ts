@@ -145,7 +145,9 @@ export const en = {
     cancelledIncomplete: 'Cancelled; the unfinished output could not be removed (it is incomplete)',
     command: 'Equivalent qemu-img command',
     progressLabel: 'Conversion progress',
-    progressText: (done: string, total: string, percent: string, speed: string, left: string) => `${done} of ${total} (${percent} %) · writing ${speed} MB/s · ${left} left`,
+    progressText: (done: string, total: string, percent: string) => `${done} of ${total} (${percent} %)`,
+    speed: (speed: string) => `writing ${speed} MB/s`,
+    left: (left: string) => `${left} left`,
     route: {
       handle: 'Writing straight into the file you chose.',
       opfs: 'This browser cannot write into a file you choose, so the image is built in its private storage and downloaded when complete.',

@@ -130,7 +130,9 @@ export const vi: Messages = {
     cancelledIncomplete: 'Đã huỷ; không xoá được tệp đầu ra dang dở (tệp đó chưa hoàn chỉnh)',
     command: 'Lệnh qemu-img tương đương',
     progressLabel: 'Tiến độ chuyển đổi',
-    progressText: (done, total, percent, speed, left) => `${done} / ${total} (${percent} %) · ghi ${speed} MB/s · còn ${left}`,
+    progressText: (done, total, percent) => `${done} / ${total} (${percent} %)`,
+    speed: (speed) => `ghi ${speed} MB/s`,
+    left: (left) => `còn ${left}`,
     route: {
       handle: 'Đang ghi thẳng vào tệp bạn đã chọn.',
       opfs: 'Trình duyệt này không ghi được vào tệp do bạn chọn, nên ảnh đĩa được dựng trong bộ nhớ riêng của trình duyệt rồi tải xuống khi xong.',
