@@ -7,6 +7,7 @@ import { outputName, type ConvertSettings } from './outputs.ts';
 import { locale } from './i18n/locale.svelte.ts';
 import { chooseConvertTarget, deliver, discard, isSaveTarget, MEMORY_LIMIT, type Route } from './save-target.ts';
 import { formatBytes } from './format.ts';
+import { activeJob } from './active-job.svelte.ts';
 
 /** How the last job ended, for the page to say in its language. */
 export type Outcome = { kind: 'saved' | 'downloaded'; name: string; format: OutputFormat } | { kind: 'cancelled' | 'cancelledIncomplete' };
@@ -98,6 +99,8 @@ export class Converter {
     this.error = null;
     this.outcome = null;
     this.running = true;
+    const current = { name: file.name, cancel: () => this.cancel() };
+    activeJob.current = current;
     this.done = 0;
     this.written = 0;
     this.total = virtualSize;
@@ -137,6 +140,7 @@ export class Converter {
       engine.stop();
       this.running = false;
       this.stop = undefined;
+      if (activeJob.current === current) activeJob.current = null;
     }
   }
 
@@ -146,6 +150,7 @@ export class Converter {
     this.stop?.();
     this.cancelled?.();
     this.running = false;
+    activeJob.current = null;
     // Nothing of the stopped job stays on screen to read as still going (no "6 s left").
     this.done = 0;
     this.written = 0;

@@ -20,6 +20,8 @@ export const en = {
   app: {
     tagline: 'qemu-img in your browser: inspect and convert virtual-machine disk images. Your files never leave this machine.',
     reading: (name: string) => `Reading ${name}…`,
+    replaceRunning: (running: string, next: string) => `${running} is still being converted. Cancel that conversion and open ${next}?`,
+    replacedJob: (name: string) => `The conversion of ${name} was cancelled; nothing of it was saved.`,
   },
   opener: {
     button: 'Open a disk image…',

@@ -6,6 +6,8 @@ export const vi: Messages = {
   app: {
     tagline: 'qemu-img ngay trong trình duyệt: xem và chuyển đổi ảnh đĩa máy ảo. Tệp của bạn không bao giờ rời khỏi máy này.',
     reading: (name) => `Đang đọc ${name}…`,
+    replaceRunning: (running, next) => `${running} vẫn đang được chuyển đổi. Hủy lần chuyển đổi đó và mở ${next}?`,
+    replacedJob: (name) => `Đã hủy chuyển đổi ${name}; không có gì được lưu.`,
   },
   opener: {
     button: 'Mở ảnh đĩa…',
