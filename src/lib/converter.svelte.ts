@@ -22,6 +22,8 @@ export class Converter {
   /** Encrypt a qcow2 output with LUKS under this passphrase (kept in memory for this page only). */
   encrypt = $state(false);
   encryptPassphrase = $state('');
+  /** The passphrase typed again: a typo in a hidden field would lock the new image for good. */
+  encryptConfirm = $state('');
   running = $state(false);
   done = $state(0);
   total = $state(0);

@@ -182,6 +182,10 @@ export const en = {
     encryptOutput: 'Encrypt the new image (LUKS, as qemu-img -o encrypt.format=luks)',
     outputPassphrase: 'Passphrase for the new image',
     needsPassphrase: 'Type a passphrase for the new image first.',
+    confirmPassphrase: 'The same passphrase again',
+    mismatch: 'The two passphrases differ: type the same one twice.',
+    decrypting: 'This image is encrypted, but the new one will not be: anyone with the file can read the disk. Tick “Encrypt the new image” to keep it encrypted.',
+    decryptingRaw: 'This image is encrypted, but the new one will not be: anyone with the file can read the disk. Only an uncompressed qcow2 output can be encrypted.',
   },
   partitions: {
     heading: 'Partitions',

@@ -167,6 +167,10 @@ export const vi: Messages = {
     encryptOutput: 'Mã hoá ảnh mới (LUKS, như qemu-img -o encrypt.format=luks)',
     outputPassphrase: 'Cụm mật khẩu cho ảnh mới',
     needsPassphrase: 'Hãy nhập cụm mật khẩu cho ảnh mới trước.',
+    confirmPassphrase: 'Nhập lại cụm mật khẩu',
+    mismatch: 'Hai cụm mật khẩu không khớp: hãy nhập cùng một cụm hai lần.',
+    decrypting: 'Ảnh này được mã hoá, nhưng ảnh mới sẽ không được mã hoá: ai có tệp cũng đọc được đĩa. Hãy chọn “Mã hoá ảnh mới” để giữ mã hoá.',
+    decryptingRaw: 'Ảnh này được mã hoá, nhưng ảnh mới sẽ không được mã hoá: ai có tệp cũng đọc được đĩa. Chỉ đầu ra qcow2 không nén mới mã hoá được.',
   },
   partitions: {
     heading: 'Phân vùng',
