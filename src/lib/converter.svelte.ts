@@ -62,13 +62,13 @@ export class Converter {
    * Call straight from the click: the save picker needs the user's gesture. `virtualSize` is the
    * total shown from the first moment (the engine's count is of guest bytes, never the file's).
    */
-  async start(source: ImageSource, virtualSize: number, snapshot = '', inputHandles: FileSystemFileHandle[] = []): Promise<void> {
+  async start(source: ImageSource, virtualSize: number, snapshot?: { id: string; name: string }, inputHandles: FileSystemFileHandle[] = []): Promise<void> {
     const { file, backing, passphrase, ovaDisk } = source;
-    const name = outputName(file.name, this.settings.outputFormat);
+    const name = outputName(file.name, this.settings.outputFormat, snapshot?.name);
     const settings = $state.snapshot(this.settings);
     const encryptPassphrase = this.encrypt && settings.outputFormat === 'qcow2' && settings.compression === 'none' ? this.encryptPassphrase : undefined;
     // Plain copies: Svelte state proxies cannot be cloned into a worker.
-    const job = { file, backing: [...backing], ovaDisk, ...settings, snapshot: snapshot ? `snapshot.id=${snapshot}` : undefined, passphrase, encryptPassphrase };
+    const job = { file, backing: [...backing], ovaDisk, ...settings, snapshot: snapshot ? `snapshot.id=${snapshot.id}` : undefined, passphrase, encryptPassphrase };
     // The engine that says what this window can hold is the one that then converts.
     const engine = startEngine();
     let target;

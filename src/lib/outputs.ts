@@ -8,10 +8,15 @@ export interface ConvertSettings {
   compat: '0.10' | '1.1';
 }
 
-/** VM.img → VM.qcow2; a name that would not change gets "-converted". */
-export function outputName(input: string, format: OutputFormat): string {
+/**
+ * VM.img → VM.qcow2; a name that would not change gets "-converted". A snapshot's state is named
+ * after it (VM-before-upgrade.raw), so two exported states never look like the same file.
+ */
+export function outputName(input: string, format: OutputFormat, snapshotName = ''): string {
   const dot = input.lastIndexOf('.');
-  const stem = dot > 0 ? input.slice(0, dot) : input;
+  const base = dot > 0 ? input.slice(0, dot) : input;
+  const tag = snapshotName.replace(/[^\p{L}\p{N}._-]+/gu, '-').replace(/^-+|-+$/g, '');
+  const stem = tag ? `${base}-${tag}` : base;
   const name = `${stem}.${format}`;
   return name === input ? `${stem}-converted.${format}` : name;
 }
