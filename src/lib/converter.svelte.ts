@@ -10,7 +10,7 @@ import { formatBytes } from './format.ts';
 import { activeJob } from './active-job.svelte.ts';
 
 /** How the last job ended, for the page to say in its language. */
-export type Outcome = { kind: 'saved' | 'downloaded'; name: string; format: OutputFormat } | { kind: 'cancelled' | 'cancelledIncomplete' };
+export type Outcome = { kind: 'saved' | 'downloaded'; name: string; format: OutputFormat; size: number; inputSize: number } | { kind: 'cancelled' | 'cancelledIncomplete' };
 
 /** Time left is shown once this much has passed and this much is done (or, on a slow start, after the longer wait). */
 const ESTIMATE_AFTER_SECONDS = 1;
@@ -134,7 +134,7 @@ export class Converter {
       this.now = performance.now();
       this.done = this.total;
       try {
-        this.outcome = { kind: await deliver(target, result.value.blob), name, format: settings.outputFormat };
+        this.outcome = { kind: await deliver(target, result.value.blob), name, format: settings.outputFormat, size: result.value.outputSize, inputSize: file.size };
       } catch (error) {
         this.error = { kind: 'io', message: `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`, context: {} };
       }

@@ -17,15 +17,18 @@ const kinds: Record<ErrorKind | 'internal', string> = {
 
 export const en = {
   lang: { label: 'Language', en: 'English', vi: 'Tiếng Việt' },
+  copy: { button: 'Copy', done: 'Copied', failed: 'Copy failed: select the text' },
   app: {
     tagline: 'qemu-img in your browser: inspect and convert virtual-machine disk images. Your files never leave this machine.',
     reading: (name: string) => `Reading ${name}…`,
+    reads: 'Reads qcow2, raw, VMDK (and OVA), VHD, VHDX, VDI, QED, qcow, Parallels, Bochs, cloop, DMG and LUKS disk images, and ISO 9660 / UDF discs. Writes qcow2 and raw. Works offline once loaded.',
     replaceRunning: (running: string, next: string) => `${running} is still being converted. Cancel that conversion and open ${next}?`,
     replacedJob: (name: string) => `The conversion of ${name} was cancelled; nothing of it was saved.`,
   },
   opener: {
     button: 'Open a disk image…',
     dropHint: 'or drop it anywhere on the page — with its extent and backing files, if it has any',
+    pickHint: 'Choose it together with its extent and backing files, if it has any.',
     inputLabel: 'Open disk image',
   },
   facts: {
@@ -143,6 +146,8 @@ export const en = {
     failed: 'Conversion failed',
     downloaded: (name: string) => `${name} was downloaded`,
     saved: (name: string) => `${name} was saved`,
+    sizes: (output: string, input: string) => `The new file takes ${output}; the image opened took ${input}.`,
+    commandCopy: 'the qemu-img command',
     cancelled: 'Cancelled: nothing was saved',
     cancelledIncomplete: 'Cancelled; the unfinished output could not be removed (it is incomplete)',
     command: 'Equivalent qemu-img command',
@@ -167,6 +172,7 @@ export const en = {
   after: {
     heading: 'Use it with libvirt',
     intro: 'Shut the VM down first. Then run virsh edit with the VM’s name and replace its <disk> element with this one (change the path to where the new file is):',
+    snippetCopy: 'the libvirt disk element',
     keep: 'The old image stays where it was until you remove it by hand — keep it until the VM boots from the new one.',
   },
   crypt: {

@@ -3,15 +3,18 @@ import type { Messages } from './en.ts';
 
 export const vi: Messages = {
   lang: { label: 'Ngôn ngữ', en: 'English', vi: 'Tiếng Việt' },
+  copy: { button: 'Sao chép', done: 'Đã sao chép', failed: 'Không sao chép được: hãy bôi đen văn bản' },
   app: {
     tagline: 'qemu-img ngay trong trình duyệt: xem và chuyển đổi ảnh đĩa máy ảo. Tệp của bạn không bao giờ rời khỏi máy này.',
     reading: (name) => `Đang đọc ${name}…`,
+    reads: 'Đọc ảnh đĩa qcow2, raw, VMDK (và OVA), VHD, VHDX, VDI, QED, qcow, Parallels, Bochs, cloop, DMG và LUKS, cùng đĩa quang ISO 9660 / UDF. Ghi ra qcow2 và raw. Dùng được cả khi ngoại tuyến sau khi đã tải trang.',
     replaceRunning: (running, next) => `${running} vẫn đang được chuyển đổi. Hủy lần chuyển đổi đó và mở ${next}?`,
     replacedJob: (name) => `Đã hủy chuyển đổi ${name}; không có gì được lưu.`,
   },
   opener: {
     button: 'Mở ảnh đĩa…',
     dropHint: 'hoặc kéo thả tệp vào bất kỳ đâu trên trang — cùng các tệp extent và tệp nền của nó, nếu có',
+    pickHint: 'Hãy chọn cùng lúc các tệp extent và tệp nền của nó, nếu có.',
     inputLabel: 'Chọn tệp ảnh đĩa',
   },
   facts: {
@@ -128,6 +131,8 @@ export const vi: Messages = {
     failed: 'Chuyển đổi thất bại',
     downloaded: (name) => `Đã tải xuống ${name}`,
     saved: (name) => `Đã lưu ${name}`,
+    sizes: (output, input) => `Tệp mới chiếm ${output}; ảnh đã mở chiếm ${input}.`,
+    commandCopy: 'lệnh qemu-img',
     cancelled: 'Đã huỷ: không có gì được lưu',
     cancelledIncomplete: 'Đã huỷ; không xoá được tệp đầu ra dang dở (tệp đó chưa hoàn chỉnh)',
     command: 'Lệnh qemu-img tương đương',
@@ -152,6 +157,7 @@ export const vi: Messages = {
   after: {
     heading: 'Dùng với libvirt',
     intro: 'Hãy tắt máy ảo trước. Sau đó chạy virsh edit với tên máy ảo và thay phần tử <disk> của nó bằng phần tử này (sửa đường dẫn thành nơi đặt tệp mới):',
+    snippetCopy: 'phần tử disk của libvirt',
     keep: 'Ảnh cũ vẫn nằm nguyên chỗ cũ cho đến khi bạn tự xoá — hãy giữ nó cho đến khi máy ảo khởi động được từ ảnh mới.',
   },
   crypt: {
