@@ -21,25 +21,6 @@ export function outputName(input: string, format: OutputFormat, snapshotName = '
   return name === input ? `${stem}-converted.${format}` : name;
 }
 
-const quote = (s: string) => (/^[\w./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-
-/** The qemu-img command line that does the same job. */
-export function equivalentCommand(input: string, inputFormat: string, output: string, s: ConvertSettings, snapshotId = ''): string {
-  const parts = ['qemu-img', 'convert', '-p', '-f', inputFormat];
-  if (snapshotId) parts.push('-l', `snapshot.id=${snapshotId}`);
-  parts.push('-O', s.outputFormat);
-  if (s.outputFormat === 'qcow2') {
-    if (s.compression !== 'none') parts.push('-c');
-    const options: string[] = [];
-    if (s.clusterSize !== 65536) options.push(`cluster_size=${s.clusterSize}`);
-    if (s.compat !== '1.1') options.push(`compat=${s.compat}`);
-    if (s.compression === 'zstd') options.push('compression_type=zstd');
-    if (options.length) parts.push('-o', options.join(','));
-  }
-  parts.push(quote(input), quote(output));
-  return parts.join(' ');
-}
-
 export const STAGING_PREFIX = 'diskimg-staged-';
 
 /**

@@ -148,6 +148,9 @@ export const en = {
     saved: (name: string) => `${name} was saved`,
     sizes: (output: string, input: string) => `The new file takes ${output}; the image opened took ${input}.`,
     commandCopy: 'the qemu-img command',
+    commandOva: (disk: string) => `qemu-img has no OVA driver: an OVA is a tar archive, so the first line takes ${disk} out of it (tar needs the room for it), and qemu-img converts that.`,
+    commandSecrets: (files: string[]) =>
+      `Before running it, make ${files.map((f) => `${f} holding ${f === 'passphrase.txt' ? 'the image’s passphrase' : 'the new image’s passphrase'}`).join(' and ')}, with no newline at the end (printf '%s' … > ${files[0]}); remove ${files.length === 1 ? 'it' : 'them'} afterwards. The passphrase itself never goes on a command line, where other users and the shell’s history could see it.`,
     cancelled: 'Cancelled: nothing was saved',
     cancelledIncomplete: 'Cancelled; the unfinished output could not be removed (it is incomplete)',
     command: 'Equivalent qemu-img command',

@@ -133,6 +133,9 @@ export const vi: Messages = {
     saved: (name) => `Đã lưu ${name}`,
     sizes: (output, input) => `Tệp mới chiếm ${output}; ảnh đã mở chiếm ${input}.`,
     commandCopy: 'lệnh qemu-img',
+    commandOva: (disk) => `qemu-img không có trình điều khiển OVA: OVA là một tệp lưu trữ tar, nên dòng đầu lấy ${disk} ra khỏi nó (tar cần đủ chỗ trống), rồi qemu-img chuyển đổi tệp đó.`,
+    commandSecrets: (files) =>
+      `Trước khi chạy, hãy tạo ${files.map((f) => `${f} chứa ${f === 'passphrase.txt' ? 'cụm mật khẩu của ảnh' : 'cụm mật khẩu của ảnh mới'}`).join(' và ')}, không có ký tự xuống dòng ở cuối (printf '%s' … > ${files[0]}); xoá ${files.length === 1 ? 'tệp đó' : 'chúng'} sau khi xong. Bản thân cụm mật khẩu không bao giờ nằm trên dòng lệnh, nơi người dùng khác và lịch sử của shell có thể thấy.`,
     cancelled: 'Đã huỷ: không có gì được lưu',
     cancelledIncomplete: 'Đã huỷ; không xoá được tệp đầu ra dang dở (tệp đó chưa hoàn chỉnh)',
     command: 'Lệnh qemu-img tương đương',
