@@ -262,6 +262,8 @@ export const en = {
     match: (algorithm: string) => `Match: the ${algorithm} checksum is exactly the one listed for this file.`,
     mismatch: (algorithm: string) => `Mismatch: the ${algorithm} checksum differs from the one listed. The download is damaged or not the file you think: do not use it.`,
     notListed: (name: string) => `${name} is not listed in the pasted text.`,
+    listedAs: (algorithm: string, listed: string, name: string) => `The ${algorithm} checksum matches ${listed} in the list: ${name} is that file under another name.`,
+    computeToCheck: 'Compute the checksums above to check the file against this text.',
   },
   error: {
     kinds,

@@ -246,6 +246,8 @@ export const vi: Messages = {
     paste: 'Dán tệp SHA256SUMS (hoặc một dòng của nó) đi kèm ảnh',
     match: (algorithm) => `Khớp: mã ${algorithm} đúng với mã được liệt kê cho tệp này.`,
     mismatch: (algorithm) => `Không khớp: mã ${algorithm} khác với mã được liệt kê. Tệp tải về bị hỏng hoặc không phải tệp bạn nghĩ: đừng dùng nó.`,
+    listedAs: (algorithm, listed, name) => `Mã ${algorithm} khớp với ${listed} trong danh sách: ${name} chính là tệp đó dưới một tên khác.`,
+    computeToCheck: 'Hãy tính mã kiểm tra ở trên để đối chiếu tệp với văn bản này.',
     notListed: (name) => `${name} không có trong nội dung đã dán.`,
   },
   error: {
