@@ -270,6 +270,8 @@ export const en = {
     where: 'Where',
     file: 'file',
     field: 'field',
+    /** A field's name as the engine gives it (English is its language). */
+    fieldName: (field: string) => field,
     offset: 'offset',
     value: 'value',
   },

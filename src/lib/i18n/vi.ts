@@ -1,5 +1,6 @@
 /** Mọi chuỗi hiển thị, bằng tiếng Việt. Same keys as en.ts: the Messages type checks it. */
 import type { Messages } from './en.ts';
+import { fieldVi } from './fields-vi.ts';
 
 export const vi: Messages = {
   lang: { label: 'Ngôn ngữ', en: 'English', vi: 'Tiếng Việt' },
@@ -267,6 +268,7 @@ export const vi: Messages = {
     where: 'Vị trí',
     file: 'tệp',
     field: 'trường',
+    fieldName: fieldVi,
     offset: 'độ lệch',
     value: 'giá trị',
   },
