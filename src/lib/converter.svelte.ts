@@ -134,7 +134,7 @@ export class Converter {
       this.now = performance.now();
       this.done = this.total;
       try {
-        this.outcome = { kind: await deliver(target, result.value.blob), name, format: settings.outputFormat, size: result.value.outputSize, inputSize: file.size };
+        this.outcome = { kind: await deliver(target, result.value.blob), name, format: settings.outputFormat, size: result.value.outputSize, inputSize: file.size + backing.reduce((sum, other) => sum + other.size, 0) };
       } catch (error) {
         this.error = { kind: 'io', message: `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`, context: {} };
       }

@@ -69,7 +69,7 @@ test('copy buttons copy the command and the snippet; the result says its size an
   await page.getByRole('button', { name: 'Convert', exact: true }).click();
   const saved = join(dir, 'disk.qcow2');
   await (await downloading).saveAs(saved);
-  await expect(page.getByTestId('sizes')).toHaveText(`The new file takes ${size(statSync(saved).size)}; the image opened took 8 MiB.`);
+  await expect(page.getByTestId('sizes')).toHaveText(`The new file takes ${size(statSync(saved).size)}; the files opened took 8 MiB.`);
   await page.getByRole('button', { name: 'Copy: the libvirt disk element' }).click();
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(await page.getByTestId('libvirt-disk').textContent());
 });

@@ -146,7 +146,7 @@ export const en = {
     failed: 'Conversion failed',
     downloaded: (name: string) => `${name} was downloaded`,
     saved: (name: string) => `${name} was saved`,
-    sizes: (output: string, input: string) => `The new file takes ${output}; the image opened took ${input}.`,
+    sizes: (output: string, input: string) => `The new file takes ${output}; the files opened took ${input}.`,
     commandCopy: 'the qemu-img command',
     commandOva: (disk: string) => `qemu-img has no OVA driver: an OVA is a tar archive, so the first line takes ${disk} out of it (tar needs the room for it), and qemu-img converts that.`,
     commandSecrets: (files: string[]) =>

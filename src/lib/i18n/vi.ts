@@ -132,7 +132,7 @@ export const vi: Messages = {
     failed: 'Chuyển đổi thất bại',
     downloaded: (name) => `Đã tải xuống ${name}`,
     saved: (name) => `Đã lưu ${name}`,
-    sizes: (output, input) => `Tệp mới chiếm ${output}; ảnh đã mở chiếm ${input}.`,
+    sizes: (output, input) => `Tệp mới chiếm ${output}; các tệp đã mở chiếm ${input}.`,
     commandCopy: 'lệnh qemu-img',
     commandOva: (disk) => `qemu-img không có trình điều khiển OVA: OVA là một tệp lưu trữ tar, nên dòng đầu lấy ${disk} ra khỏi nó (tar cần đủ chỗ trống), rồi qemu-img chuyển đổi tệp đó.`,
     commandSecrets: (files) =>
