@@ -333,7 +333,7 @@ const api = {
    * Progress gives the guest bytes done, their total and the bytes written so far (the speed
    * shown: a sparse disk skips terabytes of holes in a moment). A memory output comes back as a Blob.
    */
-  async convert(job: ConvertJob, onProgress: (done: number, total: number, written: number) => void): Promise<Result<{ size: number; blob?: Blob }>> {
+  async convert(job: ConvertJob, onProgress: (done: number, total: number, written: number) => void): Promise<Result<{ size: number; outputSize: number; blob?: Blob }>> {
     let sink: Sink | undefined;
     let counted: CountingSink | undefined;
     let inner: Sink | undefined;
@@ -369,7 +369,7 @@ const api = {
         },
       });
       await sink.close();
-      return { ok: true, value: { size: image.virtualSize, blob: inner instanceof BlobSink ? inner.blob() : undefined } };
+      return { ok: true, value: { size: image.virtualSize, outputSize: counted.size, blob: inner instanceof BlobSink ? inner.blob() : undefined } };
     } catch (error) {
       await sink?.abort?.().catch(() => {});
       return { ok: false, error: serialize(error) };

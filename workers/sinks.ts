@@ -161,15 +161,22 @@ export class BlobSink implements Sink {
 /** Counts the bytes that reach the output: the speed shown is what is really written. */
 export class CountingSink implements Sink {
   written = 0;
+  /** The output file's size: its last byte written, or the size it was set to (holes count). */
+  size = 0;
   readonly truncate?: (size: number) => Promise<void>;
 
   constructor(private readonly inner: Sink) {
-    if (inner.truncate) this.truncate = (size) => inner.truncate!(size);
+    if (inner.truncate)
+      this.truncate = async (size) => {
+        await inner.truncate!(size);
+        this.size = Math.max(this.size, size);
+      };
   }
 
   async write(offset: number, bytes: Uint8Array): Promise<void> {
     await this.inner.write(offset, bytes);
     this.written += bytes.length;
+    this.size = Math.max(this.size, offset + bytes.length);
   }
 
   close(): Promise<void> {

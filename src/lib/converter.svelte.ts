@@ -8,15 +8,23 @@ import { outputName, type ConvertSettings } from './outputs.ts';
 import { locale } from './i18n/locale.svelte.ts';
 import { chooseConvertTarget, deliver, discard, isSaveTarget, MEMORY_LIMIT, type Route } from './save-target.ts';
 import { formatBytes } from './format.ts';
+import { activeJob } from './active-job.svelte.ts';
 
 /** How the last job ended, for the page to say in its language. */
-export type Outcome = { kind: 'saved' | 'downloaded'; name: string; format: OutputFormat } | { kind: 'cancelled' | 'cancelledIncomplete' };
+export type Outcome = { kind: 'saved' | 'downloaded'; name: string; format: OutputFormat; size: number; inputSize: number } | { kind: 'cancelled' | 'cancelledIncomplete' };
+
+/** Time left is shown once this much has passed and this much is done (or, on a slow start, after the longer wait). */
+const ESTIMATE_AFTER_SECONDS = 1;
+const ESTIMATE_AFTER_FRACTION = 0.02;
+const ESTIMATE_ANYWAY_SECONDS = 5;
 
 export class Converter {
   settings = $state<ConvertSettings>({ outputFormat: 'qcow2', compression: 'none', clusterSize: 65536, compat: '1.1' });
   /** Encrypt a qcow2 output with LUKS under this passphrase (kept in memory for this page only). */
   encrypt = $state(false);
   encryptPassphrase = $state('');
+  /** The passphrase typed again: a typo in a hidden field would lock the new image for good. */
+  encryptConfirm = $state('');
   running = $state(false);
   done = $state(0);
   total = $state(0);
@@ -37,21 +45,31 @@ export class Converter {
     return seconds > 0.5 ? this.written / seconds : 0;
   }
 
+  /**
+   * Null until the rate means something: the first moments (opening the image, the first
+   * clusters) say nothing of the rest, and an estimate drawn from them is wild.
+   */
   get secondsLeft(): number | null {
+    if (!this.running) return null;
     const seconds = (this.now - this.startedAt) / 1000;
-    const rate = seconds > 0.5 ? this.done / seconds : 0;
+    const fraction = this.total > 0 ? this.done / this.total : 0;
+    if (seconds < ESTIMATE_AFTER_SECONDS || (fraction < ESTIMATE_AFTER_FRACTION && seconds < ESTIMATE_ANYWAY_SECONDS)) return null;
     if (this.done >= this.total) return 0;
+    const rate = this.done / seconds;
     return rate > 0 ? (this.total - this.done) / rate : null;
   }
 
-  /** Call straight from the click: the save picker needs the user's gesture. */
-  async start(source: ImageSource, snapshot = '', inputHandles: FileSystemFileHandle[] = []): Promise<void> {
+  /**
+   * Call straight from the click: the save picker needs the user's gesture. `virtualSize` is the
+   * total shown from the first moment (the engine's count is of guest bytes, never the file's).
+   */
+  async start(source: ImageSource, virtualSize: number, snapshot?: { id: string; name: string }, inputHandles: FileSystemFileHandle[] = []): Promise<void> {
     const { file, backing, passphrase, ovaDisk } = source;
-    const name = outputName(file.name, this.settings.outputFormat);
+    const name = outputName(file.name, this.settings.outputFormat, snapshot?.name);
     const settings = $state.snapshot(this.settings);
     const encryptPassphrase = this.encrypt && settings.outputFormat === 'qcow2' && settings.compression === 'none' ? this.encryptPassphrase : undefined;
     // Plain copies: Svelte state proxies cannot be cloned into a worker.
-    const job = { file, backing: [...backing], ovaDisk, ...settings, snapshot: snapshot ? `snapshot.id=${snapshot}` : undefined, passphrase, encryptPassphrase };
+    const job = { file, backing: [...backing], ovaDisk, ...settings, snapshot: snapshot ? `snapshot.id=${snapshot.id}` : undefined, passphrase, encryptPassphrase };
     // The engine that says what this window can hold is the one that then converts.
     const engine = startEngine();
     let target;
@@ -84,9 +102,11 @@ export class Converter {
     this.error = null;
     this.outcome = null;
     this.running = true;
+    const current = { name: file.name, cancel: () => this.cancel() };
+    activeJob.current = current;
     this.done = 0;
     this.written = 0;
-    this.total = file.size;
+    this.total = virtualSize;
     this.startedAt = this.now = performance.now();
     this.stop = engine.stop;
     // What a cancel must undo: never leave a partial file that looks whole.
@@ -115,7 +135,7 @@ export class Converter {
       this.now = performance.now();
       this.done = this.total;
       try {
-        this.outcome = { kind: await deliver(target, result.value.blob), name, format: settings.outputFormat };
+        this.outcome = { kind: await deliver(target, result.value.blob), name, format: settings.outputFormat, size: result.value.outputSize, inputSize: file.size + backing.reduce((sum, other) => sum + other.size, 0) };
       } catch (error) {
         this.error = { kind: 'io', message: `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`, context: {} };
       }
@@ -123,6 +143,7 @@ export class Converter {
       engine.stop();
       this.running = false;
       this.stop = undefined;
+      if (activeJob.current === current) activeJob.current = null;
     }
   }
 
@@ -132,6 +153,10 @@ export class Converter {
     this.stop?.();
     this.cancelled?.();
     this.running = false;
+    activeJob.current = null;
+    // Nothing of the stopped job stays on screen to read as still going (no "6 s left").
+    this.done = 0;
+    this.written = 0;
     try {
       await this.cleanup?.();
       this.outcome = { kind: 'cancelled' };

@@ -9,33 +9,20 @@ export interface ConvertSettings {
   compat: '0.10' | '1.1';
 }
 
-/** VM.img → VM.qcow2 (VM.vhd for vpc); a name that would not change gets "-converted". */
-export function outputName(input: string, format: OutputFormat): string {
+/**
+ * VM.img → VM.qcow2 (VM.vhd for vpc); a name that would not change gets "-converted". A
+ * snapshot's state is named after it (VM-before-upgrade.raw), so two exported states never look
+ * like the same file.
+ */
+export function outputName(input: string, format: OutputFormat | 'ova', snapshotName = ''): string {
   const dot = input.lastIndexOf('.');
-  const stem = dot > 0 ? input.slice(0, dot) : input;
+  const base = dot > 0 ? input.slice(0, dot) : input;
+  const tag = snapshotName.replace(/[^\p{L}\p{N}._-]+/gu, '-').replace(/^-+|-+$/g, '');
+  const stem = tag ? `${base}-${tag}` : base;
   // raw keeps its historical ".raw" ending; the others take their format's usual one.
-  const ending = format === 'raw' ? 'raw' : outputDriver(format).extension;
+  const ending = format === 'raw' || format === 'ova' ? format : outputDriver(format).extension;
   const name = `${stem}.${ending}`;
   return name === input ? `${stem}-converted.${ending}` : name;
-}
-
-const quote = (s: string) => (/^[\w./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-
-/** The qemu-img command line that does the same job. */
-export function equivalentCommand(input: string, inputFormat: string, output: string, s: ConvertSettings, snapshotId = ''): string {
-  const parts = ['qemu-img', 'convert', '-p', '-f', inputFormat];
-  if (snapshotId) parts.push('-l', `snapshot.id=${snapshotId}`);
-  parts.push('-O', s.outputFormat);
-  if (s.outputFormat === 'qcow2') {
-    if (s.compression !== 'none') parts.push('-c');
-    const options: string[] = [];
-    if (s.clusterSize !== 65536) options.push(`cluster_size=${s.clusterSize}`);
-    if (s.compat !== '1.1') options.push(`compat=${s.compat}`);
-    if (s.compression === 'zstd') options.push('compression_type=zstd');
-    if (options.length) parts.push('-o', options.join(','));
-  }
-  parts.push(quote(input), quote(output));
-  return parts.join(' ');
 }
 
 export const STAGING_PREFIX = 'diskimg-staged-';

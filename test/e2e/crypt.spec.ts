@@ -58,7 +58,12 @@ test('asks for the passphrase, refuses a wrong one, then shows partitions and co
   const extracted = join(dir, 'secret-out.txt');
   await (await downloading).saveAs(extracted);
   expect(spawnSync('cmp', [extracted, secretFile]).status).toBe(0);
+  // A plain output of an encrypted disk is said to be one, while it is one.
+  await expect(page.getByTestId('decrypting')).toContainText('This image is encrypted, but the new one will not be');
+  await page.getByLabel('Encrypt the new image').check();
+  await expect(page.getByTestId('decrypting')).toHaveCount(0);
   await page.getByLabel('Output format').selectOption('raw');
+  await expect(page.getByTestId('decrypting')).toContainText('Only an uncompressed qcow2 output can be encrypted');
   downloading = page.waitForEvent('download');
   await page.getByRole('button', { name: 'Convert' }).click();
   const saved = join(dir, 'back.raw');
@@ -74,6 +79,13 @@ test('writes a LUKS-encrypted qcow2 that qemu-img opens with the passphrase', as
   await page.getByLabel('Encrypt the new image').check();
   await expect(page.getByRole('button', { name: 'Convert' })).toBeDisabled();
   await page.getByLabel('Passphrase for the new image').fill(PASSPHRASE);
+  // Typed once, or twice differently, it could lock the new image for good: Convert waits.
+  await expect(page.getByRole('button', { name: 'Convert' })).toBeDisabled();
+  await page.getByLabel('The same passphrase again').fill(`${PASSPHRASE}x`);
+  await expect(page.getByTestId('passphrase-mismatch')).toHaveText('The two passphrases differ: type the same one twice.');
+  await expect(page.getByRole('button', { name: 'Convert' })).toBeDisabled();
+  await page.getByLabel('The same passphrase again').fill(PASSPHRASE);
+  await expect(page.getByTestId('passphrase-mismatch')).toHaveCount(0);
   const downloading = page.waitForEvent('download', { timeout: 90_000 });
   await page.getByRole('button', { name: 'Convert' }).click();
   const saved = join(dir, 'made.qcow2');

@@ -150,6 +150,27 @@ test.describe('in Vietnamese', () => {
     await expect(alert).toContainText('Unsupported cluster size: 2^40');
     await expect(alert).toContainText(`${vi.error.field} cluster_bits`);
   });
+
+  test('field names in the "Vị trí" line are Vietnamese (the engine\'s name kept beside), numbers the Vietnamese way', async ({ page }) => {
+    const bad = join(dir, 'version.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', bad, '1M']);
+    const fd = openSync(bad, 'r+');
+    writeSync(fd, Uint8Array.from([0, 0, 0, 9]), 0, 4, 4);
+    closeSync(fd);
+    await page.addInitScript(() => delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker);
+    await page.goto('/');
+    await page.getByLabel(vi.opener.inputLabel).setInputFiles(bad);
+    await expect(page.getByRole('alert')).toContainText(`${vi.error.where}: ${vi.error.field} phiên bản (version) · ${vi.error.offset} 0x4 · ${vi.error.value} 9`);
+    // A size, a percentage and a byte count in one language's numbers: decimal commas, thousands dots.
+    const disk = join(dir, 'numbers.img');
+    writeFileSync(disk, Buffer.alloc(51_196_416, 0x61));
+    await page.getByLabel(vi.opener.inputLabel).setInputFiles(disk);
+    await expect(page.getByTestId('virtual-size')).toHaveText('48,8 MiB (51.196.416 byte)');
+    const downloading = page.waitForEvent('download');
+    await page.getByRole('button', { name: vi.convert.button, exact: true }).click();
+    await (await downloading).cancel();
+    await expect(page.getByTestId('progress-text')).toHaveText('48,8 MiB / 48,8 MiB (100,0 %)');
+  });
 });
 
 test('keyboard only: from an opened image to a finished conversion', async ({ page }) => {

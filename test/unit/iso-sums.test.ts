@@ -60,7 +60,9 @@ describe('SHA256SUMS text', () => {
     const text = `${'1'.repeat(64)}  other.iso\n${sha256}  debian-12.iso\n`;
     expect(verifySums(text, 'debian-12.iso', sums)).toEqual({ status: 'match', algorithm: 'sha256', expected: sha256, actual: sha256 });
     expect(verifySums(text, 'other.iso', sums)).toEqual({ status: 'mismatch', algorithm: 'sha256', expected: '1'.repeat(64), actual: sha256 });
-    expect(verifySums(text, 'missing.iso', sums)).toEqual({ status: 'not-listed' });
+    expect(verifySums(`${'1'.repeat(64)}  other.iso\n`, 'missing.iso', sums)).toEqual({ status: 'not-listed' });
+    // The right checksum under another name (the download was renamed): said, not 'not listed'.
+    expect(verifySums(text, 'renamed.iso', sums)).toEqual({ status: 'listed-as', algorithm: 'sha256', name: 'debian-12.iso' });
     // A path in the list matches by its last part; the binary-mode star is not part of the name.
     expect(verifySums(`${sums.sha1} *./sub/debian 12.iso`, 'debian 12.iso', sums)).toMatchObject({ status: 'match', algorithm: 'sha1' });
     // BSD style, and a lone bare hash (what a download page shows).

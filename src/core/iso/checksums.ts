@@ -64,7 +64,11 @@ export function parseSums(text: string): SumLine[] {
   return lines;
 }
 
-export type Verdict = { status: 'match' | 'mismatch'; algorithm: HashName; expected: string; actual: string } | { status: 'not-listed' };
+export type Verdict =
+  | { status: 'match' | 'mismatch'; algorithm: HashName; expected: string; actual: string }
+  /** Not listed under this file's name, but the checksum is listed under another (a renamed download). */
+  | { status: 'listed-as'; algorithm: HashName; name: string }
+  | { status: 'not-listed' };
 
 /**
  * The line for `fileName` (by its name or a path ending in it; a lone bare hash counts) decides.
@@ -80,5 +84,7 @@ export function verifySums(text: string, fileName: string, computed: Partial<Rec
     if (actual === undefined) continue;
     return { status: actual === line.hash ? 'match' : 'mismatch', algorithm: line.algorithm, expected: line.hash, actual };
   }
+  const elsewhere = lines.find((line) => line.name !== '' && computed[line.algorithm] === line.hash);
+  if (elsewhere) return { status: 'listed-as', algorithm: elsewhere.algorithm, name: elsewhere.name };
   return { status: 'not-listed' };
 }

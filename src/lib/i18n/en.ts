@@ -18,13 +18,18 @@ const kinds: Record<ErrorKind | 'internal' | 'worker', string> = {
 
 export const en = {
   lang: { label: 'Language', en: 'English', vi: 'Tiếng Việt' },
+  copy: { button: 'Copy', done: 'Copied', failed: 'Copy failed: select the text' },
   app: {
     tagline: 'qemu-img in your browser: inspect and convert virtual-machine disk images. Your files never leave this machine.',
     reading: (name: string) => `Reading ${name}…`,
+    reads: 'Reads qcow2, raw, VMDK (and OVA), VHD, VHDX, VDI, QED, qcow, Parallels, Bochs, cloop, DMG and LUKS disk images, and ISO 9660 / UDF discs. Writes qcow2 and raw. Works offline once loaded.',
+    replaceRunning: (running: string, next: string) => `${running} is still being converted. Cancel that conversion and open ${next}?`,
+    replacedJob: (name: string) => `The conversion of ${name} was cancelled; nothing of it was saved.`,
   },
   opener: {
     button: 'Open a disk image…',
     dropHint: 'or drop it anywhere on the page — with its extent and backing files, if it has any',
+    pickHint: 'Choose it together with its extent and backing files, if it has any.',
     inputLabel: 'Open disk image',
   },
   facts: {
@@ -142,11 +147,18 @@ export const en = {
     failed: 'Conversion failed',
     downloaded: (name: string) => `${name} was downloaded`,
     saved: (name: string) => `${name} was saved`,
+    sizes: (output: string, input: string) => `The new file takes ${output}; the files opened took ${input}.`,
+    commandCopy: 'the qemu-img command',
+    commandOva: (disk: string) => `qemu-img has no OVA driver: an OVA is a tar archive, so the first line takes ${disk} out of it (tar needs the room for it), and qemu-img converts that.`,
+    commandSecrets: (files: string[]) =>
+      `Before running it, make ${files.map((f) => `${f} holding ${f === 'passphrase.txt' ? 'the image’s passphrase' : 'the new image’s passphrase'}`).join(' and ')}, with no newline at the end (printf '%s' … > ${files[0]}); remove ${files.length === 1 ? 'it' : 'them'} afterwards. The passphrase itself never goes on a command line, where other users and the shell’s history could see it.`,
     cancelled: 'Cancelled: nothing was saved',
     cancelledIncomplete: 'Cancelled; the unfinished output could not be removed (it is incomplete)',
     command: 'Equivalent qemu-img command',
     progressLabel: 'Conversion progress',
-    progressText: (done: string, total: string, percent: string, speed: string, left: string) => `${done} of ${total} (${percent} %) · writing ${speed} MB/s · ${left} left`,
+    progressText: (done: string, total: string, percent: string) => `${done} of ${total} (${percent} %)`,
+    speed: (speed: string) => `writing ${speed} MB/s`,
+    left: (left: string) => `${left} left`,
     route: {
       handle: 'Writing straight into the file you chose.',
       opfs: 'This browser cannot write into a file you choose, so the image is built in its private storage and downloaded when complete.',
@@ -164,6 +176,7 @@ export const en = {
   after: {
     heading: 'Use it with libvirt',
     intro: 'Shut the VM down first. Then run virsh edit with the VM’s name and replace its <disk> element with this one (change the path to where the new file is):',
+    snippetCopy: 'the libvirt disk element',
     keep: 'The old image stays where it was until you remove it by hand — keep it until the VM boots from the new one.',
   },
   crypt: {
@@ -179,6 +192,10 @@ export const en = {
     encryptOutput: 'Encrypt the new image (LUKS, as qemu-img -o encrypt.format=luks)',
     outputPassphrase: 'Passphrase for the new image',
     needsPassphrase: 'Type a passphrase for the new image first.',
+    confirmPassphrase: 'The same passphrase again',
+    mismatch: 'The two passphrases differ: type the same one twice.',
+    decrypting: 'This image is encrypted, but the new one will not be: anyone with the file can read the disk. Tick “Encrypt the new image” to keep it encrypted.',
+    decryptingRaw: 'This image is encrypted, but the new one will not be: anyone with the file can read the disk. Only an uncompressed qcow2 output can be encrypted.',
   },
   partitions: {
     heading: 'Partitions',
@@ -254,12 +271,16 @@ export const en = {
     match: (algorithm: string) => `Match: the ${algorithm} checksum is exactly the one listed for this file.`,
     mismatch: (algorithm: string) => `Mismatch: the ${algorithm} checksum differs from the one listed. The download is damaged or not the file you think: do not use it.`,
     notListed: (name: string) => `${name} is not listed in the pasted text.`,
+    listedAs: (algorithm: string, listed: string, name: string) => `The ${algorithm} checksum matches ${listed} in the list: ${name} is that file under another name.`,
+    computeToCheck: 'Compute the checksums above to check the file against this text.',
   },
   error: {
     kinds,
     where: 'Where',
     file: 'file',
     field: 'field',
+    /** A field's name as the engine gives it (English is its language). */
+    fieldName: (field: string) => field,
     offset: 'offset',
     value: 'value',
   },

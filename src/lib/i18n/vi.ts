@@ -1,15 +1,21 @@
 /** Mọi chuỗi hiển thị, bằng tiếng Việt. Same keys as en.ts: the Messages type checks it. */
 import type { Messages } from './en.ts';
+import { fieldVi } from './fields-vi.ts';
 
 export const vi: Messages = {
   lang: { label: 'Ngôn ngữ', en: 'English', vi: 'Tiếng Việt' },
+  copy: { button: 'Sao chép', done: 'Đã sao chép', failed: 'Không sao chép được: hãy bôi đen văn bản' },
   app: {
     tagline: 'qemu-img ngay trong trình duyệt: xem và chuyển đổi ảnh đĩa máy ảo. Tệp của bạn không bao giờ rời khỏi máy này.',
     reading: (name) => `Đang đọc ${name}…`,
+    reads: 'Đọc ảnh đĩa qcow2, raw, VMDK (và OVA), VHD, VHDX, VDI, QED, qcow, Parallels, Bochs, cloop, DMG và LUKS, cùng đĩa quang ISO 9660 / UDF. Ghi ra qcow2 và raw. Dùng được cả khi ngoại tuyến sau khi đã tải trang.',
+    replaceRunning: (running, next) => `${running} vẫn đang được chuyển đổi. Hủy lần chuyển đổi đó và mở ${next}?`,
+    replacedJob: (name) => `Đã hủy chuyển đổi ${name}; không có gì được lưu.`,
   },
   opener: {
     button: 'Mở ảnh đĩa…',
     dropHint: 'hoặc kéo thả tệp vào bất kỳ đâu trên trang — cùng các tệp extent và tệp nền của nó, nếu có',
+    pickHint: 'Hãy chọn cùng lúc các tệp extent và tệp nền của nó, nếu có.',
     inputLabel: 'Chọn tệp ảnh đĩa',
   },
   facts: {
@@ -126,11 +132,18 @@ export const vi: Messages = {
     failed: 'Chuyển đổi thất bại',
     downloaded: (name) => `Đã tải xuống ${name}`,
     saved: (name) => `Đã lưu ${name}`,
+    sizes: (output, input) => `Tệp mới chiếm ${output}; các tệp đã mở chiếm ${input}.`,
+    commandCopy: 'lệnh qemu-img',
+    commandOva: (disk) => `qemu-img không có trình điều khiển OVA: OVA là một tệp lưu trữ tar, nên dòng đầu lấy ${disk} ra khỏi nó (tar cần đủ chỗ trống), rồi qemu-img chuyển đổi tệp đó.`,
+    commandSecrets: (files) =>
+      `Trước khi chạy, hãy tạo ${files.map((f) => `${f} chứa ${f === 'passphrase.txt' ? 'cụm mật khẩu của ảnh' : 'cụm mật khẩu của ảnh mới'}`).join(' và ')}, không có ký tự xuống dòng ở cuối (printf '%s' … > ${files[0]}); xoá ${files.length === 1 ? 'tệp đó' : 'chúng'} sau khi xong. Bản thân cụm mật khẩu không bao giờ nằm trên dòng lệnh, nơi người dùng khác và lịch sử của shell có thể thấy.`,
     cancelled: 'Đã huỷ: không có gì được lưu',
     cancelledIncomplete: 'Đã huỷ; không xoá được tệp đầu ra dang dở (tệp đó chưa hoàn chỉnh)',
     command: 'Lệnh qemu-img tương đương',
     progressLabel: 'Tiến độ chuyển đổi',
-    progressText: (done, total, percent, speed, left) => `${done} / ${total} (${percent} %) · ghi ${speed} MB/s · còn ${left}`,
+    progressText: (done, total, percent) => `${done} / ${total} (${percent} %)`,
+    speed: (speed) => `ghi ${speed} MB/s`,
+    left: (left) => `còn ${left}`,
     route: {
       handle: 'Đang ghi thẳng vào tệp bạn đã chọn.',
       opfs: 'Trình duyệt này không ghi được vào tệp do bạn chọn, nên ảnh đĩa được dựng trong bộ nhớ riêng của trình duyệt rồi tải xuống khi xong.',
@@ -148,6 +161,7 @@ export const vi: Messages = {
   after: {
     heading: 'Dùng với libvirt',
     intro: 'Hãy tắt máy ảo trước. Sau đó chạy virsh edit với tên máy ảo và thay phần tử <disk> của nó bằng phần tử này (sửa đường dẫn thành nơi đặt tệp mới):',
+    snippetCopy: 'phần tử disk của libvirt',
     keep: 'Ảnh cũ vẫn nằm nguyên chỗ cũ cho đến khi bạn tự xoá — hãy giữ nó cho đến khi máy ảo khởi động được từ ảnh mới.',
   },
   crypt: {
@@ -163,6 +177,10 @@ export const vi: Messages = {
     encryptOutput: 'Mã hoá ảnh mới (LUKS, như qemu-img -o encrypt.format=luks)',
     outputPassphrase: 'Cụm mật khẩu cho ảnh mới',
     needsPassphrase: 'Hãy nhập cụm mật khẩu cho ảnh mới trước.',
+    confirmPassphrase: 'Nhập lại cụm mật khẩu',
+    mismatch: 'Hai cụm mật khẩu không khớp: hãy nhập cùng một cụm hai lần.',
+    decrypting: 'Ảnh này được mã hoá, nhưng ảnh mới sẽ không được mã hoá: ai có tệp cũng đọc được đĩa. Hãy chọn “Mã hoá ảnh mới” để giữ mã hoá.',
+    decryptingRaw: 'Ảnh này được mã hoá, nhưng ảnh mới sẽ không được mã hoá: ai có tệp cũng đọc được đĩa. Chỉ đầu ra qcow2 không nén mới mã hoá được.',
   },
   partitions: {
     heading: 'Phân vùng',
@@ -237,6 +255,8 @@ export const vi: Messages = {
     paste: 'Dán tệp SHA256SUMS (hoặc một dòng của nó) đi kèm ảnh',
     match: (algorithm) => `Khớp: mã ${algorithm} đúng với mã được liệt kê cho tệp này.`,
     mismatch: (algorithm) => `Không khớp: mã ${algorithm} khác với mã được liệt kê. Tệp tải về bị hỏng hoặc không phải tệp bạn nghĩ: đừng dùng nó.`,
+    listedAs: (algorithm, listed, name) => `Mã ${algorithm} khớp với ${listed} trong danh sách: ${name} chính là tệp đó dưới một tên khác.`,
+    computeToCheck: 'Hãy tính mã kiểm tra ở trên để đối chiếu tệp với văn bản này.',
     notListed: (name) => `${name} không có trong nội dung đã dán.`,
   },
   error: {
@@ -257,6 +277,7 @@ export const vi: Messages = {
     where: 'Vị trí',
     file: 'tệp',
     field: 'trường',
+    fieldName: fieldVi,
     offset: 'độ lệch',
     value: 'giá trị',
   },

@@ -1,0 +1,78 @@
+/**
+ * The qemu-img command line that does what the page does, exactly: run as shown (in a folder
+ * holding the image and the files it names), it makes the same disk. A passphrase never appears in
+ * it: qemu-img reads it from a file the user makes (--object secret,file=…).
+ */
+import type { ConvertSettings } from './outputs.ts';
+
+export interface CommandInput {
+  /** The file opened (for an OVA, the archive). */
+  name: string;
+  /** qemu-img's name of the format read (-f). */
+  format: string;
+  /** The input's encryption, when its top layer is encrypted ('luks', 'aes'). */
+  encryption?: string;
+  /** The disk chosen inside an OVA: qemu-img has no OVA driver, so it is taken out of the tar first. */
+  ovaDisk?: string;
+}
+
+export interface CommandOutput {
+  name: string;
+  settings: ConvertSettings;
+  /** The new qcow2 is LUKS-encrypted. */
+  encrypt: boolean;
+  /** The internal snapshot exported ('' for the current disk). */
+  snapshotId: string;
+}
+
+/** Files holding the passphrases, made by the user (a secret object reads the file whole). */
+export const INPUT_SECRET_FILE = 'passphrase.txt';
+export const OUTPUT_SECRET_FILE = 'new-passphrase.txt';
+
+const quote = (s: string) => (/^[\w./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+/** A value inside qemu's key=value,… syntax, where a comma is written twice. */
+const optionValue = (s: string) => s.replace(/,/g, ',,');
+
+/** The secret files the command needs, in the order it names them. */
+export function secretFiles(input: CommandInput, output: CommandOutput): string[] {
+  return [...(input.encryption ? [INPUT_SECRET_FILE] : []), ...(output.encrypt ? [OUTPUT_SECRET_FILE] : [])];
+}
+
+/** One line per command: taking a disk out of an OVA first, then qemu-img convert. */
+export function equivalentCommand(input: CommandInput, output: CommandOutput): string {
+  const lines: string[] = [];
+  const source = input.ovaDisk ?? input.name;
+  if (input.ovaDisk) lines.push(['tar', '-xf', quote(input.name), quote(input.ovaDisk)].join(' '));
+  const parts = ['qemu-img', 'convert', '-p'];
+  const inputSecret = input.encryption ? 'sec0' : undefined;
+  const outputSecret = output.encrypt ? (inputSecret ? 'sec1' : 'sec0') : undefined;
+  if (inputSecret) parts.push('--object', `secret,id=${inputSecret},file=${optionValue(INPUT_SECRET_FILE)}`);
+  if (outputSecret) parts.push('--object', `secret,id=${outputSecret},file=${optionValue(OUTPUT_SECRET_FILE)}`);
+  if (inputSecret) {
+    // An encrypted input is opened with its options spelled out: the key secret is one of them.
+    parts.push('--image-opts');
+  } else {
+    parts.push('-f', input.format);
+  }
+  if (output.snapshotId) parts.push('-l', `snapshot.id=${output.snapshotId}`);
+  const s = output.settings;
+  parts.push('-O', s.outputFormat);
+  if (s.outputFormat === 'qcow2') {
+    if (s.compression !== 'none') parts.push('-c');
+    const options: string[] = [];
+    if (s.clusterSize !== 65536) options.push(`cluster_size=${s.clusterSize}`);
+    if (s.compat !== '1.1') options.push(`compat=${s.compat}`);
+    if (s.compression === 'zstd') options.push('compression_type=zstd');
+    if (outputSecret && s.compression === 'none') options.push('encrypt.format=luks', `encrypt.key-secret=${outputSecret}`);
+    if (options.length) parts.push('-o', options.join(','));
+  }
+  if (inputSecret) {
+    const key = input.format === 'luks' ? 'key-secret' : 'encrypt.key-secret';
+    parts.push(quote(`driver=${input.format},file.filename=${optionValue(source)},${key}=${inputSecret}`));
+  } else {
+    parts.push(quote(source));
+  }
+  parts.push(quote(output.name));
+  lines.push(parts.join(' '));
+  return lines.join('\n');
+}
