@@ -156,7 +156,14 @@ function resolverFor(files: File[]): BackingResolver {
  */
 function openAvailable({ file, backing, passphrase, ovaDisk }: ImageSource, snapshot?: string): Promise<DiskImage> {
   // Locked images still give their mappings (the picture, the holdings); reading data needs the passphrase.
-  return openImage(readerFor(file), { snapshot, passphrase, ovaDisk, allowLocked: true, partialChain: true, resolveBacking: resolverFor(backing) });
+  return openImage(readerFor(file), {
+    snapshot,
+    passphrase,
+    ovaDisk,
+    allowLocked: true,
+    partialChain: true,
+    resolveBacking: resolverFor(backing),
+  });
 }
 
 async function withImage<T>(source: ImageSource, work: (image: DiskImage) => Promise<T>): Promise<Result<T>> {
@@ -178,7 +185,11 @@ export type FsRow = Omit<FsEntry, 'ref'>;
 const fsRow = ({ ref: _ref, ...rest }: FsEntry): FsRow => rest;
 
 /** The file system in partition `partition` of the disk (as the table numbers them), for one job. */
-async function withFileSystem<T>(source: ImageSource, partition: number, work: (fs: FileSystem, label: string, bytes: number) => Promise<T>): Promise<Result<T>> {
+async function withFileSystem<T>(
+  source: ImageSource,
+  partition: number,
+  work: (fs: FileSystem, label: string, bytes: number) => Promise<T>,
+): Promise<Result<T>> {
   return withImage(source, async (image) => {
     const chosen = await choosePartition(image, partition);
     return work(await openFileSystem(chosen.source), chosen.partition.filesystem?.label || `partition-${partition}`, chosen.source.size);
@@ -187,10 +198,19 @@ async function withFileSystem<T>(source: ImageSource, partition: number, work: (
 
 /** Files inside the guest disk: one folder at a time, and extraction of a file or a folder (as a zip). */
 const filesApi = {
-  fsList: (source: ImageSource, partition: number, path: string): Promise<Result<{ entry: FsRow; children: FsRow[]; warnings: string[]; type: string }>> =>
+  fsList: (
+    source: ImageSource,
+    partition: number,
+    path: string,
+  ): Promise<Result<{ entry: FsRow; children: FsRow[]; warnings: string[]; type: string }>> =>
     withFileSystem(source, partition, async (fs) => {
       const entry = await fs.resolve(path);
-      return { entry: fsRow(entry), children: entry.type === 'dir' ? (await fs.list(entry)).map(fsRow) : [], warnings: [...fs.warnings], type: fs.type };
+      return {
+        entry: fsRow(entry),
+        children: entry.type === 'dir' ? (await fs.list(entry)).map(fsRow) : [],
+        warnings: [...fs.warnings],
+        type: fs.type,
+      };
     }),
 
   /**
@@ -203,7 +223,13 @@ const filesApi = {
       return entry.type === 'dir' ? { size: bytes, exact: false } : { size: entry.size, exact: true };
     }),
 
-  fsExtract: (source: ImageSource, partition: number, path: string, target: OutputTarget, onProgress: (done: number) => void): Promise<Result<{ size: number; blob?: Blob }>> =>
+  fsExtract: (
+    source: ImageSource,
+    partition: number,
+    path: string,
+    target: OutputTarget,
+    onProgress: (done: number) => void,
+  ): Promise<Result<{ size: number; blob?: Blob }>> =>
     withFileSystem(source, partition, async (fs, label) => {
       const entry = await fs.resolve(path);
       const sink = await openOutputSink(target);
@@ -235,7 +261,12 @@ const api = {
     const record: BackingResolver = async (name) => (named.add(name.split(/[\\/]/).pop()!), null);
     for (const file of files) {
       try {
-        const image = await openImage(readerFor(file), { allowLocked: true, partialChain: true, resolveBacking: record, resolveFile: async (name, overlay) => (await record(name, overlay)) ?? resolverFor(files)(name, overlay) });
+        const image = await openImage(readerFor(file), {
+          allowLocked: true,
+          partialChain: true,
+          resolveBacking: record,
+          resolveFile: async (name, overlay) => (await record(name, overlay)) ?? resolverFor(files)(name, overlay),
+        });
         await image.close();
       } catch {
         // Not an image we read: it names nothing.
@@ -252,7 +283,12 @@ const api = {
       const image = await openAvailable({ file, backing, ovaDisk });
       try {
         const info = await imageInfo(image);
-        const chain = image.layers.map((layer) => ({ name: layer.storage.name, format: layer.format, virtualSize: layer.virtualSize, fileSize: layer.storage.size }));
+        const chain = image.layers.map((layer) => ({
+          name: layer.storage.name,
+          format: layer.format,
+          virtualSize: layer.virtualSize,
+          fileSize: layer.storage.size,
+        }));
         let passphraseError: SerializedError | undefined;
         if (passphrase !== undefined && lockedLayers(image).length > 0) {
           // A wrong passphrase is said beside the prompt, and the image stays locked.
@@ -274,7 +310,22 @@ const api = {
         const checkable = image.layers[0].check !== undefined;
         const subformat = image.layers[0].subformat;
         const encryption = image.layers.find((layer) => layer.encryption)?.encryption;
-        return { ok: true, value: { info, locked, passphraseError, partitions, content: probed.content, fileSize: file.size, chain, missingBacking: image.missingBacking, checkable, subformat, encryption } };
+        return {
+          ok: true,
+          value: {
+            info,
+            locked,
+            passphraseError,
+            partitions,
+            content: probed.content,
+            fileSize: file.size,
+            chain,
+            missingBacking: image.missingBacking,
+            checkable,
+            subformat,
+            encryption,
+          },
+        };
       } finally {
         await image.close();
       }
@@ -318,9 +369,24 @@ const api = {
   /** The bytes qemu-img measure says the job's output requires (raw: exact; qcow2: never less than the file). */
   async measure(job: Omit<ConvertJob, 'output'>): Promise<Result<number>> {
     try {
-      const image = await openImage(readerFor(job.file), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase, ovaDisk: job.ovaDisk, allowLocked: true });
+      const image = await openImage(readerFor(job.file), {
+        resolveBacking: resolverFor(job.backing),
+        snapshot: job.snapshot,
+        passphrase: job.passphrase,
+        ovaDisk: job.ovaDisk,
+        allowLocked: true,
+      });
       try {
-        return { ok: true, value: (await measureOutput(image, { outputFormat: job.outputFormat === 'ova' ? 'vmdk' : job.outputFormat, clusterSize: job.clusterSize, compat: job.compat, encrypted: job.encryptPassphrase !== undefined })) + (job.outputFormat === 'ova' ? OVA_ENVELOPE_BOUND : 0) };
+        return {
+          ok: true,
+          value:
+            (await measureOutput(image, {
+              outputFormat: job.outputFormat === 'ova' ? 'vmdk' : job.outputFormat,
+              clusterSize: job.clusterSize,
+              compat: job.compat,
+              encrypted: job.encryptPassphrase !== undefined,
+            })) + (job.outputFormat === 'ova' ? OVA_ENVELOPE_BOUND : 0),
+        };
       } finally {
         await image.close();
       }
@@ -333,20 +399,36 @@ const api = {
    * Progress gives the guest bytes done, their total and the bytes written so far (the speed
    * shown: a sparse disk skips terabytes of holes in a moment). A memory output comes back as a Blob.
    */
-  async convert(job: ConvertJob, onProgress: (done: number, total: number, written: number) => void): Promise<Result<{ size: number; outputSize: number; blob?: Blob }>> {
+  async convert(
+    job: ConvertJob,
+    onProgress: (done: number, total: number, written: number) => void,
+  ): Promise<Result<{ size: number; outputSize: number; blob?: Blob }>> {
     let sink: Sink | undefined;
     let counted: CountingSink | undefined;
     let inner: Sink | undefined;
     const threads = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2));
     const stream = streamOptimizedSettings(job);
     // A streamOptimized VMDK (alone or in an OVA) deflates every grain: the pool's 'vmdk' codec.
-    const compressor = stream ? new BrowserCompressorPool('vmdk', GRAIN_SIZE, threads) : job.compression === 'none' ? undefined : new BrowserCompressorPool(job.compression, job.clusterSize, threads);
+    const compressor = stream
+      ? new BrowserCompressorPool('vmdk', GRAIN_SIZE, threads)
+      : job.compression === 'none'
+        ? undefined
+        : new BrowserCompressorPool(job.compression, job.clusterSize, threads);
     try {
-      const image = await openImage(readerFor(job.file), { resolveBacking: resolverFor(job.backing), snapshot: job.snapshot, passphrase: job.passphrase, ovaDisk: job.ovaDisk, decoders: conversionDecoders });
+      const image = await openImage(readerFor(job.file), {
+        resolveBacking: resolverFor(job.backing),
+        snapshot: job.snapshot,
+        passphrase: job.passphrase,
+        ovaDisk: job.ovaDisk,
+        decoders: conversionDecoders,
+      });
       await loadZstdDecoderFor(image);
       inner = await openOutputSink(job.output).catch((error: unknown) => {
         // A browser that refuses the output's place (storage switched off, a revoked handle) says why.
-        throw new DiskImgError('io', `Could not open the output (${job.output.kind === 'handle' ? 'the file you chose' : job.output.kind === 'opfs' ? 'the browser’s private storage' : job.output.kind === 'stream' ? 'the download stream' : 'memory'}): ${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`);
+        throw new DiskImgError(
+          'io',
+          `Could not open the output (${job.output.kind === 'handle' ? 'the file you chose' : job.output.kind === 'opfs' ? 'the browser’s private storage' : job.output.kind === 'stream' ? 'the download stream' : 'memory'}): ${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`,
+        );
       });
       counted = new CountingSink(inner);
       sink = new CoalescingSink(counted);
@@ -369,7 +451,10 @@ const api = {
         },
       });
       await sink.close();
-      return { ok: true, value: { size: image.virtualSize, outputSize: counted.size, blob: inner instanceof BlobSink ? inner.blob() : undefined } };
+      return {
+        ok: true,
+        value: { size: image.virtualSize, outputSize: counted.size, blob: inner instanceof BlobSink ? inner.blob() : undefined },
+      };
     } catch (error) {
       await sink?.abort?.().catch(() => {});
       return { ok: false, error: serialize(error) };

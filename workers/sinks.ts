@@ -16,7 +16,10 @@ export interface SyncAccessHandle {
 /** A failed write as one clear error: a full disk or quota says so. */
 function writeError(error: unknown, offset: number, length: number): DiskImgError {
   const name = (error as DOMException)?.name;
-  const reason = name === 'QuotaExceededError' ? 'there is not enough free space (the browser’s storage quota or the disk is full)' : `${name}: ${(error as Error)?.message}`;
+  const reason =
+    name === 'QuotaExceededError'
+      ? 'there is not enough free space (the browser’s storage quota or the disk is full)'
+      : `${name}: ${(error as Error)?.message}`;
   return new DiskImgError('io', `Could not write ${length} bytes at offset ${offset} of the output: ${reason}`, { offset });
 }
 
@@ -41,7 +44,11 @@ export class SyncAccessSink implements Sink {
     }
     // Chromium reports a full quota (incognito OPFS lives in memory) as a bogus count, not an error.
     if (written !== bytes.length) {
-      throw new DiskImgError('io', `Could not write ${bytes.length} bytes at offset ${offset} of the staged output (wrote ${written}): the browser's storage is probably full`, { offset });
+      throw new DiskImgError(
+        'io',
+        `Could not write ${bytes.length} bytes at offset ${offset} of the staged output (wrote ${written}): the browser's storage is probably full`,
+        { offset },
+      );
     }
   }
 
@@ -113,7 +120,8 @@ export class StreamSink implements Sink {
   }
 
   async write(offset: number, bytes: Uint8Array): Promise<void> {
-    if (offset !== this.position) throw new DiskImgError('io', `A download stream can only append: a write at ${offset} came after ${this.position} bytes`, { offset });
+    if (offset !== this.position)
+      throw new DiskImgError('io', `A download stream can only append: a write at ${offset} came after ${this.position} bytes`, { offset });
     while (!this.credit && !this.cancelled) await new Promise<void>((resolve) => (this.wake = resolve));
     if (this.cancelled) throw new DiskImgError('aborted', 'The download was cancelled in the browser');
     this.credit = false;
@@ -142,7 +150,10 @@ export class BlobSink implements Sink {
   private position = 0;
 
   async write(offset: number, bytes: Uint8Array): Promise<void> {
-    if (offset !== this.position) throw new DiskImgError('io', `An in-memory output can only append: a write at ${offset} came after ${this.position} bytes`, { offset });
+    if (offset !== this.position)
+      throw new DiskImgError('io', `An in-memory output can only append: a write at ${offset} came after ${this.position} bytes`, {
+        offset,
+      });
     this.parts.push(bytes.slice());
     this.position += bytes.length;
   }

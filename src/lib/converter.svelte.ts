@@ -11,7 +11,9 @@ import { formatBytes } from './format.ts';
 import { activeJob } from './active-job.svelte.ts';
 
 /** How the last job ended, for the page to say in its language. */
-export type Outcome = { kind: 'saved' | 'downloaded'; name: string; format: OutputFormat; size: number; inputSize: number } | { kind: 'cancelled' | 'cancelledIncomplete' };
+export type Outcome =
+  | { kind: 'saved' | 'downloaded'; name: string; format: OutputFormat; size: number; inputSize: number }
+  | { kind: 'cancelled' | 'cancelledIncomplete' };
 
 /** Time left is shown once this much has passed and this much is done (or, on a slow start, after the longer wait). */
 const ESTIMATE_AFTER_SECONDS = 1;
@@ -63,13 +65,27 @@ export class Converter {
    * Call straight from the click: the save picker needs the user's gesture. `virtualSize` is the
    * total shown from the first moment (the engine's count is of guest bytes, never the file's).
    */
-  async start(source: ImageSource, virtualSize: number, snapshot?: { id: string; name: string }, inputHandles: FileSystemFileHandle[] = []): Promise<void> {
+  async start(
+    source: ImageSource,
+    virtualSize: number,
+    snapshot?: { id: string; name: string },
+    inputHandles: FileSystemFileHandle[] = [],
+  ): Promise<void> {
     const { file, backing, passphrase, ovaDisk } = source;
     const name = outputName(file.name, this.settings.outputFormat, snapshot?.name);
     const settings = $state.snapshot(this.settings);
-    const encryptPassphrase = this.encrypt && settings.outputFormat === 'qcow2' && settings.compression === 'none' ? this.encryptPassphrase : undefined;
+    const encryptPassphrase =
+      this.encrypt && settings.outputFormat === 'qcow2' && settings.compression === 'none' ? this.encryptPassphrase : undefined;
     // Plain copies: Svelte state proxies cannot be cloned into a worker.
-    const job = { file, backing: [...backing], ovaDisk, ...settings, snapshot: snapshot ? `snapshot.id=${snapshot.id}` : undefined, passphrase, encryptPassphrase };
+    const job = {
+      file,
+      backing: [...backing],
+      ovaDisk,
+      ...settings,
+      snapshot: snapshot ? `snapshot.id=${snapshot.id}` : undefined,
+      passphrase,
+      encryptPassphrase,
+    };
     // The engine that says what this window can hold is the one that then converts.
     const engine = startEngine();
     let target;
@@ -82,7 +98,10 @@ export class Converter {
       // A browser API that failed in a way no feature test foresaw: said as it is, not as a bug.
       engine.stop();
       this.outcome = null;
-      this.error = error instanceof WorkerStartError ? failureOf(error) : { kind: 'io', message: `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`, context: {} };
+      this.error =
+        error instanceof WorkerStartError
+          ? failureOf(error)
+          : { kind: 'io', message: `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`, context: {} };
       return;
     }
     if (target === null || !isSaveTarget(target)) engine.stop();
@@ -93,7 +112,15 @@ export class Converter {
       const m = locale.m.convert;
       this.error =
         'refused' in target
-          ? { kind: 'limit', message: m.tooBig(formatBytes(target.size), target.free === undefined ? undefined : formatBytes(target.free), formatBytes(MEMORY_LIMIT)), context: {} }
+          ? {
+              kind: 'limit',
+              message: m.tooBig(
+                formatBytes(target.size),
+                target.free === undefined ? undefined : formatBytes(target.free),
+                formatBytes(MEMORY_LIMIT),
+              ),
+              context: {},
+            }
           : target;
       return;
     }
@@ -135,7 +162,13 @@ export class Converter {
       this.now = performance.now();
       this.done = this.total;
       try {
-        this.outcome = { kind: await deliver(target, result.value.blob), name, format: settings.outputFormat, size: result.value.outputSize, inputSize: file.size + backing.reduce((sum, other) => sum + other.size, 0) };
+        this.outcome = {
+          kind: await deliver(target, result.value.blob),
+          name,
+          format: settings.outputFormat,
+          size: result.value.outputSize,
+          inputSize: file.size + backing.reduce((sum, other) => sum + other.size, 0),
+        };
       } catch (error) {
         this.error = { kind: 'io', message: `${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? error}`, context: {} };
       }

@@ -102,7 +102,11 @@ export async function sweepStaged(): Promise<void> {
     if (name.startsWith(STAGING_PREFIX) && !theirs.has(name)) names.push(name);
   }
   for (const name of names) {
-    if (name !== newest) await root.removeEntry(name).then(() => letGo(name), () => {});
+    if (name !== newest)
+      await root.removeEntry(name).then(
+        () => letGo(name),
+        () => {},
+      );
   }
 }
 

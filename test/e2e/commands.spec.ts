@@ -60,8 +60,24 @@ const cases: Case[] = [
       await page.getByLabel('Cluster size').selectOption('4096');
     },
   },
-  { name: 'raw to zstd qcow2', make: (dir) => [rawDisk(dir)], choose: (page) => page.getByLabel('Compression').selectOption('zstd').then(() => {}) },
-  { name: 'raw to compat 0.10 qcow2', make: (dir) => [rawDisk(dir)], choose: (page) => page.getByLabel('Compatibility').selectOption('0.10').then(() => {}) },
+  {
+    name: 'raw to zstd qcow2',
+    make: (dir) => [rawDisk(dir)],
+    choose: (page) =>
+      page
+        .getByLabel('Compression')
+        .selectOption('zstd')
+        .then(() => {}),
+  },
+  {
+    name: 'raw to compat 0.10 qcow2',
+    make: (dir) => [rawDisk(dir)],
+    choose: (page) =>
+      page
+        .getByLabel('Compatibility')
+        .selectOption('0.10')
+        .then(() => {}),
+  },
   {
     name: 'a snapshot of a qcow2 to raw',
     raw: true,
@@ -89,7 +105,21 @@ const cases: Case[] = [
     raw: true,
     passphrase: PASSPHRASE,
     make: (dir) => {
-      qemuWithRetry(dir, 'convert', '-q', '--object', `secret,id=s,data=${PASSPHRASE.replace(/,/g, ",,")}`, '-f', 'raw', '-O', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=50', rawDisk(dir), 'locked.qcow2');
+      qemuWithRetry(
+        dir,
+        'convert',
+        '-q',
+        '--object',
+        `secret,id=s,data=${PASSPHRASE.replace(/,/g, ',,')}`,
+        '-f',
+        'raw',
+        '-O',
+        'qcow2',
+        '-o',
+        'encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=50',
+        rawDisk(dir),
+        'locked.qcow2',
+      );
       return ['locked.qcow2'];
     },
   },
@@ -99,7 +129,21 @@ const cases: Case[] = [
     passphrase: PASSPHRASE,
     encryptWith: NEW_PASSPHRASE,
     make: (dir) => {
-      qemuWithRetry(dir, 'convert', '-q', '--object', `secret,id=s,data=${PASSPHRASE.replace(/,/g, ",,")}`, '-f', 'raw', '-O', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=50', rawDisk(dir), 'locked.qcow2');
+      qemuWithRetry(
+        dir,
+        'convert',
+        '-q',
+        '--object',
+        `secret,id=s,data=${PASSPHRASE.replace(/,/g, ',,')}`,
+        '-f',
+        'raw',
+        '-O',
+        'qcow2',
+        '-o',
+        'encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=50',
+        rawDisk(dir),
+        'locked.qcow2',
+      );
       return ['locked.qcow2'];
     },
   },
@@ -108,7 +152,21 @@ const cases: Case[] = [
     raw: true,
     passphrase: PASSPHRASE,
     make: (dir) => {
-      qemuWithRetry(dir, 'convert', '-q', '--object', `secret,id=s,data=${PASSPHRASE.replace(/,/g, ",,")}`, '-f', 'raw', '-O', 'luks', '-o', 'key-secret=s,iter-time=50', rawDisk(dir), 'volume.luks');
+      qemuWithRetry(
+        dir,
+        'convert',
+        '-q',
+        '--object',
+        `secret,id=s,data=${PASSPHRASE.replace(/,/g, ',,')}`,
+        '-f',
+        'raw',
+        '-O',
+        'luks',
+        '-o',
+        'key-secret=s,iter-time=50',
+        rawDisk(dir),
+        'volume.luks',
+      );
       return ['volume.luks'];
     },
   },
@@ -120,7 +178,16 @@ const cases: Case[] = [
       run(dir, 'qemu-io', '-f', 'raw', '-c', 'write -P 0x77 0 1M', second);
       run(dir, 'qemu-img', 'convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', first, 'vm-disk1.vmdk');
       run(dir, 'qemu-img', 'convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', second, 'vm-disk2.vmdk');
-      writeFileSync(join(dir, 'vm.ovf'), ovf([{ file: 'vm-disk1.vmdk', capacity: 6 * MiB }, { file: 'vm-disk2.vmdk', capacity: 6 * MiB }], { name: 'vm' }));
+      writeFileSync(
+        join(dir, 'vm.ovf'),
+        ovf(
+          [
+            { file: 'vm-disk1.vmdk', capacity: 6 * MiB },
+            { file: 'vm-disk2.vmdk', capacity: 6 * MiB },
+          ],
+          { name: 'vm' },
+        ),
+      );
       run(dir, 'tar', '--format=ustar', '-cf', 'vm.ova', 'vm.ovf', 'vm-disk1.vmdk', 'vm-disk2.vmdk');
       // The folder the command runs in holds the archive alone: the disk comes out of it.
       for (const name of ['vm.ovf', 'vm-disk1.vmdk', 'vm-disk2.vmdk']) rmSync(join(dir, name));
@@ -153,7 +220,14 @@ const cases: Case[] = [
 /** `qemu-img compare` of two images, either of which may be an encrypted qcow2. */
 function compare(a: string, b: string, encrypted: boolean): { stdout: string; stderr: string } {
   const args = encrypted
-    ? ['compare', '--object', `secret,id=k,data=${NEW_PASSPHRASE}`, '--image-opts', `driver=qcow2,file.filename=${a},encrypt.key-secret=k`, `driver=qcow2,file.filename=${b},encrypt.key-secret=k`]
+    ? [
+        'compare',
+        '--object',
+        `secret,id=k,data=${NEW_PASSPHRASE}`,
+        '--image-opts',
+        `driver=qcow2,file.filename=${a},encrypt.key-secret=k`,
+        `driver=qcow2,file.filename=${b},encrypt.key-secret=k`,
+      ]
     : ['compare', a, b];
   return spawnSync('qemu-img', args, { encoding: 'utf8' });
 }
@@ -209,7 +283,8 @@ for (const [index, c] of cases.entries()) {
     }
     // qemu-img's own PBKDF2 timing fails now and then on a busy machine: that alone is retried.
     let ran = spawnSync('sh', ['-ec', command], { cwd: shell, encoding: 'utf8' });
-    for (let attempt = 1; attempt < 5 && ran.stderr.includes('Unable to get accurate CPU usage'); attempt++) ran = spawnSync('sh', ['-ec', command], { cwd: shell, encoding: 'utf8' });
+    for (let attempt = 1; attempt < 5 && ran.stderr.includes('Unable to get accurate CPU usage'); attempt++)
+      ran = spawnSync('sh', ['-ec', command], { cwd: shell, encoding: 'utf8' });
     expect(ran.stderr, command).toBe('');
     expect(ran.status, command).toBe(0);
     const theirs = join(shell, download.suggestedFilename());

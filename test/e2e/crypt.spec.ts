@@ -28,7 +28,24 @@ test.beforeAll(() => {
   // qemu-img times PBKDF2 to pick its iteration count and now and then fails to ("Unable to get
   // accurate CPU usage") on a busy machine: try again.
   for (let attempt = 1; ; attempt++) {
-    const made = spawnSync('qemu-img', ['convert', '-q', '--object', `secret,id=sec0,data=${PASSPHRASE}`, '-f', 'raw', '-O', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=50', raw, encrypted], { encoding: 'utf8' });
+    const made = spawnSync(
+      'qemu-img',
+      [
+        'convert',
+        '-q',
+        '--object',
+        `secret,id=sec0,data=${PASSPHRASE}`,
+        '-f',
+        'raw',
+        '-O',
+        'qcow2',
+        '-o',
+        'encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=50',
+        raw,
+        encrypted,
+      ],
+      { encoding: 'utf8' },
+    );
     if (made.status === 0) break;
     if (attempt === 5) throw new Error(`qemu-img could not make the LUKS fixture: ${made.stderr}`);
   }
@@ -93,16 +110,35 @@ test('writes a LUKS-encrypted qcow2 that qemu-img opens with the passphrase', as
   const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', saved], { encoding: 'utf8' }));
   expect(info['format-specific'].data.encrypt.format).toBe('luks');
   const opts = `driver=qcow2,file.filename=${saved},encrypt.key-secret=sec0`;
-  const compare = spawnSync('qemu-img', ['compare', '--object', `secret,id=sec0,data=${PASSPHRASE}`, '--image-opts', opts, `driver=raw,file.filename=${raw}`], { encoding: 'utf8' });
+  const compare = spawnSync(
+    'qemu-img',
+    ['compare', '--object', `secret,id=sec0,data=${PASSPHRASE}`, '--image-opts', opts, `driver=raw,file.filename=${raw}`],
+    { encoding: 'utf8' },
+  );
   expect(compare.stderr).toBe('');
   expect(compare.stdout).toBe('Images are identical.\n');
-  const check = spawnSync('qemu-img', ['check', '--object', `secret,id=sec0,data=${PASSPHRASE}`, '--image-opts', opts], { encoding: 'utf8' });
+  const check = spawnSync('qemu-img', ['check', '--object', `secret,id=sec0,data=${PASSPHRASE}`, '--image-opts', opts], {
+    encoding: 'utf8',
+  });
   expect(check.stdout).toContain('No errors were found on the image.');
 });
 
 test('legacy AES: a wrong passphrase is caught by what the disk looks like, and another can be typed', async ({ page }) => {
   const aes = join(dir, 'legacy-aes.qcow2');
-  execFileSync('qemu-img', ['convert', '-q', '--object', `secret,id=sec0,data=${PASSPHRASE}`, '-f', 'raw', '-O', 'qcow2', '-o', 'encrypt.format=aes,encrypt.key-secret=sec0', raw, aes]);
+  execFileSync('qemu-img', [
+    'convert',
+    '-q',
+    '--object',
+    `secret,id=sec0,data=${PASSPHRASE}`,
+    '-f',
+    'raw',
+    '-O',
+    'qcow2',
+    '-o',
+    'encrypt.format=aes,encrypt.key-secret=sec0',
+    raw,
+    aes,
+  ]);
   await page.goto('/');
   await page.getByLabel('Open disk image').setInputFiles(aes);
   await expect(page.getByText('Legacy AES encryption stores no check of its passphrase')).toBeVisible();

@@ -48,7 +48,8 @@ test('opening another file mid-job asks, and on yes cancels the job openly: no d
   expect(downloads).toEqual([]);
   const staged = await page.evaluate(async () => {
     const names: string[] = [];
-    for await (const name of ((await navigator.storage.getDirectory()) as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(name);
+    for await (const name of ((await navigator.storage.getDirectory()) as unknown as { keys(): AsyncIterable<string> }).keys())
+      names.push(name);
     return names;
   });
   expect(staged).toEqual([]);

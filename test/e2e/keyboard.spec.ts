@@ -11,7 +11,13 @@ import { pattern } from '../interop/fixtures.ts';
 const dir = mkdtempSync(join(tmpdir(), 'diskimg-e2e-keyboard-'));
 test.afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const focused = (page: Page) => page.evaluate(() => ({ tag: document.activeElement?.tagName, type: (document.activeElement as HTMLInputElement | null)?.type, testid: document.activeElement?.getAttribute('data-testid'), text: document.activeElement?.textContent?.trim() }));
+const focused = (page: Page) =>
+  page.evaluate(() => ({
+    tag: document.activeElement?.tagName,
+    type: (document.activeElement as HTMLInputElement | null)?.type,
+    testid: document.activeElement?.getAttribute('data-testid'),
+    text: document.activeElement?.textContent?.trim(),
+  }));
 
 async function tabTo(page: Page, text: string): Promise<void> {
   await page.locator('body').focus();

@@ -48,7 +48,8 @@ async function recordProgress(page: Page): Promise<void> {
   });
 }
 
-const recorded = (page: Page) => page.evaluate(() => (window as unknown as { progressSeen: Array<{ at: number; text: string }> }).progressSeen);
+const recorded = (page: Page) =>
+  page.evaluate(() => (window as unknown as { progressSeen: Array<{ at: number; text: string }> }).progressSeen);
 
 test('the total is the virtual size from the start, and no time is guessed in the first second', async ({ page }) => {
   await recordProgress(page);

@@ -33,7 +33,14 @@ test.afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function shoot(page: Page, name: string, width: number): Promise<void> {
   // Elements reaching past the screen (a phone would zoom the whole page out to show them).
-  const wide = await page.evaluate((screen) => Array.from(document.querySelectorAll('body *')).filter((e) => e.getBoundingClientRect().right > screen + 1 && !e.closest('[data-scrolls], .visually-hidden')).map((e) => `${e.tagName}.${e.className}`).slice(0, 5), width);
+  const wide = await page.evaluate(
+    (screen) =>
+      Array.from(document.querySelectorAll('body *'))
+        .filter((e) => e.getBoundingClientRect().right > screen + 1 && !e.closest('[data-scrolls], .visually-hidden'))
+        .map((e) => `${e.tagName}.${e.className}`)
+        .slice(0, 5),
+    width,
+  );
   expect(wide, `${name}: wider than the screen`).toEqual([]);
   await page.screenshot({ path: join(out, `${name}.png`), fullPage: true });
 }

@@ -29,7 +29,9 @@ test('"Export this state" names the output after the snapshot and moves the focu
   await page.getByRole('button', { name: 'Export this state: before upgrade' }).click();
   await expect(page.getByLabel('Disk state')).toBeFocused();
   await expect(page.getByLabel('Disk state')).toHaveValue('1');
-  await expect(page.getByTestId('command')).toHaveText('qemu-img convert -p -f qcow2 -l snapshot.id=1 -O raw snaps.qcow2 snaps-before-upgrade.raw');
+  await expect(page.getByTestId('command')).toHaveText(
+    'qemu-img convert -p -f qcow2 -l snapshot.id=1 -O raw snaps.qcow2 snaps-before-upgrade.raw',
+  );
   const downloading = page.waitForEvent('download');
   await page.getByRole('button', { name: 'Convert', exact: true }).click();
   const download = await downloading;

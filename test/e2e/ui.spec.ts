@@ -36,7 +36,24 @@ test.beforeAll(() => {
   writeFileSync(raw, Buffer.alloc(16 * MiB));
   execFileSync('sfdisk', ['-q', raw], { input: 'start=2048, type=c\n' });
   for (let attempt = 1; ; attempt++) {
-    const made = spawnSync('qemu-img', ['convert', '-q', '--object', `secret,id=s,data=${SECRET}`, '-f', 'raw', '-O', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=50', raw, secret], { encoding: 'utf8' });
+    const made = spawnSync(
+      'qemu-img',
+      [
+        'convert',
+        '-q',
+        '--object',
+        `secret,id=s,data=${SECRET}`,
+        '-f',
+        'raw',
+        '-O',
+        'qcow2',
+        '-o',
+        'encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=50',
+        raw,
+        secret,
+      ],
+      { encoding: 'utf8' },
+    );
     if (made.status === 0) break;
     if (attempt === 5) throw new Error(made.stderr);
   }
@@ -45,7 +62,9 @@ test.afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Every fixed string of a dictionary (functions are filled in at run time and left out). */
 function strings(messages: object): string[] {
-  return Object.values(messages).flatMap((value) => (typeof value === 'string' ? [value] : typeof value === 'object' ? strings(value) : []));
+  return Object.values(messages).flatMap((value) =>
+    typeof value === 'string' ? [value] : typeof value === 'object' ? strings(value) : [],
+  );
 }
 
 /** Opens the chain, gives its backing file, checks it and converts it: every screen the app has. */
@@ -160,7 +179,9 @@ test.describe('in Vietnamese', () => {
     await page.addInitScript(() => delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker);
     await page.goto('/');
     await page.getByLabel(vi.opener.inputLabel).setInputFiles(bad);
-    await expect(page.getByRole('alert')).toContainText(`${vi.error.where}: ${vi.error.field} phiên bản (version) · ${vi.error.offset} 0x4 · ${vi.error.value} 9`);
+    await expect(page.getByRole('alert')).toContainText(
+      `${vi.error.where}: ${vi.error.field} phiên bản (version) · ${vi.error.offset} 0x4 · ${vi.error.value} 9`,
+    );
     // A size, a percentage and a byte count in one language's numbers: decimal commas, thousands dots.
     const disk = join(dir, 'numbers.img');
     writeFileSync(disk, Buffer.alloc(51_196_416, 0x61));

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { MIN_GAP, timelinePlaces } from '../../src/lib/timeline.ts';
 
-const gaps = (places: number[]) => [...places].sort((a, b) => a - b).slice(1).map((p, i, rest) => p - (i === 0 ? Math.min(...places) : rest[i - 1]));
+const gaps = (places: number[]) =>
+  [...places]
+    .sort((a, b) => a - b)
+    .slice(1)
+    .map((p, i, rest) => p - (i === 0 ? Math.min(...places) : rest[i - 1]));
 
 describe('timelinePlaces', () => {
   it('puts one snapshot in the middle', () => {

@@ -17,7 +17,12 @@ export type HasherFactory = (name: HashName) => Hasher | Promise<Hasher>;
 
 const CHUNK = 4 << 20;
 
-export async function checksums(storage: Storage, names: readonly HashName[], create: HasherFactory, onProgress?: (done: number, total: number) => void): Promise<Partial<Record<HashName, string>>> {
+export async function checksums(
+  storage: Storage,
+  names: readonly HashName[],
+  create: HasherFactory,
+  onProgress?: (done: number, total: number) => void,
+): Promise<Partial<Record<HashName, string>>> {
   const hashers = await Promise.all(names.map(async (name) => [name, await create(name)] as const));
   // Two buffers, reused: one is read into (in the page, from the File's stream) while the other is
   // hashed. A fresh buffer per read costs its page faults on every byte.
@@ -59,7 +64,8 @@ export function parseSums(text: string): SumLine[] {
       continue;
     }
     const gnu = /^\\?([0-9a-fA-F]{32,64})(?:\s+\*?(.+))?$/.exec(line);
-    if (gnu && BY_LENGTH[gnu[1].length]) lines.push({ hash: gnu[1].toLowerCase(), name: gnu[2]?.trim() ?? '', algorithm: BY_LENGTH[gnu[1].length] });
+    if (gnu && BY_LENGTH[gnu[1].length])
+      lines.push({ hash: gnu[1].toLowerCase(), name: gnu[2]?.trim() ?? '', algorithm: BY_LENGTH[gnu[1].length] });
   }
   return lines;
 }

@@ -22,7 +22,8 @@ export const en = {
   app: {
     tagline: 'qemu-img in your browser: inspect and convert virtual-machine disk images. Your files never leave this machine.',
     reading: (name: string) => `Reading ${name}…`,
-    reads: 'Reads qcow2, raw, VMDK (and OVA), VHD, VHDX, VDI, QED, qcow, Parallels, Bochs, cloop, DMG and LUKS disk images, and ISO 9660 / UDF discs. Writes qcow2 and raw. Works offline once loaded.',
+    reads:
+      'Reads qcow2, raw, VMDK (and OVA), VHD, VHDX, VDI, QED, qcow, Parallels, Bochs, cloop, DMG and LUKS disk images, and ISO 9660 / UDF discs. Writes qcow2 and raw. Works offline once loaded.',
     replaceRunning: (running: string, next: string) => `${running} is still being converted. Cancel that conversion and open ${next}?`,
     replacedJob: (name: string) => `The conversion of ${name} was cancelled; nothing of it was saved.`,
   },
@@ -82,7 +83,8 @@ export const en = {
   },
   ova: {
     heading: 'Virtual appliance (OVA)',
-    intro: (vm: string, disks: number) => `${vm ? `The VM “${vm}”` : 'This appliance'} has ${disks} disk${disks === 1 ? '' : 's'}. The facts, the map and the conversion below are of the disk chosen here; each is read in place, nothing is unpacked.`,
+    intro: (vm: string, disks: number) =>
+      `${vm ? `The VM “${vm}”` : 'This appliance'} has ${disks} disk${disks === 1 ? '' : 's'}. The facts, the map and the conversion below are of the disk chosen here; each is read in place, nothing is unpacked.`,
     choose: 'Disk',
   },
   needs: {
@@ -122,11 +124,15 @@ export const en = {
     run: 'Check the image',
     running: 'Checking every table and reference count…',
     clean: 'No errors were found on the image.',
-    allocated: (allocated: number, total: number, percent: string) => `${allocated.toLocaleString('en')} of ${total.toLocaleString('en')} clusters allocated (${percent} %).`,
-    fragmented: (percent: string) => `${percent} % of the allocated clusters are fragmented (not right after the previous one on disk). This affects speed a little on spinning disks, never correctness; converting the image lays them out in order again.`,
+    allocated: (allocated: number, total: number, percent: string) =>
+      `${allocated.toLocaleString('en')} of ${total.toLocaleString('en')} clusters allocated (${percent} %).`,
+    fragmented: (percent: string) =>
+      `${percent} % of the allocated clusters are fragmented (not right after the previous one on disk). This affects speed a little on spinning disks, never correctness; converting the image lays them out in order again.`,
     compressed: (percent: string) => `${percent} % of the allocated clusters are compressed.`,
-    leaks: (n: number) => `${n} leaked cluster${n === 1 ? '' : 's'}: space in the file that is marked used but belongs to nothing — usually left by a VM or a qemu-img job that stopped abruptly. Harmless to the data; it only wastes space. qemu-img check -r leaks reclaims it, and converting the image drops it.`,
-    corruptions: (n: number) => `${n} error${n === 1 ? '' : 's'}: the image’s tables contradict each other, so some data may be lost or wrong. Do not start a VM from it. Keep a copy, then try qemu-img check -r all on the copy, or convert it to a new image and check the guest’s filesystems.`,
+    leaks: (n: number) =>
+      `${n} leaked cluster${n === 1 ? '' : 's'}: space in the file that is marked used but belongs to nothing — usually left by a VM or a qemu-img job that stopped abruptly. Harmless to the data; it only wastes space. qemu-img check -r leaks reclaims it, and converting the image drops it.`,
+    corruptions: (n: number) =>
+      `${n} error${n === 1 ? '' : 's'}: the image’s tables contradict each other, so some data may be lost or wrong. Do not start a VM from it. Keep a copy, then try qemu-img check -r all on the copy, or convert it to a new image and check the guest’s filesystems.`,
     unchecked: 'The image has no reference counts to check (it is not a qcow2 file).',
   },
   convert: {
@@ -149,7 +155,8 @@ export const en = {
     saved: (name: string) => `${name} was saved`,
     sizes: (output: string, input: string) => `The new file takes ${output}; the files opened took ${input}.`,
     commandCopy: 'the qemu-img command',
-    commandOva: (disk: string) => `qemu-img has no OVA driver: an OVA is a tar archive, so the first line takes ${disk} out of it (tar needs the room for it), and qemu-img converts that.`,
+    commandOva: (disk: string) =>
+      `qemu-img has no OVA driver: an OVA is a tar archive, so the first line takes ${disk} out of it (tar needs the room for it), and qemu-img converts that.`,
     commandSecrets: (files: string[]) =>
       `Before running it, make ${files.map((f) => `${f} holding ${f === 'passphrase.txt' ? 'the image’s passphrase' : 'the new image’s passphrase'}`).join(' and ')}, with no newline at the end (printf '%s' … > ${files[0]}); remove ${files.length === 1 ? 'it' : 'them'} afterwards. The passphrase itself never goes on a command line, where other users and the shell’s history could see it.`,
     cancelled: 'Cancelled: nothing was saved',
@@ -166,7 +173,8 @@ export const en = {
         full
           ? `The browser’s private storage has ${free} free and the image may take up to ${size}, so it is downloaded as it converts.`
           : 'This window gives the page no private storage (private windows and some browsers do not), so the image is downloaded as it converts.',
-      memory: (size: string) => `This window can neither store the image nor stream its download, so this small image (up to ${size}) is built in memory and then downloaded.`,
+      memory: (size: string) =>
+        `This window can neither store the image nor stream its download, so this small image (up to ${size}) is built in memory and then downloaded.`,
     },
     tooBig: (size: string, free: string | undefined, limit: string) =>
       `The new image may take up to ${size} (a conservative estimate), more than this window can hold: ${free === undefined ? 'it has no private storage' : `its private storage has ${free} free`}, no service worker to stream the download, and at most ${limit} in memory. Open diskimg in a normal window, or in a browser that can save into a file (Chromium), or choose qcow2 output, which holds only the data.`,
@@ -175,31 +183,42 @@ export const en = {
   },
   after: {
     heading: 'Use it with libvirt',
-    intro: 'Shut the VM down first. Then run virsh edit with the VM’s name and replace its <disk> element with this one (change the path to where the new file is):',
+    intro:
+      'Shut the VM down first. Then run virsh edit with the VM’s name and replace its <disk> element with this one (change the path to where the new file is):',
     snippetCopy: 'the libvirt disk element',
     keep: 'The old image stays where it was until you remove it by hand — keep it until the VM boots from the new one.',
   },
   crypt: {
     heading: 'Encrypted image',
-    intro: 'This image is encrypted. Type its passphrase to see its partitions and convert it. The passphrase stays in this page’s memory: it is never sent anywhere or stored.',
+    intro:
+      'This image is encrypted. Type its passphrase to see its partitions and convert it. The passphrase stays in this page’s memory: it is never sent anywhere or stored.',
     label: 'Passphrase',
     unlock: 'Unlock',
     unlocked: 'Unlocked for this page.',
-    aesIntro: 'Legacy AES encryption stores no check of its passphrase: diskimg (like qemu-img) cannot tell a wrong one, which reads as garbage. diskimg checks that the decrypted disk starts like a disk.',
+    aesIntro:
+      'Legacy AES encryption stores no check of its passphrase: diskimg (like qemu-img) cannot tell a wrong one, which reads as garbage. diskimg checks that the decrypted disk starts like a disk.',
     aesLooksRight: 'The decrypted disk starts like a disk (a partition table or a file system was found).',
-    aesLooksWrong: 'The decrypted disk does not start like a disk: no partition table and no file system. The passphrase is probably wrong — a conversion would write garbage.',
+    aesLooksWrong:
+      'The decrypted disk does not start like a disk: no partition table and no file system. The passphrase is probably wrong — a conversion would write garbage.',
     another: 'Enter another passphrase',
     encryptOutput: 'Encrypt the new image (LUKS, as qemu-img -o encrypt.format=luks)',
     outputPassphrase: 'Passphrase for the new image',
     needsPassphrase: 'Type a passphrase for the new image first.',
     confirmPassphrase: 'The same passphrase again',
     mismatch: 'The two passphrases differ: type the same one twice.',
-    decrypting: 'This image is encrypted, but the new one will not be: anyone with the file can read the disk. Tick “Encrypt the new image” to keep it encrypted.',
-    decryptingRaw: 'This image is encrypted, but the new one will not be: anyone with the file can read the disk. Only an uncompressed qcow2 output can be encrypted.',
+    decrypting:
+      'This image is encrypted, but the new one will not be: anyone with the file can read the disk. Tick “Encrypt the new image” to keep it encrypted.',
+    decryptingRaw:
+      'This image is encrypted, but the new one will not be: anyone with the file can read the disk. Only an uncompressed qcow2 output can be encrypted.',
   },
   partitions: {
     heading: 'Partitions',
-    scheme: (scheme: string): string => (scheme === 'gpt' ? 'GUID partition table (GPT)' : scheme === 'mbr' ? 'MBR partition table' : 'No partition table: a file system on the whole disk'),
+    scheme: (scheme: string): string =>
+      scheme === 'gpt'
+        ? 'GUID partition table (GPT)'
+        : scheme === 'mbr'
+          ? 'MBR partition table'
+          : 'No partition table: a file system on the whole disk',
     index: '#',
     start: 'Start',
     size: 'Size',
@@ -237,11 +256,21 @@ export const en = {
     loading: 'Reading the folder…',
     name: 'Name',
     type: 'Type',
-    typeName: { file: 'file', dir: 'folder', symlink: 'link', block: 'block device', char: 'character device', fifo: 'FIFO (named pipe)', socket: 'socket' } as Record<string, string>,
+    typeName: {
+      file: 'file',
+      dir: 'folder',
+      symlink: 'link',
+      block: 'block device',
+      char: 'character device',
+      fifo: 'FIFO (named pipe)',
+      socket: 'socket',
+    } as Record<string, string>,
     device: 'Device numbers',
-    zisofs: (version: number, stored: string) => `zisofs${version === 2 ? '2' : ''}: stored compressed, ${stored} on the disc (extracted decompressed)`,
+    zisofs: (version: number, stored: string) =>
+      `zisofs${version === 2 ? '2' : ''}: stored compressed, ${stored} on the disc (extracted decompressed)`,
     bootDamage: 'Boot catalog damage',
-    truncated: (missing: string, count: number, more: boolean) => `The image is truncated: ${missing} of the disc are missing; ${count.toLocaleString('en')}${more ? ' or more' : ''} file${count === 1 ? '' : 's'} lose data:`,
+    truncated: (missing: string, count: number, more: boolean) =>
+      `The image is truncated: ${missing} of the disc are missing; ${count.toLocaleString('en')}${more ? ' or more' : ''} file${count === 1 ? '' : 's'} lose data:`,
     truncatedMore: (n: number) => `… and ${n.toLocaleString('en')} more`,
     open: 'Open folder',
     select: 'Show details of',
@@ -269,9 +298,11 @@ export const en = {
     computing: 'Reading the whole image…',
     paste: 'Paste the SHA256SUMS file (or one line of it) that came with the image',
     match: (algorithm: string) => `Match: the ${algorithm} checksum is exactly the one listed for this file.`,
-    mismatch: (algorithm: string) => `Mismatch: the ${algorithm} checksum differs from the one listed. The download is damaged or not the file you think: do not use it.`,
+    mismatch: (algorithm: string) =>
+      `Mismatch: the ${algorithm} checksum differs from the one listed. The download is damaged or not the file you think: do not use it.`,
     notListed: (name: string) => `${name} is not listed in the pasted text.`,
-    listedAs: (algorithm: string, listed: string, name: string) => `The ${algorithm} checksum matches ${listed} in the list: ${name} is that file under another name.`,
+    listedAs: (algorithm: string, listed: string, name: string) =>
+      `The ${algorithm} checksum matches ${listed} in the list: ${name} is that file under another name.`,
     computeToCheck: 'Compute the checksums above to check the file against this text.',
   },
   error: {

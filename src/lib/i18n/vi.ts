@@ -8,7 +8,8 @@ export const vi: Messages = {
   app: {
     tagline: 'qemu-img ngay trong trình duyệt: xem và chuyển đổi ảnh đĩa máy ảo. Tệp của bạn không bao giờ rời khỏi máy này.',
     reading: (name) => `Đang đọc ${name}…`,
-    reads: 'Đọc ảnh đĩa qcow2, raw, VMDK (và OVA), VHD, VHDX, VDI, QED, qcow, Parallels, Bochs, cloop, DMG và LUKS, cùng đĩa quang ISO 9660 / UDF. Ghi ra qcow2 và raw. Dùng được cả khi ngoại tuyến sau khi đã tải trang.',
+    reads:
+      'Đọc ảnh đĩa qcow2, raw, VMDK (và OVA), VHD, VHDX, VDI, QED, qcow, Parallels, Bochs, cloop, DMG và LUKS, cùng đĩa quang ISO 9660 / UDF. Ghi ra qcow2 và raw. Dùng được cả khi ngoại tuyến sau khi đã tải trang.',
     replaceRunning: (running, next) => `${running} vẫn đang được chuyển đổi. Hủy lần chuyển đổi đó và mở ${next}?`,
     replacedJob: (name) => `Đã hủy chuyển đổi ${name}; không có gì được lưu.`,
   },
@@ -28,8 +29,7 @@ export const vi: Messages = {
     bytes: (n) => `${n.toLocaleString('vi')} byte`,
     clusterSize: 'Kích thước cluster',
     version: 'Phiên bản',
-    versionText: (compat, compression) =>
-      `qcow2 ${compat === '1.1' ? 'v3 (compat 1.1)' : 'v2 (compat 0.10)'}, nén ${compression}`,
+    versionText: (compat, compression) => `qcow2 ${compat === '1.1' ? 'v3 (compat 1.1)' : 'v2 (compat 0.10)'}, nén ${compression}`,
     backingFile: 'Tệp nền (backing file)',
     formatProbed: 'định dạng được dò tự động',
     snapshots: 'Bản chụp (snapshot)',
@@ -67,7 +67,8 @@ export const vi: Messages = {
   },
   ova: {
     heading: 'Gói máy ảo (OVA)',
-    intro: (vm, disks) => `${vm ? `Máy ảo “${vm}”` : 'Gói này'} có ${disks} ổ đĩa. Thông tin, bản đồ và việc chuyển đổi bên dưới là của ổ được chọn ở đây; mỗi ổ được đọc tại chỗ, không cần giải nén.`,
+    intro: (vm, disks) =>
+      `${vm ? `Máy ảo “${vm}”` : 'Gói này'} có ${disks} ổ đĩa. Thông tin, bản đồ và việc chuyển đổi bên dưới là của ổ được chọn ở đây; mỗi ổ được đọc tại chỗ, không cần giải nén.`,
     choose: 'Ổ đĩa',
   },
   needs: {
@@ -107,11 +108,15 @@ export const vi: Messages = {
     run: 'Kiểm tra ảnh',
     running: 'Đang kiểm tra mọi bảng và bộ đếm tham chiếu…',
     clean: 'Không tìm thấy lỗi nào trong ảnh.',
-    allocated: (allocated, total, percent) => `Đã cấp phát ${allocated.toLocaleString('vi')} trên ${total.toLocaleString('vi')} cluster (${percent} %).`,
-    fragmented: (percent) => `${percent} % số cluster đã cấp phát bị phân mảnh (không nằm ngay sau cluster trước đó trên đĩa). Điều này chỉ làm chậm đôi chút trên ổ đĩa cơ, không ảnh hưởng tính đúng đắn; chuyển đổi ảnh sẽ sắp xếp lại chúng theo thứ tự.`,
+    allocated: (allocated, total, percent) =>
+      `Đã cấp phát ${allocated.toLocaleString('vi')} trên ${total.toLocaleString('vi')} cluster (${percent} %).`,
+    fragmented: (percent) =>
+      `${percent} % số cluster đã cấp phát bị phân mảnh (không nằm ngay sau cluster trước đó trên đĩa). Điều này chỉ làm chậm đôi chút trên ổ đĩa cơ, không ảnh hưởng tính đúng đắn; chuyển đổi ảnh sẽ sắp xếp lại chúng theo thứ tự.`,
     compressed: (percent) => `${percent} % số cluster đã cấp phát được nén.`,
-    leaks: (n) => `${n} cluster bị rò rỉ (leak): vùng trong tệp được đánh dấu là đang dùng nhưng không thuộc về dữ liệu nào — thường do máy ảo hoặc một lệnh qemu-img bị dừng đột ngột. Không hại đến dữ liệu, chỉ tốn chỗ. Lệnh qemu-img check -r leaks sẽ thu hồi chúng, và chuyển đổi ảnh cũng loại bỏ chúng.`,
-    corruptions: (n) => `${n} lỗi: các bảng của ảnh mâu thuẫn nhau nên một phần dữ liệu có thể bị mất hoặc sai. Đừng khởi động máy ảo từ ảnh này. Hãy giữ một bản sao, rồi thử qemu-img check -r all trên bản sao đó, hoặc chuyển đổi sang ảnh mới và kiểm tra hệ thống tệp bên trong máy ảo.`,
+    leaks: (n) =>
+      `${n} cluster bị rò rỉ (leak): vùng trong tệp được đánh dấu là đang dùng nhưng không thuộc về dữ liệu nào — thường do máy ảo hoặc một lệnh qemu-img bị dừng đột ngột. Không hại đến dữ liệu, chỉ tốn chỗ. Lệnh qemu-img check -r leaks sẽ thu hồi chúng, và chuyển đổi ảnh cũng loại bỏ chúng.`,
+    corruptions: (n) =>
+      `${n} lỗi: các bảng của ảnh mâu thuẫn nhau nên một phần dữ liệu có thể bị mất hoặc sai. Đừng khởi động máy ảo từ ảnh này. Hãy giữ một bản sao, rồi thử qemu-img check -r all trên bản sao đó, hoặc chuyển đổi sang ảnh mới và kiểm tra hệ thống tệp bên trong máy ảo.`,
     unchecked: 'Ảnh này không có bộ đếm tham chiếu để kiểm tra (không phải tệp qcow2).',
   },
   convert: {
@@ -134,7 +139,8 @@ export const vi: Messages = {
     saved: (name) => `Đã lưu ${name}`,
     sizes: (output, input) => `Tệp mới chiếm ${output}; các tệp đã mở chiếm ${input}.`,
     commandCopy: 'lệnh qemu-img',
-    commandOva: (disk) => `qemu-img không có trình điều khiển OVA: OVA là một tệp lưu trữ tar, nên dòng đầu lấy ${disk} ra khỏi nó (tar cần đủ chỗ trống), rồi qemu-img chuyển đổi tệp đó.`,
+    commandOva: (disk) =>
+      `qemu-img không có trình điều khiển OVA: OVA là một tệp lưu trữ tar, nên dòng đầu lấy ${disk} ra khỏi nó (tar cần đủ chỗ trống), rồi qemu-img chuyển đổi tệp đó.`,
     commandSecrets: (files) =>
       `Trước khi chạy, hãy tạo ${files.map((f) => `${f} chứa ${f === 'passphrase.txt' ? 'cụm mật khẩu của ảnh' : 'cụm mật khẩu của ảnh mới'}`).join(' và ')}, không có ký tự xuống dòng ở cuối (printf '%s' … > ${files[0]}); xoá ${files.length === 1 ? 'tệp đó' : 'chúng'} sau khi xong. Bản thân cụm mật khẩu không bao giờ nằm trên dòng lệnh, nơi người dùng khác và lịch sử của shell có thể thấy.`,
     cancelled: 'Đã huỷ: không có gì được lưu',
@@ -151,7 +157,8 @@ export const vi: Messages = {
         full
           ? `Bộ nhớ riêng của trình duyệt chỉ còn trống ${free} mà ảnh đĩa có thể chiếm tới ${size}, nên ảnh đĩa được tải xuống ngay trong lúc chuyển đổi.`
           : 'Cửa sổ này không cho trang bộ nhớ riêng (cửa sổ riêng tư và một số trình duyệt không cho), nên ảnh đĩa được tải xuống ngay trong lúc chuyển đổi.',
-      memory: (size) => `Cửa sổ này không lưu được ảnh đĩa cũng không tải xuống dạng luồng được, nên ảnh đĩa nhỏ này (tối đa ${size}) được dựng trong bộ nhớ rồi tải xuống.`,
+      memory: (size) =>
+        `Cửa sổ này không lưu được ảnh đĩa cũng không tải xuống dạng luồng được, nên ảnh đĩa nhỏ này (tối đa ${size}) được dựng trong bộ nhớ rồi tải xuống.`,
     },
     tooBig: (size, free, limit) =>
       `Ảnh đĩa mới có thể chiếm tới ${size} (ước tính dè dặt), nhiều hơn cửa sổ này chứa được: ${free === undefined ? 'cửa sổ không có bộ nhớ riêng' : `bộ nhớ riêng chỉ còn trống ${free}`}, không có service worker để tải xuống dạng luồng, và trong bộ nhớ chỉ tối đa ${limit}. Hãy mở diskimg trong một cửa sổ thường, hoặc trong trình duyệt lưu được vào tệp (Chromium), hoặc chọn đầu ra qcow2, vốn chỉ chứa phần dữ liệu.`,
@@ -160,31 +167,42 @@ export const vi: Messages = {
   },
   after: {
     heading: 'Dùng với libvirt',
-    intro: 'Hãy tắt máy ảo trước. Sau đó chạy virsh edit với tên máy ảo và thay phần tử <disk> của nó bằng phần tử này (sửa đường dẫn thành nơi đặt tệp mới):',
+    intro:
+      'Hãy tắt máy ảo trước. Sau đó chạy virsh edit với tên máy ảo và thay phần tử <disk> của nó bằng phần tử này (sửa đường dẫn thành nơi đặt tệp mới):',
     snippetCopy: 'phần tử disk của libvirt',
     keep: 'Ảnh cũ vẫn nằm nguyên chỗ cũ cho đến khi bạn tự xoá — hãy giữ nó cho đến khi máy ảo khởi động được từ ảnh mới.',
   },
   crypt: {
     heading: 'Ảnh được mã hoá',
-    intro: 'Ảnh này được mã hoá. Hãy nhập cụm mật khẩu để xem các phân vùng và chuyển đổi nó. Cụm mật khẩu chỉ nằm trong bộ nhớ của trang này: không bao giờ được gửi đi hay lưu lại.',
+    intro:
+      'Ảnh này được mã hoá. Hãy nhập cụm mật khẩu để xem các phân vùng và chuyển đổi nó. Cụm mật khẩu chỉ nằm trong bộ nhớ của trang này: không bao giờ được gửi đi hay lưu lại.',
     label: 'Cụm mật khẩu',
     unlock: 'Mở khoá',
     unlocked: 'Đã mở khoá cho trang này.',
-    aesIntro: 'Mã hoá AES kiểu cũ không lưu gì để kiểm tra cụm mật khẩu: diskimg (cũng như qemu-img) không thể biết cụm mật khẩu sai, và dữ liệu giải mã ra sẽ là rác. diskimg kiểm tra xem đĩa sau khi giải mã có bắt đầu giống một ổ đĩa không.',
+    aesIntro:
+      'Mã hoá AES kiểu cũ không lưu gì để kiểm tra cụm mật khẩu: diskimg (cũng như qemu-img) không thể biết cụm mật khẩu sai, và dữ liệu giải mã ra sẽ là rác. diskimg kiểm tra xem đĩa sau khi giải mã có bắt đầu giống một ổ đĩa không.',
     aesLooksRight: 'Đĩa sau khi giải mã bắt đầu giống một ổ đĩa (tìm thấy bảng phân vùng hoặc hệ thống tệp).',
-    aesLooksWrong: 'Đĩa sau khi giải mã không giống một ổ đĩa: không có bảng phân vùng, không có hệ thống tệp. Có lẽ cụm mật khẩu sai — chuyển đổi lúc này sẽ ghi ra dữ liệu rác.',
+    aesLooksWrong:
+      'Đĩa sau khi giải mã không giống một ổ đĩa: không có bảng phân vùng, không có hệ thống tệp. Có lẽ cụm mật khẩu sai — chuyển đổi lúc này sẽ ghi ra dữ liệu rác.',
     another: 'Nhập cụm mật khẩu khác',
     encryptOutput: 'Mã hoá ảnh mới (LUKS, như qemu-img -o encrypt.format=luks)',
     outputPassphrase: 'Cụm mật khẩu cho ảnh mới',
     needsPassphrase: 'Hãy nhập cụm mật khẩu cho ảnh mới trước.',
     confirmPassphrase: 'Nhập lại cụm mật khẩu',
     mismatch: 'Hai cụm mật khẩu không khớp: hãy nhập cùng một cụm hai lần.',
-    decrypting: 'Ảnh này được mã hoá, nhưng ảnh mới sẽ không được mã hoá: ai có tệp cũng đọc được đĩa. Hãy chọn “Mã hoá ảnh mới” để giữ mã hoá.',
-    decryptingRaw: 'Ảnh này được mã hoá, nhưng ảnh mới sẽ không được mã hoá: ai có tệp cũng đọc được đĩa. Chỉ đầu ra qcow2 không nén mới mã hoá được.',
+    decrypting:
+      'Ảnh này được mã hoá, nhưng ảnh mới sẽ không được mã hoá: ai có tệp cũng đọc được đĩa. Hãy chọn “Mã hoá ảnh mới” để giữ mã hoá.',
+    decryptingRaw:
+      'Ảnh này được mã hoá, nhưng ảnh mới sẽ không được mã hoá: ai có tệp cũng đọc được đĩa. Chỉ đầu ra qcow2 không nén mới mã hoá được.',
   },
   partitions: {
     heading: 'Phân vùng',
-    scheme: (scheme) => (scheme === 'gpt' ? 'Bảng phân vùng GUID (GPT)' : scheme === 'mbr' ? 'Bảng phân vùng MBR' : 'Không có bảng phân vùng: một hệ thống tệp trên toàn bộ đĩa'),
+    scheme: (scheme) =>
+      scheme === 'gpt'
+        ? 'Bảng phân vùng GUID (GPT)'
+        : scheme === 'mbr'
+          ? 'Bảng phân vùng MBR'
+          : 'Không có bảng phân vùng: một hệ thống tệp trên toàn bộ đĩa',
     index: '#',
     start: 'Bắt đầu',
     size: 'Kích thước',
@@ -222,11 +240,21 @@ export const vi: Messages = {
     loading: 'Đang đọc thư mục…',
     name: 'Tên',
     type: 'Loại',
-    typeName: { file: 'tệp', dir: 'thư mục', symlink: 'liên kết', block: 'thiết bị khối', char: 'thiết bị ký tự', fifo: 'FIFO (ống có tên)', socket: 'socket' },
+    typeName: {
+      file: 'tệp',
+      dir: 'thư mục',
+      symlink: 'liên kết',
+      block: 'thiết bị khối',
+      char: 'thiết bị ký tự',
+      fifo: 'FIFO (ống có tên)',
+      socket: 'socket',
+    },
     device: 'Số thiết bị',
-    zisofs: (version: number, stored: string) => `zisofs${version === 2 ? '2' : ''}: lưu dạng nén, ${stored} trên đĩa (giải nén khi trích xuất)`,
+    zisofs: (version: number, stored: string) =>
+      `zisofs${version === 2 ? '2' : ''}: lưu dạng nén, ${stored} trên đĩa (giải nén khi trích xuất)`,
     bootDamage: 'Danh mục khởi động bị hỏng',
-    truncated: (missing: string, count: number, more: boolean) => `Tệp ảnh bị cắt cụt: thiếu ${missing} của đĩa; ${count.toLocaleString('vi')}${more ? ' tệp trở lên' : ' tệp'} mất dữ liệu:`,
+    truncated: (missing: string, count: number, more: boolean) =>
+      `Tệp ảnh bị cắt cụt: thiếu ${missing} của đĩa; ${count.toLocaleString('vi')}${more ? ' tệp trở lên' : ' tệp'} mất dữ liệu:`,
     truncatedMore: (n: number) => `… và ${n.toLocaleString('vi')} tệp nữa`,
     open: 'Mở thư mục',
     select: 'Xem chi tiết',
@@ -254,7 +282,8 @@ export const vi: Messages = {
     computing: 'Đang đọc toàn bộ ảnh…',
     paste: 'Dán tệp SHA256SUMS (hoặc một dòng của nó) đi kèm ảnh',
     match: (algorithm) => `Khớp: mã ${algorithm} đúng với mã được liệt kê cho tệp này.`,
-    mismatch: (algorithm) => `Không khớp: mã ${algorithm} khác với mã được liệt kê. Tệp tải về bị hỏng hoặc không phải tệp bạn nghĩ: đừng dùng nó.`,
+    mismatch: (algorithm) =>
+      `Không khớp: mã ${algorithm} khác với mã được liệt kê. Tệp tải về bị hỏng hoặc không phải tệp bạn nghĩ: đừng dùng nó.`,
     listedAs: (algorithm, listed, name) => `Mã ${algorithm} khớp với ${listed} trong danh sách: ${name} chính là tệp đó dưới một tên khác.`,
     computeToCheck: 'Hãy tính mã kiểm tra ở trên để đối chiếu tệp với văn bản này.',
     notListed: (name) => `${name} không có trong nội dung đã dán.`,
