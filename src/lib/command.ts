@@ -3,6 +3,7 @@
  * holding the image and the files it names), it makes the same disk. A passphrase never appears in
  * it: qemu-img reads it from a file the user makes (--object secret,file=…).
  */
+import { changedOptions } from './format-options.ts';
 import type { ConvertSettings } from './outputs.ts';
 
 export interface CommandInput {
@@ -23,6 +24,8 @@ export interface CommandOutput {
   encrypt: boolean;
   /** The internal snapshot exported ('' for the current disk). */
   snapshotId: string;
+  /** The disk is made this large (Azure's whole MiB): created first, then converted into (-n). */
+  targetSize?: number;
 }
 
 /** Files holding the passphrases, made by the user (a secret object reads the file whole). */
@@ -43,7 +46,28 @@ export function equivalentCommand(input: CommandInput, output: CommandOutput): s
   const lines: string[] = [];
   const source = input.ovaDisk ?? input.name;
   if (input.ovaDisk) lines.push(['tar', '-xf', quote(input.name), quote(input.ovaDisk)].join(' '));
-  const parts = ['qemu-img', 'convert', '-p'];
+  const s = output.settings;
+  // qemu-img writes no OVA: diskimg's CLI does, with the same flags.
+  const parts = s.outputFormat === 'ova' ? ['npx', 'diskimg', 'convert', '-p'] : ['qemu-img', 'convert', '-p'];
+  const formatOptions = Object.entries(changedOptions(s.outputFormat, s.formatOptions)).map(
+    ([key, value]) => `${key}=${optionValue(value)}`,
+  );
+  if (output.targetSize !== undefined) {
+    // A disk larger than the source: made at its size first, then filled (-o has no effect with -n).
+    lines.push(
+      [
+        'qemu-img',
+        'create',
+        '-q',
+        '-f',
+        s.outputFormat,
+        ...(formatOptions.length ? ['-o', formatOptions.join(',')] : []),
+        quote(output.name),
+        String(output.targetSize),
+      ].join(' '),
+    );
+    parts.push('-n');
+  }
   const inputSecret = input.encryption ? 'sec0' : undefined;
   const outputSecret = output.encrypt ? (inputSecret ? 'sec1' : 'sec0') : undefined;
   if (inputSecret) parts.push('--object', `secret,id=${inputSecret},file=${optionValue(INPUT_SECRET_FILE)}`);
@@ -55,8 +79,8 @@ export function equivalentCommand(input: CommandInput, output: CommandOutput): s
     parts.push('-f', input.format);
   }
   if (output.snapshotId) parts.push('-l', `snapshot.id=${output.snapshotId}`);
-  const s = output.settings;
   parts.push('-O', s.outputFormat);
+  if (s.outputFormat !== 'qcow2' && output.targetSize === undefined && formatOptions.length) parts.push('-o', formatOptions.join(','));
   if (s.outputFormat === 'qcow2') {
     if (s.compression !== 'none') parts.push('-c');
     const options: string[] = [];

@@ -1,5 +1,6 @@
 /** One conversion at a time: settings, progress, cancel, and delivering the result. */
-import type { OutputFormat } from '../core/pipeline/convert-image.ts';
+import { azureDiskSize, DESTINATION_OUTPUTS, type Destination, type PageFormat } from './destinations.ts';
+import { changedOptions } from './format-options.ts';
 import * as Comlink from 'comlink';
 import type { ImageSource, SerializedError } from '../../workers/engine.worker.ts';
 import { startEngine } from './engine-client.ts';
@@ -12,7 +13,7 @@ import { activeJob } from './active-job.svelte.ts';
 
 /** How the last job ended, for the page to say in its language. */
 export type Outcome =
-  | { kind: 'saved' | 'downloaded'; name: string; format: OutputFormat; size: number; inputSize: number }
+  | { kind: 'saved' | 'downloaded'; name: string; format: PageFormat; destination: Destination | ''; size: number; inputSize: number }
   | { kind: 'cancelled' | 'cancelledIncomplete' };
 
 /** Time left is shown once this much has passed and this much is done (or, on a slow start, after the longer wait). */
@@ -21,7 +22,14 @@ const ESTIMATE_AFTER_FRACTION = 0.02;
 const ESTIMATE_ANYWAY_SECONDS = 5;
 
 export class Converter {
-  settings = $state<ConvertSettings>({ outputFormat: 'qcow2', compression: 'none', clusterSize: 65536, compat: '1.1' });
+  settings = $state<ConvertSettings>({
+    outputFormat: 'qcow2',
+    compression: 'none',
+    clusterSize: 65536,
+    compat: '1.1',
+    formatOptions: {},
+    destination: '',
+  });
   /** Encrypt a qcow2 output with LUKS under this passphrase (kept in memory for this page only). */
   encrypt = $state(false);
   encryptPassphrase = $state('');
@@ -77,11 +85,18 @@ export class Converter {
     const encryptPassphrase =
       this.encrypt && settings.outputFormat === 'qcow2' && settings.compression === 'none' ? this.encryptPassphrase : undefined;
     // Plain copies: Svelte state proxies cannot be cloned into a worker.
+    const { formatOptions, destination, ...common } = settings;
     const job = {
       file,
       backing: [...backing],
       ovaDisk,
-      ...settings,
+      ...common,
+      formatOptions: changedOptions(settings.outputFormat, formatOptions),
+      targetSize:
+        destination && DESTINATION_OUTPUTS[destination].wholeMiB && settings.outputFormat === 'vpc'
+          ? azureDiskSize(virtualSize)
+          : undefined,
+      outputName: name,
       snapshot: snapshot ? `snapshot.id=${snapshot.id}` : undefined,
       passphrase,
       encryptPassphrase,
@@ -166,6 +181,7 @@ export class Converter {
           kind: await deliver(target, result.value.blob),
           name,
           format: settings.outputFormat,
+          destination,
           size: result.value.outputSize,
           inputSize: file.size + backing.reduce((sum, other) => sum + other.size, 0),
         };

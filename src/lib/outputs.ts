@@ -1,9 +1,14 @@
 /** Output naming and delivery in the page: picker file, or OPFS staging and a download. */
 import type { OutputFormat } from '../core/pipeline/convert-image.ts';
 import { outputDriver } from '../core/formats/outputs.ts';
+import type { Destination, PageFormat } from './destinations.ts';
 
 export interface ConvertSettings {
-  outputFormat: OutputFormat;
+  outputFormat: PageFormat;
+  /** -o options of formats other than raw and qcow2, as qemu-img spells them. */
+  formatOptions: Record<string, string>;
+  /** The hypervisor the disk is going to, when the user chose one (it set format and options). */
+  destination: Destination | '';
   compression: 'none' | 'zlib' | 'zstd';
   clusterSize: number;
   compat: '0.10' | '1.1';
