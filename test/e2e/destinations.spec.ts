@@ -15,6 +15,13 @@ const root = mkdtempSync(join(tmpdir(), 'diskimg-e2e-destinations-'));
 test.afterAll(() => rmSync(root, { recursive: true, force: true }));
 const MiB = 1 << 20;
 
+/** The parts of qemu-img info --output=json read here. */
+interface QemuInfo {
+  format: string;
+  'virtual-size': number;
+  'format-specific': { data: { 'create-type'?: string } };
+}
+
 /** 5 MiB and three sectors of text, zeros and random data: not a whole number of MiB. */
 function source(dir: string): string {
   const file = join(dir, 'vm.img');
@@ -33,7 +40,7 @@ const cases = [
     id: 'workstation',
     format: 'vmdk',
     ending: 'vmdk',
-    check: (i: Record<string, any>) => expect(i['format-specific'].data['create-type']).toBe('monolithicSparse'),
+    check: (i: QemuInfo) => expect(i['format-specific'].data['create-type']).toBe('monolithicSparse'),
   },
   { destination: 'VirtualBox (VDI)', id: 'virtualbox', format: 'vdi', ending: 'vdi', check: () => {} },
   { destination: 'Hyper-V (VHDX)', id: 'hyperv', format: 'vhdx', ending: 'vhdx', check: () => {} },
@@ -42,7 +49,7 @@ const cases = [
     id: 'azure',
     format: 'vpc',
     ending: 'vhd',
-    check: (i: Record<string, any>) => expect(i['virtual-size'] % MiB).toBe(0),
+    check: (i: QemuInfo) => expect(i['virtual-size'] % MiB).toBe(0),
   },
 ] as const;
 
