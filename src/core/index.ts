@@ -21,7 +21,7 @@
 export { openImage, unlockImage, lockedLayers, probeFormat, parseSnapshotSpec, MAX_CHAIN_DEPTH } from './open.ts';
 export type { SnapshotWanted } from './formats/qcow2/snapshots.ts';
 export type { DiskImage, OpenOptions, BackingResolver, Passphrase, PassphraseSource, EncryptedImageRef } from './disk.ts';
-export type { Extent, ExtentKind, Layer, FormatFacts, SnapshotInfo } from './image.ts';
+export type { Extent, ExtentKind, Layer, FormatFacts, SnapshotInfo, LeakedCluster } from './image.ts';
 export type { ProbeResult } from './probe.ts';
 export { DRIVERS as FORMATS } from './formats/index.ts';
 export type { FormatDriver, OpenContext, ProbeScore } from './formats/index.ts';
@@ -51,7 +51,27 @@ export {
 } from './partitions/index.ts';
 
 // Conversion
-export { convertImage, isSeekable, OUTPUT_FORMATS, type OutputFormat, type ConvertImageOptions } from './pipeline/convert-image.ts';
+export {
+  convertImage,
+  isSeekable,
+  OUTPUT_FORMATS,
+  type OutputFormat,
+  type ConvertImageOptions,
+  type StreamOutputFormat,
+} from './pipeline/convert-image.ts';
+export { OUTPUT_DRIVERS, outputDriver } from './formats/outputs.ts';
+export type { OutputDriver, OutputOption, OutputOptionType, OutputOptionValues, OutputContext } from './formats/output/driver.ts';
+export type { VmdkWriteOptions } from './formats/vmdk/write-sparse.ts';
+export type { VpcWriteOptions } from './formats/vpc/write.ts';
+export type { VdiWriteOptions } from './formats/vdi/write.ts';
+export type { VhdxWriteOptions } from './formats/vhdx/write.ts';
+export type { OvaSettings } from './formats/ova/write/options.ts';
+export type { OvaController } from './formats/ova/write/ovf-envelope.ts';
+export type { GuestWriter } from './formats/output/guest-writer.ts';
+export type { HostFile, MetadataOverlay, Placement } from './formats/output/host-file.ts';
+export type { OvaConvertOptions } from './formats/ova/write/convert.ts';
+export type { StreamOptimizedSettings } from './formats/vmdk/write/stream-optimized.ts';
+export type { PoolCodec } from './codecs/compressor-pool.ts';
 export type { Qcow2ConvertOptions } from './pipeline/convert-qcow2.ts';
 export type { ConvertOptions } from './pipeline/convert.ts';
 export type { Qcow2WriteOptions } from './formats/qcow2/write/writer.ts';
