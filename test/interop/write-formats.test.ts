@@ -63,13 +63,18 @@ const vhdMask: Mask = (file) => {
   return [...(head.toString('latin1') === 'conectix' ? vhdFooterFields(0) : []), ...vhdFooterFields(size - 512)];
 };
 const vdiMask: Mask = () => [[0x188, 32]];
-/** The embedded descriptor (its CID is random, and its length follows the CID's): compared apart. */
+/**
+ * The embedded descriptor (its CID is random, and its length follows the CID's): compared apart,
+ * up to its NUL. qemu-img draws a second CID at the first data write and rewrites the text in
+ * place; when that CID has fewer hex digits, the old text's last byte stays after the NUL (seen
+ * in 1 of 48 runs): randomness too.
+ */
 const vmdkMask: Mask = () => [[512, 20 * 512]];
-const vmdkDescriptor = (file: string) =>
-  readAt(file, 512, 20 * 512)
-    .toString('latin1')
-    .replace(/\0+$/, '')
-    .replace(/^CID=[0-9a-f]{1,8}$/m, 'CID=…');
+const vmdkDescriptor = (file: string) => {
+  const text = readAt(file, 512, 20 * 512).toString('latin1');
+  const end = text.indexOf('\0');
+  return (end < 0 ? text : text.slice(0, end)).replace(/^CID=[0-9a-f]{1,8}$/m, 'CID=…');
+};
 function readAt(file: string, offset: number, length: number): Buffer {
   const bytes = Buffer.alloc(length);
   const fd = openSync(file, 'r');
@@ -371,7 +376,8 @@ describe('VMDK of several files: a descriptor and its extents beside it', () => 
         expect(qemuImg('compare', input(), ours).stdout).toBe('Images are identical.\n');
         // The descriptor file: the same text but the CID, padded to a sector as qemu leaves it.
         // (The CID's length moves where the zero padding starts.)
-        const text = (file: string) => readAt(file, 0, statSync(file).size).toString('latin1').replace(/\0+$/, '');
+        // Up to the NUL: what qemu's CID rewrite may leave after it is no text (see vmdkDescriptor).
+        const text = (file: string) => readAt(file, 0, statSync(file).size).toString('latin1').split('\0')[0];
         expect(statSync(ours).size).toBe(statSync(theirs).size);
         expect(text(ours).replace(/^CID=[0-9a-f]+$/m, 'CID=…')).toBe(text(theirs).replace(/^CID=[0-9a-f]+$/m, 'CID=…'));
         // Each extent the descriptor names: byte for byte.
