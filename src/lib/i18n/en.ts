@@ -23,7 +23,7 @@ export const en = {
     tagline: 'qemu-img in your browser: inspect and convert virtual-machine disk images. Your files never leave this machine.',
     reading: (name: string) => `Reading ${name}…`,
     reads:
-      'Reads qcow2, raw, VMDK (and OVA), VHD, VHDX, VDI, QED, qcow, Parallels, Bochs, cloop, DMG and LUKS disk images, and ISO 9660 / UDF discs. Writes qcow2 and raw. Works offline once loaded.',
+      'Reads qcow2, raw, VMDK (and OVA), VHD, VHDX, VDI, QED, qcow, Parallels, Bochs, cloop, DMG and LUKS disk images, and ISO 9660 / UDF discs. Writes qcow2, raw, VMDK, VHD, VHDX, VDI and OVA. Works offline once loaded.',
     replaceRunning: (running: string, next: string) => `${running} is still being converted. Cancel that conversion and open ${next}?`,
     replacedJob: (name: string) => `The conversion of ${name} was cancelled; nothing of it was saved.`,
   },

@@ -9,7 +9,7 @@ export const vi: Messages = {
     tagline: 'qemu-img ngay trong trình duyệt: xem và chuyển đổi ảnh đĩa máy ảo. Tệp của bạn không bao giờ rời khỏi máy này.',
     reading: (name) => `Đang đọc ${name}…`,
     reads:
-      'Đọc ảnh đĩa qcow2, raw, VMDK (và OVA), VHD, VHDX, VDI, QED, qcow, Parallels, Bochs, cloop, DMG và LUKS, cùng đĩa quang ISO 9660 / UDF. Ghi ra qcow2 và raw. Dùng được cả khi ngoại tuyến sau khi đã tải trang.',
+      'Đọc ảnh đĩa qcow2, raw, VMDK (và OVA), VHD, VHDX, VDI, QED, qcow, Parallels, Bochs, cloop, DMG và LUKS, cùng đĩa quang ISO 9660 / UDF. Ghi ra qcow2, raw, VMDK, VHD, VHDX, VDI và OVA. Dùng được cả khi ngoại tuyến sau khi đã tải trang.',
     replaceRunning: (running, next) => `${running} vẫn đang được chuyển đổi. Hủy lần chuyển đổi đó và mở ${next}?`,
     replacedJob: (name) => `Đã hủy chuyển đổi ${name}; không có gì được lưu.`,
   },
