@@ -1,4 +1,5 @@
 /** What every command gets: output streams, and opening images the way qemu-img opens them. */
+import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { DiskImage, OpenOptions } from '../core/disk.ts';
 import { isDiskImgError } from '../core/errors.ts';
@@ -118,3 +119,9 @@ export function outputFormat(io: CliIO, value: string | undefined): 'human' | 'j
 
 export const absolutePath = (path: string) => (isAbsolute(path) ? path : resolve(path));
 export { dirname };
+
+/** One file under two names (a symlink, a hard link, a ./ path): same device and inode. */
+export async function sameFile(a: string, b: string): Promise<boolean> {
+  const [sa, sb] = await Promise.all([stat(a).catch(() => null), stat(b).catch(() => null)]);
+  return sa !== null && sb !== null && sa.dev === sb.dev && sa.ino === sb.ino;
+}

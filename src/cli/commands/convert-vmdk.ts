@@ -2,7 +2,6 @@
  * convert -O vmdk (subformat=streamOptimized, qemu-img's -o options and messages) and -O ova
  * (ours: qemu-img has no OVA output; -o cpus, memory, name, controller, manifest).
  */
-import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { inlineCompressor, type ClusterCompressor } from '../../core/codecs/compress.ts';
 import { DiskImgError } from '../../core/errors.ts';
@@ -14,14 +13,8 @@ import { GRAIN_SIZE, type StreamOptimizedSettings } from '../../core/formats/vmd
 import { NodeCompressorPool } from '../../node/compress-pool.ts';
 import { NodeFileSink } from '../../node/file-sink.ts';
 import { parseOptionList, type ParsedArgs } from '../args.ts';
-import { type CliIO, explain, fail, openForCommand, ovaDiskOption } from '../context.ts';
+import { type CliIO, explain, fail, openForCommand, ovaDiskOption, sameFile } from '../context.ts';
 import { progressPrinter } from '../progress.ts';
-
-/** One file under two names (a symlink, a hard link, a ./ path): same device and inode. */
-async function sameFile(a: string, b: string): Promise<boolean> {
-  const [sa, sb] = await Promise.all([stat(a).catch(() => null), stat(b).catch(() => null)]);
-  return sa !== null && sb !== null && sa.dev === sb.dev && sa.ino === sb.ino;
-}
 
 export async function convertToVmdkOrOva(args: ParsedArgs, io: CliIO, outFormat: 'vmdk' | 'ova'): Promise<number> {
   const [source, target] = args.positional;

@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { deflateCompressor, inlineCompressor, type ClusterCompressor } from '../../core/codecs/compress.ts';
 import { DiskImgError } from '../../core/errors.ts';
@@ -9,7 +8,7 @@ import { parseOutputOptions } from '../../core/formats/output/driver.ts';
 import { NodeFileSink } from '../../node/file-sink.ts';
 import { NodeCompressorPool } from '../../node/compress-pool.ts';
 import { parseArgs, parseOptionList } from '../args.ts';
-import { type CliIO, OVA_DISK_OPTION, explain, fail, openForCommand, ovaDiskOption, usage } from '../context.ts';
+import { type CliIO, OVA_DISK_OPTION, explain, fail, openForCommand, ovaDiskOption, sameFile, usage } from '../context.ts';
 import { progressPrinter } from '../progress.ts';
 import { encryptOptions, qcow2Options } from '../qcow2-options.ts';
 import { SECRET_OPTIONS, Secrets, imageSpec, passphraseFile } from '../secrets.ts';
@@ -19,12 +18,6 @@ import { luksCreateSpec } from '../../core/crypto/luks.ts';
 import { convertToVmdkOrOva } from './convert-vmdk.ts';
 
 export const convertHelp = `convert [-f FMT] [--ova-disk N] [-O ${OUTPUT_FORMATS.join('|')}|ova] [-c] [-o OPTIONS] [-l SNAPSHOT] [-p] [-m N] [--backing FILE]... [--object secret,...] [--image-opts] [--passphrase-file FILE] [-U] SRC DST`;
-
-/** One file under two names (a symlink, a hard link, a ./ path): same device and inode. */
-async function sameFile(a: string, b: string): Promise<boolean> {
-  const [sa, sb] = await Promise.all([stat(a).catch(() => null), stat(b).catch(() => null)]);
-  return sa !== null && sb !== null && sa.dev === sb.dev && sa.ino === sb.ino;
-}
 
 export async function convert(argv: string[], io: CliIO): Promise<number> {
   const args = parseArgs(argv, {
