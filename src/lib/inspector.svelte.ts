@@ -57,8 +57,8 @@ export class Inspector {
 
   /** Adds backing files (a later pick replaces one of the same name) and looks again. */
   async addBacking(files: File[]): Promise<void> {
-    const names = new Set(files.map((f) => f.name));
-    this.backing = [...this.backing.filter((f) => !names.has(f.name)), ...files];
+    const names = files.map((f) => f.name);
+    this.backing = [...this.backing.filter((f) => !names.includes(f.name)), ...files];
     await this.inspect();
   }
 

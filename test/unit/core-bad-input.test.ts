@@ -5,7 +5,6 @@
 import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, afterAll } from 'vitest';
-import { DiskImgError } from '../../src/core/errors.ts';
 import { MemoryStorage } from '../../src/core/storage/storage.ts';
 import { openImage } from '../../src/core/open.ts';
 import { be32, be64, copy, firstL2, patch, qemuImg, qemuImgError, qemuIo, readBE64, scratchDir, readFailure } from '../support/qemu.ts';

@@ -6,7 +6,6 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readSync, rmSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DiskImgError } from '../../src/core/errors.ts';
 import { copy, open, qemuImg, qemuImgError, scratchDir, readFailure } from '../support/qemu.ts';
 import { stampCrc, unflushLastLogEntry } from '../interop/vhdx-fixtures.ts';
 import { diskimg, qemuImg as qemuRun } from '../interop/support.ts';

@@ -10,7 +10,7 @@ import { fatGeometry, isExfatBootSector, ntfsGeometry, probeFilesystem } from '.
 import { readGpt } from './gpt.ts';
 import { looksLikeMbr, mbrEntries, isUsed, readMbr } from './mbr.ts';
 import { ByteSource, type GuestReader } from './source.ts';
-import type { Partition, PartitionReport } from './types.ts';
+import type { PartitionReport } from './types.ts';
 
 export type { FilesystemInfo, Partition, PartitionReport, PartitionType } from './types.ts';
 export type { GuestReader } from './source.ts';

@@ -40,7 +40,6 @@ const SECTORS_PER_CHUNK = 2 ** 23;
 const METADATA_ITEMS_OFFSET = 64 * KiB;
 const CREATOR = 'diskimg';
 
-const STATE_NOT_PRESENT = 0;
 const STATE_ZERO = 2;
 const STATE_FULLY_PRESENT = 6;
 

@@ -222,7 +222,7 @@ export class VmdkLayer implements Layer {
       );
     const inFile = Math.max(0, Math.min(2 * grainBytes, e.storage.size - hostOffset));
     const buffer = inFile > 0 ? await e.storage.read(hostOffset, inFile) : new Uint8Array(0);
-    let input = buffer;
+    let input: Uint8Array;
     if (e.hasMarker) {
       const size = buffer.length >= MARKER_HEADER ? (buffer[8] | (buffer[9] << 8) | (buffer[10] << 16)) + buffer[11] * 0x1000000 : 0;
       if (size === 0 || size > 2 * grainBytes)
