@@ -22,7 +22,7 @@ export interface Driver {
 
 /** A process and all its descendants (for memory figures: only this run's browser). */
 export function processTree(root: number): number[] {
-  let table: Array<[number, number]> = [];
+  let table: Array<[number, number]>;
   try {
     table = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' })
       .trim()

@@ -4,7 +4,9 @@
  * (dist/, from `vite build`) on its own port and runs the same focused suite in each.
  *
  *   tsx test/browsers/run.ts [firefox] [firefox-private] [webkit]     (all three by default)
- *   BROWSERS_LARGE_MIB=2048 … also times one raw→qcow2 job of that size, with the browser's peak RSS
+ * Every engine also converts a 2 GiB sparse raw (BROWSERS_SPARSE_MIB) and must keep its largest
+ * process under a bound well below the input's size.
+ *   BROWSERS_LARGE_MIB=2048 … also times one mixed raw→qcow2 job of that size, with the browser's peak RSS
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -12,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Driver } from './driver.ts';
 import { launchFirefox } from './firefox.ts';
-import { largeJob, makeFixtures, runScenarios } from './scenarios.ts';
+import { largeJob, makeFixtures, runScenarios, SPARSE_JOB_PROCESS_LIMIT_MIB, sparseJob } from './scenarios.ts';
 import { launchWebKit } from './webkit.ts';
 
 const PORT = 4175;
@@ -58,6 +60,12 @@ try {
         console.log(
           `      ${r.name}: rung ${r.rung}, ${r.seconds.toFixed(1)} s, RSS peak ${r.peakRssMiB} MiB (largest process ${r.peakProcessMiB}) — ${r.sentence}`,
         );
+      const sparse = Number(process.env.BROWSERS_SPARSE_MIB ?? 2048);
+      const sparseResult = await sparseJob(driver, ORIGIN, dir, sparse);
+      results.push(sparseResult);
+      console.log(
+        `  ok  ${sparse} MiB sparse raw→qcow2: ${sparseResult.seconds.toFixed(1)} s, rung ${sparseResult.rung}, largest process ${sparseResult.peakProcessMiB} MiB (limit ${SPARSE_JOB_PROCESS_LIMIT_MIB}), all processes ${sparseResult.peakRssMiB} MiB`,
+      );
       const large = Number(process.env.BROWSERS_LARGE_MIB ?? 0);
       if (large > 0) {
         const job = await largeJob(driver, ORIGIN, dir, large);
