@@ -9,7 +9,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, writeSync, statSync, rmSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { inputFile, qcow2Made, qemuQcow2, type Qcow2Kind } from './files.ts';
+import { inputFile, qcow2Made, qemuImage, qemuQcow2, type Qcow2Kind } from './files.ts';
 import { option } from './options.ts';
 
 const sizeGiB = Number(option('size-gib', '2'));
@@ -160,6 +160,23 @@ const jobs: Job[] = [
       qemu: args,
       ours: args,
       format: format as string,
+    };
+  }),
+  // The readers of the other formats, each from qemu-img's own image of the input.
+  ...[
+    ['vmdk→raw', 'vmdk', []],
+    ['vmdk stream→raw', 'vmdk', ['-o', 'subformat=streamOptimized']],
+    ['vhd→raw', 'vpc', []],
+    ['vdi→raw', 'vdi', []],
+    ['vhdx→raw', 'vhdx', []],
+  ].map(([name, format, options]) => {
+    const args = ['convert', '-f', format as string, '-O', 'raw'];
+    return {
+      name: name as string,
+      from: () => qemuImage(dir, format as string, options as string[], sizeGiB),
+      out: `${(name as string).replace(/\W+/g, '-')}-${sizeGiB}g.raw`,
+      qemu: args,
+      ours: args,
     };
   }),
 ];

@@ -23,3 +23,10 @@ export function qemuQcow2(dir: string, kind: Qcow2Kind, sizeGiB: number): string
     execFileSync('qemu-img', ['convert', ...QEMU_OPTIONS[kind], '-f', 'raw', '-O', 'qcow2', inputFile(dir, sizeGiB), file]);
   return file;
 }
+
+/** A reader job's input: qemu-img's image of the raw input in another format (made once, kept). */
+export function qemuImage(dir: string, format: string, options: string[], sizeGiB: number): string {
+  const file = join(dir, `reader-${[format, ...options].join('-').replace(/\W+/g, '-')}-${sizeGiB}g.${format}.qemu`);
+  if (!existsSync(file)) execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', format, ...options, inputFile(dir, sizeGiB), file]);
+  return file;
+}
