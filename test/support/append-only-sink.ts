@@ -18,3 +18,22 @@ export class AppendOnlyFileSink implements Sink {
     closeSync(this.fd);
   }
 }
+
+/**
+ * The same in memory: every write must continue exactly where the last one ended. `keep: false`
+ * only checks the order and counts (for outputs too large to hold).
+ */
+export class AppendOnlySink implements Sink {
+  private readonly parts: Uint8Array[] = [];
+  length = 0;
+  constructor(private readonly options: { keep: boolean } = { keep: true }) {}
+  async write(offset: number, bytes: Uint8Array): Promise<void> {
+    if (offset !== this.length) throw new Error(`write at ${offset}, but the stream is at ${this.length}`);
+    if (this.options.keep) this.parts.push(bytes.slice());
+    this.length += bytes.length;
+  }
+  async close(): Promise<void> {}
+  bytes(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}

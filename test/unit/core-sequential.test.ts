@@ -10,25 +10,11 @@ import { deflateCompressor, inlineCompressor, type ClusterCompressor } from '../
 import type { Qcow2WriteOptions } from '../../src/core/formats/qcow2/write/writer.ts';
 import { convertToQcow2 } from '../../src/core/pipeline/convert-qcow2.ts';
 import { convertToQcow2Sequential } from '../../src/core/pipeline/convert-qcow2-sequential.ts';
-import { MemorySink, type Sink } from '../../src/core/sink.ts';
+import { MemorySink } from '../../src/core/sink.ts';
 import { NodeCompressorPool } from '../../src/node/compress-pool.ts';
 import { pattern } from '../interop/fixtures.ts';
 import { open, qemuImg, scratchDir } from '../support/qemu.ts';
-
-/** A download stream: every write must continue exactly where the last one ended. */
-class AppendOnlySink implements Sink {
-  private readonly parts: Uint8Array[] = [];
-  length = 0;
-  async write(offset: number, bytes: Uint8Array): Promise<void> {
-    if (offset !== this.length) throw new Error(`write at ${offset}, but the stream is at ${this.length}`);
-    this.parts.push(bytes.slice());
-    this.length += bytes.length;
-  }
-  async close(): Promise<void> {}
-  bytes(): Buffer {
-    return Buffer.concat(this.parts);
-  }
-}
+import { AppendOnlySink } from '../support/append-only-sink.ts';
 
 let raw: string;
 let qcow2: string;

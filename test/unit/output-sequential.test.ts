@@ -12,24 +12,10 @@ import { convertImage, type ConvertImageOptions } from '../../src/core/pipeline/
 import { convertToOutput } from '../../src/core/pipeline/convert-output.ts';
 import type { OutputDriver } from '../../src/core/formats/output/driver.ts';
 import type { HostFile } from '../../src/core/formats/output/host-file.ts';
-import { MemorySink, type Sink } from '../../src/core/sink.ts';
+import { MemorySink } from '../../src/core/sink.ts';
 import { pattern } from '../interop/fixtures.ts';
 import { open, qemuImg, scratchDir } from '../support/qemu.ts';
-
-/** A download stream: every write must continue exactly where the last one ended. */
-class AppendOnlySink implements Sink {
-  private readonly parts: Uint8Array[] = [];
-  length = 0;
-  async write(offset: number, bytes: Uint8Array): Promise<void> {
-    if (offset !== this.length) throw new Error(`write at ${offset}, but the stream is at ${this.length}`);
-    this.parts.push(bytes.slice());
-    this.length += bytes.length;
-  }
-  async close(): Promise<void> {}
-  bytes(): Buffer {
-    return Buffer.concat(this.parts);
-  }
-}
+import { AppendOnlySink } from '../support/append-only-sink.ts';
 
 let raw: string;
 let qcow2: string;

@@ -15,19 +15,11 @@ import { listTar } from '../../src/core/formats/ova/tar.ts';
 import { convertToOva } from '../../src/core/formats/ova/write/convert.ts';
 import { tarHeader } from '../../src/core/formats/ova/write/tar-header.ts';
 import { StreamOptimizedWriter } from '../../src/core/formats/vmdk/write/stream-optimized.ts';
-import { MemorySink, type Sink } from '../../src/core/sink.ts';
+import { MemorySink } from '../../src/core/sink.ts';
 import { MemoryStorage } from '../../src/core/storage/storage.ts';
+import { AppendOnlySink } from '../support/append-only-sink.ts';
 
 const settings = { adapterType: 'ide', hwVersion: '4', toolsVersion: '2147483647', zeroedGrain: false, cid: 1, extentName: 'disk.vmdk' };
-
-class AppendOnlySink implements Sink {
-  length = 0;
-  async write(offset: number, bytes: Uint8Array): Promise<void> {
-    if (offset !== this.length) throw new Error(`write at ${offset}, but the stream is at ${this.length}`);
-    this.length += bytes.length;
-  }
-  async close(): Promise<void> {}
-}
 
 describe('tar member headers', () => {
   it('states sizes of 8 GiB and more in base-256, as our reader (and GNU tar) read them', async () => {
@@ -68,7 +60,7 @@ describe('the OVA on an append-only sink', () => {
           target.set(reads++ < 4 ? await image.read(offset, target.length) : crypto.getRandomValues(new Uint8Array(target.length))),
       },
     });
-    const error = await convertToOva(moving, new AppendOnlySink(), {
+    const error = await convertToOva(moving, new AppendOnlySink({ keep: false }), {
       ova: { cpus: 1, memory: 256, controller: 'scsi', manifest: true },
       defaultName: 'vm',
     }).catch((e: unknown) => e);
