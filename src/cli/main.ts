@@ -15,6 +15,7 @@ import { fs, fsHelp } from './commands/fs.ts';
 import { iso, isoHelp } from './commands/iso.ts';
 import { map, mapHelp } from './commands/map.ts';
 import { measure, measureHelp } from './commands/measure.ts';
+import { rebase, rebaseHelp } from './commands/rebase.ts';
 import { resize, resizeHelp } from './commands/resize.ts';
 import { snapshot, snapshotHelp } from './commands/snapshot.ts';
 import { type CliIO, CommandFailed, PROGRAM } from './context.ts';
@@ -32,12 +33,13 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIO) => Promise<num
   iso: { run: iso, help: isoHelp },
   map: { run: map, help: mapHelp },
   measure: { run: measure, help: measureHelp },
+  rebase: { run: rebase, help: rebaseHelp },
   resize: { run: resize, help: resizeHelp },
   snapshot: { run: snapshot, help: snapshotHelp },
 };
 
 function help(): string {
-  return `${PROGRAM} version ${VERSION}: qemu-img's commands for disk images, run locally; inputs are only read, except by commit, resize, snapshot -c/-a/-d and check -r, which change their FILE in place as qemu-img does.
+  return `${PROGRAM} version ${VERSION}: qemu-img's commands for disk images, run locally; inputs are only read, except by commit, rebase, resize, snapshot -c/-a/-d and check -r, which change their FILE in place as qemu-img does.
 usage: ${PROGRAM} [standard options] command [command options]
 
 Command syntax:
