@@ -65,9 +65,13 @@ function layout(path: string): Record<string, unknown>[] {
   return merged;
 }
 const infoOf = (path: string) => {
-  const { 'actual-size': _a, filename: _f, 'backing-filename': _b, 'full-backing-filename': _fb, ...rest } = JSON.parse(
-    qemuImgOk('info', '--output=json', path),
-  );
+  const {
+    'actual-size': _a,
+    filename: _f,
+    'backing-filename': _b,
+    'full-backing-filename': _fb,
+    ...rest
+  } = JSON.parse(qemuImgOk('info', '--output=json', path));
   return rest;
 };
 
@@ -78,8 +82,8 @@ interface Outcome {
 
 /** Runs commit ARGS… on the chain's copies; same output and exit code; returns both folders. */
 async function commitBoth(folder: string, args: string[], top: string): Promise<Outcome> {
-  const theirs = `${folder}-theirs`;
-  const ours = `${folder}-ours`;
+  const theirs = `${folder}-theirs-${serial}`;
+  const ours = `${folder}-ours-${serial++}`;
   copyFolder(folder, theirs);
   copyFolder(folder, ours);
   const expected = qemuImg('commit', ...args.map((a) => a.replaceAll('{dir}', theirs)), join(theirs, top));
@@ -87,7 +91,10 @@ async function commitBoth(folder: string, args: string[], top: string): Promise<
   expect({ code: run.code, stdout: run.stdout, stderr: run.stderr.replaceAll(ours, 'DIR') }).toEqual({
     code: expected.code,
     stdout: expected.stdout,
-    stderr: expected.stderr.replaceAll('qemu-img:', 'diskimg:').replaceAll("'qemu-img --help'", "'diskimg --help'").replaceAll(theirs, 'DIR'),
+    stderr: expected.stderr
+      .replaceAll('qemu-img:', 'diskimg:')
+      .replaceAll("'qemu-img --help'", "'diskimg --help'")
+      .replaceAll(theirs, 'DIR'),
   });
   return { theirs, ours };
 }
@@ -105,13 +112,7 @@ function expectSameFiles({ theirs, ours }: Outcome, identical: string[], equival
 }
 
 const qcow2 = (...options: string[]) => ['-f', 'qcow2', ...(options.length ? ['-o', options.join(',')] : [])];
-const over = (backing: string, backingFormat = 'qcow2', ...options: string[]) => [
-  ...qcow2(...options),
-  '-b',
-  backing,
-  '-F',
-  backingFormat,
-];
+const over = (backing: string, backingFormat = 'qcow2', ...options: string[]) => [...qcow2(...options), '-b', backing, '-F', backingFormat];
 /** An overlay's writes: data over data, new data, a zero cluster, a discarded one, compressed clusters. */
 const OVERLAY_WRITES = [
   'write -P 3 512k 128k',
@@ -219,6 +220,17 @@ describe('commit: a qcow2 overlay into its backing file', () => {
       { name: 'top.qcow2', create: over('mid.qcow2'), writes: ['write -P 3 512k 128k', 'write -z 1M 64k'] },
     ]);
     expectSameFiles(await commitBoth(folder, ['-b', 'base.qcow2'], 'top.qcow2'), ['top.qcow2', 'mid.qcow2'], ['base.qcow2']);
+  });
+
+  it('a base smaller than the overlay grows first (qcow2: a longer L1 table; raw: a longer file)', async () => {
+    const folder = chain([
+      { name: 'base.qcow2', create: [...qcow2(), '4M'], writes: ['write -P 1 0 1M'] },
+      { name: 'top.qcow2', create: [...over('base.qcow2'), '2G'], writes: ['write -P 3 512k 128k', 'write -P 4 1500M 64k'] },
+      { name: 'base.raw', create: ['-f', 'raw', '1M'] },
+      { name: 'over-raw.qcow2', create: [...over('base.raw', 'raw'), '8M'], writes: ['write -P 5 6M 64k'] },
+    ]);
+    expectSameFiles(await commitBoth(folder, [], 'top.qcow2'), ['top.qcow2', 'base.qcow2']);
+    expectSameFiles(await commitBoth(folder, [], 'over-raw.qcow2'), ['over-raw.qcow2', 'base.raw']);
   });
 
   it('-p prints progress as qemu-img does, ending at 100 %', async () => {

@@ -61,7 +61,10 @@ async function rebaseBoth(folder: string, args: string[]): Promise<{ theirs: str
   expect({ code: run.code, stdout: run.stdout, stderr: run.stderr.replaceAll(ours, 'DIR') }).toEqual({
     code: expected.code,
     stdout: expected.stdout,
-    stderr: expected.stderr.replaceAll('qemu-img:', 'diskimg:').replaceAll("'qemu-img --help'", "'diskimg --help'").replaceAll(theirs, 'DIR'),
+    stderr: expected.stderr
+      .replaceAll('qemu-img:', 'diskimg:')
+      .replaceAll("'qemu-img --help'", "'diskimg --help'")
+      .replaceAll(theirs, 'DIR'),
   });
   expect(firstDifference(join(ours, 'top.qcow2'), join(theirs, 'top.qcow2'))).toBeNull();
   return { theirs, ours };
@@ -84,7 +87,11 @@ const OVERLAY_WRITES = ['write -P 3 512k 128k', 'write -z 10M 64k', 'write -c -P
 function threeLayers(compat = '1.1'): string {
   return chain([
     { name: 'base.qcow2', create: qcow2(compat), size: '64M', writes: ['write -P 1 0 4M', 'write -P 2 10M 1M'] },
-    { name: 'mid.qcow2', create: over('base.qcow2', 'qcow2', compat), writes: ['write -P 5 1M 128k', 'write -P 6 5000k 3k', 'write -z 3M 64k'] },
+    {
+      name: 'mid.qcow2',
+      create: over('base.qcow2', 'qcow2', compat),
+      writes: ['write -P 5 1M 128k', 'write -P 6 5000k 3k', 'write -z 3M 64k'],
+    },
     { name: 'top.qcow2', create: over('mid.qcow2', 'qcow2', compat), writes: OVERLAY_WRITES },
     { name: 'new.qcow2', create: qcow2(compat), size: '64M', writes: ['write -P 1 0 2M', 'write -P 7 20M 64k'] },
     { name: 'new.raw', create: ['-f', 'raw'], size: '64M', writes: ['write -P 1 0 1M'], format: 'raw' },
@@ -200,10 +207,14 @@ describe('rebase: a process killed mid-way', () => {
     for (let writes = 1; ; writes++) {
       const target = `${folder}-killed-${writes}`;
       copyFolder(folder, target);
-      const child = spawn(process.execPath, ['--import', 'tsx', bin, 'rebase', '-b', 'new.qcow2', '-F', 'qcow2', join(target, 'top.qcow2')], {
-        stdio: 'ignore',
-        env: { ...process.env, DISKIMG_KILL_AFTER_WRITES: String(writes) },
-      });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', bin, 'rebase', '-b', 'new.qcow2', '-F', 'qcow2', join(target, 'top.qcow2')],
+        {
+          stdio: 'ignore',
+          env: { ...process.env, DISKIMG_KILL_AFTER_WRITES: String(writes) },
+        },
+      );
       const signal = await new Promise((resolve) => child.once('exit', (_code, killed) => resolve(killed)));
       const path = join(target, 'top.qcow2');
       const check = qemuImg('check', path);

@@ -11,7 +11,8 @@ import { parseArgs, parseSize } from '../args.ts';
 import { absolutePath, type CliIO, explain, fail, openForCommand, usage } from '../context.ts';
 import { progressPrinter } from '../progress.ts';
 
-export const commitHelp = 'commit [-f FMT] [-t CACHE] [-b BASE] [-d] [-r RATE] [-p] [-q] FILE   (writes into the backing file in place, qcow2 overlays)';
+export const commitHelp =
+  'commit [-f FMT] [-t CACHE] [-b BASE] [-d] [-r RATE] [-p] [-q] FILE   (writes into the backing file in place, qcow2 overlays)';
 
 /** QEMU's cache modes (bdrv_parse_cache_mode): accepted, and the same to diskimg, which syncs each step. */
 export const CACHE_MODES = ['none', 'off', 'writeback', 'writethrough', 'directsync', 'unsafe'];

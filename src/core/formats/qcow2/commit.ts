@@ -62,12 +62,17 @@ type GranuleKind = 'clean' | 'zero' | 'data';
  * The granules of [start, end) as the commit sees them: clean (nothing above the base), zero (a
  * zero cluster above the base covers it all) or data.
  */
-async function* granules(image: DiskImage, baseDepth: number, granularity: number, end: number): AsyncGenerator<{ start: number; kind: GranuleKind }> {
+async function* granules(
+  image: DiskImage,
+  baseDepth: number,
+  granularity: number,
+  end: number,
+): AsyncGenerator<{ start: number; kind: GranuleKind }> {
   let current: { start: number; kind: GranuleKind } | undefined;
   for await (const extent of image.mappings(0, end)) {
     const above = extent.depth < baseDepth && extent.kind !== 'unallocated';
     const kind: GranuleKind = !above ? 'clean' : extent.kind === 'zero' ? 'zero' : 'data';
-    for (let at = extent.start; at < extent.start + extent.length; ) {
+    for (let at = extent.start; at < extent.start + extent.length;) {
       const start = Math.floor(at / granularity) * granularity;
       if (current && current.start !== start) {
         yield current;

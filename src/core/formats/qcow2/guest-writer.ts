@@ -39,9 +39,11 @@ export function refuseUnwritable(h: Qcow2Header, name: string): void {
   if (hasIncompat(h, INCOMPAT_CORRUPT)) unsupported(`Could not open '${name}': qcow2: Image is corrupt; cannot be opened read/write`);
   if (hasIncompat(h, INCOMPAT_DIRTY))
     unsupported(`'${name}' is marked dirty (its refcounts are not up to date): repair it with qemu-img check -r all first`);
-  if (hasIncompat(h, INCOMPAT_DATA_FILE)) unsupported(`'${name}' has an external data file: writing it in place is not supported by diskimg yet`);
+  if (hasIncompat(h, INCOMPAT_DATA_FILE))
+    unsupported(`'${name}' has an external data file: writing it in place is not supported by diskimg yet`);
   if (hasIncompat(h, INCOMPAT_EXTL2)) unsupported(`'${name}' has extended L2 entries: writing it in place is not supported by diskimg yet`);
-  if (h.cryptMethod !== CRYPT_NONE) unsupported(`'${name}' is encrypted: writing an encrypted image in place is not supported by diskimg yet`);
+  if (h.cryptMethod !== CRYPT_NONE)
+    unsupported(`'${name}' is encrypted: writing an encrypted image in place is not supported by diskimg yet`);
   if ((h.autoclearFeatures & BigInt(AUTOCLEAR_BITMAPS)) !== 0n)
     unsupported(`'${name}' has persistent bitmaps: writing it in place (their dirty bits) is not supported by diskimg yet`);
 }
@@ -155,7 +157,7 @@ export class Qcow2GuestWriter {
    */
   async writeData(guest: number, data: Uint8Array): Promise<void> {
     const h = this.h;
-    for (let done = 0; done < data.length; ) {
+    for (let done = 0; done < data.length;) {
       const at = guest + done;
       const l1Index = Math.floor(at / h.l2Coverage);
       const tableEnd = (l1Index + 1) * h.l2Coverage;
@@ -174,7 +176,7 @@ export class Qcow2GuestWriter {
     const entry = (i: number) => view.getBigUint64((first + i) * 8);
     const inPlace = (e: bigint) => (e & COPIED) !== 0n && (e & COMPRESSED) === 0n && (e & OFFSET_MASK) !== 0n;
     const released: bigint[] = [];
-    for (let i = 0; i < count; ) {
+    for (let i = 0; i < count;) {
       let run = 1;
       if (inPlace(entry(i))) {
         const host = entry(i) & OFFSET_MASK;
@@ -244,7 +246,7 @@ export class Qcow2GuestWriter {
       for (let at = guest; at < guest + length; at += step) await this.writeData(at, new Uint8Array(Math.min(step, guest + length - at)));
       return;
     }
-    for (let at = guest; at < guest + length; ) {
+    for (let at = guest; at < guest + length;) {
       const l1Index = Math.floor(at / h.l2Coverage);
       const end = Math.min(guest + length, (l1Index + 1) * h.l2Coverage);
       const table = await this.table(l1Index);

@@ -109,9 +109,12 @@ export async function copyDifferences(
     }
     written = last;
   };
-  for (let offset = 0; offset < size; ) {
+  for (let offset = 0; offset < size;) {
     let n = Math.min(STEP, size - offset);
-    const { value: extent } = await top.mappings(offset, offset + n)[Symbol.asyncIterator]().next();
+    const { value: extent } = await top
+      .mappings(offset, offset + n)
+      [Symbol.asyncIterator]()
+      .next();
     if (extent) n = Math.min(n, extent.start + extent.length - offset);
     if (extent && extent.kind !== 'unallocated') {
       offset += n;
@@ -122,7 +125,7 @@ export async function copyDifferences(
     if (newChain && offset < newSize) n = Math.min(n, newSize - offset);
     const before = await readView(oldChain, offset, n);
     const after = await readView(newChain, offset, n);
-    for (let at = 0; at < n; ) {
+    for (let at = 0; at < n;) {
       const end = Math.min(n, at + SECTOR);
       const differs = !sameBytes(before, after, at, end);
       let runEnd = end;
