@@ -154,6 +154,22 @@ describe('commit: a qcow2 overlay into its backing file', () => {
     expectSameFiles(await commitBoth(folder, [], 'top.qcow2'), ['top.qcow2', 'base.qcow2']);
   });
 
+  it('compressed clusters in the base replaced; an overlay of 4 KiB clusters (granules part clean, part zero)', async () => {
+    const folder = chain([
+      {
+        name: 'base.qcow2',
+        create: [...qcow2(), '64M'],
+        writes: ['write -c -P 1 0 64k', 'write -c -P 2 64k 64k', 'write -c -P 3 128k 64k', 'write -P 4 1M 1M'],
+      },
+      {
+        name: 'top.qcow2',
+        create: over('base.qcow2', 'qcow2', 'cluster_size=4k'),
+        writes: ['write -P 5 4k 8k', 'write -P 6 1028k 4k', 'write -z 1100k 4k', 'write -P 7 30M 4k'],
+      },
+    ]);
+    expectSameFiles(await commitBoth(folder, [], 'top.qcow2'), ['top.qcow2'], ['base.qcow2']);
+  });
+
   it('-d leaves the overlay as it was', async () => {
     const folder = chain([
       { name: 'base.qcow2', create: [...qcow2(), '64M'], writes: BASE_WRITES },

@@ -23,6 +23,8 @@ export interface CommitTarget {
   readonly granularity: number;
   writeData(guest: number, bytes: Uint8Array): Promise<void>;
   writeZeros(guest: number, length: number): Promise<void>;
+  /** Puts on disk what is still held back (the last L2 table changed). */
+  finish(): Promise<void>;
 }
 
 /** A raw base: its file is the disk (a zero write leaves zeros, as QEMU's hole punch reads). */
@@ -35,6 +37,7 @@ export function rawTarget(file: WritableStorage): CommitTarget {
       for (let at = guest; at < guest + length; at += zeros.length)
         await file.write(at, zeros.subarray(0, Math.min(zeros.length, guest + length - at)));
     },
+    finish: () => file.sync(),
   };
 }
 
@@ -53,6 +56,7 @@ export async function qcow2Target(file: WritableStorage, h: Qcow2Header): Promis
     // written whole, its tail zeros, as QEMU's copy-on-write fills it.
     writeData: (guest, bytes) => writer.writeData(guest, wholeClusters(bytes, h.clusterSize)),
     writeZeros: (guest, length) => writer.writeZeros(guest, Math.ceil(length / h.clusterSize) * h.clusterSize),
+    finish: () => writer.flush(),
   };
 }
 
@@ -79,10 +83,17 @@ async function* granules(
         current = undefined;
       }
       if (!current) current = { start, kind };
-      // A granule part zero, part data is data; part clean, it is copied whole (QEMU's dirty bitmap
-      // marks the whole granule), its clean part read through the chain, which gives the base's own bytes.
-      else if (current.kind !== kind) current.kind = current.kind === 'clean' ? kind : kind === 'clean' ? current.kind : 'data';
+      // A granule of mixed kinds is copied whole as data (QEMU's dirty bitmap marks all of it, and
+      // block status then reads data): its clean part, read through the chain, is the base's own bytes.
+      else if (current.kind !== kind) current.kind = 'data';
       at = Math.min(extent.start + extent.length, start + granularity);
+      // Whole clean granules inside a long clean extent need no look (a terabyte of them is millions).
+      const lastStart = Math.floor((extent.start + extent.length) / granularity) * granularity;
+      if (kind === 'clean' && at < lastStart) {
+        yield current;
+        current = undefined;
+        at = lastStart;
+      }
     }
   }
   if (current) yield current;
@@ -119,5 +130,6 @@ export async function commitToBase(
     else run = { start: granule.start, end, kind: granule.kind };
   }
   await flush();
+  await target.finish();
   onProgress?.(size, size);
 }

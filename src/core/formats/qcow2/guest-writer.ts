@@ -60,16 +60,21 @@ function compressedClusters(h: Qcow2Header, entry: bigint): { first: number; cou
 
 /** An L2 table being changed: its bytes, where they go, whether that cluster is new, the table it replaces. */
 interface Table {
+  l1Index: number;
   bytes: Uint8Array;
   offset: number;
   fresh: boolean;
   old: number;
+  /** What its changed entries held, to be released once the table is on disk (`discard`: zeroed if freed). */
+  released: { entry: bigint; discard: boolean }[];
 }
 
 export class Qcow2GuestWriter {
   private readonly l1: DataView;
   /** Clusters whose refcount fell to 0: zeroed once the step that freed them is on disk. */
   private freed: number[] = [];
+  /** The L2 table being changed, not yet written. */
+  private pending: Table | undefined;
 
   private constructor(
     private readonly file: WritableStorage,
@@ -125,15 +130,22 @@ export class Qcow2GuestWriter {
    * first-fit before any data cluster of the same write). A shared table is copied.
    */
   private async table(l1Index: number): Promise<Table> {
+    if (this.pending?.l1Index === l1Index) return this.pending;
+    await this.flush();
+    this.pending = await this.loadTable(l1Index);
+    return this.pending;
+  }
+
+  private async loadTable(l1Index: number): Promise<Table> {
     const cs = this.h.clusterSize;
     if (l1Index >= this.h.l1Size)
       throw new DiskImgError('corrupt', `Guest offset past the L1 table (index ${l1Index} of ${this.h.l1Size})`, { value: l1Index });
     const entry = this.l1.getBigUint64(l1Index * 8);
     const old = Number(entry & OFFSET_MASK);
-    if (old !== 0 && entry & COPIED) return { bytes: await this.file.read(old, cs), offset: old, fresh: false, old };
+    if (old !== 0 && entry & COPIED) return { l1Index, bytes: await this.file.read(old, cs), offset: old, fresh: false, old, released: [] };
     const offset = (await this.refcounts.allocate(1)) * cs;
     const bytes = old !== 0 ? await this.file.read(old, cs) : new Uint8Array(cs);
-    return { bytes, offset, fresh: true, old };
+    return { l1Index, bytes, offset, fresh: true, old, released: [] };
   }
 
   /** Names a fresh L2 table in the L1 table (after the table and its refcount are on disk). */
@@ -187,8 +199,8 @@ export class Qcow2GuestWriter {
       } else {
         while (i + run < count && !inPlace(entry(i + run))) run++;
         const host = (await this.refcounts.allocate(run)) * cs;
+        // Data and refcount in either order: both are synced before the table names them.
         await this.file.write(host, data.subarray(i * cs, (i + run) * cs));
-        await this.file.sync();
         await this.refcounts.add(host / cs, run, 1);
         for (let j = i; j < i + run; j++) {
           const old = entry(j);
@@ -198,16 +210,28 @@ export class Qcow2GuestWriter {
       }
       i += run;
     }
-    await this.commitTable(l1Index, table, released, false);
+    this.commitTable(table, released, false);
   }
 
   /** Writes the changed table (synced), links it if it is new, then drops what it no longer names. */
-  private async commitTable(l1Index: number, table: Table, released: bigint[], discard: boolean): Promise<void> {
+  private commitTable(table: Table, released: bigint[], discard: boolean): void {
+    for (const entry of released) table.released.push({ entry, discard });
+  }
+
+  /**
+   * Puts the table being changed on disk: the data and refcounts it names are synced first, then
+   * the table, then (a new one) the L1 entry, then what it no longer names is released. Writes to
+   * one table are gathered until another table is needed, or until the caller's last flush().
+   */
+  async flush(): Promise<void> {
+    const table = this.pending;
+    if (!table) return;
+    this.pending = undefined;
     await this.file.sync();
     await this.file.write(table.offset, table.bytes);
     await this.file.sync();
-    if (table.fresh) await this.linkTable(l1Index, table.offset, table.old);
-    for (const entry of released) await this.release(entry, discard);
+    if (table.fresh) await this.linkTable(table.l1Index, table.offset, table.old);
+    for (const { entry, discard } of table.released) await this.release(entry, discard);
     await this.file.sync();
     await this.zeroFreed();
   }
@@ -231,7 +255,7 @@ export class Qcow2GuestWriter {
       view.setBigUint64(i * 8, 0n);
       if ((old & COMPRESSED) !== 0n || (old & OFFSET_MASK) !== 0n) released.push(old);
     }
-    await this.commitTable(l1Index, table, released, true);
+    this.commitTable(table, released, true);
   }
 
   /**
@@ -261,7 +285,7 @@ export class Qcow2GuestWriter {
         view.setBigUint64(index, next);
         if (allocated) released.push(old);
       }
-      await this.commitTable(l1Index, table, released, true);
+      this.commitTable(table, released, true);
       at = end;
     }
   }

@@ -89,4 +89,5 @@ export async function makeEmpty(file: WritableStorage, h: Qcow2Header): Promise<
     if (start >= h.virtualSize) break;
     await writer.discard(start, Math.min(h.virtualSize, start + h.l2Coverage) - start);
   }
+  await writer.flush();
 }

@@ -111,10 +111,9 @@ export async function copyDifferences(
   };
   for (let offset = 0; offset < size;) {
     let n = Math.min(STEP, size - offset);
-    const { value: extent } = await top
-      .mappings(offset, offset + n)
-      [Symbol.asyncIterator]()
-      .next();
+    const extents = top.mappings(offset, offset + n);
+    const { value: extent } = await extents.next();
+    await extents.return(undefined);
     if (extent) n = Math.min(n, extent.start + extent.length - offset);
     if (extent && extent.kind !== 'unallocated') {
       offset += n;
@@ -140,7 +139,7 @@ export async function copyDifferences(
     offset += n;
     onProgress?.(offset, size);
   }
-  await file.sync();
+  await writer.flush();
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array, from: number, to: number): boolean {
