@@ -193,21 +193,77 @@ describe('rebase: bad arguments and refusals get qemu-img words', () => {
     expect(run.stderr).toBe(expected.stderr.replaceAll('qemu-img', 'diskimg'));
   });
 
-  it('a LUKS-encrypted overlay: refused before anything is written', async () => {
-    const secret = ['--object', 'secret,id=s,data=pass'];
+  it('a missing old backing file: safe mode fails as qemu-img does; -u rewrites the header all the same', async () => {
     const folder = chain([
       { name: 'base.qcow2', create: qcow2(), size: '4M' },
-      {
-        name: 'top.qcow2',
-        create: [...secret, ...over('base.qcow2'), '-o', 'encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10'],
-      },
+      { name: 'top.qcow2', create: over('base.qcow2'), writes: ['write -P 3 0 64k'] },
+      { name: 'new.qcow2', create: qcow2(), size: '4M' },
     ]);
-    const ours = `${folder}-ours`;
+    rmSync(join(folder, 'base.qcow2'));
+    await rebaseBoth(folder, ['-b', 'new.qcow2', '-F', 'qcow2']);
+    await rebaseBoth(folder, ['-u', '-b', 'new.qcow2', '-F', 'qcow2']);
+  });
+});
+
+describe('rebase: what diskimg does not write yet is refused before any write', () => {
+  async function refused(folder: string, args: string[], top: string, message: (dir: string) => string): Promise<void> {
+    const ours = `${folder}-refused-${serial++}`;
     copyFolder(folder, ours);
-    const run = await diskimg('rebase', '-u', '-b', '', join(ours, 'top.qcow2'));
-    expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/encrypt/);
-    expect(firstDifference(join(ours, 'top.qcow2'), join(folder, 'top.qcow2'))).toBeNull();
+    const run = await diskimg('rebase', ...args, join(ours, top));
+    expect(run).toEqual({ code: 1, stdout: '', stderr: `diskimg: ${message(ours)}\n` });
+    for (const name of readdirSync(folder)) expect(firstDifference(join(ours, name), join(folder, name)), name).toBeNull();
+  }
+  const secret = ['--object', 'secret,id=s,data=pass'];
+  const luks = ['-o', 'encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10'];
+  const ENCRYPTED = () => 'Rebasing encrypted images (or onto one) is not supported by diskimg yet';
+
+  it('a LUKS-encrypted overlay, or a new backing file that is one', async () => {
+    const folder = chain([
+      { name: 'base.qcow2', create: qcow2(), size: '4M' },
+      { name: 'top.qcow2', create: [...secret, ...over('base.qcow2'), ...luks] },
+      { name: 'plain.qcow2', create: over('base.qcow2') },
+      { name: 'luks.qcow2', create: [...secret, '-f', 'qcow2', ...luks], size: '4M' },
+    ]);
+    await refused(
+      folder,
+      ['-u', '-b', ''],
+      'top.qcow2',
+      (d) =>
+        `Could not change the backing file: '${join(d, 'top.qcow2')}' is encrypted: writing an encrypted image in place is not supported by diskimg yet`,
+    );
+    await refused(folder, ['-b', 'luks.qcow2', '-F', 'qcow2'], 'plain.qcow2', ENCRYPTED);
+  });
+
+  it('an overlay with extended L2 entries, or with a persistent bitmap', async () => {
+    const folder = chain([
+      { name: 'base.qcow2', create: qcow2(), size: '4M' },
+      { name: 'top.qcow2', create: [...over('base.qcow2'), '-o', 'extended_l2=on'] },
+      { name: 'marked.qcow2', create: over('base.qcow2') },
+    ]);
+    qemuImgOk('bitmap', '--add', join(folder, 'marked.qcow2'), 'b0');
+    await refused(
+      folder,
+      ['-u', '-b', ''],
+      'top.qcow2',
+      (d) =>
+        `Could not change the backing file: '${join(d, 'top.qcow2')}' has extended L2 entries: writing it in place is not supported by diskimg yet`,
+    );
+    await refused(
+      folder,
+      ['-u', '-b', ''],
+      'marked.qcow2',
+      (d) =>
+        `Could not change the backing file: '${join(d, 'marked.qcow2')}' has persistent bitmaps: writing it in place (their dirty bits) is not supported by diskimg yet`,
+    );
+  });
+
+  it('a QED overlay, --image-opts', async () => {
+    const folder = chain([
+      { name: 'base.qcow2', create: qcow2(), size: '4M' },
+      { name: 'top.qed', create: ['-f', 'qed', '-b', 'base.qcow2', '-F', 'qcow2'] },
+    ]);
+    await refused(folder, ['-u', '-b', ''], 'top.qed', () => 'diskimg rebases qcow2 overlays, not qed');
+    await refused(folder, ['--image-opts', '-u', '-b', ''], 'top.qed', () => '--image-opts is not supported by diskimg rebase');
   });
 });
 

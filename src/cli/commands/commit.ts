@@ -65,7 +65,8 @@ export async function commit(argv: string[], io: CliIO): Promise<number> {
   const drop = args.flags.has('d') || base !== undefined;
   const quiet = args.flags.has('q');
 
-  const image: DiskImage = await openForCommand(io, file, { format: args.values.get('f') });
+  // Opened even if encrypted (allowLocked), to refuse that in words of its own below.
+  const image: DiskImage = await openForCommand(io, file, { format: args.values.get('f'), allowLocked: true });
   const { layers } = image;
   let baseDepth = 1;
   try {
@@ -75,6 +76,9 @@ export async function commit(argv: string[], io: CliIO): Promise<number> {
     } else if (layers.length < 2) fail(io, 'Image does not have a backing file');
     const top = layers[0];
     if (!(top instanceof Qcow2Layer)) fail(io, `diskimg commits qcow2 overlays, not ${top.format}`);
+    for (const layer of layers.slice(0, baseDepth + 1))
+      if (layer instanceof Qcow2Layer && layer.encryption)
+        fail(io, `'${layer.storage.name}' is encrypted: committing encrypted images is not supported by diskimg yet`);
     // What would stop the overlay from being emptied is said before the backing file is written.
     if (!drop) await explain(io, 'Could not empty the image', async () => refuseUnwritable(top.header, file));
     const progress = progressPrinter(io, args.flags.has('p') && !quiet);

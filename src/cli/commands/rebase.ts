@@ -22,7 +22,14 @@ async function openChain(io: CliIO, path: string, format: string | undefined, wh
   let storage: NodeFileStorage | undefined;
   try {
     storage = await NodeFileStorage.open(path);
-    return await openImage(storage, { format, resolveBacking: backingResolver(), decoders: await nodeDecoders(), crypto: nodeCrypto() });
+    const chain = await openImage(storage, {
+      format,
+      resolveBacking: backingResolver(),
+      decoders: await nodeDecoders(),
+      crypto: nodeCrypto(),
+      allowLocked: true,
+    });
+    return chain;
   } catch (error) {
     await storage?.close();
     if (isDiskImgError(error)) fail(io, `${what}: ${error.message}`);
@@ -55,7 +62,8 @@ export async function rebase(argv: string[], io: CliIO): Promise<number> {
   if (args.flags.has('image-opts')) fail(io, '--image-opts is not supported by diskimg rebase');
 
   // Unsafe mode opens the image alone; safe mode with its chain (qemu-img: BDRV_O_NO_BACKING for -u).
-  const image = await openForCommand(io, file, { format: args.values.get('f'), noBacking: unsafe });
+  // Opened even if encrypted (allowLocked), to refuse that in words of its own below.
+  const image = await openForCommand(io, file, { format: args.values.get('f'), noBacking: unsafe, allowLocked: true });
   let newChain: DiskImage | undefined;
   let oldChain: DiskImage | undefined;
   try {
@@ -76,6 +84,10 @@ export async function rebase(argv: string[], io: CliIO): Promise<number> {
         newChain = await openChain(io, path, inChain ? inChain.format : backingFormat, `Could not open new backing file '${backing}'`);
       }
     }
+    const encrypted = [image, oldChain, newChain].some((chain) =>
+      chain?.layers.some((layer) => layer instanceof Qcow2Layer && layer.encryption),
+    );
+    if (encrypted) fail(io, 'Rebasing encrypted images (or onto one) is not supported by diskimg yet');
     const noFormat = `Could not change the backing file to '${backing}': backing format must be specified`;
     if (unsafe && backing !== '' && format === undefined) fail(io, noFormat);
     const target = await explain(io, 'Could not open the image for writing', () => NodeWritableFile.open(file));
