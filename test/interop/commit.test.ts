@@ -139,6 +139,20 @@ describe('commit: a qcow2 overlay into its backing file', () => {
     });
   }
 
+  for (const option of ['cluster_size=2M', 'refcount_bits=1', 'refcount_bits=64', 'lazy_refcounts=on', 'compression_type=zstd']) {
+    it(`${option} in both images`, async () => {
+      const folder = chain([
+        { name: 'base.qcow2', create: [...qcow2(option), '64M'], writes: ['write -P 1 0 1M'] },
+        {
+          name: 'top.qcow2',
+          create: over('base.qcow2', 'qcow2', option),
+          writes: ['write -P 3 512k 128k', 'write -P 4 10M 8M', 'write -z 30M 2M', 'write -c -P 5 40M 2M'],
+        },
+      ]);
+      expectSameFiles(await commitBoth(folder, ['-q'], 'top.qcow2'), ['top.qcow2'], ['base.qcow2', 'top.qcow2']);
+    });
+  }
+
   it('every write in place (the base holds every cluster): the base is byte-identical too', async () => {
     const folder = chain([
       { name: 'base.qcow2', create: [...qcow2(), '4M'], writes: ['write -P 1 0 4M'] },
@@ -361,6 +375,24 @@ describe('commit: what diskimg does not write yet is refused before any write', 
       (d) =>
         `Could not empty the image: '${join(d, 'top.qcow2')}' is marked dirty (its refcounts are not up to date): repair it with qemu-img check -r all first`,
     );
+  });
+
+  it('a base whose refcount table would have to grow: stopped with that said, the chain reading the same', async () => {
+    const folder = chain([
+      { name: 'base.qcow2', create: [...qcow2('cluster_size=512'), '64M'] },
+      { name: 'top.qcow2', create: over('base.qcow2', 'qcow2', 'cluster_size=512'), writes: ['write -P 4 0 16M'] },
+    ]);
+    const ours = `${folder}-ours`;
+    copyFolder(folder, ours);
+    const run = await diskimg('commit', join(ours, 'top.qcow2'));
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(
+      /^diskimg: Could not commit the image: Cluster \d+ lies past what the refcount table can reach: growing the refcount table is not supported by diskimg yet\n$/,
+    );
+    // The overlay is untouched; the base holds part of its data, all referenced clusters counted.
+    expect(firstDifference(join(ours, 'top.qcow2'), join(folder, 'top.qcow2'))).toBeNull();
+    expect([0, 3]).toContain(qemuImg('check', join(ours, 'base.qcow2')).code);
+    expect(qemuImg('compare', join(ours, 'top.qcow2'), join(folder, 'top.qcow2')).code).toBe(0);
   });
 
   it('a QED overlay, a VMDK base, --image-opts', async () => {

@@ -114,8 +114,10 @@ export async function commitToBase(
   let run: { start: number; end: number; kind: GranuleKind } | undefined;
   const flush = async () => {
     if (!run) return;
-    for (let at = run.start; at < run.end; at += MAX_REQUEST) {
-      const length = Math.min(MAX_REQUEST, run.end - at);
+    // A granule (2 MiB clusters) may be larger than a request: then a request is one granule.
+    const request = Math.max(MAX_REQUEST, g);
+    for (let at = run.start; at < run.end; at += request) {
+      const length = Math.min(request, run.end - at);
       if (run.kind === 'zero') await target.writeZeros(at, length);
       else await target.writeData(at, await image.read(at, length));
     }

@@ -169,6 +169,10 @@ export class Qcow2GuestWriter {
    */
   async writeData(guest: number, data: Uint8Array): Promise<void> {
     const h = this.h;
+    if (guest % h.clusterSize !== 0 || data.length % h.clusterSize !== 0)
+      throw new DiskImgError('usage', `Internal error: a write of ${data.length} bytes at ${guest} is not whole clusters`, {
+        offset: guest,
+      });
     for (let done = 0; done < data.length;) {
       const at = guest + done;
       const l1Index = Math.floor(at / h.l2Coverage);
@@ -265,6 +269,8 @@ export class Qcow2GuestWriter {
   async writeZeros(guest: number, length: number): Promise<void> {
     const h = this.h;
     const cs = h.clusterSize;
+    if (guest % cs !== 0 || length % cs !== 0)
+      throw new DiskImgError('usage', `Internal error: zeroing ${length} bytes at ${guest} is not whole clusters`, { offset: guest });
     if (h.version < 3) {
       const step = 16 * cs;
       for (let at = guest; at < guest + length; at += step) await this.writeData(at, new Uint8Array(Math.min(step, guest + length - at)));
