@@ -117,6 +117,20 @@ describe('rebase: safe mode', () => {
     }
   }
 
+  for (const option of ['refcount_bits=1', 'cluster_size=2M', 'cluster_size=4k', 'lazy_refcounts=on']) {
+    it(`${option} in every image`, async () => {
+      const options = ['-f', 'qcow2', '-o', option];
+      const folder = chain([
+        { name: 'base.qcow2', create: options, size: '64M', writes: ['write -P 1 0 5M'] },
+        { name: 'top.qcow2', create: [...options, '-b', 'base.qcow2', '-F', 'qcow2'], writes: ['write -P 3 512k 128k', 'write -z 30M 2M'] },
+        { name: 'new.qcow2', create: options, size: '64M', writes: ['write -P 1 0 1M', 'write -P 9 3M 3k'] },
+      ]);
+      const before = diskBefore(folder);
+      const { ours } = await rebaseBoth(folder, ['-b', 'new.qcow2', '-F', 'qcow2']);
+      expectDisk(ours, before);
+    });
+  }
+
   it('an overlay without a backing file rebased onto one', async () => {
     const folder = chain([
       { name: 'top.qcow2', create: qcow2(), size: '8M', writes: ['write -P 3 0 64k'] },
