@@ -287,8 +287,8 @@ describe('rebase: a process killed mid-way', () => {
     const before = diskBefore(folder);
     const bin = join(process.cwd(), 'src/cli/bin.ts');
     let crashes = 0;
-    // Every other write boundary (a run has about 80): each crash costs a process start.
-    for (let writes = 1; ; writes += 2) {
+    // Every fourth write boundary (a run has about 80; each crash costs a process start, ~2 s here).
+    for (let writes = 1; ; writes += 4) {
       const target = `${folder}-killed-${writes}`;
       copyFolder(folder, target);
       const child = spawn(
