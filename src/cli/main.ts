@@ -6,6 +6,7 @@ import { isDiskImgError } from '../core/errors.ts';
 import { DRIVERS } from '../core/formats/index.ts';
 import { UsageError } from './args.ts';
 import { check, checkHelp } from './commands/check.ts';
+import { commit, commitHelp } from './commands/commit.ts';
 import { compare, compareHelp } from './commands/compare.ts';
 import { convert, convertHelp } from './commands/convert.ts';
 import { create, createHelp } from './commands/create.ts';
@@ -14,6 +15,7 @@ import { fs, fsHelp } from './commands/fs.ts';
 import { iso, isoHelp } from './commands/iso.ts';
 import { map, mapHelp } from './commands/map.ts';
 import { measure, measureHelp } from './commands/measure.ts';
+import { rebase, rebaseHelp } from './commands/rebase.ts';
 import { resize, resizeHelp } from './commands/resize.ts';
 import { snapshot, snapshotHelp } from './commands/snapshot.ts';
 import { type CliIO, CommandFailed, PROGRAM } from './context.ts';
@@ -22,6 +24,7 @@ export const VERSION = '0.1.0';
 
 const COMMANDS: Record<string, { run: (argv: string[], io: CliIO) => Promise<number>; help: string }> = {
   check: { run: check, help: checkHelp },
+  commit: { run: commit, help: commitHelp },
   compare: { run: compare, help: compareHelp },
   convert: { run: convert, help: convertHelp },
   create: { run: create, help: createHelp },
@@ -30,12 +33,13 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIO) => Promise<num
   iso: { run: iso, help: isoHelp },
   map: { run: map, help: mapHelp },
   measure: { run: measure, help: measureHelp },
+  rebase: { run: rebase, help: rebaseHelp },
   resize: { run: resize, help: resizeHelp },
   snapshot: { run: snapshot, help: snapshotHelp },
 };
 
 function help(): string {
-  return `${PROGRAM} version ${VERSION}: qemu-img's commands for disk images, run locally; inputs are only read, except by resize, snapshot -c/-a/-d and check -r, which change their FILE in place as qemu-img does.
+  return `${PROGRAM} version ${VERSION}: qemu-img's commands for disk images, run locally; inputs are only read, except by commit, rebase, resize, snapshot -c/-a/-d and check -r, which change their FILE in place as qemu-img does.
 usage: ${PROGRAM} [standard options] command [command options]
 
 Command syntax:
