@@ -8,6 +8,7 @@ import { combinePath } from '../core/paths.ts';
 import { nodeDecoders } from '../node/decoders.ts';
 import { nodeCrypto } from '../node/crypto.ts';
 import { NodeFileStorage } from '../node/file-storage.ts';
+import { lockConflict } from '../node/image-locks.ts';
 import type { Storage } from '../core/storage/storage.ts';
 import { UsageError } from './args.ts';
 
@@ -57,6 +58,34 @@ export interface OpenRequest extends OpenOptions {
 
 const PASSPHRASE_HINT =
   'give the passphrase with --passphrase-file FILE, or with --object secret,id=ID,data=...|file=... and --image-opts driver=qcow2,file.filename=FILE,encrypt.key-secret=ID';
+
+/**
+ * Fails as qemu-img does when another process holds an image this verb opens (a running VM): the
+ * verbs that change an image in place call it for the image (write) and for the backing files
+ * they read. `file` is the image named on the command line; `path` the one held, when another.
+ */
+export async function refuseIfInUse(
+  io: CliIO,
+  file: string,
+  wants: { write?: boolean; resize?: boolean; path?: string } = {},
+): Promise<void> {
+  const path = wants.path ?? file;
+  const reason = await lockConflict(path, wants);
+  if (reason === undefined) return;
+  const backing = path === file ? '' : 'Could not open backing file: ';
+  fail(io, `Could not open '${file}': ${backing}${reason}\nIs another process using the image [${path}]?`);
+}
+
+/** refuseIfInUse for an opened chain: its top written, its backing files read (commit, rebase). */
+export async function refuseChainInUse(io: CliIO, image: DiskImage, file: string): Promise<void> {
+  try {
+    await refuseIfInUse(io, file, { write: true });
+    for (const layer of image.layers.slice(1)) await refuseIfInUse(io, file, { path: layer.storage.name });
+  } catch (error) {
+    await image.close();
+    throw error;
+  }
+}
 
 /** Opens `path` or fails with qemu-img's "Could not open 'path': reason". */
 export async function openForCommand(io: CliIO, path: string, request: OpenRequest = {}): Promise<DiskImage> {

@@ -4,7 +4,7 @@ import { repairLeaks } from '../../core/formats/qcow2/repair.ts';
 import { NodeWritableFile } from '../../node/writable-file.ts';
 import { formatQemuJson } from '../../core/qemu-json.ts';
 import { parseArgs } from '../args.ts';
-import { type CliIO, explain, fail, openForCommand, outputFormat, usage } from '../context.ts';
+import { type CliIO, explain, fail, openForCommand, outputFormat, refuseIfInUse, usage } from '../context.ts';
 import { checkHuman } from '../format.ts';
 import { SECRET_OPTIONS, Secrets, imageSpec } from '../secrets.ts';
 
@@ -29,6 +29,7 @@ export async function check(argv: string[], io: CliIO): Promise<number> {
     usage(`Unknown option value for -r (expecting 'leaks' or 'all'): ${repair}`);
   if (args.positional.length !== 1) usage('Expecting one image file name');
   const spec = imageSpec(io, args, Secrets.fromArgs(io, args), args.positional[0], args.values.get('f'));
+  if (repair !== undefined) await refuseIfInUse(io, spec.path, { write: true });
   const run = async (): Promise<{ result: CheckResult; layer: unknown }> => {
     // The check reads only metadata, so an encrypted image needs no passphrase here (qemu-img wants one).
     const image = await openForCommand(io, spec.path, {

@@ -8,7 +8,7 @@ import { refuseUnwritable } from '../../core/formats/qcow2/guest-writer.ts';
 import { resizeQcow2 } from '../../core/formats/qcow2/resize.ts';
 import { NodeWritableFile } from '../../node/writable-file.ts';
 import { parseArgs, parseSize } from '../args.ts';
-import { absolutePath, type CliIO, explain, fail, openForCommand, usage } from '../context.ts';
+import { absolutePath, type CliIO, explain, fail, openForCommand, refuseChainInUse, usage } from '../context.ts';
 import { progressPrinter } from '../progress.ts';
 
 export const commitHelp =
@@ -68,6 +68,7 @@ export async function commit(argv: string[], io: CliIO): Promise<number> {
   // Opened even if encrypted (allowLocked), to refuse that in words of its own below.
   const image: DiskImage = await openForCommand(io, file, { format: args.values.get('f'), allowLocked: true });
   const { layers } = image;
+  await refuseChainInUse(io, image, file);
   let baseDepth = 1;
   try {
     if (base !== undefined) {

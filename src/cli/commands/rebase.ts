@@ -10,7 +10,7 @@ import { nodeDecoders } from '../../node/decoders.ts';
 import { NodeFileStorage } from '../../node/file-storage.ts';
 import { NodeWritableFile } from '../../node/writable-file.ts';
 import { parseArgs } from '../args.ts';
-import { absolutePath, backingResolver, type CliIO, explain, fail, openForCommand, usage } from '../context.ts';
+import { absolutePath, backingResolver, type CliIO, explain, fail, openForCommand, refuseChainInUse, usage } from '../context.ts';
 import { progressPrinter } from '../progress.ts';
 import { CACHE_MODES } from './commit.ts';
 
@@ -64,6 +64,7 @@ export async function rebase(argv: string[], io: CliIO): Promise<number> {
   // Unsafe mode opens the image alone; safe mode with its chain (qemu-img: BDRV_O_NO_BACKING for -u).
   // Opened even if encrypted (allowLocked), to refuse that in words of its own below.
   const image = await openForCommand(io, file, { format: args.values.get('f'), noBacking: unsafe, allowLocked: true });
+  await refuseChainInUse(io, image, file);
   let newChain: DiskImage | undefined;
   let oldChain: DiskImage | undefined;
   try {

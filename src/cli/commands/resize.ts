@@ -3,7 +3,7 @@ import { Qcow2Layer } from '../../core/formats/qcow2/layer.ts';
 import { QCOW_MAX_L1_ENTRIES, resizeQcow2 } from '../../core/formats/qcow2/resize.ts';
 import { NodeWritableFile } from '../../node/writable-file.ts';
 import { parseArgs, parseSizeBig } from '../args.ts';
-import { type CliIO, explain, fail, openForCommand, usage } from '../context.ts';
+import { type CliIO, explain, fail, openForCommand, refuseIfInUse, usage } from '../context.ts';
 
 export const resizeHelp = 'resize [-f qcow2|raw] [--shrink] [--preallocation=off|falloc|full (raw)] [-q] FILE [+|-]SIZE';
 
@@ -53,6 +53,7 @@ export async function resize(argv: string[], io: CliIO): Promise<number> {
   const image = await openForCommand(io, file, { format, noBacking: true, allowLocked: true });
   const [layer] = image.layers;
   await image.close();
+  await refuseIfInUse(io, file, { write: true, resize: true });
   if (layer.format !== 'raw' && layer.format !== 'qcow2') fail(io, `diskimg resizes qcow2 and raw images, not ${layer.format}`);
   if (layer.format === 'raw' && format === undefined) io.stderr(RAW_PROBE_WARNING(file));
   if (layer instanceof Qcow2Layer && hasIncompat(layer.header, INCOMPAT_CORRUPT))

@@ -5,7 +5,7 @@ import { applySnapshot, createSnapshot, deleteSnapshot } from '../../core/format
 import { isDiskImgError } from '../../core/errors.ts';
 import { NodeWritableFile } from '../../node/writable-file.ts';
 import { parseArgs } from '../args.ts';
-import { type CliIO, fail, openForCommand, usage } from '../context.ts';
+import { type CliIO, fail, openForCommand, refuseIfInUse, usage } from '../context.ts';
 import { snapshotTable } from '../format.ts';
 
 export const snapshotHelp =
@@ -38,6 +38,7 @@ export async function snapshot(argv: string[], io: CliIO): Promise<number> {
   }
   await image.close();
   if (chosen.length === 0) return 0; // qemu-img does nothing either
+  await refuseIfInUse(io, file, { write: true });
   const action = ACTIONS[chosen[0] as 'a' | 'c' | 'd'];
   const name = args.values.get(chosen[0])!;
   // qemu-img opens the image twice to apply a snapshot, and warns each time.
