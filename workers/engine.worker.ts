@@ -24,6 +24,7 @@ import type { Storage } from '../src/core/storage/storage.ts';
 import { BrowserCompressorPool } from './compress-pool.ts';
 import { conversionDecoders, loadZstdDecoderFor } from './decoders.ts';
 import { measureOutput } from '../src/core/pipeline/measure.ts';
+import { resizedImage } from '../src/core/pipeline/resized.ts';
 import { BlobSink, CountingSink } from './sinks.ts';
 import { openOutputSink, outputCapabilities, type OutputTarget } from './outputs.ts';
 import { choosePartition, openFileSystem } from '../src/core/filesystems/browse.ts';
@@ -96,6 +97,8 @@ export interface ConvertJob {
   formatOptions?: Record<string, string>;
   /** Make the disk this large (VHD, VDI, VHDX, VMDK; Azure's whole MiB). */
   targetSize?: number;
+  /** The page's new virtual size: the disk converted as if resized (grown, or shrunk down to its data). */
+  newSize?: number;
   /** The output file's name: a VMDK names its extent by it, an OVA its machine. */
   outputName?: string;
   compression: 'none' | CompressionType;
@@ -369,13 +372,20 @@ const api = {
   /** The bytes qemu-img measure says the job's output requires (raw: exact; qcow2: never less than the file). */
   async measure(job: Omit<ConvertJob, 'output'>): Promise<Result<number>> {
     try {
-      const image = await openImage(readerFor(job.file), {
+      const opened = await openImage(readerFor(job.file), {
         resolveBacking: resolverFor(job.backing),
         snapshot: job.snapshot,
         passphrase: job.passphrase,
         ovaDisk: job.ovaDisk,
         allowLocked: true,
       });
+      const image =
+        job.newSize === undefined
+          ? opened
+          : await resizedImage(opened, job.newSize).catch(async (error: unknown) => {
+              await opened.close();
+              throw error;
+            });
       try {
         return {
           ok: true,
@@ -415,14 +425,16 @@ const api = {
         ? undefined
         : new BrowserCompressorPool(job.compression, job.clusterSize, threads);
     try {
-      const image = await openImage(readerFor(job.file), {
+      const opened = await openImage(readerFor(job.file), {
         resolveBacking: resolverFor(job.backing),
         snapshot: job.snapshot,
         passphrase: job.passphrase,
         ovaDisk: job.ovaDisk,
         decoders: conversionDecoders,
       });
-      await loadZstdDecoderFor(image);
+      await loadZstdDecoderFor(opened);
+      // A shrink that would cut off data is refused here, before the output is opened.
+      const image = job.newSize === undefined ? opened : await resizedImage(opened, job.newSize);
       inner = await openOutputSink(job.output).catch((error: unknown) => {
         // A browser that refuses the output's place (storage switched off, a revoked handle) says why.
         throw new DiskImgError(

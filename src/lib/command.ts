@@ -26,6 +26,8 @@ export interface CommandOutput {
   snapshotId: string;
   /** The disk is made this large (Azure's whole MiB): created first, then converted into (-n). */
   targetSize?: number;
+  /** The page's new virtual size: qemu-img resize after the convert (--shrink when smaller). */
+  resize?: { size: number; shrink: boolean };
 }
 
 /** Files holding the passphrases, made by the user (a secret object reads the file whole). */
@@ -97,6 +99,20 @@ export function equivalentCommand(input: CommandInput, output: CommandOutput): s
     parts.push(quote(source));
   }
   parts.push(quote(output.name));
-  lines.push(parts.join(' '));
+  lines.push(output.resize ? `${parts.join(' ')} && ${resizeCommand(output, outputSecret)}` : parts.join(' '));
   return lines.join('\n');
+}
+
+/** qemu-img resize of the converted file; an encrypted qcow2 opens only with its key. */
+function resizeCommand(output: CommandOutput, secret: string | undefined): string {
+  const { size, shrink } = output.resize!;
+  const parts = ['qemu-img', 'resize', ...(shrink ? ['--shrink'] : [])];
+  if (secret) {
+    parts.push('--object', `secret,id=${secret},file=${optionValue(OUTPUT_SECRET_FILE)}`, '--image-opts');
+    parts.push(quote(`driver=qcow2,file.filename=${optionValue(output.name)},encrypt.key-secret=${secret}`));
+  } else {
+    parts.push('-f', output.settings.outputFormat, quote(output.name));
+  }
+  parts.push(String(size));
+  return parts.join(' ');
 }

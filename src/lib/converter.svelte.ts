@@ -10,6 +10,7 @@ import { locale } from './i18n/locale.svelte.ts';
 import { chooseConvertTarget, deliver, discard, isSaveTarget, MEMORY_LIMIT, type Route } from './save-target.ts';
 import { formatBytes } from './format.ts';
 import { activeJob } from './active-job.svelte.ts';
+import { readNewSize, RESIZABLE_FORMATS } from './resize.ts';
 
 /** How the last job ended, for the page to say in its language. */
 export type Outcome =
@@ -35,6 +36,10 @@ export class Converter {
   encryptPassphrase = $state('');
   /** The passphrase typed again: a typo in a hidden field would lock the new image for good. */
   encryptConfirm = $state('');
+  /** The new virtual size as typed (qcow2 and raw outputs; empty keeps the disk's size). */
+  resizeText = $state('');
+  /** A shrink cuts off the disk's end: it runs only once the user has said they know. */
+  shrinkConfirmed = $state(false);
   running = $state(false);
   done = $state(0);
   total = $state(0);
@@ -49,6 +54,20 @@ export class Converter {
   private stop?: () => void;
   private cleanup?: () => Promise<void>;
   private cancelled?: () => void;
+
+  /** The size the output is made at, when it differs from the disk's (undefined: unchanged). */
+  newSize(virtualSize: number): number | undefined {
+    if (!RESIZABLE_FORMATS.includes(this.settings.outputFormat)) return undefined;
+    const wanted = readNewSize(this.resizeText, virtualSize);
+    return wanted.kind === 'grow' || wanted.kind === 'shrink' ? wanted.size : undefined;
+  }
+
+  /** Why the job cannot start as set: a size that does not parse, or a shrink not confirmed. */
+  resizeBlocked(virtualSize: number): boolean {
+    if (!RESIZABLE_FORMATS.includes(this.settings.outputFormat)) return false;
+    const wanted = readNewSize(this.resizeText, virtualSize);
+    return wanted.kind === 'invalid' || (wanted.kind === 'shrink' && !this.shrinkConfirmed);
+  }
 
   get bytesPerSecond(): number {
     const seconds = (this.now - this.startedAt) / 1000;
@@ -96,6 +115,7 @@ export class Converter {
         destination && DESTINATION_OUTPUTS[destination].wholeMiB && settings.outputFormat === 'vpc'
           ? azureDiskSize(virtualSize)
           : undefined,
+      newSize: this.newSize(virtualSize),
       outputName: name,
       snapshot: snapshot ? `snapshot.id=${snapshot.id}` : undefined,
       passphrase,
@@ -148,7 +168,7 @@ export class Converter {
     activeJob.current = current;
     this.done = 0;
     this.written = 0;
-    this.total = virtualSize;
+    this.total = job.newSize ?? virtualSize;
     this.startedAt = this.now = performance.now();
     this.stop = engine.stop;
     // What a cancel must undo: never leave a partial file that looks whole.

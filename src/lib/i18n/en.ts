@@ -337,6 +337,22 @@ export const en = {
       `The ${algorithm} checksum matches ${listed} in the list: ${name} is that file under another name.`,
     computeToCheck: 'Compute the checksums above to check the file against this text.',
   },
+  resize: {
+    label: 'New virtual size',
+    hint: (current: string) => `Leave empty to keep ${current}. As qemu-img writes it: 20G, 512M, or bytes.`,
+    syntax: 'Write a size as qemu-img reads it: a number with an optional k, M, G or T (20G).',
+    sector: 'The size must be a whole number of 512-byte sectors.',
+    grow: (from: string, to: string) =>
+      `The disk grows from ${from} to ${to}; the new space reads as zeros. The partition and the file system inside do not grow by themselves: the guest must grow them once it runs on the new disk.`,
+    guestHeading: 'Growing the partition and file system inside the guest',
+    linux: 'Linux (the disk /dev/vda, its partition 1; growpart is in cloud-guest-utils or cloud-utils-growpart):',
+    ext4: 'then for ext2/3/4:',
+    xfs: 'or for XFS (mounted at /):',
+    windows: 'Windows: Disk Management (diskmgmt.msc) → right-click the volume → Extend Volume; or in PowerShell:',
+    shrink: (from: string, to: string) =>
+      `The disk shrinks from ${from} to ${to}: whatever lies past ${to} is lost. Shrink the file system and partition inside the guest first. The page refuses the job if the disk holds data past the new end.`,
+    confirmShrink: (to: string) => `I understand that everything past ${to} is lost`,
+  },
   error: {
     kinds,
     where: 'Where',

@@ -321,6 +321,22 @@ export const vi: Messages = {
     computeToCheck: 'Hãy tính mã kiểm tra ở trên để đối chiếu tệp với văn bản này.',
     notListed: (name) => `${name} không có trong nội dung đã dán.`,
   },
+  resize: {
+    label: 'Dung lượng ảo mới',
+    hint: (current) => `Để trống để giữ ${current}. Viết như qemu-img: 20G, 512M, hoặc số byte.`,
+    syntax: 'Hãy viết dung lượng như qemu-img đọc: một số, có thể kèm k, M, G hoặc T (20G).',
+    sector: 'Dung lượng phải là bội số nguyên của sector 512 byte.',
+    grow: (from, to) =>
+      `Đĩa tăng từ ${from} lên ${to}; phần mới đọc ra toàn số 0. Phân vùng và hệ thống tệp bên trong không tự lớn theo: hệ điều hành khách phải mở rộng chúng khi chạy trên đĩa mới.`,
+    guestHeading: 'Mở rộng phân vùng và hệ thống tệp bên trong máy khách',
+    linux: 'Linux (đĩa /dev/vda, phân vùng 1; growpart nằm trong gói cloud-guest-utils hoặc cloud-utils-growpart):',
+    ext4: 'rồi với ext2/3/4:',
+    xfs: 'hoặc với XFS (gắn tại /):',
+    windows: 'Windows: Disk Management (diskmgmt.msc) → nhấp phải vào ổ → Extend Volume; hoặc trong PowerShell:',
+    shrink: (from, to) =>
+      `Đĩa thu nhỏ từ ${from} xuống ${to}: mọi thứ nằm sau ${to} sẽ mất. Hãy thu nhỏ hệ thống tệp và phân vùng bên trong máy khách trước. Trang sẽ từ chối nếu đĩa còn dữ liệu sau điểm cuối mới.`,
+    confirmShrink: (to) => `Tôi hiểu rằng mọi thứ sau ${to} sẽ mất`,
+  },
   error: {
     kinds: {
       'invalid-format': 'Tệp này không phải là ảnh hợp lệ của định dạng đó',

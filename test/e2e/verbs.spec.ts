@@ -1,0 +1,124 @@
+/**
+ * qemu-img's other verbs in the page, each writing a new file: resize while converting, a chain
+ * merged into one file, snapshot create/delete, amend. Every output is checked by the real
+ * qemu-img: check clean, compare identical to what the command the page shows makes, info.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { expect, test, type Page } from '@playwright/test';
+import { pattern } from '../interop/fixtures.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'diskimg-e2e-verbs-'));
+test.afterAll(() => rmSync(root, { recursive: true, force: true }));
+const MiB = 1 << 20;
+
+const run = (cwd: string, command: string, ...args: string[]) => execFileSync(command, args, { cwd, encoding: 'utf8', stdio: 'pipe' });
+const info = (file: string) => JSON.parse(run(root, 'qemu-img', 'info', '--output=json', file)) as Record<string, unknown>;
+
+/** A case's folder: `made` holds the fixture the page opens, `shell` a copy where the shown command runs. */
+function folders(name: string): { made: string; shell: string } {
+  const made = join(root, name, 'made');
+  const shell = join(root, name, 'shell');
+  mkdirSync(made, { recursive: true });
+  mkdirSync(shell, { recursive: true });
+  return { made, shell };
+}
+
+/** An 8 MiB qcow2 whose data ends at 3 MiB: text, then random bytes. */
+function qcow2Disk(dir: string, name = 'disk.qcow2'): string {
+  writeFileSync(join(dir, 'source.raw'), Buffer.concat([pattern('text', 2 * MiB, 1), pattern('random', MiB, 2), Buffer.alloc(5 * MiB)]));
+  run(dir, 'qemu-img', 'convert', '-q', '-f', 'raw', '-O', 'qcow2', 'source.raw', name);
+  rmSync(join(dir, 'source.raw'));
+  return name;
+}
+
+async function open(page: Page, files: string[]): Promise<void> {
+  await page.goto('/');
+  await page.getByLabel('Open disk image').setInputFiles(files);
+  await expect(page.getByTestId('format')).toBeVisible();
+}
+
+/** Clicks `button` and saves the download beside the case's folders. */
+async function download(page: Page, button: string, into: string): Promise<string> {
+  const downloading = page.waitForEvent('download', { timeout: 60_000 });
+  await page.getByRole('button', { name: button, exact: true }).click();
+  const done = await downloading;
+  const file = join(into, done.suggestedFilename());
+  await done.saveAs(file);
+  return file;
+}
+
+/** Runs the command the page shows in `shell` (a copy of the inputs); returns the file it made. */
+function runShown(command: string, shell: string, output: string): string {
+  const ran = spawnSync('sh', ['-ec', command], { cwd: shell, encoding: 'utf8' });
+  expect(ran.stderr, command).toBe('');
+  expect(ran.status, command).toBe(0);
+  return join(shell, basename(output));
+}
+
+test.beforeEach(({ page }) => page.addInitScript(() => delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker));
+
+test.describe('resize while converting', () => {
+  for (const [label, format, sizeText, size] of [
+    ['grows a qcow2', 'qcow2', '40M', 40 * MiB],
+    ['grows to raw', 'raw', '20M', 20 * MiB],
+  ] as const) {
+    test(`${label}: the guest's steps are said, and the shown convert && resize makes the same disk`, async ({ page }) => {
+      const { made, shell } = folders(`resize-${format}`);
+      const input = qcow2Disk(made);
+      copyFileSync(join(made, input), join(shell, input));
+      await open(page, [join(made, input)]);
+      if (format === 'raw') await page.getByLabel('Output format').selectOption('raw');
+      await page.getByLabel('New virtual size').fill(sizeText);
+      await expect(page.getByTestId('resize-grow')).toContainText('the guest must grow them');
+      await page.getByText('Growing the partition and file system inside the guest').click();
+      await expect(page.getByTestId('guest-growpart')).toHaveText('sudo growpart /dev/vda 1');
+      await expect(page.getByTestId('guest-xfs')).toHaveText('sudo xfs_growfs /');
+      const command = (await page.getByTestId('command').textContent()) ?? '';
+      expect(command).toContain(` && qemu-img resize -f ${format} `);
+      expect(command.endsWith(` ${size}`)).toBe(true);
+      const ours = await download(page, 'Convert', join(root, `resize-${format}`));
+      expect(info(ours)['virtual-size']).toBe(size);
+      if (format === 'qcow2') expect(run(root, 'qemu-img', 'check', ours)).toContain('No errors were found');
+      const theirs = runShown(command, shell, ours);
+      expect(run(root, 'qemu-img', 'compare', ours, theirs)).toBe('Images are identical.\n');
+    });
+  }
+
+  test('a shrink waits for a confirmation, then cuts the empty end off', async ({ page }) => {
+    const { made, shell } = folders('shrink');
+    const input = qcow2Disk(made);
+    copyFileSync(join(made, input), join(shell, input));
+    await open(page, [join(made, input)]);
+    await page.getByLabel('New virtual size').fill('4M');
+    await expect(page.getByTestId('resize-shrink')).toContainText('is lost');
+    const convert = page.getByRole('button', { name: 'Convert', exact: true });
+    await expect(convert).toBeDisabled();
+    await page.getByLabel('I understand that everything past 4 MiB is lost').check();
+    const command = (await page.getByTestId('command').textContent()) ?? '';
+    expect(command).toContain(' && qemu-img resize --shrink -f qcow2 ');
+    const ours = await download(page, 'Convert', join(root, 'shrink'));
+    expect(info(ours)['virtual-size']).toBe(4 * MiB);
+    expect(run(root, 'qemu-img', 'check', ours)).toContain('No errors were found');
+    const theirs = runShown(command, shell, ours);
+    expect(run(root, 'qemu-img', 'compare', ours, theirs)).toBe('Images are identical.\n');
+  });
+
+  test('a shrink below the data is refused with the numbers, and a size qemu-img cannot read is said', async ({ page }) => {
+    const { made } = folders('shrink-refused');
+    await open(page, [join(made, qcow2Disk(made))]);
+    await page.getByLabel('New virtual size').fill('20 apples');
+    await expect(page.getByTestId('resize-invalid')).toContainText('as qemu-img reads');
+    await page.getByLabel('New virtual size').fill('1000');
+    await expect(page.getByTestId('resize-invalid')).toContainText('512-byte sectors');
+    await expect(page.getByRole('button', { name: 'Convert', exact: true })).toBeDisabled();
+    await page.getByLabel('New virtual size').fill('2M');
+    await page.getByLabel('I understand that everything past 2 MiB is lost').check();
+    await page.getByRole('button', { name: 'Convert', exact: true }).click();
+    await expect(page.getByRole('alert')).toContainText(
+      `The disk holds data up to byte ${3 * MiB}: it cannot be shrunk to ${2 * MiB} bytes without losing it`,
+    );
+  });
+});
