@@ -25,6 +25,7 @@ import { BrowserCompressorPool } from './compress-pool.ts';
 import { conversionDecoders, loadZstdDecoderFor } from './decoders.ts';
 import { measureOutput } from '../src/core/pipeline/measure.ts';
 import { resizedImage } from '../src/core/pipeline/resized.ts';
+import { copyWithSnapshotChange, type SnapshotChange } from '../src/core/pipeline/snapshot-copy.ts';
 import { BlobSink, CountingSink } from './sinks.ts';
 import { openOutputSink, outputCapabilities, type OutputTarget } from './outputs.ts';
 import { choosePartition, openFileSystem } from '../src/core/filesystems/browse.ts';
@@ -253,8 +254,44 @@ const filesApi = {
     }),
 };
 
+/** A qcow2 with one internal snapshot added or removed, written as a new file (the input untouched). */
+export interface SnapshotCopyJob {
+  file: File;
+  change: SnapshotChange;
+  output: OutputTarget;
+}
+
+const verbsApi = {
+  /** Progress gives the output's bytes written of its length. A memory output comes back as a Blob. */
+  async snapshotCopy(
+    job: SnapshotCopyJob,
+    onProgress: (done: number, total: number) => void,
+  ): Promise<Result<{ outputSize: number; blob?: Blob }>> {
+    let sink: Sink | undefined;
+    try {
+      sink = await openOutputSink(job.output);
+      let last = 0;
+      const outputSize = await copyWithSnapshotChange(readerFor(job.file), job.change, sink, {
+        onProgress: (done, total) => {
+          const now = performance.now();
+          if (now - last > 100 || done === total) {
+            last = now;
+            onProgress(done, total);
+          }
+        },
+      });
+      await sink.close();
+      return { ok: true, value: { outputSize, blob: sink instanceof BlobSink ? sink.blob() : undefined } };
+    } catch (error) {
+      await sink?.abort?.().catch(() => {});
+      return { ok: false, error: serialize(error) };
+    }
+  },
+};
+
 const api = {
   ...filesApi,
+  ...verbsApi,
   /**
    * Of files opened together, the image the others belong to: the first that no other names as
    * its backing file or as a file of its own (an extent). Unreadable files name nothing.

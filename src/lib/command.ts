@@ -116,3 +116,11 @@ function resizeCommand(output: CommandOutput, secret: string | undefined): strin
   parts.push(String(size));
   return parts.join(' ');
 }
+
+/**
+ * The page writes a new file where qemu-img snapshot changes its image in place: the same result
+ * is a copy, then the in-place verb on the copy.
+ */
+export function snapshotCommand(input: string, output: string, action: 'create' | 'delete', name: string): string {
+  return `cp ${quote(input)} ${quote(output)} && qemu-img snapshot ${action === 'create' ? '-c' : '-d'} ${quote(name)} ${quote(output)}`;
+}

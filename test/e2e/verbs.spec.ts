@@ -122,3 +122,64 @@ test.describe('resize while converting', () => {
     );
   });
 });
+
+test.describe('snapshots in a new file', () => {
+  /** The disk of qcow2Disk with a snapshot 'first', then more data written over it. */
+  function withSnapshot(dir: string): string {
+    const name = qcow2Disk(dir, 'vm.qcow2');
+    run(dir, 'qemu-img', 'snapshot', '-c', 'first', name);
+    run(dir, 'qemu-io', '-f', 'qcow2', '-c', 'write -P 0x5a 1M 2M', name);
+    return name;
+  }
+  const snapshotNames = (file: string) => ((info(file).snapshots as Array<{ name: string }> | undefined) ?? []).map((s) => s.name);
+
+  test('create: the copy lists the new snapshot, is clean, and holds what cp + qemu-img snapshot -c gives', async ({ page }) => {
+    const { made, shell } = folders('snapshot-create');
+    const input = withSnapshot(made);
+    copyFileSync(join(made, input), join(shell, input));
+    await open(page, [join(made, input)]);
+    const section = page.getByTestId('snapshot-file');
+    await section.getByLabel('Name of the new snapshot').fill('first');
+    await expect(section.getByText('already has a snapshot of that name')).toBeVisible();
+    await expect(section.getByRole('button', { name: 'Write a copy with this snapshot' })).toBeDisabled();
+    await section.getByLabel('Name of the new snapshot').fill('after update');
+    await section.getByText('Equivalent commands').click();
+    const command = (await page.getByTestId('snapshot-create-command').textContent()) ?? '';
+    expect(command).toBe("cp vm.qcow2 vm-with-after-update.qcow2 && qemu-img snapshot -c 'after update' vm-with-after-update.qcow2");
+    const ours = await download(page, 'Write a copy with this snapshot', join(root, 'snapshot-create'));
+    await expect(page.getByTestId('snapshot-file-status-outcome')).toContainText('vm-with-after-update.qcow2 was downloaded');
+    expect(snapshotNames(join(made, input))).toEqual(['first']);
+    expect(run(root, 'qemu-img', 'check', ours)).toContain('No errors were found');
+    expect(snapshotNames(ours)).toEqual(['first', 'after update']);
+    expect(run(root, 'qemu-img', 'snapshot', '-l', ours)).toContain('after update');
+    const theirs = runShown(command, shell, ours);
+    expect(run(root, 'qemu-img', 'compare', ours, theirs)).toBe('Images are identical.\n');
+    for (const state of ['first', 'after update']) {
+      const read = (file: string, out: string) => (
+        run(root, 'qemu-img', 'convert', '-l', `snapshot.name=${state}`, '-O', 'raw', file, out),
+        out
+      );
+      const a = read(ours, join(root, 'snapshot-create', 'ours.raw'));
+      const b = read(theirs, join(root, 'snapshot-create', 'theirs.raw'));
+      expect(run(root, 'qemu-img', 'compare', '-f', 'raw', '-F', 'raw', a, b)).toBe('Images are identical.\n');
+    }
+  });
+
+  test('delete: the copy no longer lists it, byte for byte what cp + qemu-img snapshot -d gives', async ({ page }) => {
+    const { made, shell } = folders('snapshot-delete');
+    const input = withSnapshot(made);
+    copyFileSync(join(made, input), join(shell, input));
+    await open(page, [join(made, input)]);
+    const section = page.getByTestId('snapshot-file');
+    await section.getByLabel('Snapshot to remove').selectOption('first');
+    await section.getByText('Equivalent commands').click();
+    const command = (await page.getByTestId('snapshot-delete-command').textContent()) ?? '';
+    expect(command).toBe('cp vm.qcow2 vm-without-first.qcow2 && qemu-img snapshot -d first vm-without-first.qcow2');
+    const ours = await download(page, 'Write a copy without it', join(root, 'snapshot-delete'));
+    expect(run(root, 'qemu-img', 'check', ours)).toContain('No errors were found');
+    expect(snapshotNames(ours)).toEqual([]);
+    expect(run(root, 'qemu-img', 'snapshot', '-l', ours)).toBe('');
+    const theirs = runShown(command, shell, ours);
+    run(root, 'cmp', ours, theirs);
+  });
+});

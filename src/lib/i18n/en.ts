@@ -337,6 +337,17 @@ export const en = {
       `The ${algorithm} checksum matches ${listed} in the list: ${name} is that file under another name.`,
     computeToCheck: 'Compute the checksums above to check the file against this text.',
   },
+  snapshotFile: {
+    heading: 'Snapshots, in a new file',
+    intro:
+      'qemu-img snapshot changes the image in place; here the image you opened stays as it is, and a new file is written: this image with one snapshot added or removed.',
+    createLabel: 'Name of the new snapshot',
+    create: 'Write a copy with this snapshot',
+    taken: 'This image already has a snapshot of that name.',
+    deleteLabel: 'Snapshot to remove',
+    delete: 'Write a copy without it',
+    command: 'Equivalent commands',
+  },
   resize: {
     label: 'New virtual size',
     hint: (current: string) => `Leave empty to keep ${current}. As qemu-img writes it: 20G, 512M, or bytes.`,

@@ -321,6 +321,17 @@ export const vi: Messages = {
     computeToCheck: 'Hãy tính mã kiểm tra ở trên để đối chiếu tệp với văn bản này.',
     notListed: (name) => `${name} không có trong nội dung đã dán.`,
   },
+  snapshotFile: {
+    heading: 'Ảnh chụp nhanh, trong một tệp mới',
+    intro:
+      'qemu-img snapshot sửa ngay trên ảnh đĩa; ở đây ảnh bạn mở được giữ nguyên, và một tệp mới được ghi ra: chính ảnh này, thêm hoặc bớt một ảnh chụp nhanh.',
+    createLabel: 'Tên ảnh chụp nhanh mới',
+    create: 'Ghi bản sao có ảnh chụp này',
+    taken: 'Ảnh đĩa này đã có một ảnh chụp nhanh cùng tên.',
+    deleteLabel: 'Ảnh chụp nhanh cần xoá',
+    delete: 'Ghi bản sao không có nó',
+    command: 'Lệnh tương đương',
+  },
   resize: {
     label: 'Dung lượng ảo mới',
     hint: (current) => `Để trống để giữ ${current}. Viết như qemu-img: 20G, 512M, hoặc số byte.`,
