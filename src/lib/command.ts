@@ -124,3 +124,35 @@ function resizeCommand(output: CommandOutput, secret: string | undefined): strin
 export function snapshotCommand(input: string, output: string, action: 'create' | 'delete', name: string): string {
   return `cp ${quote(input)} ${quote(output)} && qemu-img snapshot ${action === 'create' ? '-c' : '-d'} ${quote(name)} ${quote(output)}`;
 }
+
+/** One layer of a backing chain, as the commands name it. */
+export interface ChainFile {
+  name: string;
+  format: string;
+}
+
+const stem = (name: string) => (name.lastIndexOf('.') > 0 ? name.slice(0, name.lastIndexOf('.')) : name);
+const ending = (name: string) => (name.lastIndexOf('.') > 0 ? name.slice(name.lastIndexOf('.')) : '');
+
+/**
+ * The chain merged into one new file with qemu-img commit, which writes an overlay into its
+ * backing file in place: on copies, each rebased (-u) onto the copy below, then committed top
+ * down, so the copy of the bottom file ends up holding the whole disk (in the bottom's format).
+ * Undefined where the copies cannot be rebased this way (a layer above the bottom that is not qcow2).
+ */
+export function commitCommands(chain: readonly ChainFile[]): { commands: string; output: string } | undefined {
+  if (chain.length < 2 || chain.slice(0, -1).some((layer) => layer.format !== 'qcow2')) return undefined;
+  const bottom = chain[chain.length - 1];
+  const output = `${stem(chain[0].name)}-merged${ending(bottom.name)}`;
+  const copies = chain.slice(0, -1).map((layer) => `${stem(layer.name)}-commit${ending(layer.name)}`);
+  const lines = [`cp ${quote(bottom.name)} ${quote(output)}`];
+  for (let i = chain.length - 2; i >= 0; i--) {
+    const below = i === chain.length - 2 ? output : copies[i + 1];
+    lines.push(
+      `cp ${quote(chain[i].name)} ${quote(copies[i])} && qemu-img rebase -u -f qcow2 -b ${quote(below)} -F ${chain[i + 1].format} ${quote(copies[i])}`,
+    );
+  }
+  lines.push(copies.map((copy) => `qemu-img commit -q -f qcow2 ${quote(copy)}`).join(' && '));
+  lines.push(`rm ${copies.map(quote).join(' ')}`);
+  return { commands: lines.join('\n'), output };
+}

@@ -183,3 +183,40 @@ test.describe('snapshots in a new file', () => {
     run(root, 'cmp', ours, theirs);
   });
 });
+
+test('a chain merged into one file: Convert writes it, and the qemu-img commit commands shown on copies make the same disk', async ({
+  page,
+}) => {
+  const { made, shell } = folders('merge');
+  writeFileSync(join(made, 'base.raw'), Buffer.concat([pattern('text', 3 * MiB, 4), pattern('random', MiB, 5), Buffer.alloc(2 * MiB)]));
+  run(made, 'qemu-img', 'create', '-q', '-f', 'qcow2', '-b', 'base.raw', '-F', 'raw', 'mid.qcow2');
+  run(made, 'qemu-io', '-f', 'qcow2', '-c', 'write -P 0x33 1M 2M', 'mid.qcow2');
+  run(made, 'qemu-img', 'create', '-q', '-f', 'qcow2', '-b', 'mid.qcow2', '-F', 'qcow2', 'top.qcow2');
+  run(made, 'qemu-io', '-f', 'qcow2', '-c', 'write -P 0x44 2560k 1M', 'top.qcow2');
+  const files = ['top.qcow2', 'mid.qcow2', 'base.raw'];
+  for (const name of files) copyFileSync(join(made, name), join(shell, name));
+  await open(
+    page,
+    files.map((name) => join(made, name)),
+  );
+  const merge = page.getByTestId('merge');
+  await expect(merge).toContainText('top.qcow2 and its 2 backing files');
+  await expect(merge).toContainText('writes top.qcow2’s data into mid.qcow2 itself');
+  const commands = (await page.getByTestId('commit-commands').textContent()) ?? '';
+  expect(commands).toBe(
+    [
+      'cp base.raw top-merged.raw',
+      'cp mid.qcow2 mid-commit.qcow2 && qemu-img rebase -u -f qcow2 -b top-merged.raw -F raw mid-commit.qcow2',
+      'cp top.qcow2 top-commit.qcow2 && qemu-img rebase -u -f qcow2 -b mid-commit.qcow2 -F qcow2 top-commit.qcow2',
+      'qemu-img commit -q -f qcow2 top-commit.qcow2 && qemu-img commit -q -f qcow2 mid-commit.qcow2',
+      'rm top-commit.qcow2 mid-commit.qcow2',
+    ].join('\n'),
+  );
+  const ours = await download(page, 'Convert', join(root, 'merge'));
+  expect(info(ours)['backing-filename']).toBeUndefined();
+  expect(run(root, 'qemu-img', 'check', ours)).toContain('No errors were found');
+  const theirs = runShown(commands, shell, 'top-merged.raw');
+  expect(run(root, 'qemu-img', 'compare', '-F', 'raw', ours, theirs)).toBe('Images are identical.\n');
+  // The commands changed copies only: the chain they ran beside is still the one the page opened.
+  for (const name of files) run(root, 'cmp', join(made, name), join(shell, name));
+});

@@ -64,6 +64,12 @@ export const vi: Messages = {
     holds: (held, size) => `chứa ${held} trên ${size}`,
     top: 'ảnh này',
     layer: (depth) => `lớp nền ${depth}`,
+    mergeHeading: 'Gộp chuỗi thành một tệp',
+    merge: (top, layers) =>
+      `Chuyển đổi (bên dưới) ghi toàn bộ đĩa — ${top} và ${layers} tệp nền của nó — thành một ảnh mới không cần tệp nền. Các tệp bạn mở được giữ nguyên.`,
+    commitNote: (top, backing) =>
+      `qemu-img commit thì gộp ngay tại chỗ: nó ghi dữ liệu của ${top} vào chính ${backing}, nên mọi ảnh khác dựng trên ${backing} sẽ thấy dữ liệu đổi, và ${top} bị làm rỗng. Để có tệp đã gộp bằng commit mà không đụng tới bản gốc, hãy chạy trên các bản sao:`,
+    commitOutput: (name) => `Khi đó ${name} chứa toàn bộ đĩa, theo định dạng của tệp dưới cùng.`,
   },
   ova: {
     heading: 'Gói máy ảo (OVA)',
