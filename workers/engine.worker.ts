@@ -105,6 +105,10 @@ export interface ConvertJob {
   compression: 'none' | CompressionType;
   clusterSize: number;
   compat: '0.10' | '1.1';
+  /** qcow2's refcount_bits (16 when not given). */
+  refcountBits?: number;
+  /** qcow2's lazy_refcounts. */
+  lazyRefcounts?: boolean;
   snapshot?: string;
   output: OutputTarget;
   /** Unlocks an encrypted input. */
@@ -431,6 +435,7 @@ const api = {
               outputFormat: job.outputFormat === 'ova' ? 'vmdk' : job.outputFormat,
               clusterSize: job.clusterSize,
               compat: job.compat,
+              refcountBits: job.refcountBits,
               encrypted: job.encryptPassphrase !== undefined,
             })) + (job.outputFormat === 'ova' ? OVA_ENVELOPE_BOUND : 0),
         };
@@ -485,7 +490,13 @@ const api = {
       await convertImage(image, sink, {
         outputFormat: job.outputFormat,
         compressor,
-        qcow2: { clusterSize: job.clusterSize, compat: job.compat, compressionType: job.compression === 'zstd' ? 'zstd' : 'zlib' },
+        qcow2: {
+          clusterSize: job.clusterSize,
+          compat: job.compat,
+          compressionType: job.compression === 'zstd' ? 'zstd' : 'zlib',
+          refcountBits: job.refcountBits ?? 16,
+          lazyRefcounts: job.lazyRefcounts ?? false,
+        },
         encrypt: job.encryptPassphrase !== undefined ? { format: 'luks', passphrase: job.encryptPassphrase } : undefined,
         formatOptions: job.formatOptions && new Map(Object.entries(job.formatOptions)),
         targetSize: job.targetSize,

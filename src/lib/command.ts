@@ -4,7 +4,7 @@
  * it: qemu-img reads it from a file the user makes (--object secret,file=…).
  */
 import { changedOptions } from './format-options.ts';
-import type { ConvertSettings } from './outputs.ts';
+import { qcow2Features, type ConvertSettings } from './outputs.ts';
 
 export interface CommandInput {
   /** The file opened (for an OVA, the archive). */
@@ -88,6 +88,9 @@ export function equivalentCommand(input: CommandInput, output: CommandOutput): s
     const options: string[] = [];
     if (s.clusterSize !== 65536) options.push(`cluster_size=${s.clusterSize}`);
     if (s.compat !== '1.1') options.push(`compat=${s.compat}`);
+    const features = qcow2Features(s);
+    if (features.refcountBits !== 16) options.push(`refcount_bits=${features.refcountBits}`);
+    if (features.lazyRefcounts) options.push('lazy_refcounts=on');
     if (s.compression === 'zstd') options.push('compression_type=zstd');
     if (outputSecret && s.compression === 'none') options.push('encrypt.format=luks', `encrypt.key-secret=${outputSecret}`);
     if (options.length) parts.push('-o', options.join(','));
@@ -155,4 +158,11 @@ export function commitCommands(chain: readonly ChainFile[]): { commands: string;
   lines.push(copies.map((copy) => `qemu-img commit -q -f qcow2 ${quote(copy)}`).join(' && '));
   lines.push(`rm ${copies.map(quote).join(' ')}`);
   return { commands: lines.join('\n'), output };
+}
+
+/** qemu-img amend on a copy: the in-place way to the qcow2 options chosen, which keeps internal snapshots. */
+export function amendCommand(input: string, output: string, settings: ConvertSettings): string {
+  const { refcountBits, lazyRefcounts } = qcow2Features(settings);
+  const options = `compat=${settings.compat},refcount_bits=${refcountBits},lazy_refcounts=${lazyRefcounts ? 'on' : 'off'}`;
+  return `cp ${quote(input)} ${quote(output)} && qemu-img amend -f qcow2 -o ${options} ${quote(output)}`;
 }

@@ -5,7 +5,7 @@ import * as Comlink from 'comlink';
 import type { ImageSource, SerializedError } from '../../workers/engine.worker.ts';
 import { startEngine } from './engine-client.ts';
 import { WorkerStartError, failureOf } from './worker-client.ts';
-import { outputName, type ConvertSettings } from './outputs.ts';
+import { outputName, qcow2Features, type ConvertSettings } from './outputs.ts';
 import { locale } from './i18n/locale.svelte.ts';
 import { chooseConvertTarget, deliver, discard, isSaveTarget, MEMORY_LIMIT, type Route } from './save-target.ts';
 import { formatBytes } from './format.ts';
@@ -28,6 +28,8 @@ export class Converter {
     compression: 'none',
     clusterSize: 65536,
     compat: '1.1',
+    refcountBits: 16,
+    lazyRefcounts: false,
     formatOptions: {},
     destination: '',
   });
@@ -110,6 +112,7 @@ export class Converter {
       backing: [...backing],
       ovaDisk,
       ...common,
+      ...qcow2Features(settings),
       formatOptions: changedOptions(settings.outputFormat, formatOptions),
       targetSize:
         destination && DESTINATION_OUTPUTS[destination].wholeMiB && settings.outputFormat === 'vpc'

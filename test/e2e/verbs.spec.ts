@@ -220,3 +220,48 @@ test('a chain merged into one file: Convert writes it, and the qemu-img commit c
   // The commands changed copies only: the chain they ran beside is still the one the page opened.
   for (const name of files) run(root, 'cmp', join(made, name), join(shell, name));
 });
+
+test('amend into a new file: refcount width and lazy refcounts as qemu-img convert -o writes them, and the snapshots it drops said, with amend on a copy', async ({
+  page,
+}) => {
+  const { made, shell } = folders('amend');
+  const input = qcow2Disk(made, 'vm.qcow2');
+  run(made, 'qemu-img', 'snapshot', '-c', 'first', input);
+  copyFileSync(join(made, input), join(shell, input));
+  await open(page, [join(made, input)]);
+  await page.getByLabel('Refcount width').selectOption('4');
+  await page.getByLabel('Lazy refcounts').check();
+  await page.getByText('Change the image’s options (amend), in a new file').click();
+  await expect(page.getByTestId('amend-snapshots')).toContainText('the 1 internal snapshot of this image will not be in the new file');
+  const amend = (await page.getByTestId('amend-command').textContent()) ?? '';
+  expect(amend).toBe(
+    'cp vm.qcow2 vm-amended.qcow2 && qemu-img amend -f qcow2 -o compat=1.1,refcount_bits=4,lazy_refcounts=on vm-amended.qcow2',
+  );
+  const command = (await page.getByTestId('command').textContent()) ?? '';
+  expect(command).toContain('-o refcount_bits=4,lazy_refcounts=on');
+  const ours = await download(page, 'Convert', join(root, 'amend'));
+  const theirs = runShown(command, shell, ours);
+  run(root, 'cmp', ours, theirs);
+  expect(run(root, 'qemu-img', 'check', ours)).toContain('No errors were found');
+  const specific = (file: string) => (info(file)['format-specific'] as { data: Record<string, unknown> }).data;
+  expect(specific(ours)).toMatchObject({ compat: '1.1', 'refcount-bits': 4, 'lazy-refcounts': true });
+  const amended = runShown(amend, shell, 'vm-amended.qcow2');
+  expect(specific(amended)).toMatchObject({ compat: '1.1', 'refcount-bits': 4, 'lazy-refcounts': true });
+  expect(info(amended).snapshots).toHaveLength(1);
+  expect(info(ours).snapshots).toBeUndefined();
+  expect(run(root, 'qemu-img', 'compare', ours, amended)).toBe('Images are identical.\n');
+});
+
+test('amend to compat 0.10 turns the 1.1-only options off', async ({ page }) => {
+  const { made } = folders('amend-010');
+  await open(page, [join(made, qcow2Disk(made))]);
+  await page.getByLabel('Lazy refcounts').check();
+  await page.getByLabel('Compatibility').selectOption('0.10');
+  await expect(page.getByLabel('Lazy refcounts')).toBeDisabled();
+  await expect(page.getByLabel('Refcount width')).toBeDisabled();
+  const command = (await page.getByTestId('command').textContent()) ?? '';
+  expect(command).toContain('-o compat=0.10 ');
+  expect(command).not.toContain('lazy_refcounts');
+  const ours = await download(page, 'Convert', join(root, 'amend-010'));
+  expect((info(ours)['format-specific'] as { data: Record<string, unknown> }).data).toMatchObject({ compat: '0.10' });
+});

@@ -182,6 +182,8 @@ export const en = {
     compat: 'Compatibility',
     compat11: '1.1 (QEMU 1.1+)',
     compat010: '0.10 (oldest QEMU)',
+    refcountBits: 'Refcount width',
+    lazyRefcounts: 'Lazy refcounts',
     diskState: 'Disk state',
     current: 'current',
     snapshotOption: (name: string, id: string) => `snapshot ${name} (id ${id})`,
@@ -342,6 +344,15 @@ export const en = {
     listedAs: (algorithm: string, listed: string, name: string) =>
       `The ${algorithm} checksum matches ${listed} in the list: ${name} is that file under another name.`,
     computeToCheck: 'Compute the checksums above to check the file against this text.',
+  },
+  amend: {
+    heading: 'Change the image’s options (amend), in a new file',
+    intro:
+      'qemu-img amend changes compat, refcount_bits, lazy_refcounts and LUKS passphrases in place. Here the image stays as it is: Convert to qcow2 with the options above writes a new file holding the same disk.',
+    passphrase:
+      'To give it a new passphrase: unlock it above, then tick “Encrypt the new image” and type the new one. The new file is encrypted afresh (a new key), which qemu-img does by this same convert.',
+    snapshots: (count: number) =>
+      `Convert writes the current disk (or the state chosen) only: the ${count} internal snapshot${count === 1 ? '' : 's'} of this image will not be in the new file. qemu-img amend on a copy keeps them:`,
   },
   snapshotFile: {
     heading: 'Snapshots, in a new file',

@@ -167,6 +167,8 @@ export const vi: Messages = {
     compat: 'Tương thích',
     compat11: '1.1 (QEMU 1.1 trở lên)',
     compat010: '0.10 (QEMU rất cũ)',
+    refcountBits: 'Độ rộng refcount',
+    lazyRefcounts: 'Refcount lười (lazy refcounts)',
     diskState: 'Trạng thái đĩa',
     current: 'hiện tại',
     snapshotOption: (name, id) => `bản chụp ${name} (id ${id})`,
@@ -326,6 +328,15 @@ export const vi: Messages = {
     listedAs: (algorithm, listed, name) => `Mã ${algorithm} khớp với ${listed} trong danh sách: ${name} chính là tệp đó dưới một tên khác.`,
     computeToCheck: 'Hãy tính mã kiểm tra ở trên để đối chiếu tệp với văn bản này.',
     notListed: (name) => `${name} không có trong nội dung đã dán.`,
+  },
+  amend: {
+    heading: 'Đổi tuỳ chọn của ảnh (amend), trong một tệp mới',
+    intro:
+      'qemu-img amend đổi compat, refcount_bits, lazy_refcounts và cụm mật khẩu LUKS ngay tại chỗ. Ở đây ảnh được giữ nguyên: Chuyển đổi sang qcow2 với các tuỳ chọn ở trên sẽ ghi một tệp mới chứa cùng đĩa đó.',
+    passphrase:
+      'Để đặt cụm mật khẩu mới: mở khoá ở trên, rồi đánh dấu ô mã hoá ảnh mới và gõ cụm mới. Tệp mới được mã hoá lại từ đầu (khoá mới), đúng như qemu-img làm bằng chính lệnh convert này.',
+    snapshots: (count) =>
+      `Chuyển đổi chỉ ghi đĩa hiện tại (hoặc trạng thái đã chọn): ${count} ảnh chụp nhanh bên trong ảnh này sẽ không có trong tệp mới. qemu-img amend trên một bản sao thì giữ chúng:`,
   },
   snapshotFile: {
     heading: 'Ảnh chụp nhanh, trong một tệp mới',
