@@ -265,3 +265,27 @@ test('amend to compat 0.10 turns the 1.1-only options off', async ({ page }) => 
   const ours = await download(page, 'Convert', join(root, 'amend-010'));
   expect((info(ours)['format-specific'] as { data: Record<string, unknown> }).data).toMatchObject({ compat: '0.10' });
 });
+
+test('a snapshot copy shows its progress and speed, and cancel removes the partial file', async ({ page }) => {
+  const { made } = folders('snapshot-cancel');
+  run(made, 'qemu-img', 'create', '-q', '-f', 'qcow2', 'big.qcow2', '1G');
+  run(made, 'qemu-io', '-f', 'qcow2', '-c', 'write -P 0x33 0 400M', 'big.qcow2');
+  await open(page, [join(made, 'big.qcow2')]);
+  const section = page.getByTestId('snapshot-file');
+  await section.getByLabel('Name of the new snapshot').fill('s1');
+  await section.getByRole('button', { name: 'Write a copy with this snapshot' }).click();
+  await expect(section.getByTestId('progress-text')).toContainText('MB/s');
+  await section.getByRole('button', { name: 'Cancel' }).click();
+  await expect(page.getByTestId('snapshot-file-status-outcome')).toHaveText('Cancelled: nothing was saved');
+  // Nothing staged stays behind in the browser's private storage.
+  await expect
+    .poll(() =>
+      page.evaluate(async () => {
+        const names: string[] = [];
+        for await (const name of ((await navigator.storage.getDirectory()) as unknown as { keys(): AsyncIterable<string> }).keys())
+          names.push(name);
+        return names.filter((name) => name.includes('big-with-s1'));
+      }),
+    )
+    .toEqual([]);
+});

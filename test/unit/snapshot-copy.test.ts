@@ -115,3 +115,18 @@ describe('PatchedStorage', () => {
     await expect(patched.write(2000, new Uint8Array(100).fill(5))).rejects.toThrow(/needs more than 0 MiB of its tables in memory/);
   });
 });
+
+it('writes the result front to back, so a sink that can only append (a download stream) takes it', async () => {
+  let at = 0;
+  const appendOnly = {
+    async write(offset: number, bytes: Uint8Array) {
+      expect(offset).toBe(at);
+      at += bytes.length;
+    },
+    async close() {},
+  };
+  const input = await NodeFileStorage.open(image);
+  const length = await copyWithSnapshotChange(input, { action: 'create', name: 'streamed' }, appendOnly);
+  expect(at).toBe(length);
+  expect(length).toBeGreaterThan(readFileSync(image).length);
+});
