@@ -87,6 +87,33 @@ test.describe('resize while converting', () => {
     });
   }
 
+  test('an encrypted output grown: the resize in the command opens it with its key', async ({ page }) => {
+    const NEW_PASSPHRASE = 'new, one';
+    const { made, shell } = folders('resize-encrypted');
+    const input = qcow2Disk(made);
+    copyFileSync(join(made, input), join(shell, input));
+    writeFileSync(join(shell, 'new-passphrase.txt'), NEW_PASSPHRASE);
+    await open(page, [join(made, input)]);
+    await page.getByLabel('New virtual size').fill('16M');
+    await page.getByLabel('Encrypt the new image').check();
+    await page.getByLabel('Passphrase for the new image').fill(NEW_PASSPHRASE);
+    await page.getByLabel('The same passphrase again').fill(NEW_PASSPHRASE);
+    const command = (await page.getByTestId('command').textContent()) ?? '';
+    expect(command).toContain(
+      " && qemu-img resize --object secret,id=sec0,file=new-passphrase.txt --image-opts 'driver=qcow2,file.filename=disk-converted.qcow2,encrypt.key-secret=sec0' 16777216",
+    );
+    const ours = await download(page, 'Convert', join(root, 'resize-encrypted'));
+    const theirs = runShown(command, shell, ours);
+    const opened = (file: string) => `driver=qcow2,file.filename=${file},encrypt.key-secret=k`;
+    const compared = spawnSync(
+      'qemu-img',
+      ['compare', '--object', `secret,id=k,data=${NEW_PASSPHRASE.replace(/,/g, ',,')}`, '--image-opts', opened(ours), opened(theirs)],
+      { encoding: 'utf8' },
+    );
+    expect(compared.stdout, compared.stderr).toBe('Images are identical.\n');
+    expect(info(ours)['virtual-size']).toBe(16 * MiB);
+  });
+
   test('a shrink waits for a confirmation, then cuts the empty end off', async ({ page }) => {
     const { made, shell } = folders('shrink');
     const input = qcow2Disk(made);
@@ -202,6 +229,7 @@ test('a chain merged into one file: Convert writes it, and the qemu-img commit c
   const merge = page.getByTestId('merge');
   await expect(merge).toContainText('top.qcow2 and its 2 backing files');
   await expect(merge).toContainText('writes top.qcow2’s data into mid.qcow2 itself');
+  await merge.getByText('The same with qemu-img commit, on copies').click();
   const commands = (await page.getByTestId('commit-commands').textContent()) ?? '';
   expect(commands).toBe(
     [

@@ -84,7 +84,8 @@ export const en = {
     merge: (top: string, layers: number) =>
       `Convert (below) writes the whole disk — ${top} and its ${layers} backing file${layers === 1 ? '' : 's'} — as one new image that needs no backing file. The files you opened stay as they are.`,
     commitNote: (top: string, backing: string) =>
-      `qemu-img commit does the merge in place instead: it writes ${top}’s data into ${backing} itself, so every other image built on ${backing} sees changed data, and ${top} is emptied. To get the merged file with commit and leave the originals alone, run it on copies:`,
+      `qemu-img commit does the merge in place instead: it writes ${top}’s data into ${backing} itself, so every other image built on ${backing} sees changed data, and ${top} is emptied. To get the merged file with commit and leave the originals alone, run it on copies.`,
+    commitSummary: 'The same with qemu-img commit, on copies',
     commitOutput: (name: string) => `${name} then holds the whole disk, in the format of the bottom file.`,
   },
   ova: {

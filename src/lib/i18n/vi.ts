@@ -68,7 +68,8 @@ export const vi: Messages = {
     merge: (top, layers) =>
       `Chuyển đổi (bên dưới) ghi toàn bộ đĩa — ${top} và ${layers} tệp nền của nó — thành một ảnh mới không cần tệp nền. Các tệp bạn mở được giữ nguyên.`,
     commitNote: (top, backing) =>
-      `qemu-img commit thì gộp ngay tại chỗ: nó ghi dữ liệu của ${top} vào chính ${backing}, nên mọi ảnh khác dựng trên ${backing} sẽ thấy dữ liệu đổi, và ${top} bị làm rỗng. Để có tệp đã gộp bằng commit mà không đụng tới bản gốc, hãy chạy trên các bản sao:`,
+      `qemu-img commit thì gộp ngay tại chỗ: nó ghi dữ liệu của ${top} vào chính ${backing}, nên mọi ảnh khác dựng trên ${backing} sẽ thấy dữ liệu đổi, và ${top} bị làm rỗng. Để có tệp đã gộp bằng commit mà không đụng tới bản gốc, hãy chạy trên các bản sao.`,
+    commitSummary: 'Cũng vậy với qemu-img commit, trên các bản sao',
     commitOutput: (name) => `Khi đó ${name} chứa toàn bộ đĩa, theo định dạng của tệp dưới cùng.`,
   },
   ova: {
