@@ -24,7 +24,7 @@ import type { Storage } from '../src/core/storage/storage.ts';
 import { BrowserCompressorPool } from './compress-pool.ts';
 import { conversionDecoders, loadZstdDecoderFor } from './decoders.ts';
 import { measureOutput } from '../src/core/pipeline/measure.ts';
-import { resizedImage } from '../src/core/pipeline/resized.ts';
+import { dataEnd, resizedImage } from '../src/core/pipeline/resized.ts';
 import { copyWithSnapshotChange, type SnapshotChange } from '../src/core/pipeline/snapshot-copy.ts';
 import { BlobSink, CountingSink } from './sinks.ts';
 import { openOutputSink, outputCapabilities, type OutputTarget } from './outputs.ts';
@@ -382,6 +382,20 @@ const api = {
   async picture(source: ImageSource, buckets: number, start?: number, end?: number): Promise<Result<AllocationPicture>> {
     const result = await withImage(source, (image) => allocationPicture(image, buckets, start, end));
     return result.ok ? Comlink.transfer(result, [result.value.bytes.buffer]) : result;
+  },
+
+  /** Where the guest's last data ends (in `snapshot`'s state, if given): the smallest size a shrink may reach. */
+  async dataEnd(source: ImageSource, snapshot?: string): Promise<Result<number>> {
+    try {
+      const image = await openAvailable(source, snapshot);
+      try {
+        return { ok: true, value: await dataEnd(image) };
+      } finally {
+        await image.close();
+      }
+    } catch (error) {
+      return { ok: false, error: serialize(error) };
+    }
   },
 
   /** How much each layer of the chain holds by itself, top down. */

@@ -136,17 +136,25 @@ test.describe('resize while converting', () => {
   test('a shrink below the data is refused with the numbers, and a size qemu-img cannot read is said', async ({ page }) => {
     const { made } = folders('shrink-refused');
     await open(page, [join(made, qcow2Disk(made))]);
+    const convert = page.getByRole('button', { name: 'Convert', exact: true });
     await page.getByLabel('New virtual size').fill('20 apples');
     await expect(page.getByTestId('resize-invalid')).toContainText('as qemu-img reads');
     await page.getByLabel('New virtual size').fill('1000');
     await expect(page.getByTestId('resize-invalid')).toContainText('512-byte sectors');
-    await expect(page.getByRole('button', { name: 'Convert', exact: true })).toBeDisabled();
+    await expect(convert).toBeDisabled();
     await page.getByLabel('New virtual size').fill('2M');
     await page.getByLabel('I understand that everything past 2 MiB is lost').check();
-    await page.getByRole('button', { name: 'Convert', exact: true }).click();
-    await expect(page.getByRole('alert')).toContainText(
-      `The disk holds data up to byte ${3 * MiB}: it cannot be shrunk to ${2 * MiB} bytes without losing it`,
+    await expect(page.getByTestId('resize-refused')).toHaveText(
+      `The disk holds data up to byte ${(3 * MiB).toLocaleString('en')}: it cannot be made smaller than ${3 * MiB} bytes without losing it.`,
     );
+    await expect(convert).toBeDisabled();
+    // Down to the data's end is allowed.
+    await page.getByLabel('New virtual size').fill('3M');
+    await expect(page.getByTestId('resize-refused')).toHaveCount(0);
+    // Another size asks again: the confirmation named the last one.
+    await expect(convert).toBeDisabled();
+    await page.getByLabel('I understand that everything past 3 MiB is lost').check();
+    await expect(convert).toBeEnabled();
   });
 });
 

@@ -380,6 +380,8 @@ export const en = {
     windows: 'Windows: Disk Management (diskmgmt.msc) → right-click the volume → Extend Volume; or in PowerShell:',
     shrink: (from: string, to: string) =>
       `The disk shrinks from ${from} to ${to}: whatever lies past ${to} is lost. Shrink the file system and partition inside the guest first. The page refuses the job if the disk holds data past the new end.`,
+    belowData: (end: string, smallest: number) =>
+      `The disk holds data up to byte ${end}: it cannot be made smaller than ${smallest} bytes without losing it.`,
     confirmShrink: (to: string) => `I understand that everything past ${to} is lost`,
   },
   error: {

@@ -364,6 +364,7 @@ export const vi: Messages = {
     windows: 'Windows: Disk Management (diskmgmt.msc) → nhấp phải vào ổ → Extend Volume; hoặc trong PowerShell:',
     shrink: (from, to) =>
       `Đĩa thu nhỏ từ ${from} xuống ${to}: mọi thứ nằm sau ${to} sẽ mất. Hãy thu nhỏ hệ thống tệp và phân vùng bên trong máy khách trước. Trang sẽ từ chối nếu đĩa còn dữ liệu sau điểm cuối mới.`,
+    belowData: (end, smallest) => `Đĩa có dữ liệu tới byte ${end}: không thể thu nhỏ dưới ${smallest} byte mà không mất dữ liệu.`,
     confirmShrink: (to) => `Tôi hiểu rằng mọi thứ sau ${to} sẽ mất`,
   },
   error: {
