@@ -24,6 +24,8 @@ import type { Storage } from '../src/core/storage/storage.ts';
 import { BrowserCompressorPool } from './compress-pool.ts';
 import { conversionDecoders, loadZstdDecoderFor } from './decoders.ts';
 import { measureOutput } from '../src/core/pipeline/measure.ts';
+import { dataEnd, resizedImage } from '../src/core/pipeline/resized.ts';
+import { copyWithSnapshotChange, type SnapshotChange } from '../src/core/pipeline/snapshot-copy.ts';
 import { BlobSink, CountingSink } from './sinks.ts';
 import { openOutputSink, outputCapabilities, type OutputTarget } from './outputs.ts';
 import { choosePartition, openFileSystem } from '../src/core/filesystems/browse.ts';
@@ -96,11 +98,17 @@ export interface ConvertJob {
   formatOptions?: Record<string, string>;
   /** Make the disk this large (VHD, VDI, VHDX, VMDK; Azure's whole MiB). */
   targetSize?: number;
+  /** The page's new virtual size: the disk converted as if resized (grown, or shrunk down to its data). */
+  newSize?: number;
   /** The output file's name: a VMDK names its extent by it, an OVA its machine. */
   outputName?: string;
   compression: 'none' | CompressionType;
   clusterSize: number;
   compat: '0.10' | '1.1';
+  /** qcow2's refcount_bits (16 when not given). */
+  refcountBits?: number;
+  /** qcow2's lazy_refcounts. */
+  lazyRefcounts?: boolean;
   snapshot?: string;
   output: OutputTarget;
   /** Unlocks an encrypted input. */
@@ -250,8 +258,44 @@ const filesApi = {
     }),
 };
 
+/** A qcow2 with one internal snapshot added or removed, written as a new file (the input untouched). */
+export interface SnapshotCopyJob {
+  file: File;
+  change: SnapshotChange;
+  output: OutputTarget;
+}
+
+const verbsApi = {
+  /** Progress gives the output's bytes written of its length. A memory output comes back as a Blob. */
+  async snapshotCopy(
+    job: SnapshotCopyJob,
+    onProgress: (done: number, total: number) => void,
+  ): Promise<Result<{ outputSize: number; blob?: Blob }>> {
+    let sink: Sink | undefined;
+    try {
+      sink = await openOutputSink(job.output);
+      let last = 0;
+      const outputSize = await copyWithSnapshotChange(readerFor(job.file), job.change, sink, {
+        onProgress: (done, total) => {
+          const now = performance.now();
+          if (now - last > 100 || done === total) {
+            last = now;
+            onProgress(done, total);
+          }
+        },
+      });
+      await sink.close();
+      return { ok: true, value: { outputSize, blob: sink instanceof BlobSink ? sink.blob() : undefined } };
+    } catch (error) {
+      await sink?.abort?.().catch(() => {});
+      return { ok: false, error: serialize(error) };
+    }
+  },
+};
+
 const api = {
   ...filesApi,
+  ...verbsApi,
   /**
    * Of files opened together, the image the others belong to: the first that no other names as
    * its backing file or as a file of its own (an extent). Unreadable files name nothing.
@@ -340,6 +384,20 @@ const api = {
     return result.ok ? Comlink.transfer(result, [result.value.bytes.buffer]) : result;
   },
 
+  /** Where the guest's last data ends (in `snapshot`'s state, if given): the smallest size a shrink may reach. */
+  async dataEnd(source: ImageSource, snapshot?: string): Promise<Result<number>> {
+    try {
+      const image = await openAvailable(source, snapshot);
+      try {
+        return { ok: true, value: await dataEnd(image) };
+      } finally {
+        await image.close();
+      }
+    } catch (error) {
+      return { ok: false, error: serialize(error) };
+    }
+  },
+
   /** How much each layer of the chain holds by itself, top down. */
   async holdings(source: ImageSource): Promise<Result<LayerHoldings[]>> {
     return withImage(source, async (image) => {
@@ -369,13 +427,20 @@ const api = {
   /** The bytes qemu-img measure says the job's output requires (raw: exact; qcow2: never less than the file). */
   async measure(job: Omit<ConvertJob, 'output'>): Promise<Result<number>> {
     try {
-      const image = await openImage(readerFor(job.file), {
+      const opened = await openImage(readerFor(job.file), {
         resolveBacking: resolverFor(job.backing),
         snapshot: job.snapshot,
         passphrase: job.passphrase,
         ovaDisk: job.ovaDisk,
         allowLocked: true,
       });
+      const image =
+        job.newSize === undefined
+          ? opened
+          : await resizedImage(opened, job.newSize).catch(async (error: unknown) => {
+              await opened.close();
+              throw error;
+            });
       try {
         return {
           ok: true,
@@ -384,6 +449,7 @@ const api = {
               outputFormat: job.outputFormat === 'ova' ? 'vmdk' : job.outputFormat,
               clusterSize: job.clusterSize,
               compat: job.compat,
+              refcountBits: job.refcountBits,
               encrypted: job.encryptPassphrase !== undefined,
             })) + (job.outputFormat === 'ova' ? OVA_ENVELOPE_BOUND : 0),
         };
@@ -415,14 +481,16 @@ const api = {
         ? undefined
         : new BrowserCompressorPool(job.compression, job.clusterSize, threads);
     try {
-      const image = await openImage(readerFor(job.file), {
+      const opened = await openImage(readerFor(job.file), {
         resolveBacking: resolverFor(job.backing),
         snapshot: job.snapshot,
         passphrase: job.passphrase,
         ovaDisk: job.ovaDisk,
         decoders: conversionDecoders,
       });
-      await loadZstdDecoderFor(image);
+      await loadZstdDecoderFor(opened);
+      // A shrink that would cut off data is refused here, before the output is opened.
+      const image = job.newSize === undefined ? opened : await resizedImage(opened, job.newSize);
       inner = await openOutputSink(job.output).catch((error: unknown) => {
         // A browser that refuses the output's place (storage switched off, a revoked handle) says why.
         throw new DiskImgError(
@@ -436,7 +504,13 @@ const api = {
       await convertImage(image, sink, {
         outputFormat: job.outputFormat,
         compressor,
-        qcow2: { clusterSize: job.clusterSize, compat: job.compat, compressionType: job.compression === 'zstd' ? 'zstd' : 'zlib' },
+        qcow2: {
+          clusterSize: job.clusterSize,
+          compat: job.compat,
+          compressionType: job.compression === 'zstd' ? 'zstd' : 'zlib',
+          refcountBits: job.refcountBits ?? 16,
+          lazyRefcounts: job.lazyRefcounts ?? false,
+        },
         encrypt: job.encryptPassphrase !== undefined ? { format: 'luks', passphrase: job.encryptPassphrase } : undefined,
         formatOptions: job.formatOptions && new Map(Object.entries(job.formatOptions)),
         targetSize: job.targetSize,

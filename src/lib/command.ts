@@ -4,7 +4,7 @@
  * it: qemu-img reads it from a file the user makes (--object secret,file=…).
  */
 import { changedOptions } from './format-options.ts';
-import type { ConvertSettings } from './outputs.ts';
+import { qcow2Features, type ConvertSettings } from './outputs.ts';
 
 export interface CommandInput {
   /** The file opened (for an OVA, the archive). */
@@ -26,6 +26,8 @@ export interface CommandOutput {
   snapshotId: string;
   /** The disk is made this large (Azure's whole MiB): created first, then converted into (-n). */
   targetSize?: number;
+  /** The page's new virtual size: qemu-img resize after the convert (--shrink when smaller). */
+  resize?: { size: number; shrink: boolean };
 }
 
 /** Files holding the passphrases, made by the user (a secret object reads the file whole). */
@@ -86,6 +88,9 @@ export function equivalentCommand(input: CommandInput, output: CommandOutput): s
     const options: string[] = [];
     if (s.clusterSize !== 65536) options.push(`cluster_size=${s.clusterSize}`);
     if (s.compat !== '1.1') options.push(`compat=${s.compat}`);
+    const features = qcow2Features(s);
+    if (features.refcountBits !== 16) options.push(`refcount_bits=${features.refcountBits}`);
+    if (features.lazyRefcounts) options.push('lazy_refcounts=on');
     if (s.compression === 'zstd') options.push('compression_type=zstd');
     if (outputSecret && s.compression === 'none') options.push('encrypt.format=luks', `encrypt.key-secret=${outputSecret}`);
     if (options.length) parts.push('-o', options.join(','));
@@ -97,6 +102,67 @@ export function equivalentCommand(input: CommandInput, output: CommandOutput): s
     parts.push(quote(source));
   }
   parts.push(quote(output.name));
-  lines.push(parts.join(' '));
+  lines.push(output.resize ? `${parts.join(' ')} && ${resizeCommand(output, outputSecret)}` : parts.join(' '));
   return lines.join('\n');
+}
+
+/** qemu-img resize of the converted file; an encrypted qcow2 opens only with its key. */
+function resizeCommand(output: CommandOutput, secret: string | undefined): string {
+  const { size, shrink } = output.resize!;
+  const parts = ['qemu-img', 'resize', ...(shrink ? ['--shrink'] : [])];
+  if (secret) {
+    parts.push('--object', `secret,id=${secret},file=${optionValue(OUTPUT_SECRET_FILE)}`, '--image-opts');
+    parts.push(quote(`driver=qcow2,file.filename=${optionValue(output.name)},encrypt.key-secret=${secret}`));
+  } else {
+    parts.push('-f', output.settings.outputFormat, quote(output.name));
+  }
+  parts.push(String(size));
+  return parts.join(' ');
+}
+
+/**
+ * The page writes a new file where qemu-img snapshot changes its image in place: the same result
+ * is a copy, then the in-place verb on the copy.
+ */
+export function snapshotCommand(input: string, output: string, action: 'create' | 'delete', name: string): string {
+  return `cp ${quote(input)} ${quote(output)} && qemu-img snapshot ${action === 'create' ? '-c' : '-d'} ${quote(name)} ${quote(output)}`;
+}
+
+/** One layer of a backing chain, as the commands name it. */
+export interface ChainFile {
+  name: string;
+  format: string;
+}
+
+const stem = (name: string) => (name.lastIndexOf('.') > 0 ? name.slice(0, name.lastIndexOf('.')) : name);
+const ending = (name: string) => (name.lastIndexOf('.') > 0 ? name.slice(name.lastIndexOf('.')) : '');
+
+/**
+ * The chain merged into one new file with qemu-img commit, which writes an overlay into its
+ * backing file in place: on copies, each rebased (-u) onto the copy below, then committed top
+ * down, so the copy of the bottom file ends up holding the whole disk (in the bottom's format).
+ * Undefined where the copies cannot be rebased this way (a layer above the bottom that is not qcow2).
+ */
+export function commitCommands(chain: readonly ChainFile[]): { commands: string; output: string } | undefined {
+  if (chain.length < 2 || chain.slice(0, -1).some((layer) => layer.format !== 'qcow2')) return undefined;
+  const bottom = chain[chain.length - 1];
+  const output = `${stem(chain[0].name)}-merged${ending(bottom.name)}`;
+  const copies = chain.slice(0, -1).map((layer) => `${stem(layer.name)}-commit${ending(layer.name)}`);
+  const lines = [`cp ${quote(bottom.name)} ${quote(output)}`];
+  for (let i = chain.length - 2; i >= 0; i--) {
+    const below = i === chain.length - 2 ? output : copies[i + 1];
+    lines.push(
+      `cp ${quote(chain[i].name)} ${quote(copies[i])} && qemu-img rebase -u -f qcow2 -b ${quote(below)} -F ${chain[i + 1].format} ${quote(copies[i])}`,
+    );
+  }
+  lines.push(copies.map((copy) => `qemu-img commit -q -f qcow2 ${quote(copy)}`).join(' && '));
+  lines.push(`rm ${copies.map(quote).join(' ')}`);
+  return { commands: lines.join('\n'), output };
+}
+
+/** qemu-img amend on a copy: the in-place way to the qcow2 options chosen, which keeps internal snapshots. */
+export function amendCommand(input: string, output: string, settings: ConvertSettings): string {
+  const { refcountBits, lazyRefcounts } = qcow2Features(settings);
+  const options = `compat=${settings.compat},refcount_bits=${refcountBits},lazy_refcounts=${lazyRefcounts ? 'on' : 'off'}`;
+  return `cp ${quote(input)} ${quote(output)} && qemu-img amend -f qcow2 -o ${options} ${quote(output)}`;
 }

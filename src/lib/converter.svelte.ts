@@ -5,11 +5,12 @@ import * as Comlink from 'comlink';
 import type { ImageSource, SerializedError } from '../../workers/engine.worker.ts';
 import { startEngine } from './engine-client.ts';
 import { WorkerStartError, failureOf } from './worker-client.ts';
-import { outputName, type ConvertSettings } from './outputs.ts';
+import { outputName, qcow2Features, type ConvertSettings } from './outputs.ts';
 import { locale } from './i18n/locale.svelte.ts';
 import { chooseConvertTarget, deliver, discard, isSaveTarget, MEMORY_LIMIT, type Route } from './save-target.ts';
 import { formatBytes } from './format.ts';
 import { activeJob } from './active-job.svelte.ts';
+import { readNewSize, RESIZABLE_FORMATS } from './resize.ts';
 
 /** How the last job ended, for the page to say in its language. */
 export type Outcome =
@@ -27,6 +28,8 @@ export class Converter {
     compression: 'none',
     clusterSize: 65536,
     compat: '1.1',
+    refcountBits: 16,
+    lazyRefcounts: false,
     formatOptions: {},
     destination: '',
   });
@@ -35,6 +38,10 @@ export class Converter {
   encryptPassphrase = $state('');
   /** The passphrase typed again: a typo in a hidden field would lock the new image for good. */
   encryptConfirm = $state('');
+  /** The new virtual size as typed (qcow2 and raw outputs; empty keeps the disk's size). */
+  resizeText = $state('');
+  /** A shrink cuts off the disk's end: it runs only once the user has said they know. */
+  shrinkConfirmed = $state(false);
   running = $state(false);
   done = $state(0);
   total = $state(0);
@@ -49,6 +56,20 @@ export class Converter {
   private stop?: () => void;
   private cleanup?: () => Promise<void>;
   private cancelled?: () => void;
+
+  /** The size the output is made at, when it differs from the disk's (undefined: unchanged). */
+  newSize(virtualSize: number): number | undefined {
+    if (!RESIZABLE_FORMATS.includes(this.settings.outputFormat)) return undefined;
+    const wanted = readNewSize(this.resizeText, virtualSize);
+    return wanted.kind === 'grow' || wanted.kind === 'shrink' ? wanted.size : undefined;
+  }
+
+  /** Why the job cannot start as set: a size that does not parse, or a shrink not confirmed. */
+  resizeBlocked(virtualSize: number): boolean {
+    if (!RESIZABLE_FORMATS.includes(this.settings.outputFormat)) return false;
+    const wanted = readNewSize(this.resizeText, virtualSize);
+    return wanted.kind === 'invalid' || (wanted.kind === 'shrink' && !this.shrinkConfirmed);
+  }
 
   get bytesPerSecond(): number {
     const seconds = (this.now - this.startedAt) / 1000;
@@ -91,11 +112,13 @@ export class Converter {
       backing: [...backing],
       ovaDisk,
       ...common,
+      ...qcow2Features(settings),
       formatOptions: changedOptions(settings.outputFormat, formatOptions),
       targetSize:
         destination && DESTINATION_OUTPUTS[destination].wholeMiB && settings.outputFormat === 'vpc'
           ? azureDiskSize(virtualSize)
           : undefined,
+      newSize: this.newSize(virtualSize),
       outputName: name,
       snapshot: snapshot ? `snapshot.id=${snapshot.id}` : undefined,
       passphrase,
@@ -148,7 +171,7 @@ export class Converter {
     activeJob.current = current;
     this.done = 0;
     this.written = 0;
-    this.total = virtualSize;
+    this.total = job.newSize ?? virtualSize;
     this.startedAt = this.now = performance.now();
     this.stop = engine.stop;
     // What a cancel must undo: never leave a partial file that looks whole.

@@ -12,6 +12,17 @@ export interface ConvertSettings {
   compression: 'none' | 'zlib' | 'zstd';
   clusterSize: number;
   compat: '0.10' | '1.1';
+  /** qcow2's refcount width (qemu-img's refcount_bits; 16 by default, other widths need compat 1.1). */
+  refcountBits: number;
+  /** qcow2's lazy_refcounts (compat 1.1 only). */
+  lazyRefcounts: boolean;
+}
+
+/** qcow2 features compat 0.10 lacks: there, they take their defaults (as qemu-img would refuse them). */
+export function qcow2Features(settings: ConvertSettings): { refcountBits: number; lazyRefcounts: boolean } {
+  return settings.compat === '0.10'
+    ? { refcountBits: 16, lazyRefcounts: false }
+    : { refcountBits: settings.refcountBits, lazyRefcounts: settings.lazyRefcounts };
 }
 
 /**

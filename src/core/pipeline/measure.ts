@@ -214,6 +214,8 @@ export interface MeasureOptions {
   encrypted?: boolean;
   /** qcow2 compat (default 1.1). */
   compat?: '0.10' | '1.1';
+  /** qcow2 refcount_bits (default 16). */
+  refcountBits?: number;
 }
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
@@ -293,6 +295,7 @@ export async function measureOutput(image: DiskImage, options: MeasureOptions): 
     ...DEFAULT_MEASURE_OPTIONS,
     clusterSize: options.clusterSize,
     version: options.compat === '0.10' ? 2 : 3,
+    refcountBits: options.refcountBits ?? DEFAULT_MEASURE_OPTIONS.refcountBits,
     luksHeaderBytes: encrypted ? luksPayloadBytes({}) : 0,
   });
   const required = Number(measured.required);

@@ -80,6 +80,13 @@ export const en = {
     holds: (held: string, size: string) => `holds ${held} of ${size}`,
     top: 'this image',
     layer: (depth: number) => `backing layer ${depth}`,
+    mergeHeading: 'Merge the chain into one file',
+    merge: (top: string, layers: number) =>
+      `Convert (below) writes the whole disk — ${top} and its ${layers} backing file${layers === 1 ? '' : 's'} — as one new image that needs no backing file. The files you opened stay as they are.`,
+    commitNote: (top: string, backing: string) =>
+      `qemu-img commit does the merge in place instead: it writes ${top}’s data into ${backing} itself, so every other image built on ${backing} sees changed data, and ${top} is emptied. To get the merged file with commit and leave the originals alone, run it on copies.`,
+    commitSummary: 'The same with qemu-img commit, on copies',
+    commitOutput: (name: string) => `${name} then holds the whole disk, in the format of the bottom file.`,
   },
   ova: {
     heading: 'Virtual appliance (OVA)',
@@ -176,6 +183,8 @@ export const en = {
     compat: 'Compatibility',
     compat11: '1.1 (QEMU 1.1+)',
     compat010: '0.10 (oldest QEMU)',
+    refcountBits: 'Refcount width',
+    lazyRefcounts: 'Lazy refcounts',
     diskState: 'Disk state',
     current: 'current',
     snapshotOption: (name: string, id: string) => `snapshot ${name} (id ${id})`,
@@ -336,6 +345,44 @@ export const en = {
     listedAs: (algorithm: string, listed: string, name: string) =>
       `The ${algorithm} checksum matches ${listed} in the list: ${name} is that file under another name.`,
     computeToCheck: 'Compute the checksums above to check the file against this text.',
+  },
+  amend: {
+    heading: 'Change the image’s options (amend), in a new file',
+    intro:
+      'qemu-img amend changes compat, refcount_bits, lazy_refcounts and LUKS passphrases in place. Here the image stays as it is: Convert to qcow2 with the options above writes a new file holding the same disk.',
+    passphrase:
+      'To give it a new passphrase: unlock it above, then tick “Encrypt the new image” and type the new one. The new file is encrypted afresh (a new key), which qemu-img does by this same convert.',
+    snapshots: (count: number) =>
+      `Convert writes the current disk (or the state chosen) only: the ${count} internal snapshot${count === 1 ? '' : 's'} of this image will not be in the new file. qemu-img amend on a copy keeps them:`,
+  },
+  snapshotFile: {
+    heading: 'Snapshots, in a new file',
+    intro:
+      'qemu-img snapshot changes the image in place; here the image you opened stays as it is, and a new file is written: this image with one snapshot added or removed.',
+    createLabel: 'Name of the new snapshot',
+    create: 'Write a copy with this snapshot',
+    taken: 'This image already has a snapshot of that name.',
+    deleteLabel: 'Snapshot to remove',
+    delete: 'Write a copy without it',
+    command: 'Equivalent commands',
+  },
+  resize: {
+    label: 'New virtual size',
+    hint: (current: string) => `Leave empty to keep ${current}. As qemu-img writes it: 20G, 512M, or bytes.`,
+    syntax: 'Write a size as qemu-img reads it: a number with an optional k, M, G or T (20G).',
+    sector: 'The size must be a whole number of 512-byte sectors.',
+    grow: (from: string, to: string) =>
+      `The disk grows from ${from} to ${to}; the new space reads as zeros. The partition and the file system inside do not grow by themselves: the guest must grow them once it runs on the new disk.`,
+    guestHeading: 'Growing the partition and file system inside the guest',
+    linux: 'Linux (the disk /dev/vda, its partition 1; growpart is in cloud-guest-utils or cloud-utils-growpart):',
+    ext4: 'then for ext2/3/4:',
+    xfs: 'or for XFS (mounted at /):',
+    windows: 'Windows: Disk Management (diskmgmt.msc) → right-click the volume → Extend Volume; or in PowerShell:',
+    shrink: (from: string, to: string) =>
+      `The disk shrinks from ${from} to ${to}: whatever lies past ${to} is lost. Shrink the file system and partition inside the guest first. The page refuses the job if the disk holds data past the new end.`,
+    belowData: (end: string, smallest: number) =>
+      `The disk holds data up to byte ${end}: it cannot be made smaller than ${smallest} bytes without losing it.`,
+    confirmShrink: (to: string) => `I understand that everything past ${to} is lost`,
   },
   error: {
     kinds,

@@ -64,6 +64,13 @@ export const vi: Messages = {
     holds: (held, size) => `chứa ${held} trên ${size}`,
     top: 'ảnh này',
     layer: (depth) => `lớp nền ${depth}`,
+    mergeHeading: 'Gộp chuỗi thành một tệp',
+    merge: (top, layers) =>
+      `Chuyển đổi (bên dưới) ghi toàn bộ đĩa — ${top} và ${layers} tệp nền của nó — thành một ảnh mới không cần tệp nền. Các tệp bạn mở được giữ nguyên.`,
+    commitNote: (top, backing) =>
+      `qemu-img commit thì gộp ngay tại chỗ: nó ghi dữ liệu của ${top} vào chính ${backing}, nên mọi ảnh khác dựng trên ${backing} sẽ thấy dữ liệu đổi, và ${top} bị làm rỗng. Để có tệp đã gộp bằng commit mà không đụng tới bản gốc, hãy chạy trên các bản sao.`,
+    commitSummary: 'Cũng vậy với qemu-img commit, trên các bản sao',
+    commitOutput: (name) => `Khi đó ${name} chứa toàn bộ đĩa, theo định dạng của tệp dưới cùng.`,
   },
   ova: {
     heading: 'Gói máy ảo (OVA)',
@@ -161,6 +168,8 @@ export const vi: Messages = {
     compat: 'Tương thích',
     compat11: '1.1 (QEMU 1.1 trở lên)',
     compat010: '0.10 (QEMU rất cũ)',
+    refcountBits: 'Độ rộng refcount',
+    lazyRefcounts: 'Refcount lười (lazy refcounts)',
     diskState: 'Trạng thái đĩa',
     current: 'hiện tại',
     snapshotOption: (name, id) => `bản chụp ${name} (id ${id})`,
@@ -320,6 +329,43 @@ export const vi: Messages = {
     listedAs: (algorithm, listed, name) => `Mã ${algorithm} khớp với ${listed} trong danh sách: ${name} chính là tệp đó dưới một tên khác.`,
     computeToCheck: 'Hãy tính mã kiểm tra ở trên để đối chiếu tệp với văn bản này.',
     notListed: (name) => `${name} không có trong nội dung đã dán.`,
+  },
+  amend: {
+    heading: 'Đổi tuỳ chọn của ảnh (amend), trong một tệp mới',
+    intro:
+      'qemu-img amend đổi compat, refcount_bits, lazy_refcounts và cụm mật khẩu LUKS ngay tại chỗ. Ở đây ảnh được giữ nguyên: Chuyển đổi sang qcow2 với các tuỳ chọn ở trên sẽ ghi một tệp mới chứa cùng đĩa đó.',
+    passphrase:
+      'Để đặt cụm mật khẩu mới: mở khoá ở trên, rồi đánh dấu ô mã hoá ảnh mới và gõ cụm mới. Tệp mới được mã hoá lại từ đầu (khoá mới), đúng như qemu-img làm bằng chính lệnh convert này.',
+    snapshots: (count) =>
+      `Chuyển đổi chỉ ghi đĩa hiện tại (hoặc trạng thái đã chọn): ${count} ảnh chụp nhanh bên trong ảnh này sẽ không có trong tệp mới. qemu-img amend trên một bản sao thì giữ chúng:`,
+  },
+  snapshotFile: {
+    heading: 'Ảnh chụp nhanh, trong một tệp mới',
+    intro:
+      'qemu-img snapshot sửa ngay trên ảnh đĩa; ở đây ảnh bạn mở được giữ nguyên, và một tệp mới được ghi ra: chính ảnh này, thêm hoặc bớt một ảnh chụp nhanh.',
+    createLabel: 'Tên ảnh chụp nhanh mới',
+    create: 'Ghi bản sao có ảnh chụp này',
+    taken: 'Ảnh đĩa này đã có một ảnh chụp nhanh cùng tên.',
+    deleteLabel: 'Ảnh chụp nhanh cần xoá',
+    delete: 'Ghi bản sao không có nó',
+    command: 'Lệnh tương đương',
+  },
+  resize: {
+    label: 'Dung lượng ảo mới',
+    hint: (current) => `Để trống để giữ ${current}. Viết như qemu-img: 20G, 512M, hoặc số byte.`,
+    syntax: 'Hãy viết dung lượng như qemu-img đọc: một số, có thể kèm k, M, G hoặc T (20G).',
+    sector: 'Dung lượng phải là bội số nguyên của sector 512 byte.',
+    grow: (from, to) =>
+      `Đĩa tăng từ ${from} lên ${to}; phần mới đọc ra toàn số 0. Phân vùng và hệ thống tệp bên trong không tự lớn theo: hệ điều hành khách phải mở rộng chúng khi chạy trên đĩa mới.`,
+    guestHeading: 'Mở rộng phân vùng và hệ thống tệp bên trong máy khách',
+    linux: 'Linux (đĩa /dev/vda, phân vùng 1; growpart nằm trong gói cloud-guest-utils hoặc cloud-utils-growpart):',
+    ext4: 'rồi với ext2/3/4:',
+    xfs: 'hoặc với XFS (gắn tại /):',
+    windows: 'Windows: Disk Management (diskmgmt.msc) → nhấp phải vào ổ → Extend Volume; hoặc trong PowerShell:',
+    shrink: (from, to) =>
+      `Đĩa thu nhỏ từ ${from} xuống ${to}: mọi thứ nằm sau ${to} sẽ mất. Hãy thu nhỏ hệ thống tệp và phân vùng bên trong máy khách trước. Trang sẽ từ chối nếu đĩa còn dữ liệu sau điểm cuối mới.`,
+    belowData: (end, smallest) => `Đĩa có dữ liệu tới byte ${end}: không thể thu nhỏ dưới ${smallest} byte mà không mất dữ liệu.`,
+    confirmShrink: (to) => `Tôi hiểu rằng mọi thứ sau ${to} sẽ mất`,
   },
   error: {
     kinds: {
