@@ -259,9 +259,13 @@ export const en = {
     label: 'Label',
     uuid: 'UUID',
     browse: (n: number) => `Browse the files of partition ${n}`,
+    browseVolume: (name: string) => `Browse the files of logical volume ${name}`,
+    volume: (layout: string) => `LVM logical volume (${layout})`,
+    unreadableVolume: (why: string) => `Cannot be read: ${why}`,
   },
   files: {
-    heading: (n: number, type: string) => `Files in partition ${n}${type ? ` (${type})` : ''}`,
+    heading: (n: number, type: string, volume?: string) =>
+      `Files in ${volume ? `logical volume ${volume} (partition ${n})` : `partition ${n}`}${type ? ` (${type})` : ''}`,
     root: 'Root folder',
     owner: 'Owner (user, group)',
     links: 'Links',

@@ -244,9 +244,13 @@ export const vi: Messages = {
     label: 'Nhãn',
     uuid: 'UUID',
     browse: (n) => `Duyệt tệp trong phân vùng ${n}`,
+    browseVolume: (name) => `Duyệt tệp trong ổ đĩa logic ${name}`,
+    volume: (layout) => `Ổ đĩa logic LVM (${layout})`,
+    unreadableVolume: (why) => `Không đọc được: ${why}`,
   },
   files: {
-    heading: (n, type) => `Tệp trong phân vùng ${n}${type ? ` (${type})` : ''}`,
+    heading: (n, type, volume) =>
+      `Tệp trong ${volume ? `ổ đĩa logic ${volume} (phân vùng ${n})` : `phân vùng ${n}`}${type ? ` (${type})` : ''}`,
     root: 'Thư mục gốc',
     owner: 'Chủ sở hữu (người dùng, nhóm)',
     links: 'Số liên kết',
