@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { DiskImgError } from '../../src/core/errors.ts';
-import { choosePartition, openFileSystem } from '../../src/core/filesystems/browse.ts';
+import { choosePartition, openFileSystem, type Unlock } from '../../src/core/filesystems/browse.ts';
 import type { FileSystem } from '../../src/core/filesystems/tree.ts';
 import { main } from '../../src/cli/main.ts';
 import { open } from '../support/qemu.ts';
@@ -16,10 +16,11 @@ export async function withFs<T>(
   partition: number | undefined,
   work: (fs: FileSystem) => Promise<T>,
   volume?: string,
+  unlock?: Unlock,
 ): Promise<T> {
   const image = await open(file, { format: file.endsWith('.qcow2') ? undefined : 'raw' });
   try {
-    const { source } = await choosePartition(image, partition, volume);
+    const { source } = await choosePartition(image, partition, volume, unlock);
     return await work(await openFileSystem(source));
   } finally {
     await image.close();
@@ -27,7 +28,7 @@ export async function withFs<T>(
 }
 
 /** The whole tree as describeTree() gives a host folder; lost+found (made by mke2fs, not by us) left out. */
-export async function readTree(file: string, partition?: number, volume?: string): Promise<TreeEntry[]> {
+export async function readTree(file: string, partition?: number, volume?: string, unlock?: Unlock): Promise<TreeEntry[]> {
   return withFs(
     file,
     partition,
@@ -48,15 +49,16 @@ export async function readTree(file: string, partition?: number, volume?: string
       return out.sort(byPath);
     },
     volume,
+    unlock,
   );
 }
 
 export const sorted = (entries: TreeEntry[]) => [...entries].sort(byPath);
 
 /** The DiskImgError reading the whole tree (every file's bytes) raises. */
-export async function treeFailure(file: string, partition?: number, volume?: string): Promise<DiskImgError> {
+export async function treeFailure(file: string, partition?: number, volume?: string, unlock?: Unlock): Promise<DiskImgError> {
   try {
-    await readTree(file, partition, volume);
+    await readTree(file, partition, volume, unlock);
   } catch (error) {
     if (error instanceof DiskImgError) return error;
     throw error;

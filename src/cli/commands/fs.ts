@@ -11,10 +11,12 @@ import { fsEntryJson, modeString, type FileSystem, type FsEntry } from '../../co
 import { zipStream } from '../../core/iso/zip.ts';
 import { parseArgs } from '../args.ts';
 import { type CliIO, fail, openForCommand, outputFormat, usage } from '../context.ts';
+import { Secrets } from '../secrets.ts';
+import { nodeCrypto } from '../../node/crypto.ts';
 import { outputError, refuseInput, writeOut } from './iso.ts';
 
 export const fsHelp =
-  'fs ls [-R] [-l] [--partition N] [--volume VG/LV] [-f FMT] [--output=human|json] IMAGE [PATH] | fs cat [--partition N] [--volume VG/LV] [-f FMT] IMAGE PATH | fs extract [--partition N] [--volume VG/LV] [-f FMT] IMAGE PATH OUT (a folder: OUT.zip → a zip, else a folder tree)';
+  'fs ls [-R] [-l] [--partition N] [--volume VG/LV] [--key-secret ID --object secret,id=ID,...] [-f FMT] [--output=human|json] IMAGE [PATH] | fs cat [--partition N] [--volume VG/LV] [--key-secret ID --object secret,id=ID,...] [-f FMT] IMAGE PATH | fs extract [--partition N] [--volume VG/LV] [--key-secret ID --object secret,id=ID,...] [-f FMT] IMAGE PATH OUT (a folder: OUT.zip → a zip, else a folder tree)';
 
 const SPECIAL = { block: 'block device', char: 'character device', fifo: 'FIFO', socket: 'socket' } as const;
 
@@ -87,6 +89,8 @@ export async function fs(argv: string[], io: CliIO): Promise<number> {
       output: { key: 'output', value: true },
       partition: { key: 'partition', value: true },
       volume: { key: 'volume', value: true },
+      'key-secret': { key: 'key-secret', value: true },
+      object: { key: 'object', value: true },
       format: { key: 'f', value: true },
     },
   });
@@ -102,9 +106,20 @@ export async function fs(argv: string[], io: CliIO): Promise<number> {
   if (sub === 'cat' && more.length !== 1) usage('Expecting: diskimg fs cat [--partition N] [--volume VG/LV] IMAGE PATH');
   if (sub === 'extract' && more.length !== 2) usage('Expecting: diskimg fs extract [--partition N] [--volume VG/LV] IMAGE PATH OUT');
   if (sub === 'ls' && more.length > 1) usage('Expecting: diskimg fs ls [-R] [-l] [--partition N] [--volume VG/LV] IMAGE [PATH]');
+  const secrets = Secrets.fromArgs(io, args);
   const image = await openForCommand(io, file, { format: args.values.get('f') });
   try {
-    const chosen = await choosePartition(image, partition, volume);
+    const keySecret = args.values.get('key-secret');
+    const unlock = keySecret === undefined ? undefined : { passphrase: secrets.get(io, keySecret, '--key-secret'), crypto: nodeCrypto() };
+    const chosen = await choosePartition(image, partition, volume, unlock).catch((error: unknown) => {
+      if (error instanceof DiskImgError && error.kind === 'needs-passphrase')
+        throw new DiskImgError(
+          error.kind,
+          `${error.message}: give it with --object secret,id=ID,data=...|file=... and --key-secret ID`,
+          error.context,
+        );
+      throw error;
+    });
     const where = `${chosen.partition.type.name === 'whole disk' ? '' : ` partition ${chosen.partition.index}`}${chosen.volume ? ` volume ${chosen.volume}` : ''}`;
     const fsys = await openFileSystem(chosen.source).catch((error: unknown) => {
       if (error instanceof DiskImgError)

@@ -6,6 +6,7 @@
  *   const fs = await openFileSystem(source);                         // FileSystem (tree.ts)
  *   for await (const entry of fs.walk()) …; for await (const chunk of fs.read(file)) …
  */
+import type { CryptoProvider } from '../crypto/provider.ts';
 import { DiskImgError } from '../errors.ts';
 import { detectPartitions } from '../partitions/detect.ts';
 import { ByteSource, type GuestReader } from '../partitions/source.ts';
@@ -15,6 +16,7 @@ import { ExfatReader } from './exfat-reader.ts';
 import { isExfatBootSector } from './exfat.ts';
 import { ExtReader } from './ext-reader.ts';
 import { FatReader } from './fat-reader.ts';
+import { openLuksVolume } from './luks-volume.ts';
 import { openLogicalVolume, readVolumeGroup, volumeName } from './lvm-volumes.ts';
 import { fatGeometry } from './fat.ts';
 import { NtfsReader } from './ntfs-reader.ts';
@@ -86,7 +88,33 @@ async function onlyVolume(disk: GuestReader, p: Partition, where: string): Promi
  * partitions from 5), and inside an LVM2 physical volume the logical volume `volume` ("vg/lv",
  * "/dev/vg/lv"); without them, the file system on the whole disk or the only one there is.
  */
-export async function choosePartition(disk: GuestReader, index?: number, volume?: string): Promise<ChosenVolume> {
+export async function choosePartition(disk: GuestReader, index?: number, volume?: string, unlock?: Unlock): Promise<ChosenVolume> {
+  const chosen = await chooseSlice(disk, index, volume);
+  if (chosen.partition.filesystem?.type !== 'crypto_LUKS' || chosen.volume) return chosen;
+  const where = chosen.partition.type.name === 'whole disk' ? 'The disk' : `Partition ${chosen.partition.index}`;
+  if (!unlock)
+    throw new DiskImgError(
+      'needs-passphrase',
+      `${where} is encrypted (LUKS${chosen.partition.filesystem.version ?? ''}): its passphrase is needed`,
+      {
+        field: 'key-secret',
+      },
+    );
+  try {
+    return { ...chosen, source: await openLuksVolume(chosen.source, unlock.passphrase, unlock.crypto) };
+  } catch (error) {
+    if (error instanceof DiskImgError) throw new DiskImgError(error.kind, `${where} (LUKS): ${error.message}`, error.context);
+    throw error;
+  }
+}
+
+/** A passphrase for a LUKS partition, and the primitives to derive and decipher with. */
+export interface Unlock {
+  passphrase: string | Uint8Array;
+  crypto: CryptoProvider;
+}
+
+async function chooseSlice(disk: GuestReader, index?: number, volume?: string): Promise<ChosenVolume> {
   const report = await detectPartitions(disk);
   const real = report.partitions.filter((p) => !p.extended && p.type.code !== 'ee');
   const listing = () => real.map(describe).join('; ');

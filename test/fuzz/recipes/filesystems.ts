@@ -3,7 +3,7 @@
  * names and multi-cluster files and folders (mkfs.vfat + mcopy), ext2 with block maps and ext4 with
  * extents, inline data, an htree folder and metadata_csum (mke2fs -d, e2fsck -D), NTFS (mkntfs,
  * ntfs-3g), exFAT (mkfs.exfat, exfat-fuse), XFS
- * (mkfs.xfs -p), Btrfs (mkfs.btrfs --rootdir), ext2 in an LVM2 logical volume (pvcreate, lvcreate) and a GPT disk holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
+ * (mkfs.xfs -p), Btrfs (mkfs.btrfs --rootdir), ext2 in an LVM2 logical volume (pvcreate, lvcreate) and in LUKS2 (cryptsetup reencrypt), and a GPT disk holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
  * 32 KiB, where the mutator aims most of its damage.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -200,6 +200,44 @@ function lvm(file: string, dir: string): void {
   }
 }
 
+/** The fuzz passphrase: the fs target unlocks LUKS partitions with it (test/fuzz/targets.ts). */
+export const FUZZ_PASSPHRASE = 'fuzz';
+
+/**
+ * ext2 encrypted in place to LUKS2 by cryptsetup (user space, no device-mapper), with the
+ * smallest metadata and key-slot areas and a PBKDF2 slot of 1000 iterations, so a mutant costs
+ * little to unlock: the binary headers, the JSON and the key material all sit in the first 288 KiB.
+ */
+function luks2(file: string, dir: string): void {
+  ext(file, dir, ['-t', 'ext2']);
+  truncateSync(file, 2 << 20);
+  execFileSync(
+    'cryptsetup',
+    [
+      'reencrypt',
+      '--encrypt',
+      '--type',
+      'luks2',
+      '--reduce-device-size',
+      '1M',
+      '--force-offline-reencrypt',
+      '--pbkdf',
+      'pbkdf2',
+      '--pbkdf-force-iterations',
+      '1000',
+      '--luks2-metadata-size',
+      '16k',
+      '--luks2-keyslots-size',
+      '256k',
+      '--key-file',
+      '-',
+      '-q',
+      file,
+    ],
+    { input: FUZZ_PASSPHRASE, stdio: ['pipe', 'ignore', 'ignore'] },
+  );
+}
+
 export const filesystemRecipes: RecipeBook = {
   url: import.meta.url,
   tools: [
@@ -226,6 +264,7 @@ export const filesystemRecipes: RecipeBook = {
     'xfs.img': (f, dir) => xfs(f, dir),
     'btrfs.img': (f, dir) => btrfs(f, dir),
     'lvm-ext2.img': (f, dir) => lvm(f, dir),
+    'luks2-ext2.img': (f, dir) => luks2(f, dir),
     'gpt-fat12.img': (f, dir) => {
       const part = join(dir, 'gpt-part.img');
       fat(part, dir, 12, 1 << 20);
