@@ -27,6 +27,7 @@ import { measureOutput } from '../src/core/pipeline/measure.ts';
 import { BlobSink, CountingSink } from './sinks.ts';
 import { openOutputSink, outputCapabilities, type OutputTarget } from './outputs.ts';
 import { choosePartition, openFileSystem } from '../src/core/filesystems/browse.ts';
+import { portableCrypto } from '../src/core/crypto/provider.ts';
 import { fsZipEntries } from '../src/core/filesystems/extract.ts';
 import type { FileSystem, FsEntry } from '../src/core/filesystems/tree.ts';
 import { zipStream } from '../src/core/iso/zip.ts';
@@ -188,6 +189,8 @@ const fsRow = ({ ref: _ref, ...rest }: FsEntry): FsRow => rest;
 export interface FsPlace {
   partition: number;
   volume?: string;
+  /** A LUKS partition's passphrase: sent with each call, never kept. */
+  passphrase?: string;
 }
 
 /** The file system at `place` on the disk, for one job. */
@@ -197,7 +200,8 @@ async function withFileSystem<T>(
   work: (fs: FileSystem, label: string, bytes: number) => Promise<T>,
 ): Promise<Result<T>> {
   return withImage(source, async (image) => {
-    const chosen = await choosePartition(image, place.partition, place.volume);
+    const unlock = place.passphrase === undefined ? undefined : { passphrase: place.passphrase, crypto: portableCrypto() };
+    const chosen = await choosePartition(image, place.partition, place.volume, unlock);
     const fs = await openFileSystem(chosen.source);
     const fallback = place.volume ? place.volume.replace('/', '-') : `partition-${place.partition}`;
     return work(fs, (place.volume ? undefined : chosen.partition.filesystem?.label) || fallback, chosen.source.size);
