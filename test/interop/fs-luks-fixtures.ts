@@ -17,6 +17,8 @@ export interface LuksFixtures {
   tree: string;
   luks2Pbkdf2: string;
   luks2Argon2id: string;
+  /** LUKS2 with 4096-byte encryption sectors (cryptsetup --sector-size 4096) over ext4 on 4 KiB blocks. */
+  luks2Sector4k: string;
   luks1: string;
   /** GPT: 1 empty, 2 the LUKS2 (PBKDF2) volume; as qcow2. */
   gptQcow2: string;
@@ -26,10 +28,10 @@ const run = (cmd: string, args: string[], input?: string) =>
   execFileSync(cmd, args, { input, encoding: 'utf8', stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
 
 /** ext4 from `tree` in the first 26 MiB of a 42 MiB file, encrypted in place to LUKS2. */
-function luks2(file: string, tree: string, kdf: string[]): void {
+function luks2(file: string, tree: string, kdf: string[], ext4: string[] = []): void {
   writeFileSync(file, '');
   truncateSync(file, 42 * MiB);
-  run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, file, '26M']);
+  run('mke2fs', ['-q', '-F', '-t', 'ext4', ...ext4, '-d', tree, file, '26M']);
   run(
     'cryptsetup',
     [
@@ -58,6 +60,9 @@ export function luksFixtures(): LuksFixtures {
     luks2(luks2Pbkdf2, tree, ['--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--hash', 'sha256']);
     const luks2Argon2id = join(dir, 'luks2-argon2id.img');
     luks2(luks2Argon2id, tree, ['--pbkdf', 'argon2id', '--pbkdf-memory', '8192', '--pbkdf-force-iterations', '4', '--pbkdf-parallel', '1']);
+
+    const luks2Sector4k = join(dir, 'luks2-4k.img');
+    luks2(luks2Sector4k, tree, ['--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--sector-size', '4096'], ['-b', '4096']);
 
     const plain = join(dir, 'ext4.img');
     writeFileSync(plain, '');
@@ -89,6 +94,6 @@ export function luksFixtures(): LuksFixtures {
     run('dd', [`if=${luks2Pbkdf2}`, `of=${disk}`, 'bs=1M', 'seek=9', 'conv=notrunc,sparse', 'status=none']);
     const gptQcow2 = join(dir, 'gpt-luks.qcow2');
     run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', disk, gptQcow2]);
-    return { tree, luks2Pbkdf2, luks2Argon2id, luks1, gptQcow2 };
+    return { tree, luks2Pbkdf2, luks2Argon2id, luks2Sector4k, luks1, gptQcow2 };
   });
 }

@@ -34,6 +34,10 @@ describe('the file system inside a LUKS volume', () => {
     expect(await readTree(fx.luks2Argon2id, undefined, undefined, unlock())).toEqual(tree());
   });
 
+  it('LUKS2 with 4096-byte encryption sectors', async () => {
+    expect(await readTree(fx.luks2Sector4k, undefined, undefined, unlock())).toEqual(tree());
+  });
+
   it('LUKS1 made by qemu-img', async () => {
     expect(await readTree(fx.luks1, undefined, undefined, unlock())).toEqual(tree());
   });

@@ -47,21 +47,26 @@ async function readAll(source: ByteSource, offset: number, length: number, what:
   return out;
 }
 
-/** The deciphered payload: what the file-system readers see. */
+/** The deciphered payload: what the file-system readers see, deciphered in whole encryption sectors. */
 class DecryptedVolume implements GuestReader {
   constructor(
     private readonly source: ByteSource,
     private readonly payload: number,
     readonly virtualSize: number,
     private readonly cipher: SectorCipher,
+    private readonly sectorSize = SECTOR,
   ) {}
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    const first = Math.floor(offset / SECTOR);
-    const end = Math.ceil((offset + length) / SECTOR) * SECTOR;
-    const bytes = await readAll(this.source, this.payload + first * SECTOR, end - first * SECTOR, 'Encrypted data');
-    this.cipher.decrypt(bytes, first);
-    return bytes.subarray(offset - first * SECTOR, offset - first * SECTOR + length);
+    const unit = this.sectorSize;
+    const first = Math.floor(offset / unit);
+    const end = Math.ceil((offset + length) / unit) * unit;
+    const bytes = await readAll(this.source, this.payload + first * unit, end - first * unit, 'Encrypted data');
+    // dm-crypt numbers IVs in 512-byte sectors whatever the encryption sector size (LUKS2 sets no
+    // iv_large_sectors): each 4096-byte sector is one XTS unit whose IV is its 512-byte index.
+    for (let i = 0; i < bytes.length / unit; i++)
+      this.cipher.decrypt(bytes.subarray(i * unit, (i + 1) * unit), (first + i) * (unit / SECTOR));
+    return bytes.subarray(offset - first * unit, offset - first * unit + length);
   }
 }
 
@@ -204,12 +209,18 @@ async function openLuks2(source: ByteSource, json: Json, password: Uint8Array, c
   const [segmentId, segment] = segments[0];
   if (!isObject(segment) || segment.type !== 'crypt') return unsupported(`LUKS2 segment ${segmentId} is not of type crypt`);
   const sectorSize = number(segment.sector_size, `segment ${segmentId} sector_size`);
-  if (sectorSize !== SECTOR)
-    unsupported(`LUKS2 segment ${segmentId} uses ${sectorSize}-byte encryption sectors; diskimg reads 512-byte ones only (yet)`);
+  if (![512, 1024, 2048, 4096].includes(sectorSize))
+    damaged(`LUKS2 segment ${segmentId} has an encryption sector size of ${sectorSize} bytes, not one LUKS2 allows`);
   if (number(segment.iv_tweak ?? '0', `segment ${segmentId} iv_tweak`) !== 0)
     unsupported(`LUKS2 segment ${segmentId} has a non-zero IV tweak`);
   const payload = number(segment.offset, `segment ${segmentId} offset`);
-  const size = segment.size === 'dynamic' ? source.size - payload : number(segment.size, `segment ${segmentId} size`);
+  // A dynamic segment ends at the last whole encryption sector of the partition.
+  const size =
+    segment.size === 'dynamic'
+      ? Math.floor(Math.max(0, source.size - payload) / sectorSize) * sectorSize
+      : number(segment.size, `segment ${segmentId} size`);
+  if (payload % sectorSize !== 0 || size % sectorSize !== 0)
+    damaged(`LUKS2 segment ${segmentId} (${size} bytes at ${payload}) is not made of whole ${sectorSize}-byte sectors`);
   if (payload + size > source.size || size < 0)
     damaged(`LUKS2 segment ${segmentId} (${size} bytes at ${payload}) runs past the end of the partition (${source.size} bytes)`);
   const encryption = text(segment.encryption, `segment ${segmentId} encryption`);
@@ -253,7 +264,13 @@ async function openLuks2(source: ByteSource, json: Json, password: Uint8Array, c
     );
     if (got.every((b, i) => b === want[i]))
       return ByteSource.whole(
-        new DecryptedVolume(source, payload, size, createSectorCipher(cipherOf(encryption, keyBytes), candidate, crypto)),
+        new DecryptedVolume(
+          source,
+          payload,
+          size,
+          createSectorCipher(cipherOf(encryption, keyBytes), candidate, crypto, sectorSize),
+          sectorSize,
+        ),
       );
   }
   throw new DiskImgError('wrong-passphrase', 'The passphrase opens none of the LUKS key slots', { field: 'passphrase' });
