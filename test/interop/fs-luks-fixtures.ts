@@ -6,10 +6,11 @@
  * -O luks of the same ext4. The PBKDF2 volume also goes into partition 2 of a GPT disk as qcow2.
  */
 import { execFileSync } from 'node:child_process';
-import { truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cachedFixtures } from '../support/fixture-cache.ts';
 import { fsFixtures, MiB } from './fs-fixtures.ts';
+import { lvm, uniqueVg, withLoops, writeIntoLv } from './fs-lvm-fixtures.ts';
 
 export const LUKS_PASSPHRASE = 'correct horse battery';
 
@@ -20,6 +21,8 @@ export interface LuksFixtures {
   /** LUKS2 with 4096-byte encryption sectors (cryptsetup --sector-size 4096) over ext4 on 4 KiB blocks. */
   luks2Sector4k: string;
   luks1: string;
+  /** LUKS2 holding an LVM2 PV whose one LV (`vg`/root) holds the ext4, as installers lay disks out. */
+  luks2Lvm: { image: string; vg: string };
   /** GPT: 1 empty, 2 the LUKS2 (PBKDF2) volume; as qcow2. */
   gptQcow2: string;
 }
@@ -64,6 +67,47 @@ export function luksFixtures(): LuksFixtures {
     const luks2Sector4k = join(dir, 'luks2-4k.img');
     luks2(luks2Sector4k, tree, ['--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--sector-size', '4096'], ['-b', '4096']);
 
+    // A PV in what will be the plaintext (the first 26 MiB), its LV holding ext4; encrypted once LVM is done with it.
+    const luks2Lvm = join(dir, 'luks2-lvm.img');
+    const lvmWork = join(dir, 'luks2-lvm-work.img');
+    writeFileSync(lvmWork, '');
+    truncateSync(lvmWork, 42 * MiB);
+    const lvmExt4 = join(dir, 'lvm-ext4.img');
+    writeFileSync(lvmExt4, '');
+    truncateSync(lvmExt4, 20 * MiB);
+    run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, lvmExt4]);
+    const vg = uniqueVg('l');
+    withLoops(vg, [{ file: lvmWork, offset: 0, size: 26 * MiB }], ([pv]) => {
+      lvm('pvcreate', '-ff', '-y', pv);
+      lvm('vgcreate', '-s', '1M', vg, pv);
+      lvm('lvcreate', '--driverloaded', 'n', '-an', '-Zn', '-L', '20M', '-n', 'root', vg);
+      writeIntoLv(lvmWork, 0, vg, 'root', pv, lvmExt4);
+      run('sync', []);
+      copyFileSync(lvmWork, luks2Lvm);
+    });
+    rmSync(lvmWork);
+    run(
+      'cryptsetup',
+      [
+        'reencrypt',
+        '--encrypt',
+        '--type',
+        'luks2',
+        '--reduce-device-size',
+        '16M',
+        '--force-offline-reencrypt',
+        '--pbkdf',
+        'pbkdf2',
+        '--pbkdf-force-iterations',
+        '1000',
+        '--key-file',
+        '-',
+        '-q',
+        luks2Lvm,
+      ],
+      LUKS_PASSPHRASE,
+    );
+
     const plain = join(dir, 'ext4.img');
     writeFileSync(plain, '');
     truncateSync(plain, 26 * MiB);
@@ -94,6 +138,6 @@ export function luksFixtures(): LuksFixtures {
     run('dd', [`if=${luks2Pbkdf2}`, `of=${disk}`, 'bs=1M', 'seek=9', 'conv=notrunc,sparse', 'status=none']);
     const gptQcow2 = join(dir, 'gpt-luks.qcow2');
     run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', disk, gptQcow2]);
-    return { tree, luks2Pbkdf2, luks2Argon2id, luks2Sector4k, luks1, gptQcow2 };
+    return { tree, luks2Pbkdf2, luks2Argon2id, luks2Sector4k, luks2Lvm: { image: luks2Lvm, vg }, luks1, gptQcow2 };
   });
 }

@@ -38,6 +38,15 @@ describe('the file system inside a LUKS volume', () => {
     expect(await readTree(fx.luks2Sector4k, undefined, undefined, unlock())).toEqual(tree());
   });
 
+  it('LVM inside LUKS2: the only logical volume with a file system is opened, or the one --volume names', async () => {
+    expect(await readTree(fx.luks2Lvm.image, undefined, undefined, unlock())).toEqual(tree());
+    expect(await readTree(fx.luks2Lvm.image, undefined, `${fx.luks2Lvm.vg}/root`, unlock())).toEqual(tree());
+    const error = await treeFailure(fx.luks2Lvm.image, undefined, `${fx.luks2Lvm.vg}/swap`, unlock());
+    expect(error.message).toBe(
+      `There is no logical volume ${fx.luks2Lvm.vg}/swap in volume group ${fx.luks2Lvm.vg}; volumes: ${fx.luks2Lvm.vg}/root`,
+    );
+  });
+
   it('LUKS1 made by qemu-img', async () => {
     expect(await readTree(fx.luks1, undefined, undefined, unlock())).toEqual(tree());
   });

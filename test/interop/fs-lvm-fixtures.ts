@@ -26,14 +26,18 @@ export interface LvmFixtures {
 // LVM complains about every inherited descriptor; nothing here needs its backups in /etc/lvm.
 const LVM_ENV = { ...process.env, LVM_SUPPRESS_FD_WARNINGS: '1' };
 const NO_BACKUP = ['--config', 'backup { backup = 0 archive = 0 }'];
-const lvm = (cmd: string, ...args: string[]) =>
+export const lvm = (cmd: string, ...args: string[]) =>
   execFileSync(cmd, [...args, ...NO_BACKUP], { env: LVM_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const run = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-const uniqueVg = (tag: string) => `dimg${tag}${process.pid}x${Math.floor(Math.random() * 1e6)}`;
+export const uniqueVg = (tag: string) => `dimg${tag}${process.pid}x${Math.floor(Math.random() * 1e6)}`;
 
 /** Runs `work` with loop devices on `files` (at an offset and size each), always detaching them and removing `vg`. */
-function withLoops<T>(vg: string, files: Array<{ file: string; offset?: number; size?: number }>, work: (devices: string[]) => T): T {
+export function withLoops<T>(
+  vg: string,
+  files: Array<{ file: string; offset?: number; size?: number }>,
+  work: (devices: string[]) => T,
+): T {
   const devices: string[] = [];
   try {
     for (const f of files) {
@@ -67,7 +71,7 @@ function extentRanges(vg: string, lv: string): Array<{ device: string; first: nu
 const peStart = (device: string) => Number(lvm('pvs', '--noheadings', '--nosuffix', '--units', 'b', '-o', 'pe_start', device).trim());
 
 /** Copies `image` into the LV's extents (1 MiB each), `base` being where the PV starts in `disk`. */
-function writeIntoLv(disk: string, base: number, vg: string, lv: string, device: string, image: string): void {
+export function writeIntoLv(disk: string, base: number, vg: string, lv: string, device: string, image: string): void {
   let written = 0;
   const start = peStart(device);
   for (const range of extentRanges(vg, lv)) {

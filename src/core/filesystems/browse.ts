@@ -91,11 +91,56 @@ async function onlyVolume(disk: GuestReader, p: Partition, where: string): Promi
 export async function choosePartition(disk: GuestReader, index?: number, volume?: string, unlock?: Unlock): Promise<ChosenVolume> {
   const chosen = await chooseSlice(disk, index, volume);
   if (chosen.partition.filesystem?.type !== 'crypto_LUKS' || chosen.volume) return chosen;
+  const opened = await unlockPartition(chosen, unlock);
+  // LVM inside LUKS, as distribution installers lay disks out.
+  const inner = await probeFilesystem(opened.source);
+  if (inner?.type === 'LVM2_member') return { ...opened, ...(await volumeInside(opened.source, volume)) };
+  if (volume !== undefined)
+    throw new DiskImgError(
+      'usage',
+      `The encrypted partition holds ${fsName(inner)}, not an LVM2 physical volume: it has no logical volume ${volume}`,
+      {
+        field: 'volume',
+        value: volume,
+      },
+    );
+  return opened;
+}
+
+/** An LV inside an unlocked PV: the one named, or the only one holding a file system. */
+async function volumeInside(pv: ByteSource, spec: string | undefined): Promise<{ source: ByteSource; volume: string }> {
+  const vg = await readVolumeGroup(pv);
+  if (spec !== undefined) {
+    const source = openLogicalVolume(pv, vg, spec);
+    const name = volumeName(spec);
+    return { source, volume: name.includes('/') ? name : `${vg.name}/${name}` };
+  }
+  const described: string[] = [];
+  const withFs: Array<{ source: ByteSource; volume: string }> = [];
+  for (const lv of vg.volumes) {
+    if (!lv.segments) {
+      described.push(`${lv.name} (${lv.layout}, ${lv.size} bytes)`);
+      continue;
+    }
+    const source = openLogicalVolume(pv, vg, lv.name);
+    const fs = await probeFilesystem(source);
+    described.push(`${lv.name} (${fsName(fs)}, ${lv.size} bytes)`);
+    if (fs) withFs.push({ source, volume: lv.name });
+  }
+  if (withFs.length === 1) return withFs[0];
+  throw new DiskImgError(
+    'usage',
+    `The encrypted partition holds an LVM2 physical volume: choose a logical volume (--volume VG/LV): ${described.join('; ') || 'it has none'}`,
+    { field: 'volume' },
+  );
+}
+
+async function unlockPartition(chosen: ChosenVolume, unlock: Unlock | undefined): Promise<ChosenVolume> {
   const where = chosen.partition.type.name === 'whole disk' ? 'The disk' : `Partition ${chosen.partition.index}`;
   if (!unlock)
     throw new DiskImgError(
       'needs-passphrase',
-      `${where} is encrypted (LUKS${chosen.partition.filesystem.version ?? ''}): its passphrase is needed`,
+      `${where} is encrypted (LUKS${chosen.partition.filesystem?.version ?? ''}): its passphrase is needed`,
       {
         field: 'key-secret',
       },
@@ -137,6 +182,8 @@ async function chooseSlice(disk: GuestReader, index?: number, volume?: string): 
     }
     if (p.filesystem?.type === 'LVM2_member')
       return volume === undefined ? onlyVolume(disk, p, `Partition ${index}`) : chooseVolume(disk, p, volume);
+    // Encrypted: its volumes are looked for once it is unlocked.
+    if (p.filesystem?.type === 'crypto_LUKS') return { source: ByteSource.whole(disk).slice(p.start, p.size), partition: p };
     if (volume !== undefined)
       throw new DiskImgError(
         'usage',
@@ -154,6 +201,9 @@ async function chooseSlice(disk: GuestReader, index?: number, volume?: string): 
     const holder = pvs.find((p) => p.volumes?.some((v) => v.name === wanted || v.name.endsWith(`/${wanted}`)));
     if (holder) return chooseVolume(disk, holder, volume);
     if (pvs.length === 1) return chooseVolume(disk, pvs[0], volume); // its error says what is wrong
+    const encrypted = real.filter((p) => p.filesystem?.type === 'crypto_LUKS');
+    if (pvs.length === 0 && encrypted.length === 1)
+      return { source: ByteSource.whole(disk).slice(encrypted[0].start, encrypted[0].size), partition: encrypted[0] };
     throw new DiskImgError(
       'not-found',
       pvs.length === 0
