@@ -193,7 +193,19 @@ async function deriveKey(kdf: Json, password: Uint8Array, keyBytes: number, slot
         value: m,
       });
     const options = { password, salt, iterations: t, memorySize: m, parallelism: p, hashLength: keyBytes, outputType: 'binary' as const };
-    return type === 'argon2i' ? argon2i(options) : argon2id(options);
+    try {
+      return await (type === 'argon2i' ? argon2i(options) : argon2id(options));
+    } catch (error) {
+      // The memory cost is the usual culprit: a browser may refuse a WebAssembly memory of that size.
+      throw new DiskImgError(
+        'limit',
+        `Keyslot ${slot}'s ${type} (${m} KiB of memory, ${t} passes) could not run here: ${(error as Error).message}`,
+        {
+          field: 'LUKS header',
+          value: m,
+        },
+      );
+    }
   }
   return unsupported(`Keyslot ${slot} uses the key derivation ${JSON.stringify(type)}, which diskimg does not know`);
 }
