@@ -29,6 +29,7 @@ import { copyWithSnapshotChange, type SnapshotChange } from '../src/core/pipelin
 import { BlobSink, CountingSink } from './sinks.ts';
 import { openOutputSink, outputCapabilities, type OutputTarget } from './outputs.ts';
 import { choosePartition, openFileSystem } from '../src/core/filesystems/browse.ts';
+import { portableCrypto } from '../src/core/crypto/provider.ts';
 import { fsZipEntries } from '../src/core/filesystems/extract.ts';
 import type { FileSystem, FsEntry } from '../src/core/filesystems/tree.ts';
 import { zipStream } from '../src/core/iso/zip.ts';
@@ -192,15 +193,26 @@ export type FsRow = Omit<FsEntry, 'ref'>;
 
 const fsRow = ({ ref: _ref, ...rest }: FsEntry): FsRow => rest;
 
-/** The file system in partition `partition` of the disk (as the table numbers them), for one job. */
+/** Where a browsed file system is: a partition as the table numbers them, and the LVM logical volume ("vg/lv") in it, if any. */
+export interface FsPlace {
+  partition: number;
+  volume?: string;
+  /** A LUKS partition's passphrase: sent with each call, never kept. */
+  passphrase?: string;
+}
+
+/** The file system at `place` on the disk, for one job. */
 async function withFileSystem<T>(
   source: ImageSource,
-  partition: number,
+  place: FsPlace,
   work: (fs: FileSystem, label: string, bytes: number) => Promise<T>,
 ): Promise<Result<T>> {
   return withImage(source, async (image) => {
-    const chosen = await choosePartition(image, partition);
-    return work(await openFileSystem(chosen.source), chosen.partition.filesystem?.label || `partition-${partition}`, chosen.source.size);
+    const unlock = place.passphrase === undefined ? undefined : { passphrase: place.passphrase, crypto: portableCrypto() };
+    const chosen = await choosePartition(image, place.partition, place.volume, unlock);
+    const fs = await openFileSystem(chosen.source);
+    const fallback = place.volume ? place.volume.replace('/', '-') : `partition-${place.partition}`;
+    return work(fs, (place.volume ? undefined : chosen.partition.filesystem?.label) || fallback, chosen.source.size);
   });
 }
 
@@ -208,10 +220,10 @@ async function withFileSystem<T>(
 const filesApi = {
   fsList: (
     source: ImageSource,
-    partition: number,
+    place: FsPlace,
     path: string,
   ): Promise<Result<{ entry: FsRow; children: FsRow[]; warnings: string[]; type: string }>> =>
-    withFileSystem(source, partition, async (fs) => {
+    withFileSystem(source, place, async (fs) => {
       const entry = await fs.resolve(path);
       return {
         entry: fsRow(entry),
@@ -225,20 +237,20 @@ const filesApi = {
    * The most bytes an extraction can take: a file's own size (exact), or for a folder's zip the
    * partition's size (every file there takes at least a block, more than its zip entry's headers).
    */
-  fsExtractSize: (source: ImageSource, partition: number, path: string): Promise<Result<{ size: number; exact: boolean }>> =>
-    withFileSystem(source, partition, async (fs, _label, bytes) => {
+  fsExtractSize: (source: ImageSource, place: FsPlace, path: string): Promise<Result<{ size: number; exact: boolean }>> =>
+    withFileSystem(source, place, async (fs, _label, bytes) => {
       const entry = await fs.resolve(path);
       return entry.type === 'dir' ? { size: bytes, exact: false } : { size: entry.size, exact: true };
     }),
 
   fsExtract: (
     source: ImageSource,
-    partition: number,
+    place: FsPlace,
     path: string,
     target: OutputTarget,
     onProgress: (done: number) => void,
   ): Promise<Result<{ size: number; blob?: Blob }>> =>
-    withFileSystem(source, partition, async (fs, label) => {
+    withFileSystem(source, place, async (fs, label) => {
       const entry = await fs.resolve(path);
       const sink = await openOutputSink(target);
       let at = 0;

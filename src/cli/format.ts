@@ -165,6 +165,12 @@ export function partitionsHuman(report: PartitionReport): string {
       if (fs.uuid !== undefined) out += `        filesystem uuid: ${fs.uuid}\n`;
       if (fs.size !== undefined) out += `        filesystem size: ${bytes(fs.size)}\n`;
     } else if (!p.extended) out += '        filesystem: not recognised\n';
+    if (p.volumes?.length === 0) out += '        logical volumes: none (the PV is in no volume group)\n';
+    else if (p.volumes) {
+      out += '        logical volumes:\n';
+      for (const v of p.volumes)
+        out += `            ${v.name}: ${v.layout}, ${bytes(v.size)}, ${v.refusal ? 'cannot be read here' : v.filesystem ? `${v.filesystem.type}${v.filesystem.label ? ` "${v.filesystem.label}"` : ''}` : 'no file system recognised'}\n`;
+    }
   }
   for (const warning of report.warnings ?? []) out += `    warning: ${warning}\n`;
   return out;

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import { fsFixtures } from '../interop/fs-fixtures.ts';
+import { LUKS_PASSPHRASE, luksFixtures } from '../interop/fs-luks-fixtures.ts';
+import { lvmFixtures } from '../interop/fs-lvm-fixtures.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'diskimg-e2e-fs-'));
 test.afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -72,4 +74,45 @@ test('FAT32 in partition 1: a folder downloads as a zip holding the files that w
   expect(sha.stdout).toBe(
     spawnSync('sha256sum', [join(fixtures.trees.fat, 'sub', 'deeper', 'data.bin')], { encoding: 'utf8' }).stdout.split(' ')[0],
   );
+});
+
+test('ext4 in an LVM2 logical volume of two segments: the partition table lists the volumes, and one browses and extracts', async ({
+  page,
+}) => {
+  const lvm = lvmFixtures();
+  await page.addInitScript(() => delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker);
+  await page.goto('/');
+  await page.getByLabel('Open disk image').setInputFiles(lvm.gpt.qcow2);
+  await expect(page.locator(`tr[data-volume="${lvm.gpt.vg}/lv2"]`)).toContainText('vfat');
+  await page.getByRole('button', { name: `Browse the files of logical volume ${lvm.gpt.vg}/lv1` }).click();
+  await expect(page.getByRole('heading', { name: `Files in logical volume ${lvm.gpt.vg}/lv1 (partition 2) (ext4)` })).toBeVisible();
+  await page.getByRole('button', { name: 'Show details of big.bin' }).click();
+  const downloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Extract this file' }).click();
+  const file = join(dir, 'big.bin');
+  await (await downloading).saveAs(file);
+  expect(readFileSync(file).equals(readFileSync(join(lvm.extTree, 'big.bin')))).toBe(true);
+});
+
+test('ext4 in a LUKS2 partition: a wrong passphrase says so, the right one browses and extracts', async ({ page }) => {
+  const luks = luksFixtures();
+  await page.addInitScript(() => delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker);
+  await page.goto('/');
+  await page.getByLabel('Open disk image').setInputFiles(luks.gptQcow2);
+  await page.getByRole('button', { name: 'Unlock and browse partition 2' }).click();
+  await expect(page.getByRole('heading', { name: 'Encrypted partition 2 (LUKS)' })).toBeVisible();
+  await page.getByLabel('Passphrase').fill('wrong');
+  await page.getByRole('button', { name: 'Unlock', exact: true }).click();
+  await expect(page.getByText('The passphrase opens none of the LUKS key slots')).toBeVisible();
+  await page.getByLabel('Passphrase').fill(LUKS_PASSPHRASE);
+  await page.getByRole('button', { name: 'Unlock', exact: true }).click();
+  await expect(page.getByRole('heading', { name: 'Files in partition 2 (ext4)' })).toBeVisible();
+  await page.getByRole('button', { name: 'Show details of hello.txt' }).click();
+  const downloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Extract this file' }).click();
+  const file = join(dir, 'hello-luks.txt');
+  await (await downloading).saveAs(file);
+  expect(readFileSync(file).equals(readFileSync(join(luks.tree, 'hello.txt')))).toBe(true);
+  const results = await new AxeBuilder({ page }).analyze();
+  expect(results.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
 });

@@ -20,6 +20,8 @@ import { MemoryStorage } from '../../src/core/storage/storage.ts';
 import { isIso9660 } from '../../src/core/iso/descriptors.ts';
 import { hasUdfRecognition } from '../../src/core/iso/udf-volume.ts';
 import { choosePartition, openFileSystem } from '../../src/core/filesystems/browse.ts';
+import { portableCrypto } from '../../src/core/crypto/provider.ts';
+import { FUZZ_PASSPHRASE } from './recipes/filesystems.ts';
 
 /** Output bytes a conversion may produce before it is stopped: enough to reach every table. */
 const OUTPUT_BUDGET = 32 << 20;
@@ -82,7 +84,7 @@ const TARGETS: Record<string, (bytes: Uint8Array) => Promise<unknown>> = {
   /** The file-system browser (FAT, ext2/3/4) on the only file system of the disk: the whole walk, every file's bytes (within the budgets). */
   fs: async (bytes) =>
     withImage(bytes, async (image) => {
-      const { source } = await choosePartition(image);
+      const { source } = await choosePartition(image, undefined, undefined, { passphrase: FUZZ_PASSPHRASE, crypto: portableCrypto() });
       const fs = await openFileSystem(source);
       let entries = 0;
       let read = 0;

@@ -54,3 +54,62 @@ describe('Btrfs made by mkfs.btrfs --rootdir', () => {
     expect(error.message).toBe(`The tree block at ${root} (the root tree) fails its checksum`);
   });
 });
+
+describe("Btrfs with zlib, lzo and zstd extents (btrfs-progs' own test image)", () => {
+  let image: string;
+  beforeAll(() => {
+    image = join(scratch, 'compress.raw');
+    execFileSync('sh', ['-c', `xz -dc "$0" > "$1"`, join(import.meta.dirname, '../fixtures/btrfs-progs/compress.raw.xz'), image]);
+  });
+
+  /** Where a logical address lies in the image, as btrfs-map-logical says. */
+  const physical = (logical: number) =>
+    Number(
+      /mirror 1 logical \d+ physical (\d+)/.exec(
+        execFileSync('btrfs-map-logical', ['-l', String(logical), image], { encoding: 'utf8' }),
+      )![1],
+    );
+
+  it('each file decompresses to what btrfs restore copies out: 200 KiB of zeros in two extents', async () => {
+    const restored = join(scratch, 'restored-compressed');
+    mkdirSync(restored);
+    execFileSync('btrfs', ['restore', image, restored], { stdio: 'ignore' });
+    const want = sorted(describeTree(restored));
+    expect(want.map((e) => [e.path, e.size])).toEqual([
+      ['/lzo', 204800],
+      ['/zlib', 204800],
+      ['/zstd', 204800],
+    ]);
+    expect(await readTree(image)).toEqual(want);
+  });
+
+  it('a damaged zlib extent is refused, naming the file and the method', async () => {
+    const copy = join(scratch, 'bad-zlib.raw');
+    copyFileSync(image, copy);
+    writeBytes(copy, physical(12582912) + 2, Buffer.from([0xff, 0xff, 0xff, 0xff]));
+    const error = await treeFailure(copy);
+    expect(error.kind).toBe('corrupt');
+    expect(error.message).toMatch(/^A zlib-compressed extent of \/zlib does not decompress: the zlib stream is damaged$/);
+  });
+
+  it('a damaged lzo extent is refused with where the stream goes wrong', async () => {
+    const copy = join(scratch, 'bad-lzo.raw');
+    copyFileSync(image, copy);
+    // Past the two length headers: the first instruction of the first segment.
+    writeBytes(copy, physical(12591104) + 8, Buffer.from([0x10, 0x00, 0x00, 0x00]));
+    const error = await treeFailure(copy);
+    expect(error.kind).toBe('corrupt');
+    expect(error.message).toMatch(/^An? lzo-compressed extent of \/lzo does not decompress: .+ \(input byte \d+, output byte \d+\)$/);
+  });
+
+  it('a damaged zstd extent is refused', async () => {
+    const copy = join(scratch, 'bad-zstd.raw');
+    copyFileSync(image, copy);
+    // btrfs-map-logical stops at this extent; it lies in the same data chunk as the zlib one.
+    writeBytes(copy, physical(12582912) + (12599296 - 12582912), Buffer.from([0, 0, 0, 0]));
+    const error = await treeFailure(copy);
+    expect(error.message).toBe(
+      'A zstd-compressed extent of /zstd does not decompress: the zstd frames are damaged or do not fill the extent',
+    );
+  });
+});

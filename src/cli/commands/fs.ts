@@ -11,10 +11,12 @@ import { fsEntryJson, modeString, type FileSystem, type FsEntry } from '../../co
 import { zipStream } from '../../core/iso/zip.ts';
 import { parseArgs } from '../args.ts';
 import { type CliIO, fail, openForCommand, outputFormat, usage } from '../context.ts';
+import { Secrets } from '../secrets.ts';
+import { nodeCrypto } from '../../node/crypto.ts';
 import { outputError, refuseInput, writeOut } from './iso.ts';
 
 export const fsHelp =
-  'fs ls [-R] [-l] [--partition N] [-f FMT] [--output=human|json] IMAGE [PATH] | fs cat [--partition N] [-f FMT] IMAGE PATH | fs extract [--partition N] [-f FMT] IMAGE PATH OUT (a folder: OUT.zip → a zip, else a folder tree)';
+  'fs ls [-R] [-l] [--partition N] [--volume VG/LV] [--key-secret ID --object secret,id=ID,...] [-f FMT] [--output=human|json] IMAGE [PATH] | fs cat [--partition N] [--volume VG/LV] [--key-secret ID --object secret,id=ID,...] [-f FMT] IMAGE PATH | fs extract [--partition N] [--volume VG/LV] [--key-secret ID --object secret,id=ID,...] [-f FMT] IMAGE PATH OUT (a folder: OUT.zip → a zip, else a folder tree)';
 
 const SPECIAL = { block: 'block device', char: 'character device', fifo: 'FIFO', socket: 'socket' } as const;
 
@@ -83,21 +85,42 @@ export async function fs(argv: string[], io: CliIO): Promise<number> {
   const args = parseArgs(rest, {
     withValue: 'f',
     flags: 'Rlh',
-    long: { output: { key: 'output', value: true }, partition: { key: 'partition', value: true }, format: { key: 'f', value: true } },
+    long: {
+      output: { key: 'output', value: true },
+      partition: { key: 'partition', value: true },
+      volume: { key: 'volume', value: true },
+      'key-secret': { key: 'key-secret', value: true },
+      object: { key: 'object', value: true },
+      format: { key: 'f', value: true },
+    },
   });
   if (!['ls', 'cat', 'extract'].includes(sub ?? ''))
     usage(sub === undefined ? `Expecting an fs command: diskimg ${fsHelp}` : `Unknown fs command '${sub}': diskimg ${fsHelp}`);
   const format = outputFormat(io, args.values.get('output'));
   const partition = partitionNumber(args.values.get('partition'));
+  const volume = args.values.get('volume');
+  if (volume !== undefined && !/^(\/dev\/)?[^/]+\/[^/]+$|^\/dev\/mapper\/[^/]+$|^[^/]+$/.test(volume))
+    usage(`--volume must name an LVM logical volume as VG/LV (or /dev/VG/LV, as virt-ls -m takes it), not '${volume}'`);
   const [file, ...more] = args.positional;
   if (!file) usage(`Expecting a disk image: diskimg ${fsHelp}`);
-  if (sub === 'cat' && more.length !== 1) usage('Expecting: diskimg fs cat [--partition N] IMAGE PATH');
-  if (sub === 'extract' && more.length !== 2) usage('Expecting: diskimg fs extract [--partition N] IMAGE PATH OUT');
-  if (sub === 'ls' && more.length > 1) usage('Expecting: diskimg fs ls [-R] [-l] [--partition N] IMAGE [PATH]');
+  if (sub === 'cat' && more.length !== 1) usage('Expecting: diskimg fs cat [--partition N] [--volume VG/LV] IMAGE PATH');
+  if (sub === 'extract' && more.length !== 2) usage('Expecting: diskimg fs extract [--partition N] [--volume VG/LV] IMAGE PATH OUT');
+  if (sub === 'ls' && more.length > 1) usage('Expecting: diskimg fs ls [-R] [-l] [--partition N] [--volume VG/LV] IMAGE [PATH]');
+  const secrets = Secrets.fromArgs(io, args);
   const image = await openForCommand(io, file, { format: args.values.get('f') });
   try {
-    const chosen = await choosePartition(image, partition);
-    const where = chosen.partition.type.name === 'whole disk' ? '' : ` partition ${chosen.partition.index}`;
+    const keySecret = args.values.get('key-secret');
+    const unlock = keySecret === undefined ? undefined : { passphrase: secrets.get(io, keySecret, '--key-secret'), crypto: nodeCrypto() };
+    const chosen = await choosePartition(image, partition, volume, unlock).catch((error: unknown) => {
+      if (error instanceof DiskImgError && error.kind === 'needs-passphrase')
+        throw new DiskImgError(
+          error.kind,
+          `${error.message}: give it with --object secret,id=ID,data=...|file=... and --key-secret ID`,
+          error.context,
+        );
+      throw error;
+    });
+    const where = `${chosen.partition.type.name === 'whole disk' ? '' : ` partition ${chosen.partition.index}`}${chosen.volume ? ` volume ${chosen.volume}` : ''}`;
     const fsys = await openFileSystem(chosen.source).catch((error: unknown) => {
       if (error instanceof DiskImgError)
         throw new DiskImgError(error.kind, `${where ? `${where.trim()}: ` : ''}${error.message}`, error.context);

@@ -98,6 +98,52 @@ function lookupHash(name: string): HashAlg {
   return name as HashAlg;
 }
 
+/**
+ * The cipher a LUKS header names ("aes" and "xts-plain64" with its key size) and its hash, as
+ * qcrypto_block_luks_parse_header reads them; `at` says where the strings are, for errors.
+ * LUKS2 names the same things in its JSON ("aes-xts-plain64"), read with this too.
+ */
+export function luksCipherSpec(
+  cipherName: string,
+  cipherModeSpec: string,
+  keyBytes: number,
+  hashSpec: string,
+  at: { name?: number; mode?: number },
+): { cipher: CipherSpec; hash: HashAlg } {
+  // qcrypto_block_luks_parse_header: "<mode>-<ivgen>[:<ivhash>]".
+  const dash = cipherModeSpec.indexOf('-');
+  if (dash < 0) invalid(`Unexpected cipher mode string format '${cipherModeSpec}'`, { offset: at.mode, value: cipherModeSpec });
+  const modeName = cipherModeSpec.slice(0, dash);
+  let ivgenName = cipherModeSpec.slice(dash + 1);
+  let ivgenHash: HashAlg | undefined;
+  const colon = ivgenName.indexOf(':');
+  if (colon >= 0) {
+    ivgenHash = lookupHash(ivgenName.slice(colon + 1));
+    ivgenName = ivgenName.slice(0, colon);
+  }
+  if (!(CIPHER_MODES as readonly string[]).includes(modeName))
+    unsupported(`Cipher mode '${modeName}' not supported`, { offset: at.mode, value: modeName });
+  const mode = modeName as CipherMode;
+  const algKeyBytes = mode === 'xts' ? keyBytes / 2 : keyBytes;
+  if (!CIPHER_SIZES[cipherName]?.includes(algKeyBytes))
+    unsupported(`Algorithm '${cipherName}' with key size ${Math.floor(algKeyBytes)} bytes not supported`, {
+      offset: at.name,
+      value: cipherName,
+    });
+  const alg = `${cipherName}-${algKeyBytes * 8}` as CipherAlg;
+  const hash = lookupHash(hashSpec);
+  if (!(IVGEN_ALGS as readonly string[]).includes(ivgenName))
+    unsupported(`IV generator '${ivgenName}' not supported`, { offset: at.mode, value: ivgenName });
+  const ivgen = ivgenName as IvGenAlg;
+  const cipher: CipherSpec = { alg, mode, ivgen };
+  if (ivgen === 'essiv') {
+    if (!ivgenHash) invalid('Missing IV generator hash specification', { offset: at.mode });
+    cipher.ivgenHash = ivgenHash;
+    cipher.ivgenAlg = essivCipher(alg, ivgenHash!);
+  }
+  return { cipher, hash };
+}
+
 /** Parses and checks the 592-byte header (qcrypto_block_luks_load/check/parse_header). */
 export function parseLuksHeader(bytes: Uint8Array): LuksHeader {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -148,34 +194,7 @@ export function parseLuksHeader(bytes: Uint8Array): LuksHeader {
     }
   }
 
-  // qcrypto_block_luks_parse_header: "<mode>-<ivgen>[:<ivhash>]".
-  const dash = cipherModeSpec.indexOf('-');
-  if (dash < 0) invalid(`Unexpected cipher mode string format '${cipherModeSpec}'`, { offset: 40, value: cipherModeSpec });
-  const modeName = cipherModeSpec.slice(0, dash);
-  let ivgenName = cipherModeSpec.slice(dash + 1);
-  let ivgenHash: HashAlg | undefined;
-  const colon = ivgenName.indexOf(':');
-  if (colon >= 0) {
-    ivgenHash = lookupHash(ivgenName.slice(colon + 1));
-    ivgenName = ivgenName.slice(0, colon);
-  }
-  if (!(CIPHER_MODES as readonly string[]).includes(modeName))
-    unsupported(`Cipher mode '${modeName}' not supported`, { offset: 40, value: modeName });
-  const mode = modeName as CipherMode;
-  const algKeyBytes = mode === 'xts' ? keyBytes / 2 : keyBytes;
-  if (!CIPHER_SIZES[cipherName]?.includes(algKeyBytes))
-    unsupported(`Algorithm '${cipherName}' with key size ${Math.floor(algKeyBytes)} bytes not supported`, { offset: 8, value: cipherName });
-  const alg = `${cipherName}-${algKeyBytes * 8}` as CipherAlg;
-  const hash = lookupHash(hashSpec);
-  if (!(IVGEN_ALGS as readonly string[]).includes(ivgenName))
-    unsupported(`IV generator '${ivgenName}' not supported`, { offset: 40, value: ivgenName });
-  const ivgen = ivgenName as IvGenAlg;
-  const cipher: CipherSpec = { alg, mode, ivgen };
-  if (ivgen === 'essiv') {
-    if (!ivgenHash) invalid('Missing IV generator hash specification', { offset: 40 });
-    cipher.ivgenHash = ivgenHash;
-    cipher.ivgenAlg = essivCipher(alg, ivgenHash!);
-  }
+  const { cipher, hash } = luksCipherSpec(cipherName, cipherModeSpec, keyBytes, hashSpec, { name: 8, mode: 40 });
   return {
     cipherName,
     cipherModeSpec,

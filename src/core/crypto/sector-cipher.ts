@@ -12,7 +12,6 @@ import type { BlockCipher, CryptoProvider } from './provider.ts';
 
 export const SECTOR = 512;
 const BLOCK = 16;
-const BLOCKS_PER_SECTOR = SECTOR / BLOCK;
 
 export type CipherMode = 'ecb' | 'cbc' | 'xts' | 'ctr';
 export type IvGenAlg = 'plain' | 'plain64' | 'essiv';
@@ -98,7 +97,13 @@ function xorWords(a: Uint32Array, b: Uint32Array): void {
   for (let i = 0; i < a.length; i++) a[i] ^= b[i];
 }
 
-export function createSectorCipher(spec: CipherSpec, key: Uint8Array, provider: CryptoProvider): SectorCipher {
+/**
+ * `sectorSize`: the unit each IV covers — 512 everywhere but LUKS2 volumes made with a larger
+ * `--sector-size`, where each such sector is enciphered as one unit (its IV given by the caller).
+ */
+export function createSectorCipher(spec: CipherSpec, key: Uint8Array, provider: CryptoProvider, sectorSize = SECTOR): SectorCipher {
+  const UNIT = sectorSize;
+  const BLOCKS_PER_UNIT = UNIT / BLOCK;
   requireSupported(spec);
   const keyLength = cipherKeyLength(spec.alg) * (spec.mode === 'xts' ? 2 : 1);
   if (key.length !== keyLength)
@@ -138,13 +143,13 @@ export function createSectorCipher(spec: CipherSpec, key: Uint8Array, provider: 
     const initial = ivs(sector, count);
     tweak!.encrypt(initial);
     const t0 = words(initial);
-    const out = words(bigScratch.get(count * SECTOR));
+    const out = words(bigScratch.get(count * UNIT));
     for (let s = 0; s < count; s++) {
       let w0 = t0[s * 4],
         w1 = t0[s * 4 + 1],
         w2 = t0[s * 4 + 2],
         w3 = t0[s * 4 + 3];
-      for (let j = 0, at = s * (SECTOR / 4); j < BLOCKS_PER_SECTOR; j++, at += 4) {
+      for (let j = 0, at = s * (UNIT / 4); j < BLOCKS_PER_UNIT; j++, at += 4) {
         out[at] = w0;
         out[at + 1] = w1;
         out[at + 2] = w2;
@@ -162,11 +167,11 @@ export function createSectorCipher(spec: CipherSpec, key: Uint8Array, provider: 
   /** CTR keystream: each sector counts up from its IV as a 128-bit big-endian number. */
   function ctrStream(sector: number, count: number): Uint8Array {
     const start = ivs(sector, count);
-    const out = bigScratch.get(count * SECTOR);
+    const out = bigScratch.get(count * UNIT);
     for (let s = 0; s < count; s++) {
       const counter = start.slice(s * BLOCK, (s + 1) * BLOCK);
-      for (let j = 0; j < BLOCKS_PER_SECTOR; j++) {
-        out.set(counter, s * SECTOR + j * BLOCK);
+      for (let j = 0; j < BLOCKS_PER_UNIT; j++) {
+        out.set(counter, s * UNIT + j * BLOCK);
         for (let b = BLOCK - 1; b >= 0 && ++counter[b] === 256; b--) counter[b] = 0;
       }
     }
@@ -175,8 +180,8 @@ export function createSectorCipher(spec: CipherSpec, key: Uint8Array, provider: 
   }
 
   function run(buffer: Uint8Array, sector: number, encrypt: boolean): void {
-    if (buffer.length % SECTOR !== 0) throw new RangeError(`Encryption works on whole 512-byte sectors, not ${buffer.length} bytes`);
-    const count = buffer.length / SECTOR;
+    if (buffer.length % UNIT !== 0) throw new RangeError(`Encryption works on whole ${UNIT}-byte sectors, not ${buffer.length} bytes`);
+    const count = buffer.length / UNIT;
     if (count === 0) return;
     switch (spec.mode) {
       case 'ecb':
@@ -203,23 +208,23 @@ export function createSectorCipher(spec: CipherSpec, key: Uint8Array, provider: 
           cipherText.set(w);
           data.decrypt(buffer);
           for (let s = 0; s < count; s++) {
-            const base = s * (SECTOR / 4);
+            const base = s * (UNIT / 4);
             for (let k = 0; k < 4; k++) w[base + k] ^= iv[s * 4 + k];
-            for (let k = 4; k < SECTOR / 4; k++) w[base + k] ^= cipherText[base + k - 4];
+            for (let k = 4; k < UNIT / 4; k++) w[base + k] ^= cipherText[base + k - 4];
           }
           return;
         }
         // Block j of every sector in one call: each sector is its own chain.
         const laneBytes = laneScratch.get(count * BLOCK);
         const lane = words(laneBytes);
-        for (let j = 0; j < BLOCKS_PER_SECTOR; j++) {
+        for (let j = 0; j < BLOCKS_PER_UNIT; j++) {
           for (let s = 0; s < count; s++) {
-            const at = s * (SECTOR / 4) + j * 4;
+            const at = s * (UNIT / 4) + j * 4;
             for (let k = 0; k < 4; k++) lane[s * 4 + k] = w[at + k] ^ (j === 0 ? iv[s * 4 + k] : w[at + k - 4]);
           }
           data.encrypt(laneBytes);
           for (let s = 0; s < count; s++) {
-            const at = s * (SECTOR / 4) + j * 4;
+            const at = s * (UNIT / 4) + j * 4;
             for (let k = 0; k < 4; k++) w[at + k] = lane[s * 4 + k];
           }
         }

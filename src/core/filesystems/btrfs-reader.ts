@@ -3,8 +3,12 @@
  * superblock's system chunks bootstrap the chunk tree, which maps logical addresses to the device;
  * the root tree names the default file tree (5), whose DIR_INDEX, INODE_ITEM and EXTENT_DATA items
  * give folders, metadata and bytes (inline, regular, preallocated and hole extents). Every tree
- * block's and the superblock's CRC-32C is checked. Compressed extents are refused (not yet read).
+ * block's and the superblock's CRC-32C is checked. Compressed extents (zlib, lzo, zstd) are
+ * decompressed one extent (at most 128 KiB) at a time.
  */
+import { Inflater } from '../codecs/inflate.ts';
+import { lzo1xDecompress, LzoError } from '../codecs/lzo1x.ts';
+import { zstdDecodeCluster } from '../codecs/zstd-frames.ts';
 import { DiskImgError } from '../errors.ts';
 import { crc32cUpdate } from '../formats/vhdx/crc32c.ts';
 import { le16, le32, le64 } from '../partitions/bytes.ts';
@@ -23,6 +27,9 @@ const CHUNK_ITEM = 228;
 const FS_TREE = 5;
 const MAX_LEVEL = 8;
 const NODES_KEPT = 64;
+/** Btrfs compresses data in extents of at most 128 KiB (BTRFS_MAX_UNCOMPRESSED), and lzo in 4 KiB segments. */
+const MAX_COMPRESSED_EXTENT = 128 * 1024;
+const SECTOR = 4096;
 
 const TYPES: Record<number, FsEntryType> = {
   0x1: 'fifo',
@@ -294,12 +301,22 @@ export class BtrfsReader implements FsReader {
       if (extentStart >= end) break;
       yield* zeros(Math.min(extentStart, end));
       const stop = Math.min(extentEnd, end);
-      if (data[16] !== 0)
-        throw new DiskImgError(
-          'unsupported',
-          `${what} is stored compressed (${['none', 'zlib', 'lzo', 'zstd'][data[16]] ?? `type ${data[16]}`}), which cannot be read yet`,
-          { field: 'compression', value: data[16] },
-        );
+      if (data[16] !== 0 && type !== 2) {
+        const plain = await this.decompressed(data, what);
+        const from = type === 0 ? 0 : le64(data, 37);
+        if (from + (stop - extentStart) > plain.length)
+          throw new DiskImgError(
+            'corrupt',
+            `A compressed extent of ${what} decompresses to ${plain.length} bytes, fewer than it says it holds`,
+            {
+              field: 'compression',
+              value: extentStart,
+            },
+          );
+        yield plain.slice(from + at - extentStart, from + stop - extentStart);
+        at = stop;
+        continue;
+      }
       if (type === 0) {
         const inline = data.subarray(21);
         if (stop - extentStart > inline.length)
@@ -321,6 +338,83 @@ export class BtrfsReader implements FsReader {
       }
     }
     yield* zeros(end);
+  }
+
+  /**
+   * A compressed extent's bytes (inline, or regular: read whole from disk), decompressed: zlib
+   * streams, zstd frames, or Btrfs' lzo layout (a total length, then per-4 KiB-sector segments
+   * of LZO1X, each with its length; a segment's header never straddles a sector).
+   */
+  private async decompressed(data: Uint8Array, what: string): Promise<Uint8Array> {
+    const method = data[16];
+    const ram = le64(data, 8);
+    const name = ['none', 'zlib', 'lzo', 'zstd'][method] ?? `type ${method}`;
+    if (method > 3)
+      throw new DiskImgError('unsupported', `${what} is stored compressed with ${name}, which Btrfs does not define`, {
+        field: 'compression',
+        value: method,
+      });
+    if (ram > MAX_COMPRESSED_EXTENT || ram === 0)
+      throw new DiskImgError(
+        'corrupt',
+        `A compressed extent of ${what} says it holds ${ram} bytes; Btrfs compresses at most ${MAX_COMPRESSED_EXTENT} per extent`,
+        {
+          field: 'ram_bytes',
+          value: ram,
+        },
+      );
+    let input: Uint8Array;
+    if (data[20] === 0) input = data.subarray(21);
+    else {
+      const disk = le64(data, 21);
+      const size = le64(data, 29);
+      if (size > MAX_COMPRESSED_EXTENT || size === 0)
+        throw new DiskImgError(
+          'corrupt',
+          `A compressed extent of ${what} takes ${size} bytes on disk; Btrfs compresses at most ${MAX_COMPRESSED_EXTENT} per extent`,
+          {
+            field: 'disk_num_bytes',
+            value: size,
+          },
+        );
+      input = await readChecked(this.source, this.physical(disk, size, `The data of ${what}`), size, `The data of ${what}`);
+    }
+    const out = new Uint8Array(ram);
+    const broken = (detail: string) =>
+      new DiskImgError('corrupt', `A ${name}-compressed extent of ${what} does not decompress: ${detail}`, {
+        field: 'compression',
+        value: method,
+      });
+    if (method === 1) {
+      const { produced, broken: bad } = new Inflater(15).run(input, out);
+      if (bad) throw broken('the zlib stream is damaged');
+      return out.subarray(0, produced);
+    }
+    if (method === 3) {
+      if (!zstdDecodeCluster(input, out)) throw broken('the zstd frames are damaged or do not fill the extent');
+      return out;
+    }
+    // lzo: LE32 total length, then segments of LE32 length + LZO1X data.
+    if (input.length < 4) throw broken('it is shorter than its header');
+    const total = le32(input, 0);
+    if (total > input.length || total < 4) throw broken(`its header says ${total} bytes, but ${input.length} are stored`);
+    let at = 4;
+    let produced = 0;
+    while (at < total && produced < ram) {
+      if (SECTOR - (at % SECTOR) < 4) at += SECTOR - (at % SECTOR); // the header would straddle a sector: padding
+      if (at + 4 > total) break;
+      const length = le32(input, at);
+      at += 4;
+      if (length > total - at) throw broken(`a segment of ${length} bytes at byte ${at - 4} runs past the end`);
+      try {
+        produced += lzo1xDecompress(input.subarray(at, at + length), out.subarray(produced, Math.min(ram, produced + SECTOR)));
+      } catch (error) {
+        if (error instanceof LzoError) throw broken(error.message);
+        throw error;
+      }
+      at += length;
+    }
+    return out.subarray(0, produced);
   }
 
   async *read(file: FsEntry, start: number, length: number): AsyncGenerator<Uint8Array> {

@@ -3,13 +3,20 @@ import { ascii, le32, le64 } from '../partitions/bytes.ts';
 import type { ByteSource } from '../partitions/source.ts';
 import type { FilesystemInfo } from '../partitions/types.ts';
 
-/** LVM's CRC: the IEEE polynomial with its own initial value and no final inversion (lib/misc/crc.c). */
-function lvmCrc(bytes: Uint8Array): number {
-  let crc = 0xf597a6cf;
-  for (const byte of bytes) {
-    crc ^= byte;
-    for (let k = 0; k < 8; k++) crc = crc & 1 ? 0xedb88320 ^ (crc >>> 1) : crc >>> 1;
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
   }
+  return table;
+})();
+
+/** LVM's CRC: the IEEE polynomial with its own initial value and no final inversion (lib/misc/crc.c). */
+export function lvmCrc(bytes: Uint8Array, initial = 0xf597a6cf): number {
+  let crc = initial;
+  for (let i = 0; i < bytes.length; i++) crc = CRC_TABLE[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
   return crc >>> 0;
 }
 
@@ -17,7 +24,10 @@ function lvmCrc(bytes: Uint8Array): number {
 const dashed = (id: string) =>
   [id.slice(0, 6), id.slice(6, 10), id.slice(10, 14), id.slice(14, 18), id.slice(18, 22), id.slice(22, 26), id.slice(26, 32)].join('-');
 
-export async function probeLvm(source: ByteSource): Promise<FilesystemInfo | null> {
+/** The label's sector (its 512 bytes), where the PV header starts in it, and the PV UUID as LVM prints it. */
+export async function findLvmLabel(
+  source: ByteSource,
+): Promise<{ sector: number; label: Uint8Array; headerAt: number; uuid: string; size: number } | null> {
   const head = await source.read(0, 4 * 512);
   if (!head) return null;
   for (let sector = 0; sector < 4; sector++) {
@@ -28,10 +38,15 @@ export async function probeLvm(source: ByteSource): Promise<FilesystemInfo | nul
     if (offset < 32 || offset + 40 > 512) continue;
     const id = ascii(label, offset, 32);
     if (!/^[\x21-\x7e]{32}$/.test(id)) continue;
-    const info: FilesystemInfo = { type: 'LVM2_member', uuid: dashed(id), version: 'LVM2 001' };
-    const size = le64(label, offset + 32);
-    if (size > 0 && Number.isSafeInteger(size)) info.size = size;
-    return info;
+    return { sector, label, headerAt: offset, uuid: dashed(id), size: le64(label, offset + 32) };
   }
   return null;
+}
+
+export async function probeLvm(source: ByteSource): Promise<FilesystemInfo | null> {
+  const found = await findLvmLabel(source);
+  if (!found) return null;
+  const info: FilesystemInfo = { type: 'LVM2_member', uuid: found.uuid, version: 'LVM2 001' };
+  if (found.size > 0 && Number.isSafeInteger(found.size)) info.size = found.size;
+  return info;
 }

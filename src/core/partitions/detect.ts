@@ -6,13 +6,15 @@
  * Damage never throws: what can be worked around is reported in `warnings`. Only I/O errors from
  * the image itself propagate (as the DiskImgError the read raised).
  */
+import { DiskImgError } from '../errors.ts';
+import { openLogicalVolume, readVolumeGroup } from '../filesystems/lvm-volumes.ts';
 import { fatGeometry, isExfatBootSector, ntfsGeometry, probeFilesystem } from '../filesystems/probe.ts';
 import { readGpt } from './gpt.ts';
 import { looksLikeMbr, mbrEntries, isUsed, readMbr } from './mbr.ts';
 import { ByteSource, type GuestReader } from './source.ts';
-import type { PartitionReport } from './types.ts';
+import type { FilesystemInfo, Partition, PartitionReport } from './types.ts';
 
-export type { FilesystemInfo, Partition, PartitionReport, PartitionType } from './types.ts';
+export type { FilesystemInfo, Partition, PartitionReport, PartitionType, VolumeInfo } from './types.ts';
 export type { GuestReader } from './source.ts';
 
 const GPT_PROTECTIVE = 0xee;
@@ -72,19 +74,52 @@ export async function detectPartitions(disk: GuestReader): Promise<PartitionRepo
     // An empty MBR: a whole-disk file system (an isohybrid image, say) says more than an empty table.
     const filesystem = await probeFilesystem(whole);
     if (!filesystem) return { scheme: 'mbr', 'sector-size': 512, 'disk-id': table.diskId, partitions: [] };
-    return { scheme: 'none', partitions: [{ index: 1, start: 0, size: disk.virtualSize, type: { name: 'whole disk' }, filesystem }] };
+    return wholeDisk(whole, filesystem);
   }
 
   const filesystem = await probeFilesystem(whole);
   if (!filesystem) return { scheme: 'none', partitions: [] };
-  return { scheme: 'none', partitions: [{ index: 1, start: 0, size: disk.virtualSize, type: { name: 'whole disk' }, filesystem }] };
+  return wholeDisk(whole, filesystem);
+}
+
+async function wholeDisk(whole: ByteSource, filesystem: FilesystemInfo): Promise<PartitionReport> {
+  const report: PartitionReport = {
+    scheme: 'none',
+    partitions: [{ index: 1, start: 0, size: whole.size, type: { name: 'whole disk' }, filesystem }],
+    warnings: [],
+  };
+  await listVolumes(whole, report.partitions[0], report.warnings!);
+  if (report.warnings!.length === 0) delete report.warnings;
+  return report;
+}
+
+/** An LVM2 PV's logical volumes and the file system in each readable one; damage becomes a warning. */
+async function listVolumes(source: ByteSource, p: Partition, warnings: string[]): Promise<void> {
+  if (p.filesystem?.type !== 'LVM2_member') return;
+  try {
+    const vg = await readVolumeGroup(source);
+    p.volumes = [];
+    for (const lv of vg.volumes) {
+      const filesystem = lv.segments ? await probeFilesystem(openLogicalVolume(source, vg, lv.name)) : null;
+      p.volumes.push({ name: lv.name, size: lv.size, layout: lv.layout, filesystem, ...(lv.refusal ? { refusal: lv.refusal } : {}) });
+    }
+  } catch (error) {
+    if (!(error instanceof DiskImgError) || error.kind === 'io') throw error;
+    if (error.kind === 'not-found') {
+      p.volumes = []; // a PV in no volume group
+      return;
+    }
+    warnings.push(`${p.type.name === 'whole disk' ? 'the disk' : `partition ${p.index}`}: ${error.message}`);
+  }
 }
 
 /** Probes every partition's file system and drops an empty warnings list. */
 async function finish(whole: ByteSource, report: PartitionReport): Promise<PartitionReport> {
   for (const p of report.partitions) {
     // An extended partition holds EBRs, a protective entry the GPT: neither holds a file system.
-    if (!p.extended && p.type.code !== 'ee') p.filesystem = await probeFilesystem(whole.slice(p.start, p.size));
+    if (p.extended || p.type.code === 'ee') continue;
+    p.filesystem = await probeFilesystem(whole.slice(p.start, p.size));
+    await listVolumes(whole.slice(p.start, p.size), p, (report.warnings ??= []));
   }
   if (report.warnings && report.warnings.length === 0) delete report.warnings;
   return report;

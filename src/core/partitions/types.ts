@@ -40,6 +40,19 @@ export interface Partition {
   extended?: boolean;
   /** What lives in the partition; null when nothing is recognised. */
   filesystem: FilesystemInfo | null;
+  /** An LVM2 physical volume: its visible logical volumes (as `lvs` lists them) and what each holds. */
+  volumes?: VolumeInfo[];
+}
+
+export interface VolumeInfo {
+  /** "vg/lv", as /dev/vg/lv names it. */
+  name: string;
+  size: number;
+  /** "linear", or LVM's segment type (striped, thin, raid1, snapshot, …) for what cannot be read. */
+  layout: string;
+  filesystem: FilesystemInfo | null;
+  /** Why the volume cannot be read from this disk alone. */
+  refusal?: string;
 }
 
 export interface PartitionReport {

@@ -1,5 +1,5 @@
 /** A guest file system's browser: one folder at a time (so 100 000 entries stay light), and the chosen entry. */
-import type { FsRow, ImageSource, SerializedError } from '../../../workers/engine.worker.ts';
+import type { FsPlace, FsRow, ImageSource, SerializedError } from '../../../workers/engine.worker.ts';
 import { startEngine } from '../engine-client.ts';
 
 const collator = new Intl.Collator(undefined, { numeric: true });
@@ -17,7 +17,7 @@ export class FsBrowser {
 
   constructor(
     private readonly source: ImageSource,
-    readonly partition: number,
+    readonly place: FsPlace,
   ) {}
 
   get parent(): string | null {
@@ -30,7 +30,7 @@ export class FsBrowser {
     this.busy = true;
     const engine = startEngine();
     try {
-      const result = await engine.api.fsList(this.source, this.partition, path);
+      const result = await engine.api.fsList(this.source, this.place, path);
       if (job !== this.job) return;
       if (!result.ok) {
         this.error = result.error;

@@ -268,10 +268,18 @@ export const en = {
     label: 'Label',
     uuid: 'UUID',
     browse: (n: number) => `Browse the files of partition ${n}`,
+    browseVolume: (name: string) => `Browse the files of logical volume ${name}`,
+    browseEncrypted: (n: number) => `Unlock and browse partition ${n}`,
+    volume: (layout: string) => `LVM logical volume (${layout})`,
+    unreadableVolume: (why: string) => `Cannot be read: ${why}`,
   },
   files: {
-    heading: (n: number, type: string) => `Files in partition ${n}${type ? ` (${type})` : ''}`,
+    heading: (n: number, type: string, volume?: string) =>
+      `Files in ${volume ? `logical volume ${volume} (partition ${n})` : `partition ${n}`}${type ? ` (${type})` : ''}`,
     root: 'Root folder',
+    lockedHeading: (n: number) => `Encrypted partition ${n} (LUKS)`,
+    lockedIntro:
+      'Type the passphrase of this partition to browse the files inside. It stays in this page’s memory: it is never sent anywhere or stored.',
     owner: 'Owner (user, group)',
     links: 'Links',
     streams: 'Alternate data streams',

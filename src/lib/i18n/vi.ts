@@ -253,10 +253,18 @@ export const vi: Messages = {
     label: 'Nhãn',
     uuid: 'UUID',
     browse: (n) => `Duyệt tệp trong phân vùng ${n}`,
+    browseVolume: (name) => `Duyệt tệp trong ổ đĩa logic ${name}`,
+    browseEncrypted: (n) => `Mở khóa và duyệt phân vùng ${n}`,
+    volume: (layout) => `Ổ đĩa logic LVM (${layout})`,
+    unreadableVolume: (why) => `Không đọc được: ${why}`,
   },
   files: {
-    heading: (n, type) => `Tệp trong phân vùng ${n}${type ? ` (${type})` : ''}`,
+    heading: (n, type, volume) =>
+      `Tệp trong ${volume ? `ổ đĩa logic ${volume} (phân vùng ${n})` : `phân vùng ${n}`}${type ? ` (${type})` : ''}`,
     root: 'Thư mục gốc',
+    lockedHeading: (n) => `Phân vùng mã hóa ${n} (LUKS)`,
+    lockedIntro:
+      'Nhập cụm mật khẩu của phân vùng này để duyệt tệp bên trong. Nó chỉ nằm trong bộ nhớ của trang: không bao giờ được gửi đi hay lưu lại.',
     owner: 'Chủ sở hữu (người dùng, nhóm)',
     links: 'Số liên kết',
     streams: 'Luồng dữ liệu phụ',

@@ -3,11 +3,11 @@
  * names and multi-cluster files and folders (mkfs.vfat + mcopy), ext2 with block maps and ext4 with
  * extents, inline data, an htree folder and metadata_csum (mke2fs -d, e2fsck -D), NTFS (mkntfs,
  * ntfs-3g), exFAT (mkfs.exfat, exfat-fuse), XFS
- * (mkfs.xfs -p), Btrfs (mkfs.btrfs --rootdir) and a GPT disk holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
+ * (mkfs.xfs -p), Btrfs (mkfs.btrfs --rootdir), ext2 in an LVM2 logical volume (pvcreate, lvcreate) and in LUKS2 (cryptsetup reencrypt), and a GPT disk holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
  * 32 KiB, where the mutator aims most of its damage.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RecipeBook } from './tools.ts';
 
@@ -144,9 +144,116 @@ function btrfs(file: string, dir: string): void {
   rmSync(root, { recursive: true, force: true });
 }
 
+/**
+ * An LVM2 PV (pvcreate on a loop device, small metadata area and 64 KiB extents) whose LV `a` has
+ * two segments with LV `b` between them, the ext2 seed written into a's extents: the label, the
+ * metadata text and the segment mapping all sit in the first 64 KiB. The VG is removed and the
+ * loop device detached whatever happens.
+ */
+function lvm(file: string, dir: string): void {
+  const env = { ...process.env, LVM_SUPPRESS_FD_WARNINGS: '1' };
+  const lvmRun = (...args: string[]) =>
+    execFileSync(args[0], [...args.slice(1), '--config', 'backup { backup = 0 archive = 0 }'], {
+      env,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+  const fs = join(dir, 'lvm-inner-ext2.img');
+  ext(fs, dir, ['-t', 'ext2']);
+  const vg = `fuzz${process.pid}x${Math.floor(Math.random() * 1e6)}`;
+  // Built in a scratch file and copied out before vgremove, which wipes the metadata.
+  const work = join(dir, 'lvm-work.img');
+  writeFileSync(work, '');
+  truncateSync(work, 3 << 20);
+  const loop = execFileSync('losetup', ['-f', '--show', work], { encoding: 'utf8' }).trim();
+  try {
+    lvmRun('pvcreate', '-ff', '-y', '--metadatasize', '16k', '--dataalignment', '64k', loop);
+    lvmRun('vgcreate', '-s', '64k', vg, loop);
+    lvmRun('lvcreate', '--driverloaded', 'n', '-an', '-Zn', '-L', '512k', '-n', 'a', vg);
+    lvmRun('lvcreate', '--driverloaded', 'n', '-an', '-Zn', '-L', '128k', '-n', 'b', vg);
+    lvmRun('lvextend', '--driverloaded', 'n', '-L', '1M', `${vg}/a`);
+    const ranges = lvmRun('lvs', '--driverloaded', 'n', '--noheadings', '-o', 'seg_pe_ranges', `${vg}/a`).trim().split(/\s+/);
+    let done = 0;
+    for (const range of ranges) {
+      const [first, last] = range
+        .slice(range.lastIndexOf(':') + 1)
+        .split('-')
+        .map(Number);
+      execFileSync('dd', [
+        `if=${fs}`,
+        `of=${work}`,
+        'bs=64k',
+        `skip=${done}`,
+        `seek=${1 + first}`,
+        `count=${last - first + 1}`,
+        'conv=notrunc',
+        'status=none',
+      ]);
+      done += last - first + 1;
+    }
+    copyFileSync(work, file);
+  } finally {
+    spawnSync('vgremove', ['-f', vg, '--config', 'backup { backup = 0 archive = 0 }'], { env, stdio: 'ignore' });
+    execFileSync('losetup', ['-d', loop]);
+    rmSync(fs, { force: true });
+    rmSync(work, { force: true });
+  }
+}
+
+/** The fuzz passphrase: the fs target unlocks LUKS partitions with it (test/fuzz/targets.ts). */
+export const FUZZ_PASSPHRASE = 'fuzz';
+
+/**
+ * ext2 encrypted in place to LUKS2 by cryptsetup (user space, no device-mapper), with the
+ * smallest metadata and key-slot areas and a PBKDF2 slot of 1000 iterations, so a mutant costs
+ * little to unlock: the binary headers, the JSON and the key material all sit in the first 288 KiB.
+ */
+function luks2(file: string, dir: string): void {
+  ext(file, dir, ['-t', 'ext2']);
+  truncateSync(file, 2 << 20);
+  execFileSync(
+    'cryptsetup',
+    [
+      'reencrypt',
+      '--encrypt',
+      '--type',
+      'luks2',
+      '--reduce-device-size',
+      '1M',
+      '--force-offline-reencrypt',
+      '--pbkdf',
+      'pbkdf2',
+      '--pbkdf-force-iterations',
+      '1000',
+      '--luks2-metadata-size',
+      '16k',
+      '--luks2-keyslots-size',
+      '256k',
+      '--key-file',
+      '-',
+      '-q',
+      file,
+    ],
+    { input: FUZZ_PASSPHRASE, stdio: ['pipe', 'ignore', 'ignore'] },
+  );
+}
+
 export const filesystemRecipes: RecipeBook = {
   url: import.meta.url,
-  tools: ['mkfs.vfat', 'mcopy', 'mke2fs', 'e2fsck', 'sfdisk', 'mkntfs', 'ntfscp', 'mkfs.exfat', 'mkfs.xfs', 'mkfs.btrfs'],
+  tools: [
+    'mkfs.vfat',
+    'mcopy',
+    'mke2fs',
+    'e2fsck',
+    'sfdisk',
+    'mkntfs',
+    'ntfscp',
+    'mkfs.exfat',
+    'mkfs.xfs',
+    'mkfs.btrfs',
+    'pvcreate',
+    'losetup',
+  ],
   recipes: {
     'fat12.img': (f, dir) => fat(f, dir, 12, 1 << 20),
     'fat16.img': (f, dir) => fat(f, dir, 16, 3 << 20),
@@ -156,6 +263,8 @@ export const filesystemRecipes: RecipeBook = {
     'exfat.img': (f, dir) => exfat(f, dir),
     'xfs.img': (f, dir) => xfs(f, dir),
     'btrfs.img': (f, dir) => btrfs(f, dir),
+    'lvm-ext2.img': (f, dir) => lvm(f, dir),
+    'luks2-ext2.img': (f, dir) => luks2(f, dir),
     'gpt-fat12.img': (f, dir) => {
       const part = join(dir, 'gpt-part.img');
       fat(part, dir, 12, 1 << 20);
