@@ -9,6 +9,7 @@ import { check, checkHelp } from './commands/check.ts';
 import { compare, compareHelp } from './commands/compare.ts';
 import { convert, convertHelp } from './commands/convert.ts';
 import { create, createHelp } from './commands/create.ts';
+import { dd, ddHelp } from './commands/dd.ts';
 import { info, infoHelp } from './commands/info.ts';
 import { fs, fsHelp } from './commands/fs.ts';
 import { iso, isoHelp } from './commands/iso.ts';
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIO) => Promise<num
   compare: { run: compare, help: compareHelp },
   convert: { run: convert, help: convertHelp },
   create: { run: create, help: createHelp },
+  dd: { run: dd, help: ddHelp },
   fs: { run: fs, help: fsHelp },
   info: { run: info, help: infoHelp },
   iso: { run: iso, help: isoHelp },
