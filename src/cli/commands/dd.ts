@@ -8,25 +8,12 @@ import { outputDriver, OUTPUT_FORMATS, type OutputFormat } from '../../core/form
 import { DEFAULT_WRITE_OPTIONS, Qcow2Writer } from '../../core/formats/qcow2/write/writer.ts';
 import { ddCopy, ddOutputSize, ddRange, DD_DEFAULT_BLOCK, DD_MAX_BLOCK, rawGuestWriter, type DdOperands } from '../../core/pipeline/dd.ts';
 import { NodeFileSink } from '../../node/file-sink.ts';
-import { parseArgs, parseSizeBig } from '../args.ts';
+import { parseArgs } from '../args.ts';
+import { cvtnum, INT64_MAX } from '../cvtnum.ts';
 import { type CliIO, fail, openForCommand, sameFile } from '../context.ts';
 import { SECRET_OPTIONS, Secrets, imageSpec } from '../secrets.ts';
 
 export const ddHelp = `dd [--image-opts] [-U] [-f FMT] [-O ${OUTPUT_FORMATS.join('|')}] [bs=BLOCK_SIZE] [count=BLOCKS] [skip=BLOCKS] if=INPUT of=OUTPUT`;
-
-const INT64_MAX = (1n << 63n) - 1n;
-
-/** cvtnum_full: a size with qemu-img's two messages, one for the syntax and one for the range. */
-function number(io: CliIO, name: string, text: string, min: bigint, max: bigint): bigint {
-  const value = parseSizeBig(text);
-  if (value === undefined)
-    fail(
-      io,
-      `Invalid ${name} specified. You may use k, M, G, T, P or E suffixes for\ndiskimg: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.`,
-    );
-  if (value! < min || value! > max) fail(io, `Invalid ${name} specified. Must be between ${min} and ${max}.`);
-  return value!;
-}
 
 /** strerror's words for what creating the output can meet, as qemu-img prints them. */
 const ERRNO_TEXT: Record<string, string> = {
@@ -68,9 +55,9 @@ export async function dd(argv: string[], io: CliIO): Promise<number> {
     const name = eq < 0 ? operand : operand.slice(0, eq);
     const value = operand.slice(eq + 1);
     if (eq < 0 || !['bs', 'count', 'if', 'of', 'skip'].includes(name)) fail(io, `unrecognized operand ${name}`);
-    if (name === 'bs') operands.blockSize = Number(number(io, 'bs', value, 1n, BigInt(DD_MAX_BLOCK)));
-    else if (name === 'count') operands.count = number(io, 'count', value, 0n, INT64_MAX);
-    else if (name === 'skip') operands.skip = number(io, 'skip', value, 0n, INT64_MAX);
+    if (name === 'bs') operands.blockSize = Number(cvtnum(io, 'bs', value, 1n, BigInt(DD_MAX_BLOCK)));
+    else if (name === 'count') operands.count = cvtnum(io, 'count', value);
+    else if (name === 'skip') operands.skip = cvtnum(io, 'skip', value);
     else if (name === 'if') input = value;
     else output = value;
   }
