@@ -5,6 +5,7 @@
 import { isDiskImgError } from '../core/errors.ts';
 import { DRIVERS } from '../core/formats/index.ts';
 import { UsageError } from './args.ts';
+import { amend, amendHelp } from './commands/amend.ts';
 import { bitmap, bitmapHelp } from './commands/bitmap.ts';
 import { check, checkHelp } from './commands/check.ts';
 import { compare, compareHelp } from './commands/compare.ts';
@@ -23,6 +24,7 @@ import { type CliIO, CommandFailed, PROGRAM } from './context.ts';
 export const VERSION = '0.1.0';
 
 const COMMANDS: Record<string, { run: (argv: string[], io: CliIO) => Promise<number>; help: string }> = {
+  amend: { run: amend, help: amendHelp },
   bitmap: { run: bitmap, help: bitmapHelp },
   check: { run: check, help: checkHelp },
   compare: { run: compare, help: compareHelp },
