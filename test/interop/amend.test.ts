@@ -1,0 +1,174 @@
+/**
+ * diskimg amend against qemu-img amend on copies of the same images: byte-identical files
+ * (QEMU's amend is deterministic: header rewrites, zero clusters expanded in place), `qemu-img
+ * check` clean, the same messages and exit codes; what diskimg refuses it refuses before any
+ * write; a process killed at every write leaves an image with the same disk.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { diskimg, firstDifference, qemuImg, qemuImgOk } from './support.ts';
+
+let dir: string;
+let serial = 0;
+const file = (name: string) => join(dir, name);
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'diskimg-amend-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A qcow2 made by qemu-img with `options`, then written by qemu-io. */
+function qcow2(options: string, ...writes: string[]): string {
+  const path = file(`source-${serial++}.qcow2`);
+  qemuImgOk('create', '-q', '-f', 'qcow2', ...(options ? ['-o', options] : []), path, '10M');
+  if (writes.length) execFileSync('qemu-io', ['-f', 'qcow2', ...writes.flatMap((c) => ['-c', c]), path], { stdio: 'ignore' });
+  return path;
+}
+
+async function amendBoth(source: string, args: string[]): Promise<{ theirs: string; ours: string }> {
+  const theirs = file(`theirs-${serial}.qcow2`);
+  const ours = file(`ours-${serial++}.qcow2`);
+  copyFileSync(source, theirs);
+  copyFileSync(source, ours);
+  const expected = qemuImg('amend', ...args, theirs);
+  const run = await diskimg('amend', ...args, ours);
+  expect({ code: run.code, stdout: run.stdout, stderr: run.stderr.replaceAll(ours, 'FILE') }).toEqual({
+    code: expected.code,
+    stdout: expected.stdout,
+    stderr: expected.stderr
+      .replaceAll('qemu-img:', 'diskimg:')
+      .replaceAll("'qemu-img --help'", "'diskimg --help'")
+      .replaceAll(theirs, 'FILE'),
+  });
+  return { theirs, ours };
+}
+
+function expectSame({ theirs, ours }: { theirs: string; ours: string }): void {
+  expect(firstDifference(ours, theirs)).toBeNull();
+  expect(qemuImg('check', ours).code).toBe(0);
+}
+
+describe('amend: byte-identical to qemu-img amend', () => {
+  const data = 'write -P 1 0 1M';
+  const cases: Array<[string, string, string[], string[]]> = [
+    ['downgrade to 0.10', '', [data], ['-o', 'compat=0.10']],
+    ['downgrade, spelled v2', '', [data], ['-o', 'compat=v2']],
+    ['upgrade to 1.1', 'compat=0.10', [data], ['-o', 'compat=1.1']],
+    ['upgrade with lazy refcounts', 'compat=0.10', [data], ['-o', 'compat=v3,lazy_refcounts=on']],
+    ['lazy refcounts on', '', [data], ['-o', 'lazy_refcounts=on']],
+    ['lazy refcounts off', 'lazy_refcounts=on', ['write -P 1 0 64k'], ['-o', 'lazy_refcounts=off']],
+    ['downgrade of a lazy-refcounts image', 'lazy_refcounts=on', ['write -P 1 0 64k'], ['-o', 'compat=0.10']],
+    ['downgrade with lazy refcounts turned off first', 'lazy_refcounts=on', [], ['-o', 'compat=0.10,lazy_refcounts=off']],
+    ['downgrade: plain zero clusters become unallocated', '', ['write -z 0 64k', 'write -P 3 1M 64k'], ['-o', 'compat=0.10']],
+    ['downgrade: preallocated zero clusters zeroed', 'preallocation=metadata', ['write -P 2 0 2M', 'write -z 0 1M'], ['-o', 'compat=0.10']],
+    ['downgrade of zstd without compressed clusters', 'compression_type=zstd', [data], ['-o', 'compat=0.10']],
+    ['size, grown', '', [data], ['-o', 'size=20M']],
+    ['size, shrunk, then the downgrade', '', [data], ['-o', 'size=5M,compat=0.10']],
+    ['-p', '', [data], ['-p', '-o', 'compat=0.10']],
+    ['several -o', '', [data], ['-o', 'compat=0.10', '-o', 'lazy_refcounts=off']],
+    ['refcount_bits unchanged', '', [data], ['-o', 'refcount_bits=16']],
+  ];
+  for (const [name, options, writes, args] of cases) {
+    it(name, async () => expectSame(await amendBoth(qcow2(options, ...writes), args)));
+  }
+});
+
+describe('amend: qemu-img’s refusals', () => {
+  const cases: Array<[string, string, string[]]> = [
+    ['a create-only option', '', ['-o', 'cluster_size=4k']],
+    ['extended_l2', '', ['-o', 'extended_l2=on']],
+    ['an unknown option', '', ['-o', 'foo=1']],
+    ['an unknown compat level', '', ['-o', 'compat=2']],
+    ['lazy refcounts with compat=0.10', '', ['-o', 'compat=0.10,lazy_refcounts=on']],
+    ['lazy refcounts on a v2 image', 'compat=0.10', ['-o', 'lazy_refcounts=on']],
+    ['a bad boolean', '', ['-o', 'lazy_refcounts=maybe']],
+    ['a bad number', '', ['-o', 'refcount_bits=x']],
+    ['a refcount width not a power of two', '', ['-o', 'refcount_bits=3']],
+    ['a refcount width in v2', 'compat=0.10', ['-o', 'refcount_bits=8']],
+    ['a bad size', '', ['-o', 'size=abc']],
+    ['the backing file', '', ['-o', 'backing_file=x']],
+    ['a data file', '', ['-o', 'data_file=x']],
+    ['data_file_raw', '', ['-o', 'data_file_raw=on']],
+    ['encryption options on a plain image', '', ['-o', 'encrypt.keyslot=1']],
+    ['downgrade with extended L2', 'extended_l2=on', ['-o', 'compat=0.10']],
+    ['downgrade with 8-bit refcounts', 'refcount_bits=8', ['-o', 'compat=0.10']],
+    ['no -o', '', []],
+  ];
+  for (const [name, options, args] of cases) {
+    it(name, async () => {
+      const source = qcow2(options, 'write -P 1 0 64k');
+      expectSame(await amendBoth(source, args));
+      expect(firstDifference(source, file(`ours-${serial - 1}.qcow2`))).toBeNull();
+    });
+  }
+  it('downgrade with zstd-compressed clusters', async () => {
+    const raw = file('data.raw');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'raw', raw, '10M']);
+    execFileSync('qemu-io', ['-f', 'raw', '-c', 'write -P 7 0 1M', raw], { stdio: 'ignore' });
+    const compressed = file('zstd.qcow2');
+    qemuImgOk('convert', '-c', '-O', 'qcow2', '-o', 'compression_type=zstd', raw, compressed);
+    expectSame(await amendBoth(compressed, ['-o', 'compat=0.10']));
+  });
+  it('a raw image', async () => {
+    const raw = file('r.raw');
+    qemuImgOk('create', '-q', '-f', 'raw', raw, '1M');
+    const expected = qemuImg('amend', '-o', 'compat=1.1', raw);
+    const run = await diskimg('amend', '-o', 'compat=1.1', raw);
+    expect(run).toEqual({ ...expected, stderr: expected.stderr.replace('qemu-img:', 'diskimg:') });
+  });
+  it('-o help lists what amend can change', async () => {
+    const source = qcow2('');
+    expect((await diskimg('amend', '-o', 'help', source)).stdout).toBe(qemuImg('amend', '-o', 'help', source).stdout);
+  });
+});
+
+describe('amend: what diskimg refuses, before any write', () => {
+  const cases: Array<[string, string, string[], string[], RegExp]> = [
+    ['refcount_bits changes', '', [], ['-o', 'refcount_bits=8'], /refcount_bits .* not supported by diskimg yet/],
+    ['a downgrade with bitmaps', '', [], ['-o', 'compat=0.10'], /persistent bitmaps/],
+    ['zero clusters with snapshots', '', ['write -z 0 64k'], ['-o', 'compat=0.10'], /snapshots/],
+  ];
+  for (const [name, options, writes, args, message] of cases) {
+    it(name, async () => {
+      const source = qcow2(options, 'write -P 1 0 64k', ...writes);
+      if (name.includes('bitmaps')) qemuImgOk('bitmap', '--add', source, 'b0');
+      if (name.includes('snapshots')) qemuImgOk('snapshot', '-c', 's1', source);
+      const target = file(`refused-${serial++}.qcow2`);
+      copyFileSync(source, target);
+      const run = await diskimg('amend', ...args, target);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(message);
+      expect(readFileSync(target).equals(readFileSync(source))).toBe(true);
+    });
+  }
+});
+
+describe('amend: a process killed mid-way', () => {
+  /** DISKIMG_KILL_AFTER_WRITES=N kills the CLI as its Nth write begins (see resize.test.ts). */
+  async function killedAt(source: string, args: string[]): Promise<number> {
+    const bin = join(process.cwd(), 'src/cli/bin.ts');
+    for (let writes = 1; ; writes++) {
+      const target = file(`killed-${serial++}.qcow2`);
+      copyFileSync(source, target);
+      const child = spawn(process.execPath, ['--import', 'tsx', bin, 'amend', ...args, target], {
+        stdio: 'ignore',
+        env: { ...process.env, DISKIMG_KILL_AFTER_WRITES: String(writes) },
+      });
+      const signal = await new Promise((resolve) => child.once('exit', (_code, killed) => resolve(killed)));
+      expect(qemuImg('check', target).code, `killed at write ${writes}`).toBe(0);
+      expect(qemuImg('compare', target, source).code, `killed at write ${writes}: the disk changed`).toBe(0);
+      if (signal !== 'SIGKILL') return writes;
+    }
+  }
+
+  it('a downgrade expanding zero clusters', async () => {
+    const source = qcow2('preallocation=metadata', 'write -P 2 0 2M', 'write -z 0 1M', 'write -z 5M 64k');
+    expect(await killedAt(source, ['-o', 'compat=0.10'])).toBeGreaterThan(3);
+  }, 120_000);
+  it('an upgrade with lazy refcounts', async () => {
+    expect(await killedAt(qcow2('compat=0.10', 'write -P 1 0 64k'), ['-o', 'compat=1.1,lazy_refcounts=on'])).toBeGreaterThan(1);
+  }, 60_000);
+});
