@@ -41,7 +41,7 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIO) => Promise<num
 };
 
 function help(): string {
-  return `${PROGRAM} version ${VERSION}: qemu-img's commands for disk images, run locally; inputs are only read, except by resize, snapshot -c/-a/-d and check -r, which change their FILE in place as qemu-img does.
+  return `${PROGRAM} version ${VERSION}: qemu-img's commands for disk images, run locally; inputs are only read, except by resize, snapshot -c/-a/-d, check -r, bitmap and amend, which change their FILE in place as qemu-img does.
 usage: ${PROGRAM} [standard options] command [command options]
 
 Command syntax:
