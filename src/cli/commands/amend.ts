@@ -2,6 +2,9 @@ import { isDiskImgError } from '../../core/errors.ts';
 import { amendQcow2, type AmendRequest } from '../../core/formats/qcow2/amend.ts';
 import { Qcow2Layer } from '../../core/formats/qcow2/layer.ts';
 import { resizeQcow2 } from '../../core/formats/qcow2/resize.ts';
+import { amendKeySlots, type KeySlotRequest } from '../../core/formats/qcow2/keyslots.ts';
+import { passphraseBytes } from '../../core/crypto/luks.ts';
+import { nodeCrypto } from '../../node/crypto.ts';
 import { NodeWritableFile } from '../../node/writable-file.ts';
 import { parseArgs, parseOptionList, parseSizeBig } from '../args.ts';
 import { type CliIO, fail, openForCommand, usage } from '../context.ts';
@@ -87,6 +90,22 @@ function readOptions(io: CliIO, options: Map<string, string>): AmendRequest & { 
   return request;
 }
 
+/** The encrypt.* options of amend (QCryptoBlockAmendOptionsLUKS), their secrets looked up. */
+function keySlotRequest(io: CliIO, options: Map<string, string>, secrets: Secrets): KeySlotRequest {
+  const state = options.get('encrypt.state');
+  if (state === undefined) fail(io, "Parameter 'state' is missing");
+  if (state !== 'active' && state !== 'inactive') fail(io, `Parameter 'state' does not accept value '${state}'`);
+  const secret = (key: string) => (options.has(key) ? secrets.get(io, options.get(key)!) : undefined);
+  const number = (key: string) => (options.has(key) ? Number(options.get(key)) : undefined);
+  return {
+    state: state as 'active' | 'inactive',
+    keyslot: number('encrypt.keyslot'),
+    iterTime: number('encrypt.iter-time'),
+    newSecret: secret('encrypt.new-secret'),
+    oldSecret: secret('encrypt.old-secret'),
+  };
+}
+
 /** qemu-img amend: changes a qcow2's options in place (one of the few verbs that write their input). */
 export async function amend(argv: string[], io: CliIO): Promise<number> {
   const args = parseArgs(argv, {
@@ -122,14 +141,26 @@ export async function amend(argv: string[], io: CliIO): Promise<number> {
   }
   const qcow2 = layer as Qcow2Layer;
   const request = readOptions(io, parseOptionList(optionText));
+  let keySlots: KeySlotRequest | undefined;
   if (request.encryption) {
     if (qcow2.header.cryptMethod === 0) fail(io, "Can't amend encryption options - encryption not present");
-    fail(io, 'Changing LUKS key slots (encrypt.*) is not supported by diskimg amend yet: qemu-img amend can');
+    if (!qcow2.encryptionInfo?.luks) fail(io, 'diskimg amends the key slots of LUKS encryption only, not of legacy AES');
+    keySlots = keySlotRequest(io, parseOptionList(optionText), secrets);
   }
   const target = await NodeWritableFile.open(spec.path).catch((error: unknown) =>
     fail(io, `Could not open '${spec.display}': ${(error as Error).message}`),
   );
   try {
+    if (keySlots)
+      await amendKeySlots(
+        target,
+        qcow2.extensions,
+        qcow2.encryptionInfo!.luks!,
+        keySlots,
+        passphraseBytes(spec.passphrase!),
+        args.flags.has('force'),
+        nodeCrypto(),
+      );
     const size = request.size;
     if (size !== undefined && size > BigInt(Number.MAX_SAFE_INTEGER)) fail(io, 'diskimg resizes images up to 2^53 bytes (8 PiB)');
     await amendQcow2(target, qcow2.header, qcow2.extensions, request, {
