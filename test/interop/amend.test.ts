@@ -172,3 +172,84 @@ describe('amend: a process killed mid-way', () => {
     expect(await killedAt(qcow2('compat=0.10', 'write -P 1 0 64k'), ['-o', 'compat=1.1,lazy_refcounts=on'])).toBeGreaterThan(1);
   }, 60_000);
 });
+
+describe('amend: LUKS key slots', () => {
+  const SECRETS = ['--object', 'secret,id=s0,data=old', '--object', 'secret,id=s1,data=new'];
+  const opts = (path: string, secret = 's0') => `driver=qcow2,file.filename=${path},encrypt.key-secret=${secret}`;
+  let encrypted: string;
+  beforeAll(() => {
+    encrypted = file('luks.qcow2');
+    qemuImgOk(
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      ...SECRETS,
+      '-o',
+      'encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10',
+      encrypted,
+      '4M',
+    );
+    execFileSync('qemu-io', [...SECRETS, '--image-opts', opts(encrypted), '-c', 'write -P 9 0 1M'], { stdio: 'ignore' });
+  });
+
+  /** Runs amend by both tools on copies; the same output, then our copy. */
+  async function keySlotsBoth(source: string, args: string[]): Promise<string> {
+    const theirs = file(`theirs-${serial}.qcow2`);
+    const ours = file(`ours-${serial++}.qcow2`);
+    copyFileSync(source, theirs);
+    copyFileSync(source, ours);
+    const expected = qemuImg('amend', ...SECRETS, ...args, '--image-opts', opts(theirs));
+    const run = await diskimg('amend', ...SECRETS, ...args, '--image-opts', opts(ours));
+    expect({ code: run.code, stdout: run.stdout, stderr: run.stderr }).toEqual({
+      code: expected.code,
+      stdout: expected.stdout,
+      stderr: expected.stderr.replaceAll('qemu-img:', 'diskimg:'),
+    });
+    // Checked through whichever passphrase still opens it.
+    const check = ['s0', 's1'].map((secret) => qemuImg('check', ...SECRETS, '--image-opts', opts(ours, secret)).code);
+    expect(check).toContain(0);
+    return ours;
+  }
+  const opensWith = (path: string, secret: string) =>
+    qemuImg('compare', ...SECRETS, '--image-opts', opts(path, secret), opts(encrypted)).code === 0;
+
+  it('a passphrase added: qemu-img opens the image with it and with the old one', async () => {
+    const ours = await keySlotsBoth(encrypted, ['-o', 'encrypt.state=active,encrypt.new-secret=s1,encrypt.iter-time=10']);
+    expect(opensWith(ours, 's1')).toBe(true);
+    expect(opensWith(ours, 's0')).toBe(true);
+    expect(qemuImg('info', ours).stdout).toMatch(/\[1\]:\n\s+active: true/);
+  });
+  it('a passphrase removed by its slot, by the old secret, and the last one only with --force', async () => {
+    const two = await keySlotsBoth(encrypted, ['-o', 'encrypt.state=active,encrypt.new-secret=s1,encrypt.keyslot=3,encrypt.iter-time=10']);
+    const bySlot = await keySlotsBoth(two, ['-o', 'encrypt.state=inactive,encrypt.keyslot=0']);
+    expect(opensWith(bySlot, 's1')).toBe(true);
+    expect(opensWith(bySlot, 's0')).toBe(false);
+    const bySecret = await keySlotsBoth(two, ['-o', 'encrypt.state=inactive,encrypt.old-secret=s1']);
+    expect(opensWith(bySecret, 's0')).toBe(true);
+    expect(opensWith(bySecret, 's1')).toBe(false);
+    const forced = await keySlotsBoth(encrypted, ['--force', '-o', 'encrypt.state=inactive,encrypt.keyslot=0']);
+    expect(qemuImg('info', forced).stdout).toMatch(/\[0\]:\n\s+active: false/);
+  });
+  const refusals: Array<[string, string[]]> = [
+    ['no state', ['-o', 'encrypt.new-secret=s1']],
+    ['a bad state', ['-o', 'encrypt.state=foo']],
+    ['activating without a new secret', ['-o', 'encrypt.state=active']],
+    ['activating with an old secret', ['-o', 'encrypt.state=active,encrypt.new-secret=s1,encrypt.old-secret=s0']],
+    ['overwriting an active slot', ['-o', 'encrypt.state=active,encrypt.new-secret=s1,encrypt.keyslot=0']],
+    ['a slot out of range', ['-o', 'encrypt.state=active,encrypt.new-secret=s1,encrypt.keyslot=9']],
+    ['an unknown secret', ['-o', 'encrypt.state=active,encrypt.new-secret=nosuch']],
+    ['erasing the only active slot', ['-o', 'encrypt.state=inactive,encrypt.keyslot=0']],
+    ['erasing an inactive slot', ['-o', 'encrypt.state=inactive,encrypt.keyslot=1']],
+    ['erasing every slot by the old secret', ['-o', 'encrypt.state=inactive,encrypt.old-secret=s0']],
+    ['erasing by a secret no slot holds', ['-o', 'encrypt.state=inactive,encrypt.old-secret=s1']],
+    ['erasing without a slot or secret', ['-o', 'encrypt.state=inactive']],
+    ['erasing with a new secret', ['-o', 'encrypt.state=inactive,encrypt.new-secret=s1']],
+  ];
+  for (const [name, args] of refusals) {
+    it(name, async () => {
+      const ours = await keySlotsBoth(encrypted, args);
+      expect(firstDifference(ours, encrypted)).toBeNull();
+    });
+  }
+});
