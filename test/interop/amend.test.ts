@@ -194,7 +194,7 @@ describe('amend: LUKS key slots', () => {
   });
 
   /** Runs amend by both tools on copies; the same output, then our copy. */
-  async function keySlotsBoth(source: string, args: string[]): Promise<string> {
+  async function keySlotsBoth(source: string, args: string[], opens = true): Promise<string> {
     const theirs = file(`theirs-${serial}.qcow2`);
     const ours = file(`ours-${serial++}.qcow2`);
     copyFileSync(source, theirs);
@@ -208,7 +208,7 @@ describe('amend: LUKS key slots', () => {
     });
     // Checked through whichever passphrase still opens it.
     const check = ['s0', 's1'].map((secret) => qemuImg('check', ...SECRETS, '--image-opts', opts(ours, secret)).code);
-    expect(check).toContain(0);
+    if (opens) expect(check).toContain(0);
     return ours;
   }
   const opensWith = (path: string, secret: string) =>
@@ -228,7 +228,8 @@ describe('amend: LUKS key slots', () => {
     const bySecret = await keySlotsBoth(two, ['-o', 'encrypt.state=inactive,encrypt.old-secret=s1']);
     expect(opensWith(bySecret, 's0')).toBe(true);
     expect(opensWith(bySecret, 's1')).toBe(false);
-    const forced = await keySlotsBoth(encrypted, ['--force', '-o', 'encrypt.state=inactive,encrypt.keyslot=0']);
+    // No passphrase opens it any more: its data is gone, as qemu-img warns.
+    const forced = await keySlotsBoth(encrypted, ['--force', '-o', 'encrypt.state=inactive,encrypt.keyslot=0'], false);
     expect(qemuImg('info', forced).stdout).toMatch(/\[0\]:\n\s+active: false/);
   });
   const refusals: Array<[string, string[]]> = [
