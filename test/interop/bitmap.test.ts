@@ -6,7 +6,7 @@
  * write leaves an image qemu-img opens, with the disk unchanged.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -196,4 +196,39 @@ describe('bitmap: a process killed mid-way', () => {
   it('--remove', async () => {
     expect(await killedAt(dirty, ['--remove'], 'second')).toBeGreaterThan(5);
   }, 180_000);
+});
+
+describe('bitmap: a damaged bitmap directory', () => {
+  /** The directory's first entry, patched at `offset` within it. */
+  function damaged(offset: number, bytes: number[]): string {
+    const path = file(`damaged-${serial++}.qcow2`);
+    copyFileSync(oneBitmap, path);
+    const image = readFileSync(path);
+    // The bitmaps extension follows the header; its directory offset is its last field.
+    let at = image.readUInt32BE(100);
+    while (image.readUInt32BE(at) !== 0x23852875) at += 8 + ((image.readUInt32BE(at + 4) + 7) & ~7);
+    const directory = Number(image.readBigUInt64BE(at + 8 + 16));
+    image.set(bytes, directory + offset);
+    writeFileSync(path, image);
+    return path;
+  }
+  const cases: Array<[string, number, number[], RegExp]> = [
+    ['an unknown bitmap type', 16, [2], /Bitmap 'b0' doesn't satisfy the constraints \(type 2, /],
+    ['a granularity past 2^31', 17, [40], /granularity 2\^40/],
+    ['a table of the wrong size', 8, [0, 0, 0, 9], /with 9 entries where 1 are expected/],
+    ['extra data', 20, [0, 0, 0, 8], /Broken bitmap directory: entry 0 has 8 bytes of extra data/],
+  ];
+  for (const [name, offset, bytes, message] of cases) {
+    it(`${name}: refused before any write`, async () => {
+      const path = damaged(offset, bytes);
+      const before = readFileSync(path);
+      const run = await diskimg('bitmap', '--add', path, 'x');
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(message);
+      expect(run.stderr).toContain(`Could not open '${path}'`);
+      expect(readFileSync(path).equals(before)).toBe(true);
+      // qemu-img refuses it too.
+      expect(qemuImg('bitmap', '--add', path, 'x').code).toBe(1);
+    });
+  }
 });

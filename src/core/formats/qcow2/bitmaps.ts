@@ -91,11 +91,15 @@ async function readDirectory(file: Storage, h: Qcow2Header, ext: BitmapsExtensio
   const entries: DirectoryEntry[] = [];
   let at = 0;
   for (let i = 0; i < ext.count; i++) {
-    if (at + 24 > bytes.length) corrupt('Bitmap directory is truncated', ext.directoryOffset + at);
+    if (at + 24 > bytes.length) corrupt(`Broken bitmap directory: entry ${i} runs past its end`, ext.directoryOffset + at);
     const nameSize = v.getUint16(at + 18);
     const extra = v.getUint32(at + 20);
-    if (extra !== 0) corrupt(`Bitmap extra data is not supported (entry ${i} of the bitmap directory)`, ext.directoryOffset + at);
-    if (at + 24 + nameSize > bytes.length) corrupt('Bitmap directory is truncated', ext.directoryOffset + at);
+    if (extra !== 0)
+      corrupt(
+        `Broken bitmap directory: entry ${i} has ${extra} bytes of extra data, which QEMU does not support`,
+        ext.directoryOffset + at,
+      );
+    if (at + 24 + nameSize > bytes.length) corrupt(`Broken bitmap directory: entry ${i} runs past its end`, ext.directoryOffset + at);
     const entry: DirectoryEntry = {
       tableOffset: Number(v.getBigUint64(at)),
       tableSize: v.getUint32(at + 8),
@@ -115,7 +119,7 @@ async function readDirectory(file: Storage, h: Qcow2Header, ext: BitmapsExtensio
       entry.tableSize !== expected
     )
       corrupt(
-        `Bitmap '${entry.name}' doesn't satisfy the constraints (table at ${entry.tableOffset}, ${entry.tableSize} entries)`,
+        `Bitmap '${entry.name}' doesn't satisfy the constraints (type ${bytes[at + 16]}, granularity 2^${entry.granularityBits}, table at ${entry.tableOffset} with ${entry.tableSize} entries where ${expected} are expected)`,
         ext.directoryOffset + at,
       );
     entries.push(entry);
