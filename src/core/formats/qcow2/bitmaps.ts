@@ -51,7 +51,11 @@ export class BitmapActionError extends DiskImgError {
 
 /** Where a bitmap's bytes come from: a table in some image, nothing (all clear), or several ORed. */
 type BitmapData =
-  { kind: 'table'; file: Storage; clusterSize: number; table: bigint[] } | { kind: 'empty' } | { kind: 'merged'; parts: BitmapData[] };
+  | { kind: 'table'; file: Storage; clusterSize: number; table: bigint[] }
+  | { kind: 'empty' }
+  | { kind: 'merged'; parts: BitmapData[] }
+  /** A bitmap of another granularity read as this one (hbitmap_sparse_merge: a bit set wherever any source bit's bytes fall). */
+  | { kind: 'rescaled'; inner: BitmapData; innerBits: number; outerBits: number; virtualSize: number };
 
 interface DirectoryEntry {
   name: string;
@@ -156,6 +160,7 @@ async function readTable(file: Storage, entry: DirectoryEntry): Promise<bigint[]
 /** Bytes [from, from + length) of a bitmap (within one cluster of the target); null: all clear. */
 async function readBits(data: BitmapData, from: number, length: number): Promise<Uint8Array | null> {
   if (data.kind === 'empty') return null;
+  if (data.kind === 'rescaled') return readRescaled(data, from, length);
   if (data.kind === 'merged') {
     let out: Uint8Array | null = null;
     for (const part of data.parts) {
@@ -183,6 +188,42 @@ async function readBits(data: BitmapData, from: number, length: number): Promise
     at = end;
   }
   return any && out.some((b) => b !== 0) ? out : null;
+}
+
+/** Source bytes read per step when rescaling: memory stays bounded whatever the ratio of granularities. */
+const RESCALE_CHUNK = 1 << 20;
+
+async function readRescaled(data: Extract<BitmapData, { kind: 'rescaled' }>, from: number, length: number): Promise<Uint8Array | null> {
+  const inner = 2 ** data.innerBits;
+  const outer = 2 ** data.outerBits;
+  const outerTotal = Math.ceil(data.virtualSize / outer);
+  const innerTotal = Math.ceil(data.virtualSize / inner);
+  const firstOuter = from * 8;
+  const endOuter = Math.min((from + length) * 8, outerTotal);
+  if (endOuter <= firstOuter) return null;
+  const out = new Uint8Array(length);
+  let any = false;
+  const firstInner = Math.floor((firstOuter * outer) / inner);
+  const endInner = Math.min(innerTotal, Math.ceil((endOuter * outer) / inner));
+  for (let chunk = Math.floor(firstInner / 8); chunk * 8 < endInner; chunk += RESCALE_CHUNK) {
+    const bytes = await readBits(data.inner, chunk, Math.min(RESCALE_CHUNK, Math.ceil(endInner / 8) - chunk));
+    if (!bytes) continue;
+    for (let i = 0; i < bytes.length; i++) {
+      if (bytes[i] === 0) continue;
+      for (let bit = 0; bit < 8; bit++) {
+        if ((bytes[i] & (1 << bit)) === 0) continue;
+        const s = (chunk + i) * 8 + bit;
+        if (s < firstInner || s >= endInner) continue;
+        const start = s * inner;
+        const end = Math.min((s + 1) * inner, data.virtualSize);
+        const lo = Math.max(firstOuter, Math.floor(start / outer));
+        const hi = Math.min(endOuter - 1, Math.floor((end - 1) / outer));
+        for (let t = lo; t <= hi; t++) out[(t - firstOuter) >> 3] |= 1 << ((t - firstOuter) & 7);
+        any = any || lo <= hi;
+      }
+    }
+  }
+  return any ? out : null;
 }
 
 /** Every cluster a bitmap table reaches, and the table itself, freed as free_bitmap_clusters does. */
@@ -357,12 +398,17 @@ export class Qcow2Bitmaps {
       this.usable(target, 'merge');
       this.usable(source, 'merge');
       if (sourceSize !== this.h.virtualSize) throw new BitmapActionError('merge', "Bitmaps are incompatible and can't be merged");
-      if (source.granularityBits !== target.granularityBits)
-        throw new BitmapActionError(
-          'merge',
-          `diskimg merges bitmaps of the same granularity only ('${sourceName}' has ${2 ** source.granularityBits} bytes, '${name}' ${2 ** target.granularityBits})`,
-        );
-      if (source !== target) target.data = { kind: 'merged', parts: [target.data, source.data] };
+      const data: BitmapData =
+        source.granularityBits === target.granularityBits
+          ? source.data
+          : {
+              kind: 'rescaled',
+              inner: source.data,
+              innerBits: source.granularityBits,
+              outerBits: target.granularityBits,
+              virtualSize: this.h.virtualSize,
+            };
+      if (source !== target) target.data = { kind: 'merged', parts: [target.data, data] };
     })();
   }
 
