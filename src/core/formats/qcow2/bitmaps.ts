@@ -416,7 +416,9 @@ export class Qcow2Bitmaps {
   private async remove(name: string): Promise<void> {
     const bitmap = this.find(name, 'remove');
     const uses = (data: BitmapData, table: bigint[]): boolean =>
-      (data.kind === 'table' && data.table === table) || (data.kind === 'merged' && data.parts.some((p) => uses(p, table)));
+      (data.kind === 'table' && data.table === table) ||
+      (data.kind === 'merged' && data.parts.some((p) => uses(p, table))) ||
+      (data.kind === 'rescaled' && uses(data.inner, table));
     if (bitmap.data.kind === 'table') {
       const table = bitmap.data.table;
       if (this.live.some((b) => b !== bitmap && uses(b.data, table)))
