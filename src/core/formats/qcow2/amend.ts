@@ -22,6 +22,7 @@ import { COMPAT_LAZY_REFCOUNTS, hasIncompat, INCOMPAT_COMPRESSION, INCOMPAT_CORR
 import { rebuildHeader } from './header-update.ts';
 import type { Extensions } from './extensions.ts';
 import { readSnapshots } from './snapshots.ts';
+import { changeRefcountOrder } from './refcount-order.ts';
 
 const OFFSET_MASK = 0x00fffffffffffe00n;
 const COPIED = 1n << 63n;
@@ -161,11 +162,6 @@ export async function amendQcow2(
   const lazy = request.lazyRefcounts ?? (h.compatibleFeatures & BigInt(COMPAT_LAZY_REFCOUNTS)) !== 0n;
   if (lazy && newVersion < 3 && request.lazyRefcounts !== undefined)
     refuse('Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)');
-  if (refcountBits !== oldBits)
-    refuse(
-      `Changing refcount_bits (from ${oldBits} to ${refcountBits}) is not supported by diskimg yet: qemu-img amend can`,
-      'unsupported',
-    );
   // Everything the downgrade refuses, found before the first write.
   const plan = newVersion < oldVersion ? await planDowngrade(file, h, ext, refcountBits, options.hasBacking) : undefined;
 
@@ -181,6 +177,10 @@ export async function amendQcow2(
       { ...current, version: 3, refcountOrder: 4, headerLength: 112 },
       { version: 3, incompatible: 0n, compatible: 0n, autoclear: 0n, refcountOrder: 4 },
     );
+  }
+  if (refcountBits !== oldBits) {
+    current = await changeRefcountOrder(file, current, ext, Math.log2(refcountBits));
+    cluster0.set(await file.read(0, current.clusterSize));
   }
   const wasLazy = (current.compatibleFeatures & BigInt(COMPAT_LAZY_REFCOUNTS)) !== 0n;
   if (lazy !== wasLazy) {

@@ -16,6 +16,8 @@ export interface HeaderChanges {
   compatible?: bigint;
   autoclear?: bigint;
   refcountOrder?: number;
+  /** A new refcount table (amend -o refcount_bits). */
+  refcountTable?: { offset: number; clusters: number };
   /** The bitmaps extension to write; null: none. Absent: as it is. */
   bitmaps?: BitmapsExtension | null;
 }
@@ -29,6 +31,10 @@ export function rebuildHeader(cluster0: Uint8Array, h: Qcow2Header, ext: Extensi
   const v = new DataView(out.buffer);
   out.set(cluster0.subarray(0, V2_HEADER_LENGTH));
   v.setUint32(4, version);
+  if (changes.refcountTable) {
+    v.setBigUint64(48, BigInt(changes.refcountTable.offset));
+    v.setUint32(56, changes.refcountTable.clusters);
+  }
   v.setBigUint64(8, 0n);
   v.setUint32(16, 0);
   let at = V2_HEADER_LENGTH;
