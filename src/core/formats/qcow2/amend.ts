@@ -1,8 +1,10 @@
 /**
  * qemu-img amend for qcow2, in place, in qcow2_amend_options' order: an upgrade first (v2 → v3),
- * then lazy_refcounts, then the size, then a downgrade last (v3 → v2), each switched on by one
- * header write (qcow2_update_header) after whatever it needs is on disk:
+ * then refcount_bits, lazy_refcounts, the size, and a downgrade last (v3 → v2), each switched on
+ * by one header write (qcow2_update_header) after whatever it needs is on disk (LUKS key slots
+ * are keyslots.ts's, run by the CLI before these):
  * - upgrade: the header as v3 (112 bytes, the feature table);
+ * - refcount_bits: refcount-order.ts;
  * - lazy_refcounts: the compatible bit (turned off, the image is clean first: diskimg refuses a
  *   dirty one, as every in-place verb here does);
  * - downgrade (qcow2_downgrade): QEMU's refusals (refcount_bits other than 16, a data file, other
@@ -12,7 +14,7 @@
  *   data clusters read as zeros), then the header as v2. A crash before that last write leaves a
  *   valid v3 image with fewer zero flags and the same disk.
  * What diskimg does not do yet it refuses before any write, with a message saying so:
- * refcount_bits changes, LUKS key-slot changes, zero clusters that would need new clusters
+ * zero clusters that would need new clusters
  * (a backing file) or that a snapshot shares, and a downgrade of an image with persistent
  * bitmaps (qemu-img 7.2 writes a v2 image that still names them, with leaked clusters).
  */
