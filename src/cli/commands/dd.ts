@@ -9,7 +9,7 @@ import { DEFAULT_WRITE_OPTIONS, Qcow2Writer } from '../../core/formats/qcow2/wri
 import { ddCopy, ddOutputSize, ddRange, DD_DEFAULT_BLOCK, DD_MAX_BLOCK, rawGuestWriter, type DdOperands } from '../../core/pipeline/dd.ts';
 import { NodeFileSink } from '../../node/file-sink.ts';
 import { parseArgs } from '../args.ts';
-import { cvtnum, INT64_MAX } from '../cvtnum.ts';
+import { cvtnum } from '../cvtnum.ts';
 import { type CliIO, fail, openForCommand, sameFile } from '../context.ts';
 import { SECRET_OPTIONS, Secrets, imageSpec } from '../secrets.ts';
 

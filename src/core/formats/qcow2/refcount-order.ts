@@ -21,7 +21,7 @@ import type { Extensions } from './extensions.ts';
 import { Refcounts } from './refcounts.ts';
 import { encodeRefcounts } from './write/writer.ts';
 
-/** Calls `visit` with the refcounts of new-width group `group` (clusters [group × per, (group + 1) × per)), or reports it empty fast. */
+/** Whether every refcount of new-width group `group` (clusters [group × per, (group + 1) × per)) is 0; a missing old refblock is skipped whole. */
 async function groupIsEmpty(old: Refcounts, group: number, per: number): Promise<boolean> {
   const first = group * per;
   const end = Math.min(first + per, old.tableEntries * old.perBlock);
