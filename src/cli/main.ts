@@ -5,11 +5,14 @@
 import { isDiskImgError } from '../core/errors.ts';
 import { DRIVERS } from '../core/formats/index.ts';
 import { UsageError } from './args.ts';
+import { amend, amendHelp } from './commands/amend.ts';
+import { bitmap, bitmapHelp } from './commands/bitmap.ts';
 import { check, checkHelp } from './commands/check.ts';
 import { commit, commitHelp } from './commands/commit.ts';
 import { compare, compareHelp } from './commands/compare.ts';
 import { convert, convertHelp } from './commands/convert.ts';
 import { create, createHelp } from './commands/create.ts';
+import { dd, ddHelp } from './commands/dd.ts';
 import { info, infoHelp } from './commands/info.ts';
 import { fs, fsHelp } from './commands/fs.ts';
 import { iso, isoHelp } from './commands/iso.ts';
@@ -23,11 +26,14 @@ import { type CliIO, CommandFailed, PROGRAM } from './context.ts';
 export const VERSION = '0.1.0';
 
 const COMMANDS: Record<string, { run: (argv: string[], io: CliIO) => Promise<number>; help: string }> = {
+  amend: { run: amend, help: amendHelp },
+  bitmap: { run: bitmap, help: bitmapHelp },
   check: { run: check, help: checkHelp },
   commit: { run: commit, help: commitHelp },
   compare: { run: compare, help: compareHelp },
   convert: { run: convert, help: convertHelp },
   create: { run: create, help: createHelp },
+  dd: { run: dd, help: ddHelp },
   fs: { run: fs, help: fsHelp },
   info: { run: info, help: infoHelp },
   iso: { run: iso, help: isoHelp },
@@ -39,7 +45,7 @@ const COMMANDS: Record<string, { run: (argv: string[], io: CliIO) => Promise<num
 };
 
 function help(): string {
-  return `${PROGRAM} version ${VERSION}: qemu-img's commands for disk images, run locally; inputs are only read, except by commit, rebase, resize, snapshot -c/-a/-d and check -r, which change their FILE in place as qemu-img does.
+  return `${PROGRAM} version ${VERSION}: qemu-img's commands for disk images, run locally; inputs are only read, except by amend, bitmap, commit, rebase, resize, snapshot -c/-a/-d and check -r, which change their FILE in place as qemu-img does.
 usage: ${PROGRAM} [standard options] command [command options]
 
 Command syntax:
@@ -49,7 +55,7 @@ ${Object.values(COMMANDS)
 
 Formats read (-f; probed by content when not given):
 ${DRIVERS.map((d) => `  ${d.name.padEnd(10)}${d.title}`).join('\n')}
-Formats written (-O): qcow2 (optionally LUKS-encrypted) and raw.
+Formats written (-O): qcow2 (optionally LUKS-encrypted), raw, vmdk (monolithicSparse, monolithicFlat, twoGbMaxExtentSparse/Flat, streamOptimized), vpc (dynamic, fixed), vdi (dynamic, static), vhdx (dynamic, fixed) and ova.
 Encrypted images: --passphrase-file FILE, or qemu-img's --object secret,id=ID,data=...|file=...
 with --image-opts driver=qcow2,file.filename=FILE,encrypt.key-secret=ID (inputs; a LUKS volume:
 driver=luks,file.filename=FILE,key-secret=ID) and -o encrypt.format=luks,encrypt.key-secret=ID (outputs).

@@ -428,3 +428,76 @@ export async function createLuks(passphrase: string | Uint8Array, o: LuksCreateO
   region.set(material, HEADER_SECTORS * SECTOR);
   return { region, header: parseLuksHeader(region), masterKey };
 }
+
+/** Reads and writes inside the LUKS header region (offsets from its start). */
+export interface LuksRegion {
+  read: LuksReader;
+  write(offset: number, bytes: Uint8Array): Promise<void>;
+  /** Returns once every write before it is on disk. */
+  sync(): Promise<void>;
+}
+
+/** qcrypto_block_luks_load_key for one slot: whether `passphrase` opens it. */
+export async function luksSlotOpens(
+  h: LuksHeader,
+  slot: number,
+  passphrase: string | Uint8Array,
+  read: LuksReader,
+  provider: CryptoProvider,
+): Promise<boolean> {
+  const s = h.slots[slot];
+  if (!s.active) return false;
+  checkIterations(s.iterations, `Keyslot ${slot}`, { offset: 208 + slot * 48 + 4 });
+  const slotKey = await provider.pbkdf2(h.hash, passphraseBytes(passphrase), s.salt, s.iterations, h.keyBytes);
+  const split = cipherKeyMaterial(h.cipher, slotKey, provider, await read(s.keyOffsetSector * SECTOR, h.keyBytes * s.stripes), false);
+  const masterKey = afMerge(h.hash, h.keyBytes, s.stripes, split);
+  return equalBytes(await provider.pbkdf2(h.hash, masterKey, h.masterKeySalt, h.masterKeyIterations, DIGEST_BYTES), h.masterKeyDigest);
+}
+
+/** The slot fields of the 592-byte header as QEMU stores them (qcrypto_block_luks_store_header). */
+async function storeSlotHeader(region: LuksRegion, slot: number, active: boolean, iterations: number, salt: Uint8Array): Promise<void> {
+  const bytes = new Uint8Array(40);
+  const v = new DataView(bytes.buffer);
+  v.setUint32(0, active ? SLOT_ENABLED : SLOT_DISABLED);
+  v.setUint32(4, iterations);
+  bytes.set(salt, 8);
+  await region.write(208 + slot * 48, bytes);
+  await region.sync();
+}
+
+/**
+ * qcrypto_block_luks_store_key: the master key split, enciphered under a key from the new
+ * passphrase and written into the slot's area, synced; only then the slot marked active.
+ */
+export async function luksAddKey(
+  h: LuksHeader,
+  region: LuksRegion,
+  slot: number,
+  masterKey: Uint8Array,
+  passphrase: string | Uint8Array,
+  iterTime: number,
+  provider: CryptoProvider,
+): Promise<void> {
+  const rate = await pbkdf2Rate(provider, h.hash);
+  const iterations = Math.min(
+    0xffffffff,
+    Math.max(MIN_ITERATIONS, Math.floor(((rate / Math.ceil(h.keyBytes / digestLength(h.hash))) * iterTime) / 1000)),
+  );
+  const salt = randomBytes(SALT_BYTES);
+  const slotKey = await provider.pbkdf2(h.hash, passphraseBytes(passphrase), salt, iterations, h.keyBytes);
+  const s = h.slots[slot];
+  await region.write(
+    s.keyOffsetSector * SECTOR,
+    cipherKeyMaterial(h.cipher, slotKey, provider, afSplit(h.hash, masterKey, s.stripes), true),
+  );
+  await region.sync();
+  await storeSlotHeader(region, slot, true, iterations, salt);
+}
+
+/** qcrypto_block_luks_erase_key: the slot marked inactive first, then its key material overwritten with random bytes. */
+export async function luksEraseKey(h: LuksHeader, region: LuksRegion, slot: number): Promise<void> {
+  await storeSlotHeader(region, slot, false, 0, new Uint8Array(SALT_BYTES));
+  const s = h.slots[slot];
+  await region.write(s.keyOffsetSector * SECTOR, randomBytes(h.keyBytes * s.stripes));
+  await region.sync();
+}

@@ -66,6 +66,16 @@ export class Refcounts {
     }
   }
 
+  /** The refcount block reftable entry `index` names (0: none). */
+  blockOffset(index: number): number {
+    return this.table[index] ?? 0;
+  }
+
+  /** Entries in the reftable. */
+  get tableEntries(): number {
+    return this.table.length;
+  }
+
   /** How many clusters the reftable can count (entries × refcounts per block). */
   get reach(): number {
     return this.table.length * this.perBlock;
@@ -203,9 +213,9 @@ export class Refcounts {
         }
         await this.hookBlock(blockIndex, describer, true);
       }
-      // QEMU had counted the run's clusters up to the missing one, and undid that on retrying:
-      // those refcounts back at 0 bring its search cursor back to the run's start.
-      if (missing > first) this.freeIndex = first;
+      // update_refcount, on alloc_refcount_block's -EAGAIN, tries the same clusters first: the
+      // search cursor goes back to the run's start (the counts it had made there undone).
+      this.freeIndex = Math.min(this.freeIndex, first);
     }
   }
 

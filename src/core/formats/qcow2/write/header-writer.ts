@@ -39,7 +39,7 @@ export interface HeaderFields {
 }
 
 /** The feature names QEMU 7.2 writes, in its order: (type, bit, name). */
-const FEATURE_TABLE: ReadonlyArray<[number, number, string]> = [
+export const FEATURE_TABLE: ReadonlyArray<[number, number, string]> = [
   [0, 0, 'dirty bit'],
   [0, 1, 'corrupt bit'],
   [0, 2, 'external data file'],
