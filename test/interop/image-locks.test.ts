@@ -50,6 +50,8 @@ const VERBS: Array<[string, (c: { base: string; top: string }) => string[], 'bas
   ['commit (its backing file held)', (c) => ['commit', c.top], 'base'],
   ['rebase (its image held)', (c) => ['rebase', '-b', '', c.top], 'top'],
   ['rebase (its backing file held)', (c) => ['rebase', '-b', '', c.top], 'base'],
+  ['amend', (c) => ['amend', '-o', 'lazy_refcounts=on', c.base], 'base'],
+  ['bitmap --add', (c) => ['bitmap', '--add', c.base, 'b0'], 'base'],
 ];
 
 describe('a verb that writes in place refuses an image another process holds', () => {

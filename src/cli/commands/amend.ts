@@ -7,7 +7,7 @@ import { passphraseBytes } from '../../core/crypto/luks.ts';
 import { nodeCrypto } from '../../node/crypto.ts';
 import { NodeWritableFile } from '../../node/writable-file.ts';
 import { parseArgs, parseOptionList, parseSizeBig } from '../args.ts';
-import { type CliIO, fail, openForCommand, usage } from '../context.ts';
+import { type CliIO, fail, openForCommand, refuseIfInUse, usage } from '../context.ts';
 import { SECRET_OPTIONS, Secrets, imageSpec } from '../secrets.ts';
 
 export const amendHelp =
@@ -132,6 +132,7 @@ export async function amend(argv: string[], io: CliIO): Promise<number> {
   });
   const [layer] = image.layers;
   await image.close();
+  await refuseIfInUse(io, spec.path, { write: true });
   if (!(layer instanceof Qcow2Layer)) {
     if (layer.format === 'raw' && spec.format === undefined)
       io.stderr(

@@ -3,7 +3,7 @@ import { BitmapActionError, Qcow2Bitmaps, type BitmapAction } from '../../core/f
 import { Qcow2Layer } from '../../core/formats/qcow2/layer.ts';
 import { NodeWritableFile } from '../../node/writable-file.ts';
 import { parseArgs } from '../args.ts';
-import { type CliIO, fail, openForCommand, usage } from '../context.ts';
+import { type CliIO, fail, openForCommand, refuseIfInUse, usage } from '../context.ts';
 import { cvtnum } from '../cvtnum.ts';
 import { SECRET_OPTIONS, Secrets, imageSpec } from '../secrets.ts';
 
@@ -59,6 +59,7 @@ export async function bitmap(argv: string[], io: CliIO): Promise<number> {
   });
   const [layer] = image.layers;
   await image.close();
+  await refuseIfInUse(io, spec.path, { write: true });
   const sourceImage = args.values.has('b')
     ? await openForCommand(io, args.values.get('b')!, { format: args.values.get('F'), noBacking: true, allowLocked: true })
     : undefined;
