@@ -8,6 +8,7 @@ import type { DiskImage } from '../disk.ts';
 import { DiskImgError } from '../errors.ts';
 import type { Sink } from '../sink.ts';
 import { BufferPool } from './buffer-pool.ts';
+import type { BufferAllocator } from '../storage/storage.ts';
 import { runOrdered } from './ordered.ts';
 
 export interface ConvertOptions {
@@ -36,7 +37,7 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
  * to CHUNK_BYTES (a compressed source has one extent per cluster, and a write per cluster would
  * cost more than the data); zero and unallocated extents are never read.
  */
-async function* pieces(image: DiskImage, pool: BufferPool, signal?: AbortSignal): AsyncGenerator<() => Promise<Piece>> {
+async function* pieces(image: DiskImage, pool: BufferAllocator, signal?: AbortSignal): AsyncGenerator<() => Promise<Piece>> {
   const inPlace = BufferPool.fillsInPlace(image);
   let batchStart = 0;
   let batchEnd = 0;
@@ -78,7 +79,7 @@ export async function convertToRaw(image: DiskImage, sink: Sink, options: Conver
   if (sparse) await sink.truncate!(total);
   let done = 0;
   const zeros = sparse ? undefined : new Uint8Array(Math.min(CHUNK_BYTES, Math.max(total, 1)));
-  const pool = new BufferPool();
+  const pool = BufferPool.forImage(image);
   const inPlace = BufferPool.fillsInPlace(image);
   await runOrdered(pieces(image, pool, options.signal), inPlace ? READS_IN_FLIGHT : 2 * READS_IN_FLIGHT, async (piece) => {
     throwIfAborted(options.signal);
