@@ -12,6 +12,8 @@ export type HashRequest =
 
 export type HashReply = { type: 'chunk'; buffer: ArrayBuffer } | { type: 'digest'; sums: Partial<Record<HashName, string>> };
 
+/** The worker's own scope (the DOM lib types a global postMessage as the window's). */
+const scope = self as unknown as Worker;
 let hashers: Array<readonly [HashName, Hasher]> = [];
 let queue = Promise.resolve();
 
@@ -21,12 +23,15 @@ async function handle(request: HashRequest): Promise<void> {
   } else if (request.type === 'update') {
     const chunk = new Uint8Array(request.buffer, 0, request.length);
     for (const [, hasher] of hashers) hasher.update(chunk);
-    postMessage({ type: 'chunk', buffer: request.buffer } satisfies HashReply, [request.buffer]);
+    scope.postMessage({ type: 'chunk', buffer: request.buffer } satisfies HashReply, [request.buffer]);
   } else {
-    postMessage({ type: 'digest', sums: Object.fromEntries(hashers.map(([name, hasher]) => [name, hasher.digest()])) } satisfies HashReply);
+    scope.postMessage({
+      type: 'digest',
+      sums: Object.fromEntries(hashers.map(([name, hasher]) => [name, hasher.digest()])),
+    } satisfies HashReply);
   }
 }
 
-onmessage = (event: MessageEvent<HashRequest>) => {
+scope.onmessage = (event: MessageEvent<HashRequest>) => {
   queue = queue.then(() => handle(event.data));
 };
