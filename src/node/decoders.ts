@@ -6,9 +6,8 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
-import { portableDecoders, type ClusterDecoders, type DecodeCluster, type InThreadDecoders } from '../core/codecs/decoders.ts';
+import { portableDecoders, type DecodeCluster, type InThreadDecoders } from '../core/codecs/decoders.ts';
 import { wasmZstdDecoder, type ZstdDecodeModule } from '../core/codecs/zstd-wasm-decoder.ts';
-import { DecoderPool, pooledDecoders } from './decode-pool.ts';
 
 /** One for the process: each holds a decompression context and buffers in the WASM heap. */
 let zstdWasm: Promise<DecodeCluster> | undefined;
@@ -24,23 +23,7 @@ function loadZstd(): Promise<DecodeCluster> {
   return zstdWasm;
 }
 
-/** One for the process, started at the first compressed cluster a read meets. */
-let pool: DecoderPool | undefined;
-
-/**
- * The CLI's decoders: clusters go to worker threads (decode-pool.ts), several at once as a read
- * of many clusters asks for them; what the threads cannot decode falls to the in-thread ones.
- */
-export async function nodeDecoders(): Promise<ClusterDecoders> {
-  const inThread = await inThreadDecoders();
-  const lazyPool = {
-    decode: (type: 'zlib' | 'zstd', stream: Uint8Array, out: Uint8Array) => (pool ??= new DecoderPool()).decode(type, stream, out),
-  } as DecoderPool;
-  return pooledDecoders(lazyPool, inThread);
-}
-
-/** Decoders on the calling thread: Node's native zlib, and libzstd in WASM. */
-export async function inThreadDecoders(): Promise<InThreadDecoders> {
+export async function nodeDecoders(): Promise<InThreadDecoders> {
   const portable = portableDecoders();
   const zstd = await loadZstd();
   return {

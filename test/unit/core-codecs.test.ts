@@ -8,7 +8,7 @@ import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { RawInflater } from '../../src/core/codecs/inflate.ts';
 import { zstdDecodeCluster, zstdFrameLength } from '../../src/core/codecs/zstd-frames.ts';
-import { inThreadDecoders, nodeDecoders } from '../../src/node/decoders.ts';
+import { nodeDecoders } from '../../src/node/decoders.ts';
 
 const CLUSTER = 65536;
 
@@ -71,35 +71,33 @@ describe('zstd', () => {
   });
 });
 
-// The portable decoder, the page's and CLI's libzstd in WASM (which falls back to it), and the
-// CLI's worker threads (which fall back to that).
+// The portable decoder, and the page's and CLI's libzstd in WASM (which falls back to it).
 for (const [name, decode] of [
   ['fzstd', zstdDecodeCluster],
-  ['libzstd in WASM', (await inThreadDecoders()).zstd],
-  ['libzstd on worker threads', (await nodeDecoders()).zstd],
+  ['libzstd in WASM', (await nodeDecoders()).zstd],
 ] as const) {
   describe(`zstd clusters decoded by ${name}`, () => {
-    it('decodes a cluster followed by the next compressed cluster', async () => {
+    it('decodes a cluster followed by the next compressed cluster', () => {
       const cluster = textCluster(8);
       const stored = concat(zstd(cluster), zstd(textCluster(9)).subarray(0, 200));
-      expect(await decode(stored, new Uint8Array(CLUSTER))).toEqual(cluster);
+      expect(decode(stored, new Uint8Array(CLUSTER))).toEqual(cluster);
     });
 
-    it('accepts a cluster split over two frames, as QEMU does', async () => {
+    it('accepts a cluster split over two frames, as QEMU does', () => {
       const cluster = textCluster(10);
       const stored = concat(zstd(cluster.subarray(0, 40000)), zstd(cluster.subarray(40000)));
-      expect(await decode(stored, new Uint8Array(CLUSTER))).toEqual(cluster);
+      expect(decode(stored, new Uint8Array(CLUSTER))).toEqual(cluster);
     });
 
-    it('refuses frames that decode to more or less than a cluster', async () => {
-      expect(await decode(zstd(textCluster(11, CLUSTER + 1)), new Uint8Array(CLUSTER))).toBeNull();
-      expect(await decode(zstd(textCluster(12, CLUSTER - 1)), new Uint8Array(CLUSTER))).toBeNull();
+    it('refuses frames that decode to more or less than a cluster', () => {
+      expect(decode(zstd(textCluster(11, CLUSTER + 1)), new Uint8Array(CLUSTER))).toBeNull();
+      expect(decode(zstd(textCluster(12, CLUSTER - 1)), new Uint8Array(CLUSTER))).toBeNull();
     });
 
-    it('refuses a frame with a damaged block', async () => {
+    it('refuses a frame with a damaged block', () => {
       const frame = zstd(textCluster(13));
       frame.fill(0xff, 12, 40);
-      expect(await decode(frame, new Uint8Array(CLUSTER))).toBeNull();
+      expect(decode(frame, new Uint8Array(CLUSTER))).toBeNull();
     });
   });
 }

@@ -1,17 +1,15 @@
 /**
  * The CLI's file I/O: writes kept in flight land as if made one after the other, large reads on
  * the thread pool return the same bytes as small ones, and page-aligned buffers are reused but
- * never handed out twice at once; compressed clusters decode on worker threads as on the main one.
+ * never handed out twice at once.
  */
 import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { deflateRawSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openImage } from '../../src/core/open.ts';
 import { convertToQcow2 } from '../../src/core/pipeline/convert-qcow2.ts';
 import { MemorySink } from '../../src/core/sink.ts';
 import { PageAlignedBuffers } from '../../src/node/aligned-buffers.ts';
-import { nodeDecoders } from '../../src/node/decoders.ts';
 import { NodeFileSink } from '../../src/node/file-sink.ts';
 import { NodeFileStorage } from '../../src/node/file-storage.ts';
 import { pattern } from '../interop/fixtures.ts';
@@ -119,30 +117,5 @@ describe('PageAlignedBuffers', () => {
     const a = buffers.acquire(65536);
     const b = buffers.acquire(65536);
     expect(a.byteOffset).not.toBe(b.byteOffset);
-  });
-});
-
-describe('compressed clusters decoded on worker threads', () => {
-  const cluster = new Uint8Array(pattern('text', 65536, 21));
-  // QEMU's parameters, and the bytes that follow a stored stream up to its sector's end.
-  const stored = new Uint8Array(
-    Buffer.concat([deflateRawSync(cluster, { level: 6, windowBits: 12, memLevel: 9 }), Buffer.alloc(300, 0xa5)]),
-  );
-
-  it('decodes into shared page-aligned buffers in place and into ordinary ones through a copy', async () => {
-    const decoders = await nodeDecoders();
-    const shared = new PageAlignedBuffers().acquire(65536);
-    const plain = new Uint8Array(65536);
-    const [a, b] = await Promise.all([decoders.zlib(stored, shared), decoders.zlib(stored, plain)]);
-    expect(a).toBe(shared);
-    expect(b).toBe(plain);
-    expect(Buffer.from(shared).equals(cluster)).toBe(true);
-    expect(Buffer.from(plain).equals(cluster)).toBe(true);
-  });
-
-  it('answers null for a damaged stream, as the exact decoder does', async () => {
-    const damaged = stored.slice();
-    damaged.fill(0xff, 0, 40);
-    expect(await (await nodeDecoders()).zlib(damaged, new Uint8Array(65536))).toBeNull();
   });
 });
