@@ -5,6 +5,9 @@
  * (above 1: diskimg is faster). Nothing here asserts a time: the figures are for people.
  *
  *   npm run bench -- [--size-gib 2] [--reps 3] [--dir /tmp/diskimg-bench] [--only zlib,raw]
+ *
+ * --only keeps the jobs whose name contains one of the words, or is exactly one given as =name
+ * (--only '=raw→qcow2' is the plain conversion alone).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, writeSync, statSync, rmSync, readdirSync, readFileSync } from 'node:fs';
@@ -184,7 +187,7 @@ const jobs: Job[] = [
 const rows: string[] = [];
 const mbps = (seconds: number) => (virtualBytes / 1e6 / seconds).toFixed(0);
 for (const job of jobs) {
-  if (only.length && !only.some((o) => job.name.includes(o))) continue;
+  if (only.length && !only.some((o) => (o.startsWith('=') ? job.name === o.slice(1) : job.name.includes(o)))) continue;
   const qemuTimes: Measure[] = [];
   const ourTimes: Measure[] = [];
   const source = job.from();

@@ -23,7 +23,12 @@ export interface App {
 }
 
 export async function startApp(port: number, extraChromiumArgs: string[] = []): Promise<App> {
-  const server = spawn('npx', ['vite', 'preview', '--port', String(port), '--strictPort', '--host', '127.0.0.1'], { stdio: 'ignore' });
+  // A process group of its own: npx's child (vite) must go with it, or it keeps the port and the
+  // next run's page talks to this run's build.
+  const server = spawn('npx', ['vite', 'preview', '--port', String(port), '--strictPort', '--host', '127.0.0.1'], {
+    stdio: 'ignore',
+    detached: true,
+  });
   await new Promise((r) => setTimeout(r, 2500));
   const profileDir = mkdtempSync(join(tmpdir(), 'diskimg-bench-profile-'));
   const context = await chromium.launchPersistentContext(profileDir, {
@@ -51,7 +56,7 @@ export async function startApp(port: number, extraChromiumArgs: string[] = []): 
     },
     async close() {
       await context.close();
-      server.kill();
+      process.kill(-server.pid!);
       rmSync(profileDir, { recursive: true, force: true });
     },
   };

@@ -4,9 +4,14 @@
  * interleaved. Also times merely reading the input in the page, the ceiling for plain copies.
  *
  *   npm run bench:browser -- [--size-gib 2] [--reps 3] [--dir /tmp/diskimg-bench] [--only REGEX]
+ *                            [--port 4174] [--checksum-mb 500] [--engines no]
+ *
+ * The checksum job ('SHA-256') times the page's SHA-256 of the input's first --checksum-mb MB,
+ * from the click to the hash on screen, beside sha256sum of the same file. --engines no leaves out
+ * the other browsers' run (bench/engines.ts) at the end.
  */
 import { spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, rmSync, statSync } from 'node:fs';
+import { existsSync, openSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { samplePeak } from '../test/support/renderer-memory.ts';
 import { startApp } from './browser-app.ts';
@@ -21,7 +26,8 @@ const dir = resolve(option('dir', '/tmp/diskimg-bench'));
 const input = inputFile(dir, sizeGiB);
 if (!existsSync(input)) throw new Error(`run npm run bench -- --size-gib ${sizeGiB} first: it makes ${input}`);
 const bytes = statSync(input).size;
-const PORT = 4174;
+const PORT = Number(option('port', '4174'));
+const checksumBytes = Number(option('checksum-mb', '500')) * 1e6;
 
 const app = await startApp(PORT, ['--js-flags=--expose-gc']);
 const { page, open } = app;
@@ -228,6 +234,62 @@ async function browserRead(file: string, chunkMiB: number, inFlight: number): Pr
   })()`) as Promise<number>;
 }
 
+/** The page's SHA-256 of `file`, timed in the page from the click to the hash on screen: seconds and the hash. */
+async function browserSha256(file: string): Promise<{ seconds: number; hash: string }> {
+  await open(file);
+  await page.evaluate(`(() => {
+    const times = (window.benchTimes = {});
+    document.addEventListener('click', () => (times.click = performance.now()), { capture: true, once: true });
+    new MutationObserver((_, observer) => {
+      if (!document.querySelector('[data-hash=sha256]')) return;
+      times.outcome = performance.now();
+      observer.disconnect();
+    }).observe(document.body, { childList: true, subtree: true });
+  })()`);
+  // Also the button of builds before SHA-256 came alone ('Compute SHA-256, SHA-1 and MD5'), to compare.
+  await page.getByRole('button', { name: /^Compute SHA-256/ }).click();
+  await page.locator('[data-hash=sha256]').waitFor({ timeout: 600_000 });
+  const times = (await page.evaluate('window.benchTimes')) as { click: number; outcome: number };
+  return { seconds: (times.outcome - times.click) / 1000, hash: (await page.locator('[data-hash=sha256]').textContent()) ?? '' };
+}
+
+function sha256sum(file: string): { seconds: number; hash: string } {
+  const start = performance.now();
+  const result = spawnSync('sha256sum', [file], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(result.stderr);
+  return { seconds: (performance.now() - start) / 1000, hash: result.stdout.split(' ')[0] };
+}
+
+/** The page's SHA-256 beside sha256sum on the same file, interleaved. */
+async function checksumJob(): Promise<void> {
+  const file = join(dir, `checksum-${checksumBytes / 1e6}mb.bin`);
+  if (!existsSync(file) || statSync(file).size !== checksumBytes) {
+    execFileSync('head', ['-c', String(checksumBytes), input], { stdio: ['ignore', openSync(file, 'w'), 'inherit'] });
+  }
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  let same = true;
+  peakMiB = 0;
+  for (let i = 0; i < reps; i++) {
+    warm(file);
+    const native = sha256sum(file);
+    theirs.push(native.seconds);
+    warm(file);
+    const memory = samplePeak(app.profileDir);
+    const page = await browserSha256(file);
+    peakMiB = Math.max(peakMiB, memory.stop());
+    ours.push(page.seconds);
+    same &&= page.hash === native.hash;
+  }
+  const tq = median(theirs);
+  const to = median(ours);
+  const mb = checksumBytes / 1e6;
+  console.log(
+    `SHA-256 ${mb} MB  sha256sum ${(mb / tq).toFixed(0).padStart(5)} MB/s  browser ${(mb / to).toFixed(0).padStart(5)} MB/s  ratio ${(tq / to).toFixed(2)}` +
+      `  renderer peak ${peakMiB.toFixed(0)} MiB  ${same ? 'same hash' : 'DIFFERENT HASH'}\n  rep by rep: sha256sum ${listed(theirs)}, page ${listed(ours)}`,
+  );
+}
+
 function qemu(argv: string[]): number {
   const out = join(dir, 'browser-bench.qemu');
   rmSync(out, { force: true });
@@ -280,15 +342,19 @@ const jobs = [
 ];
 
 try {
-  // The ceiling of a plain conversion is the fastest of these ways to merely read the input.
+  // The ceiling of a plain conversion is the fastest of these ways to merely read the input (not
+  // needed when only the checksum runs).
   let read = Infinity;
-  for (const [chunk, inFlight] of [
-    [4, 4],
-    [16, 2],
-    [16, 3],
-    [32, 2],
-    [0, 1],
-  ]) {
+  const converting = jobs.some((job) => !only || only.test(job.name));
+  for (const [chunk, inFlight] of converting
+    ? [
+        [4, 4],
+        [16, 2],
+        [16, 3],
+        [32, 2],
+        [0, 1],
+      ]
+    : []) {
     const reads: number[] = [];
     for (let i = 0; i < reps; i++) {
       warm(input);
@@ -335,6 +401,7 @@ try {
           : ''),
     );
   }
+  if (!only || only.test('SHA-256')) await checksumJob();
   console.log(
     `\n${sizeGiB} GiB, median of ${reps}, ratio = qemu-img time / browser time; the browser's time runs from the click to the outcome on screen (output complete in OPFS, download started)`,
   );
@@ -343,10 +410,12 @@ try {
 }
 
 // Firefox (a normal and a private window) and WebKitGTK beside these Chromium figures, on the same input.
-console.log('\nThe other engines (to the whole file in the downloads folder):');
-const others = spawnSync(
-  'npx',
-  ['tsx', 'bench/engines.ts', ...process.argv.slice(2).filter((_, i, all) => all[i] !== '--reps' && all[i - 1] !== '--reps')],
-  { stdio: 'inherit' },
-);
-if (others.status !== 0) process.exitCode = others.status ?? 1;
+if (option('engines', 'yes') !== 'no') {
+  console.log('\nThe other engines (to the whole file in the downloads folder):');
+  const others = spawnSync(
+    'npx',
+    ['tsx', 'bench/engines.ts', ...process.argv.slice(2).filter((_, i, all) => all[i] !== '--reps' && all[i - 1] !== '--reps')],
+    { stdio: 'inherit' },
+  );
+  if (others.status !== 0) process.exitCode = others.status ?? 1;
+}

@@ -5,8 +5,8 @@
  */
 import { exposeApi } from './expose.ts';
 import { DiskImgError } from '../src/core/errors.ts';
-import { checksums, type HashName } from '../src/core/iso/checksums.ts';
-import { wasmHashers } from '../src/core/iso/wasm-hashers.ts';
+import { checksumsOnThread, type HashName } from '../src/core/iso/checksums.ts';
+import { startHashingThread } from './hash-thread.ts';
 import { Disc } from '../src/core/iso/disc.ts';
 import { zipEntries } from '../src/core/iso/extract.ts';
 import { discInfo, type DiscInfo } from '../src/core/iso/info.ts';
@@ -57,7 +57,15 @@ const api = {
     names: HashName[],
     onProgress: (done: number, total: number) => void,
   ): Promise<Result<Partial<Record<HashName, string>>>> =>
-    attempt(() => checksums(new BlobStorage(file, file.name), names, wasmHashers, onProgress)),
+    attempt(async () => {
+      // Read here, hashed on a thread of its own: each on its own core.
+      const thread = startHashingThread(names);
+      try {
+        return await checksumsOnThread(new BlobStorage(file, file.name), thread, onProgress);
+      } finally {
+        thread.stop();
+      }
+    }),
 
   outputCapabilities,
 

@@ -55,16 +55,26 @@ export class Chain implements DiskImage {
   async readInto(offset: number, target: Uint8Array): Promise<void> {
     // Past the end of the disk reads as zeros (the target may be a reused buffer).
     target.fill(0, Math.max(0, Math.min(target.length, this.virtualSize - offset)));
-    for await (const extent of this.mappings(offset, offset + target.length)) {
-      const part = target.subarray(extent.start - offset, extent.start - offset + extent.length);
-      if (extent.kind !== 'data' && extent.kind !== 'compressed') {
-        part.fill(0);
-        continue;
+    const reading: Promise<void>[] = [];
+    try {
+      for await (const extent of this.mappings(offset, offset + target.length)) {
+        const part = target.subarray(extent.start - offset, extent.start - offset + extent.length);
+        if (extent.kind !== 'data' && extent.kind !== 'compressed') {
+          part.fill(0);
+          continue;
+        }
+        this.checkReadable(extent);
+        const layer = this.layers[extent.depth];
+        if (layer.readExtentInto && layer.concurrentReads) {
+          const read = layer.readExtentInto(extent, extent.start, part);
+          read.catch(() => {}); // surfaced when awaited below
+          reading.push(read);
+        } else if (layer.readExtentInto) await layer.readExtentInto(extent, extent.start, part);
+        else part.set(await layer.readExtent(extent, extent.start, extent.length));
       }
-      this.checkReadable(extent);
-      const layer = this.layers[extent.depth];
-      if (layer.readExtentInto) await layer.readExtentInto(extent, extent.start, part);
-      else part.set(await layer.readExtent(extent, extent.start, extent.length));
+      await Promise.all(reading);
+    } finally {
+      await Promise.allSettled(reading);
     }
   }
 

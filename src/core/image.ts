@@ -80,6 +80,12 @@ export interface Layer {
   readExtent(extent: Extent, start: number, length: number): Promise<Uint8Array>;
   /** The same, into `target` (its length is the length to read), avoiding a new buffer. */
   readExtentInto?(extent: Extent, start: number, target: Uint8Array): Promise<void>;
+  /**
+   * readExtentInto may run for several extents at once (it keeps no state between reads that a
+   * second one could disturb): a read of many compressed clusters then decodes them in parallel
+   * where the platform's decoders run on other threads.
+   */
+  readonly concurrentReads?: boolean;
   /** Closes the files the layer opened itself (extents, data files); `storage` is the opener's. */
   close?(): Promise<void>;
 

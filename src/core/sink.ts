@@ -6,6 +6,12 @@
 export interface Sink {
   /** Once the returned promise settles, the caller may reuse `bytes`. */
   write(offset: number, bytes: Uint8Array): Promise<void>;
+  /**
+   * Several writes may be in flight at once (a caller need not wait for one before the next), and
+   * writes that overlap land in the order they were called: a Node file, written from a pool of
+   * threads as qemu-img's coroutines write.
+   */
+  readonly concurrent?: boolean;
   /** Sets the final size up front; present only on sinks that can seek and leave holes. */
   truncate?(size: number): Promise<void>;
   /** Finishes the output: only a closed sink holds a whole image. */

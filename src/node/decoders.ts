@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
-import { portableDecoders, type ClusterDecoders, type DecodeCluster } from '../core/codecs/decoders.ts';
+import { portableDecoders, type DecodeCluster, type InThreadDecoders } from '../core/codecs/decoders.ts';
 import { wasmZstdDecoder, type ZstdDecodeModule } from '../core/codecs/zstd-wasm-decoder.ts';
 
 /** One for the process: each holds a decompression context and buffers in the WASM heap. */
@@ -23,7 +23,7 @@ function loadZstd(): Promise<DecodeCluster> {
   return zstdWasm;
 }
 
-export async function nodeDecoders(): Promise<ClusterDecoders> {
+export async function nodeDecoders(): Promise<InThreadDecoders> {
   const portable = portableDecoders();
   const zstd = await loadZstd();
   return {

@@ -1,10 +1,16 @@
 // Node-only: a Storage reading a local file (the CLI and tests).
-import { readSync } from 'node:fs';
+import { read as readAsync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { DiskImgError } from '../core/errors.ts';
 import type { Storage } from '../core/storage/storage.ts';
+import { pageAlignedBuffers } from './aligned-buffers.ts';
+
+/** Reads from this size up go to libuv's thread pool; smaller ones are done in place. */
+const THREAD_POOL_MIN = 256 * 1024;
 
 export class NodeFileStorage implements Storage {
+  readonly buffers = pageAlignedBuffers;
+
   private constructor(
     private readonly handle: FileHandle,
     readonly name: string,
@@ -30,27 +36,36 @@ export class NodeFileStorage implements Storage {
     return new NodeFileStorage(handle, path, stat.size);
   }
 
-  /**
-   * Synchronous pread behind the async interface: from the page cache it runs at memory speed,
-   * while a trip through libuv's thread pool per call costs more than the copy (bench/bench.ts).
-   */
   async read(offset: number, length: number): Promise<Uint8Array> {
     const buffer = new Uint8Array(length);
     await this.readInto(offset, buffer);
     return buffer;
   }
 
+  /**
+   * Small reads (tables, headers, compressed clusters) are a synchronous pread: from the page cache
+   * it runs at memory speed, while a trip through libuv's thread pool costs more than their copy.
+   * Large ones go to the thread pool, so that the pipeline's next reads run on the other core
+   * while the main thread tests and hands over the current one.
+   */
   async readInto(offset: number, target: Uint8Array): Promise<void> {
     const length = target.length;
+    const threaded = length >= THREAD_POOL_MIN;
     let done = 0;
     while (done < length && offset + done < this.size) {
+      const at = offset + done;
+      const count = Math.min(length - done, this.size - at);
       let bytesRead: number;
       try {
-        bytesRead = readSync(this.handle.fd, target, done, Math.min(length - done, this.size - offset - done), offset + done);
+        bytesRead = threaded
+          ? await new Promise<number>((resolve, reject) =>
+              readAsync(this.handle.fd, target, done, count, at, (error, n) => (error ? reject(error) : resolve(n))),
+            )
+          : readSync(this.handle.fd, target, done, count, at);
       } catch (error) {
-        throw new DiskImgError('io', `Could not read '${this.name}' at offset ${offset + done}: ${(error as Error).message}`, {
+        throw new DiskImgError('io', `Could not read '${this.name}' at offset ${at}: ${(error as Error).message}`, {
           file: this.name,
-          offset: offset + done,
+          offset: at,
         });
       }
       // The end came before the size the file had when it was opened: it shrank under us, and
@@ -58,8 +73,8 @@ export class NodeFileStorage implements Storage {
       if (bytesRead === 0) {
         throw new DiskImgError(
           'io',
-          `'${this.name}' shrank while being read: it had ${this.size} bytes when opened, and ends before offset ${offset + done} now`,
-          { file: this.name, offset: offset + done, value: this.size },
+          `'${this.name}' shrank while being read: it had ${this.size} bytes when opened, and ends before offset ${at} now`,
+          { file: this.name, offset: at, value: this.size },
         );
       }
       done += bytesRead;

@@ -4,13 +4,70 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { checksums, parseSums, verifySums } from '../../src/core/iso/checksums.ts';
+import { checksums, checksumsOnThread, parseSums, verifySums, type HashingThread, type HashName } from '../../src/core/iso/checksums.ts';
 import { wasmHashers } from '../../src/core/iso/wasm-hashers.ts';
 import { MemoryStorage } from '../../src/core/storage/storage.ts';
 import { nodeHashers } from '../../src/node/hashers.ts';
 
 const content = new Uint8Array(9 << 20).map((_, i) => (i * 131) >>> 3);
 const hex = (name: string) => createHash(name).update(content).digest('hex');
+
+/**
+ * A hashing thread as the page's hash worker behaves: each chunk's buffer is transferred away
+ * (detached here, as postMessage does), hashed later, and handed back as a new ArrayBuffer.
+ */
+function fakeThread(names: HashName[]): HashingThread & { buffersSeen: Set<number>; inFlightMax: number } {
+  const hashers = names.map((name) => [name, createHash(name)] as const);
+  let queue = Promise.resolve();
+  let inFlight = 0;
+  const thread = {
+    buffersSeen: new Set<number>(),
+    inFlightMax: 0,
+    update(chunk: Uint8Array): Promise<ArrayBuffer> {
+      const length = chunk.length;
+      const moved = structuredClone(chunk.buffer as ArrayBuffer, { transfer: [chunk.buffer as ArrayBuffer] });
+      thread.inFlightMax = Math.max(thread.inFlightMax, ++inFlight);
+      const done = queue.then(async () => {
+        await new Promise((r) => setTimeout(r, 1));
+        for (const [, hash] of hashers) hash.update(new Uint8Array(moved, 0, length));
+        inFlight--;
+        thread.buffersSeen.add(moved.byteLength);
+        return structuredClone(moved, { transfer: [moved] });
+      });
+      queue = done.then(() => {});
+      return done;
+    },
+    digest: async () => Object.fromEntries(hashers.map(([name, hash]) => [name, hash.digest('hex')])),
+  };
+  return thread;
+}
+
+describe('checksums on a hashing thread', () => {
+  it('equals the one-thread checksums, with reads ahead of the hashing and three buffers going round', async () => {
+    const progress: number[] = [];
+    const thread = fakeThread(['sha256']);
+    const sums = await checksumsOnThread(new MemoryStorage(content, 'disc.iso'), thread, (done) => progress.push(done));
+    expect(sums).toEqual({ sha256: hex('sha256') });
+    expect(progress).toEqual([4 << 20, 8 << 20, 9 << 20]);
+    expect(thread.inFlightMax).toBeGreaterThan(1);
+    expect(thread.inFlightMax).toBeLessThanOrEqual(3);
+  });
+
+  it('SHA-1 and MD5 on request, and an empty file', async () => {
+    expect(await checksumsOnThread(new MemoryStorage(content, 'disc.iso'), fakeThread(['sha1', 'md5']))).toEqual({
+      sha1: hex('sha1'),
+      md5: hex('md5'),
+    });
+    const empty = createHash('sha256').digest('hex');
+    expect(await checksumsOnThread(new MemoryStorage(new Uint8Array(0), 'e.iso'), fakeThread(['sha256']))).toEqual({ sha256: empty });
+  });
+
+  it('fails with the thread’s error, not a hang', async () => {
+    const thread = fakeThread(['sha256']);
+    thread.update = () => Promise.reject(new Error('hashing worker failed: out of memory'));
+    await expect(checksumsOnThread(new MemoryStorage(content, 'disc.iso'), thread)).rejects.toThrow('hashing worker failed: out of memory');
+  });
+});
 
 describe('checksums', () => {
   it('SHA-256, SHA-1 and MD5 in one pass, with progress up to the size', async () => {

@@ -8,12 +8,21 @@ import { zstdDecodeCluster } from './zstd-frames.ts';
 
 export type DecodeCluster = (input: Uint8Array, out: Uint8Array) => Uint8Array | null;
 
+/** The same contract, on another thread: `input` is only read before the promise settles. */
+export type DecodeClusterLater = (input: Uint8Array, out: Uint8Array) => Promise<Uint8Array | null>;
+
 export interface ClusterDecoders {
+  zlib: DecodeCluster | DecodeClusterLater;
+  zstd: DecodeCluster | DecodeClusterLater;
+}
+
+/** Decoders that answer on the calling thread. */
+export interface InThreadDecoders extends ClusterDecoders {
   zlib: DecodeCluster;
   zstd: DecodeCluster;
 }
 
-export function portableDecoders(): ClusterDecoders {
+export function portableDecoders(): InThreadDecoders {
   const inflater = new RawInflater();
   return { zlib: (input, out) => inflater.inflate(input, out), zstd: zstdDecodeCluster };
 }

@@ -43,6 +43,53 @@ export async function checksums(
   return Object.fromEntries(hashers.map(([name, hasher]) => [name, hasher.digest()]));
 }
 
+/**
+ * Hashing on another thread (the page's hash worker): a chunk goes there whole (transferred, not
+ * copied) and comes back once hashed, for a later read. Chunks are hashed in the order sent.
+ */
+export interface HashingThread {
+  /** Hashes `chunk` (a view from the start of its own buffer); resolves with that buffer back. */
+  update(chunk: Uint8Array): Promise<ArrayBuffer>;
+  digest(): Promise<Partial<Record<HashName, string>>>;
+}
+
+/** Buffers going round: one being read into while the others are hashed or on their way back. */
+const ROUND = 3;
+
+/**
+ * Checksums with the hashing on `thread`: the reading (here) and the hashing (there) run at once,
+ * each on its own core, so a single SHA-256 goes at the hash's own speed.
+ */
+export async function checksumsOnThread(
+  storage: Storage,
+  thread: HashingThread,
+  onProgress?: (done: number, total: number) => void,
+): Promise<Partial<Record<HashName, string>>> {
+  const capacity = Math.min(CHUNK, storage.size);
+  const free: ArrayBuffer[] = Array.from({ length: ROUND }, () => new ArrayBuffer(capacity));
+  const hashing: Array<{ end: number; back: Promise<ArrayBuffer> }> = [];
+  const settle = async () => {
+    const { end, back } = hashing.shift()!;
+    free.push(await back);
+    onProgress?.(end, storage.size);
+  };
+  try {
+    for (let at = 0; at < storage.size; at += CHUNK) {
+      if (free.length === 0) await settle();
+      const chunk = new Uint8Array(free.pop()!, 0, Math.min(CHUNK, storage.size - at));
+      await readInto(storage, at, chunk);
+      const end = at + chunk.length; // before update: the chunk is transferred away
+      const back = thread.update(chunk);
+      back.catch(() => {}); // surfaced when settled
+      hashing.push({ end, back });
+    }
+    while (hashing.length > 0) await settle();
+  } finally {
+    await Promise.allSettled(hashing.map((h) => h.back));
+  }
+  return thread.digest();
+}
+
 export interface SumLine {
   hash: string;
   name: string;

@@ -2,7 +2,9 @@
  * Reusable buffers for a pipeline: allocating a fresh multi-MiB buffer per read costs page faults
  * and garbage collection that dwarf the copy itself. A buffer goes back once its bytes are written.
  */
-export class BufferPool {
+import type { BufferAllocator } from '../storage/storage.ts';
+
+export class BufferPool implements BufferAllocator {
   /**
    * Whether reads should fill pooled buffers (readInto): every storage of the CLI and the page can
    * (files, and Blobs through their stream). One without readInto makes a fresh buffer per read
@@ -10,6 +12,14 @@ export class BufferPool {
    */
   static fillsInPlace(image: { layers: readonly { storage: { readInto?: unknown } }[] }): boolean {
     return image.layers.every((layer) => layer.storage.readInto !== undefined);
+  }
+
+  /**
+   * The buffers to read `image` into: those its top storage fills fastest when it has its own (a
+   * Node file: page-aligned memory), else a pool of ordinary ones.
+   */
+  static forImage(image: { layers: readonly { storage: { buffers?: BufferAllocator } }[] }): BufferAllocator {
+    return image.layers[0]?.storage.buffers ?? new BufferPool();
   }
 
   private readonly free = new Map<number, Uint8Array[]>();

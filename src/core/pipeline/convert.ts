@@ -8,6 +8,7 @@ import type { DiskImage } from '../disk.ts';
 import { DiskImgError } from '../errors.ts';
 import type { Sink } from '../sink.ts';
 import { BufferPool } from './buffer-pool.ts';
+import type { BufferAllocator } from '../storage/storage.ts';
 import { runOrdered } from './ordered.ts';
 
 export interface ConvertOptions {
@@ -18,6 +19,8 @@ export interface ConvertOptions {
 /** Guest bytes read per task: big enough to amortise a read, small enough to keep memory flat. */
 export const CHUNK_BYTES = 4 * 1024 * 1024;
 const READS_IN_FLIGHT = 4;
+/** Pieces whose writes may be in flight at once (on a sink that allows it). */
+const WRITES_IN_FLIGHT = 8;
 export const SPARSE_BLOCK = 4096;
 
 interface Piece {
@@ -36,7 +39,7 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
  * to CHUNK_BYTES (a compressed source has one extent per cluster, and a write per cluster would
  * cost more than the data); zero and unallocated extents are never read.
  */
-async function* pieces(image: DiskImage, pool: BufferPool, signal?: AbortSignal): AsyncGenerator<() => Promise<Piece>> {
+async function* pieces(image: DiskImage, pool: BufferAllocator, signal?: AbortSignal): AsyncGenerator<() => Promise<Piece>> {
   const inPlace = BufferPool.fillsInPlace(image);
   let batchStart = 0;
   let batchEnd = 0;
@@ -78,38 +81,59 @@ export async function convertToRaw(image: DiskImage, sink: Sink, options: Conver
   if (sparse) await sink.truncate!(total);
   let done = 0;
   const zeros = sparse ? undefined : new Uint8Array(Math.min(CHUNK_BYTES, Math.max(total, 1)));
-  const pool = new BufferPool();
+  const pool = BufferPool.forImage(image);
   const inPlace = BufferPool.fillsInPlace(image);
-  await runOrdered(pieces(image, pool, options.signal), inPlace ? READS_IN_FLIGHT : 2 * READS_IN_FLIGHT, async (piece) => {
-    throwIfAborted(options.signal);
-    if (piece.bytes === null) {
-      if (!sparse) {
-        for (let at = 0; at < piece.length; at += zeros!.length) {
-          await sink.write(piece.offset + at, zeros!.subarray(0, Math.min(zeros!.length, piece.length - at)));
+  // Where the sink allows it, a piece's writes stay in flight while the next pieces are read and
+  // decoded; its buffer goes back to the pool once they land.
+  const landing: Promise<void>[] = [];
+  try {
+    await runOrdered(pieces(image, pool, options.signal), inPlace ? READS_IN_FLIGHT : 2 * READS_IN_FLIGHT, async (piece) => {
+      throwIfAborted(options.signal);
+      if (piece.bytes === null) {
+        if (!sparse) {
+          for (let at = 0; at < piece.length; at += zeros!.length) {
+            await sink.write(piece.offset + at, zeros!.subarray(0, Math.min(zeros!.length, piece.length - at)));
+          }
         }
+      } else if (sink.concurrent) {
+        const bytes = piece.bytes;
+        const writes = sparse
+          ? nonZeroRuns(bytes).map(([from, to]) => sink.write(piece.offset + from, bytes.subarray(from, to)))
+          : [sink.write(piece.offset, bytes)];
+        const landed = Promise.all(writes).then(() => {
+          if (inPlace) pool.release(bytes);
+        });
+        landed.catch(() => {}); // surfaced when awaited below
+        landing.push(landed);
+        if (landing.length >= WRITES_IN_FLIGHT) await landing.shift();
+      } else {
+        if (sparse)
+          for (const [from, to] of nonZeroRuns(piece.bytes)) await sink.write(piece.offset + from, piece.bytes.subarray(from, to));
+        else await sink.write(piece.offset, piece.bytes);
+        if (inPlace) pool.release(piece.bytes);
       }
-    } else if (sparse) {
-      await writeNonZeroRuns(sink, piece.offset, piece.bytes);
-    } else {
-      await sink.write(piece.offset, piece.bytes);
-    }
-    if (piece.bytes && inPlace) pool.release(piece.bytes);
-    done += piece.length;
-    options.onProgress?.(done, total);
-  });
+      done += piece.length;
+      options.onProgress?.(done, total);
+    });
+    while (landing.length > 0) await landing.shift();
+  } finally {
+    await Promise.allSettled(landing);
+  }
   options.onProgress?.(total, total);
 }
 
-/** Writes the runs of `bytes` whose 4 KiB blocks are not all zero; the zero ones stay holes. */
-async function writeNonZeroRuns(sink: Sink, offset: number, bytes: Uint8Array): Promise<void> {
+/** The runs of `bytes` whose 4 KiB blocks are not all zero: the zero ones stay holes. */
+function nonZeroRuns(bytes: Uint8Array): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
   let runStart = -1;
   for (let at = 0; at < bytes.length; at += SPARSE_BLOCK) {
     const zero = isAllZero(bytes.subarray(at, at + SPARSE_BLOCK));
     if (!zero && runStart < 0) runStart = at;
     if (zero && runStart >= 0) {
-      await sink.write(offset + runStart, bytes.subarray(runStart, at));
+      runs.push([runStart, at]);
       runStart = -1;
     }
   }
-  if (runStart >= 0) await sink.write(offset + runStart, bytes.subarray(runStart));
+  if (runStart >= 0) runs.push([runStart, bytes.length]);
+  return runs;
 }

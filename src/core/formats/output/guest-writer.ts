@@ -12,6 +12,11 @@ export interface GuestWriter {
    * formats that compress (qcow2, VMDK streamOptimized) have it.
    */
   writeCompressed?(clusterIndex: number, compressed: Uint8Array | null, raw: Uint8Array): Promise<void>;
+  /**
+   * write() may be called again before the previous one settles (each takes its place in the file
+   * before its first await); the pipeline then keeps several in flight.
+   */
+  readonly concurrent?: boolean;
   /** Writes what metadata remains; after it the file is whole. */
   finish(): Promise<void>;
 }

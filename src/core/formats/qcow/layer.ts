@@ -180,7 +180,7 @@ export class QcowLayer implements Layer {
     const hostOffset = extent.hostOffset!;
     if (this.lastCluster?.hostOffset === hostOffset) return this.lastCluster.bytes;
     const input = await this.storage.read(hostOffset, extent.compressedLength!);
-    const decoded = (this.decoders ?? portableDecoders()).zlib(input, new Uint8Array(this.header.clusterSize));
+    const decoded = await (this.decoders ?? portableDecoders()).zlib(input, new Uint8Array(this.header.clusterSize));
     if (!decoded) {
       throw new DiskImgError(
         'corrupt',

@@ -52,6 +52,8 @@ const corrupt = (message: string, context: Record<string, unknown>): never => {
 
 export class Qcow2Layer implements Layer {
   readonly format = 'qcow2';
+  /** Reads share only the L2 cache (filled whole before use) and the last decoded cluster. */
+  readonly concurrentReads = true;
   readonly backingFilename?: string;
   readonly backingFormat?: string;
   /** The external data file's name as stored in the image. */
@@ -384,7 +386,7 @@ export class Qcow2Layer implements Layer {
     const input = await this.storage.read(hostOffset, extent.compressedLength!);
     const out = into ?? new Uint8Array(this.header.clusterSize);
     this.decoders ??= portableDecoders();
-    const decoded = this.decoders[this.header.compressionType](input, out);
+    const decoded = await this.decoders[this.header.compressionType](input, out);
     if (!decoded) {
       throw new DiskImgError(
         'corrupt',

@@ -43,6 +43,9 @@ export const DEFAULT_WRITE_OPTIONS: Qcow2WriteOptions = {
 const COPIED = 1n << 63n;
 const COMPRESSED = 1n << 62n;
 
+/** A write to the file: host offset and bytes. */
+type HostWrite = [number, Uint8Array];
+
 interface L2Table {
   offset: number;
   entries: BigUint64Array;
@@ -163,31 +166,48 @@ export class Qcow2Writer implements GuestWriter {
   }
 
   /**
-   * A data write: skipped when planning, but it still makes the file as long. With encryption the
-   * bytes are enciphered (in a copy: the caller's buffer is the guest's) with the host sector as
-   * the IV's sector number, as QEMU does for LUKS.
+   * A data write, queued in `io`: skipped when planning, but it still makes the file as long. With
+   * encryption the bytes are enciphered (in a copy: the caller's buffer is the guest's) with the
+   * host sector as the IV's sector number, as QEMU does for LUKS.
    */
-  private async writeGuestData(offset: number, bytes: Uint8Array): Promise<void> {
+  private queueGuestData(io: HostWrite[], offset: number, bytes: Uint8Array): void {
     if (this.options.skipData) this.fileEnd = Math.max(this.fileEnd, offset + bytes.length);
-    else if (this.options.encryption) await this.writeHost(offset, encryptAt(this.options.encryption, offset, bytes));
-    else await this.writeHost(offset, bytes);
+    else if (this.options.encryption) io.push([offset, encryptAt(this.options.encryption, offset, bytes)]);
+    else io.push([offset, bytes]);
   }
 
   private async writeHost(offset: number, bytes: Uint8Array): Promise<void> {
+    this.fileEnd = Math.max(this.fileEnd, offset + bytes.length);
     // An old reftable's write (queued by the allocator) must land before anything reuses its clusters.
     while (this.pendingWrites.length > 0) await this.pendingWrites.shift();
     await this.sink.write(offset, bytes);
-    this.fileEnd = Math.max(this.fileEnd, offset + bytes.length);
   }
 
-  /** The L2 table for L1 index `index`, allocated on first use (l2_allocate). */
-  private async table(index: number): Promise<L2Table> {
+  /**
+   * Writes what one guest write came to: all at once where the sink takes several writes in flight
+   * (it keeps overlapping ones in order), else one after the other.
+   */
+  private async issue(io: HostWrite[]): Promise<void> {
+    if (this.sink.concurrent) await Promise.all(io.map(([offset, bytes]) => this.writeHost(offset, bytes)));
+    else for (const [offset, bytes] of io) await this.writeHost(offset, bytes);
+  }
+
+  /**
+   * Several guest writes may be in flight when the sink allows it: each takes its clusters and
+   * queues its writes before its first await, so the layout follows the order of the calls.
+   */
+  get concurrent(): boolean {
+    return this.sink.concurrent === true;
+  }
+
+  /** The L2 table for L1 index `index`, allocated on first use (l2_allocate); older tables go out in `io`. */
+  private table(index: number, io: HostWrite[]): L2Table {
     if (index < this.flushedBelow) {
       throw new DiskImgError('usage', `qcow2 writes must come in guest order (L2 table ${index} is already written)`, { value: index });
     }
     for (const [pending, table] of this.pendingL2) {
       if (pending < index) {
-        await this.writeTable(table);
+        io.push([table.offset, encodeEntries(table.entries)]);
         this.pendingL2.delete(pending);
       }
     }
@@ -202,23 +222,21 @@ export class Qcow2Writer implements GuestWriter {
     return table;
   }
 
-  private async writeTable(table: L2Table): Promise<void> {
-    await this.writeHost(table.offset, encodeEntries(table.entries));
-  }
-
   /**
    * A guest write of uncompressed bytes at any offset and length (qcow2_co_pwritev): clusters not
    * yet allocated are allocated in runs, per L2 table; the parts of a new cluster the write does
-   * not cover are zeroed, as QEMU's copy-on-write of an unallocated cluster does.
+   * not cover are zeroed, as QEMU's copy-on-write of an unallocated cluster does. Everything up to
+   * the writes themselves happens before the first await (see `concurrent`).
    */
   async writeData(guestOffset: number, bytes: Uint8Array): Promise<void> {
     const cs = this.clusterSize;
+    const io: HostWrite[] = [];
     let at = guestOffset;
     const end = guestOffset + bytes.length;
     while (at < end) {
       const l1Index = Math.floor(at / this.l2Coverage);
       const pieceEnd = Math.min(end, (l1Index + 1) * this.l2Coverage);
-      const table = await this.table(l1Index);
+      const table = this.table(l1Index, io);
       let cluster = Math.floor(at / cs);
       const lastCluster = Math.floor((pieceEnd - 1) / cs);
       while (cluster <= lastCluster) {
@@ -227,7 +245,7 @@ export class Qcow2Writer implements GuestWriter {
           const host = Number(table.entries[slot] & 0x00fffffffffffe00n);
           const from = Math.max(at, cluster * cs);
           const to = Math.min(pieceEnd, (cluster + 1) * cs);
-          await this.writeGuestData(host + (from - cluster * cs), bytes.subarray(from - guestOffset, to - guestOffset));
+          this.queueGuestData(io, host + (from - cluster * cs), bytes.subarray(from - guestOffset, to - guestOffset));
           cluster++;
           continue;
         }
@@ -239,13 +257,14 @@ export class Qcow2Writer implements GuestWriter {
         const runEnd = (cluster + run) * cs;
         const from = Math.max(at, runStart);
         const to = Math.min(pieceEnd, runEnd);
-        if (from > runStart) await this.writeGuestData(host, new Uint8Array(from - runStart));
-        await this.writeGuestData(host + (from - runStart), bytes.subarray(from - guestOffset, to - guestOffset));
-        if (to < runEnd) await this.writeGuestData(host + (to - runStart), new Uint8Array(runEnd - to));
+        if (from > runStart) this.queueGuestData(io, host, new Uint8Array(from - runStart));
+        this.queueGuestData(io, host + (from - runStart), bytes.subarray(from - guestOffset, to - guestOffset));
+        if (to < runEnd) this.queueGuestData(io, host + (to - runStart), new Uint8Array(runEnd - to));
         cluster += run;
       }
       at = pieceEnd;
     }
+    await this.issue(io);
   }
 
   /**
@@ -260,14 +279,16 @@ export class Qcow2Writer implements GuestWriter {
       await this.writeData(clusterIndex * cs, raw);
       return;
     }
-    const table = await this.table(Math.floor((clusterIndex * cs) / this.l2Coverage));
+    const io: HostWrite[] = [];
+    const table = this.table(Math.floor((clusterIndex * cs) / this.l2Coverage), io);
     const slot = clusterIndex % this.l2Entries;
     if (table.entries[slot] !== 0n) throw new DiskImgError('usage', "Compression can't overwrite anything", { value: clusterIndex });
     const offset = this.allocator.allocBytes(compressed.length);
     const extraSectors = Math.floor((offset + compressed.length - 1) / 512) - Math.floor(offset / 512);
     const shift = BigInt(62 - (this.clusterBits - 8));
     table.entries[slot] = COMPRESSED | (BigInt(extraSectors) << shift) | BigInt(offset);
-    await this.writeGuestData(offset, compressed);
+    this.queueGuestData(io, offset, compressed);
+    await this.issue(io);
   }
 
   write(guestOffset: number, bytes: Uint8Array): Promise<void> {
@@ -280,7 +301,7 @@ export class Qcow2Writer implements GuestWriter {
 
   /** Writes the remaining L2 tables, the refcounts, the L1 table and the final header. */
   async finish(): Promise<void> {
-    for (const table of this.pendingL2.values()) await this.writeTable(table);
+    for (const table of this.pendingL2.values()) await this.writeHost(table.offset, encodeEntries(table.entries));
     this.pendingL2.clear();
     const a = this.allocator;
     for (let i = 0; i < a.reftable.length; i++) {

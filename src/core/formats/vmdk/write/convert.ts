@@ -56,7 +56,7 @@ export async function convertToStreamOptimizedVmdk(
   const out = new CoalescingSink(sink);
   const writer = await StreamOptimizedWriter.create(out, image.virtualSize, options.settings, kind);
   const compressor = options.compressor ?? inlineCompressor(vmdkGrainDeflater(GRAIN_SIZE));
-  const pool = new BufferPool();
+  const pool = BufferPool.forImage(image);
   const inPlace = BufferPool.fillsInPlace(image);
   const total = image.virtualSize;
   let done = 0;
