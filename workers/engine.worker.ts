@@ -30,6 +30,7 @@ import { BlobSink, CountingSink } from './sinks.ts';
 import { openOutputSink, outputCapabilities, type OutputTarget } from './outputs.ts';
 import { choosePartition, openFileSystem } from '../src/core/filesystems/browse.ts';
 import { portableCrypto } from '../src/core/crypto/provider.ts';
+import { copyWithAmend, type AmendCopyRequest } from '../src/core/pipeline/amend-copy.ts';
 import { fsZipEntries } from '../src/core/filesystems/extract.ts';
 import type { FileSystem, FsEntry } from '../src/core/filesystems/tree.ts';
 import { zipStream } from '../src/core/iso/zip.ts';
@@ -277,31 +278,51 @@ export interface SnapshotCopyJob {
   output: OutputTarget;
 }
 
+export interface AmendCopyJob {
+  file: File;
+  request: AmendCopyRequest;
+  output: OutputTarget;
+}
+
+type CopyProgress = (done: number, total: number) => void;
+
+/** A copy of the opened file changed by an in-place verb, into the job's output; a memory output comes back as a Blob. */
+async function changedCopy(
+  output: OutputTarget,
+  onProgress: CopyProgress,
+  copy: (sink: Sink, onProgress: CopyProgress) => Promise<number>,
+): Promise<Result<{ outputSize: number; blob?: Blob }>> {
+  let sink: Sink | undefined;
+  try {
+    sink = await openOutputSink(output);
+    let last = 0;
+    const outputSize = await copy(sink, (done, total) => {
+      const now = performance.now();
+      if (now - last > 100 || done === total) {
+        last = now;
+        onProgress(done, total);
+      }
+    });
+    await sink.close();
+    return { ok: true, value: { outputSize, blob: sink instanceof BlobSink ? sink.blob() : undefined } };
+  } catch (error) {
+    await sink?.abort?.().catch(() => {});
+    return { ok: false, error: serialize(error) };
+  }
+}
+
 const verbsApi = {
-  /** Progress gives the output's bytes written of its length. A memory output comes back as a Blob. */
-  async snapshotCopy(
-    job: SnapshotCopyJob,
-    onProgress: (done: number, total: number) => void,
-  ): Promise<Result<{ outputSize: number; blob?: Blob }>> {
-    let sink: Sink | undefined;
-    try {
-      sink = await openOutputSink(job.output);
-      let last = 0;
-      const outputSize = await copyWithSnapshotChange(readerFor(job.file), job.change, sink, {
-        onProgress: (done, total) => {
-          const now = performance.now();
-          if (now - last > 100 || done === total) {
-            last = now;
-            onProgress(done, total);
-          }
-        },
-      });
-      await sink.close();
-      return { ok: true, value: { outputSize, blob: sink instanceof BlobSink ? sink.blob() : undefined } };
-    } catch (error) {
-      await sink?.abort?.().catch(() => {});
-      return { ok: false, error: serialize(error) };
-    }
+  /** Progress gives the output's bytes written of its length. */
+  snapshotCopy(job: SnapshotCopyJob, onProgress: CopyProgress): Promise<Result<{ outputSize: number; blob?: Blob }>> {
+    return changedCopy(job.output, onProgress, (sink, progress) =>
+      copyWithSnapshotChange(readerFor(job.file), job.change, sink, { onProgress: progress }),
+    );
+  },
+  /** qemu-img amend into a new file (its snapshots kept); progress as snapshotCopy's. */
+  amendCopy(job: AmendCopyJob, onProgress: CopyProgress): Promise<Result<{ outputSize: number; blob?: Blob }>> {
+    return changedCopy(job.output, onProgress, (sink, progress) =>
+      copyWithAmend(readerFor(job.file), job.request, sink, portableCrypto(), { onProgress: progress }),
+    );
   },
 };
 

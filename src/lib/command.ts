@@ -128,6 +128,39 @@ export function snapshotCommand(input: string, output: string, action: 'create' 
   return `cp ${quote(input)} ${quote(output)} && qemu-img snapshot ${action === 'create' ? '-c' : '-d'} ${quote(name)} ${quote(output)}`;
 }
 
+/** What the page's amend changes: qemu-img amend -o's options, and a key slot added or removed. */
+export interface AmendChoice {
+  compat?: '0.10' | '1.1';
+  lazyRefcounts?: boolean;
+  refcountBits?: number;
+  keySlot?: 'add' | 'remove';
+}
+
+/** `cp` then qemu-img amend on the copy: the page's amend into a new file, as a command. */
+export function amendCopyCommand(input: string, output: string, choice: AmendChoice): string {
+  const options: string[] = [];
+  if (choice.compat) options.push(`compat=${choice.compat}`);
+  if (choice.lazyRefcounts !== undefined) options.push(`lazy_refcounts=${choice.lazyRefcounts ? 'on' : 'off'}`);
+  if (choice.refcountBits !== undefined) options.push(`refcount_bits=${choice.refcountBits}`);
+  const parts = ['qemu-img', 'amend'];
+  let target = quote(output);
+  if (choice.keySlot) {
+    // The image opens with its passphrase; the one added or removed is the new file's.
+    parts.push('--object', `secret,id=sec0,file=${optionValue(INPUT_SECRET_FILE)}`);
+    if (choice.keySlot === 'add') {
+      parts.push('--object', `secret,id=sec1,file=${optionValue(OUTPUT_SECRET_FILE)}`);
+      options.push('encrypt.state=active', 'encrypt.new-secret=sec1');
+    } else {
+      parts.push('--object', `secret,id=sec1,file=${optionValue('old-passphrase.txt')}`);
+      options.push('encrypt.state=inactive', 'encrypt.old-secret=sec1');
+    }
+    parts.push('--image-opts');
+    target = quote(`driver=qcow2,file.filename=${optionValue(output)},encrypt.key-secret=sec0`);
+  } else parts.push('-f', 'qcow2');
+  parts.push('-o', options.join(','), target);
+  return `cp ${quote(input)} ${quote(output)} && ${parts.join(' ')}`;
+}
+
 /** One layer of a backing chain, as the commands name it. */
 export interface ChainFile {
   name: string;

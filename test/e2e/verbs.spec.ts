@@ -325,3 +325,81 @@ test('a snapshot copy shows its progress and speed, and cancel removes the parti
     )
     .toEqual([]);
 });
+
+test('amend in a new file keeps the snapshots: byte for byte what cp + the qemu-img amend shown gives', async ({ page }) => {
+  const { made, shell } = folders('amend-copy');
+  const input = qcow2Disk(made, 'vm.qcow2');
+  run(made, 'qemu-img', 'snapshot', '-c', 'first', input);
+  copyFileSync(join(made, input), join(shell, input));
+  await open(page, [join(made, input)]);
+  const section = page.getByTestId('amend-file');
+  await expect(section).toContainText('Now: compat 1.1, lazy refcounts off, 16-bit refcounts');
+  await section.getByLabel('Change compat to').selectOption('0.10');
+  const amend = (await section.getByTestId('amend-copy-command').textContent()) ?? '';
+  expect(amend).toBe('cp vm.qcow2 vm-amended.qcow2 && qemu-img amend -f qcow2 -o compat=0.10 vm-amended.qcow2');
+  const ours = await download(page, 'Write the amended copy', join(root, 'amend-copy'));
+  const theirs = runShown(amend, shell, 'vm-amended.qcow2');
+  run(root, 'cmp', ours, theirs);
+  expect(run(root, 'qemu-img', 'check', ours)).toContain('No errors were found');
+  expect((info(ours)['format-specific'] as { data: Record<string, unknown> }).data).toMatchObject({ compat: '0.10' });
+  expect(info(ours).snapshots).toHaveLength(1);
+  run(root, 'cmp', join(made, input), join(shell, input));
+});
+
+test('amend in a new file adds a passphrase to a LUKS-encrypted qcow2: qemu-img opens the copy with either', async ({ page }) => {
+  const { made, shell } = folders('amend-luks');
+  run(
+    made,
+    'qemu-img',
+    'create',
+    '-q',
+    '--object',
+    'secret,id=k,data=first-pass',
+    '-f',
+    'qcow2',
+    '-o',
+    'encrypt.format=luks,encrypt.key-secret=k,encrypt.iter-time=10',
+    'locked.qcow2',
+    '16M',
+  );
+  await open(page, [join(made, 'locked.qcow2')]);
+  const section = page.getByTestId('amend-file');
+  await section.getByLabel('Passphrases (LUKS key slots)').selectOption('add');
+  await section.getByLabel('Passphrase to add').fill('second-pass');
+  await section.getByLabel('The same again').fill('second-pass');
+  await expect(section.getByText('Unlock the image above first')).toBeVisible();
+  await expect(section.getByRole('button', { name: 'Write the amended copy' })).toBeDisabled();
+  await page.getByLabel('Passphrase', { exact: true }).fill('first-pass');
+  await page.getByRole('button', { name: 'Unlock' }).click();
+  await expect(section.getByText('Unlock the image above first')).toHaveCount(0);
+  const ours = await download(page, 'Write the amended copy', join(root, 'amend-luks'));
+  // The command shown does the same on a copy, the passphrases in the files it names.
+  copyFileSync(join(made, 'locked.qcow2'), join(shell, 'locked.qcow2'));
+  writeFileSync(join(shell, 'passphrase.txt'), 'first-pass');
+  writeFileSync(join(shell, 'new-passphrase.txt'), 'second-pass');
+  const theirs = runShown((await section.getByTestId('amend-copy-command').textContent()) ?? '', shell, 'locked-amended.qcow2');
+  for (const file of [ours, theirs])
+    expect(
+      run(
+        root,
+        'qemu-img',
+        'check',
+        '--object',
+        'secret,id=k,data=second-pass',
+        '--image-opts',
+        `driver=qcow2,file.filename=${file},encrypt.key-secret=k`,
+      ),
+    ).toContain('No errors were found');
+  for (const secret of ['first-pass', 'second-pass'])
+    expect(
+      run(
+        root,
+        'qemu-img',
+        'check',
+        '--object',
+        `secret,id=k,data=${secret}`,
+        '--image-opts',
+        `driver=qcow2,file.filename=${ours},encrypt.key-secret=k`,
+      ),
+    ).toContain('No errors were found');
+});

@@ -12,7 +12,6 @@ import { PatchedStorage } from '../storage/patched.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { Sink } from '../sink.ts';
 import { throwIfAborted } from './convert.ts';
-import type { Layer } from '../image.ts';
 
 export type SnapshotChange = { action: 'create'; name: string; now?: Date } | { action: 'delete'; name: string };
 
@@ -25,6 +24,31 @@ export interface SnapshotCopyOptions {
 /** The pieces the result is written in. */
 const PIECE = 4 << 20;
 
+/**
+ * Opens `input` (a qcow2), runs `apply` — an in-place verb — against a PatchedStorage over it, and
+ * writes the result into `sink` front to back; returns the output's length. Closes `input` when done.
+ */
+export async function copyWithChanges(
+  input: Storage,
+  apply: (patched: PatchedStorage, layer: Qcow2Layer) => Promise<void>,
+  sink: Sink,
+  options: SnapshotCopyOptions = {},
+  /** Why another format is refused, before ": this image is FORMAT". */
+  qcow2Only = 'Only a qcow2 image can be changed so',
+): Promise<number> {
+  const image = await openImage(input, { noBacking: true, allowLocked: true });
+  try {
+    const [layer] = image.layers;
+    if (!(layer instanceof Qcow2Layer))
+      throw new DiskImgError('unsupported', `${qcow2Only}: this image is ${layer.format}`, { field: 'format' });
+    const patched = new PatchedStorage(input);
+    await apply(patched, layer);
+    return await writeOut(patched, sink, options);
+  } finally {
+    await image.close();
+  }
+}
+
 /** Writes `input` with `change` made into `sink`; returns the output's length. Closes `input` when done. */
 export async function copyWithSnapshotChange(
   input: Storage,
@@ -32,25 +56,17 @@ export async function copyWithSnapshotChange(
   sink: Sink,
   options: SnapshotCopyOptions = {},
 ): Promise<number> {
-  const image = await openImage(input, { noBacking: true, allowLocked: true });
-  try {
-    return await writeChanged(image.layers[0], input, change, sink, options);
-  } finally {
-    await image.close();
-  }
+  return copyWithChanges(
+    input,
+    (patched, layer) => changeSnapshot(patched, layer, change),
+    sink,
+    options,
+    'Internal snapshots are a qcow2 feature',
+  );
 }
 
-async function writeChanged(
-  layer: Layer,
-  input: Storage,
-  change: SnapshotChange,
-  sink: Sink,
-  options: SnapshotCopyOptions,
-): Promise<number> {
-  if (!(layer instanceof Qcow2Layer))
-    throw new DiskImgError('unsupported', `Internal snapshots are a qcow2 feature: this image is ${layer.format}`, { field: 'format' });
+async function changeSnapshot(patched: PatchedStorage, layer: Qcow2Layer, change: SnapshotChange): Promise<void> {
   if (change.name === '') throw new DiskImgError('usage', 'A snapshot needs a name', { field: 'name' });
-  const patched = new PatchedStorage(input);
   if (change.action === 'create') {
     if (layer.snapshots.some((s) => s.name === change.name))
       throw new DiskImgError('usage', `The image already has a snapshot named '${change.name}': choose another name`, {
@@ -61,6 +77,10 @@ async function writeChanged(
   } else {
     await deleteSnapshot(patched, layer.header, change.name);
   }
+}
+
+/** The changed file into the sink, in order, a piece at a time. */
+async function writeOut(patched: PatchedStorage, sink: Sink, options: SnapshotCopyOptions): Promise<number> {
   const length = await patched.length();
   await sink.truncate?.(length);
   const piece = new Uint8Array(Math.min(PIECE, Math.max(1, length)));

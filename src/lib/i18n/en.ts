@@ -358,11 +358,32 @@ export const en = {
   amend: {
     heading: 'Change the image’s options (amend), in a new file',
     intro:
-      'qemu-img amend changes compat, refcount_bits, lazy_refcounts and LUKS passphrases in place. Here the image stays as it is: Convert to qcow2 with the options above writes a new file holding the same disk.',
+      'qemu-img amend changes compat, refcount_bits, lazy_refcounts and LUKS passphrases in place. Here the image stays as it is: Convert to qcow2 with the options above writes a new file holding the same disk; “Amend: the image’s options, in a new file” changes only the options of a qcow2 and keeps the rest (snapshots, bitmaps, its passphrases).',
     passphrase:
       'To give it a new passphrase: unlock it above, then tick “Encrypt the new image” and type the new one. The new file is encrypted afresh (a new key), which qemu-img does by this same convert.',
     snapshots: (count: number) =>
       `Convert writes the current disk (or the state chosen) only: the ${count} internal snapshot${count === 1 ? '' : 's'} of this image will not be in the new file. qemu-img amend on a copy keeps them:`,
+  },
+  amendFile: {
+    heading: 'Amend: the image’s options, in a new file',
+    intro: (compat: string, lazy: boolean, bits: number) =>
+      `qemu-img amend changes an image in place; here the image you opened stays as it is, and a new file is written: this image with the options below changed, its snapshots and bitmaps kept. Now: compat ${compat}, lazy refcounts ${lazy ? 'on' : 'off'}, ${bits}-bit refcounts.`,
+    compat: 'Change compat to',
+    oldest: 'for the oldest QEMU',
+    lazy: 'Refcounts updated lazily',
+    bits: 'Bits per refcount',
+    keep: 'Keep as it is',
+    on: 'On',
+    off: 'Off',
+    slot: 'Passphrases (LUKS key slots)',
+    addPassphrase: 'Add a passphrase',
+    removePassphrase: 'Remove a passphrase',
+    newPassphrase: 'Passphrase to add',
+    oldPassphrase: 'Passphrase to remove',
+    confirm: 'The same again',
+    unlockFirst: 'Unlock the image above first: changing its passphrases needs one it opens with.',
+    write: 'Write the amended copy',
+    command: 'Equivalent commands',
   },
   snapshotFile: {
     heading: 'Snapshots, in a new file',

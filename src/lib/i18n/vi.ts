@@ -342,11 +342,32 @@ export const vi: Messages = {
   amend: {
     heading: 'Đổi tuỳ chọn của ảnh (amend), trong một tệp mới',
     intro:
-      'qemu-img amend đổi compat, refcount_bits, lazy_refcounts và cụm mật khẩu LUKS ngay tại chỗ. Ở đây ảnh được giữ nguyên: Chuyển đổi sang qcow2 với các tuỳ chọn ở trên sẽ ghi một tệp mới chứa cùng đĩa đó.',
+      'qemu-img amend đổi compat, refcount_bits, lazy_refcounts và cụm mật khẩu LUKS ngay tại chỗ. Ở đây ảnh được giữ nguyên: Chuyển đổi sang qcow2 với các tuỳ chọn ở trên sẽ ghi một tệp mới chứa cùng đĩa đó; mục “Amend: tuỳ chọn của ảnh đĩa, trong một tệp mới” chỉ đổi tuỳ chọn của một qcow2 và giữ phần còn lại (ảnh chụp nhanh, bitmap, các mật khẩu).',
     passphrase:
       'Để đặt cụm mật khẩu mới: mở khoá ở trên, rồi đánh dấu ô mã hoá ảnh mới và gõ cụm mới. Tệp mới được mã hoá lại từ đầu (khoá mới), đúng như qemu-img làm bằng chính lệnh convert này.',
     snapshots: (count) =>
       `Chuyển đổi chỉ ghi đĩa hiện tại (hoặc trạng thái đã chọn): ${count} ảnh chụp nhanh bên trong ảnh này sẽ không có trong tệp mới. qemu-img amend trên một bản sao thì giữ chúng:`,
+  },
+  amendFile: {
+    heading: 'Amend: tuỳ chọn của ảnh đĩa, trong một tệp mới',
+    intro: (compat: string, lazy: boolean, bits: number) =>
+      `qemu-img amend sửa ngay trên ảnh đĩa; ở đây ảnh bạn mở được giữ nguyên, và một tệp mới được ghi ra: chính ảnh này với các tuỳ chọn dưới đây được đổi, giữ nguyên ảnh chụp nhanh và bitmap. Hiện tại: compat ${compat}, lazy refcounts ${lazy ? 'bật' : 'tắt'}, refcount ${bits} bit.`,
+    compat: 'Đổi compat thành',
+    oldest: 'cho QEMU cũ nhất',
+    lazy: 'Cập nhật refcount trễ (lazy)',
+    bits: 'Số bit mỗi refcount',
+    keep: 'Giữ nguyên',
+    on: 'Bật',
+    off: 'Tắt',
+    slot: 'Mật khẩu (khe khoá LUKS)',
+    addPassphrase: 'Thêm một mật khẩu',
+    removePassphrase: 'Gỡ một mật khẩu',
+    newPassphrase: 'Mật khẩu cần thêm',
+    oldPassphrase: 'Mật khẩu cần gỡ',
+    confirm: 'Nhập lại',
+    unlockFirst: 'Hãy mở khoá ảnh đĩa ở trên trước: muốn đổi mật khẩu cần một mật khẩu mở được nó.',
+    write: 'Ghi bản sao đã sửa',
+    command: 'Lệnh tương đương',
   },
   snapshotFile: {
     heading: 'Ảnh chụp nhanh, trong một tệp mới',
