@@ -267,7 +267,7 @@ test('amend into a new file: refcount width and lazy refcounts as qemu-img conve
   await open(page, [join(made, input)]);
   await page.getByLabel('Refcount width').selectOption('4');
   await page.getByLabel('Lazy refcounts').check();
-  await page.getByText('Change the image’s options (amend), in a new file').click();
+  await page.getByText('Amend by converting: what is kept, what is not').click();
   await expect(page.getByTestId('amend-snapshots')).toContainText('the 1 internal snapshot of this image will not be in the new file');
   const amend = (await page.getByTestId('amend-command').textContent()) ?? '';
   expect(amend).toBe(

@@ -356,7 +356,7 @@ export const en = {
     computeToCheck: 'Compute the checksums above to check the file against this text.',
   },
   amend: {
-    heading: 'Change the image’s options (amend), in a new file',
+    heading: 'Amend by converting: what is kept, what is not',
     intro:
       'qemu-img amend changes compat, refcount_bits, lazy_refcounts and LUKS passphrases in place. Here the image stays as it is: Convert to qcow2 with the options above writes a new file holding the same disk; “Amend: the image’s options, in a new file” changes only the options of a qcow2 and keeps the rest (snapshots, bitmaps, its passphrases).',
     passphrase:

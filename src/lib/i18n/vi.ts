@@ -340,7 +340,7 @@ export const vi: Messages = {
     notListed: (name) => `${name} không có trong nội dung đã dán.`,
   },
   amend: {
-    heading: 'Đổi tuỳ chọn của ảnh (amend), trong một tệp mới',
+    heading: 'Amend bằng chuyển đổi: giữ được gì, mất gì',
     intro:
       'qemu-img amend đổi compat, refcount_bits, lazy_refcounts và cụm mật khẩu LUKS ngay tại chỗ. Ở đây ảnh được giữ nguyên: Chuyển đổi sang qcow2 với các tuỳ chọn ở trên sẽ ghi một tệp mới chứa cùng đĩa đó; mục “Amend: tuỳ chọn của ảnh đĩa, trong một tệp mới” chỉ đổi tuỳ chọn của một qcow2 và giữ phần còn lại (ảnh chụp nhanh, bitmap, các mật khẩu).',
     passphrase:
