@@ -48,6 +48,7 @@ export {
   type Partition,
   type PartitionReport,
   type PartitionType,
+  type VolumeInfo,
 } from './partitions/index.ts';
 
 // Conversion
@@ -81,13 +82,19 @@ export type { LuksHeader, LuksKeySlot } from './crypto/luks.ts';
 export { measureOutput, type MeasureOptions } from './pipeline/measure.ts';
 
 // Where bytes come from and go to
-export { MemoryStorage, type Storage } from './storage/storage.ts';
+export { MemoryStorage, type BufferAllocator, type Storage } from './storage/storage.ts';
 export { BlobStorage, type BlobStorageOptions } from './storage/blob.ts';
 export { CachedStorage } from './storage/cached.ts';
 export { MemorySink, CoalescingSink, type Sink } from './sink.ts';
 
 // Codecs and crypto a platform may replace with faster ones
-export { portableDecoders, type ClusterDecoders, type DecodeCluster } from './codecs/decoders.ts';
+export {
+  portableDecoders,
+  type ClusterDecoders,
+  type DecodeCluster,
+  type DecodeClusterLater,
+  type InThreadDecoders,
+} from './codecs/decoders.ts';
 export {
   deflateCompressor,
   zstdCompressor,

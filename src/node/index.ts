@@ -24,6 +24,7 @@ import { NodeFileStorage } from './file-storage.ts';
 
 export * from '../core/index.ts';
 export { NodeFileStorage } from './file-storage.ts';
+export type { PageAlignedBuffers } from './aligned-buffers.ts';
 export { NodeFileSink } from './file-sink.ts';
 export { nodeDecoders } from './decoders.ts';
 export { nodeCrypto } from './crypto.ts';
