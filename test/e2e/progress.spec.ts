@@ -32,17 +32,20 @@ test.beforeEach(async ({ page }) => {
   await page.getByLabel('Compression').selectOption('zlib');
 });
 
-/** Starts recording every text the progress line shows, with the milliseconds since it first showed. */
+/**
+ * Starts recording every text the progress line shows, with the milliseconds since Convert was
+ * clicked (taken before the page's own handler runs, so never later than the job's start).
+ */
 async function recordProgress(page: Page): Promise<void> {
   await page.evaluate(() => {
     const seen: Array<{ at: number; text: string }> = [];
     (window as unknown as { progressSeen: typeof seen }).progressSeen = seen;
-    let first = 0;
+    let clicked = 0;
+    document.addEventListener('click', () => (clicked ||= performance.now()), { capture: true });
     const note = () => {
       const text = document.querySelector('[data-testid=progress-text]')?.textContent?.trim();
-      if (!text) return;
-      if (!first) first = performance.now();
-      if (seen.at(-1)?.text !== text) seen.push({ at: performance.now() - first, text });
+      if (!text || !clicked) return;
+      if (seen.at(-1)?.text !== text) seen.push({ at: performance.now() - clicked, text });
     };
     new MutationObserver(note).observe(document.body, { subtree: true, childList: true, characterData: true });
   });
