@@ -13,10 +13,11 @@ self.addEventListener('message', (event) => {
     const entry = { port: message.port, name: message.name, size: message.size, aborted: false };
     attach(entry, message.id);
     downloads.set(message.id, entry);
-    entry.port.postMessage('ready');
+    message.ack.postMessage('ready');
+    message.ack.close();
   } else if (message?.type === 'diskimg-download-abort') {
     const entry = downloads.get(message.id);
-    if (entry) entry.fail();
+    if (entry) entry.fail(message.reason);
   }
 });
 const tell = (message) => self.clients.matchAll({ includeUncontrolled: true, type: 'window' }).then((all) => all.forEach((c) => c.postMessage(message)));
@@ -32,9 +33,23 @@ function attach(entry, id) {
     else entry.waiting = true;
   };
   entry.more = more;
+  // Nothing is said on the port before the engine's hello (it holds the port, its output is
+  // open), which is passed on to the page: only then does the page start the download.
+  entry.kick = () => {
+    if (!entry.hello) return;
+    if (entry.failed) return entry.fail(entry.failed);
+    if (entry.controller && !entry.started) {
+      entry.started = true;
+      entry.port.postMessage('more');
+    }
+  };
   entry.port.onmessage = (e) => {
     const m = e.data;
-    if (m?.chunk) {
+    if (m?.hello) {
+      entry.hello = true;
+      tell({ type: 'diskimg-download-engine', id });
+      entry.kick();
+    } else if (m?.chunk) {
       if (entry.replay) {
         entry.replay.push(m.chunk);
         entry.replayed += m.chunk.byteLength;
@@ -50,9 +65,17 @@ function attach(entry, id) {
       setTimeout(() => downloads.delete(id), 60_000);
     } else if (m?.abort) entry.fail();
   };
-  entry.fail = () => {
+  // The engine hears why (a cancel, or a download the browser never took) instead of waiting.
+  entry.fail = (reason) => {
     entry.aborted = true;
     try { entry.controller?.error(new Error('cancelled')); } catch {}
+    if (!entry.hello) {
+      // Said once the engine holds the port (if it ever does: the entry goes in a minute).
+      entry.failed = reason ?? 'cancel';
+      setTimeout(() => downloads.delete(id), 60_000);
+      return;
+    }
+    entry.port.postMessage(reason ?? 'cancel');
     entry.port.close();
     downloads.delete(id);
     entry.finish?.();
@@ -70,10 +93,7 @@ function streamDownload(event, id) {
       entry.controller = controller;
       for (const chunk of entry.replay ?? []) controller.enqueue(chunk);
       if (entry.done) return controller.close();
-      if (!entry.started) {
-        entry.started = true;
-        entry.port.postMessage('more');
-      }
+      entry.kick();
     },
     pull() {
       if (entry.waiting) {

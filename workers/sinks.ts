@@ -96,8 +96,8 @@ export class WritableSink implements Sink {
   }
 }
 
-/** What the service worker's download stream says back over its port. */
-export type StreamReply = 'more' | 'cancel';
+/** What the service worker's download stream says back over its port: "unheard" when the browser never took the download. */
+export type StreamReply = 'more' | 'cancel' | 'unheard';
 
 /**
  * A download streamed as it converts: each write goes over a MessagePort to the app's service
@@ -109,21 +109,28 @@ export class StreamSink implements Sink {
   private position = 0;
   private credit = false;
   private wake?: () => void;
-  private cancelled = false;
+  private stopped?: 'cancel' | 'unheard';
 
   constructor(private readonly port: MessagePort) {
     port.onmessage = (event: MessageEvent<StreamReply>) => {
-      if (event.data === 'cancel') this.cancelled = true;
-      else this.credit = true;
+      if (event.data === 'more') this.credit = true;
+      else this.stopped = event.data;
       this.wake?.();
     };
+    // The worker says nothing on the port until it hears the engine holds it (see sw-plugin.ts).
+    port.postMessage({ hello: true });
   }
 
   async write(offset: number, bytes: Uint8Array): Promise<void> {
     if (offset !== this.position)
       throw new DiskImgError('io', `A download stream can only append: a write at ${offset} came after ${this.position} bytes`, { offset });
-    while (!this.credit && !this.cancelled) await new Promise<void>((resolve) => (this.wake = resolve));
-    if (this.cancelled) throw new DiskImgError('aborted', 'The download was cancelled in the browser');
+    while (!this.credit && !this.stopped) await new Promise<void>((resolve) => (this.wake = resolve));
+    if (this.stopped === 'unheard')
+      throw new DiskImgError(
+        'io',
+        'The browser did not start the download (it was offered as a link, then in a frame, and neither was taken): nothing was saved; convert again',
+      );
+    if (this.stopped) throw new DiskImgError('aborted', 'The download was cancelled in the browser');
     this.credit = false;
     const chunk = bytes.slice();
     this.port.postMessage({ chunk }, [chunk.buffer]);

@@ -32,25 +32,49 @@ export async function openStreamDownload(name: string, size?: number): Promise<S
   const worker = await activeWorker();
   if (!worker) return null;
   const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+  // The stream's port is the engine's alone: the worker answers "ready" on another, and speaks
+  // on this one only after the engine's hello (sw-plugin.ts). Never started here, so nothing
+  // that reached it before its transfer is lost (Firefox drops what reaches a started port with
+  // no listener; an unstarted port keeps its messages, and they go with it).
   const channel = new MessageChannel();
+  const ack = new MessageChannel();
   const ready = new Promise<boolean>((resolve) => {
-    channel.port2.onmessage = (event) => resolve(event.data === 'ready');
+    ack.port2.onmessage = (event) => resolve(event.data === 'ready');
     setTimeout(() => resolve(false), 3000);
   });
   try {
-    worker.postMessage({ type: 'diskimg-download', id, name, size, port: channel.port1 }, [channel.port1]);
+    worker.postMessage({ type: 'diskimg-download', id, name, size, port: channel.port1, ack: ack.port1 }, [channel.port1, ack.port1]);
   } catch {
     return null;
   }
-  if (!(await ready)) return null;
-  channel.port2.onmessage = null;
+  const answered = await ready;
+  ack.port2.close();
+  if (!answered) return null;
   const scope = new URL('./', location.href);
   const url = new URL(`./__download/${id}`, scope).href;
   const ping = setInterval(() => worker.postMessage({ type: 'diskimg-ping' }), 10_000);
-  let listen: ((event: MessageEvent) => void) | undefined;
+  // The download starts once the engine holds its port and has opened its output (the worker
+  // passes its hello on): in a Firefox private window, a link clicked while the engine was
+  // starting its compression workers left the engine stuck in the Worker constructor for good,
+  // in about one job in fifteen.
+  let engineReady = false;
+  let begin: (() => void) | undefined;
+  let unheard: ReturnType<typeof setTimeout> | undefined;
+  let next = () => {};
+  const listen = (event: MessageEvent) => {
+    if (event.data?.id !== id) return;
+    if (event.data.type === 'diskimg-download-engine') {
+      engineReady = true;
+      begin?.();
+    }
+    if (event.data.type === 'diskimg-download-fetch') clearTimeout(unheard);
+    if (event.data.type === 'diskimg-download-retry') next();
+  };
+  navigator.serviceWorker.addEventListener('message', listen);
   const stop = () => {
     clearInterval(ping);
-    if (listen) navigator.serviceWorker.removeEventListener('message', listen);
+    clearTimeout(unheard);
+    navigator.serviceWorker.removeEventListener('message', listen);
   };
   return {
     port: channel.port2,
@@ -73,20 +97,23 @@ export async function openStreamDownload(name: string, size?: number): Promise<S
           document.body.append(frame);
         },
       ];
-      let unheard: ReturnType<typeof setTimeout> | undefined;
-      const next = () => {
+      // Each way waits a while for the worker to hear the request (the last one longer, for a
+      // busy machine); when none is heard, or the browser drops the last, the job fails with
+      // that reason instead of waiting for ever.
+      next = () => {
         const way = ways.shift();
-        if (!way) return;
+        if (!way) {
+          worker.postMessage({ type: 'diskimg-download-abort', id, reason: 'unheard' });
+          return stop();
+        }
         way();
-        unheard = setTimeout(next, 2000);
+        unheard = setTimeout(next, ways.length ? 2000 : 10_000);
       };
-      listen = (event: MessageEvent) => {
-        if (event.data?.id !== id) return;
-        if (event.data.type === 'diskimg-download-fetch') clearTimeout(unheard);
-        if (event.data.type === 'diskimg-download-retry') next();
+      begin = () => {
+        begin = undefined;
+        next();
       };
-      navigator.serviceWorker.addEventListener('message', listen);
-      next();
+      if (engineReady) begin();
     },
     abort() {
       worker.postMessage({ type: 'diskimg-download-abort', id });

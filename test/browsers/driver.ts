@@ -15,6 +15,8 @@ export interface Driver {
   upload(files: string[]): Promise<void>;
   /** Runs a function body in the page and returns its (JSON) result. */
   script<T>(body: string): Promise<T>;
+  /** Runs a script in every page before its own, until the returned function undoes it (where the driver can). */
+  preload?(script: string): Promise<() => Promise<void>>;
   /** Process ids of the browser's processes, for memory figures. */
   pids(): number[];
   close(): Promise<void>;

@@ -44,6 +44,10 @@ export async function launchFirefox(options: { private: boolean }): Promise<Driv
       await input.uploadFile(...files);
     },
     script: (body) => page.evaluate(`(() => {${body}})()`) as never,
+    async preload(script) {
+      const { identifier } = await page.evaluateOnNewDocument(script);
+      return () => page.removeScriptToEvaluateOnNewDocument(identifier);
+    },
     pids: () => (pid ? processTree(pid) : []),
     close: () => browser.close(),
   };

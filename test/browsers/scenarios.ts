@@ -75,6 +75,12 @@ export const page = {
   /** Every URL the page loaded (its resources) that is not of its own origin, and any CSP violation. */
   foreign: `const urls = [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')].map((e) => e.name);
      return [...urls.filter((u) => !u.startsWith(location.origin + '/') && !/^(blob|data):/.test(u)), ...(window.__violations ?? [])];`,
+  /** A preload: every message that hands a worker a MessagePort is posted a second late. */
+  latePorts: `const post = Worker.prototype.postMessage;
+     Worker.prototype.postMessage = function (message, transfer) {
+       if (!Array.isArray(transfer) || !transfer.some((t) => t instanceof MessagePort)) return post.call(this, message, transfer);
+       setTimeout(() => post.call(this, message, transfer), 1000);
+     };`,
   watchViolations: `window.__violations = []; document.addEventListener('securitypolicyviolation', (e) => window.__violations.push('csp: ' + e.blockedURI)); return true;`,
 };
 
@@ -215,6 +221,25 @@ export async function runScenarios(driver: Driver, origin: string, fx: Fixtures,
       const job = await convert(driver, { format: 'qcow2', compression }, `disk-${compression}.qcow2`);
       expectSame(fx.raw, job.file);
       results.push(job);
+    });
+  }
+
+  if (driver.preload) {
+    // The job's message to the engine (carrying the download's port) leaves a second late: the
+    // download must still start, and only once the engine holds its port (Firefox drops a message
+    // that reaches a started port with no listener; the page's end is never started).
+    await step('raw to qcow2, the engine given its download port late', async () => {
+      const undo = await driver.preload!(page.latePorts);
+      try {
+        const input = join(fx.dir, 'disk-late.img');
+        copyFileSync(fx.raw, input);
+        await openApp(driver, origin, [input], 'format');
+        const job = await convert(driver, { format: 'qcow2', compression: 'zlib' }, 'disk-late.qcow2', 30_000);
+        expectSame(fx.raw, job.file);
+        results.push(job);
+      } finally {
+        await undo();
+      }
     });
   }
 

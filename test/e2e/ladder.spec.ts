@@ -76,3 +76,25 @@ test('a small qcow2 output is measured, not its virtual size: qcow2 of the same 
   await expect(page.getByTestId('route')).toHaveAttribute('data-rung', 'opfs');
   expect(spawnSync('qemu-img', ['compare', source, saved], { encoding: 'utf8' }).stdout).toBe('Images are identical.\n');
 });
+
+test('a download the browser never takes fails the job with that reason, instead of waiting for ever', async ({ page }) => {
+  await withoutPicker(page, true);
+  // Neither way of starting the download reaches the service worker: the link's click and the
+  // frame are both swallowed, as a browser that drops them would.
+  await page.addInitScript(() => {
+    const click = HTMLAnchorElement.prototype.click;
+    HTMLAnchorElement.prototype.click = function (this: HTMLAnchorElement) {
+      if (!this.href.includes('/__download/')) click.call(this);
+    };
+    const append = Element.prototype.append;
+    Element.prototype.append = function (this: Element, ...nodes: (Node | string)[]) {
+      append.call(this, ...nodes.filter((n) => !(n instanceof HTMLIFrameElement && n.src.includes('/__download/'))));
+    };
+  });
+  await open(page, sparse('never-taken.qcow2', '64T'));
+  await page.getByLabel('Output format').selectOption('raw');
+  await page.getByRole('button', { name: 'Convert' }).click();
+  await expect(page.getByTestId('route')).toHaveAttribute('data-rung', 'stream');
+  await expect(page.getByRole('alert')).toContainText('The browser did not start the download', { timeout: 30_000 });
+  await expect(page.getByRole('button', { name: 'Convert' })).toBeEnabled();
+});
