@@ -1,18 +1,25 @@
-/** The page's compression threads (compress.worker.ts) behind the engine's CompressorPool. */
-import { CompressorPool, type PoolCodec } from '../src/core/codecs/compressor-pool.ts';
-import type { CompressRequest } from './compress.worker.ts';
+/**
+ * The page's compression threads (compress.worker.ts) behind the engine's CompressorPool: the page
+ * starts them and lends each job one port per thread (src/lib/compression-threads.ts).
+ */
+import { CompressorPool, type CompressReply, type PoolCodec } from '../src/core/codecs/compressor-pool.ts';
+import type { CompressFailure, CompressRequest } from './compress.worker.ts';
 
 export class BrowserCompressorPool extends CompressorPool {
-  constructor(type: PoolCodec, clusterSize: number, threads: number) {
+  constructor(type: PoolCodec, clusterSize: number, ports: MessagePort[]) {
+    let next = 0;
     super(
-      threads,
+      ports.length,
       (onReply, onError) => {
-        const worker = new Worker(new URL('./compress.worker.ts', import.meta.url), { type: 'module' });
-        worker.onmessage = (event) => onReply(event.data);
-        worker.onerror = (event) => onError(new Error(`compression worker failed: ${event.message}`));
+        const port = ports[next++];
+        port.onmessage = (event: MessageEvent<CompressReply | CompressFailure>) => {
+          if ('failed' in event.data) onError(new Error(`compression worker failed: ${event.data.failed}`));
+          else onReply(event.data);
+        };
         return {
-          post: (batch) => worker.postMessage({ type, clusterSize, ...batch } satisfies CompressRequest, [batch.buffer]),
-          terminate: () => worker.terminate(),
+          post: (batch) => port.postMessage({ type, clusterSize, ...batch } satisfies CompressRequest, [batch.buffer]),
+          // The thread is the page's, and serves later jobs: only this job's line to it closes.
+          terminate: () => port.close(),
         };
       },
       // After the current burst of compress() calls: part-filled batches go out then.

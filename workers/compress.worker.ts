@@ -14,13 +14,23 @@ import {
 } from '../src/core/codecs/compress.ts';
 import type { PoolCodec } from '../src/core/codecs/compressor-pool.ts';
 import { vmdkGrainDeflater } from '../src/core/formats/vmdk/write/grain-deflate.ts';
+import { WORKER_READY } from './expose.ts';
 
 export interface CompressRequest extends CompressBatch {
   type: PoolCodec;
   clusterSize: number;
 }
 
-let compress: Promise<CompressCluster> | undefined;
+/** A message on the worker's own scope: a job's port, over which its batches come and go. */
+export interface CompressConnect {
+  connect: MessagePort;
+}
+
+/** A batch the worker could not compress: the engine fails the job with this. */
+export interface CompressFailure {
+  ids: number[];
+  failed: string;
+}
 
 /**
  * pako deflates at about half native zlib's speed (and zstd in WebAssembly at about half native
@@ -49,29 +59,48 @@ function reusedZstd(clusterSize: number): ZstdEncode {
   };
 }
 
+/** Per codec and cluster size, made once for the worker's life (a zstd context, a compiled module). */
+const compressors = new Map<string, Promise<CompressCluster>>();
+
 function compressor(type: PoolCodec, clusterSize: number): Promise<CompressCluster> {
+  const key = `${type}/${clusterSize}`;
+  let made = compressors.get(key);
   // A VMDK grain is always stored deflated (QEMU has no raw grain): no noise skipping there.
-  if (type === 'vmdk') compress ??= Promise.resolve(vmdkGrainDeflater(clusterSize));
-  compress ??=
-    type === 'zlib'
-      ? Promise.resolve(skippingNoise(deflateCompressor(clusterSize)))
-      : initZstd().then(() => skippingNoise(zstdCompressor(clusterSize, reusedZstd(clusterSize))));
-  return compress;
+  made ??=
+    type === 'vmdk'
+      ? Promise.resolve(vmdkGrainDeflater(clusterSize))
+      : type === 'zlib'
+        ? Promise.resolve(skippingNoise(deflateCompressor(clusterSize)))
+        : initZstd().then(() => skippingNoise(zstdCompressor(clusterSize, reusedZstd(clusterSize))));
+  compressors.set(key, made);
+  return made;
 }
 
-self.onmessage = async (event: MessageEvent<CompressRequest>) => {
-  const { type, clusterSize, ids } = event.data;
-  const run = await compressor(type, clusterSize);
-  // The deflate result is a view of a reused buffer, the zstd one a fresh copy: only the former needs copying.
-  const results = batchClusters(event.data).map((cluster) => {
-    const out = run(cluster);
-    return out === null
-      ? null
-      : out.byteOffset === 0 && out.byteLength === out.buffer.byteLength
-        ? (out.buffer as ArrayBuffer)
-        : out.slice().buffer;
-  });
+async function compressBatch(request: CompressRequest, port: MessagePort): Promise<void> {
+  const { type, clusterSize, ids } = request;
+  let results: Array<ArrayBuffer | null>;
+  try {
+    const run = await compressor(type, clusterSize);
+    // The deflate result is a view of a reused buffer, the zstd one a fresh copy: only the former needs copying.
+    results = batchClusters(request).map((cluster) => {
+      const out = run(cluster);
+      return out === null
+        ? null
+        : out.byteOffset === 0 && out.byteLength === out.buffer.byteLength
+          ? (out.buffer as ArrayBuffer)
+          : out.slice().buffer;
+    });
+  } catch (error) {
+    port.postMessage({ ids, failed: String((error as Error)?.message ?? error) } satisfies CompressFailure);
+    return;
+  }
   const transfer = results.filter((r): r is ArrayBuffer => r !== null);
-  const buffer = event.data.buffer;
-  (self as unknown as Worker).postMessage({ ids, results, buffer } satisfies CompressReply, [...transfer, buffer]);
+  port.postMessage({ ids, results, buffer: request.buffer } satisfies CompressReply, [...transfer, request.buffer]);
+}
+
+// The page starts this worker and lends it to each job by a port (src/lib/compression-threads.ts).
+self.onmessage = (event: MessageEvent<CompressConnect>) => {
+  const port = event.data.connect;
+  port.onmessage = (batch: MessageEvent<CompressRequest>) => void compressBatch(batch.data, port);
 };
+self.postMessage({ type: WORKER_READY });

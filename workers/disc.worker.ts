@@ -5,8 +5,9 @@
  */
 import { exposeApi } from './expose.ts';
 import { DiskImgError } from '../src/core/errors.ts';
-import { checksumsOnThread, type HashName } from '../src/core/iso/checksums.ts';
-import { startHashingThread } from './hash-thread.ts';
+import { checksums, checksumsOnThread, type HashName } from '../src/core/iso/checksums.ts';
+import { wasmHashers } from '../src/core/iso/wasm-hashers.ts';
+import { hashingThreadOn } from './hash-thread.ts';
 import { Disc } from '../src/core/iso/disc.ts';
 import { zipEntries } from '../src/core/iso/extract.ts';
 import { discInfo, type DiscInfo } from '../src/core/iso/info.ts';
@@ -55,13 +56,17 @@ const api = {
   checksums: (
     file: File,
     names: HashName[],
+    /** The page's hashing worker, for this job (undefined: hashed here). */
+    hashPort: MessagePort | undefined,
     onProgress: (done: number, total: number) => void,
   ): Promise<Result<Partial<Record<HashName, string>>>> =>
     attempt(async () => {
-      // Read here, hashed on a thread of its own: each on its own core.
-      const thread = startHashingThread(names);
+      const storage = new BlobStorage(file, file.name);
+      if (!hashPort) return checksums(storage, names, wasmHashers, onProgress);
+      // Read here, hashed on the page's hashing worker: each on its own core.
+      const thread = hashingThreadOn(hashPort, names);
       try {
-        return await checksumsOnThread(new BlobStorage(file, file.name), thread, onProgress);
+        return await checksumsOnThread(storage, thread, onProgress);
       } finally {
         thread.stop();
       }

@@ -105,6 +105,8 @@ export interface ConvertJob {
   /** The output file's name: a VMDK names its extent by it, an OVA its machine. */
   outputName?: string;
   compression: 'none' | CompressionType;
+  /** One port per page compression worker (src/lib/compression-threads.ts), transferred with the job. */
+  compressionPorts?: MessagePort[];
   clusterSize: number;
   compat: '0.10' | '1.1';
   /** qcow2's refcount_bits (16 when not given). */
@@ -139,6 +141,22 @@ function streamOptimizedSettings(job: ConvertJob): Pick<ConvertImageOptions, 'vm
   if ('error' in parsed) throw new DiskImgError('usage', parsed.error);
   // QEMU draws the CID at random and names the extent by the file's base name.
   return { vmdk: { ...parsed.settings, cid: Math.floor(Math.random() * 0x1_0000_0000), extentName: name } };
+}
+
+/**
+ * The job's compression on the page's workers (one port each): a streamOptimized VMDK (alone or
+ * in an OVA) deflates every grain with the pool's 'vmdk' codec, or on this thread without them.
+ */
+function compressorFor(job: ConvertJob, streamOptimized: boolean): BrowserCompressorPool | undefined {
+  const ports = job.compressionPorts ?? [];
+  if (streamOptimized) return ports.length ? new BrowserCompressorPool('vmdk', GRAIN_SIZE, ports) : undefined;
+  if (job.compression === 'none') return undefined;
+  if (!ports.length)
+    throw new DiskImgError(
+      'unsupported',
+      'No compression worker would start in this browser: convert without compression, or reload the page',
+    );
+  return new BrowserCompressorPool(job.compression, job.clusterSize, ports);
 }
 
 /** A File as the engine reads it: small reads (tables, compressed clusters) served from cached 4 MiB blocks. */
@@ -505,15 +523,10 @@ const api = {
     let sink: Sink | undefined;
     let counted: CountingSink | undefined;
     let inner: Sink | undefined;
-    const threads = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2));
     const stream = streamOptimizedSettings(job);
-    // A streamOptimized VMDK (alone or in an OVA) deflates every grain: the pool's 'vmdk' codec.
-    const compressor = stream
-      ? new BrowserCompressorPool('vmdk', GRAIN_SIZE, threads)
-      : job.compression === 'none'
-        ? undefined
-        : new BrowserCompressorPool(job.compression, job.clusterSize, threads);
+    let compressor: BrowserCompressorPool | undefined;
     try {
+      compressor = compressorFor(job, stream !== undefined);
       const opened = await openImage(readerFor(job.file), {
         resolveBacking: resolverFor(job.backing),
         snapshot: job.snapshot,

@@ -1,24 +1,23 @@
-/** The page's hashing thread (hash.worker.ts) behind the engine's HashingThread. */
+/** The page's hashing worker (hash.worker.ts), reached by the port the page lent this job, behind the engine's HashingThread. */
 import type { HashingThread, HashName } from '../src/core/iso/checksums.ts';
 import type { HashReply, HashRequest } from './hash.worker.ts';
 
-export function startHashingThread(names: readonly HashName[]): HashingThread & { stop(): void } {
-  const worker = new Worker(new URL('./hash.worker.ts', import.meta.url), { type: 'module' });
+export function hashingThreadOn(port: MessagePort, names: readonly HashName[]): HashingThread & { stop(): void } {
   // Replies come in the order of the requests that ask for one.
   const waiting: Array<{ resolve(reply: HashReply): void; reject(error: Error): void }> = [];
-  worker.onmessage = (event: MessageEvent<HashReply>) => waiting.shift()?.resolve(event.data);
   let failed: Error | undefined;
-  worker.onerror = (event) => {
-    failed = new Error(`hashing worker failed: ${event.message}`);
+  port.onmessage = (event: MessageEvent<HashReply>) => {
+    if (event.data.type !== 'failed') return waiting.shift()?.resolve(event.data);
+    failed = new Error(`hashing worker failed: ${event.data.message}`);
     for (const w of waiting.splice(0)) w.reject(failed);
   };
   const ask = (request: HashRequest, transfer: Transferable[] = []) =>
     new Promise<HashReply>((resolve, reject) => {
       if (failed) return reject(failed);
       waiting.push({ resolve, reject });
-      worker.postMessage(request, transfer);
+      port.postMessage(request, transfer);
     });
-  worker.postMessage({ type: 'start', names: [...names] } satisfies HashRequest);
+  port.postMessage({ type: 'start', names: [...names] } satisfies HashRequest);
   return {
     async update(chunk) {
       const reply = await ask({ type: 'update', buffer: chunk.buffer as ArrayBuffer, length: chunk.length }, [chunk.buffer as ArrayBuffer]);
@@ -30,6 +29,6 @@ export function startHashingThread(names: readonly HashName[]): HashingThread & 
       if (reply.type !== 'digest') throw new Error('hashing worker: unexpected reply');
       return reply.sums;
     },
-    stop: () => worker.terminate(),
+    stop: () => port.close(),
   };
 }

@@ -1,6 +1,7 @@
 /** One conversion at a time: its settings, and the job (progress, cancel, delivery) of file-job.svelte.ts. */
 import type { ImageSource } from '../../workers/engine.worker.ts';
 import { azureDiskSize, DESTINATION_OUTPUTS, type Destination, type PageFormat } from './destinations.ts';
+import { compressionPorts, warmCompressionThreads } from './compression-threads.ts';
 import { FileJob, withOutput, type JobOutcome } from './file-job.svelte.ts';
 import { changedOptions } from './format-options.ts';
 import { outputName, qcow2Features, type ConvertSettings } from './outputs.ts';
@@ -61,6 +62,8 @@ export class Converter extends FileJob<ConvertedExtra> {
     snapshot?: { id: string; name: string },
     inputHandles: FileSystemFileHandle[] = [],
   ): Promise<void> {
+    // The compression workers start while the job is measured and its output chosen.
+    warmCompressionThreads();
     const { file, backing, passphrase, ovaDisk } = source;
     const name = outputName(file.name, this.settings.outputFormat, snapshot?.name);
     const settings = $state.snapshot(this.settings);
@@ -94,7 +97,8 @@ export class Converter extends FileJob<ConvertedExtra> {
         const measured = await api.measure(job);
         return { size: measured.ok ? measured.value : 0, exact: measured.ok && settings.outputFormat === 'raw' };
       },
-      work: (api, output, onProgress) => api.convert(withOutput({ ...job, output }), onProgress),
+      work: async (api, output, onProgress) =>
+        api.convert(withOutput({ ...job, output, compressionPorts: await compressionPorts() }), onProgress),
       extra: { format: settings.outputFormat, destination, inputSize: file.size + backing.reduce((sum, other) => sum + other.size, 0) },
     });
   }

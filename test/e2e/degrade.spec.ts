@@ -148,3 +148,45 @@ for (const missing of MISSING) {
     if (missing.worker) expect(patched.join(' ')).toMatch(/engine\.worker.*disc\.worker|disc\.worker.*engine\.worker/);
   });
 }
+
+/** A helper worker's script that fails as it loads (blocked, or broken in this browser). */
+async function breakWorker(page: Page, name: 'compress' | 'hash'): Promise<string[]> {
+  const broken: string[] = [];
+  await page.route(new RegExp(`/assets/${name}\\.worker[\\w.-]*\\.js$`), async (route) => {
+    broken.push(new URL(route.request().url()).pathname);
+    await route.fulfill({ contentType: 'text/javascript', body: 'throw new Error("this worker does not start here");' });
+  });
+  return broken;
+}
+
+test('without compression workers, a compressed conversion says so and a plain one still works', async ({ page }) => {
+  const broken = await breakWorker(page, 'compress');
+  // The output is downloaded (headless Chromium cannot show the save picker).
+  await page.addInitScript('delete window.showSaveFilePicker;');
+  await page.goto('/');
+  await page.getByLabel('Open disk image').setInputFiles(raw);
+  await expect(page.getByTestId('format')).toBeVisible();
+  await page.getByLabel('Output format').selectOption('qcow2');
+  await page.getByLabel('Compression').selectOption('zlib');
+  await page.getByRole('button', { name: 'Convert' }).click();
+  await expect(page.getByRole('alert')).toContainText('No compression worker would start in this browser');
+  expect(broken.length).toBeGreaterThan(0);
+  await page.getByLabel('Compression').selectOption('none');
+  const downloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Convert' }).click();
+  const output = join(dir, 'no-compression-workers.qcow2');
+  await (await downloading).saveAs(output);
+  await expect(page.getByTestId('outcome')).toContainText('was downloaded');
+  expect(spawnSync('qemu-img', ['compare', raw, output], { encoding: 'utf8' }).stdout).toBe('Images are identical.\n');
+});
+
+test('without a hashing worker, checksums are computed on the disc worker, and match sha256sum', async ({ page }) => {
+  const broken = await breakWorker(page, 'hash');
+  await page.goto('/');
+  await page.getByLabel('Open disk image').setInputFiles(iso);
+  await expect(page.getByTestId('disc-label')).toHaveText('DEGRADE');
+  await page.getByRole('button', { name: 'Compute SHA-256', exact: true }).click();
+  const expected = execFileSync('sha256sum', [iso], { encoding: 'utf8' }).split(' ')[0];
+  await expect(page.getByTestId('checksums')).toContainText(expected);
+  expect(broken.length).toBeGreaterThan(0);
+});
