@@ -81,6 +81,9 @@ export const page = {
        if (!Array.isArray(transfer) || !transfer.some((t) => t instanceof MessagePort)) return post.call(this, message, transfer);
        setTimeout(() => post.call(this, message, transfer), 1000);
      };`,
+  /** True once the page's service worker is active, or where there is no service worker container. */
+  serviceWorkerSettled: `const c = navigator.serviceWorker;
+     return !c || c.getRegistration().then((r) => !!(r && r.active), () => true);`,
   watchViolations: `window.__violations = []; document.addEventListener('securitypolicyviolation', (e) => window.__violations.push('csp: ' + e.blockedURI)); return true;`,
 };
 
@@ -97,6 +100,10 @@ export interface JobResult {
 /** Opens the app fresh (English), with files in the opener. */
 export async function openApp(driver: Driver, origin: string, files: string[], ready: string): Promise<void> {
   await driver.open(`${origin}/`);
+  // The first visit installs the app's service worker; reloading before it is active left
+  // WebKitGTK 2.50's stuck 'installing' for good in 2 of 5 sessions (0 of 5 without the reload),
+  // and with it the stream rung. Where a window has none, this gives up after a few seconds.
+  await waitFor(driver, page.serviceWorkerSettled, 'the service worker', 10_000).catch(() => {});
   await driver.script(`localStorage.setItem('diskimg.lang', 'en'); return true;`);
   await driver.open(`${origin}/`);
   await waitFor(driver, `return document.querySelector('input[type=file]') !== null;`, 'the file input');
@@ -294,14 +301,7 @@ export const SPARSE_JOB_PROCESS_LIMIT_MIB = 1024;
  * download buffering, measured in the README, dominates), and the largest browser process must stay
  * under SPARSE_JOB_PROCESS_LIMIT_MIB.
  */
-export async function sparseJob(
-  driver: Driver,
-  origin: string,
-  dir: string,
-  mebibytes: number,
-  /** Where the bound is not yet shown to hold (WebKit: see run.ts), the figure is only printed. */
-  bounded = true,
-): Promise<JobResult> {
+export async function sparseJob(driver: Driver, origin: string, dir: string, mebibytes: number): Promise<JobResult> {
   const input = join(dir, `sparse-${mebibytes}.img`);
   if (!existsSync(input)) {
     const fd = openSync(input, 'w');
@@ -316,7 +316,7 @@ export async function sparseJob(
   await openApp(driver, origin, [input], 'format');
   const job = await convert(driver, { format: 'qcow2', compression: 'none' }, `sparse-${mebibytes}.qcow2`, 600_000);
   expectSame(input, job.file);
-  if (bounded && (job.peakProcessMiB ?? 0) > SPARSE_JOB_PROCESS_LIMIT_MIB)
+  if ((job.peakProcessMiB ?? 0) > SPARSE_JOB_PROCESS_LIMIT_MIB)
     throw new Error(
       `${driver.name}: converting a ${mebibytes} MiB input took a browser process to ${job.peakProcessMiB} MiB (limit ${SPARSE_JOB_PROCESS_LIMIT_MIB} MiB)`,
     );

@@ -42,6 +42,9 @@ async function readAll(storage: BlobStorage, reads: Array<[number, number]>, con
 
 /** A Blob whose stream misbehaves; its slices are a real Blob's. */
 class FaultyStreamBlob extends Blob {
+  /** How many of these streams were cancelled. */
+  static cancelled = 0;
+
   constructor(
     parts: BlobPart[],
     private readonly fault: 'stall' | 'error' | 'not-bytes',
@@ -57,7 +60,10 @@ class FaultyStreamBlob extends Blob {
     const fault = this.fault;
     // A default (not byte) stream, as some browsers' Blobs give: it has no BYOB reader.
     if (fault === 'not-bytes')
-      return new ReadableStream({ pull: (controller) => controller.close() }) as ReadableStream<Uint8Array<ArrayBuffer>>;
+      return new ReadableStream({
+        pull: (controller) => controller.close(),
+        cancel: () => void FaultyStreamBlob.cancelled++,
+      }) as ReadableStream<Uint8Array<ArrayBuffer>>;
     return new ReadableStream({
       type: 'bytes',
       pull: () => (fault === 'stall' ? new Promise<void>(() => {}) : Promise.reject(new DOMException('file changed', 'NotReadableError'))),
@@ -106,13 +112,16 @@ describe('blob storage read through its stream', () => {
     expect(storage.fellBackToSlices).toBe(true);
   });
 
-  it('a Blob whose stream has no BYOB reader is read by slices', async () => {
+  it('a Blob whose stream has no BYOB reader is read by slices, and that stream is cancelled', async () => {
+    // WebKit's: such a stream reads the whole Blob into memory unless it is cancelled.
     const storage = new BlobStorage(new FaultyStreamBlob([bytes], 'not-bytes'), 'plain.raw');
+    const before = FaultyStreamBlob.cancelled;
     await readAll(storage, [
       [0, 2 << 20],
       [2 << 20, 65536],
     ]);
     expect(storage.fellBackToSlices).toBe(true);
+    expect(FaultyStreamBlob.cancelled - before).toBe(1);
   });
 
   it('a stream that fails says which file and where', async () => {

@@ -133,7 +133,17 @@ export class BlobStorage implements Storage {
 
   private restart(offset: number): void {
     this.stop();
-    this.reader = this.blob.slice(offset).stream().getReader({ mode: 'byob' });
+    const stream = this.blob.slice(offset).stream();
+    try {
+      this.reader = stream.getReader({ mode: 'byob' });
+    } catch (error) {
+      // WebKit's Blob streams are not byte streams, and one starts reading as soon as it is made,
+      // with no back-pressure: left alone, it pulled the rest of a 2 GiB File into the page's
+      // memory while the job read it again by slices (WebKitGTK 2.50: its web process grew by
+      // 0.7 GiB in 3 s with nothing reading; cancelled at once, by nothing).
+      void stream.cancel().catch(() => undefined);
+      throw error;
+    }
     this.streamAt = offset;
   }
 
