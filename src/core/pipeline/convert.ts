@@ -91,8 +91,11 @@ export async function convertToRaw(image: DiskImage, sink: Sink, options: Conver
       throwIfAborted(options.signal);
       if (piece.bytes === null) {
         if (!sparse) {
+          // A hole can be most of the disk (a download of a 16 GiB sparse disk): progress as it goes.
           for (let at = 0; at < piece.length; at += zeros!.length) {
-            await sink.write(piece.offset + at, zeros!.subarray(0, Math.min(zeros!.length, piece.length - at)));
+            const length = Math.min(zeros!.length, piece.length - at);
+            await sink.write(piece.offset + at, zeros!.subarray(0, length));
+            options.onProgress?.(done + at + length, total);
           }
         }
       } else if (sink.concurrent) {
