@@ -17,7 +17,9 @@ self.addEventListener('message', (event) => {
     message.ack.close();
   } else if (message?.type === 'diskimg-download-abort') {
     const entry = downloads.get(message.id);
-    if (entry) entry.fail(message.reason);
+    // The page gives up on a download it never heard start, but the worker's word that it started
+    // can reach the page late (WebKit, a busy machine): a download already taken goes on.
+    if (entry && !(message.reason === 'unheard' && entry.controller)) entry.fail(message.reason);
   }
 });
 const tell = (message) => self.clients.matchAll({ includeUncontrolled: true, type: 'window' }).then((all) => all.forEach((c) => c.postMessage(message)));

@@ -103,8 +103,10 @@ export async function openStreamDownload(name: string, size?: number): Promise<S
       next = () => {
         const way = ways.shift();
         if (!way) {
+          // The worker ends the job unless the browser did take the download (its word can be
+          // late): the ping and the listener stay until the job ends either way.
           worker.postMessage({ type: 'diskimg-download-abort', id, reason: 'unheard' });
-          return stop();
+          return;
         }
         way();
         unheard = setTimeout(next, ways.length ? 2000 : 10_000);

@@ -98,3 +98,41 @@ test('a download the browser never takes fails the job with that reason, instead
   await expect(page.getByRole('alert')).toContainText('The browser did not start the download', { timeout: 30_000 });
   await expect(page.getByRole('button', { name: 'Convert' })).toBeEnabled();
 });
+
+test('a download the browser took goes on when the page hears of it late, past its patience', async ({ page }) => {
+  await withoutPicker(page, true);
+  // The worker's word that the download started never reaches the page (in WebKit on a busy
+  // machine it came after the page's 12 s): the page gives up and says so to the worker, which
+  // must keep a download the browser holds.
+  await page.addInitScript(() => {
+    const listen = ServiceWorkerContainer.prototype.addEventListener;
+    ServiceWorkerContainer.prototype.addEventListener = function (
+      this: ServiceWorkerContainer,
+      type: string,
+      listener: unknown,
+      options?: unknown,
+    ) {
+      const inner = listener as (event: MessageEvent) => void;
+      const filtered = (event: Event) => {
+        if ((event as MessageEvent).data?.type !== 'diskimg-download-fetch') inner(event as MessageEvent);
+      };
+      return listen.call(this, type, type === 'message' ? filtered : (listener as EventListener), options as boolean);
+    } as typeof ServiceWorkerContainer.prototype.addEventListener;
+  });
+  await open(page, sparse('heard-late.qcow2', '16G'));
+  await page.getByLabel('Output format').selectOption('raw');
+  const downloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Convert' }).click();
+  await expect(page.getByTestId('route')).toHaveAttribute('data-rung', 'stream');
+  const download = await downloading;
+  const progress = page.getByTestId('progress-text');
+  await expect(progress).toContainText('MB/s');
+  // Past the page's patience (2 s for the link, then 10 s for the frame): still converting.
+  await page.waitForTimeout(15_000);
+  await expect(page.getByRole('alert')).toHaveCount(0);
+  const before = await progress.textContent();
+  await expect(progress).not.toHaveText(before ?? '');
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await expect(page.getByTestId('outcome')).toHaveText('Cancelled: nothing was saved');
+  expect(await download.failure()).not.toBeNull();
+});
