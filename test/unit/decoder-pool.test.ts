@@ -107,6 +107,15 @@ describe('decoding on a pool', () => {
     expect(batches.length).toBeGreaterThan(0);
   });
 
+  it('fails a cluster still waiting when the pool is closed, and refuses later ones', async () => {
+    batches = [];
+    pool = new DecoderPool(1, inProcessThreads(), () => {}); // part-filled batches never go out
+    const waiting = pool.decode('zlib', new Uint8Array(8), new Uint8Array(65536));
+    await pool.close();
+    await expect(waiting).rejects.toThrow('the decoding threads were closed');
+    await expect(pool.decode('zlib', new Uint8Array(8), new Uint8Array(65536))).rejects.toThrow('closed');
+  });
+
   it('fails the read, not hangs, when a thread dies', async () => {
     batches = [];
     pool = new DecoderPool(2, inProcessThreads(new Error('decoding worker failed: out of memory')), (flush) => setTimeout(flush, 0));

@@ -175,9 +175,10 @@ export class DecoderPool {
     this.threads[index].post({ ids, codecs: batch.map((job) => job.codec), input, inputLengths, output, outputLengths });
   }
 
+  /** Ends the threads; a cluster still waiting for one fails rather than waits forever. */
   async close(): Promise<void> {
     await Promise.all(this.threads.map((thread) => thread.terminate()));
-    this.threads = [];
+    this.fail(new Error('the decoding threads were closed'));
   }
 }
 
