@@ -4,14 +4,15 @@
  * interleaved. Also times merely reading the input in the page, the ceiling for plain copies.
  *
  *   npm run bench:browser -- [--size-gib 2] [--reps 3] [--dir /tmp/diskimg-bench] [--only REGEX]
- *                            [--port 4174] [--checksum-mb 500] [--engines no]
+ *                            [--port 4174] [--checksum-mb 500] [--engines no] [--download yes]
  *
  * The checksum job ('SHA-256') times the page's SHA-256 of the input's first --checksum-mb MB,
  * from the click to the hash on screen, beside sha256sum of the same file. --engines no leaves out
- * the other browsers' run (bench/engines.ts) at the end.
+ * the other browsers' run (bench/engines.ts) at the end. --download yes also times each conversion
+ * to its download complete (the file whole in the downloads folder), and prints that ratio too.
  */
 import { spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, openSync, rmSync, statSync } from 'node:fs';
+import { existsSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { samplePeak } from '../test/support/renderer-memory.ts';
 import { startApp } from './browser-app.ts';
@@ -28,6 +29,7 @@ if (!existsSync(input)) throw new Error(`run npm run bench -- --size-gib ${sizeG
 const bytes = statSync(input).size;
 const PORT = Number(option('port', '4174'));
 const checksumBytes = Number(option('checksum-mb', '500')) * 1e6;
+const timeDownload = option('download', 'no') === 'yes';
 
 const app = await startApp(PORT, ['--js-flags=--expose-gc']);
 const { page, open } = app;
@@ -58,6 +60,25 @@ async function leftoversRemoved(): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+/**
+ * CPU seconds (user + system) used so far by the browser's processes of this profile: on this
+ * shared VM the wall time of a job swings with the other sessions' load, its CPU time much less.
+ */
+function browserCpuSeconds(): number {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(app.profileDir)) continue;
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return ticks / 100; // USER_HZ
+}
+
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const listed = (v: number[]) => v.map((t) => t.toFixed(2)).join(' ') + ' s';
 
@@ -78,12 +99,20 @@ async function browserConvert(file: string, format: 'qcow2' | 'raw', compression
       observer.disconnect();
     }).observe(document.body, { childList: true, subtree: true });
   })()`);
+  const cpuBefore = browserCpuSeconds();
   await page.getByRole('button', { name: 'Convert' }).click();
   await page.getByTestId('outcome').waitFor({ timeout: 1_800_000 });
+  cpuSeconds.push(browserCpuSeconds() - cpuBefore);
   const times = (await page.evaluate('window.benchTimes')) as { click: number; outcome: number };
   const seconds = (times.outcome - times.click) / 1000;
   peakMiB = Math.max(peakMiB, memory.stop());
-  await (await downloading).cancel();
+  const download = await downloading;
+  if (timeDownload) {
+    // path() settles once the file is whole in the downloads folder (a Playwright round trip late: never early).
+    await download.path();
+    downloadSeconds.push(((await page.evaluate('performance.now()')) as number) / 1000 - times.click / 1000);
+    await download.delete();
+  } else await download.cancel();
   // The staged output stays in OPFS until the next job: its size is the file's.
   lastSize = (await page.evaluate(`(async () => {
     let size = 0;
@@ -95,6 +124,10 @@ async function browserConvert(file: string, format: 'qcow2' | 'raw', compression
 }
 
 let lastSize = 0;
+/** The current job's times to the download complete (--download yes). */
+let downloadSeconds: number[] = [];
+/** The current job's CPU seconds in the browser, click to outcome. */
+let cpuSeconds: number[] = [];
 /** The renderer's peak resident memory over the current job's runs. */
 let peakMiB = 0;
 let qemuSize = 0;
@@ -342,10 +375,10 @@ const jobs = [
 ];
 
 try {
-  // The ceiling of a plain conversion is the fastest of these ways to merely read the input (not
-  // needed when only the checksum runs).
+  // The ceiling of a plain conversion is the fastest of these ways to merely read the input (only
+  // the plain raw→qcow2 job prints it).
   let read = Infinity;
-  const converting = jobs.some((job) => !only || only.test(job.name));
+  const converting = !only || only.test('raw→qcow2');
   for (const [chunk, inFlight] of converting
     ? [
         [4, 4],
@@ -377,6 +410,8 @@ try {
     // within minutes, so a read timed before all jobs is not quite the same machine.
     const besideReads: number[] = [];
     const bareCopies: number[] = [];
+    downloadSeconds = [];
+    cpuSeconds = [];
     for (let i = 0; i < reps; i++) {
       warm(file);
       theirs.push(qemu([...job.qemu, file]));
@@ -395,6 +430,9 @@ try {
       `${job.name.padEnd(16)} qemu-img ${(bytes / 1e6 / tq).toFixed(0).padStart(5)} MB/s  browser ${(bytes / 1e6 / to).toFixed(0).padStart(5)} MB/s  ratio ${(tq / to).toFixed(2)}` +
         `  renderer peak ${peakMiB.toFixed(0)} MiB` +
         (job.format === 'qcow2' ? `  size ${((lastSize / qemuSize - 1) * 100).toFixed(2)} % vs qemu-img` : '') +
+        `\n  rep by rep: qemu-img ${listed(theirs)}, page to the output complete ${listed(ours)}` +
+        (timeDownload ? `, to the download complete ${listed(downloadSeconds)} (ratio ${(tq / median(downloadSeconds)).toFixed(2)})` : '') +
+        `; the browser's CPU to the output complete ${listed(cpuSeconds)}` +
         (job.name === 'raw→qcow2'
           ? `\n  rep by rep: conversion ${listed(ours)}, reading alone (one BYOB stream) ${listed(besideReads)}, bare copy (read, zero test, write; no engine) ${listed(bareCopies)}` +
             `\n  of the conversion's time, reading alone takes ${(median(besideReads) / to).toFixed(2)} (the fastest way above: ${(read / to).toFixed(2)}), a bare copy ${(median(bareCopies) / to).toFixed(2)}`

@@ -7,7 +7,7 @@
  *   npm run profile:browser -- <input file> [--format qcow2|raw] [--compression none|zlib|zstd] [--window 1500] [--top 15]
  *
  * Workers are reached through the page's DevTools session (auto-attach, messages relayed through
- * Target.sendMessageToTarget): Playwright's sessions speak to pages only.
+ * Target.sendMessageToTarget): Playwright's sessions speak to pages only. --port N serves the app on N (4178).
  */
 import type { CDPSession } from '@playwright/test';
 import { startApp } from './browser-app.ts';
@@ -23,7 +23,7 @@ const format = option('format', 'qcow2');
 const compression = option('compression', 'none');
 const top = Number(option('top', '15'));
 const windowMs = Number(option('window', '1500'));
-const PORT = 4178;
+const PORT = Number(option('port', '4178'));
 
 interface ProfileNode {
   id: number;

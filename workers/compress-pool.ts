@@ -1,9 +1,9 @@
 /**
- * The page's compression threads (compress.worker.ts) behind the engine's CompressorPool: the page
- * starts them and lends each job one port per thread (src/lib/compression-threads.ts).
+ * The page's codec threads (codec.worker.ts) behind the engine's CompressorPool: the page
+ * starts them and lends each job one port per thread (src/lib/codec-threads.ts).
  */
 import { CompressorPool, type CompressReply, type PoolCodec } from '../src/core/codecs/compressor-pool.ts';
-import type { CompressFailure, CompressRequest } from './compress.worker.ts';
+import type { CodecFailure, CompressRequest } from './codec.worker.ts';
 
 export class BrowserCompressorPool extends CompressorPool {
   constructor(type: PoolCodec, clusterSize: number, ports: MessagePort[]) {
@@ -12,7 +12,7 @@ export class BrowserCompressorPool extends CompressorPool {
       ports.length,
       (onReply, onError) => {
         const port = ports[next++];
-        port.onmessage = (event: MessageEvent<CompressReply | CompressFailure>) => {
+        port.onmessage = (event: MessageEvent<CompressReply | CodecFailure>) => {
           if ('failed' in event.data) onError(new Error(`compression worker failed: ${event.data.failed}`));
           else onReply(event.data);
         };

@@ -22,6 +22,7 @@ import { CachedStorage } from '../src/core/storage/cached.ts';
 import { BlobStorage } from '../src/core/storage/blob.ts';
 import type { Storage } from '../src/core/storage/storage.ts';
 import { BrowserCompressorPool } from './compress-pool.ts';
+import { BrowserDecoderPool } from './decode-pool.ts';
 import { conversionDecoders, loadZstdDecoderFor } from './decoders.ts';
 import { measureOutput } from '../src/core/pipeline/measure.ts';
 import { dataEnd, resizedImage } from '../src/core/pipeline/resized.ts';
@@ -105,8 +106,10 @@ export interface ConvertJob {
   /** The output file's name: a VMDK names its extent by it, an OVA its machine. */
   outputName?: string;
   compression: 'none' | CompressionType;
-  /** One port per page compression worker (src/lib/compression-threads.ts), transferred with the job. */
+  /** One port per page codec worker (src/lib/codec-threads.ts) for compressing, transferred with the job. */
   compressionPorts?: MessagePort[];
+  /** Another port per codec worker, for decoding compressed clusters; without them this thread decodes. */
+  decodingPorts?: MessagePort[];
   clusterSize: number;
   compat: '0.10' | '1.1';
   /** qcow2's refcount_bits (16 when not given). */
@@ -525,6 +528,9 @@ const api = {
     let inner: Sink | undefined;
     const stream = streamOptimizedSettings(job);
     let compressor: BrowserCompressorPool | undefined;
+    // Compressed clusters are decoded on the page's codec threads while this thread reads the next
+    // clusters and writes the decoded ones; without them (none would start), on this thread.
+    const decoding = job.decodingPorts?.length ? new BrowserDecoderPool(job.decodingPorts) : undefined;
     try {
       compressor = compressorFor(job, stream !== undefined);
       const opened = await openImage(readerFor(job.file), {
@@ -532,9 +538,9 @@ const api = {
         snapshot: job.snapshot,
         passphrase: job.passphrase,
         ovaDisk: job.ovaDisk,
-        decoders: conversionDecoders,
+        decoders: decoding?.decoders ?? conversionDecoders,
       });
-      await loadZstdDecoderFor(opened);
+      if (!decoding) await loadZstdDecoderFor(opened);
       // A shrink that would cut off data is refused here, before the output is opened.
       const image = job.newSize === undefined ? opened : await resizedImage(opened, job.newSize);
       inner = await openOutputSink(job.output).catch((error: unknown) => {
@@ -580,6 +586,9 @@ const api = {
       return { ok: false, error: serialize(error) };
     } finally {
       await compressor?.close();
+      await decoding?.close();
+      // Lines this job did not use (no compression): the codec workers let go of their ends.
+      for (const port of job.compressionPorts ?? []) port.close();
     }
   },
 };

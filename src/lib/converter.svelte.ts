@@ -1,7 +1,7 @@
 /** One conversion at a time: its settings, and the job (progress, cancel, delivery) of file-job.svelte.ts. */
 import type { ImageSource } from '../../workers/engine.worker.ts';
 import { azureDiskSize, DESTINATION_OUTPUTS, type Destination, type PageFormat } from './destinations.ts';
-import { compressionPorts, warmCompressionThreads } from './compression-threads.ts';
+import { codecPorts, warmCodecThreads } from './codec-threads.ts';
 import { FileJob, withOutput, type JobOutcome } from './file-job.svelte.ts';
 import { changedOptions } from './format-options.ts';
 import { outputName, qcow2Features, type ConvertSettings } from './outputs.ts';
@@ -62,8 +62,8 @@ export class Converter extends FileJob<ConvertedExtra> {
     snapshot?: { id: string; name: string },
     inputHandles: FileSystemFileHandle[] = [],
   ): Promise<void> {
-    // The compression workers start while the job is measured and its output chosen.
-    warmCompressionThreads();
+    // The codec workers start while the job is measured and its output chosen.
+    warmCodecThreads();
     const { file, backing, passphrase, ovaDisk } = source;
     const name = outputName(file.name, this.settings.outputFormat, snapshot?.name);
     const settings = $state.snapshot(this.settings);
@@ -97,8 +97,7 @@ export class Converter extends FileJob<ConvertedExtra> {
         const measured = await api.measure(job);
         return { size: measured.ok ? measured.value : 0, exact: measured.ok && settings.outputFormat === 'raw' };
       },
-      work: async (api, output, onProgress) =>
-        api.convert(withOutput({ ...job, output, compressionPorts: await compressionPorts() }), onProgress),
+      work: async (api, output, onProgress) => api.convert(withOutput({ ...job, output, ...(await codecPorts()) }), onProgress),
       extra: { format: settings.outputFormat, destination, inputSize: file.size + backing.reduce((sum, other) => sum + other.size, 0) },
     });
   }

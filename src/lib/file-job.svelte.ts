@@ -41,9 +41,15 @@ export interface JobPlan<Extra extends object> {
   extra: Extra;
 }
 
-/** A payload for the worker with its output: a streamed download's port and the compression workers' are transferred, never copied. */
-export const withOutput = <T extends { output: OutputTarget; compressionPorts?: MessagePort[] }>(payload: T): T =>
-  Comlink.transfer(payload, [...(payload.output.kind === 'stream' ? [payload.output.port] : []), ...(payload.compressionPorts ?? [])]);
+/** A payload for the worker with its output: a streamed download's port and the codec workers' are transferred, never copied. */
+export const withOutput = <T extends { output: OutputTarget; compressionPorts?: MessagePort[]; decodingPorts?: MessagePort[] }>(
+  payload: T,
+): T =>
+  Comlink.transfer(payload, [
+    ...(payload.output.kind === 'stream' ? [payload.output.port] : []),
+    ...(payload.compressionPorts ?? []),
+    ...(payload.decodingPorts ?? []),
+  ]);
 
 /** Time left is shown once this much has passed and this much is done (or, on a slow start, after the longer wait). */
 const ESTIMATE_AFTER_SECONDS = 1;

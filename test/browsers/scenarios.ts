@@ -1,7 +1,8 @@
 /**
  * What every engine must do, through the page as a user does it: inspect a qcow2 chain, convert
- * qcow2→raw and raw→qcow2 with zlib and with zstd (each output checked by qemu-img), inspect an
- * ISO, and make no request to another origin. Each conversion records the rung the page took.
+ * qcow2→raw and raw→qcow2 with zlib and with zstd, and qemu-img's zlib and zstd qcow2 back to raw
+ * (their clusters decoded on the page's codec workers; each output checked by qemu-img), inspect
+ * an ISO, and make no request to another origin. Each conversion records the rung the page took.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
@@ -226,6 +227,14 @@ export async function runScenarios(driver: Driver, origin: string, fx: Fixtures,
       copyFileSync(fx.raw, input);
       await openApp(driver, origin, [input], 'format');
       const job = await convert(driver, { format: 'qcow2', compression }, `disk-${compression}.qcow2`);
+      expectSame(fx.raw, job.file);
+      results.push(job);
+    });
+    await step(`qcow2 with ${compression} clusters to raw`, async () => {
+      const input = join(fx.dir, `qemu-${compression}.qcow2`);
+      execFileSync('qemu-img', ['convert', '-q', '-c', '-o', `compression_type=${compression}`, '-f', 'raw', '-O', 'qcow2', fx.raw, input]);
+      await openApp(driver, origin, [input], 'format');
+      const job = await convert(driver, { format: 'raw' }, `qemu-${compression}.raw`);
       expectSame(fx.raw, job.file);
       results.push(job);
     });

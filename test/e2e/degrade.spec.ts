@@ -150,7 +150,7 @@ for (const missing of MISSING) {
 }
 
 /** A helper worker's script that fails as it loads (blocked, or broken in this browser). */
-async function breakWorker(page: Page, name: 'compress' | 'hash'): Promise<string[]> {
+async function breakWorker(page: Page, name: 'codec' | 'hash'): Promise<string[]> {
   const broken: string[] = [];
   await page.route(new RegExp(`/assets/${name}\\.worker[\\w.-]*\\.js$`), async (route) => {
     broken.push(new URL(route.request().url()).pathname);
@@ -159,8 +159,8 @@ async function breakWorker(page: Page, name: 'compress' | 'hash'): Promise<strin
   return broken;
 }
 
-test('without compression workers, a compressed conversion says so and a plain one still works', async ({ page }) => {
-  const broken = await breakWorker(page, 'compress');
+test('without codec workers, a compressed conversion says so and a plain one still works', async ({ page }) => {
+  const broken = await breakWorker(page, 'codec');
   // The output is downloaded (headless Chromium cannot show the save picker).
   await page.addInitScript('delete window.showSaveFilePicker;');
   await page.goto('/');

@@ -91,6 +91,18 @@ describe('cached storage', () => {
     ]) {
       expect(Buffer.from(await cached.read(offset, length)).equals(expected(offset, length))).toBe(true);
     }
+    // readShared gives the same bytes, as views of the cached blocks where a read fits in one.
+    for (const [offset, length] of [
+      [100, 3000],
+      [(1 << 16) - 10, 20],
+      [bytes.length - 5, 50],
+      [0, 1 << 20],
+    ]) {
+      expect(Buffer.from(await cached.readShared(offset, length)).equals(expected(offset, length))).toBe(true);
+    }
+    const inBlock = await cached.readShared(1 << 16, 4096);
+    expect(inBlock.byteLength).toBe(4096);
+    expect(inBlock.buffer.byteLength).toBe(1 << 16); // a view of the block, not a copy
     // Sequential small reads cost one inner read per block.
     reads = 0;
     const fresh = new CachedStorage(counted, 1 << 16, 4);

@@ -10,6 +10,11 @@ export interface Storage {
   /** Reads into `target` (zero-filled past the end), where the platform can avoid a new buffer. */
   readInto?(offset: number, target: Uint8Array): Promise<void>;
   /**
+   * The same bytes as read(), but maybe a view of a buffer the storage keeps, where it has them
+   * (no new buffer, no copy): the caller only reads them, never writes to them.
+   */
+  readShared?(offset: number, length: number): Promise<Uint8Array>;
+  /**
    * Buffers this storage fills fastest, where that differs from any Uint8Array: a Node file is
    * read several times faster into page-aligned memory (the kernel's copy slows down on a
    * destination that is not cache-line aligned, and large Uint8Arrays are 16 bytes off).

@@ -383,7 +383,10 @@ export class Qcow2Layer implements Layer {
   private async decompressCluster(extent: Extent, into?: Uint8Array): Promise<Uint8Array> {
     const hostOffset = extent.hostOffset!;
     if (this.lastCluster?.hostOffset === hostOffset) return this.lastCluster.bytes;
-    const input = await this.storage.read(hostOffset, extent.compressedLength!);
+    // Only read (the decoders copy it where they need it): a view of a cached block will do.
+    const storage = this.storage;
+    const length = extent.compressedLength!;
+    const input = await (storage.readShared ? storage.readShared(hostOffset, length) : storage.read(hostOffset, length));
     const out = into ?? new Uint8Array(this.header.clusterSize);
     this.decoders ??= portableDecoders();
     const decoded = await this.decoders[this.header.compressionType](input, out);

@@ -1,6 +1,8 @@
 /**
- * One compression thread for the browser: pako deflate with QEMU's parameters, or zstd level 3
- * in WASM. Clusters arrive and leave in batches (a message per cluster costs too much).
+ * One codec thread for the browser, lent to jobs by the page (src/lib/codec-threads.ts): it
+ * compresses clusters (pako deflate with QEMU's parameters, or zstd level 3 in WASM) and decodes
+ * compressed qcow2 clusters (pako's raw inflate, libzstd in WASM). Clusters arrive and leave in
+ * batches (a message per cluster costs too much).
  */
 import { init as initZstd } from '@bokuweb/zstd-wasm';
 import { Module } from 'zstd-wasm-module';
@@ -13,6 +15,9 @@ import {
   type ZstdEncode,
 } from '../src/core/codecs/compress.ts';
 import type { PoolCodec } from '../src/core/codecs/compressor-pool.ts';
+import { portableDecoders } from '../src/core/codecs/decoders.ts';
+import { decodeBatch, type DecodeRequest, type ThreadDecoders } from '../src/core/codecs/decoder-pool.ts';
+import { wasmZstdDecoder } from '../src/core/codecs/zstd-wasm-decoder.ts';
 import { vmdkGrainDeflater } from '../src/core/formats/vmdk/write/grain-deflate.ts';
 import { WORKER_READY } from './expose.ts';
 
@@ -22,12 +27,12 @@ export interface CompressRequest extends CompressBatch {
 }
 
 /** A message on the worker's own scope: a job's port, over which its batches come and go. */
-export interface CompressConnect {
+export interface CodecConnect {
   connect: MessagePort;
 }
 
-/** A batch the worker could not compress: the engine fails the job with this. */
-export interface CompressFailure {
+/** A batch the worker could not compress or decode: the engine fails the job with this. */
+export interface CodecFailure {
   ids: number[];
   failed: string;
 }
@@ -91,16 +96,47 @@ async function compressBatch(request: CompressRequest, port: MessagePort): Promi
           : out.slice().buffer;
     });
   } catch (error) {
-    port.postMessage({ ids, failed: String((error as Error)?.message ?? error) } satisfies CompressFailure);
+    port.postMessage({ ids, failed: String((error as Error)?.message ?? error) } satisfies CodecFailure);
     return;
   }
   const transfer = results.filter((r): r is ArrayBuffer => r !== null);
   port.postMessage({ ids, results, buffer: request.buffer } satisfies CompressReply, [...transfer, request.buffer]);
 }
 
-// The page starts this worker and lends it to each job by a port (src/lib/compression-threads.ts).
-self.onmessage = (event: MessageEvent<CompressConnect>) => {
+const portable = portableDecoders();
+/** The decoders for the thread's life: pako's raw inflate keeps one state, libzstd one context and fixed buffers. */
+let decoders: ThreadDecoders = {
+  zlib: { name: 'zlib: pako inflate', decode: portable.zlib },
+  zstd: { name: 'zstd: fzstd', decode: portable.zstd },
+};
+let zstdLoaded: Promise<void> | undefined;
+
+/** libzstd in WASM, loaded with the first zstd batch (fzstd took 3 times as long); where it will not load, fzstd stays. */
+function loadZstdDecoder(): Promise<void> {
+  zstdLoaded ??= initZstd().then(
+    () => void (decoders = { ...decoders, zstd: { name: 'zstd: libzstd (WASM)', decode: wasmZstdDecoder(Module, portable.zstd) } }),
+    () => {},
+  );
+  return zstdLoaded;
+}
+
+async function decodeClusters(request: DecodeRequest, port: MessagePort): Promise<void> {
+  if (request.codecs.includes('zstd')) await loadZstdDecoder();
+  let reply;
+  try {
+    reply = decodeBatch(request, decoders);
+  } catch (error) {
+    port.postMessage({ ids: request.ids, failed: String((error as Error)?.message ?? error) } satisfies CodecFailure);
+    return;
+  }
+  port.postMessage(reply, [reply.input, reply.output]);
+}
+
+// The page starts this worker and lends it to each job by a port per pool (src/lib/codec-threads.ts):
+// a job's decoding pool sends DecodeRequests on its port, its compressing pool CompressRequests on another.
+self.onmessage = (event: MessageEvent<CodecConnect>) => {
   const port = event.data.connect;
-  port.onmessage = (batch: MessageEvent<CompressRequest>) => void compressBatch(batch.data, port);
+  port.onmessage = (batch: MessageEvent<CompressRequest | DecodeRequest>) =>
+    void ('codecs' in batch.data ? decodeClusters(batch.data, port) : compressBatch(batch.data, port));
 };
 self.postMessage({ type: WORKER_READY });
