@@ -79,7 +79,7 @@ async function main(): Promise<number> {
   const make = (i: number) => {
     const random = prng(SEED * 1_000_003 + i);
     const seed = all[i % all.length];
-    return { seed, ...mutant(seed.bytes, random, seed.name.endsWith('.iso') ? 16 * 2048 : 0) };
+    return { seed, ...mutant(seed.bytes, random, seed.hot ?? (seed.name.endsWith('.iso') ? 16 * 2048 : 0)) };
   };
 
   async function lane(): Promise<void> {

@@ -8,7 +8,7 @@
  */
 import { Inflater } from '../codecs/inflate.ts';
 import { lzo1xDecompress, LzoError } from '../codecs/lzo1x.ts';
-import { zstdDecodeCluster } from '../codecs/zstd-frames.ts';
+import { zstdDecodeFrames } from '../codecs/zstd-frames.ts';
 import { DiskImgError } from '../errors.ts';
 import { crc32cUpdate } from '../formats/vhdx/crc32c.ts';
 import { le16, le32, le64 } from '../partitions/bytes.ts';
@@ -391,8 +391,13 @@ export class BtrfsReader implements FsReader {
       return out.subarray(0, produced);
     }
     if (method === 3) {
-      if (!zstdDecodeCluster(input, out)) throw broken('the zstd frames are damaged or do not fill the extent');
-      return out;
+      // The kernel compresses the file's bytes, not the sector's tail: the frame may end short of
+      // ram_bytes (the rest reads as zeros, as zlib's stream does); after it, only zero padding.
+      const decoded = zstdDecodeFrames(input, out);
+      if (!decoded) throw broken('the zstd frames are damaged or would overflow the extent');
+      if (decoded.written === 0) throw broken('it does not begin with a zstd frame');
+      if (input.subarray(decoded.read).some((b) => b !== 0)) throw broken(`bytes follow the zstd frames at byte ${decoded.read}`);
+      return out.subarray(0, decoded.written);
     }
     // lzo: LE32 total length, then segments of LE32 length + LZO1X data.
     if (input.length < 4) throw broken('it is shorter than its header');

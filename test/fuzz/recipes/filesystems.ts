@@ -3,7 +3,7 @@
  * names and multi-cluster files and folders (mkfs.vfat + mcopy), ext2 with block maps and ext4 with
  * extents, inline data, an htree folder and metadata_csum (mke2fs -d, e2fsck -D), NTFS (mkntfs,
  * ntfs-3g), exFAT (mkfs.exfat, exfat-fuse), XFS
- * (mkfs.xfs -p), Btrfs (mkfs.btrfs --rootdir), ext2 in an LVM2 logical volume (pvcreate, lvcreate) and in LUKS2 (cryptsetup reencrypt), and a GPT disk holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
+ * (mkfs.xfs -p), Btrfs (mkfs.btrfs --rootdir; and zlib, lzo and zstd extents written through a kernel mount), ext2 in an LVM2 logical volume (pvcreate, lvcreate) and in LUKS2 (cryptsetup reencrypt), and a GPT disk holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
  * 32 KiB, where the mutator aims most of its damage.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -145,6 +145,43 @@ function btrfs(file: string, dir: string): void {
 }
 
 /**
+ * Btrfs whose folders zlib/, lzo/ and zstd/ compress what is written into them (btrfs property
+ * set, through a kernel mount of a loop device): a regular compressed extent of text and noise
+ * and an inline compressed one in each. The compressed extents lie megabytes into the volume, so
+ * the seed's hot spot (`.hot` beside it: where the mutator aims) is the first of them. Where the
+ * kernel mount is not allowed, the uncompressed volume mkfs.btrfs made (and a warning).
+ */
+function btrfsCompressed(file: string, dir: string): void {
+  writeFileSync(file, '');
+  truncateSync(file, 16 << 20);
+  execFileSync('mkfs.btrfs', ['-q', '-f', '-M', file], { stdio: 'ignore' });
+  const mount = join(dir, 'btrfs-mount');
+  mkdirSync(mount, { recursive: true });
+  if (spawnSync('mount', ['-o', 'loop', file, mount], { stdio: 'ignore' }).status !== 0) {
+    console.warn(`fuzz seeds: ${file} has no compressed extents (mounting Btrfs is not allowed here)`);
+    return;
+  }
+  try {
+    for (const method of ['zlib', 'lzo', 'zstd']) {
+      mkdirSync(join(mount, method));
+      execFileSync('btrfs', ['property', 'set', join(mount, method), 'compression', method]);
+      const text = Array.from({ length: 300 }, (_, i) => `line ${i} of ${method}, compressed by the kernel, ${i % 97}\n`).join('');
+      const noise = Buffer.from([...Array(3000).keys()].map((i) => (i * 7919 + (i >> 5) * 31) & 255));
+      writeFileSync(join(mount, method, 'text.txt'), Buffer.concat([Buffer.from(text), noise, Buffer.from(text)]));
+      writeFileSync(join(mount, method, 'inline.txt'), `${method} inline `.repeat(40));
+    }
+  } finally {
+    execFileSync('umount', [mount]);
+  }
+  const dump = execFileSync('btrfs', ['inspect-internal', 'dump-tree', '-t', 'fs', file], { encoding: 'utf8' });
+  const logical = Math.min(...[...dump.matchAll(/extent data disk byte (\d+) nr/g)].map((m) => Number(m[1])));
+  const physical = /mirror 1 logical \d+ physical (\d+)/.exec(
+    execFileSync('btrfs-map-logical', ['-l', String(logical), file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+  );
+  if (physical) writeFileSync(`${file}.hot`, physical[1]);
+}
+
+/**
  * An LVM2 PV (pvcreate on a loop device, small metadata area and 64 KiB extents) whose LV `a` has
  * two segments with LV `b` between them, the ext2 seed written into a's extents: the label, the
  * metadata text and the segment mapping all sit in the first 64 KiB. The VG is removed and the
@@ -263,6 +300,7 @@ export const filesystemRecipes: RecipeBook = {
     'exfat.img': (f, dir) => exfat(f, dir),
     'xfs.img': (f, dir) => xfs(f, dir),
     'btrfs.img': (f, dir) => btrfs(f, dir),
+    'btrfs-compressed.img': (f, dir) => btrfsCompressed(f, dir),
     'lvm-ext2.img': (f, dir) => lvm(f, dir),
     'luks2-ext2.img': (f, dir) => luks2(f, dir),
     'gpt-fat12.img': (f, dir) => {
