@@ -11,8 +11,8 @@ import { RECIPE_BOOKS } from './recipes/index.ts';
 export interface Seed {
   name: string;
   bytes: Uint8Array;
-  /** Where the mutator aims most of its damage, when the recipe said (a `.hot` file beside the seed). */
-  hot?: number;
+  /** Where the mutator aims most of its damage (one picked per mutant), when the recipe said: a `.hot` file beside the seed, an offset a line. */
+  hot?: number[];
 }
 
 const hasTool = (tool: string) => {
@@ -45,6 +45,6 @@ export function seeds(only?: RegExp): Seed[] {
     .map((file) => ({
       name: file.split('/').pop()!,
       bytes: new Uint8Array(readFileSync(file)),
-      ...(existsSync(`${file}.hot`) ? { hot: Number(readFileSync(`${file}.hot`, 'utf8')) } : {}),
+      ...(existsSync(`${file}.hot`) ? { hot: readFileSync(`${file}.hot`, 'utf8').trim().split('\n').map(Number) } : {}),
     }));
 }

@@ -12,6 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cachedFixtures } from '../support/fixture-cache.ts';
+import { junctionReparse, setxattr, symlinkReparse } from '../support/ntfs-reparse.ts';
 import { MiB } from './fs-fixtures.ts';
 
 export const LINK_NAMES = Array.from({ length: 8 }, (_, i) => `link-${i + 1}-${'n'.repeat(200)}`);
@@ -28,43 +29,6 @@ export interface NtfsLinks {
   /** The bytes linked.bin holds (its nine names are it and LINK_NAMES). */
   linked: string;
 }
-
-const utf16 = (s: string) => Buffer.from(s, 'utf16le');
-
-/** IO_REPARSE_TAG_SYMLINK: substitute and print names, then flags (1: relative). */
-function symlinkReparse(substitute: string, print: string, relative: boolean): Buffer {
-  const [s, p] = [utf16(substitute), utf16(print)];
-  const body = Buffer.alloc(12);
-  body.writeUInt16LE(0, 0);
-  body.writeUInt16LE(s.length, 2);
-  body.writeUInt16LE(s.length, 4);
-  body.writeUInt16LE(p.length, 6);
-  body.writeUInt32LE(relative ? 1 : 0, 8);
-  return withHeader(0xa000000c, Buffer.concat([body, s, p]));
-}
-
-/** IO_REPARSE_TAG_MOUNT_POINT: substitute and print names, each NUL-terminated, no flags. */
-function junctionReparse(substitute: string, print: string): Buffer {
-  const [s, p] = [utf16(substitute), utf16(print)];
-  const body = Buffer.alloc(8);
-  body.writeUInt16LE(0, 0);
-  body.writeUInt16LE(s.length, 2);
-  body.writeUInt16LE(s.length + 2, 4);
-  body.writeUInt16LE(p.length, 6);
-  return withHeader(0xa0000003, Buffer.concat([body, s, Buffer.alloc(2), p, Buffer.alloc(2)]));
-}
-
-function withHeader(tag: number, body: Buffer): Buffer {
-  const header = Buffer.alloc(8);
-  header.writeUInt32LE(tag, 0);
-  header.writeUInt16LE(body.length, 4);
-  return Buffer.concat([header, body]);
-}
-
-const setxattr = (path: string, name: string, value: Buffer) =>
-  execFileSync('python3', ['-c', 'import os, sys; os.setxattr(sys.argv[1], sys.argv[2], sys.stdin.buffer.read())', path, name], {
-    input: value,
-  });
 
 export function ntfsLinks(): NtfsLinks | { unavailable: string } {
   return cachedFixtures('diskimg-fs-ntfs-links', import.meta.url, (dir) => {

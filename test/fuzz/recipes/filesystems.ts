@@ -7,8 +7,9 @@
  * 32 KiB, where the mutator aims most of its damage.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { junctionReparse, setxattr, symlinkReparse } from '../../support/ntfs-reparse.ts';
 import type { RecipeBook } from './tools.ts';
 
 function tree(root: string, ext: boolean): string {
@@ -48,7 +49,8 @@ function ext(file: string, dir: string, args: string[]): void {
 
 /**
  * NTFS on 512-byte clusters: a folder with enough long names for INDX blocks, a compressed folder
- * (LZNT1) and a sparse file, through an ntfs-3g mount; where FUSE is not allowed, a few files
+ * (LZNT1), a sparse file, a symlink and a junction (reparse points), and a file whose hard links
+ * and streams overflow into an attribute list, through an ntfs-3g mount; where FUSE is not allowed, a few files
  * copied in with ntfscp instead (no folders, but records, runlists and the root index).
  */
 function ntfs(file: string, dir: string): void {
@@ -58,7 +60,7 @@ function ntfs(file: string, dir: string): void {
   const root = tree(join(dir, 'ntfs-tree'), true);
   const mount = join(dir, 'ntfs-mount');
   mkdirSync(mount, { recursive: true });
-  if (spawnSync('ntfs-3g', ['-o', 'compression', file, mount], { stdio: 'ignore' }).status === 0) {
+  if (spawnSync('ntfs-3g', ['-o', 'compression,streams_interface=xattr', file, mount], { stdio: 'ignore' }).status === 0) {
     try {
       mkdirSync(join(mount, 'compressed'));
       execFileSync('python3', [
@@ -67,6 +69,18 @@ function ntfs(file: string, dir: string): void {
       ]);
       writeFileSync(join(mount, 'compressed', 'text.txt'), 'compressible line\n'.repeat(4000));
       execFileSync('cp', ['-a', '--sparse=always', `${root}/.`, mount]);
+      // Reparse points (a symlink, a junction), and a file whose hard links and streams need an attribute list.
+      writeFileSync(join(mount, 'relative-link'), '');
+      setxattr(
+        join(mount, 'relative-link'),
+        'system.ntfs_reparse_data',
+        symlinkReparse('sub\\deeper\\data.bin', 'sub\\deeper\\data.bin', true),
+      );
+      mkdirSync(join(mount, 'junction'));
+      setxattr(join(mount, 'junction'), 'system.ntfs_reparse_data', junctionReparse('\\??\\C:\\sub', 'C:\\sub'));
+      writeFileSync(join(mount, 'linked.txt'), 'linked\n');
+      for (let i = 0; i < 6; i++) execFileSync('ln', [join(mount, 'linked.txt'), join(mount, `link-${i}-${'n'.repeat(150)}`)]);
+      for (let i = 0; i < 12; i++) setxattr(join(mount, 'linked.txt'), `user.stream-${i}`, Buffer.alloc(40, 0x61 + i));
     } finally {
       execFileSync('umount', [mount]);
     }
@@ -76,6 +90,10 @@ function ntfs(file: string, dir: string): void {
     execFileSync('ntfscp', ['-q', file, join(root, 'sub', 'deeper', 'data.bin'), 'data.bin'], { stdio: 'ignore' });
   }
   rmSync(root, { recursive: true, force: true });
+  // Where the mutator aims: the boot sector and the MFT's system records, and the records of the files made here (from 64).
+  const bs = readFileSync(file).subarray(0, 512);
+  const mft = Number(bs.readBigUInt64LE(48)) * bs.readUInt16LE(11) * bs[13];
+  writeFileSync(`${file}.hot`, `0\n${mft + 64 * 1024}\n`);
 }
 
 /** exFAT (exfat-fuse on a loop device; where that is not allowed, the empty volume mkfs.exfat made). */
@@ -142,13 +160,27 @@ function btrfs(file: string, dir: string): void {
   truncateSync(file, 16 << 20);
   execFileSync('mkfs.btrfs', ['-q', '-f', '-M', '--rootdir', root, file], { stdio: 'ignore' });
   rmSync(root, { recursive: true, force: true });
+  // Where the mutator aims (nothing lies in the first 64 KiB): the superblock, and the root tree's block and those after it.
+  writeFileSync(`${file}.hot`, ['65536', ...btrfsPhysical(file, 'root')].join('\n'));
+}
+
+/** Where the tree block the superblock's `field` names lies in the image, or nothing if btrfs-map-logical cannot say. */
+function btrfsPhysical(file: string, field: string): string[] {
+  const logical = new RegExp(`^${field}\\s+(\\d+)$`, 'm').exec(
+    execFileSync('btrfs', ['inspect-internal', 'dump-super', file], { encoding: 'utf8' }),
+  )?.[1];
+  if (!logical) return [];
+  const physical = /mirror 1 logical \d+ physical (\d+)/.exec(
+    execFileSync('btrfs-map-logical', ['-l', logical, file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+  );
+  return physical ? [physical[1]] : [];
 }
 
 /**
  * Btrfs whose folders zlib/, lzo/ and zstd/ compress what is written into them (btrfs property
  * set, through a kernel mount of a loop device): a regular compressed extent of text and noise
  * and an inline compressed one in each. The compressed extents lie megabytes into the volume, so
- * the seed's hot spot (`.hot` beside it: where the mutator aims) is the first of them. Where the
+ * the seed's hot spots (`.hot` beside it: where the mutator aims) are the superblock and the first of them. Where the
  * kernel mount is not allowed, the uncompressed volume mkfs.btrfs made (and a warning).
  */
 function btrfsCompressed(file: string, dir: string): void {
@@ -178,7 +210,8 @@ function btrfsCompressed(file: string, dir: string): void {
   const physical = /mirror 1 logical \d+ physical (\d+)/.exec(
     execFileSync('btrfs-map-logical', ['-l', String(logical), file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
   );
-  if (physical) writeFileSync(`${file}.hot`, physical[1]);
+  // The superblock, and the first compressed extent.
+  writeFileSync(`${file}.hot`, ['65536', ...(physical ? [physical[1]] : [])].join('\n'));
 }
 
 /**
