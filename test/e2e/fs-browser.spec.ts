@@ -2,10 +2,11 @@
  * Files inside a guest disk in real Chromium: a GPT disk in qcow2 (made by sfdisk, mkfs.vfat +
  * mcopy and mke2fs -d at test time) shows a browse button per partition; its folders list (3000
  * entries with only the visible rows drawn), a file and a folder as a zip extract to the bytes
- * that went in.
+ * that went in. Also: LVM and LUKS on the way (with a choice of logical volumes inside LUKS), and
+ * an ext4 whose journal needs recovery, browsed with the page saying so.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
@@ -115,4 +116,45 @@ test('ext4 in a LUKS2 partition: a wrong passphrase says so, the right one brows
   expect(readFileSync(file).equals(readFileSync(join(luks.tree, 'hello.txt')))).toBe(true);
   const results = await new AxeBuilder({ page }).analyze();
   expect(results.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+});
+
+test('two LVs inside a LUKS2 partition: once unlocked the page lists them, and each browses its own files', async ({ page }) => {
+  const { gptQcow2, vg, fatTree } = luksFixtures().luks2TwoLvs;
+  await page.addInitScript(() => delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker);
+  await page.goto('/');
+  await page.getByLabel('Open disk image').setInputFiles(gptQcow2);
+  await page.getByRole('button', { name: 'Unlock and browse partition 2' }).click();
+  await page.getByLabel('Passphrase').fill(LUKS_PASSPHRASE);
+  await page.getByRole('button', { name: 'Unlock', exact: true }).click();
+  await expect(page.getByRole('heading', { name: 'Logical volumes inside (LVM2): choose one to browse' })).toBeVisible();
+  await expect(page.locator(`li[data-volume="${vg}/root"]`)).toContainText('ext4');
+  await expect(page.locator(`li[data-volume="${vg}/home"]`)).toContainText('vfat');
+  // Nothing is opened before the user chooses.
+  await expect(page.getByTestId('fs-path')).toHaveCount(0);
+  await page.getByRole('button', { name: `Browse the files of logical volume ${vg}/home` }).click();
+  await expect(page.getByRole('heading', { name: `Files in logical volume ${vg}/home (partition 2) (vfat)` })).toBeVisible();
+  await page.getByRole('button', { name: 'Show details of hello.txt' }).click();
+  const downloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Extract this file' }).click();
+  const file = join(dir, 'hello-home.txt');
+  await (await downloading).saveAs(file);
+  expect(readFileSync(file).equals(readFileSync(join(fatTree, 'hello.txt')))).toBe(true);
+  await page.getByRole('button', { name: `Browse the files of logical volume ${vg}/root` }).click();
+  await expect(page.getByRole('heading', { name: `Files in logical volume ${vg}/root (partition 2) (ext4)` })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Open folder many' })).toBeVisible();
+  const results = await new AxeBuilder({ page }).analyze();
+  expect(results.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+});
+
+test('ext4 whose journal needs recovery: browsed as it stands, and the page says so', async ({ page }) => {
+  const image = join(dir, 'needs-recovery.img');
+  copyFileSync(fixtures.images.ext4, image);
+  execFileSync('debugfs', ['-w', '-R', 'feature needs_recovery', image], { stdio: 'ignore' });
+  await page.goto('/');
+  await page.getByLabel('Open disk image').setInputFiles(image);
+  await page.getByRole('button', { name: /^Browse the files of partition \d+$/ }).click();
+  await expect(page.getByRole('note')).toHaveText(
+    'The journal needs recovery (the file system was not cleanly unmounted): it is read as it stands, without replaying the journal, so recent changes may be missing',
+  );
+  await expect(page.getByRole('button', { name: 'Show details of hello.txt' })).toBeVisible();
 });
