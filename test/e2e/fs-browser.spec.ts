@@ -224,8 +224,8 @@ test('a folder of 100 000 entries (Btrfs): lists whole, scrolls to its end with 
   await page.getByRole('button', { name: /^Browse the files of partition \d+$/ }).click();
   const started = Date.now();
   await page.getByRole('button', { name: 'Open folder all' }).click();
-  // Generous: each tree block is a Blob read of the File, 16–20 ms apiece in Chromium on a busy 2-core
-  // machine, and the folder takes some 2 200 of them (48–59 s there; 2–8 s under Node).
+  // Generous: about 10 s in Chromium on a busy 2-core machine (2–5 s under Node), but a loaded CI
+  // runner is slower still, and the time is printed below, not asserted.
   await expect(page.getByText('100,000 entries')).toBeVisible({ timeout: 240_000 });
   const listed = Date.now() - started;
   // Scrolling through the whole list: the list never holds more than a screenful. Times are printed,
