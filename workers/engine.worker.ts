@@ -13,6 +13,7 @@ import { DiskImgError, type ErrorKind } from '../src/core/errors.ts';
 import { imageInfo, type QemuImageInfo } from '../src/core/info.ts';
 import { lockedLayers, openImage, probeFormat, unlockImage } from '../src/core/open.ts';
 import { detectPartitions, hasPartitionInfo, type PartitionReport } from '../src/core/partitions/index.ts';
+import type { VolumeInfo } from '../src/core/partitions/types.ts';
 import { convertImage, type ConvertImageOptions, type OutputFormat } from '../src/core/pipeline/convert-image.ts';
 import { parseOvaOptions } from '../src/core/formats/ova/write/options.ts';
 import { parseVmdkOptions } from '../src/core/formats/vmdk/write/options.ts';
@@ -29,7 +30,7 @@ import { dataEnd, resizedImage } from '../src/core/pipeline/resized.ts';
 import { copyWithSnapshotChange, type SnapshotChange } from '../src/core/pipeline/snapshot-copy.ts';
 import { BlobSink, CountingSink } from './sinks.ts';
 import { openOutputSink, outputCapabilities, type OutputTarget } from './outputs.ts';
-import { choosePartition, openFileSystem } from '../src/core/filesystems/browse.ts';
+import { choosePartition, openFileSystem, volumesInsideLuks } from '../src/core/filesystems/browse.ts';
 import { portableCrypto } from '../src/core/crypto/provider.ts';
 import { copyWithAmend, type AmendCopyRequest } from '../src/core/pipeline/amend-copy.ts';
 import { fsZipEntries } from '../src/core/filesystems/extract.ts';
@@ -240,6 +241,10 @@ async function withFileSystem<T>(
 
 /** Files inside the guest disk: one folder at a time, and extraction of a file or a folder (as a zip). */
 const filesApi = {
+  /** An encrypted partition unlocked with `place.passphrase`: the logical volumes inside when it holds an LVM2 PV, else null. */
+  fsVolumes: (source: ImageSource, place: FsPlace & { passphrase: string }): Promise<Result<VolumeInfo[] | null>> =>
+    withImage(source, (image) => volumesInsideLuks(image, place.partition, { passphrase: place.passphrase, crypto: portableCrypto() })),
+
   fsList: (
     source: ImageSource,
     place: FsPlace,

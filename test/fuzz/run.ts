@@ -79,7 +79,8 @@ async function main(): Promise<number> {
   const make = (i: number) => {
     const random = prng(SEED * 1_000_003 + i);
     const seed = all[i % all.length];
-    return { seed, ...mutant(seed.bytes, random, seed.name.endsWith('.iso') ? 16 * 2048 : 0) };
+    const hot = seed.hot ? seed.hot[Math.floor(random() * seed.hot.length)] : seed.name.endsWith('.iso') ? 16 * 2048 : 0;
+    return { seed, ...mutant(seed.bytes, random, hot) };
   };
 
   async function lane(): Promise<void> {

@@ -3,7 +3,7 @@
  * feature the readers handle, cached in the temp folder. The recipes are in recipes/, a book per format.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cachedFixtures } from '../support/fixture-cache.ts';
 import { RECIPE_BOOKS } from './recipes/index.ts';
@@ -11,6 +11,8 @@ import { RECIPE_BOOKS } from './recipes/index.ts';
 export interface Seed {
   name: string;
   bytes: Uint8Array;
+  /** Where the mutator aims most of its damage (one picked per mutant), when the recipe said: a `.hot` file beside the seed, an offset a line. */
+  hot?: number[];
 }
 
 const hasTool = (tool: string) => {
@@ -40,5 +42,9 @@ export function seeds(only?: RegExp): Seed[] {
   return names
     .filter((file) => !only || only.test(file.split('/').pop()!))
     .sort((a, b) => a.split('/').pop()!.localeCompare(b.split('/').pop()!))
-    .map((file) => ({ name: file.split('/').pop()!, bytes: new Uint8Array(readFileSync(file)) }));
+    .map((file) => ({
+      name: file.split('/').pop()!,
+      bytes: new Uint8Array(readFileSync(file)),
+      ...(existsSync(`${file}.hot`) ? { hot: readFileSync(`${file}.hot`, 'utf8').trim().split('\n').map(Number) } : {}),
+    }));
 }

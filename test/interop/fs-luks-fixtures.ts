@@ -23,6 +23,8 @@ export interface LuksFixtures {
   luks1: string;
   /** LUKS2 holding an LVM2 PV whose one LV (`vg`/root) holds the ext4, as installers lay disks out. */
   luks2Lvm: { image: string; vg: string };
+  /** GPT (as gptQcow2) whose LUKS2 partition 2 holds a PV with two LVs: `vg`/root (ext4 of `tree`) and `vg`/home (FAT: hello.txt and sub/ of `fatTree`). */
+  luks2TwoLvs: { gptQcow2: string; vg: string; fatTree: string };
   /** GPT: 1 empty, 2 the LUKS2 (PBKDF2) volume; as qcow2. */
   gptQcow2: string;
 }
@@ -55,6 +57,49 @@ function luks2(file: string, tree: string, kdf: string[], ext4: string[] = []): 
   );
 }
 
+/**
+ * A PV in what will be the plaintext (the first 26 MiB of a 42 MiB file), `lvs` made in it in
+ * order and each image written into its extents, then encrypted in place to LUKS2 once LVM is
+ * done with it. Returns the VG's name.
+ */
+function luks2WithLvm(file: string, dir: string, lvs: Array<{ name: string; mib: number; image: string }>): string {
+  const work = join(dir, 'luks2-lvm-work.img');
+  writeFileSync(work, '');
+  truncateSync(work, 42 * MiB);
+  const vg = uniqueVg('l');
+  withLoops(vg, [{ file: work, offset: 0, size: 26 * MiB }], ([pv]) => {
+    lvm('pvcreate', '-ff', '-y', pv);
+    lvm('vgcreate', '-s', '1M', vg, pv);
+    for (const lv of lvs) lvm('lvcreate', '--driverloaded', 'n', '-an', '-Zn', '-L', `${lv.mib}M`, '-n', lv.name, vg);
+    for (const lv of lvs) writeIntoLv(work, 0, vg, lv.name, pv, lv.image);
+    run('sync', []);
+    copyFileSync(work, file);
+  });
+  rmSync(work);
+  run(
+    'cryptsetup',
+    [
+      'reencrypt',
+      '--encrypt',
+      '--type',
+      'luks2',
+      '--reduce-device-size',
+      '16M',
+      '--force-offline-reencrypt',
+      '--pbkdf',
+      'pbkdf2',
+      '--pbkdf-force-iterations',
+      '1000',
+      '--key-file',
+      '-',
+      '-q',
+      file,
+    ],
+    LUKS_PASSPHRASE,
+  );
+  return vg;
+}
+
 export function luksFixtures(): LuksFixtures {
   const fs = fsFixtures();
   return cachedFixtures('diskimg-fs-luks', import.meta.url, (dir) => {
@@ -67,46 +112,26 @@ export function luksFixtures(): LuksFixtures {
     const luks2Sector4k = join(dir, 'luks2-4k.img');
     luks2(luks2Sector4k, tree, ['--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--sector-size', '4096'], ['-b', '4096']);
 
-    // A PV in what will be the plaintext (the first 26 MiB), its LV holding ext4; encrypted once LVM is done with it.
-    const luks2Lvm = join(dir, 'luks2-lvm.img');
-    const lvmWork = join(dir, 'luks2-lvm-work.img');
-    writeFileSync(lvmWork, '');
-    truncateSync(lvmWork, 42 * MiB);
     const lvmExt4 = join(dir, 'lvm-ext4.img');
     writeFileSync(lvmExt4, '');
     truncateSync(lvmExt4, 20 * MiB);
     run('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', tree, lvmExt4]);
-    const vg = uniqueVg('l');
-    withLoops(vg, [{ file: lvmWork, offset: 0, size: 26 * MiB }], ([pv]) => {
-      lvm('pvcreate', '-ff', '-y', pv);
-      lvm('vgcreate', '-s', '1M', vg, pv);
-      lvm('lvcreate', '--driverloaded', 'n', '-an', '-Zn', '-L', '20M', '-n', 'root', vg);
-      writeIntoLv(lvmWork, 0, vg, 'root', pv, lvmExt4);
-      run('sync', []);
-      copyFileSync(lvmWork, luks2Lvm);
+    const luks2Lvm = join(dir, 'luks2-lvm.img');
+    const vg = luks2WithLvm(luks2Lvm, dir, [{ name: 'root', mib: 20, image: lvmExt4 }]);
+    // As an installer with a separate /home lays it out: ext4 and FAT (the FAT tree) side by side, both browsable.
+    const lvmFat = join(dir, 'lvm-fat.img');
+    writeFileSync(lvmFat, '');
+    truncateSync(lvmFat, 4 * MiB);
+    run('mkfs.vfat', ['-n', 'HOME', lvmFat]);
+    execFileSync('mcopy', ['-s', '-i', lvmFat, join(fs.trees.fat, 'hello.txt'), join(fs.trees.fat, 'sub'), '::/'], {
+      env: { ...process.env, MTOOLS_SKIP_CHECK: '1' },
+      stdio: 'ignore',
     });
-    rmSync(lvmWork);
-    run(
-      'cryptsetup',
-      [
-        'reencrypt',
-        '--encrypt',
-        '--type',
-        'luks2',
-        '--reduce-device-size',
-        '16M',
-        '--force-offline-reencrypt',
-        '--pbkdf',
-        'pbkdf2',
-        '--pbkdf-force-iterations',
-        '1000',
-        '--key-file',
-        '-',
-        '-q',
-        luks2Lvm,
-      ],
-      LUKS_PASSPHRASE,
-    );
+    const luks2TwoLvs = join(dir, 'luks2-two-lvs.img');
+    const vg2 = luks2WithLvm(luks2TwoLvs, dir, [
+      { name: 'root', mib: 20, image: lvmExt4 },
+      { name: 'home', mib: 4, image: lvmFat },
+    ]);
 
     const plain = join(dir, 'ext4.img');
     writeFileSync(plain, '');
@@ -138,6 +163,18 @@ export function luksFixtures(): LuksFixtures {
     run('dd', [`if=${luks2Pbkdf2}`, `of=${disk}`, 'bs=1M', 'seek=9', 'conv=notrunc,sparse', 'status=none']);
     const gptQcow2 = join(dir, 'gpt-luks.qcow2');
     run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', disk, gptQcow2]);
-    return { tree, luks2Pbkdf2, luks2Argon2id, luks2Sector4k, luks2Lvm: { image: luks2Lvm, vg }, luks1, gptQcow2 };
+    run('dd', [`if=${luks2TwoLvs}`, `of=${disk}`, 'bs=1M', 'seek=9', 'conv=notrunc,sparse', 'status=none']);
+    const twoLvsQcow2 = join(dir, 'gpt-luks-two-lvs.qcow2');
+    run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', disk, twoLvsQcow2]);
+    return {
+      tree,
+      luks2Pbkdf2,
+      luks2Argon2id,
+      luks2Sector4k,
+      luks2Lvm: { image: luks2Lvm, vg },
+      luks2TwoLvs: { gptQcow2: twoLvsQcow2, vg: vg2, fatTree: fs.trees.fat },
+      luks1,
+      gptQcow2,
+    };
   });
 }

@@ -9,7 +9,10 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { volumesInsideLuks } from '../../src/core/filesystems/browse.ts';
+import type { DiskImage } from '../../src/core/disk.ts';
 import { nodeCrypto } from '../../src/node/crypto.ts';
+import { open } from '../support/qemu.ts';
 import { describeTree } from './fs-fixtures.ts';
 import { LUKS_PASSPHRASE, luksFixtures, type LuksFixtures } from './fs-luks-fixtures.ts';
 import { diskimgBytes, readBytes, readTree, sorted, treeFailure, writeBytes } from './fs-support.ts';
@@ -24,6 +27,15 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const unlock = (passphrase = LUKS_PASSPHRASE) => ({ passphrase, crypto: nodeCrypto() });
 const tree = () => sorted(describeTree(fx.tree));
+
+async function withImage<T>(file: string, work: (image: DiskImage) => Promise<T>): Promise<T> {
+  const image = await open(file);
+  try {
+    return await work(image);
+  } finally {
+    await image.close();
+  }
+}
 
 describe('the file system inside a LUKS volume', () => {
   it('LUKS2 with a PBKDF2 key slot: every name, size, link and byte of the tree that went in', async () => {
@@ -44,6 +56,27 @@ describe('the file system inside a LUKS volume', () => {
     const error = await treeFailure(fx.luks2Lvm.image, undefined, `${fx.luks2Lvm.vg}/swap`, unlock());
     expect(error.message).toBe(
       `There is no logical volume ${fx.luks2Lvm.vg}/swap in volume group ${fx.luks2Lvm.vg}; volumes: ${fx.luks2Lvm.vg}/root`,
+    );
+  });
+
+  it('two LVs inside LUKS2: listed with their file systems for the page, each read by --volume, neither guessed without it', async () => {
+    const { gptQcow2, vg, fatTree } = fx.luks2TwoLvs;
+    const volumes = await withImage(gptQcow2, (image) => volumesInsideLuks(image, 2, unlock()));
+    expect(volumes?.map((v) => [v.name, v.layout, v.filesystem?.type, v.filesystem?.label ?? null])).toEqual([
+      [`${vg}/root`, 'linear', 'ext4', null],
+      [`${vg}/home`, 'linear', 'vfat', 'HOME'],
+    ]);
+    expect(await readTree(gptQcow2, 2, `${vg}/root`, unlock())).toEqual(tree());
+    const fat = sorted(describeTree(fatTree)).filter((e) => e.path === '/hello.txt' || e.path.startsWith('/sub'));
+    expect(await readTree(gptQcow2, 2, `${vg}/home`, unlock())).toEqual(fat);
+    const error = await treeFailure(gptQcow2, 2, undefined, unlock());
+    expect(error.message).toBe(
+      `The encrypted partition holds an LVM2 physical volume: choose a logical volume (--volume VG/LV): ${vg}/root (ext4, ${20 * 2 ** 20} bytes); ${vg}/home (vfat "HOME", ${4 * 2 ** 20} bytes)`,
+    );
+    // A partition holding a file system directly has no volumes to choose from; a wrong passphrase is refused as such.
+    expect(await withImage(fx.gptQcow2, (image) => volumesInsideLuks(image, 2, unlock()))).toBeNull();
+    await expect(withImage(gptQcow2, (image) => volumesInsideLuks(image, 2, unlock('wrong')))).rejects.toThrow(
+      /^Partition 2 \(LUKS\): The passphrase opens none of the LUKS key slots/,
     );
   });
 

@@ -2,7 +2,7 @@
  * LVM2 logical volumes on the way to a file system, on PVs made by pvcreate/vgcreate/lvcreate:
  * a linear LV in two segments with another LV between them (read back byte-identical, raw and as
  * qcow2), the LV chosen by --volume as virt-ls -m names it, refusals for striped LVs and LVs on
- * another PV, and the metadata areas as pvck --dump headers locates them: the newest copy wins,
+ * another PV, raid1 and thin LVs (metadata vgcfgrestore wrote), and the metadata areas as pvck --dump headers locates them: the newest copy wins,
  * a copy failing its checksum is passed over, and when every copy fails the error says why.
  */
 import { execFileSync } from 'node:child_process';
@@ -15,6 +15,7 @@ import { ByteSource } from '../../src/core/partitions/source.ts';
 import { open } from '../support/qemu.ts';
 import { describeTree, MiB } from './fs-fixtures.ts';
 import { lvmFixtures, type LvmFixtures } from './fs-lvm-fixtures.ts';
+import { raidThinFixtures } from './fs-lvm-raid-thin-fixtures.ts';
 import { diskimgBytes, readBytes, readTree, sorted, treeFailure, writeBytes } from './fs-support.ts';
 
 let fx: LvmFixtures;
@@ -181,6 +182,39 @@ describe('a PV of a two-PV volume group', () => {
       new RegExp(
         `^diskimg: .*: ${fx.twoPvs.vg}/spans is a linear logical volume: part of it \\(segment\\d\\) lies on another physical volume \\(pv1\\); only what one PV holds can be read\\n$`,
       ),
+    );
+  });
+});
+
+describe('raid1 and thin volumes (LVM metadata vgcfgrestore wrote)', () => {
+  const rt = raidThinFixtures();
+
+  it('are what lvs says they are', () => {
+    const types = Object.fromEntries(
+      rt.lvs
+        .trim()
+        .split('\n')
+        .map((line) => line.trim().split(/\s+/)),
+    );
+    expect(types).toMatchObject({ mirror: 'raid1', pool: 'thin-pool', thin: 'thin', '[mirror_rimage_0]': 'linear' });
+  });
+
+  it('are each refused with one line naming the volume and its type', async () => {
+    for (const [lv, type] of [
+      ['mirror', 'raid1'],
+      ['pool', 'thin-pool'],
+      ['thin', 'thin'],
+    ]) {
+      const run = await diskimgBytes('fs', 'ls', '-f', 'raw', '--volume', `${rt.vg}/${lv}`, rt.image);
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toBe(`diskimg: ${rt.image}: ${rt.vg}/${lv} is a ${type} logical volume: only linear volumes can be read\n`);
+    }
+  });
+
+  it('without --volume, the error lists them with their types (the hidden sub-volumes left out)', async () => {
+    const run = await diskimgBytes('fs', 'ls', '-f', 'raw', rt.image);
+    expect(run.stderr).toBe(
+      `diskimg: ${rt.image}: The disk is an LVM2 physical volume: choose a logical volume (--volume VG/LV): ${rt.vg}/mirror (raid1, ${4 * MiB} bytes); ${rt.vg}/pool (thin-pool, ${4 * MiB} bytes); ${rt.vg}/thin (thin, ${8 * MiB} bytes)\n`,
     );
   });
 });

@@ -59,6 +59,21 @@ describe.skipIf(!ntfs)(`NTFS made by mkntfs and ntfs-3g${fx.ntfsUnavailable ? ` 
     expect(long.stdout.toString()).toMatch(/ \/hello\.txt {2}\(streams: summary 5000, Zone\.Identifier 26\)\n$/);
   });
 
+  it("file attributes are the ones ntfsinfo reads from $STANDARD_INFORMATION (compressed, sparse, Interix symlinks' SYSTEM)", async () => {
+    const paths = ['/compressed/text.txt', '/sparse.bin', '/fast-link', '/hello.txt'];
+    const ours: Array<string[] | undefined> = [];
+    for (const path of paths) {
+      const run = await diskimgBytes('fs', 'ls', '--output=json', ntfs!.image, path);
+      ours.push((JSON.parse(run.stdout.toString()) as Array<{ attributes?: string[] }>)[0].attributes);
+    }
+    const theirs = paths.map((path) =>
+      /\$STANDARD_INFORMATION[\s\S]*?File attributes:\s+(.*?) \(0x/.exec(ntfsinfo(ntfs!.image, path))![1].split(' '),
+    );
+    expect(ours).toEqual(theirs);
+    expect(ours[0]).toEqual(['ARCHIVE', 'COMPRESSED']);
+    expect(ours[1]).toEqual(['ARCHIVE', 'SPARSE_FILE']);
+  });
+
   it('fs cat of a compressed file gives the bytes ntfscat gives', async () => {
     const theirs = execFileSync('ntfscat', [ntfs!.image, '/compressed/text.txt'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const ours = await diskimgBytes('fs', 'cat', ntfs!.qcow2, '/compressed/text.txt');

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { RawInflater } from '../../src/core/codecs/inflate.ts';
-import { zstdDecodeCluster, zstdFrameLength } from '../../src/core/codecs/zstd-frames.ts';
+import { zstdDecodeCluster, zstdDecodeFrames, zstdFrameLength } from '../../src/core/codecs/zstd-frames.ts';
 import { nodeDecoders } from '../../src/node/decoders.ts';
 
 const CLUSTER = 65536;
@@ -68,6 +68,35 @@ describe('zstd', () => {
     expect(zstdFrameLength(concat(frame, zstd(textCluster(7))), 0)).toBe(frame.length);
     expect(zstdFrameLength(frame.subarray(0, frame.length - 1), 0)).toBe(-1);
     expect(zstdFrameLength(new Uint8Array([1, 2, 3, 4, 5]), 0)).toBe(-1);
+  });
+
+  it('decodes frames padded with zeros (as Btrfs stores them) to less than the room, saying where they end', () => {
+    const data = textCluster(11, 30_000);
+    const frame = zstd(data);
+    const out = new Uint8Array(CLUSTER);
+    expect(zstdDecodeFrames(concat(frame, new Uint8Array(4096 - (frame.length % 4096))), out)).toEqual({
+      written: 30_000,
+      read: frame.length,
+    });
+    expect(out.subarray(0, 30_000)).toEqual(data);
+  });
+
+  it('refuses, before allocating, a frame whose header claims more than the room (a content size of 1 GiB, a 1 GiB window)', () => {
+    const frame = zstd(textCluster(12, 1000));
+    const d = frame[4];
+    const single = (d & 0x20) !== 0;
+    const blocks = frame.subarray(5 + (single ? 0 : 1) + [0, 1, 2, 4][d & 3] + [single ? 1 : 0, 2, 4, 8][d >> 6]);
+    const magic = frame.subarray(0, 4);
+    const checksum = d & 0x04;
+    // Single segment, an 8-byte content size of 2^30.
+    const claimsContent = concat(magic, new Uint8Array([0xe0 | checksum, 0, 0, 0, 0x40, 0, 0, 0, 0]), blocks);
+    // No content size, a window of 2^30 (exponent 20).
+    const claimsWindow = concat(magic, new Uint8Array([checksum, 20 << 3]), blocks);
+    for (const hostile of [claimsContent, claimsWindow]) {
+      const before = process.memoryUsage().arrayBuffers;
+      expect(zstdDecodeFrames(hostile, new Uint8Array(CLUSTER))).toBeNull();
+      expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 << 20);
+    }
   });
 });
 

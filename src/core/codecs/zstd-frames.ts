@@ -1,6 +1,7 @@
 /**
  * zstd decoding of one qcow2 cluster, as QEMU's qcow2_zstd_decompress accepts it: one or more
- * frames whose output fills the cluster exactly; bytes after that are ignored. fzstd decodes one
+ * frames whose output fills the cluster exactly; bytes after that are ignored. Btrfs' zstd
+ * extents are the same frames, padded to a sector, and may decode to less than the extent holds. fzstd decodes one
  * frame at a time, so the frames are first cut out by walking their headers (RFC 8878 §3.1).
  */
 import { decompress } from 'fzstd';
@@ -44,26 +45,59 @@ export function zstdFrameLength(data: Uint8Array, at: number): number {
   return p <= data.length ? p - at : -1;
 }
 
-/** Fills `out` from the frames at the start of `input`; null when they do not fill it exactly. */
-export function zstdDecodeCluster(input: Uint8Array, out: Uint8Array): Uint8Array | null {
+/**
+ * What fzstd allocates to decode `frame`: its content size when the header gives one,
+ * else its window. Checked before decoding, so a damaged header cannot ask for gigabytes.
+ */
+function frameAllocation(frame: Uint8Array): { bytes: number; contentSize: boolean } {
+  const descriptor = frame[4];
+  const singleSegment = (descriptor & 0x20) !== 0;
+  const contentSizeBytes = [singleSegment ? 1 : 0, 2, 4, 8][descriptor >> 6];
+  const at = 5 + (singleSegment ? 0 : 1) + [0, 1, 2, 4][descriptor & 3];
+  if (contentSizeBytes > 0) {
+    let size = 0;
+    for (let i = contentSizeBytes - 1; i >= 0; i--) size = size * 256 + frame[at + i];
+    return { bytes: size + (contentSizeBytes === 2 ? 256 : 0), contentSize: true };
+  }
+  const window = frame[5];
+  const base = 2 ** (10 + (window >> 3));
+  return { bytes: base + (base / 8) * (window & 7), contentSize: false };
+}
+
+/** A frame without a content size may declare a window this much larger than the room left. */
+const WINDOW_ALLOWANCE = 8 << 20;
+
+/**
+ * Decodes the frames at the start of `input` into `out`, until `out` is full or the bytes no
+ * longer begin a frame (padding, or the end); null when a frame is damaged or would overflow
+ * `out`. `written` is what was decoded, `read` where the frames end.
+ */
+export function zstdDecodeFrames(input: Uint8Array, out: Uint8Array): { written: number; read: number } | null {
   let read = 0;
   let written = 0;
   while (written < out.length) {
     const length = zstdFrameLength(input, read);
-    if (length < 0) return null;
+    if (length < 0) break;
     const frame = input.subarray(read, read + length);
     read += length;
     if ((new DataView(frame.buffer, frame.byteOffset, 4).getUint32(0, true) & SKIPPABLE_MASK) === SKIPPABLE_MAGIC >>> 0) continue;
+    const room = out.length - written;
+    const allocation = frameAllocation(frame);
+    if (allocation.bytes > room + (allocation.contentSize ? 0 : WINDOW_ALLOWANCE)) return null;
     let decoded: Uint8Array;
     try {
       decoded = decompress(frame);
     } catch {
       return null;
     }
-    if (written + decoded.length > out.length) return null;
+    if (decoded.length > room) return null;
     out.set(decoded, written);
     written += decoded.length;
-    if (decoded.length === 0 && length === 0) return null;
   }
-  return out;
+  return { written, read };
+}
+
+/** Fills `out` from the frames at the start of `input`; null when they do not fill it exactly (bytes after them are ignored). */
+export function zstdDecodeCluster(input: Uint8Array, out: Uint8Array): Uint8Array | null {
+  return zstdDecodeFrames(input, out)?.written === out.length ? out : null;
 }

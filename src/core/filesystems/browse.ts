@@ -17,7 +17,7 @@ import { isExfatBootSector } from './exfat.ts';
 import { ExtReader } from './ext-reader.ts';
 import { FatReader } from './fat-reader.ts';
 import { openLuksVolume } from './luks-volume.ts';
-import { openLogicalVolume, readVolumeGroup, volumeName } from './lvm-volumes.ts';
+import { openLogicalVolume, readVolumeGroup, volumeName, type VolumeGroup } from './lvm-volumes.ts';
 import { fatGeometry } from './fat.ts';
 import { NtfsReader } from './ntfs-reader.ts';
 import { ntfsGeometry } from './ntfs.ts';
@@ -115,24 +115,38 @@ async function volumeInside(pv: ByteSource, spec: string | undefined): Promise<{
     const name = volumeName(spec);
     return { source, volume: name.includes('/') ? name : `${vg.name}/${name}` };
   }
-  const described: string[] = [];
-  const withFs: Array<{ source: ByteSource; volume: string }> = [];
-  for (const lv of vg.volumes) {
-    if (!lv.segments) {
-      described.push(`${lv.name} (${lv.layout}, ${lv.size} bytes)`);
-      continue;
-    }
-    const source = openLogicalVolume(pv, vg, lv.name);
-    const fs = await probeFilesystem(source);
-    described.push(`${lv.name} (${fsName(fs)}, ${lv.size} bytes)`);
-    if (fs) withFs.push({ source, volume: lv.name });
-  }
-  if (withFs.length === 1) return withFs[0];
+  const volumes = await describeVolumes(pv, vg);
+  const withFs = volumes.filter((v) => v.filesystem && !v.refusal);
+  if (withFs.length === 1) return { source: openLogicalVolume(pv, vg, withFs[0].name), volume: withFs[0].name };
   throw new DiskImgError(
     'usage',
-    `The encrypted partition holds an LVM2 physical volume: choose a logical volume (--volume VG/LV): ${described.join('; ') || 'it has none'}`,
+    `The encrypted partition holds an LVM2 physical volume: choose a logical volume (--volume VG/LV): ${volumes.map((v) => `${v.name} (${v.refusal ? v.layout : fsName(v.filesystem)}, ${v.size} bytes)`).join('; ') || 'it has none'}`,
     { field: 'volume' },
   );
+}
+
+/** Each logical volume of `vg` (on `pv`), with the file system in each readable one. */
+async function describeVolumes(pv: ByteSource, vg: VolumeGroup): Promise<VolumeInfo[]> {
+  const out: VolumeInfo[] = [];
+  for (const lv of vg.volumes) {
+    const filesystem = lv.segments ? await probeFilesystem(openLogicalVolume(pv, vg, lv.name)) : null;
+    out.push({ name: lv.name, size: lv.size, layout: lv.layout, filesystem, ...(lv.refusal ? { refusal: lv.refusal } : {}) });
+  }
+  return out;
+}
+
+/**
+ * What an encrypted partition holds once unlocked, for the page to offer a choice: the logical
+ * volumes of the LVM2 physical volume inside (each with its file system), or null when it holds
+ * no PV (a file system, or nothing the page can choose in). A wrong passphrase is an error, as in
+ * choosePartition.
+ */
+export async function volumesInsideLuks(disk: GuestReader, index: number | undefined, unlock: Unlock): Promise<VolumeInfo[] | null> {
+  const chosen = await chooseSlice(disk, index);
+  if (chosen.partition.filesystem?.type !== 'crypto_LUKS') return null;
+  const opened = await unlockPartition(chosen, unlock);
+  if ((await probeFilesystem(opened.source))?.type !== 'LVM2_member') return null;
+  return describeVolumes(opened.source, await readVolumeGroup(opened.source));
 }
 
 async function unlockPartition(chosen: ChosenVolume, unlock: Unlock | undefined): Promise<ChosenVolume> {

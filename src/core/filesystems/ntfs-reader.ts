@@ -25,6 +25,23 @@ const FIRST_USER_RECORD = 24;
 const REPARSE_SYMLINK = 0xa000000c;
 const REPARSE_MOUNT_POINT = 0xa0000003;
 const FILE_ATTRIBUTE_SYSTEM = 0x4;
+/** $STANDARD_INFORMATION's file attribute bits, named as ntfsinfo (and Windows' FILE_ATTRIBUTE_*) names them. */
+const FILE_ATTRIBUTE_NAMES: Array<[number, string]> = [
+  [0x1, 'READONLY'],
+  [0x2, 'HIDDEN'],
+  [0x4, 'SYSTEM'],
+  [0x10, 'DIRECTORY'],
+  [0x20, 'ARCHIVE'],
+  [0x40, 'DEVICE'],
+  [0x80, 'NORMAL'],
+  [0x100, 'TEMPORARY'],
+  [0x200, 'SPARSE_FILE'],
+  [0x400, 'REPARSE_POINT'],
+  [0x800, 'COMPRESSED'],
+  [0x1000, 'OFFLINE'],
+  [0x2000, 'NOT_CONTENT_INDEXED'],
+  [0x4000, 'ENCRYPTED'],
+];
 const FLAG_COMPRESSED = 0x0001;
 const FLAG_ENCRYPTED = 0x4000;
 /** Runs one attribute may have, and attribute-list entries one file may have: far beyond real files. */
@@ -543,6 +560,11 @@ export class NtfsReader implements FsReader {
     };
     const mtime = info && info.length >= 16 ? filetime(info, 8) : undefined;
     if (mtime) entry.mtime = mtime;
+    if (info && info.length >= 36) {
+      const flags = le32(info, 32);
+      const names = FILE_ATTRIBUTE_NAMES.filter(([bit]) => flags & bit).map(([, name]) => name);
+      if (names.length > 0) entry.attributes = names;
+    }
     const streams = attributes
       .filter((a) => a.type === AT_DATA && a.name !== '' && !(a.startVcn > 0))
       .map((a) => ({ name: a.name, size: a.size }));

@@ -30,6 +30,8 @@ export interface FsEntry {
   device?: { major: number; minor: number };
   /** NTFS alternate data streams (named $DATA attributes): listed, not read. */
   streams?: Array<{ name: string; size: number }>;
+  /** NTFS file attributes ($STANDARD_INFORMATION's flags), as ntfsinfo names them: ARCHIVE, COMPRESSED, HIDDEN… */
+  attributes?: string[];
   /** Private to the reader: how to list or read this entry. `id` names a directory for loop checks. */
   readonly ref: { id: string };
 }
@@ -194,6 +196,7 @@ export function fsEntryJson(entry: FsEntry): {
   mode?: number;
   mtime?: string;
   streams?: Array<{ name: string; size: number }>;
+  attributes?: string[];
 } {
   return {
     path: entry.path,
@@ -203,5 +206,6 @@ export function fsEntryJson(entry: FsEntry): {
     ...(entry.mode !== undefined ? { mode: entry.mode } : {}),
     ...(entry.mtime !== undefined ? { mtime: entry.mtime } : {}),
     ...(entry.streams ? { streams: entry.streams } : {}),
+    ...(entry.attributes ? { attributes: entry.attributes } : {}),
   };
 }

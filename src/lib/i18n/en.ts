@@ -283,6 +283,8 @@ export const en = {
     owner: 'Owner (user, group)',
     links: 'Links',
     streams: 'Alternate data streams',
+    attributes: 'NTFS attributes',
+    volumesInside: 'Logical volumes inside (LVM2): choose one to browse',
   },
   disc: {
     summary: 'Disc',

@@ -268,6 +268,8 @@ export const vi: Messages = {
     owner: 'Chủ sở hữu (người dùng, nhóm)',
     links: 'Số liên kết',
     streams: 'Luồng dữ liệu phụ',
+    attributes: 'Thuộc tính NTFS',
+    volumesInside: 'Các ổ đĩa logic bên trong (LVM2): chọn một ổ để duyệt',
   },
   disc: {
     summary: 'Đĩa',

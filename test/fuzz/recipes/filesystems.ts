@@ -3,12 +3,13 @@
  * names and multi-cluster files and folders (mkfs.vfat + mcopy), ext2 with block maps and ext4 with
  * extents, inline data, an htree folder and metadata_csum (mke2fs -d, e2fsck -D), NTFS (mkntfs,
  * ntfs-3g), exFAT (mkfs.exfat, exfat-fuse), XFS
- * (mkfs.xfs -p), Btrfs (mkfs.btrfs --rootdir), ext2 in an LVM2 logical volume (pvcreate, lvcreate) and in LUKS2 (cryptsetup reencrypt), and a GPT disk holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
+ * (mkfs.xfs -p), Btrfs (mkfs.btrfs --rootdir; and zlib, lzo and zstd extents written through a kernel mount), ext2 in an LVM2 logical volume (pvcreate, lvcreate) and in LUKS2 (cryptsetup reencrypt), and a GPT disk holding a FAT partition. Kept small (1 KiB blocks, few inodes) so the metadata sits in the first
  * 32 KiB, where the mutator aims most of its damage.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { junctionReparse, setxattr, symlinkReparse } from '../../support/ntfs-reparse.ts';
 import type { RecipeBook } from './tools.ts';
 
 function tree(root: string, ext: boolean): string {
@@ -48,7 +49,8 @@ function ext(file: string, dir: string, args: string[]): void {
 
 /**
  * NTFS on 512-byte clusters: a folder with enough long names for INDX blocks, a compressed folder
- * (LZNT1) and a sparse file, through an ntfs-3g mount; where FUSE is not allowed, a few files
+ * (LZNT1), a sparse file, a symlink and a junction (reparse points), and a file whose hard links
+ * and streams overflow into an attribute list, through an ntfs-3g mount; where FUSE is not allowed, a few files
  * copied in with ntfscp instead (no folders, but records, runlists and the root index).
  */
 function ntfs(file: string, dir: string): void {
@@ -58,7 +60,7 @@ function ntfs(file: string, dir: string): void {
   const root = tree(join(dir, 'ntfs-tree'), true);
   const mount = join(dir, 'ntfs-mount');
   mkdirSync(mount, { recursive: true });
-  if (spawnSync('ntfs-3g', ['-o', 'compression', file, mount], { stdio: 'ignore' }).status === 0) {
+  if (spawnSync('ntfs-3g', ['-o', 'compression,streams_interface=xattr', file, mount], { stdio: 'ignore' }).status === 0) {
     try {
       mkdirSync(join(mount, 'compressed'));
       execFileSync('python3', [
@@ -67,6 +69,18 @@ function ntfs(file: string, dir: string): void {
       ]);
       writeFileSync(join(mount, 'compressed', 'text.txt'), 'compressible line\n'.repeat(4000));
       execFileSync('cp', ['-a', '--sparse=always', `${root}/.`, mount]);
+      // Reparse points (a symlink, a junction), and a file whose hard links and streams need an attribute list.
+      writeFileSync(join(mount, 'relative-link'), '');
+      setxattr(
+        join(mount, 'relative-link'),
+        'system.ntfs_reparse_data',
+        symlinkReparse('sub\\deeper\\data.bin', 'sub\\deeper\\data.bin', true),
+      );
+      mkdirSync(join(mount, 'junction'));
+      setxattr(join(mount, 'junction'), 'system.ntfs_reparse_data', junctionReparse('\\??\\C:\\sub', 'C:\\sub'));
+      writeFileSync(join(mount, 'linked.txt'), 'linked\n');
+      for (let i = 0; i < 6; i++) execFileSync('ln', [join(mount, 'linked.txt'), join(mount, `link-${i}-${'n'.repeat(150)}`)]);
+      for (let i = 0; i < 12; i++) setxattr(join(mount, 'linked.txt'), `user.stream-${i}`, Buffer.alloc(40, 0x61 + i));
     } finally {
       execFileSync('umount', [mount]);
     }
@@ -76,6 +90,10 @@ function ntfs(file: string, dir: string): void {
     execFileSync('ntfscp', ['-q', file, join(root, 'sub', 'deeper', 'data.bin'), 'data.bin'], { stdio: 'ignore' });
   }
   rmSync(root, { recursive: true, force: true });
+  // Where the mutator aims: the boot sector and the MFT's system records, and the records of the files made here (from 64).
+  const bs = readFileSync(file).subarray(0, 512);
+  const mft = Number(bs.readBigUInt64LE(48)) * bs.readUInt16LE(11) * bs[13];
+  writeFileSync(`${file}.hot`, `0\n${mft + 64 * 1024}\n`);
 }
 
 /** exFAT (exfat-fuse on a loop device; where that is not allowed, the empty volume mkfs.exfat made). */
@@ -142,6 +160,58 @@ function btrfs(file: string, dir: string): void {
   truncateSync(file, 16 << 20);
   execFileSync('mkfs.btrfs', ['-q', '-f', '-M', '--rootdir', root, file], { stdio: 'ignore' });
   rmSync(root, { recursive: true, force: true });
+  // Where the mutator aims (nothing lies in the first 64 KiB): the superblock, and the root tree's block and those after it.
+  writeFileSync(`${file}.hot`, ['65536', ...btrfsPhysical(file, 'root')].join('\n'));
+}
+
+/** Where the tree block the superblock's `field` names lies in the image, or nothing if btrfs-map-logical cannot say. */
+function btrfsPhysical(file: string, field: string): string[] {
+  const logical = new RegExp(`^${field}\\s+(\\d+)$`, 'm').exec(
+    execFileSync('btrfs', ['inspect-internal', 'dump-super', file], { encoding: 'utf8' }),
+  )?.[1];
+  if (!logical) return [];
+  const physical = /mirror 1 logical \d+ physical (\d+)/.exec(
+    execFileSync('btrfs-map-logical', ['-l', logical, file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+  );
+  return physical ? [physical[1]] : [];
+}
+
+/**
+ * Btrfs whose folders zlib/, lzo/ and zstd/ compress what is written into them (btrfs property
+ * set, through a kernel mount of a loop device): a regular compressed extent of text and noise
+ * and an inline compressed one in each. The compressed extents lie megabytes into the volume, so
+ * the seed's hot spots (`.hot` beside it: where the mutator aims) are the superblock and the first of them. Where the
+ * kernel mount is not allowed, the uncompressed volume mkfs.btrfs made (and a warning).
+ */
+function btrfsCompressed(file: string, dir: string): void {
+  writeFileSync(file, '');
+  truncateSync(file, 16 << 20);
+  execFileSync('mkfs.btrfs', ['-q', '-f', '-M', file], { stdio: 'ignore' });
+  const mount = join(dir, 'btrfs-mount');
+  mkdirSync(mount, { recursive: true });
+  if (spawnSync('mount', ['-o', 'loop', file, mount], { stdio: 'ignore' }).status !== 0) {
+    console.warn(`fuzz seeds: ${file} has no compressed extents (mounting Btrfs is not allowed here)`);
+    return;
+  }
+  try {
+    for (const method of ['zlib', 'lzo', 'zstd']) {
+      mkdirSync(join(mount, method));
+      execFileSync('btrfs', ['property', 'set', join(mount, method), 'compression', method]);
+      const text = Array.from({ length: 300 }, (_, i) => `line ${i} of ${method}, compressed by the kernel, ${i % 97}\n`).join('');
+      const noise = Buffer.from([...Array(3000).keys()].map((i) => (i * 7919 + (i >> 5) * 31) & 255));
+      writeFileSync(join(mount, method, 'text.txt'), Buffer.concat([Buffer.from(text), noise, Buffer.from(text)]));
+      writeFileSync(join(mount, method, 'inline.txt'), `${method} inline `.repeat(40));
+    }
+  } finally {
+    execFileSync('umount', [mount]);
+  }
+  const dump = execFileSync('btrfs', ['inspect-internal', 'dump-tree', '-t', 'fs', file], { encoding: 'utf8' });
+  const logical = Math.min(...[...dump.matchAll(/extent data disk byte (\d+) nr/g)].map((m) => Number(m[1])));
+  const physical = /mirror 1 logical \d+ physical (\d+)/.exec(
+    execFileSync('btrfs-map-logical', ['-l', String(logical), file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+  );
+  // The superblock, and the first compressed extent.
+  writeFileSync(`${file}.hot`, ['65536', ...(physical ? [physical[1]] : [])].join('\n'));
 }
 
 /**
@@ -263,6 +333,7 @@ export const filesystemRecipes: RecipeBook = {
     'exfat.img': (f, dir) => exfat(f, dir),
     'xfs.img': (f, dir) => xfs(f, dir),
     'btrfs.img': (f, dir) => btrfs(f, dir),
+    'btrfs-compressed.img': (f, dir) => btrfsCompressed(f, dir),
     'lvm-ext2.img': (f, dir) => lvm(f, dir),
     'luks2-ext2.img': (f, dir) => luks2(f, dir),
     'gpt-fat12.img': (f, dir) => {

@@ -1,6 +1,7 @@
 /** Every recipe book: one per format (a new reader adds its book here). */
 import { bochsRecipes } from './bochs.ts';
 import { cloopRecipes } from './cloop.ts';
+import { codecRecipes } from './codecs.ts';
 import { discRecipes } from './disc.ts';
 import { dmgRecipes } from './dmg.ts';
 import { filesystemRecipes } from './filesystems.ts';
@@ -28,4 +29,5 @@ export const RECIPE_BOOKS: Record<string, RecipeBook> = {
   dmg: dmgRecipes,
   vhdx: vhdxRecipes,
   filesystems: filesystemRecipes,
+  codecs: codecRecipes,
 };
