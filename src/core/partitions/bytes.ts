@@ -1,13 +1,29 @@
 /** Little-endian fields, GUIDs and on-disk strings as partition tools and blkid print them. */
-import { view } from '../bytes.ts';
 
-export const le16 = (b: Uint8Array, at: number): number => view(b).getUint16(at, true);
-export const le32 = (b: Uint8Array, at: number): number => view(b).getUint32(at, true);
+// Read byte by byte, not through a DataView: a view made per field was a third of the CPU time
+// listing a folder of 100 000 names. Out of bounds still throws the RangeError a view would.
+function within(b: Uint8Array, at: number, size: number): void {
+  if (!(at >= 0 && at + size <= b.length)) throw new RangeError(`Offset ${at} is outside the bounds of the ${b.length}-byte buffer`);
+}
+export function le16(b: Uint8Array, at: number): number {
+  within(b, at, 2);
+  return b[at] | (b[at + 1] << 8);
+}
+export function le32(b: Uint8Array, at: number): number {
+  within(b, at, 4);
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+}
+export function be16(b: Uint8Array, at: number): number {
+  within(b, at, 2);
+  return (b[at] << 8) | b[at + 1];
+}
+export function be32(b: Uint8Array, at: number): number {
+  within(b, at, 4);
+  return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
+}
 /** Exact up to 2^53; larger values become unsafe integers, which every caller rejects. */
-export const le64 = (b: Uint8Array, at: number): number => view(b).getUint32(at + 4, true) * 0x1_0000_0000 + view(b).getUint32(at, true);
-export const be16 = (b: Uint8Array, at: number): number => view(b).getUint16(at);
-export const be32 = (b: Uint8Array, at: number): number => view(b).getUint32(at);
-export const be64 = (b: Uint8Array, at: number): number => view(b).getUint32(at) * 0x1_0000_0000 + view(b).getUint32(at + 4);
+export const le64 = (b: Uint8Array, at: number): number => le32(b, at + 4) * 0x1_0000_0000 + le32(b, at);
+export const be64 = (b: Uint8Array, at: number): number => be32(b, at) * 0x1_0000_0000 + be32(b, at + 4);
 
 export const ascii = (b: Uint8Array, at: number, length: number): string => String.fromCharCode(...b.subarray(at, at + length));
 
