@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Driver } from './driver.ts';
 import { launchFirefox } from './firefox.ts';
-import { largeJob, makeFixtures, runScenarios, SPARSE_JOB_PROCESS_LIMIT_MIB, sparseJob } from './scenarios.ts';
+import { largeJob, makeFixtures, runScenarios, sparseJob, sparseJobProcessLimitMiB } from './scenarios.ts';
 import { launchWebKit } from './webkit.ts';
 
 const PORT = Number(process.env.BROWSERS_PORT ?? 4175);
@@ -64,7 +64,7 @@ try {
       const sparseResult = await sparseJob(driver, ORIGIN, dir, sparse);
       results.push(sparseResult);
       console.log(
-        `  ok  ${sparse} MiB sparse raw→qcow2: ${sparseResult.seconds.toFixed(1)} s, rung ${sparseResult.rung}, largest process ${sparseResult.peakProcessMiB} MiB (limit ${SPARSE_JOB_PROCESS_LIMIT_MIB}), all processes ${sparseResult.peakRssMiB} MiB`,
+        `  ok  ${sparse} MiB sparse raw→qcow2: ${sparseResult.seconds.toFixed(1)} s, rung ${sparseResult.rung}, largest process ${sparseResult.peakProcessMiB} MiB (${sparseResult.peakProcessName}; limit ${sparseJobProcessLimitMiB(driver.name)}), all processes ${sparseResult.peakRssMiB} MiB`,
       );
       const large = Number(process.env.BROWSERS_LARGE_MIB ?? 0);
       if (large > 0) {

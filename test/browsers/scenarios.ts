@@ -96,6 +96,8 @@ export interface JobResult {
   peakRssMiB?: number;
   /** The largest single process's peak (the content process doing the work). */
   peakProcessMiB?: number;
+  /** Its command name (/proc/<pid>/comm). */
+  peakProcessName?: string;
 }
 
 /** Opens the app fresh (English), with files in the opener. */
@@ -132,21 +134,26 @@ export async function waitForDownload(driver: Driver, name: string, timeout = 12
 }
 
 /** Resident memory of the browser's processes: their sum (shared pages counted in each) and the largest. */
-function rssMiB(pids: number[]): { sum: number; largest: number } {
+function rssMiB(pids: number[]): { sum: number; largest: number; largestName: string } {
   let sum = 0;
   let largest = 0;
+  let largestName = '';
   for (const pid of pids) {
     try {
       const match = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
       if (match) {
-        sum += Number(match[1]) / 1024;
-        largest = Math.max(largest, Number(match[1]) / 1024);
+        const mib = Number(match[1]) / 1024;
+        sum += mib;
+        if (mib > largest) {
+          largest = mib;
+          largestName = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+        }
       }
     } catch {
       // The process ended.
     }
   }
-  return { sum, largest };
+  return { sum, largest, largestName };
 }
 
 /** Clicks Convert with these settings and waits for the outcome; returns the rung and the time. */
@@ -162,12 +169,16 @@ export async function convert(
   await waitFor(driver, page.click('Convert'), 'the Convert button');
   let peak = 0;
   let peakProcess = 0;
+  let peakProcessName = '';
   const end = Date.now() + timeout;
   let outcome: string;
   for (;;) {
     const rss = rssMiB(driver.pids());
     peak = Math.max(peak, rss.sum);
-    peakProcess = Math.max(peakProcess, rss.largest);
+    if (rss.largest > peakProcess) {
+      peakProcess = rss.largest;
+      peakProcessName = rss.largestName;
+    }
     outcome = await driver.script<string>(page.text('outcome'));
     if (outcome) break;
     const failure = await driver.script<string>(`const a = document.querySelector('[role=alert]'); return a ? a.textContent : '';`);
@@ -182,7 +193,16 @@ export async function convert(
   const [rung, sentence] = (await driver.script<[string, string] | null>(page.rung)) ?? ['?', ''];
   const file = await waitForDownload(driver, output, timeout);
   const seconds = (Date.now() - started) / 1000;
-  return { name: output, rung, sentence, seconds, peakRssMiB: Math.round(peak), peakProcessMiB: Math.round(peakProcess), file };
+  return {
+    name: output,
+    rung,
+    sentence,
+    seconds,
+    peakRssMiB: Math.round(peak),
+    peakProcessMiB: Math.round(peakProcess),
+    peakProcessName,
+    file,
+  };
 }
 
 export function expectSame(a: string, b: string): void {
@@ -301,14 +321,19 @@ export async function largeJob(driver: Driver, origin: string, dir: string, mebi
 }
 
 /** The largest a browser process may grow while converting a large input whose output is small:
- *  well under the input's size, so a page that held the input (or the image) in memory fails. */
-export const SPARSE_JOB_PROCESS_LIMIT_MIB = 1024;
+ *  well under the input's size, so a page that held the input (or the image) in memory fails.
+ *  WebKit gets more room: once in about a dozen CI runs one of its processes reached 1317 MiB (the
+ *  others 539–629 MiB). Naming the process showed who: the web process stays at 578–582 MiB, while
+ *  the network process, which serves the File's slices and takes the streamed download, holds 30 MiB
+ *  to 1.1 GiB of anonymous memory from run to run — WebKit's own buffering, still short of the 2 GiB
+ *  a page holding the input would take. */
+export const sparseJobProcessLimitMiB = (engine: string): number => (engine === 'webkit' ? 1536 : 1024);
 
 /**
  * A large sparse raw (one MiB of data every 32 MiB, the rest holes) to qcow2 with no compression:
  * the page reads every byte of a ≥ 2 GiB input, the output stays small (so no engine's own
  * download buffering, measured in the README, dominates), and the largest browser process must stay
- * under SPARSE_JOB_PROCESS_LIMIT_MIB.
+ * under sparseJobProcessLimitMiB.
  */
 export async function sparseJob(driver: Driver, origin: string, dir: string, mebibytes: number): Promise<JobResult> {
   const input = join(dir, `sparse-${mebibytes}.img`);
@@ -325,9 +350,10 @@ export async function sparseJob(driver: Driver, origin: string, dir: string, meb
   await openApp(driver, origin, [input], 'format');
   const job = await convert(driver, { format: 'qcow2', compression: 'none' }, `sparse-${mebibytes}.qcow2`, 600_000);
   expectSame(input, job.file);
-  if ((job.peakProcessMiB ?? 0) > SPARSE_JOB_PROCESS_LIMIT_MIB)
+  const limit = sparseJobProcessLimitMiB(driver.name);
+  if ((job.peakProcessMiB ?? 0) > limit)
     throw new Error(
-      `${driver.name}: converting a ${mebibytes} MiB input took a browser process to ${job.peakProcessMiB} MiB (limit ${SPARSE_JOB_PROCESS_LIMIT_MIB} MiB)`,
+      `${driver.name}: converting a ${mebibytes} MiB input took a browser process (${job.peakProcessName}) to ${job.peakProcessMiB} MiB (limit ${limit} MiB)`,
     );
   return job;
 }
